@@ -1,0 +1,644 @@
+//! The connection family: the client's own state and the commands that read
+//! or change it (PING, ECHO, SELECT, AUTH, HELLO, QUIT, RESET, CLIENT).
+//!
+//! Each core keeps a registry of its clients so CLIENT LIST/KILL can visit
+//! every core with one job each.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Instant;
+
+use bytes::Bytes;
+
+use super::{flags::*, is, spec, ClientRef, Cross, Handler, Spec};
+use crate::config::{self, Opt};
+use crate::protocol::errors::{self, err, wrong_args};
+use crate::protocol::{parse_i64, Reply};
+use crate::runtime;
+
+/// What CLIENT REPLY asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplyMode {
+    On,
+    Off,
+    /// Skip the reply of the next command only.
+    SkipNext,
+}
+
+/// Everything the server knows about one connection.
+#[derive(Debug)]
+pub struct ClientState {
+    pub id: u64,
+    pub addr: String,
+    pub laddr: String,
+    pub fd: i32,
+    pub db: usize,
+    pub resp3: bool,
+    pub authenticated: bool,
+    pub name: String,
+    pub lib_name: String,
+    pub lib_ver: String,
+    pub created: Instant,
+    pub last_active: Instant,
+    /// Name of the last command, as `client|list` for subcommands.
+    pub last_cmd: String,
+    pub no_evict: bool,
+    pub no_touch: bool,
+    pub reply: ReplyMode,
+    /// Close once the pending replies are written (QUIT, CLIENT KILL of self).
+    pub close_after_reply: bool,
+    pub qbuf: usize,
+    pub obuf: usize,
+}
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+/// Connected clients on all cores (for maxclients and INFO).
+pub static CONNECTED: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    static REGISTRY: RefCell<BTreeMap<u64, ClientRef>> = const { RefCell::new(BTreeMap::new()) };
+}
+
+impl ClientState {
+    /// A new client, registered on this core.
+    pub fn register(addr: String, laddr: String, fd: i32) -> ClientRef {
+        let now = Instant::now();
+        let c = Rc::new(RefCell::new(ClientState {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            addr,
+            laddr,
+            fd,
+            db: 0,
+            resp3: false,
+            authenticated: config::text(Opt::Requirepass).is_empty(),
+            name: String::new(),
+            lib_name: String::new(),
+            lib_ver: String::new(),
+            created: now,
+            last_active: now,
+            last_cmd: "NULL".into(),
+            no_evict: false,
+            no_touch: false,
+            reply: ReplyMode::On,
+            close_after_reply: false,
+            qbuf: 0,
+            obuf: 0,
+        }));
+        let id = c.borrow().id;
+        REGISTRY.with(|r| r.borrow_mut().insert(id, c.clone()));
+        CONNECTED.fetch_add(1, Ordering::Relaxed);
+        c
+    }
+
+    /// Removes the client from this core's registry.
+    pub fn unregister(&self) {
+        REGISTRY.with(|r| r.borrow_mut().remove(&self.id));
+        CONNECTED.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// The CLIENT LIST / CLIENT INFO line.
+    pub fn info_line(&self) -> String {
+        let now = Instant::now();
+        format!(
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags=N db={} sub=0 psub=0 ssub=0 multi=-1 qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs={} rbp=0 obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+            self.id,
+            self.addr,
+            self.laddr,
+            self.fd,
+            self.name,
+            now.duration_since(self.created).as_secs(),
+            now.duration_since(self.last_active).as_secs(),
+            self.db,
+            self.qbuf,
+            self.qbuf.max(1024),
+            self.obuf,
+            self.qbuf + self.obuf + 1024,
+            self.last_cmd,
+            if self.resp3 { 3 } else { 2 },
+            self.lib_name,
+            self.lib_ver,
+        )
+    }
+}
+
+/// Client names and lib names may not contain spaces or control characters.
+fn valid_name(b: &[u8]) -> bool {
+    b.iter().all(|&c| (b'!'..=b'~').contains(&c))
+}
+
+fn ping(c: &mut ClientState, args: &[Bytes]) -> Reply {
+    let _ = c;
+    match args.len() {
+        1 => Reply::status("PONG"),
+        2 => Reply::Bulk(args[1].clone()),
+        _ => wrong_args("ping"),
+    }
+}
+
+fn echo(_: &mut ClientState, args: &[Bytes]) -> Reply {
+    Reply::Bulk(args[1].clone())
+}
+
+fn select(c: &mut ClientState, args: &[Bytes]) -> Reply {
+    let Some(n) = parse_i64(&args[1]) else {
+        return err(errors::NOT_INTEGER);
+    };
+    if n < 0 || n >= config::num(Opt::Databases) {
+        return err(errors::DB_RANGE);
+    }
+    c.db = n as usize;
+    Reply::Ok
+}
+
+/// Checks a password for `user` against requirepass, as Redis's default user.
+fn check_password(user: &[u8], pass: &[u8]) -> Result<(), Reply> {
+    let required = config::text(Opt::Requirepass);
+    if user != b"default" {
+        return Err(err(errors::WRONGPASS));
+    }
+    if required.is_empty() || required.as_bytes() == pass {
+        Ok(())
+    } else {
+        Err(err(errors::WRONGPASS))
+    }
+}
+
+fn auth(c: &mut ClientState, args: &[Bytes]) -> Reply {
+    let (user, pass): (&[u8], &[u8]) = match args.len() {
+        2 => {
+            if config::text(Opt::Requirepass).is_empty() {
+                return err(errors::AUTH_NOT_CONFIGURED);
+            }
+            (b"default", &args[1])
+        }
+        3 => (&args[1], &args[2]),
+        _ => return err(errors::SYNTAX),
+    };
+    match check_password(user, pass) {
+        Ok(()) => {
+            c.authenticated = true;
+            Reply::Ok
+        }
+        Err(e) => e,
+    }
+}
+
+fn hello(c: &mut ClientState, args: &[Bytes]) -> Reply {
+    let mut resp3 = c.resp3;
+    let mut i = 1;
+    if args.len() > 1 {
+        match parse_i64(&args[1]) {
+            Some(2) => resp3 = false,
+            Some(3) => resp3 = true,
+            Some(_) => return Reply::error("NOPROTO unsupported protocol version"),
+            None => return Reply::error("ERR Protocol version is not an integer or out of range"),
+        }
+        i = 2;
+    }
+    let mut name = None;
+    while i < args.len() {
+        let more = args.len() - i - 1;
+        if is(&args[i], "AUTH") && more >= 2 {
+            if let Err(e) = check_password(&args[i + 1], &args[i + 2]) {
+                return e;
+            }
+            c.authenticated = true;
+            i += 3;
+        } else if is(&args[i], "SETNAME") && more >= 1 {
+            if !valid_name(&args[i + 1]) {
+                return Reply::error(
+                    "ERR Client names cannot contain spaces, newlines or special characters.",
+                );
+            }
+            name = Some(String::from_utf8_lossy(&args[i + 1]).into_owned());
+            i += 2;
+        } else {
+            return Reply::error(format!(
+                "ERR Syntax error in HELLO option '{}'",
+                String::from_utf8_lossy(&args[i])
+            ));
+        }
+    }
+    if !c.authenticated {
+        return Reply::error("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time");
+    }
+    if let Some(n) = name {
+        c.name = n;
+    }
+    c.resp3 = resp3;
+    Reply::Map(vec![
+        (Reply::bulk("server"), Reply::bulk("redis")),
+        (
+            Reply::bulk("version"),
+            Reply::bulk(super::server::REDIS_VERSION),
+        ),
+        (Reply::bulk("proto"), Reply::Int(if resp3 { 3 } else { 2 })),
+        (Reply::bulk("id"), Reply::Int(c.id as i64)),
+        (Reply::bulk("mode"), Reply::bulk("standalone")),
+        (Reply::bulk("role"), Reply::bulk("master")),
+        (Reply::bulk("modules"), Reply::Array(vec![])),
+    ])
+}
+
+fn quit(c: &mut ClientState, _: &[Bytes]) -> Reply {
+    c.close_after_reply = true;
+    Reply::Ok
+}
+
+fn reset(c: &mut ClientState, _: &[Bytes]) -> Reply {
+    c.db = 0;
+    c.resp3 = false;
+    c.name.clear();
+    c.no_evict = false;
+    c.no_touch = false;
+    c.reply = ReplyMode::On;
+    c.authenticated = config::text(Opt::Requirepass).is_empty();
+    Reply::status("RESET")
+}
+
+const CLIENT_HELP: &[&str] = &[
+    "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "CACHING (YES|NO)",
+    "GETNAME",
+    "ID",
+    "INFO",
+    "KILL <ip:port>",
+    "KILL <option> <value> [<option> <value> [...]]",
+    "LIST [options ...]",
+    "NO-EVICT (ON|OFF)",
+    "NO-TOUCH (ON|OFF)",
+    "REPLY (ON|OFF|SKIP)",
+    "SETINFO <option> <value>",
+    "SETNAME <name>",
+    "HELP",
+];
+
+/// CLIENT subcommands that only touch this client run synchronously here;
+/// LIST and KILL visit every core (see `client_coord`).
+fn client(c: &mut ClientState, args: &[Bytes]) -> Reply {
+    let sub = args[1].to_ascii_lowercase();
+    let n = args.len();
+    let on_off = |v: &[u8]| -> Option<bool> {
+        if is(v, "on") {
+            Some(true)
+        } else if is(v, "off") {
+            Some(false)
+        } else {
+            None
+        }
+    };
+    match (sub.as_slice(), n) {
+        (b"id", 2) => Reply::Int(c.id as i64),
+        (b"getname", 2) => {
+            if c.name.is_empty() {
+                Reply::Nil
+            } else {
+                Reply::bulk(&c.name)
+            }
+        }
+        (b"setname", 3) => {
+            if !valid_name(&args[2]) {
+                return Reply::error(
+                    "ERR Client names cannot contain spaces, newlines or special characters.",
+                );
+            }
+            c.name = String::from_utf8_lossy(&args[2]).into_owned();
+            Reply::Ok
+        }
+        (b"info", 2) => Reply::Verbatim(Bytes::from(c.info_line() + "\n")),
+        (b"setinfo", 4) => {
+            if !valid_name(&args[3]) {
+                return Reply::error(
+                    "ERR lib-name cannot contain spaces, newlines or special characters.".replace(
+                        "lib-name",
+                        &String::from_utf8_lossy(&args[2]).to_lowercase(),
+                    ),
+                );
+            }
+            let v = String::from_utf8_lossy(&args[3]).into_owned();
+            if is(&args[2], "lib-name") {
+                c.lib_name = v;
+            } else if is(&args[2], "lib-ver") {
+                c.lib_ver = v;
+            } else {
+                return Reply::error(format!(
+                    "ERR Unrecognized option '{}'",
+                    String::from_utf8_lossy(&args[2])
+                ));
+            }
+            Reply::Ok
+        }
+        (b"no-evict", 3) => match on_off(&args[2]) {
+            Some(v) => {
+                c.no_evict = v;
+                Reply::Ok
+            }
+            None => err(errors::SYNTAX),
+        },
+        (b"no-touch", 3) => match on_off(&args[2]) {
+            Some(v) => {
+                c.no_touch = v;
+                Reply::Ok
+            }
+            None => err(errors::SYNTAX),
+        },
+        (b"reply", 3) => {
+            if is(&args[2], "on") {
+                c.reply = ReplyMode::On;
+                Reply::Ok
+            } else if is(&args[2], "off") {
+                c.reply = ReplyMode::Off;
+                Reply::Ok
+            } else if is(&args[2], "skip") {
+                c.reply = ReplyMode::SkipNext;
+                Reply::Ok
+            } else {
+                err(errors::SYNTAX)
+            }
+        }
+        (b"help", 2) => Reply::Array(CLIENT_HELP.iter().map(|l| Reply::status(*l)).collect()),
+        (b"list" | b"kill", _) => unreachable!("routed to client_coord"),
+        _ => errors::unknown_subcommand("client", &args[1]),
+    }
+}
+
+/// Filters of CLIENT KILL / CLIENT LIST, checked on each core.
+#[derive(Clone, Default)]
+struct Filter {
+    ids: Vec<u64>,
+    addr: Option<String>,
+    laddr: Option<String>,
+    skip: Option<u64>,
+    maxage: Option<u64>,
+    normal_only: Option<bool>,
+}
+
+impl Filter {
+    fn matches(&self, c: &ClientState) -> bool {
+        (self.ids.is_empty() || self.ids.contains(&c.id))
+            && self.addr.as_ref().map_or(true, |a| *a == c.addr)
+            && self.laddr.as_ref().map_or(true, |a| *a == c.laddr)
+            && self.skip != Some(c.id)
+            && self
+                .maxage
+                .map_or(true, |m| c.created.elapsed().as_secs() >= m)
+            && self.normal_only != Some(false)
+    }
+}
+
+/// CLIENT LIST and CLIENT KILL: one job per core; other subcommands run
+/// on this client's state.
+fn client_coord(
+    c: ClientRef,
+    args: Vec<Bytes>,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = Reply>>> {
+    Box::pin(async move {
+        let sub = args[1].to_ascii_lowercase();
+        match sub.as_slice() {
+            b"list" => client_list(&c, &args).await,
+            b"kill" => client_kill(&c, &args).await,
+            _ => client(&mut c.borrow_mut(), &args),
+        }
+    })
+}
+
+async fn client_list(_c: &ClientRef, args: &[Bytes]) -> Reply {
+    let mut f = Filter::default();
+    let mut i = 2;
+    while i < args.len() {
+        if is(&args[i], "type") && i + 1 < args.len() {
+            let t = args[i + 1].to_ascii_lowercase();
+            match t.as_slice() {
+                b"normal" => f.normal_only = Some(true),
+                b"master" | b"replica" | b"slave" | b"pubsub" => f.normal_only = Some(false),
+                _ => {
+                    return Reply::error(format!(
+                        "ERR Unknown client type '{}'",
+                        String::from_utf8_lossy(&args[i + 1])
+                    ))
+                }
+            }
+            i += 2;
+        } else if is(&args[i], "id") && i + 1 < args.len() {
+            for a in &args[i + 1..] {
+                match parse_i64(a) {
+                    Some(id) if id > 0 => f.ids.push(id as u64),
+                    _ => return Reply::error("ERR Invalid client ID"),
+                }
+            }
+            i = args.len();
+        } else {
+            return err(errors::SYNTAX);
+        }
+    }
+    let parts = runtime::run_on_each(0..runtime::shards(), move |_| {
+        let f = f.clone();
+        Box::new(move || {
+            let mut out = String::new();
+            REGISTRY.with(|r| {
+                for c in r.borrow().values() {
+                    let c = c.borrow();
+                    if f.matches(&c) {
+                        out.push_str(&c.info_line());
+                        out.push('\n');
+                    }
+                }
+            });
+            Reply::Bulk(Bytes::from(out))
+        })
+    })
+    .await;
+    let mut all = Vec::new();
+    for p in parts {
+        if let Reply::Bulk(b) = p {
+            all.extend_from_slice(&b);
+        }
+    }
+    Reply::Verbatim(Bytes::from(all))
+}
+
+async fn client_kill(c: &ClientRef, args: &[Bytes]) -> Reply {
+    let me = c.borrow().id;
+    let mut f = Filter::default();
+    let old_form = args.len() == 3;
+    if old_form {
+        f.addr = Some(String::from_utf8_lossy(&args[2]).into_owned());
+    } else {
+        if args.len() < 4 || args.len() % 2 != 0 {
+            return err(errors::SYNTAX);
+        }
+        f.skip = Some(me);
+        for pair in args[2..].chunks(2) {
+            let (k, v) = (&pair[0], &pair[1]);
+            let text = String::from_utf8_lossy(v).into_owned();
+            if is(k, "id") {
+                match parse_i64(v) {
+                    Some(id) if id > 0 => f.ids = vec![id as u64],
+                    _ => return Reply::error("ERR client-id should be greater than 0"),
+                }
+            } else if is(k, "addr") {
+                f.addr = Some(text);
+            } else if is(k, "laddr") {
+                f.laddr = Some(text);
+            } else if is(k, "skipme") {
+                if is(v, "yes") {
+                    f.skip = Some(me);
+                } else if is(v, "no") {
+                    f.skip = None;
+                } else {
+                    return err(errors::SYNTAX);
+                }
+            } else if is(k, "maxage") {
+                match parse_i64(v) {
+                    Some(a) if a >= 0 => f.maxage = Some(a as u64),
+                    _ => return err(errors::SYNTAX),
+                }
+            } else if is(k, "type") {
+                match text.to_lowercase().as_str() {
+                    "normal" => f.normal_only = Some(true),
+                    "master" | "replica" | "slave" | "pubsub" => f.normal_only = Some(false),
+                    _ => return Reply::error(format!("ERR Unknown client type '{text}'")),
+                }
+            } else if is(k, "user") {
+                if text != "default" {
+                    return Reply::error(format!("ERR No such user '{text}'"));
+                }
+            } else {
+                return err(errors::SYNTAX);
+            }
+        }
+    }
+    let killed = runtime::run_on_each(0..runtime::shards(), move |_| {
+        let f = f.clone();
+        Box::new(move || {
+            let mut n = 0;
+            REGISTRY.with(|r| {
+                for c in r.borrow().values() {
+                    let mut c = c.borrow_mut();
+                    if f.matches(&c) {
+                        n += 1;
+                        if c.id == me {
+                            // Our own reply must still go out.
+                            c.close_after_reply = true;
+                        } else {
+                            // SAFETY: the fd belongs to a live connection on
+                            // this core; shutdown makes its read end.
+                            unsafe { libc::shutdown(c.fd, libc::SHUT_RDWR) };
+                        }
+                    }
+                }
+            });
+            Reply::Int(n)
+        })
+    })
+    .await
+    .into_iter()
+    .map(|r| if let Reply::Int(n) = r { n } else { 0 })
+    .sum::<i64>();
+    if c.borrow().close_after_reply && killed > 0 && old_form {
+        return Reply::Ok;
+    }
+    match (old_form, killed) {
+        (true, 0) => Reply::error("ERR No such client"),
+        (true, _) => Reply::Ok,
+        (false, n) => Reply::Int(n),
+    }
+}
+
+pub fn register(t: &mut Vec<Spec>) {
+    use Handler::{Conn, Coord};
+    const N: (i32, i32, i32) = (0, 0, 0);
+    let conn = "connection";
+    t.extend([
+        spec(
+            "ping",
+            -1,
+            FAST | STALE,
+            N,
+            Conn(ping),
+            Cross::Never,
+            conn,
+            "Returns the server's liveliness response.",
+            "1.0.0",
+        ),
+        spec(
+            "echo",
+            2,
+            FAST,
+            N,
+            Conn(echo),
+            Cross::Never,
+            conn,
+            "Returns the given string.",
+            "1.0.0",
+        ),
+        spec(
+            "select",
+            2,
+            FAST | LOADING | STALE,
+            N,
+            Conn(select),
+            Cross::Never,
+            conn,
+            "Changes the selected database.",
+            "1.0.0",
+        ),
+        spec(
+            "auth",
+            -2,
+            NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_BUSY,
+            N,
+            Conn(auth),
+            Cross::Never,
+            conn,
+            "Authenticates the connection.",
+            "1.0.0",
+        ),
+        spec(
+            "hello",
+            -1,
+            NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_BUSY,
+            N,
+            Conn(hello),
+            Cross::Never,
+            conn,
+            "Handshakes with the Redis server.",
+            "6.0.0",
+        ),
+        spec(
+            "quit",
+            -1,
+            ALLOW_BUSY | NOSCRIPT | LOADING | STALE | FAST | NO_AUTH,
+            N,
+            Conn(quit),
+            Cross::Never,
+            conn,
+            "Closes the connection.",
+            "1.0.0",
+        ),
+        spec(
+            "reset",
+            1,
+            NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_BUSY,
+            N,
+            Conn(reset),
+            Cross::Never,
+            conn,
+            "Resets the connection.",
+            "6.2.0",
+        ),
+        spec(
+            "client",
+            -2,
+            ADMIN | NOSCRIPT | LOADING | STALE,
+            N,
+            Coord(client_coord),
+            Cross::Never,
+            conn,
+            "A container for client connection commands.",
+            "2.4.0",
+        ),
+    ]);
+}

@@ -1,0 +1,341 @@
+//! The command table and the types every command family shares.
+//!
+//! Each family file (`strings.rs`, `keys.rs`, ...) ends with a `register`
+//! function: one row per command with its name, arity, flags, key
+//! positions and handler. COMMAND, dispatch and cross-core routing all read
+//! this one table.
+//!
+//! Handlers come in three shapes:
+//! - [`Handler::Key`]: `op` code that runs synchronously on the core that
+//!   owns the command's keys (the dispatcher moves it there).
+//! - [`Handler::Conn`]: connection-level commands that read or change the
+//!   client (SELECT, HELLO, CLIENT ...), run on the client's own core.
+//! - [`Handler::Coord`]: async commands that coordinate several cores (a
+//!   whole-keyspace command, or keys on different cores); they use
+//!   `runtime` to hop.
+
+pub mod client;
+pub mod keys;
+pub mod server;
+pub mod stats;
+pub mod strings;
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::OnceLock;
+
+use bytes::Bytes;
+
+use crate::protocol::Reply;
+use crate::storage::{Db, Entry, Shard};
+
+pub use client::ClientState;
+
+/// What a key command runs with on the owning core.
+pub struct Ctx<'a> {
+    pub shard: &'a mut Shard,
+    pub db: usize,
+    /// The command's clock, unix ms, read once per command as Redis does.
+    pub now: i64,
+    /// CLIENT NO-TOUCH: reads do not update the LRU clock.
+    pub no_touch: bool,
+}
+
+impl<'a> Ctx<'a> {
+    pub fn db(&mut self) -> &mut Db {
+        &mut self.shard.dbs[self.db]
+    }
+
+    /// Looks up a key for reading: expires it lazily, counts hits and
+    /// misses, and touches its LRU clock.
+    pub fn lookup_read(&mut self, key: &[u8]) -> Option<&mut Entry> {
+        let now = self.now;
+        let touch = !self.no_touch;
+        let shard = &mut *self.shard;
+        let (e, expired) = shard.dbs[self.db].lookup(key, now);
+        if expired {
+            shard.stats.expired_keys += 1;
+            shard.dirty += 1;
+        }
+        match e {
+            Some(e) => {
+                shard.stats.keyspace_hits += 1;
+                if touch {
+                    e.lru = crate::storage::shard::lru_clock();
+                }
+                Some(e)
+            }
+            None => {
+                shard.stats.keyspace_misses += 1;
+                None
+            }
+        }
+    }
+
+    /// Looks up a key for writing: expires it lazily, no hit/miss counting.
+    pub fn lookup_write(&mut self, key: &[u8]) -> Option<&mut Entry> {
+        let now = self.now;
+        let shard = &mut *self.shard;
+        let (e, expired) = shard.dbs[self.db].lookup(key, now);
+        if expired {
+            shard.stats.expired_keys += 1;
+            shard.dirty += 1;
+        }
+        e
+    }
+
+    /// Records `n` changes to the dataset (INFO, and later propagation).
+    pub fn dirty(&mut self, n: u64) {
+        self.shard.dirty += n;
+    }
+}
+
+/// Shared, per-connection state handed to coordinating commands.
+pub type ClientRef = Rc<RefCell<ClientState>>;
+
+pub type KeyFn = fn(&mut Ctx, &[Bytes]) -> Reply;
+pub type ConnFn = fn(&mut ClientState, &[Bytes]) -> Reply;
+pub type CoordFn = fn(ClientRef, Vec<Bytes>) -> Pin<Box<dyn Future<Output = Reply>>>;
+
+#[derive(Clone, Copy)]
+pub enum Handler {
+    Key(KeyFn),
+    Conn(ConnFn),
+    Coord(CoordFn),
+}
+
+/// How a key command whose keys live on several cores is carried out.
+#[derive(Clone, Copy)]
+pub enum Cross {
+    /// Single-key command: never spans cores.
+    Never,
+    /// Split per core into the same command over that core's keys, run
+    /// concurrently, and merge (MGET, MSET, DEL, EXISTS ...). Non-atomic,
+    /// as in Redis Cluster.
+    Split(Merge),
+    /// Needs a coordinated, atomic run (MSETNX, RENAME, COPY ...).
+    Coord(CoordFn),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Merge {
+    /// Add the integer replies (DEL, EXISTS, TOUCH, UNLINK).
+    Sum,
+    /// Put array elements back in key order (MGET).
+    Array,
+    /// All must be OK (MSET).
+    Ok,
+}
+
+/// Command flags, shown by COMMAND INFO with Redis's names.
+pub mod flags {
+    pub const WRITE: u32 = 1 << 0;
+    pub const READONLY: u32 = 1 << 1;
+    pub const DENYOOM: u32 = 1 << 2;
+    pub const ADMIN: u32 = 1 << 3;
+    pub const PUBSUB: u32 = 1 << 4;
+    pub const NOSCRIPT: u32 = 1 << 5;
+    pub const BLOCKING: u32 = 1 << 6;
+    pub const LOADING: u32 = 1 << 7;
+    pub const STALE: u32 = 1 << 8;
+    pub const FAST: u32 = 1 << 9;
+    pub const NO_AUTH: u32 = 1 << 10;
+    pub const MAY_REPLICATE: u32 = 1 << 11;
+    pub const MOVABLE_KEYS: u32 = 1 << 12;
+    pub const ALLOW_BUSY: u32 = 1 << 13;
+    pub const SKIP_SLOWLOG: u32 = 1 << 14;
+    pub const NO_MULTI: u32 = 1 << 15;
+
+    pub const NAMES: &[(u32, &str)] = &[
+        (WRITE, "write"),
+        (READONLY, "readonly"),
+        (DENYOOM, "denyoom"),
+        (ADMIN, "admin"),
+        (PUBSUB, "pubsub"),
+        (NOSCRIPT, "noscript"),
+        (BLOCKING, "blocking"),
+        (LOADING, "loading"),
+        (STALE, "stale"),
+        (SKIP_SLOWLOG, "skip_slowlog"),
+        (FAST, "fast"),
+        (NO_AUTH, "no_auth"),
+        (MAY_REPLICATE, "may_replicate"),
+        (NO_MULTI, "no_multi"),
+        (MOVABLE_KEYS, "movablekeys"),
+        (ALLOW_BUSY, "allow_busy"),
+    ];
+}
+
+/// One row of the command table.
+#[derive(Clone, Copy)]
+pub struct Spec {
+    /// Lower case, as COMMAND shows it.
+    pub name: &'static str,
+    /// Redis arity: N exactly, or -N for at least N (the name counts).
+    pub arity: i32,
+    pub flags: u32,
+    /// Key positions: first, last (negative counts from the end), step.
+    pub keys: (i32, i32, i32),
+    pub handler: Handler,
+    pub cross: Cross,
+    /// COMMAND DOCS: group, summary, since.
+    pub group: &'static str,
+    pub summary: &'static str,
+    pub since: &'static str,
+}
+
+impl Spec {
+    /// Whether `argc` (name included) satisfies the arity.
+    pub fn arity_ok(&self, argc: usize) -> bool {
+        if self.arity >= 0 {
+            argc == self.arity as usize
+        } else {
+            argc >= (-self.arity) as usize
+        }
+    }
+
+    /// Indices of the key arguments in `args` (args[0] is the name).
+    pub fn key_indices(&self, argc: usize) -> impl Iterator<Item = usize> {
+        let (first, last, step) = self.keys;
+        let (first, step) = (first.max(0) as usize, step.max(1) as usize);
+        let last = if last < 0 { argc as i32 + last } else { last };
+        let last = if first == 0 {
+            0
+        } else {
+            (last.max(0) as usize).min(argc.saturating_sub(1))
+        };
+        (first..=last).step_by(step).filter(move |_| first > 0)
+    }
+}
+
+/// A convenience constructor for table rows.
+#[allow(clippy::too_many_arguments)]
+pub const fn spec(
+    name: &'static str,
+    arity: i32,
+    flags: u32,
+    keys: (i32, i32, i32),
+    handler: Handler,
+    cross: Cross,
+    group: &'static str,
+    summary: &'static str,
+    since: &'static str,
+) -> Spec {
+    Spec {
+        name,
+        arity,
+        flags,
+        keys,
+        handler,
+        cross,
+        group,
+        summary,
+        since,
+    }
+}
+
+/// The command table: every row, and an index by name.
+pub struct Table {
+    pub specs: Vec<Spec>,
+    by_name: HashMap<&'static [u8], usize, ahash::RandomState>,
+}
+
+static TABLE: OnceLock<Table> = OnceLock::new();
+
+pub fn table() -> &'static Table {
+    TABLE.get_or_init(|| {
+        let mut specs = Vec::new();
+        strings::register(&mut specs);
+        keys::register(&mut specs);
+        server::register(&mut specs);
+        client::register(&mut specs);
+        let mut by_name = HashMap::with_hasher(ahash::RandomState::new());
+        for (i, s) in specs.iter().enumerate() {
+            let prev = by_name.insert(s.name.as_bytes(), i);
+            assert!(prev.is_none(), "command {} registered twice", s.name);
+        }
+        Table { specs, by_name }
+    })
+}
+
+impl Table {
+    /// Finds a command by name, any case.
+    #[inline]
+    pub fn lookup(&self, name: &[u8]) -> Option<(usize, &Spec)> {
+        let mut buf = [0u8; 32];
+        if name.len() > buf.len() {
+            return None;
+        }
+        let lower = &mut buf[..name.len()];
+        lower.copy_from_slice(name);
+        lower.make_ascii_lowercase();
+        let i = *self.by_name.get(&*lower)?;
+        Some((i, &self.specs[i]))
+    }
+}
+
+/// Parses an integer argument as Redis does (strict).
+pub fn arg_i64(b: &[u8]) -> Result<i64, Reply> {
+    crate::protocol::parse_i64(b).ok_or_else(|| Reply::error(crate::protocol::errors::NOT_INTEGER))
+}
+
+/// Parses a float argument as Redis's strtold-based parsing (no NaN).
+pub fn arg_f64(b: &[u8]) -> Result<f64, Reply> {
+    let s = std::str::from_utf8(b).map_err(|_| Reply::error(crate::protocol::errors::NOT_FLOAT))?;
+    let v: f64 = match s.to_ascii_lowercase().as_str() {
+        "inf" | "+inf" | "infinity" | "+infinity" => f64::INFINITY,
+        "-inf" | "-infinity" => f64::NEG_INFINITY,
+        t if t.is_empty()
+            || t.starts_with(|c: char| c.is_whitespace())
+            || t.ends_with(|c: char| c.is_whitespace()) =>
+        {
+            return Err(Reply::error(crate::protocol::errors::NOT_FLOAT))
+        }
+        t => t
+            .parse()
+            .map_err(|_| Reply::error(crate::protocol::errors::NOT_FLOAT))?,
+    };
+    if v.is_nan() {
+        return Err(Reply::error(crate::protocol::errors::NOT_FLOAT));
+    }
+    Ok(v)
+}
+
+/// Case-insensitive comparison of an argument with an ASCII keyword.
+#[inline]
+pub fn is(arg: &[u8], word: &str) -> bool {
+    arg.eq_ignore_ascii_case(word.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_positions() {
+        let s = table().lookup(b"MSET").unwrap().1;
+        assert_eq!(s.key_indices(5).collect::<Vec<_>>(), vec![1, 3]);
+        let s = table().lookup(b"get").unwrap().1;
+        assert_eq!(s.key_indices(2).collect::<Vec<_>>(), vec![1]);
+        let s = table().lookup(b"ping").unwrap().1;
+        assert_eq!(s.key_indices(1).count(), 0);
+    }
+
+    #[test]
+    fn every_row_is_consistent() {
+        for s in &table().specs {
+            assert_eq!(s.name, s.name.to_lowercase());
+            assert!(s.arity != 0, "{}", s.name);
+            if let Handler::Key(_) = s.handler {
+                assert!(
+                    s.keys.0 > 0,
+                    "{} runs on a key's core but names no key",
+                    s.name
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,89 @@
+//! Process start and stop: the pidfile, the port lock, and the one exit
+//! path that SIGTERM, SIGINT and SHUTDOWN all take.
+
+use std::fs::File;
+use std::io::Write;
+use std::os::fd::AsRawFd;
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+/// Files to remove on exit, and locks to hold until then.
+struct Held {
+    pidfile: Option<PathBuf>,
+    locks: Vec<(PathBuf, File)>,
+}
+
+static HELD: Mutex<Held> = Mutex::new(Held {
+    pidfile: None,
+    locks: Vec::new(),
+});
+
+/// Takes an exclusive lock on `/tmp/redwing-<addr>-<port>.lock` for each
+/// listening address. SO_REUSEPORT would otherwise let a second server
+/// silently share the port and steal half the connections.
+pub fn lock_addresses(addrs: &[std::net::SocketAddr]) -> Result<(), String> {
+    for a in addrs {
+        let path = PathBuf::from(format!("/tmp/redwing-{}-{}.lock", a.ip(), a.port()));
+        let f = File::create(&path)
+            .map_err(|e| format!("cannot create lock file {}: {e}", path.display()))?;
+        // SAFETY: flock on an fd we own.
+        if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+            return Err(format!(
+                "Could not create server TCP listening socket {a}: another redwing-server holds {} (bind: Address already in use)",
+                path.display()
+            ));
+        }
+        HELD.lock().unwrap().locks.push((path, f));
+    }
+    Ok(())
+}
+
+/// Writes the pidfile, as redis-server does when `pidfile` is set.
+pub fn write_pidfile(path: &str) -> Result<(), String> {
+    if path.is_empty() {
+        return Ok(());
+    }
+    let mut f = File::create(path).map_err(|e| format!("Failed to write PID file {path}: {e}"))?;
+    writeln!(f, "{}", std::process::id())
+        .map_err(|e| format!("Failed to write PID file {path}: {e}"))?;
+    HELD.lock().unwrap().pidfile = Some(PathBuf::from(path));
+    Ok(())
+}
+
+/// Leaves the process: removes the pidfile and lock files, then exits.
+/// Later persistence work (save on shutdown) hooks in here.
+pub fn exit(code: i32) -> ! {
+    if let Ok(h) = HELD.lock() {
+        if let Some(p) = &h.pidfile {
+            let _ = std::fs::remove_file(p);
+        }
+        for (p, _) in &h.locks {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+    std::process::exit(code)
+}
+
+/// The orderly stop of SIGTERM/SIGINT and SHUTDOWN.
+pub fn shutdown(reason: &str) -> ! {
+    tracing::warn!("{reason}, scheduling shutdown...");
+    tracing::info!("User requested shutdown...");
+    tracing::info!("Redwing is now ready to exit, bye bye...");
+    exit(0)
+}
+
+/// Starts a thread that turns SIGTERM and SIGINT into `shutdown`.
+pub fn handle_signals() {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let mut signals =
+        signal_hook::iterator::Signals::new([SIGTERM, SIGINT]).expect("signal handlers");
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            if let Some(sig) = signals.forever().next() {
+                let name = if sig == SIGTERM { "SIGTERM" } else { "SIGINT" };
+                shutdown(&format!("Received {name}"));
+            }
+        })
+        .expect("signal thread");
+}

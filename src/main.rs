@@ -1,0 +1,100 @@
+//! `redwing-server [config-file] [--option value ...]`
+
+use redwing::config::{self, Opt};
+use redwing::{lifecycle, logging, runtime, server};
+
+#[global_allocator]
+static ALLOC: redwing::memory::Counting = redwing::memory::Counting;
+
+fn usage() {
+    println!(
+        "Usage: ./redwing-server [/path/to/redis.conf] [options] [-]\n       ./redwing-server - (read config from stdin)\n       ./redwing-server -v or --version\n       ./redwing-server -h or --help\n\nExamples:\n       ./redwing-server (run the server with default conf)\n       ./redwing-server /etc/redis/6379.conf\n       ./redwing-server --port 7777\n       ./redwing-server --port 7777 --threads 2\n       ./redwing-server /etc/myredis.conf --loglevel verbose"
+    );
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let cmd = config::parse_cmdline(&args);
+    if cmd.version {
+        println!(
+            "Redwing server v={} redis-compat={} bits=64",
+            redwing::VERSION,
+            redwing::commands::server::REDIS_VERSION
+        );
+        return;
+    }
+    if cmd.help {
+        usage();
+        return;
+    }
+    if let Err(e) = config::load(cmd.file.as_deref(), &cmd.lines) {
+        eprintln!("{e}");
+        std::process::exit(1);
+    }
+    if let Err(e) = logging::init() {
+        eprintln!("{e}");
+        std::process::exit(1);
+    }
+    if cmd.sentinel {
+        tracing::warn!("Sentinel mode is not available in this build yet");
+        std::process::exit(1);
+    }
+    if let Err(e) = runtime::preflight() {
+        tracing::warn!("{e}");
+        eprintln!("redwing-server: {e}");
+        std::process::exit(1);
+    }
+    let addrs = match server::bind_addrs() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("{e}");
+            std::process::exit(1);
+        }
+    };
+    let required: Vec<_> = addrs
+        .iter()
+        .filter(|a| !a.optional)
+        .map(|a| a.addr)
+        .collect();
+    if let Err(e) = lifecycle::lock_addresses(&required)
+        .and_then(|_| lifecycle::write_pidfile(&config::text(Opt::Pidfile)))
+    {
+        tracing::warn!("{e}");
+        eprintln!("redwing-server: {e}");
+        std::process::exit(1);
+    }
+    lifecycle::handle_signals();
+
+    let cpus = runtime::allowed_cpus();
+    let threads = match config::num(Opt::Threads) {
+        0 => cpus.len(),
+        n => n as usize,
+    };
+    tracing::info!("oO0OoO0OoO0Oo Redwing is starting oO0OoO0OoO0Oo");
+    tracing::info!(
+        "Redwing version={}, redis-compat={}, bits=64, pid={}, just started",
+        redwing::VERSION,
+        redwing::commands::server::REDIS_VERSION,
+        std::process::id()
+    );
+    match &cmd.file {
+        Some(f) => tracing::info!("Configuration loaded from {}", f.display()),
+        None => tracing::warn!("Warning: no config file specified, using the default config. In order to specify a config file use redwing-server /path/to/redis.conf"),
+    }
+    tracing::info!(
+        "Running mode=standalone, port={}, threads={} (cpus {:?}), pid={}.",
+        config::num(Opt::Port),
+        threads,
+        &cpus[..threads.min(cpus.len())],
+        std::process::id()
+    );
+    let started = move || async move {
+        tracing::info!("Ready to accept connections tcp");
+    };
+    if let Err(e) = runtime::start(threads, &cpus, server::shard_main, started) {
+        tracing::warn!("{e}");
+        eprintln!("redwing-server: {e}");
+        lifecycle::exit(1);
+    }
+    lifecycle::exit(0);
+}

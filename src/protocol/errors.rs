@@ -1,0 +1,72 @@
+//! Redis 7 error texts, each spelled once. Commands return these as
+//! `Reply::Error`; tests compare them byte for byte with redis-server.
+
+use super::Reply;
+
+pub const SYNTAX: &str = "ERR syntax error";
+pub const NOT_INTEGER: &str = "ERR value is not an integer or out of range";
+pub const NOT_FLOAT: &str = "ERR value is not a valid float";
+pub const OVERFLOW: &str = "ERR increment or decrement would overflow";
+pub const WRONGTYPE: &str = "WRONGTYPE Operation against a key holding the wrong kind of value";
+pub const NO_SUCH_KEY: &str = "ERR no such key";
+pub const NOAUTH: &str = "NOAUTH Authentication required.";
+pub const WRONGPASS: &str = "WRONGPASS invalid username-password pair or user is disabled.";
+pub const AUTH_NOT_CONFIGURED: &str = "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?";
+pub const DB_RANGE: &str = "ERR DB index is out of range";
+pub const STRING_TOO_LONG: &str = "ERR string exceeds maximum allowed size (proto-max-bulk-len)";
+pub const INVALID_CURSOR: &str = "ERR invalid cursor";
+pub const SAME_OBJECT: &str = "ERR source and destination objects are the same";
+pub const MAX_CLIENTS: &str = "ERR max number of clients reached";
+pub const INCR_NAN: &str = "ERR increment would produce NaN or Infinity";
+pub const OFFSET_RANGE: &str = "ERR offset is out of range";
+pub const TIMEOUT_NEGATIVE: &str = "ERR timeout is negative";
+
+/// `ERR wrong number of arguments for 'get' command`
+pub fn wrong_args(name: &str) -> Reply {
+    Reply::error(format!(
+        "ERR wrong number of arguments for '{}' command",
+        name.to_lowercase()
+    ))
+}
+
+/// `ERR invalid expire time in 'set' command`
+pub fn invalid_expire(name: &str) -> Reply {
+    Reply::error(format!(
+        "ERR invalid expire time in '{}' command",
+        name.to_lowercase()
+    ))
+}
+
+/// `ERR unknown command 'foo', with args beginning with: 'a' 'b' `
+pub fn unknown_command(name: &[u8], args: &[impl AsRef<[u8]>]) -> Reply {
+    let mut s = format!(
+        "ERR unknown command '{}', with args beginning with: ",
+        show(name, 128)
+    );
+    for a in args.iter().take(16) {
+        s.push_str(&format!("'{}' ", show(a.as_ref(), 128)));
+    }
+    Reply::error(s)
+}
+
+/// `ERR unknown subcommand 'x'. Try CONFIG HELP.`
+pub fn unknown_subcommand(cmd: &str, sub: &[u8]) -> Reply {
+    Reply::error(format!(
+        "ERR unknown subcommand '{}'. Try {} HELP.",
+        show(sub, 128),
+        cmd.to_uppercase()
+    ))
+}
+
+/// Printable, length-capped form of client input for error texts (Redis
+/// replaces newlines with spaces so the error stays one line).
+fn show(b: &[u8], max: usize) -> String {
+    String::from_utf8_lossy(&b[..b.len().min(max)])
+        .chars()
+        .map(|c| if c == '\r' || c == '\n' { ' ' } else { c })
+        .collect()
+}
+
+pub fn err(text: &'static str) -> Reply {
+    Reply::error(text)
+}

@@ -1,0 +1,129 @@
+//! Splitting a line into arguments the way Redis does for inline commands
+//! and redis.conf lines: whitespace separates, "double quotes" take C-like
+//! escapes (`\n`, `\xHH`, ...), 'single quotes' take only `\'`. A closing
+//! quote must be followed by whitespace or the end of the line.
+
+/// Returns `None` for unbalanced quotes.
+pub fn split_args(line: &[u8]) -> Option<Vec<Vec<u8>>> {
+    let mut args = Vec::new();
+    let mut i = 0;
+    let n = line.len();
+    loop {
+        while i < n && line[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        if i >= n {
+            return Some(args);
+        }
+        let mut cur = Vec::new();
+        match line[i] {
+            b'"' => {
+                i += 1;
+                loop {
+                    if i >= n {
+                        return None;
+                    }
+                    match line[i] {
+                        b'\\'
+                            if i + 3 < n
+                                && line[i + 1] == b'x'
+                                && line[i + 2].is_ascii_hexdigit()
+                                && line[i + 3].is_ascii_hexdigit() =>
+                        {
+                            cur.push(hex(line[i + 2]) * 16 + hex(line[i + 3]));
+                            i += 4;
+                        }
+                        b'\\' if i + 1 < n => {
+                            cur.push(match line[i + 1] {
+                                b'n' => b'\n',
+                                b'r' => b'\r',
+                                b't' => b'\t',
+                                b'b' => 8,
+                                b'a' => 7,
+                                c => c,
+                            });
+                            i += 2;
+                        }
+                        b'"' => {
+                            i += 1;
+                            if i < n && !line[i].is_ascii_whitespace() {
+                                return None;
+                            }
+                            break;
+                        }
+                        c => {
+                            cur.push(c);
+                            i += 1;
+                        }
+                    }
+                }
+            }
+            b'\'' => {
+                i += 1;
+                loop {
+                    if i >= n {
+                        return None;
+                    }
+                    match line[i] {
+                        b'\\' if i + 1 < n && line[i + 1] == b'\'' => {
+                            cur.push(b'\'');
+                            i += 2;
+                        }
+                        b'\'' => {
+                            i += 1;
+                            if i < n && !line[i].is_ascii_whitespace() {
+                                return None;
+                            }
+                            break;
+                        }
+                        c => {
+                            cur.push(c);
+                            i += 1;
+                        }
+                    }
+                }
+            }
+            _ => {
+                while i < n && !line[i].is_ascii_whitespace() {
+                    cur.push(line[i]);
+                    i += 1;
+                }
+            }
+        }
+        args.push(cur);
+    }
+}
+
+fn hex(c: u8) -> u8 {
+    (c as char).to_digit(16).unwrap_or(0) as u8
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_args;
+
+    fn s(line: &str) -> Option<Vec<String>> {
+        split_args(line.as_bytes()).map(|v| {
+            v.into_iter()
+                .map(|a| String::from_utf8(a).unwrap())
+                .collect()
+        })
+    }
+
+    #[test]
+    fn splits_like_sdssplitargs() {
+        assert_eq!(s("set a b").unwrap(), ["set", "a", "b"]);
+        assert_eq!(s("  set \"a b\" 'c d'  ").unwrap(), ["set", "a b", "c d"]);
+        assert_eq!(s(r#""\x41\n""#).unwrap(), ["A\n"]);
+        assert_eq!(s(r"'it\'s'").unwrap(), ["it's"]);
+        assert_eq!(s("").unwrap(), Vec::<String>::new());
+        assert_eq!(s("\"\"").unwrap(), [""]);
+    }
+
+    #[test]
+    fn unbalanced_quotes() {
+        assert!(s("set \"a").is_none());
+        assert!(s("set 'a").is_none());
+        assert!(s("set \"a\"b").is_none());
+    }
+}

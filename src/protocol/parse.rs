@@ -1,0 +1,322 @@
+//! Incremental request parser: RESP multibulk and inline commands.
+//!
+//! The parser reads straight out of the connection's read buffer and keeps
+//! its place between reads, so a command that arrives in many TCP segments
+//! is scanned once. A complete command is returned as the ranges of its
+//! arguments plus the number of bytes it used; the connection turns those
+//! into `Bytes` slices of the frozen buffer (no copy per argument).
+//!
+//! "Need more bytes" (`Ok(None)`) is kept apart from malformed input
+//! (`Err(ProtocolError)`), whose texts are Redis's own.
+
+use std::ops::Range;
+
+use memchr::memchr;
+
+use super::inline::split_args;
+
+/// Longest inline request or count line Redis accepts before complaining.
+pub const INLINE_MAX: usize = 64 * 1024;
+/// Multibulk count above which Redis refuses the request.
+pub const MULTIBULK_MAX: i64 = i32::MAX as i64;
+/// Before AUTH, Redis caps requests at this many arguments ...
+pub const UNAUTH_MULTIBULK_MAX: i64 = 10;
+/// ... and arguments at this many bytes.
+pub const UNAUTH_BULK_MAX: i64 = 16384;
+
+/// A malformed request. The text is sent as `-ERR <text>` and the
+/// connection is closed after the reply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProtocolError(pub String);
+
+impl ProtocolError {
+    fn new(s: &str) -> Self {
+        ProtocolError(format!("Protocol error: {s}"))
+    }
+}
+
+/// What one complete command looks like to the caller.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Parsed {
+    /// Argument ranges into the buffer, and the bytes the command used.
+    Args(Vec<Range<usize>>, usize),
+    /// Inline arguments (they may contain unescaped bytes, so they are owned).
+    Inline(Vec<Vec<u8>>, usize),
+    /// An empty line or `*0`: consume these bytes and go on.
+    Empty(usize),
+}
+
+/// Per-connection limits the parser enforces.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub max_bulk: i64,
+    pub authenticated: bool,
+}
+
+/// Resumable parse state for the command at the front of the buffer.
+#[derive(Debug, Default)]
+pub struct RequestParser {
+    /// Arguments still expected in the current multibulk (None: not started).
+    remaining: Option<usize>,
+    args: Vec<Range<usize>>,
+    /// Where scanning resumes, relative to the start of the command.
+    pos: usize,
+    /// Length of the bulk whose header was read and whose body is pending.
+    bulk: Option<usize>,
+}
+
+impl RequestParser {
+    /// Bytes the parser knows it still needs (to size the next read).
+    pub fn pending_bulk(&self) -> usize {
+        self.bulk.map(|n| n + 2).unwrap_or(0)
+    }
+
+    /// Parse the command at the start of `buf`.
+    pub fn parse(&mut self, buf: &[u8], limits: Limits) -> Result<Option<Parsed>, ProtocolError> {
+        if buf.is_empty() {
+            return Ok(None);
+        }
+        if self.remaining.is_none() && buf[0] != b'*' {
+            return parse_inline(buf);
+        }
+        if self.remaining.is_none() {
+            let Some((n, next)) = read_count(buf, 1)? else {
+                if buf.len() > INLINE_MAX {
+                    return Err(ProtocolError::new("too big mbulk count string"));
+                }
+                return Ok(None);
+            };
+            let n = match n {
+                Some(n) if n <= MULTIBULK_MAX => n,
+                _ => return Err(ProtocolError::new("invalid multibulk length")),
+            };
+            if n > UNAUTH_MULTIBULK_MAX && !limits.authenticated {
+                return Err(ProtocolError::new("unauthenticated multibulk length"));
+            }
+            if n <= 0 {
+                return Ok(Some(Parsed::Empty(next)));
+            }
+            self.remaining = Some(n as usize);
+            self.args.clear();
+            // Do not trust the count for the allocation: cap it.
+            self.args.reserve((n as usize).min(1024));
+            self.pos = next;
+        }
+        while self.remaining != Some(0) {
+            let len = match self.bulk {
+                Some(len) => len,
+                None => {
+                    if self.pos >= buf.len() {
+                        return Ok(None);
+                    }
+                    if buf[self.pos] != b'$' {
+                        let got = buf[self.pos] as char;
+                        self.reset();
+                        return Err(ProtocolError(format!(
+                            "Protocol error: expected '$', got '{got}'"
+                        )));
+                    }
+                    let Some((n, next)) = read_count(buf, self.pos + 1)? else {
+                        if buf.len() - self.pos > INLINE_MAX {
+                            self.reset();
+                            return Err(ProtocolError::new("too big bulk count string"));
+                        }
+                        return Ok(None);
+                    };
+                    let n = match n {
+                        Some(n) if n >= 0 && n <= limits.max_bulk => n,
+                        _ => {
+                            self.reset();
+                            return Err(ProtocolError::new("invalid bulk length"));
+                        }
+                    };
+                    if n > UNAUTH_BULK_MAX && !limits.authenticated {
+                        self.reset();
+                        return Err(ProtocolError::new("unauthenticated bulk length"));
+                    }
+                    self.pos = next;
+                    self.bulk = Some(n as usize);
+                    n as usize
+                }
+            };
+            // Like Redis, the two bytes after the body are skipped unchecked.
+            if buf.len() < self.pos + len + 2 {
+                return Ok(None);
+            }
+            self.args.push(self.pos..self.pos + len);
+            self.pos += len + 2;
+            self.bulk = None;
+            self.remaining = self.remaining.map(|r| r - 1);
+        }
+        let args = std::mem::take(&mut self.args);
+        let used = self.pos;
+        self.reset();
+        Ok(Some(Parsed::Args(args, used)))
+    }
+
+    fn reset(&mut self) {
+        self.remaining = None;
+        self.args.clear();
+        self.pos = 0;
+        self.bulk = None;
+    }
+}
+
+/// Reads the decimal number between `start` and the next `\r`. Returns
+/// `None` when the line is not complete yet, `Some((None, _))` when it is
+/// not a number.
+fn read_count(buf: &[u8], start: usize) -> Result<Option<(Option<i64>, usize)>, ProtocolError> {
+    let Some(cr) = memchr(b'\r', &buf[start.min(buf.len())..]) else {
+        return Ok(None);
+    };
+    let end = start + cr;
+    // The '\n' after '\r' must be there before the line is complete.
+    if end + 1 >= buf.len() {
+        return Ok(None);
+    }
+    Ok(Some((parse_i64(&buf[start..end]), end + 2)))
+}
+
+/// Strict decimal parse, as Redis's string2ll (no '+', no spaces, no "-0").
+pub fn parse_i64(s: &[u8]) -> Option<i64> {
+    if s.is_empty() || s.len() > 20 {
+        return None;
+    }
+    if s == b"0" {
+        return Some(0);
+    }
+    let (neg, digits) = match s[0] {
+        b'-' => (true, &s[1..]),
+        _ => (false, s),
+    };
+    if digits.is_empty() || digits[0] == b'0' {
+        return None;
+    }
+    let mut v: u64 = 0;
+    for &c in digits {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        v = v.checked_mul(10)?.checked_add((c - b'0') as u64)?;
+    }
+    if neg {
+        if v > i64::MAX as u64 + 1 {
+            None
+        } else {
+            Some((v as i64).wrapping_neg())
+        }
+    } else if v > i64::MAX as u64 {
+        None
+    } else {
+        Some(v as i64)
+    }
+}
+
+fn parse_inline(buf: &[u8]) -> Result<Option<Parsed>, ProtocolError> {
+    let Some(nl) = memchr(b'\n', buf) else {
+        if buf.len() > INLINE_MAX {
+            return Err(ProtocolError::new("too big inline request"));
+        }
+        return Ok(None);
+    };
+    let mut line = &buf[..nl];
+    if line.last() == Some(&b'\r') {
+        line = &line[..line.len() - 1];
+    }
+    match split_args(line) {
+        Some(args) if args.is_empty() => Ok(Some(Parsed::Empty(nl + 1))),
+        Some(args) => Ok(Some(Parsed::Inline(args, nl + 1))),
+        None => Err(ProtocolError::new("unbalanced quotes in request")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const L: Limits = Limits {
+        max_bulk: 512 * 1024 * 1024,
+        authenticated: true,
+    };
+
+    fn one(input: &[u8]) -> Result<Option<Parsed>, ProtocolError> {
+        RequestParser::default().parse(input, L)
+    }
+
+    #[test]
+    fn multibulk_complete_and_partial() {
+        let req = b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n";
+        assert_eq!(
+            one(req).unwrap(),
+            Some(Parsed::Args(vec![4..7, 11..12], req.len()))
+        );
+        let mut p = RequestParser::default();
+        for cut in 1..req.len() {
+            assert_eq!(p.parse(&req[..cut], L).unwrap(), None, "cut {cut}");
+        }
+        assert!(matches!(p.parse(req, L).unwrap(), Some(Parsed::Args(..))));
+    }
+
+    #[test]
+    fn errors_match_redis() {
+        let e = |b: &[u8]| one(b).unwrap_err().0;
+        assert_eq!(e(b"*x\r\n"), "Protocol error: invalid multibulk length");
+        assert_eq!(e(b"*1\r\n+a\r\n"), "Protocol error: expected '$', got '+'");
+        assert_eq!(e(b"*1\r\n$-1\r\n"), "Protocol error: invalid bulk length");
+        assert_eq!(e(b"*1\r\n$abc\r\n"), "Protocol error: invalid bulk length");
+        assert_eq!(
+            e(b"set \"a\n"),
+            "Protocol error: unbalanced quotes in request"
+        );
+        let big = vec![b'a'; INLINE_MAX + 1];
+        assert_eq!(e(&big), "Protocol error: too big inline request");
+        let mut big = b"*".to_vec();
+        big.extend(vec![b'1'; INLINE_MAX + 1]);
+        assert_eq!(e(&big), "Protocol error: too big mbulk count string");
+    }
+
+    #[test]
+    fn bulk_limit_at_edge() {
+        let lim = Limits {
+            max_bulk: 3,
+            authenticated: true,
+        };
+        let ok = b"*1\r\n$3\r\nabc\r\n";
+        assert!(RequestParser::default().parse(ok, lim).unwrap().is_some());
+        let bad = b"*1\r\n$4\r\nabcd\r\n";
+        assert!(RequestParser::default().parse(bad, lim).is_err());
+    }
+
+    #[test]
+    fn unauthenticated_limits() {
+        let lim = Limits {
+            max_bulk: 1 << 29,
+            authenticated: false,
+        };
+        let e = RequestParser::default().parse(b"*11\r\n", lim).unwrap_err();
+        assert_eq!(e.0, "Protocol error: unauthenticated multibulk length");
+        let e = RequestParser::default()
+            .parse(b"*1\r\n$16385\r\n", lim)
+            .unwrap_err();
+        assert_eq!(e.0, "Protocol error: unauthenticated bulk length");
+    }
+
+    #[test]
+    fn inline_and_empty() {
+        assert_eq!(one(b"\r\n").unwrap(), Some(Parsed::Empty(2)));
+        assert_eq!(one(b"*0\r\n").unwrap(), Some(Parsed::Empty(4)));
+        assert_eq!(
+            one(b"PING\r\n").unwrap(),
+            Some(Parsed::Inline(vec![b"PING".to_vec()], 6))
+        );
+    }
+
+    #[test]
+    fn integers_strict() {
+        assert_eq!(parse_i64(b"-9223372036854775808"), Some(i64::MIN));
+        assert_eq!(parse_i64(b"9223372036854775808"), None);
+        assert_eq!(parse_i64(b"01"), None);
+        assert_eq!(parse_i64(b"+1"), None);
+        assert_eq!(parse_i64(b"-0"), None);
+    }
+}

@@ -1,0 +1,158 @@
+//! Atomic work across cores: each core has a gate that one transaction at a
+//! time may hold. While a transaction holds a core's gate, every other
+//! command for that core (local or from the mesh) waits in line, so no
+//! client sees a transaction half done.
+//!
+//! A transaction takes the gates of the cores it needs in ascending core
+//! order, which rules out deadlock: two transactions that both need cores 0
+//! and 1 meet at core 0 first and one waits there holding nothing.
+//! Work that stays on one core never takes a gate; it only checks that the
+//! gate is open (one comparison).
+//!
+//! This is core-granular intent locking. The transaction and scripting
+//! issue may narrow it to key-granular locks (Dragonfly's VLL) behind the
+//! same `Txn` API.
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll, Waker};
+
+use super::mesh::{self, GateOp, Job};
+use crate::protocol::Reply;
+
+#[derive(Default)]
+struct Gate {
+    /// The transaction holding the gate; 0 when open.
+    holder: u64,
+    waiters: VecDeque<Waker>,
+}
+
+thread_local! {
+    static GATE: RefCell<Gate> = RefCell::new(Gate::default());
+}
+
+/// Does the gate let work of transaction `txn` (0: none) through now?
+#[inline]
+pub fn admits(txn: u64) -> bool {
+    GATE.with(|g| {
+        let h = g.borrow().holder;
+        h == 0 || h == txn
+    })
+}
+
+struct Until<F: Fn() -> bool>(F);
+
+impl<F: Fn() -> bool + Unpin> Future for Until<F> {
+    type Output = ();
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if (self.0)() {
+            Poll::Ready(())
+        } else {
+            GATE.with(|g| g.borrow_mut().waiters.push_back(cx.waker().clone()));
+            Poll::Pending
+        }
+    }
+}
+
+/// Waits until work of `txn` may run on this core.
+pub async fn pass(txn: u64) {
+    if !admits(txn) {
+        Until(move || admits(txn)).await;
+    }
+}
+
+/// Waits for the gate and takes it for `txn`.
+pub async fn acquire(txn: u64) {
+    Until(move || {
+        GATE.with(|g| {
+            let mut g = g.borrow_mut();
+            if g.holder == 0 || g.holder == txn {
+                g.holder = txn;
+                true
+            } else {
+                false
+            }
+        })
+    })
+    .await
+}
+
+/// Opens the gate and wakes everyone in line (they re-check in order).
+pub fn release(txn: u64) {
+    let waiters = GATE.with(|g| {
+        let mut g = g.borrow_mut();
+        if g.holder == txn {
+            g.holder = 0;
+        }
+        std::mem::take(&mut g.waiters)
+    });
+    waiters.into_iter().for_each(Waker::wake);
+}
+
+static NEXT_TXN: AtomicU64 = AtomicU64::new(1);
+
+/// A transaction holding the gates of a set of cores.
+pub struct Txn {
+    id: u64,
+    cores: Vec<usize>,
+}
+
+impl Txn {
+    /// Takes the gates of `cores` (any order, repeats allowed), lowest first.
+    pub async fn begin(cores: impl IntoIterator<Item = usize>) -> Txn {
+        let mut cores: Vec<usize> = cores.into_iter().collect();
+        cores.sort_unstable();
+        cores.dedup();
+        let id = NEXT_TXN.fetch_add(1, Ordering::Relaxed);
+        let me = mesh::me();
+        for &c in &cores {
+            if c == me {
+                acquire(id).await;
+            } else {
+                mesh::request(c, id, GateOp::Acquire, Vec::new()).await;
+            }
+        }
+        Txn { id, cores }
+    }
+
+    pub fn cores(&self) -> &[usize] {
+        &self.cores
+    }
+
+    /// Runs jobs on one of the transaction's cores.
+    pub async fn run(&self, core: usize, jobs: Vec<Job>) -> Vec<Reply> {
+        debug_assert!(self.cores.contains(&core));
+        if core == mesh::me() {
+            mesh::run_here(jobs)
+        } else {
+            mesh::request(core, self.id, GateOp::None, jobs).await
+        }
+    }
+
+    /// Runs one job on each listed core concurrently; replies in that order.
+    pub async fn run_each(&self, cores: &[usize], make: impl Fn(usize) -> Job) -> Vec<Reply> {
+        let futs = cores.iter().map(|&c| self.run(c, vec![make(c)]));
+        futures_util::future::join_all(futs)
+            .await
+            .into_iter()
+            .flatten()
+            .collect()
+    }
+
+    /// Releases every gate.
+    pub async fn end(self) {
+        let me = mesh::me();
+        let futs = self
+            .cores
+            .iter()
+            .filter(|&&c| c != me)
+            .map(|&c| mesh::request(c, self.id, GateOp::Release, Vec::new()));
+        futures_util::future::join_all(futs).await;
+        if self.cores.contains(&me) {
+            release(self.id);
+        }
+    }
+}

@@ -1,0 +1,141 @@
+//! One client connection: read → parse → dispatch → one write per read.
+
+use std::time::Duration;
+
+use bytes::{Buf, Bytes, BytesMut};
+use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use glommio::net::TcpStream;
+
+use super::dispatch;
+use crate::commands::{stats, ClientRef};
+use crate::config::{self, Opt};
+use crate::protocol::{Parsed, ProtocolError, RequestParser};
+
+/// First read buffer size; it grows with need (10k idle connections with
+/// 32 KiB each would waste 300 MB).
+const READ_CHUNK: usize = 4096;
+/// Largest single read we ask for while a big argument is arriving.
+const READ_MAX: usize = 1 << 20;
+
+pub async fn serve(mut stream: TcpStream, client: ClientRef) {
+    let mut rbuf = BytesMut::with_capacity(READ_CHUNK);
+    let mut out: Vec<u8> = Vec::with_capacity(READ_CHUNK);
+    let mut parser = RequestParser::default();
+    let mut timeout = 0;
+    // Commands left in the buffer after an unauthenticated client's first one.
+    let mut buffered = false;
+    loop {
+        let t = config::num(Opt::Timeout);
+        if t != timeout {
+            timeout = t;
+            let _ = stream.set_read_timeout((t > 0).then(|| Duration::from_secs(t as u64)));
+        }
+        if !buffered {
+            let start = rbuf.len();
+            let want = parser
+                .pending_bulk()
+                .saturating_sub(start)
+                .clamp(READ_CHUNK, READ_MAX);
+            rbuf.resize(start + want, 0);
+            let n = match stream.read(&mut rbuf[start..]).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            rbuf.truncate(start + n);
+            stats::with(|s| {
+                s.net_input_bytes += n as u64;
+                s.reads_processed += 1;
+            });
+        }
+        if rbuf.len() as i64 > config::num(Opt::ClientQueryBufferLimit) {
+            tracing::warn!(
+                "Closing client that reached max query buffer length: {}",
+                client.borrow().info_line()
+            );
+            break;
+        }
+        client.borrow_mut().qbuf = rbuf.len();
+
+        let (cmds, error, more) = parse_all(&mut parser, &mut rbuf, &client);
+        buffered = more;
+        let mut close = error.is_some();
+        if !cmds.is_empty() {
+            let outs = dispatch::run_batch(&client, cmds).await;
+            let resp3 = client.borrow().resp3;
+            for o in outs {
+                if let crate::protocol::Reply::Error(e) = &o.reply {
+                    stats::with(|s| s.error(e));
+                }
+                if o.send {
+                    o.reply.encode(resp3, &mut out);
+                }
+            }
+            close |= client.borrow().close_after_reply;
+        }
+        if let Some(e) = error {
+            tracing::debug!(
+                "Protocol error ({}) from client: {}",
+                e.0,
+                client.borrow().info_line()
+            );
+            crate::protocol::Reply::error(format!("ERR {}", e.0)).encode(false, &mut out);
+            stats::with(|s| s.error("ERR"));
+        }
+        {
+            let mut c = client.borrow_mut();
+            c.last_active = std::time::Instant::now();
+            c.qbuf = rbuf.len();
+            c.obuf = out.len();
+        }
+        if !out.is_empty() {
+            if stream.write_all(&out).await.is_err() {
+                break;
+            }
+            stats::with(|s| {
+                s.net_output_bytes += out.len() as u64;
+                s.writes_processed += 1;
+            });
+            out.clear();
+            if out.capacity() > 64 * READ_CHUNK {
+                out.shrink_to(READ_CHUNK);
+            }
+        }
+        if close {
+            break;
+        }
+    }
+    let _ = stream.flush().await;
+    client.borrow().unregister();
+}
+
+/// Takes every complete command out of the buffer. Stops at a protocol
+/// error (the commands before it still run, as in Redis), and after one
+/// command while the client is not authenticated, since AUTH changes the
+/// limits for the next one.
+/// The flag says whether complete commands may remain in the buffer.
+fn parse_all(
+    parser: &mut RequestParser,
+    rbuf: &mut BytesMut,
+    client: &ClientRef,
+) -> (Vec<Vec<Bytes>>, Option<ProtocolError>, bool) {
+    let mut cmds = Vec::new();
+    let limits = dispatch::limits(client);
+    loop {
+        if !limits.authenticated && !cmds.is_empty() {
+            return (cmds, None, !rbuf.is_empty());
+        }
+        match parser.parse(rbuf, limits) {
+            Ok(None) => return (cmds, None, false),
+            Ok(Some(Parsed::Args(ranges, used))) => {
+                let frame = rbuf.split_to(used).freeze();
+                cmds.push(ranges.into_iter().map(|r| frame.slice(r)).collect());
+            }
+            Ok(Some(Parsed::Inline(args, used))) => {
+                rbuf.advance(used);
+                cmds.push(args.into_iter().map(Bytes::from).collect());
+            }
+            Ok(Some(Parsed::Empty(used))) => rbuf.advance(used),
+            Err(e) => return (cmds, Some(e), false),
+        }
+    }
+}

@@ -1,0 +1,304 @@
+//! Dispatch: one pipelined read's commands → replies, in order.
+//!
+//! For each command: look it up, check arity and auth, then route it.
+//! A key command whose keys live on this core runs inline; one whose keys
+//! live on another core joins that core's batch, and each batch crosses the
+//! mesh as one message. Commands that need several cores (a split MGET, a
+//! coordinated RENAME, INFO ...) first wait for the batches sent so far.
+//! Replies keep the order of the requests; effects of commands on
+//! different cores within one read may land in either order (as with
+//! pipelining against a Redis Cluster).
+
+use std::time::Instant;
+
+use bytes::Bytes;
+
+use crate::commands::client::ReplyMode;
+use crate::commands::{self, flags, stats, ClientRef, Cross, Ctx, Handler, Merge, Spec};
+use crate::config::{self, Opt};
+use crate::protocol::errors;
+use crate::protocol::Reply;
+use crate::runtime::{self, Job};
+use crate::storage::{key_slot, now_ms, shard};
+
+/// One command's reply, and whether the client wants to see it.
+pub struct Out {
+    pub reply: Reply,
+    pub send: bool,
+}
+
+struct Batch {
+    core: usize,
+    jobs: Vec<Job>,
+    /// Index into the replies for each job.
+    slots: Vec<usize>,
+}
+
+/// Runs a read's worth of commands for `client`; returns replies in order.
+pub async fn run_batch(client: &ClientRef, cmds: Vec<Vec<Bytes>>) -> Vec<Out> {
+    let mut outs: Vec<Out> = Vec::with_capacity(cmds.len());
+    let mut batches: Vec<Batch> = Vec::new();
+    let me = runtime::me();
+    for args in cmds {
+        let idx = outs.len();
+        let send = reply_wanted(client);
+        outs.push(Out {
+            reply: Reply::Nil,
+            send,
+        });
+        let (ci, spec) = match check(client, &args) {
+            Ok(found) => found,
+            Err(e) => {
+                outs[idx].reply = e;
+                continue;
+            }
+        };
+        stats::with(|s| s.total_commands += 1);
+        match spec.handler {
+            Handler::Conn(f) => {
+                let t = Instant::now();
+                let reply = f(&mut client.borrow_mut(), &args);
+                account(ci, t, &reply);
+                outs[idx].reply = reply;
+                // CLIENT REPLY OFF and SKIP are not answered themselves.
+                if client.borrow().reply != ReplyMode::On {
+                    outs[idx].send = false;
+                }
+                if client.borrow().close_after_reply {
+                    break;
+                }
+            }
+            Handler::Coord(f) => {
+                flush(&mut batches, &mut outs).await;
+                let t = Instant::now();
+                let reply = f(client.clone(), args).await;
+                account(ci, t, &reply);
+                outs[idx].reply = reply;
+                if client.borrow().reply != ReplyMode::On {
+                    outs[idx].send = false;
+                }
+            }
+            Handler::Key(f) => {
+                let (db, no_touch) = {
+                    let c = client.borrow();
+                    (c.db, c.no_touch)
+                };
+                match route(spec, &args) {
+                    Route::One(core) if core == me && crate::runtime::gate::admits(0) => {
+                        outs[idx].reply = exec_key(f, ci, db, no_touch, &args);
+                    }
+                    Route::One(core) => {
+                        let job: Job = Box::new(move || exec_key(f, ci, db, no_touch, &args));
+                        match batches.iter_mut().find(|b| b.core == core) {
+                            Some(b) => {
+                                b.jobs.push(job);
+                                b.slots.push(idx);
+                            }
+                            None => batches.push(Batch {
+                                core,
+                                jobs: vec![job],
+                                slots: vec![idx],
+                            }),
+                        }
+                    }
+                    Route::Many => {
+                        flush(&mut batches, &mut outs).await;
+                        let t = Instant::now();
+                        let reply = match spec.cross {
+                            Cross::Split(merge) => {
+                                split(spec, f, ci, db, no_touch, args, merge).await
+                            }
+                            Cross::Coord(g) => g(client.clone(), args).await,
+                            Cross::Never => Reply::error(
+                                "CROSSSLOT Keys in request don't hash to the same slot",
+                            ),
+                        };
+                        if !matches!(spec.cross, Cross::Split(_)) {
+                            account(ci, t, &reply);
+                        }
+                        outs[idx].reply = reply;
+                    }
+                }
+            }
+        }
+    }
+    flush(&mut batches, &mut outs).await;
+    outs
+}
+
+/// Looks the command up and checks auth and arity.
+fn check<'t>(client: &ClientRef, args: &[Bytes]) -> Result<(usize, &'t Spec), Reply> {
+    let table = commands::table();
+    let Some((ci, spec)) = table.lookup(&args[0]) else {
+        if !client.borrow().authenticated {
+            return Err(Reply::error(errors::NOAUTH));
+        }
+        return Err(errors::unknown_command(&args[0], &args[1..]));
+    };
+    let reject = |e: Reply| {
+        stats::with(|s| s.command(ci).rejected += 1);
+        Err(e)
+    };
+    if spec.flags & flags::NO_AUTH == 0 && !client.borrow().authenticated {
+        return reject(Reply::error(errors::NOAUTH));
+    }
+    if !spec.arity_ok(args.len()) {
+        return reject(errors::wrong_args(spec.name));
+    }
+    client.borrow_mut().last_cmd = spec.name.to_string();
+    Ok((ci, spec))
+}
+
+/// CLIENT REPLY OFF/SKIP: whether this command's reply is sent, decided
+/// before it runs (the command after SKIP is the skipped one).
+fn reply_wanted(client: &ClientRef) -> bool {
+    let mut c = client.borrow_mut();
+    match c.reply {
+        ReplyMode::Off => false,
+        ReplyMode::SkipNext => {
+            c.reply = ReplyMode::On;
+            false
+        }
+        ReplyMode::On => true,
+    }
+}
+
+enum Route {
+    One(usize),
+    Many,
+}
+
+/// Which core(s) own the command's keys.
+fn route(spec: &Spec, args: &[Bytes]) -> Route {
+    let mut keys = spec.key_indices(args.len());
+    let Some(first) = keys.next() else {
+        return Route::One(runtime::me());
+    };
+    let core = runtime::owner(key_slot(&args[first]));
+    if runtime::shards() > 1 && keys.any(|i| runtime::owner(key_slot(&args[i])) != core) {
+        return Route::Many;
+    }
+    Route::One(core)
+}
+
+/// Runs a key command on this core's shard, with its statistics.
+fn exec_key(f: commands::KeyFn, ci: usize, db: usize, no_touch: bool, args: &[Bytes]) -> Reply {
+    let t = Instant::now();
+    let reply = shard::with(|sh| {
+        let mut ctx = Ctx {
+            shard: sh,
+            db,
+            now: now_ms(),
+            no_touch,
+        };
+        f(&mut ctx, args)
+    });
+    account(ci, t, &reply);
+    reply
+}
+
+fn account(ci: usize, t: Instant, reply: &Reply) {
+    let us = t.elapsed().as_micros() as u64;
+    stats::with(|s| {
+        let c = s.command(ci);
+        c.calls += 1;
+        c.usec += us;
+        if reply.is_error() {
+            c.failed += 1;
+        }
+    });
+}
+
+/// Sends every pending batch, waits for all, and files the replies.
+async fn flush(batches: &mut Vec<Batch>, outs: &mut [Out]) {
+    if batches.is_empty() {
+        return;
+    }
+    let pending = std::mem::take(batches);
+    let mut slots = Vec::with_capacity(pending.len());
+    let futs = pending.into_iter().map(|b| {
+        slots.push(b.slots);
+        runtime::run_on(b.core, b.jobs)
+    });
+    let results = futures_util::future::join_all(futs.collect::<Vec<_>>()).await;
+    for (replies, slots) in results.into_iter().zip(slots) {
+        for (r, i) in replies.into_iter().zip(slots) {
+            outs[i].reply = r;
+        }
+    }
+}
+
+/// Splits a multi-key command per core (same command over each core's
+/// keys), runs the parts concurrently and merges their replies.
+async fn split(
+    spec: &Spec,
+    f: commands::KeyFn,
+    ci: usize,
+    db: usize,
+    no_touch: bool,
+    args: Vec<Bytes>,
+    merge: Merge,
+) -> Reply {
+    let step = spec.keys.2.max(1) as usize;
+    let mut parts: Vec<(usize, Vec<Bytes>, Vec<usize>)> = Vec::new();
+    for (n, i) in spec.key_indices(args.len()).enumerate() {
+        let core = runtime::owner(key_slot(&args[i]));
+        let part = match parts.iter_mut().position(|p| p.0 == core) {
+            Some(p) => &mut parts[p],
+            None => {
+                parts.push((core, vec![args[0].clone()], Vec::new()));
+                parts.last_mut().unwrap()
+            }
+        };
+        part.1.extend_from_slice(&args[i..i + step]);
+        part.2.push(n);
+    }
+    let nkeys: usize = parts.iter().map(|p| p.2.len()).sum();
+    let mut positions = Vec::new();
+    let futs: Vec<_> = parts
+        .into_iter()
+        .map(|(core, sub, pos)| {
+            positions.push(pos);
+            runtime::run_on(
+                core,
+                vec![Box::new(move || exec_key(f, ci, db, no_touch, &sub)) as Job],
+            )
+        })
+        .collect();
+    let replies: Vec<Reply> = futures_util::future::join_all(futs)
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
+    if let Some(e) = replies.iter().find(|r| r.is_error()) {
+        return e.clone();
+    }
+    match merge {
+        Merge::Sum => Reply::Int(
+            replies
+                .iter()
+                .map(|r| if let Reply::Int(n) = r { *n } else { 0 })
+                .sum(),
+        ),
+        Merge::Ok => Reply::Ok,
+        Merge::Array => {
+            let mut out = vec![Reply::Nil; nkeys];
+            for (r, pos) in replies.into_iter().zip(positions) {
+                if let Reply::Array(items) = r {
+                    for (item, p) in items.into_iter().zip(pos) {
+                        out[p] = item;
+                    }
+                }
+            }
+            Reply::Array(out)
+        }
+    }
+}
+
+/// The limits the parser enforces for this client now.
+pub fn limits(client: &ClientRef) -> crate::protocol::Limits {
+    crate::protocol::Limits {
+        max_bulk: config::num(Opt::ProtoMaxBulkLen),
+        authenticated: client.borrow().authenticated,
+    }
+}

@@ -1,0 +1,173 @@
+//! The data node's shard side: listeners, connections, dispatch.
+//!
+//! Every shard core binds the same addresses with SO_REUSEPORT (the kernel
+//! spreads connections by 4-tuple hash) and serves the connections it
+//! accepted; a connection never moves between cores.
+
+pub mod connection;
+pub mod dispatch;
+
+use std::net::{IpAddr, SocketAddr};
+use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd};
+use std::time::Duration;
+
+use glommio::net::{TcpListener, TcpStream};
+use socket2::{Domain, Socket, Type};
+
+use crate::commands::client::{ClientState, CONNECTED};
+use crate::commands::stats;
+use crate::config::{self, Opt};
+use crate::runtime;
+use crate::storage::shard;
+
+/// A `bind` entry: `*` is every IPv4 address, `::*` every IPv6 one, and a
+/// leading `-` makes the address optional (skipped if it cannot be bound).
+#[derive(Debug, Clone, PartialEq)]
+pub struct BindAddr {
+    pub addr: SocketAddr,
+    pub optional: bool,
+}
+
+/// The addresses from the `bind` and `port` options.
+pub fn bind_addrs() -> Result<Vec<BindAddr>, String> {
+    let port = config::num(Opt::Port) as u16;
+    config::text(Opt::Bind)
+        .split_whitespace()
+        .map(|a| {
+            let (optional, a) = match a.strip_prefix('-') {
+                Some(rest) => (true, rest),
+                None => (false, a),
+            };
+            let ip: IpAddr = match a {
+                "*" => "0.0.0.0".parse().unwrap(),
+                "::*" => "::".parse().unwrap(),
+                _ => a
+                    .parse()
+                    .map_err(|_| format!("Invalid bind address '{a}'"))?,
+            };
+            Ok(BindAddr {
+                addr: SocketAddr::new(ip, port),
+                optional,
+            })
+        })
+        .collect()
+}
+
+/// Creates a listening socket that shard cores share through SO_REUSEPORT.
+pub fn listen_socket(addr: SocketAddr) -> std::io::Result<Socket> {
+    let sock = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    sock.set_reuse_address(true)?;
+    sock.set_reuse_port(true)?;
+    if addr.is_ipv6() {
+        sock.set_only_v6(true)?;
+    }
+    sock.set_nonblocking(true)?;
+    sock.bind(&addr.into())?;
+    sock.listen(config::num(Opt::TcpBacklog) as i32)?;
+    Ok(sock)
+}
+
+/// What shard `i` runs: its store, active expiry, and accept loops.
+pub async fn shard_main(i: usize) {
+    let n = runtime::shards();
+    shard::install(
+        i,
+        runtime::slot_range(i, n),
+        config::num(Opt::Databases) as usize,
+    );
+    runtime::spawn(active_expire());
+    let addrs = match bind_addrs() {
+        Ok(a) => a,
+        Err(e) => return tracing::error!("{e}"),
+    };
+    let mut loops = Vec::new();
+    for b in addrs {
+        match listen_socket(b.addr) {
+            // SAFETY: the fd is a bound, listening socket we own.
+            Ok(s) => loops.push(glommio::spawn_local(accept_loop(unsafe {
+                TcpListener::from_raw_fd(s.into_raw_fd())
+            }))),
+            Err(e) if b.optional => tracing::debug!("skipping optional bind {}: {e}", b.addr),
+            Err(e) => {
+                tracing::warn!(
+                    "Could not create server TCP listening socket {}: {e}",
+                    b.addr
+                );
+                crate::lifecycle::exit(1);
+            }
+        }
+    }
+    for l in loops {
+        l.await;
+    }
+}
+
+async fn accept_loop(listener: TcpListener) {
+    loop {
+        match listener.accept().await {
+            Ok(stream) => {
+                stats::with(|s| s.total_connections += 1);
+                runtime::spawn(start_connection(stream));
+            }
+            Err(e) => {
+                tracing::warn!("Accepting client connection: {e}");
+                runtime::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    }
+}
+
+const PROTECTED_MODE_DENIED: &str = "-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Set up an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n";
+
+async fn start_connection(mut stream: TcpStream) {
+    use futures_lite::AsyncWriteExt;
+    let _ = stream.set_nodelay(true);
+    let fd = stream.as_raw_fd();
+    set_keepalive(fd);
+    let peer = stream.peer_addr().ok();
+    let local = stream.local_addr().ok();
+    // Protected mode: without a password and with the default bind, only
+    // loopback clients are served (as Redis).
+    if config::num(Opt::ProtectedMode) == 1
+        && config::text(Opt::Requirepass).is_empty()
+        && config::text(Opt::Bind) == Opt::Bind.def().default
+        && peer.is_some_and(|p| !p.ip().is_loopback())
+    {
+        let _ = stream.write_all(PROTECTED_MODE_DENIED.as_bytes()).await;
+        stats::with(|s| s.rejected_connections += 1);
+        return;
+    }
+    if CONNECTED.load(std::sync::atomic::Ordering::Relaxed) as i64 >= config::num(Opt::Maxclients) {
+        let _ = stream
+            .write_all(b"-ERR max number of clients reached\r\n")
+            .await;
+        stats::with(|s| s.rejected_connections += 1);
+        return;
+    }
+    let show = |a: Option<SocketAddr>| a.map_or_else(|| "?:0".to_string(), |a| a.to_string());
+    let client = ClientState::register(show(peer), show(local), fd);
+    connection::serve(stream, client).await;
+}
+
+fn set_keepalive(fd: i32) {
+    let secs = config::num(Opt::TcpKeepalive);
+    if secs <= 0 {
+        return;
+    }
+    // SAFETY: fd is the live socket of the connection being set up.
+    let bfd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+    let sock = socket2::SockRef::from(&bfd);
+    let ka = socket2::TcpKeepalive::new()
+        .with_time(Duration::from_secs(secs as u64))
+        .with_interval(Duration::from_secs((secs as u64 / 3).max(1)));
+    let _ = sock.set_tcp_keepalive(&ka);
+}
+
+/// Active expiry on this shard: every 1/hz seconds, in budgeted chunks.
+async fn active_expire() {
+    runtime::background::every(
+        || Duration::from_millis(1000 / config::num(Opt::Hz).max(1) as u64),
+        |budget| shard::with(|s| s.active_expire(budget)),
+    )
+    .await
+}

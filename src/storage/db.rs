@@ -1,0 +1,258 @@
+//! One numbered database's part on one core: a hash map per owned slot.
+//!
+//! Keeping a map per slot gives SCAN a stable cursor (a slot is listed
+//! whole, so a key present for the whole scan is always returned), lets
+//! cluster mode count and move a slot's keys, and keeps each rehash small.
+
+use std::hash::BuildHasher;
+use std::ops::Range;
+use std::sync::OnceLock;
+
+use bytes::Bytes;
+use hashbrown::HashMap;
+
+use super::slot::key_slot;
+use super::value::Value;
+
+/// Key hasher: ahash with one random seed per process, zero-sized so that
+/// thousands of per-slot maps cost no more than their tables.
+#[derive(Clone, Copy, Default)]
+pub struct KeyHasher;
+
+static SEED: OnceLock<ahash::RandomState> = OnceLock::new();
+
+impl BuildHasher for KeyHasher {
+    type Hasher = ahash::AHasher;
+    #[inline]
+    fn build_hasher(&self) -> ahash::AHasher {
+        SEED.get_or_init(ahash::RandomState::new).build_hasher()
+    }
+}
+
+pub type Key = Box<[u8]>;
+pub type SlotMap = HashMap<Key, Entry, KeyHasher>;
+
+/// A stored key's value and metadata.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub value: Value,
+    /// Absolute expiry in unix milliseconds; 0 when the key is persistent.
+    /// Changed only through [`Db`], which counts volatile keys.
+    expire_at: i64,
+    /// Last access, seconds on the server's LRU clock (OBJECT IDLETIME).
+    pub lru: u32,
+}
+
+impl Entry {
+    pub fn expire_at(&self) -> Option<i64> {
+        (self.expire_at != 0).then_some(self.expire_at)
+    }
+}
+
+/// Keys of one database owned by this core.
+pub struct Db {
+    first_slot: usize,
+    nslots: usize,
+    /// Empty until the first write, so unused databases cost nothing.
+    slots: Vec<SlotMap>,
+    /// Keys with a TTL, per slot, so the expiry walk skips slots without.
+    slot_volatile: Vec<u32>,
+    keys: usize,
+    volatile: usize,
+}
+
+/// What a lookup found: lazily expired keys count as missing.
+pub enum Lookup<'a> {
+    Found(&'a mut Entry),
+    Missing,
+}
+
+impl Db {
+    pub fn new(range: Range<usize>) -> Db {
+        Db {
+            first_slot: range.start,
+            nslots: range.len(),
+            slots: Vec::new(),
+            slot_volatile: Vec::new(),
+            keys: 0,
+            volatile: 0,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.keys
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys == 0
+    }
+
+    pub fn volatile(&self) -> usize {
+        self.volatile
+    }
+
+    pub fn slot_range(&self) -> Range<usize> {
+        self.first_slot..self.first_slot + self.nslots
+    }
+
+    fn map(&mut self, slot: usize) -> &mut SlotMap {
+        if self.slots.is_empty() {
+            self.slots = (0..self.nslots).map(|_| SlotMap::default()).collect();
+            self.slot_volatile = vec![0; self.nslots];
+        }
+        &mut self.slots[slot - self.first_slot]
+    }
+
+    /// The slot's map if it exists (read-only paths never allocate).
+    pub fn slot_map(&self, slot: usize) -> Option<&SlotMap> {
+        self.slots.get(slot.checked_sub(self.first_slot)?)
+    }
+
+    /// Looks a key up, deleting it first if it has expired.
+    /// Returns `(entry, expired_now)`.
+    pub fn lookup(&mut self, key: &[u8], now: i64) -> (Option<&mut Entry>, bool) {
+        if self.keys == 0 {
+            return (None, false);
+        }
+        let slot = key_slot(key);
+        let expired = match self.map(slot).get(key) {
+            None => return (None, false),
+            Some(e) => e.expire_at != 0 && e.expire_at <= now,
+        };
+        if expired {
+            self.remove(key);
+            return (None, true);
+        }
+        (self.map(slot).get_mut(key), false)
+    }
+
+    /// Reads an entry without expiring it (for code that already expired it).
+    pub fn peek(&self, key: &[u8]) -> Option<&Entry> {
+        self.slot_map(key_slot(key))?.get(key)
+    }
+
+    /// Inserts or replaces; `expire_at` 0 means persistent. Returns the old entry.
+    pub fn insert(&mut self, key: &[u8], value: Value, expire_at: i64, lru: u32) -> Option<Entry> {
+        let slot = key_slot(key);
+        let entry = Entry {
+            value,
+            expire_at,
+            lru,
+        };
+        let old = match self.map(slot).get_mut(key) {
+            Some(e) => Some(std::mem::replace(e, entry)),
+            None => {
+                self.map(slot).insert(key.into(), entry);
+                None
+            }
+        };
+        if old.is_none() {
+            self.keys += 1;
+        }
+        self.count_volatile(
+            slot,
+            old.as_ref().is_some_and(|o| o.expire_at != 0),
+            expire_at != 0,
+        );
+        old
+    }
+
+    pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
+        if self.keys == 0 {
+            return None;
+        }
+        let slot = key_slot(key);
+        let old = self.map(slot).remove(key)?;
+        self.keys -= 1;
+        self.count_volatile(slot, old.expire_at != 0, false);
+        Some(old)
+    }
+
+    /// Sets or clears (0) the expiry of an existing key. Returns false if absent.
+    pub fn set_expire(&mut self, key: &[u8], expire_at: i64) -> bool {
+        let slot = key_slot(key);
+        let Some(e) = self.map(slot).get_mut(key) else {
+            return false;
+        };
+        let before = e.expire_at != 0;
+        e.expire_at = expire_at;
+        self.count_volatile(slot, before, expire_at != 0);
+        true
+    }
+
+    /// Keeps the volatile counters right when a key's TTL state changes.
+    fn count_volatile(&mut self, slot: usize, before: bool, after: bool) {
+        let i = slot - self.first_slot;
+        if after && !before {
+            self.volatile += 1;
+            self.slot_volatile[i] += 1;
+        } else if before && !after {
+            self.volatile -= 1;
+            self.slot_volatile[i] -= 1;
+        }
+    }
+
+    /// Appends the live keys of `slot` to `out`.
+    pub fn slot_keys(&self, slot: usize, now: i64, out: &mut Vec<Bytes>) {
+        if let Some(m) = self.slot_map(slot) {
+            for (k, e) in m {
+                if e.expire_at == 0 || e.expire_at > now {
+                    out.push(Bytes::copy_from_slice(k));
+                }
+            }
+        }
+    }
+
+    /// All entries, for whole-keyspace commands (KEYS, snapshots).
+    pub fn iter(&self) -> impl Iterator<Item = (&Key, &Entry)> {
+        self.slots.iter().flat_map(|m| m.iter())
+    }
+
+    /// Removes the expired keys of one slot; returns the keys removed.
+    pub fn expire_slot(&mut self, slot: usize, now: i64) -> Vec<Key> {
+        let i = slot - self.first_slot;
+        if self.slot_volatile.get(i).copied().unwrap_or(0) == 0 {
+            return Vec::new();
+        }
+        let m = &mut self.slots[i];
+        let mut gone = Vec::new();
+        m.retain(|k, e| {
+            let dead = e.expire_at != 0 && e.expire_at <= now;
+            if dead {
+                gone.push(k.clone());
+            }
+            !dead
+        });
+        self.keys -= gone.len();
+        self.volatile -= gone.len();
+        self.slot_volatile[i] -= gone.len() as u32;
+        gone
+    }
+
+    pub fn slot_len(&self, slot: usize) -> usize {
+        self.slot_map(slot).map_or(0, |m| m.len())
+    }
+
+    /// A random key of this part, by walking to a random slot with keys.
+    pub fn random_key(&self, rng: &mut impl rand::Rng) -> Option<Key> {
+        if self.keys == 0 {
+            return None;
+        }
+        let start = rng.gen_range(0..self.nslots);
+        for i in 0..self.nslots {
+            let m = &self.slots[(start + i) % self.nslots];
+            if !m.is_empty() {
+                let n = rng.gen_range(0..m.len());
+                return m.keys().nth(n).cloned();
+            }
+        }
+        None
+    }
+
+    pub fn clear(&mut self) {
+        self.slots = Vec::new();
+        self.slot_volatile = Vec::new();
+        self.keys = 0;
+        self.volatile = 0;
+    }
+}

@@ -1,0 +1,13 @@
+//! Per-core data: the keyspace of the slots a core owns, value encodings,
+//! expiry. Runs only on the owning shard core, synchronously; knows nothing
+//! of connections, the mesh or roles.
+
+pub mod db;
+pub mod shard;
+pub mod slot;
+pub mod value;
+
+pub use db::{Db, Entry, Key};
+pub use shard::{now_ms, Shard};
+pub use slot::key_slot;
+pub use value::Value;

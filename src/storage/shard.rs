@@ -1,0 +1,109 @@
+//! A shard: everything one core owns. It lives in a thread-local of that
+//! core's executor and is reached only through [`with`], synchronously, so
+//! no borrow of it ever crosses an `.await`.
+
+use std::cell::RefCell;
+use std::ops::Range;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use super::db::Db;
+
+/// Counters INFO sums over cores.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ShardStats {
+    pub keyspace_hits: u64,
+    pub keyspace_misses: u64,
+    pub expired_keys: u64,
+    pub expire_cycle_time_us: u64,
+    pub expired_time_cap_reached: u64,
+}
+
+pub struct Shard {
+    pub id: usize,
+    pub slots: Range<usize>,
+    pub dbs: Vec<Db>,
+    pub stats: ShardStats,
+    /// Writes since start (Redis's `server.dirty`, per core).
+    pub dirty: u64,
+    /// Where the active expiry walk resumes.
+    expire_cursor: usize,
+}
+
+thread_local! {
+    static SHARD: RefCell<Option<Shard>> = const { RefCell::new(None) };
+}
+
+/// Installs this thread's shard. Called once when a shard executor starts.
+pub fn install(id: usize, slots: Range<usize>, databases: usize) {
+    let dbs = (0..databases).map(|_| Db::new(slots.clone())).collect();
+    let shard = Shard {
+        id,
+        slots: slots.clone(),
+        dbs,
+        stats: ShardStats::default(),
+        dirty: 0,
+        expire_cursor: slots.start,
+    };
+    SHARD.with(|s| *s.borrow_mut() = Some(shard));
+}
+
+/// Runs `f` on this core's shard. Panics on a thread without one: running
+/// shard code elsewhere is a routing bug.
+#[inline]
+pub fn with<R>(f: impl FnOnce(&mut Shard) -> R) -> R {
+    SHARD.with(|s| {
+        f(s.borrow_mut()
+            .as_mut()
+            .expect("shard code ran off a shard core"))
+    })
+}
+
+/// Current time in unix milliseconds.
+#[inline]
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Seconds clock for LRU/idle time (Redis's lru_clock has 1 s resolution).
+pub fn lru_clock() -> u32 {
+    (now_ms() / 1000) as u32
+}
+
+impl Shard {
+    /// One active expiry chunk: walks the slots within `budget`, deleting
+    /// expired keys. Returns true when it stopped for time (more to do).
+    pub fn active_expire(&mut self, budget: Duration) -> bool {
+        let start = Instant::now();
+        let now = now_ms();
+        let mut capped = false;
+        let nslots = self.slots.len();
+        let mut visited = 0;
+        while visited < nslots && self.dbs.iter().any(|d| d.volatile() > 0) {
+            let slot = self.expire_cursor;
+            self.expire_cursor = if slot + 1 >= self.slots.end {
+                self.slots.start
+            } else {
+                slot + 1
+            };
+            visited += 1;
+            for db in self.dbs.iter_mut() {
+                if db.volatile() == 0 {
+                    continue;
+                }
+                let gone = db.expire_slot(slot, now);
+                self.stats.expired_keys += gone.len() as u64;
+                self.dirty += gone.len() as u64;
+            }
+            // Checking the clock every few slots keeps the check itself cheap.
+            if visited % 64 == 0 && start.elapsed() > budget {
+                self.stats.expired_time_cap_reached += 1;
+                capped = true;
+                break;
+            }
+        }
+        self.stats.expire_cycle_time_us += start.elapsed().as_micros() as u64;
+        capped
+    }
+}
