@@ -93,6 +93,20 @@ impl<'a> Ctx<'a> {
     }
 }
 
+/// Runs `f` with a context for database `db` on this core's shard; for
+/// jobs that coordinating commands send to other cores.
+pub fn with_ctx<R>(db: usize, f: impl FnOnce(&mut Ctx) -> R) -> R {
+    crate::storage::shard::with(|shard| {
+        let mut ctx = Ctx {
+            shard,
+            db,
+            now: crate::storage::now_ms(),
+            no_touch: false,
+        };
+        f(&mut ctx)
+    })
+}
+
 /// Shared, per-connection state handed to coordinating commands.
 pub type ClientRef = Rc<RefCell<ClientState>>;
 

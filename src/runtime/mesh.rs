@@ -273,3 +273,31 @@ pub async fn run_on_each(
 pub(super) fn run_here(jobs: Vec<Job>) -> Vec<Reply> {
     run_jobs(jobs)
 }
+
+/// Runs `f` on each of `cores` and collects what it returns, in core order:
+/// for typed results (statistics, key lists) rather than replies.
+pub async fn gather<T, F>(cores: impl IntoIterator<Item = usize>, f: F) -> Vec<T>
+where
+    T: Send + 'static,
+    F: Fn() -> T + Send + Sync + Clone + 'static,
+{
+    use std::sync::{Arc, Mutex};
+    let cores: Vec<usize> = cores.into_iter().collect();
+    let out: Arc<Mutex<Vec<Option<T>>>> =
+        Arc::new(Mutex::new((0..cores.len()).map(|_| None).collect()));
+    let futs = cores.iter().enumerate().map(|(i, &c)| {
+        let (f, out) = (f.clone(), out.clone());
+        run_on(
+            c,
+            vec![Box::new(move || {
+                out.lock().unwrap()[i] = Some(f());
+                Reply::Ok
+            })],
+        )
+    });
+    futures_util::future::join_all(futs.collect::<Vec<_>>()).await;
+    let mut v = out.lock().unwrap();
+    v.iter_mut()
+        .map(|x| x.take().expect("every core answered"))
+        .collect()
+}

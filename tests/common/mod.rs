@@ -1,0 +1,203 @@
+//! Test harness: real `redwing-server` (and `redis-server`) processes on
+//! free loopback ports, killed by PID when the test ends, and clients with
+//! timeouts so that no test can hang.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A server process owned by a test.
+pub struct Server {
+    pub port: u16,
+    pub host: String,
+    pub child: Child,
+    pub dir: tempfile::TempDir,
+    pub log: PathBuf,
+}
+
+/// A port nobody listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+pub fn redwing_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_redwing-server")
+}
+
+impl Server {
+    /// Starts redwing-server with `--threads 2` (unless given) and `args`.
+    pub fn start(args: &[&str]) -> Server {
+        let mut all: Vec<String> = Vec::new();
+        if !args.contains(&"--threads") {
+            all.extend(["--threads".into(), "2".into()]);
+        }
+        all.extend(args.iter().map(|s| s.to_string()));
+        Self::spawn(redwing_bin(), all)
+    }
+
+    /// Starts Debian's redis-server, the oracle, with `args`.
+    pub fn redis(args: &[&str]) -> Server {
+        let mut all: Vec<String> = vec![
+            "--save".into(),
+            "".into(),
+            "--appendonly".into(),
+            "no".into(),
+        ];
+        all.extend(args.iter().map(|s| s.to_string()));
+        Self::spawn("redis-server", all)
+    }
+
+    fn spawn(bin: &str, args: Vec<String>) -> Server {
+        let mut dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("server.log");
+        for _ in 0..5 {
+            let port = free_port();
+            let mut cmd = Command::new(bin);
+            cmd.arg("--port").arg(port.to_string());
+            cmd.arg("--bind").arg("127.0.0.1");
+            cmd.arg("--dir").arg(dir.path());
+            cmd.args(&args);
+            cmd.stdout(Stdio::from(std::fs::File::create(&log).unwrap()));
+            cmd.stderr(Stdio::from(
+                std::fs::OpenOptions::new().append(true).open(&log).unwrap(),
+            ));
+            let child = cmd
+                .spawn()
+                .unwrap_or_else(|e| panic!("cannot start {bin}: {e}"));
+            let mut s = Server {
+                port,
+                host: "127.0.0.1".into(),
+                child,
+                dir,
+                log: log.clone(),
+            };
+            if s.wait_ready() {
+                return s;
+            }
+            dir = s.take_dir();
+        }
+        panic!("{bin} did not start");
+    }
+
+    fn take_dir(mut self) -> tempfile::TempDir {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap())
+    }
+
+    /// Waits until PING answers; false if the process died first.
+    fn wait_ready(&mut self) -> bool {
+        let deadline = Instant::now() + TIMEOUT;
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return false;
+            }
+            if let Ok(mut s) = TcpStream::connect(("127.0.0.1", self.port)) {
+                s.set_read_timeout(Some(Duration::from_secs(1))).ok();
+                let mut buf = [0u8; 64];
+                if s.write_all(b"PING\r\n").is_ok() {
+                    if let Ok(n) = s.read(&mut buf) {
+                        if buf[..n].starts_with(b"+PONG") || buf[..n].starts_with(b"-NOAUTH") {
+                            return true;
+                        }
+                    }
+                }
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://{}:{}/", self.host, self.port)
+    }
+
+    /// A `redis` crate connection with timeouts.
+    pub fn conn(&self) -> redis::Connection {
+        let c = redis::Client::open(self.url()).unwrap();
+        let conn = c.get_connection_with_timeout(TIMEOUT).unwrap();
+        conn.set_read_timeout(Some(TIMEOUT)).unwrap();
+        conn.set_write_timeout(Some(TIMEOUT)).unwrap();
+        conn
+    }
+
+    /// A raw TCP connection for byte-level tests.
+    pub fn raw(&self) -> TcpStream {
+        let s = TcpStream::connect((self.host.as_str(), self.port)).unwrap();
+        s.set_read_timeout(Some(TIMEOUT)).unwrap();
+        s
+    }
+
+    /// Runs redis-cli against the server; returns stdout.
+    pub fn cli(&self, args: &[&str]) -> String {
+        let out = Command::new("redis-cli")
+            .args(["-h", &self.host, "-p", &self.port.to_string()])
+            .args(args)
+            .output()
+            .expect("redis-cli");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Sends raw bytes and reads until `until` is seen, the peer closes, or
+/// the timeout passes. Returns everything read.
+pub fn raw_roundtrip(s: &mut TcpStream, send: &[u8], until: &[u8]) -> Vec<u8> {
+    s.write_all(send).unwrap();
+    let mut got = Vec::new();
+    let deadline = Instant::now() + TIMEOUT;
+    let mut buf = [0u8; 65536];
+    while Instant::now() < deadline {
+        if !until.is_empty() && got.windows(until.len()).any(|w| w == until) {
+            break;
+        }
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(_) => break,
+        }
+    }
+    got
+}
+
+/// Keys named `prefix<n>` that land on different cores of a 2-core server
+/// (slots 0..8191 on core 0, 8192.. on core 1): returns (on core 0, on core 1).
+pub fn keys_on_two_cores(prefix: &str) -> (String, String) {
+    let mut a = None;
+    let mut b = None;
+    for i in 0.. {
+        let k = format!("{prefix}{i}");
+        if redwing::storage::key_slot(k.as_bytes()) < 8192 {
+            a.get_or_insert(k);
+        } else {
+            b.get_or_insert(k);
+        }
+        if a.is_some() && b.is_some() {
+            break;
+        }
+    }
+    (a.unwrap(), b.unwrap())
+}
