@@ -145,7 +145,12 @@ fn check<'t>(client: &ClientRef, args: &[Bytes]) -> Result<(usize, &'t Spec), Re
     if !spec.arity_ok(args.len()) {
         return reject(errors::wrong_args(spec.name));
     }
-    client.borrow_mut().last_cmd = spec.name.to_string();
+    let mut c = client.borrow_mut();
+    if c.last_cmd != spec.name {
+        // Reuses the string's buffer: no allocation per command.
+        c.last_cmd.clear();
+        c.last_cmd.push_str(spec.name);
+    }
     Ok((ci, spec))
 }
 
