@@ -15,6 +15,7 @@ pub mod protocol;
 pub mod runtime;
 pub mod server;
 pub mod storage;
+pub mod syscheck;
 
 /// Redwing's own version.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -87,3 +87,27 @@ pub fn handle_signals() {
         })
         .expect("signal thread");
 }
+
+/// Tells systemd (Type=notify) that the server is ready, when started by it.
+pub fn notify_ready() {
+    let Some(path) = std::env::var_os("NOTIFY_SOCKET") else {
+        return;
+    };
+    let path = std::path::PathBuf::from(path);
+    // An abstract socket name starts with '@'.
+    let sock = match std::os::unix::net::UnixDatagram::unbound() {
+        Ok(s) => s,
+        Err(_) => return,
+    };
+    let msg = format!("READY=1\nSTATUS=Ready to accept connections\nMAINPID={}", std::process::id());
+    let sent = match path.to_str().and_then(|p| p.strip_prefix('@')) {
+        Some(name) => {
+            use std::os::linux::net::SocketAddrExt;
+            std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes()).and_then(|a| sock.send_to_addr(msg.as_bytes(), &a))
+        }
+        None => sock.send_to(msg.as_bytes(), &path),
+    };
+    if let Err(e) = sent {
+        tracing::warn!("systemd notification failed: {e}");
+    }
+}

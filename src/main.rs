@@ -1,7 +1,7 @@
 //! `redwing-server [config-file] [--option value ...]`
 
 use redwing::config::{self, Opt};
-use redwing::{lifecycle, logging, runtime, server};
+use redwing::{lifecycle, logging, runtime, server, syscheck};
 
 #[global_allocator]
 static ALLOC: redwing::memory::Counting = redwing::memory::Counting;
@@ -35,6 +35,15 @@ fn main() {
         eprintln!("{e}");
         std::process::exit(1);
     }
+    let cpus = runtime::allowed_cpus();
+    let threads = match config::num(Opt::Threads) {
+        0 => cpus.len(),
+        n => n as usize,
+    };
+    let checks = syscheck::run(threads);
+    if cmd.check_system {
+        std::process::exit(if syscheck::print(&checks) { 0 } else { 2 });
+    }
     if cmd.sentinel {
         tracing::warn!("Sentinel mode is not available in this build yet");
         std::process::exit(1);
@@ -64,12 +73,6 @@ fn main() {
         std::process::exit(1);
     }
     lifecycle::handle_signals();
-
-    let cpus = runtime::allowed_cpus();
-    let threads = match config::num(Opt::Threads) {
-        0 => cpus.len(),
-        n => n as usize,
-    };
     tracing::info!("oO0OoO0OoO0Oo Redwing is starting oO0OoO0OoO0Oo");
     tracing::info!(
         "Redwing version={}, redis-compat={}, bits=64, pid={}, just started",
@@ -88,10 +91,8 @@ fn main() {
         &cpus[..threads.min(cpus.len())],
         std::process::id()
     );
-    let started = move || async move {
-        tracing::info!("Ready to accept connections tcp");
-    };
-    if let Err(e) = runtime::start(threads, &cpus, server::shard_main, started) {
+    syscheck::log_warnings(&checks);
+    if let Err(e) = runtime::start(threads, &cpus, server::shard_main, server::control_main) {
         tracing::warn!("{e}");
         eprintln!("redwing-server: {e}");
         lifecycle::exit(1);

@@ -97,9 +97,24 @@ pub async fn shard_main(i: usize) {
             }
         }
     }
+    // The last shard to listen announces readiness (log and systemd).
+    if BOUND.fetch_add(1, std::sync::atomic::Ordering::AcqRel) + 1 == n {
+        tracing::info!("Ready to accept connections tcp");
+        crate::lifecycle::notify_ready();
+    }
     for l in loops {
         l.await;
     }
+}
+
+/// Shards that have bound their listeners.
+static BOUND: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// What the control executor runs. Nothing per key runs here; replication,
+/// sentinel and the cluster bus will. It stays up so that the mesh can
+/// reach it.
+pub async fn control_main() {
+    futures_lite::future::pending::<()>().await
 }
 
 async fn accept_loop(listener: TcpListener) {
