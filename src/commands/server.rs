@@ -1,11 +1,1484 @@
 //! The server family: INFO, CONFIG, COMMAND, DBSIZE, FLUSH*, and friends.
+//!
+//! Whole-server numbers live on every core (command stats, shard stats,
+//! keys); these commands collect them with `runtime::gather` and sum.
 
-use super::Spec;
+use std::collections::VecDeque;
+use std::fmt::Write as _;
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+
+use super::stats::{self, CoreStats};
+use super::{
+    arg_i64, flags::*, is, spec, table, with_ctx, ClientRef, ClientState, Cross, Ctx, Handler, Spec,
+};
+use crate::config::{self, Kind, Opt, OPTIONS};
+use crate::memory;
+use crate::protocol::errors::{self, err, wrong_args};
+use crate::protocol::{parse_i64, Reply};
+use crate::runtime;
+use crate::storage::shard::{self, lru_clock, ShardStats};
+use crate::storage::{key_slot, now_ms, Entry, Key, Value};
 
 /// The Redis version Redwing answers as, so clients enable the features
 /// it has (HELLO, INFO redis_version).
 pub const REDIS_VERSION: &str = "7.0.15";
 
+type Fut = std::pin::Pin<Box<dyn std::future::Future<Output = Reply>>>;
+
+/// `ERR wrong number of arguments for 'config|get' command` when a
+/// subcommand's own arity (as Redis declares it) is not met.
+fn sub_arity(cmd: &str, sub: &str, arity: i32, argc: usize) -> Option<Reply> {
+    let ok = if arity >= 0 {
+        argc == arity as usize
+    } else {
+        argc >= (-arity) as usize
+    };
+    (!ok).then(|| wrong_args(&format!("{cmd}|{sub}")))
+}
+
+fn help(lines: &[&'static str]) -> Reply {
+    Reply::Array(lines.iter().map(|l| Reply::status(*l)).collect())
+}
+
+// ---------------------------------------------------------------------------
+// Process facts: start time, ids.
+
+struct Start {
+    unix_ms: i64,
+    at: Instant,
+}
+
+/// When the process started, from /proc (so it is right even though this is
+/// first read long after start); falls back to the first call.
+fn start() -> &'static Start {
+    static START: OnceLock<Start> = OnceLock::new();
+    START.get_or_init(|| {
+        let up = process_age().unwrap_or_default();
+        let now = Instant::now();
+        Start {
+            unix_ms: now_ms() - up.as_millis() as i64,
+            at: now.checked_sub(up).unwrap_or(now),
+        }
+    })
+}
+
+/// Time since this process started: system uptime minus the process's
+/// start tick.
+fn process_age() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name; starttime is field 22 (index 19 here).
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let ticks: f64 = rest.split_whitespace().nth(19)?.parse().ok()?;
+    let uptime: f64 = std::fs::read_to_string("/proc/uptime")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()?;
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    Some(Duration::from_secs_f64((uptime - ticks / hz).max(0.0)))
+}
+
+fn random_hex40() -> String {
+    use rand::Rng;
+    let mut rng = rand::thread_rng();
+    (0..40)
+        .map(|_| char::from_digit(rng.gen_range(0..16), 16).unwrap())
+        .collect()
+}
+
+fn run_id() -> &'static str {
+    static ID: OnceLock<String> = OnceLock::new();
+    ID.get_or_init(random_hex40)
+}
+
+fn master_replid() -> &'static str {
+    static ID: OnceLock<String> = OnceLock::new();
+    ID.get_or_init(random_hex40)
+}
+
+/// Redis's LRU clock: seconds, 24 bits.
+fn lru_24(secs: u32) -> u32 {
+    secs & 0xFF_FFFF
+}
+
+// ---------------------------------------------------------------------------
+// INFO
+
+/// One core's numbers for INFO.
+struct CoreSnap {
+    stats: CoreStats,
+    shard: ShardStats,
+    dirty: u64,
+    /// (keys, volatile keys) per database.
+    dbs: Vec<(usize, usize)>,
+}
+
+async fn snapshot_all() -> CoreSnap {
+    let parts = runtime::gather(0..runtime::shards(), || {
+        let stats = stats::with(|s| s.clone());
+        shard::with(|sh| CoreSnap {
+            stats,
+            shard: sh.stats,
+            dirty: sh.dirty,
+            dbs: sh.dbs.iter().map(|d| (d.len(), d.volatile())).collect(),
+        })
+    })
+    .await;
+    let mut total = CoreSnap {
+        stats: CoreStats::default(),
+        shard: ShardStats::default(),
+        dirty: 0,
+        dbs: Vec::new(),
+    };
+    for p in parts {
+        total.stats.merge(&p.stats);
+        let (a, b) = (&mut total.shard, &p.shard);
+        a.keyspace_hits += b.keyspace_hits;
+        a.keyspace_misses += b.keyspace_misses;
+        a.expired_keys += b.expired_keys;
+        a.expire_cycle_time_us += b.expire_cycle_time_us;
+        a.expired_time_cap_reached += b.expired_time_cap_reached;
+        total.dirty += p.dirty;
+        if total.dbs.len() < p.dbs.len() {
+            total.dbs.resize(p.dbs.len(), (0, 0));
+        }
+        for (t, d) in total.dbs.iter_mut().zip(&p.dbs) {
+            t.0 += d.0;
+            t.1 += d.1;
+        }
+    }
+    total
+}
+
+/// A point for the instantaneous rates.
+#[derive(Clone, Copy)]
+struct Sample {
+    at: Instant,
+    cmds: u64,
+    input: u64,
+    output: u64,
+}
+
+/// Recent samples, taken whenever INFO runs. Rates are measured against
+/// the oldest sample of the last few seconds, so they cover at least the
+/// time since the previous INFO (Redis samples every 100 ms in its cron).
+static SAMPLES: Mutex<VecDeque<Sample>> = Mutex::new(VecDeque::new());
+const SAMPLE_WINDOW: Duration = Duration::from_secs(5);
+const MAX_SAMPLES: usize = 16;
+
+/// (ops/sec, input kbps, output kbps).
+fn instantaneous(cur: Sample) -> (u64, f64, f64) {
+    let mut ring = SAMPLES.lock().unwrap();
+    while ring.len() > 1 && cur.at.duration_since(ring[0].at) > SAMPLE_WINDOW {
+        ring.pop_front();
+    }
+    let base = ring.front().copied().unwrap_or(Sample {
+        at: start().at,
+        cmds: 0,
+        input: 0,
+        output: 0,
+    });
+    ring.push_back(cur);
+    if ring.len() > MAX_SAMPLES {
+        ring.pop_front();
+    }
+    let secs = cur.at.duration_since(base.at).as_secs_f64();
+    if secs <= 0.0 {
+        return (0, 0.0, 0.0);
+    }
+    (
+        (cur.cmds.saturating_sub(base.cmds) as f64 / secs) as u64,
+        cur.input.saturating_sub(base.input) as f64 / secs / 1024.0,
+        cur.output.saturating_sub(base.output) as f64 / secs / 1024.0,
+    )
+}
+
+/// Memory in use while the keyspace was empty (Redis's used_memory_startup);
+/// the lowest such reading seen by INFO, so the dataset is what lies above.
+static EMPTY_BASELINE: Mutex<Option<usize>> = Mutex::new(None);
+
+const DEFAULT_SECTIONS: &[&str] = &[
+    "server",
+    "clients",
+    "memory",
+    "persistence",
+    "stats",
+    "replication",
+    "cpu",
+    "modules",
+    "errorstats",
+    "cluster",
+    "keyspace",
+];
+
+/// Every section, in the order Redis prints them.
+const ALL_SECTIONS: &[&str] = &[
+    "server",
+    "clients",
+    "memory",
+    "persistence",
+    "stats",
+    "replication",
+    "cpu",
+    "modules",
+    "commandstats",
+    "errorstats",
+    "cluster",
+    "keyspace",
+];
+
+fn kv(out: &mut String, k: &str, v: impl std::fmt::Display) {
+    let _ = write!(out, "{k}:{v}\r\n");
+}
+
+fn uname() -> String {
+    // SAFETY: utsname is plain data; uname fills it.
+    unsafe {
+        let mut u: libc::utsname = std::mem::zeroed();
+        if libc::uname(&mut u) != 0 {
+            return "Linux".into();
+        }
+        let s = |f: &[libc::c_char]| {
+            std::ffi::CStr::from_ptr(f.as_ptr())
+                .to_string_lossy()
+                .into_owned()
+        };
+        format!("{} {} {}", s(&u.sysname), s(&u.release), s(&u.machine))
+    }
+}
+
+fn total_system_memory() -> usize {
+    // SAFETY: sysconf has no preconditions.
+    unsafe {
+        libc::sysconf(libc::_SC_PHYS_PAGES) as usize * libc::sysconf(libc::_SC_PAGESIZE) as usize
+    }
+}
+
+fn rusage(who: i32) -> (f64, f64) {
+    // SAFETY: rusage is plain data; getrusage fills it.
+    unsafe {
+        let mut r: libc::rusage = std::mem::zeroed();
+        if libc::getrusage(who, &mut r) != 0 {
+            return (0.0, 0.0);
+        }
+        let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+        (secs(r.ru_stime), secs(r.ru_utime))
+    }
+}
+
+fn info_section(name: &str, snap: &CoreSnap) -> Option<String> {
+    let mut s = String::new();
+    let o = &mut s;
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    let st = &snap.stats;
+    match name {
+        "server" => {
+            let up = start().at.elapsed().as_secs();
+            o.push_str("# Server\r\n");
+            kv(o, "redis_version", REDIS_VERSION);
+            kv(o, "redis_git_sha1", "00000000");
+            kv(o, "redis_git_dirty", 0);
+            kv(o, "redwing_version", crate::VERSION);
+            kv(o, "redis_mode", "standalone");
+            kv(o, "os", uname());
+            kv(o, "arch_bits", usize::BITS);
+            kv(o, "monotonic_clock", "POSIX clock_gettime");
+            kv(o, "multiplexing_api", "io_uring");
+            kv(o, "process_id", std::process::id());
+            kv(o, "process_supervised", "no");
+            kv(o, "run_id", run_id());
+            kv(o, "tcp_port", config::num(Opt::Port));
+            kv(o, "server_time_usec", now.as_micros());
+            kv(o, "uptime_in_seconds", up);
+            kv(o, "uptime_in_days", up / 86400);
+            kv(o, "hz", config::num(Opt::Hz));
+            kv(o, "configured_hz", config::num(Opt::Hz));
+            kv(o, "lru_clock", lru_24(lru_clock()));
+            let exe = std::env::current_exe()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default();
+            kv(o, "executable", exe);
+            let file = config::file()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default();
+            kv(o, "config_file", file);
+            kv(o, "io_threads_active", 0);
+            kv(o, "shard_threads", runtime::shards());
+        }
+        "clients" => {
+            o.push_str("# Clients\r\n");
+            kv(
+                o,
+                "connected_clients",
+                super::client::CONNECTED.load(std::sync::atomic::Ordering::Relaxed),
+            );
+            kv(o, "cluster_connections", 0);
+            kv(o, "maxclients", config::num(Opt::Maxclients));
+            kv(o, "blocked_clients", 0);
+            kv(o, "tracking_clients", 0);
+            kv(o, "clients_in_timeout_table", 0);
+        }
+        "memory" => {
+            let used = memory::used();
+            let peak = memory::peak().max(used);
+            let rss = memory::rss();
+            let keys: usize = snap.dbs.iter().map(|d| d.0).sum();
+            let startup = {
+                let mut b = EMPTY_BASELINE.lock().unwrap();
+                if keys == 0 {
+                    *b = Some(b.map_or(used, |v| v.min(used)));
+                }
+                b.unwrap_or(0)
+            };
+            let dataset = used.saturating_sub(startup);
+            let sys = total_system_memory();
+            o.push_str("# Memory\r\n");
+            kv(o, "used_memory", used);
+            kv(o, "used_memory_human", memory::human(used));
+            kv(o, "used_memory_rss", rss);
+            kv(o, "used_memory_rss_human", memory::human(rss));
+            kv(o, "used_memory_peak", peak);
+            kv(o, "used_memory_peak_human", memory::human(peak));
+            kv(
+                o,
+                "used_memory_peak_perc",
+                format!("{:.2}%", used as f64 * 100.0 / peak.max(1) as f64),
+            );
+            kv(o, "used_memory_startup", startup);
+            kv(o, "used_memory_dataset", dataset);
+            kv(
+                o,
+                "used_memory_dataset_perc",
+                format!("{:.2}%", dataset as f64 * 100.0 / used.max(1) as f64),
+            );
+            kv(o, "total_system_memory", sys);
+            kv(o, "total_system_memory_human", memory::human(sys));
+            kv(o, "maxmemory", 0);
+            kv(o, "maxmemory_human", "0B");
+            kv(o, "maxmemory_policy", "noeviction");
+            kv(
+                o,
+                "mem_fragmentation_ratio",
+                format!("{:.2}", rss as f64 / used.max(1) as f64),
+            );
+            kv(o, "mem_fragmentation_bytes", rss as i64 - used as i64);
+            kv(o, "mem_allocator", "libc");
+            kv(o, "lazyfree_pending_objects", 0);
+            kv(o, "lazyfreed_objects", 0);
+        }
+        "persistence" => {
+            o.push_str("# Persistence\r\n");
+            for k in [
+                "loading",
+                "async_loading",
+                "current_cow_peak",
+                "current_cow_size",
+                "current_cow_size_age",
+            ] {
+                kv(o, k, 0);
+            }
+            kv(o, "current_fork_perc", "0.00");
+            kv(o, "current_save_keys_processed", 0);
+            kv(o, "current_save_keys_total", 0);
+            kv(o, "rdb_changes_since_last_save", snap.dirty);
+            kv(o, "rdb_bgsave_in_progress", 0);
+            kv(o, "rdb_last_save_time", start().unix_ms / 1000);
+            kv(o, "rdb_last_bgsave_status", "ok");
+            kv(o, "rdb_last_bgsave_time_sec", -1);
+            kv(o, "rdb_current_bgsave_time_sec", -1);
+            kv(o, "rdb_saves", 0);
+            kv(o, "rdb_last_cow_size", 0);
+            kv(o, "rdb_last_load_keys_expired", 0);
+            kv(o, "rdb_last_load_keys_loaded", 0);
+            kv(o, "aof_enabled", 0);
+            kv(o, "aof_rewrite_in_progress", 0);
+            kv(o, "aof_rewrite_scheduled", 0);
+            kv(o, "aof_last_rewrite_time_sec", -1);
+            kv(o, "aof_current_rewrite_time_sec", -1);
+            kv(o, "aof_last_bgrewrite_status", "ok");
+            kv(o, "aof_rewrites", 0);
+            kv(o, "aof_rewrites_consecutive_failures", 0);
+            kv(o, "aof_last_write_status", "ok");
+            kv(o, "aof_last_cow_size", 0);
+            kv(o, "module_fork_in_progress", 0);
+            kv(o, "module_fork_last_cow_size", 0);
+        }
+        "stats" => {
+            let (ops, kin, kout) = instantaneous(Sample {
+                at: Instant::now(),
+                cmds: st.total_commands,
+                input: st.net_input_bytes,
+                output: st.net_output_bytes,
+            });
+            let sh = &snap.shard;
+            o.push_str("# Stats\r\n");
+            kv(o, "total_connections_received", st.total_connections);
+            kv(o, "total_commands_processed", st.total_commands);
+            kv(o, "instantaneous_ops_per_sec", ops);
+            kv(o, "total_net_input_bytes", st.net_input_bytes);
+            kv(o, "total_net_output_bytes", st.net_output_bytes);
+            kv(o, "total_net_repl_input_bytes", 0);
+            kv(o, "total_net_repl_output_bytes", 0);
+            kv(o, "instantaneous_input_kbps", format!("{kin:.2}"));
+            kv(o, "instantaneous_output_kbps", format!("{kout:.2}"));
+            kv(o, "instantaneous_input_repl_kbps", "0.00");
+            kv(o, "instantaneous_output_repl_kbps", "0.00");
+            kv(o, "rejected_connections", st.rejected_connections);
+            kv(o, "sync_full", 0);
+            kv(o, "sync_partial_ok", 0);
+            kv(o, "sync_partial_err", 0);
+            kv(o, "expired_keys", sh.expired_keys);
+            kv(o, "expired_stale_perc", "0.00");
+            kv(
+                o,
+                "expired_time_cap_reached_count",
+                sh.expired_time_cap_reached,
+            );
+            kv(
+                o,
+                "expire_cycle_cpu_milliseconds",
+                sh.expire_cycle_time_us / 1000,
+            );
+            for k in [
+                "evicted_keys",
+                "evicted_clients",
+                "total_eviction_exceeded_time",
+                "current_eviction_exceeded_time",
+            ] {
+                kv(o, k, 0);
+            }
+            kv(o, "keyspace_hits", sh.keyspace_hits);
+            kv(o, "keyspace_misses", sh.keyspace_misses);
+            for k in [
+                "pubsub_channels",
+                "pubsub_patterns",
+                "pubsubshard_channels",
+                "latest_fork_usec",
+                "total_forks",
+                "migrate_cached_sockets",
+                "slave_expires_tracked_keys",
+                "active_defrag_hits",
+                "active_defrag_misses",
+                "active_defrag_key_hits",
+                "active_defrag_key_misses",
+                "total_active_defrag_time",
+                "current_active_defrag_time",
+                "tracking_total_keys",
+                "tracking_total_items",
+                "tracking_total_prefixes",
+                "unexpected_error_replies",
+            ] {
+                kv(o, k, 0);
+            }
+            kv(o, "total_error_replies", st.total_error_replies);
+            kv(o, "dump_payload_sanitizations", 0);
+            kv(o, "total_reads_processed", st.reads_processed);
+            kv(o, "total_writes_processed", st.writes_processed);
+            kv(o, "io_threaded_reads_processed", 0);
+            kv(o, "io_threaded_writes_processed", 0);
+        }
+        "replication" => {
+            o.push_str("# Replication\r\n");
+            kv(o, "role", "master");
+            kv(o, "connected_slaves", 0);
+            kv(o, "master_failover_state", "no-failover");
+            kv(o, "master_replid", master_replid());
+            kv(o, "master_replid2", "0".repeat(40));
+            kv(o, "master_repl_offset", 0);
+            kv(o, "second_repl_offset", -1);
+            kv(o, "repl_backlog_active", 0);
+            kv(o, "repl_backlog_size", 1048576);
+            kv(o, "repl_backlog_first_byte_offset", 0);
+            kv(o, "repl_backlog_histlen", 0);
+        }
+        "cpu" => {
+            let (sys, user) = rusage(libc::RUSAGE_SELF);
+            let (csys, cuser) = rusage(libc::RUSAGE_CHILDREN);
+            // The "main thread" is the core thread answering this INFO.
+            let (tsys, tuser) = rusage(libc::RUSAGE_THREAD);
+            o.push_str("# CPU\r\n");
+            kv(o, "used_cpu_sys", format!("{sys:.6}"));
+            kv(o, "used_cpu_user", format!("{user:.6}"));
+            kv(o, "used_cpu_sys_children", format!("{csys:.6}"));
+            kv(o, "used_cpu_user_children", format!("{cuser:.6}"));
+            kv(o, "used_cpu_sys_main_thread", format!("{tsys:.6}"));
+            kv(o, "used_cpu_user_main_thread", format!("{tuser:.6}"));
+        }
+        "modules" => o.push_str("# Modules\r\n"),
+        "commandstats" => {
+            o.push_str("# Commandstats\r\n");
+            for (spec, c) in table().specs.iter().zip(&st.commands) {
+                if c.calls == 0 && c.failed == 0 && c.rejected == 0 {
+                    continue;
+                }
+                let per = if c.calls == 0 {
+                    0.0
+                } else {
+                    c.usec as f64 / c.calls as f64
+                };
+                let _ = write!(
+                    o,
+                    "cmdstat_{}:calls={},usec={},usec_per_call={per:.2},rejected_calls={},failed_calls={}\r\n",
+                    spec.name, c.calls, c.usec, c.rejected, c.failed
+                );
+            }
+        }
+        "errorstats" => {
+            o.push_str("# Errorstats\r\n");
+            for (code, n) in &st.errors {
+                let _ = write!(o, "errorstat_{code}:count={n}\r\n");
+            }
+        }
+        "cluster" => {
+            o.push_str("# Cluster\r\n");
+            kv(o, "cluster_enabled", 0);
+        }
+        "keyspace" => {
+            o.push_str("# Keyspace\r\n");
+            for (i, (keys, expires)) in snap.dbs.iter().enumerate() {
+                if *keys > 0 {
+                    let _ = write!(o, "db{i}:keys={keys},expires={expires},avg_ttl=0\r\n");
+                }
+            }
+        }
+        _ => return None,
+    }
+    Some(s)
+}
+
+/// The INFO text for the requested sections (Redis's rules: none or
+/// `default` → the default set; `all`/`everything` → every section;
+/// unknown names add nothing).
+pub async fn info_text(args: &[Bytes]) -> String {
+    let mut wanted: Vec<&str> = Vec::new();
+    if args.is_empty() {
+        wanted.extend(DEFAULT_SECTIONS);
+    }
+    for a in args {
+        let a = String::from_utf8_lossy(a).to_ascii_lowercase();
+        match a.as_str() {
+            "default" => wanted.extend(DEFAULT_SECTIONS),
+            "all" | "everything" => wanted.extend(ALL_SECTIONS),
+            name => {
+                if let Some(s) = ALL_SECTIONS.iter().find(|s| **s == name) {
+                    wanted.push(s);
+                }
+            }
+        }
+    }
+    if wanted.is_empty() {
+        return String::new();
+    }
+    let snap = snapshot_all().await;
+    let sections: Vec<String> = ALL_SECTIONS
+        .iter()
+        .filter(|s| wanted.contains(s))
+        .filter_map(|s| info_section(s, &snap))
+        .collect();
+    sections.join("\r\n")
+}
+
+fn info(_: ClientRef, args: Vec<Bytes>) -> Fut {
+    Box::pin(async move { Reply::Verbatim(Bytes::from(info_text(&args[1..]).await)) })
+}
+
+// ---------------------------------------------------------------------------
+// CONFIG
+
+const CONFIG_HELP: &[&str] = &[
+    "CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "GET <pattern>",
+    "    Return parameters matching the glob-like <pattern> and their values.",
+    "SET <directive> <value>",
+    "    Set the configuration <directive> to <value>.",
+    "RESETSTAT",
+    "    Reset statistics reported by the INFO command.",
+    "REWRITE",
+    "    Rewrite the configuration file.",
+    "HELP",
+    "    Prints this help.",
+];
+
+fn config_cmd(_: ClientRef, args: Vec<Bytes>) -> Fut {
+    Box::pin(async move {
+        let sub = args[1].to_ascii_lowercase();
+        let n = args.len();
+        match sub.as_slice() {
+            b"get" => sub_arity("config", "get", -3, n).unwrap_or_else(|| config_get(&args[2..])),
+            b"set" => sub_arity("config", "set", -4, n).unwrap_or_else(|| config_set(&args[2..])),
+            b"resetstat" => match sub_arity("config", "resetstat", 2, n) {
+                Some(e) => e,
+                None => {
+                    reset_stats().await;
+                    Reply::Ok
+                }
+            },
+            b"rewrite" => {
+                sub_arity("config", "rewrite", 2, n).unwrap_or_else(|| match config::rewrite() {
+                    Ok(()) => Reply::Ok,
+                    Err(e) => Reply::error(format!("ERR {e}")),
+                })
+            }
+            b"help" => sub_arity("config", "help", 2, n).unwrap_or_else(|| help(CONFIG_HELP)),
+            _ => errors::unknown_subcommand("config", &args[1]),
+        }
+    })
+}
+
+/// CONFIG GET: a name without glob characters is looked up directly and
+/// answered under the spelling given; patterns answer with table names.
+/// Each option appears once.
+fn config_get(patterns: &[Bytes]) -> Reply {
+    let mut seen: Vec<String> = Vec::new();
+    let mut out = Vec::new();
+    let mut add = |shown: String, value: String, out: &mut Vec<(Reply, Reply)>| {
+        let key = shown.to_ascii_lowercase();
+        if !seen.contains(&key) {
+            seen.push(key);
+            out.push((Reply::bulk(shown), Reply::bulk(value)));
+        }
+    };
+    for p in patterns {
+        if !p.iter().any(|c| matches!(c, b'*' | b'?' | b'[')) {
+            let name = String::from_utf8_lossy(p).into_owned();
+            if let Some(i) = Opt::by_name(&name) {
+                let value = config::matching(OPTIONS[i].name.as_bytes())
+                    .into_iter()
+                    .next()
+                    .map(|(_, v)| v)
+                    .unwrap_or_default();
+                add(name, value, &mut out);
+            }
+        } else {
+            for (name, value) in config::matching(p) {
+                add(name.to_string(), value, &mut out);
+            }
+        }
+    }
+    Reply::Map(out)
+}
+
+/// CONFIG SET: all pairs are checked first (unknown name, immutable,
+/// duplicate, in Redis's order of precedence), then applied; if one value
+/// is refused, those already applied are put back.
+fn config_set(args: &[Bytes]) -> Reply {
+    if args.len() % 2 != 0 {
+        return err(errors::SYNTAX);
+    }
+    let mut unknown: Option<String> = None;
+    let mut failed: Option<(String, &str)> = None;
+    let mut pairs: Vec<(usize, String, Vec<String>)> = Vec::new();
+    for pair in args.chunks(2) {
+        let name = String::from_utf8_lossy(&pair[0]).into_owned();
+        let Some(idx) = Opt::by_name(&name) else {
+            if unknown.is_none() && failed.is_none() {
+                unknown = Some(name);
+            }
+            continue;
+        };
+        if unknown.is_some() || failed.is_some() {
+            continue;
+        }
+        if !OPTIONS[idx].mutable {
+            failed = Some((name, "can't set immutable config"));
+            continue;
+        }
+        if pairs.iter().any(|p| p.0 == idx) {
+            failed = Some((name, "duplicate parameter"));
+            continue;
+        }
+        let value = String::from_utf8_lossy(&pair[1]).into_owned();
+        pairs.push((idx, name, value_args(idx, &value)));
+    }
+    if let Some(name) = unknown {
+        return Reply::error(format!(
+            "ERR Unknown option or number of arguments for CONFIG SET - '{name}'"
+        ));
+    }
+    if let Some((name, why)) = failed {
+        return set_failed(&name, why);
+    }
+    let mut applied: Vec<(usize, String)> = Vec::new();
+    for (idx, name, value) in &pairs {
+        let old = current(*idx);
+        if let Err(e) = config::set(*idx, value, true) {
+            for (i, old) in applied.into_iter().rev() {
+                let _ = config::set(i, &value_args(i, &old), false);
+            }
+            return set_failed(name, &e);
+        }
+        applied.push((*idx, old));
+    }
+    Reply::Ok
+}
+
+fn set_failed(name: &str, why: &str) -> Reply {
+    Reply::error(format!(
+        "ERR CONFIG SET failed (possibly related to argument '{name}') - {why}"
+    ))
+}
+
+/// The arguments a value stands for: list options take several words.
+fn value_args(idx: usize, value: &str) -> Vec<String> {
+    match OPTIONS[idx].kind {
+        Kind::List => value.split_whitespace().map(String::from).collect(),
+        _ => vec![value.to_string()],
+    }
+}
+
+fn current(idx: usize) -> String {
+    config::matching(OPTIONS[idx].name.as_bytes())
+        .into_iter()
+        .find(|(n, _)| *n == OPTIONS[idx].name)
+        .map(|(_, v)| v)
+        .unwrap_or_default()
+}
+
+/// CONFIG RESETSTAT: every core's command, error, network and keyspace
+/// counters, and the rate samples.
+async fn reset_stats() {
+    runtime::gather(0..runtime::shards(), || {
+        stats::with(|s| *s = CoreStats::default());
+        shard::with(|s| s.stats = ShardStats::default());
+    })
+    .await;
+    SAMPLES.lock().unwrap().clear();
+}
+
+// ---------------------------------------------------------------------------
+// COMMAND
+
+/// ACL categories in the order Redis lists them.
+const CATEGORIES: &[&str] = &[
+    "keyspace",
+    "read",
+    "write",
+    "set",
+    "sortedset",
+    "list",
+    "hash",
+    "string",
+    "bitmap",
+    "hyperloglog",
+    "geo",
+    "stream",
+    "pubsub",
+    "admin",
+    "fast",
+    "slow",
+    "blocking",
+    "dangerous",
+    "connection",
+    "transaction",
+    "scripting",
+];
+
+/// The category a command group implies.
+fn group_category(group: &str) -> Option<&'static str> {
+    Some(match group {
+        "generic" => "keyspace",
+        "string" => "string",
+        "list" => "list",
+        "hash" => "hash",
+        "set" => "set",
+        "sorted_set" | "sorted-set" => "sortedset",
+        "bitmap" => "bitmap",
+        "hyperloglog" => "hyperloglog",
+        "geo" => "geo",
+        "stream" => "stream",
+        "pubsub" => "pubsub",
+        "connection" => "connection",
+        "transactions" => "transaction",
+        "scripting" => "scripting",
+        _ => return None,
+    })
+}
+
+/// Categories Redis's command table gives by hand (not implied by flags or
+/// group), for the commands Redwing has.
+fn extra_categories(name: &str) -> &'static [&'static str] {
+    match name {
+        "dbsize" => &["keyspace"],
+        "flushall" | "flushdb" | "swapdb" => &["keyspace", "dangerous"],
+        "keys" | "sort" | "migrate" | "restore" => &["dangerous"],
+        "info" => &["dangerous"],
+        "lastsave" => &["admin", "dangerous"],
+        "command" => &["connection"],
+        _ => &[],
+    }
+}
+
+/// `@read @string @fast` ...: from the flags, the group and the extras.
+pub fn categories(s: &Spec) -> Vec<&'static str> {
+    let mut set: Vec<&str> = extra_categories(s.name).to_vec();
+    set.extend(group_category(s.group));
+    let f = s.flags;
+    for (flag, cats) in [
+        (WRITE, &["write"][..]),
+        (READONLY, &["read"]),
+        (ADMIN, &["admin", "dangerous"]),
+        (PUBSUB, &["pubsub"]),
+        (FAST, &["fast"]),
+        (BLOCKING, &["blocking"]),
+    ] {
+        if f & flag != 0 {
+            set.extend(cats);
+        }
+    }
+    if f & FAST == 0 {
+        set.push("slow");
+    }
+    CATEGORIES
+        .iter()
+        .copied()
+        .filter(|c| set.contains(c))
+        .collect()
+}
+
+fn command_info(s: &Spec) -> Reply {
+    let flags = NAMES
+        .iter()
+        .filter(|(f, _)| s.flags & f != 0)
+        .map(|(_, n)| Reply::status(*n))
+        .collect();
+    let cats = categories(s)
+        .into_iter()
+        .map(|c| Reply::status(format!("@{c}")))
+        .collect();
+    Reply::Array(vec![
+        Reply::bulk(s.name),
+        Reply::Int(s.arity as i64),
+        Reply::Set(flags),
+        Reply::Int(s.keys.0 as i64),
+        Reply::Int(s.keys.1 as i64),
+        Reply::Int(s.keys.2 as i64),
+        Reply::Set(cats),
+        Reply::Set(vec![]),
+        Reply::Set(vec![]),
+        Reply::Set(vec![]),
+    ])
+}
+
+fn command_docs(s: &Spec) -> Reply {
+    Reply::Map(vec![
+        (Reply::bulk("summary"), Reply::bulk(s.summary)),
+        (Reply::bulk("since"), Reply::bulk(s.since)),
+        (Reply::bulk("group"), Reply::bulk(s.group)),
+    ])
+}
+
+const COMMAND_HELP: &[&str] = &[
+    "COMMAND <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "(no subcommand)",
+    "    Return details about all Redis commands.",
+    "COUNT",
+    "    Return the total number of commands in this Redis server.",
+    "LIST",
+    "    Return a list of all commands in this Redis server.",
+    "INFO [<command-name> ...]",
+    "    Return details about multiple Redis commands.",
+    "    If no command names are given, documentation details for all",
+    "    commands are returned.",
+    "DOCS [<command-name> ...]",
+    "    Return documentation details about multiple Redis commands.",
+    "    If no command names are given, documentation details for all",
+    "    commands are returned.",
+    "GETKEYS <full-command>",
+    "    Return the keys from a full Redis command.",
+    "HELP",
+    "    Prints this help.",
+];
+
+fn command(_: &mut ClientState, args: &[Bytes]) -> Reply {
+    let t = table();
+    if args.len() == 1 {
+        return Reply::Array(t.specs.iter().map(command_info).collect());
+    }
+    let n = args.len();
+    let sub = args[1].to_ascii_lowercase();
+    let names = &args[2..];
+    match sub.as_slice() {
+        b"count" => {
+            sub_arity("command", "count", 2, n).unwrap_or_else(|| Reply::Int(t.specs.len() as i64))
+        }
+        b"info" => {
+            if names.is_empty() {
+                return Reply::Array(t.specs.iter().map(command_info).collect());
+            }
+            Reply::Array(
+                names
+                    .iter()
+                    .map(|name| t.lookup(name).map_or(Reply::Nil, |(_, s)| command_info(s)))
+                    .collect(),
+            )
+        }
+        b"docs" => {
+            let specs: Vec<&Spec> = if names.is_empty() {
+                t.specs.iter().collect()
+            } else {
+                names
+                    .iter()
+                    .filter_map(|n| t.lookup(n).map(|x| x.1))
+                    .collect()
+            };
+            Reply::Map(
+                specs
+                    .into_iter()
+                    .map(|s| (Reply::bulk(s.name), command_docs(s)))
+                    .collect(),
+            )
+        }
+        b"list" => command_list(names),
+        b"getkeys" => sub_arity("command", "getkeys", -4, n).unwrap_or_else(|| getkeys(names)),
+        b"help" => sub_arity("command", "help", 2, n).unwrap_or_else(|| help(COMMAND_HELP)),
+        _ => errors::unknown_subcommand("command", &args[1]),
+    }
+}
+
+/// COMMAND LIST [FILTERBY MODULE m | ACLCAT c | PATTERN p].
+fn command_list(args: &[Bytes]) -> Reply {
+    let specs = &table().specs;
+    let keep: Box<dyn Fn(&Spec) -> bool> = match args {
+        [] => Box::new(|_| true),
+        [f, kind, v] if is(f, "filterby") => {
+            let v = v.clone();
+            if is(kind, "module") {
+                Box::new(|_| false)
+            } else if is(kind, "aclcat") {
+                Box::new(move |s| {
+                    categories(s)
+                        .iter()
+                        .any(|c| c.as_bytes().eq_ignore_ascii_case(&v))
+                })
+            } else if is(kind, "pattern") {
+                Box::new(move |s| crate::glob::matches(&v, s.name.as_bytes(), true))
+            } else {
+                return err(errors::SYNTAX);
+            }
+        }
+        _ => return err(errors::SYNTAX),
+    };
+    Reply::Array(
+        specs
+            .iter()
+            .filter(|s| keep(s))
+            .map(|s| Reply::bulk(s.name))
+            .collect(),
+    )
+}
+
+/// COMMAND GETKEYS: the keys of a full command, from its key positions.
+fn getkeys(cmd: &[Bytes]) -> Reply {
+    let Some((_, s)) = table().lookup(&cmd[0]) else {
+        return Reply::error(errors::INVALID_COMMAND);
+    };
+    if s.keys.0 == 0 {
+        return Reply::error(errors::NO_KEY_ARGS);
+    }
+    if !s.arity_ok(cmd.len()) {
+        return Reply::error(errors::INVALID_GETKEYS_ARITY);
+    }
+    let keys: Vec<Reply> = s
+        .key_indices(cmd.len())
+        .map(|i| Reply::Bulk(cmd[i].clone()))
+        .collect();
+    if keys.is_empty() {
+        return Reply::error(errors::INVALID_GETKEYS_ARGS);
+    }
+    Reply::Array(keys)
+}
+
+// ---------------------------------------------------------------------------
+// Keyspace-wide commands
+
+fn dbsize(c: ClientRef, _: Vec<Bytes>) -> Fut {
+    Box::pin(async move {
+        let db = c.borrow().db;
+        let n: usize = runtime::gather(0..runtime::shards(), move || {
+            shard::with(|s| s.dbs[db].len())
+        })
+        .await
+        .into_iter()
+        .sum();
+        Reply::Int(n as i64)
+    })
+}
+
+/// FLUSHDB/FLUSHALL take nothing, ASYNC or SYNC. Freeing is synchronous
+/// either way: each core drops its own part.
+fn flush_args(args: &[Bytes]) -> Result<(), Reply> {
+    match args {
+        [_] => Ok(()),
+        [_, mode] if is(mode, "async") || is(mode, "sync") => Ok(()),
+        _ => Err(err(errors::SYNTAX)),
+    }
+}
+
+/// Clears database `db` (all when None) on every core; each core counts
+/// the keys it removed as changes.
+async fn flush(db: Option<usize>) {
+    runtime::gather(0..runtime::shards(), move || {
+        shard::with(|s| {
+            let mut removed = 0;
+            for (i, d) in s.dbs.iter_mut().enumerate() {
+                if db.map_or(true, |db| db == i) {
+                    removed += d.len() as u64;
+                    d.clear();
+                }
+            }
+            s.dirty += removed;
+        })
+    })
+    .await;
+}
+
+fn flushdb(c: ClientRef, args: Vec<Bytes>) -> Fut {
+    Box::pin(async move {
+        if let Err(e) = flush_args(&args) {
+            return e;
+        }
+        let db = c.borrow().db;
+        flush(Some(db)).await;
+        Reply::Ok
+    })
+}
+
+fn flushall(_: ClientRef, args: Vec<Bytes>) -> Fut {
+    Box::pin(async move {
+        if let Err(e) = flush_args(&args) {
+            return e;
+        }
+        flush(None).await;
+        Reply::Ok
+    })
+}
+
+/// SWAPDB: every core swaps its parts of the two databases. Cores swap
+/// concurrently, so a command on another core may briefly see one core
+/// swapped and another not (as a multi-node swap would).
+fn swapdb(_: ClientRef, args: Vec<Bytes>) -> Fut {
+    Box::pin(async move {
+        let Some(a) = parse_i64(&args[1]) else {
+            return err(errors::INVALID_FIRST_DB);
+        };
+        let Some(b) = parse_i64(&args[2]) else {
+            return err(errors::INVALID_SECOND_DB);
+        };
+        let dbs = config::num(Opt::Databases);
+        if a < 0 || a >= dbs || b < 0 || b >= dbs {
+            return err(errors::DB_RANGE);
+        }
+        let (a, b) = (a as usize, b as usize);
+        if a != b {
+            runtime::gather(0..runtime::shards(), move || {
+                shard::with(|s| s.dbs.swap(a, b))
+            })
+            .await;
+        }
+        shard::with(|s| s.dirty += 1);
+        Reply::Ok
+    })
+}
+
+fn time(_: &mut ClientState, _: &[Bytes]) -> Reply {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    Reply::Array(vec![
+        Reply::bulk(now.as_secs().to_string()),
+        Reply::bulk(now.subsec_micros().to_string()),
+    ])
+}
+
+/// Nothing has been saved yet, so the last save is the start, as in a
+/// Redis that loaded no RDB.
+fn lastsave(_: &mut ClientState, _: &[Bytes]) -> Reply {
+    Reply::Int(start().unix_ms / 1000)
+}
+
+// ---------------------------------------------------------------------------
+// DEBUG
+
+const DEBUG_HELP: &[&str] = &[
+    "DEBUG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "OBJECT <key>",
+    "    Show low level info about `key` and associated value.",
+    "SLEEP <seconds>",
+    "    Stop the server for <seconds>. Decimals allowed.",
+    "HELP",
+    "    Prints this help.",
+];
+
+/// Seconds as C's strtod reads them: the longest numeric prefix, else 0.
+fn strtod_prefix(b: &[u8]) -> f64 {
+    let s = String::from_utf8_lossy(b);
+    let s = s.trim_start();
+    (1..=s.len())
+        .rev()
+        .filter(|&i| s.is_char_boundary(i))
+        .find_map(|i| s[..i].parse::<f64>().ok())
+        .filter(|v| v.is_finite())
+        .unwrap_or(0.0)
+}
+
+fn debug(c: ClientRef, args: Vec<Bytes>) -> Fut {
+    Box::pin(async move {
+        let sub = args[1].to_ascii_lowercase();
+        match (sub.as_slice(), args.len()) {
+            (b"help", 2) => help(DEBUG_HELP),
+            (b"sleep", 3) => {
+                // Redis stops the whole server here; a shard core cannot
+                // stop the others, so only this client waits.
+                let secs = strtod_prefix(&args[2]).max(0.0);
+                runtime::sleep(Duration::from_secs_f64(secs.min(1e9))).await;
+                Reply::Ok
+            }
+            (b"object", 3) => {
+                let db = c.borrow().db;
+                let key = args[2].clone();
+                let core = runtime::owner(key_slot(&key));
+                runtime::run_on(
+                    core,
+                    vec![Box::new(move || {
+                        with_ctx(db, |ctx| debug_object(ctx, &key))
+                    })],
+                )
+                .await
+                .pop()
+                .unwrap_or(Reply::Nil)
+            }
+            _ => Reply::error(format!(
+                "ERR unknown subcommand or wrong number of arguments for '{}'. Try DEBUG HELP.",
+                String::from_utf8_lossy(&args[1])
+            )),
+        }
+    })
+}
+
+/// Bytes of an RDB length prefix.
+fn rdb_len_size(n: usize) -> usize {
+    match n {
+        0..=63 => 1,
+        64..=16383 => 2,
+        _ if n <= u32::MAX as usize => 5,
+        _ => 9,
+    }
+}
+
+/// What a string takes in an RDB file: small canonical integers are
+/// stored as 1, 2 or 4 bytes plus a type byte, the rest as length and
+/// bytes. (Redis would LZF-compress strings over 20 bytes when that
+/// helps; that is not modelled here.)
+fn rdb_string_len(b: &[u8]) -> usize {
+    if b.len() <= 11 {
+        if let Some(v) = parse_i64(b) {
+            if v.to_string().as_bytes() == b {
+                if i8::try_from(v).is_ok() {
+                    return 2;
+                } else if i16::try_from(v).is_ok() {
+                    return 3;
+                } else if i32::try_from(v).is_ok() {
+                    return 5;
+                }
+            }
+        }
+    }
+    rdb_len_size(b.len()) + b.len()
+}
+
+fn debug_object(ctx: &mut Ctx, key: &[u8]) -> Reply {
+    ctx.no_touch = true;
+    let Some(e) = ctx.lookup_read(key) else {
+        return err(errors::NO_SUCH_KEY);
+    };
+    let encoding = e.value.encoding();
+    #[allow(unreachable_patterns)]
+    let (serialized, refcount) = match &e.value {
+        Value::Str(b) => {
+            // Redis shares the objects for 0..9999 (OBJ_SHARED_REFCOUNT).
+            let shared = encoding == "int" && parse_i64(b).is_some_and(|v| (0..10000).contains(&v));
+            (rdb_string_len(b), if shared { i32::MAX } else { 1 })
+        }
+        v => (v.mem_usage(), 1),
+    };
+    let idle = lru_clock().saturating_sub(e.lru);
+    Reply::status(format!(
+        "Value at:{:p} refcount:{refcount} encoding:{encoding} serializedlength:{serialized} lru:{} lru_seconds_idle:{idle}",
+        &e.value as *const Value,
+        lru_24(e.lru),
+    ))
+}
+
+// ---------------------------------------------------------------------------
+// MEMORY
+
+const MEMORY_HELP: &[&str] = &[
+    "MEMORY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "USAGE <key> [SAMPLES <count>]",
+    "    Return memory in bytes used by <key> and its value. Nested values are",
+    "    sampled up to <count> times (default: 5, 0 means sample all).",
+    "HELP",
+    "    Prints this help.",
+];
+
+/// Bytes a stored key costs: the value, the key bytes and box, the rest of
+/// the entry, and the hash table's control byte.
+pub fn entry_usage(key: &[u8], e: &Entry) -> usize {
+    key.len() + std::mem::size_of::<Key>() + std::mem::size_of::<Entry>()
+        - std::mem::size_of::<Value>()
+        + e.value.mem_usage()
+        + 1
+}
+
+/// MEMORY runs on the core of its key (position 2); MEMORY HELP has no key
+/// and runs where the client is.
+fn memory_cmd(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    let sub = args[1].to_ascii_lowercase();
+    let n = args.len();
+    match sub.as_slice() {
+        b"usage" => {
+            if let Some(e) = sub_arity("memory", "usage", -3, n) {
+                return e;
+            }
+            let mut i = 3;
+            while i < n {
+                if is(&args[i], "samples") && i + 1 < n {
+                    match arg_i64(&args[i + 1]) {
+                        Ok(v) if v >= 0 => {}
+                        Ok(_) => return err(errors::SYNTAX),
+                        Err(e) => return e,
+                    }
+                    i += 2;
+                } else {
+                    return err(errors::SYNTAX);
+                }
+            }
+            ctx.no_touch = true;
+            match ctx.lookup_read(&args[2]) {
+                Some(e) => Reply::Int(entry_usage(&args[2], e) as i64),
+                None => Reply::Nil,
+            }
+        }
+        b"help" => sub_arity("memory", "help", 2, n).unwrap_or_else(|| help(MEMORY_HELP)),
+        _ => errors::unknown_subcommand("memory", &args[1]),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// SHUTDOWN
+
+/// SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT]. Nothing is ever pending
+/// (shutdown is immediate), so ABORT always finds no shutdown to stop.
+fn shutdown(_: &mut ClientState, args: &[Bytes]) -> Reply {
+    let (mut nosave, mut save, mut force, mut abort, mut other) =
+        (false, false, false, false, false);
+    for a in &args[1..] {
+        if is(a, "nosave") {
+            nosave = true;
+        } else if is(a, "save") {
+            save = true;
+        } else if is(a, "now") {
+            other = true;
+        } else if is(a, "force") {
+            force = true;
+        } else if is(a, "abort") {
+            abort = true;
+        } else {
+            return err(errors::SYNTAX);
+        }
+    }
+    if (abort && (nosave || save || force || other)) || (nosave && save) {
+        return err(errors::SYNTAX);
+    }
+    if abort {
+        return err(errors::NO_SHUTDOWN_IN_PROGRESS);
+    }
+    if save && !force {
+        // There is no persistence to save with, so a requested save fails,
+        // and Redis refuses to exit when its save fails (unless FORCE).
+        tracing::warn!("Error trying to save the DB, can't exit: persistence is not available");
+        return err(errors::SHUTDOWN_FAILED);
+    }
+    crate::lifecycle::shutdown("User requested shutdown")
+}
+
 pub fn register(t: &mut Vec<Spec>) {
-    let _ = t;
+    use Handler::{Conn, Coord, Key};
+    const N: (i32, i32, i32) = (0, 0, 0);
+    let g = "server";
+    t.extend([
+        spec(
+            "info",
+            -1,
+            LOADING | STALE,
+            N,
+            Coord(info),
+            Cross::Never,
+            g,
+            "Returns information and statistics about the server.",
+            "1.0.0",
+        ),
+        spec(
+            "config",
+            -2,
+            ADMIN | NOSCRIPT | LOADING | STALE,
+            N,
+            Coord(config_cmd),
+            Cross::Never,
+            g,
+            "A container for server configuration commands.",
+            "2.0.0",
+        ),
+        spec(
+            "command",
+            -1,
+            LOADING | STALE,
+            N,
+            Conn(command),
+            Cross::Never,
+            g,
+            "Returns detailed information about all commands.",
+            "2.8.13",
+        ),
+        spec(
+            "dbsize",
+            1,
+            READONLY | FAST,
+            N,
+            Coord(dbsize),
+            Cross::Never,
+            g,
+            "Returns the number of keys in the database.",
+            "1.0.0",
+        ),
+        spec(
+            "flushdb",
+            -1,
+            WRITE,
+            N,
+            Coord(flushdb),
+            Cross::Never,
+            g,
+            "Remove all keys from the current database.",
+            "1.0.0",
+        ),
+        spec(
+            "flushall",
+            -1,
+            WRITE,
+            N,
+            Coord(flushall),
+            Cross::Never,
+            g,
+            "Removes all keys from all databases.",
+            "1.0.0",
+        ),
+        spec(
+            "swapdb",
+            3,
+            WRITE | FAST,
+            N,
+            Coord(swapdb),
+            Cross::Never,
+            g,
+            "Swaps two Redis databases.",
+            "4.0.0",
+        ),
+        spec(
+            "time",
+            1,
+            LOADING | STALE | FAST,
+            N,
+            Conn(time),
+            Cross::Never,
+            g,
+            "Returns the server time.",
+            "2.6.0",
+        ),
+        spec(
+            "lastsave",
+            1,
+            LOADING | STALE | FAST,
+            N,
+            Conn(lastsave),
+            Cross::Never,
+            g,
+            "Returns the Unix timestamp of the last successful save to disk.",
+            "1.0.0",
+        ),
+        spec(
+            "debug",
+            -2,
+            ADMIN | NOSCRIPT | LOADING | STALE,
+            N,
+            Coord(debug),
+            Cross::Never,
+            g,
+            "A container for debugging commands.",
+            "1.0.0",
+        ),
+        spec(
+            "shutdown",
+            -1,
+            ADMIN | NOSCRIPT | LOADING | STALE | NO_MULTI | ALLOW_BUSY,
+            N,
+            Conn(shutdown),
+            Cross::Never,
+            g,
+            "Synchronously saves the database(s) to disk and shuts down the Redis server.",
+            "1.0.0",
+        ),
+        spec(
+            "memory",
+            -2,
+            READONLY,
+            (2, 2, 1),
+            Key(memory_cmd),
+            Cross::Never,
+            g,
+            "A container for memory diagnostics commands.",
+            "4.0.0",
+        ),
+    ]);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn categories_like_redis() {
+        let t = table();
+        let cats = |n: &str| categories(t.lookup(n.as_bytes()).unwrap().1).join(" ");
+        assert_eq!(cats("get"), "read string fast");
+        assert_eq!(cats("set"), "write string slow");
+        assert_eq!(cats("dbsize"), "keyspace read fast");
+        assert_eq!(cats("flushall"), "keyspace write slow dangerous");
+        assert_eq!(cats("swapdb"), "keyspace write fast dangerous");
+        assert_eq!(cats("info"), "slow dangerous");
+        assert_eq!(cats("shutdown"), "admin slow dangerous");
+    }
+
+    #[test]
+    fn rdb_lengths_match_debug_object() {
+        // serializedlength values from redis-server 7.0.
+        assert_eq!(rdb_string_len(b"bar"), 4);
+        assert_eq!(rdb_string_len(b"12345"), 3);
+        assert_eq!(rdb_string_len(b"1"), 2);
+        assert_eq!(rdb_string_len(b"012"), 4);
+    }
+
+    #[test]
+    fn strtod_prefixes() {
+        assert_eq!(strtod_prefix(b"0.5"), 0.5);
+        assert_eq!(strtod_prefix(b"1.5abc"), 1.5);
+        assert_eq!(strtod_prefix(b"abc"), 0.0);
+    }
 }

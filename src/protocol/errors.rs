@@ -76,3 +76,13 @@ pub const EXPIRE_NX_AND_OTHERS: &str =
     "ERR NX and XX, GT or LT options at the same time are not compatible";
 pub const EXPIRE_GT_AND_LT: &str = "ERR GT and LT options at the same time are not compatible";
 pub const LFU_NOT_SELECTED: &str = "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.";
+
+// Server family (server.rs).
+pub const INVALID_COMMAND: &str = "ERR Invalid command specified";
+pub const NO_KEY_ARGS: &str = "ERR The command has no key arguments";
+pub const INVALID_GETKEYS_ARITY: &str = "ERR Invalid number of arguments specified for command";
+pub const INVALID_GETKEYS_ARGS: &str = "ERR Invalid arguments specified for command";
+pub const INVALID_FIRST_DB: &str = "ERR invalid first DB index";
+pub const INVALID_SECOND_DB: &str = "ERR invalid second DB index";
+pub const NO_SHUTDOWN_IN_PROGRESS: &str = "ERR No shutdown in progress.";
+pub const SHUTDOWN_FAILED: &str = "ERR Errors trying to SHUTDOWN. Check logs.";
