@@ -20,6 +20,15 @@ pub const MAX_CLIENTS: &str = "ERR max number of clients reached";
 pub const INCR_NAN: &str = "ERR increment would produce NaN or Infinity";
 pub const OFFSET_RANGE: &str = "ERR offset is out of range";
 pub const TIMEOUT_NEGATIVE: &str = "ERR timeout is negative";
+pub const DECR_OVERFLOW: &str = "ERR decrement would overflow";
+pub const LCS_NOT_STRINGS: &str = "ERR The specified keys must contain string values";
+pub const LCS_IDX_AND_LEN: &str =
+    "ERR If you want both the length and indexes, please just use IDX.";
+pub const LCS_TOO_LONG: &str = "ERR String too long for LCS";
+pub const LCS_OVER_LIMIT: &str =
+    "ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len";
+pub const LCS_NO_MEMORY: &str =
+    "ERR Insufficient memory, failed allocating transient memory for LCS";
 
 /// `ERR wrong number of arguments for 'get' command`
 pub fn wrong_args(name: &str) -> Reply {
