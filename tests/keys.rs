@@ -518,7 +518,7 @@ fn scan_returns_every_old_key_despite_concurrent_writes() {
             while !stop.load(Ordering::Relaxed) {
                 set(&mut w, &format!("new:{i}"), "v");
                 // Churn: delete some of what was just written.
-                if i % 3 == 0 {
+                if i.is_multiple_of(3) {
                     let _: i64 = redis::cmd("DEL")
                         .arg(format!("new:{}", i / 2))
                         .query(&mut w)

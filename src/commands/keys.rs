@@ -167,7 +167,11 @@ fn ttl_generic(ctx: &mut Ctx, key: &[u8], ms: bool, absolute: bool) -> Reply {
     };
     let t = if absolute { at } else { (at - now).max(0) };
     // Seconds are rounded to nearest, like Redis.
-    Reply::Int(if ms { t } else { ((t as i128 + 500) / 1000) as i64 })
+    Reply::Int(if ms {
+        t
+    } else {
+        ((t as i128 + 500) / 1000) as i64
+    })
 }
 
 fn ttl(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
