@@ -92,7 +92,13 @@ fn main() {
         std::process::id()
     );
     syscheck::log_warnings(&checks);
-    if let Err(e) = runtime::start(threads, &cpus, server::shard_main, server::control_main) {
+    if let Err(e) = runtime::start(
+        threads,
+        &cpus,
+        server::shard_init,
+        server::shard_main,
+        server::control_main,
+    ) {
         tracing::warn!("{e}");
         eprintln!("redwing-server: {e}");
         lifecycle::exit(1);

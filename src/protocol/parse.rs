@@ -248,7 +248,7 @@ mod tests {
         let req = b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n";
         assert_eq!(
             one(req).unwrap(),
-            Some(Parsed::Args(vec![4..7, 11..12], req.len()))
+            Some(Parsed::Args(vec![8..11, 17..18], req.len()))
         );
         let mut p = RequestParser::default();
         for cut in 1..req.len() {

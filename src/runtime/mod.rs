@@ -96,15 +96,18 @@ pub fn preflight() -> Result<(), String> {
 }
 
 /// Starts `n` shard executors on `cpus` and the control executor, and
-/// blocks until they all return. `shard_main(i)` runs on shard i after the
-/// mesh is up; `control_main()` on the control executor.
-pub fn start<S, SF, C, CF>(
+/// blocks until they all return. On shard i, `shard_init(i)` runs first
+/// (before any mesh job can arrive), then `shard_main(i)` once the mesh is
+/// up; `control_main()` runs on the control executor.
+pub fn start<I, S, SF, C, CF>(
     n: usize,
     cpus: &[usize],
+    shard_init: I,
     shard_main: S,
     control_main: C,
 ) -> Result<(), String>
 where
+    I: Fn(usize) + Send + Clone + 'static,
     S: Fn(usize) -> SF + Send + Clone + 'static,
     SF: Future<Output = ()> + 'static,
     C: FnOnce() -> CF + Send + 'static,
@@ -122,12 +125,15 @@ where
     let mut handles = Vec::new();
     for (i, e) in ends.into_iter().enumerate() {
         let main = shard_main.clone();
+        let init = shard_init.clone();
         let cpu = cpus[i % cpus.len()];
         let h = LocalExecutorBuilder::new(Placement::Fixed(cpu))
             .name(&format!("shard{i}"))
             .io_memory(IO_MEMORY)
             .preempt_timer(Duration::from_millis(2))
             .spawn(move || async move {
+                // Peers may send jobs as soon as we join: be ready first.
+                init(i);
                 mesh::join(i, e).await;
                 main(i).await
             })

@@ -67,14 +67,19 @@ pub fn listen_socket(addr: SocketAddr) -> std::io::Result<Socket> {
     Ok(sock)
 }
 
-/// What shard `i` runs: its store, active expiry, and accept loops.
-pub async fn shard_main(i: usize) {
+/// Sets up shard `i`'s store; runs before the core joins the mesh.
+pub fn shard_init(i: usize) {
     let n = runtime::shards();
     shard::install(
         i,
         runtime::slot_range(i, n),
         config::num(Opt::Databases) as usize,
     );
+}
+
+/// What shard `i` runs: active expiry and the accept loops.
+pub async fn shard_main(_shard: usize) {
+    let n = runtime::shards();
     runtime::spawn(active_expire());
     let addrs = match bind_addrs() {
         Ok(a) => a,
