@@ -669,7 +669,7 @@ fn config_get(patterns: &[Bytes]) -> Reply {
 /// duplicate, in Redis's order of precedence), then applied; if one value
 /// is refused, those already applied are put back.
 fn config_set(args: &[Bytes]) -> Reply {
-    if args.len() % 2 != 0 {
+    if !args.len().is_multiple_of(2) {
         return err(errors::SYNTAX);
     }
     let mut unknown: Option<String> = None;
@@ -1028,7 +1028,7 @@ async fn flush(db: Option<usize>) {
         shard::with(|s| {
             let mut removed = 0;
             for (i, d) in s.dbs.iter_mut().enumerate() {
-                if db.map_or(true, |db| db == i) {
+                if db.is_none_or(|db| db == i) {
                     removed += d.len() as u64;
                     d.clear();
                 }
