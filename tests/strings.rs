@@ -6,7 +6,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::sync::{Arc, Barrier};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::*;
 use redis::{Commands, Connection};
@@ -34,28 +34,74 @@ impl Raw {
         }
         self.writer.write_all(&out).unwrap();
         let mut reply = Vec::new();
-        read_reply(&mut self.reader, &mut reply);
+        if let Err(e) = read_reply(&mut self.reader, &mut reply) {
+            let shown: Vec<&str> = args.iter().map(|a| &a[..a.len().min(40)]).collect();
+            panic!("no reply to {shown:?}: {e}");
+        }
         String::from_utf8_lossy(&reply).into_owned()
     }
 }
 
 /// Reads one RESP2 reply (with nested elements) into `out`.
-fn read_reply(r: &mut impl BufRead, out: &mut Vec<u8>) {
+fn read_reply(r: &mut impl BufRead, out: &mut Vec<u8>) -> std::io::Result<()> {
     let start = out.len();
-    r.read_until(b'\n', out).unwrap();
+    if r.read_until(b'\n', out)? == 0 {
+        return Err(std::io::ErrorKind::UnexpectedEof.into());
+    }
     let line = String::from_utf8_lossy(&out[start..])
         .trim_end()
         .to_string();
-    assert!(!line.is_empty(), "connection closed");
     let n: i64 = line[1..].parse().unwrap_or(0);
     match line.as_bytes()[0] {
         b'$' if n >= 0 => {
             let mut body = vec![0; n as usize + 2];
-            r.read_exact(&mut body).unwrap();
+            r.read_exact(&mut body)?;
             out.extend_from_slice(&body);
         }
-        b'*' => (0..n.max(0)).for_each(|_| read_reply(r, out)),
+        b'*' => {
+            for _ in 0..n.max(0) {
+                read_reply(r, out)?;
+            }
+        }
         _ => {}
+    }
+    Ok(())
+}
+
+/// Starts redwing and gives its shards time to install their keyspaces
+/// before any key command crosses to them: a job that reaches a shard
+/// still joining the mesh crashes it (engine startup race, reported).
+/// "Ready" is logged once every shard is up, but is sometimes missing, so
+/// the wait is bounded.
+fn start(args: &[&str]) -> Logged {
+    let s = Logged(Server::start(args));
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < deadline {
+        let log = s.log_text();
+        if log.contains("Ready to accept connections") {
+            break;
+        }
+        assert!(!log.contains("panicked"), "redwing failed to start:\n{log}");
+        ms(10);
+    }
+    s
+}
+
+/// A redwing server whose log is printed when a test fails.
+struct Logged(Server);
+
+impl std::ops::Deref for Logged {
+    type Target = Server;
+    fn deref(&self) -> &Server {
+        &self.0
+    }
+}
+
+impl Drop for Logged {
+    fn drop(&mut self) {
+        if thread::panicking() {
+            eprintln!("--- redwing log ---\n{}", self.0.log_text());
+        }
     }
 }
 
@@ -353,7 +399,7 @@ fn differential_against_redis() {
         &["SET", "big2", &big],
         &["LCS", "big1", "big2", "LEN"],
     ];
-    let redwing = Server::start(&[]);
+    let redwing = start(&[]);
     let redis = Server::redis(&[]);
     let (mut rw, mut rd) = (Raw::new(&redwing), Raw::new(&redis));
     let mut diffs = Vec::new();
@@ -376,7 +422,7 @@ fn differential_against_redis() {
 
 #[test]
 fn get_set_and_variants() {
-    let s = Server::start(&[]);
+    let s = start(&[]);
     let mut c = s.conn();
     let mut r = Raw::new(&s);
     assert_eq!(get(&mut c, "k"), None);
@@ -422,7 +468,7 @@ fn get_set_and_variants() {
 
 #[test]
 fn expiry_through_set_setex_and_getex() {
-    let s = Server::start(&[]);
+    let s = start(&[]);
     let mut c = s.conn();
     let mut r = Raw::new(&s);
     r.call(&["SET", "px", "v", "PX", "150"]);
@@ -464,7 +510,7 @@ fn expiry_through_set_setex_and_getex() {
 
 #[test]
 fn counters() {
-    let s = Server::start(&[]);
+    let s = start(&[]);
     let mut c = s.conn();
     let mut r = Raw::new(&s);
     assert_eq!(c.incr::<_, _, i64>("n", 1).unwrap(), 1);
@@ -509,7 +555,7 @@ fn counters() {
 
 #[test]
 fn append_strlen_ranges() {
-    let s = Server::start(&[]);
+    let s = start(&[]);
     let mut c = s.conn();
     let mut r = Raw::new(&s);
     assert_eq!(c.append::<_, _, i64>("a", "hello").unwrap(), 5);
@@ -548,7 +594,7 @@ fn append_strlen_ranges() {
 /// pipeline change it in place.
 #[test]
 fn in_place_changes_do_not_touch_earlier_replies() {
-    let s = Server::start(&[]);
+    let s = start(&[]);
     let mut c = s.conn();
     let (got, range, _, _, after): (String, String, i64, i64, String) = redis::pipe()
         .cmd("SET")
@@ -578,7 +624,7 @@ fn in_place_changes_do_not_touch_earlier_replies() {
 
 #[test]
 fn size_limit_from_proto_max_bulk_len() {
-    let s = Server::start(&["--proto-max-bulk-len", "1mb"]);
+    let s = start(&["--proto-max-bulk-len", "1mb"]);
     let mut c = s.conn();
     let mut r = Raw::new(&s);
     let too_big = "-ERR string exceeds maximum allowed size (proto-max-bulk-len)\r\n";
@@ -598,7 +644,7 @@ fn size_limit_from_proto_max_bulk_len() {
 
 #[test]
 fn multi_key_commands_across_cores() {
-    let s = Server::start(&[]);
+    let s = start(&[]);
     let mut c = s.conn();
     let (a, b) = keys_on_two_cores("x:");
     let _: () = c.mset(&[(&a, "1"), (&b, "2")]).unwrap();
@@ -664,7 +710,7 @@ fn multi_key_commands_across_cores() {
 /// naming them in opposite orders: the keys always end up from one writer.
 #[test]
 fn cross_core_mset_and_msetnx_are_atomic() {
-    let s = Server::start(&[]);
+    let s = start(&[]);
     let (a, b) = keys_on_two_cores("atomic:");
     let mut c = s.conn();
     for round in 0..150 {
@@ -705,7 +751,7 @@ fn cross_core_mset_and_msetnx_are_atomic() {
 
 #[test]
 fn command_table_rows() {
-    let s = Server::start(&[]);
+    let s = start(&[]);
     let redis = Server::redis(&[]);
     let names = [
         "get",
