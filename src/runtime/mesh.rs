@@ -135,6 +135,14 @@ pub async fn join(me: usize, ends: Ends) {
         }
         out
     }
+    // glommio notices a peer's side connecting only when this executor's
+    // reactor runs; nothing wakes a parked executor for it. Keep a short
+    // timer ticking until every end is connected (dropping it cancels it).
+    let ticker = glommio::spawn_local(async {
+        loop {
+            glommio::timer::sleep(std::time::Duration::from_millis(1)).await;
+        }
+    });
     let req_tx = spawn_all(ends.req_tx, |s| Box::pin(s.connect()));
     let req_rx = spawn_all(ends.req_rx, |s| Box::pin(s.connect()));
     let resp_tx = spawn_all(ends.resp_tx, |s| Box::pin(s.connect()));
@@ -143,6 +151,7 @@ pub async fn join(me: usize, ends: Ends) {
     let req_rx = wait_all(req_rx).await;
     let resp_tx = wait_all(resp_tx).await;
     let resp_rx = wait_all(resp_rx).await;
+    drop(ticker);
     let l = Rc::new(Local {
         me,
         req_tx: req_tx.into_iter().map(|s| s.map(Rc::new)).collect(),
