@@ -796,4 +796,29 @@ fn command_table_rows() {
         );
         assert_eq!(head(got), head(want), "COMMAND INFO {n}");
     }
+    // Summary, since and group as COMMAND DOCS shows them.
+    let (mut cw, mut cd) = (s.conn(), redis.conn());
+    for n in names {
+        let docs = |c: &mut Connection| -> Vec<(String, String)> {
+            let v = cmd(c, &["COMMAND", "DOCS", n]);
+            let redis::Value::Array(top) = v else {
+                panic!("COMMAND DOCS {n}: {v:?}")
+            };
+            let Some(redis::Value::Array(fields)) = top.get(1) else {
+                panic!("COMMAND DOCS {n}: {top:?}")
+            };
+            let text = |v: &redis::Value| match v {
+                redis::Value::BulkString(b) => String::from_utf8_lossy(b).into_owned(),
+                other => format!("{other:?}"),
+            };
+            fields
+                .chunks(2)
+                .map(|kv| (text(&kv[0]), text(&kv[1])))
+                .filter(|(k, _)| ["summary", "since", "group"].contains(&k.as_str()))
+                .collect()
+        };
+        let (got, want) = (docs(&mut cw), docs(&mut cd));
+        assert_eq!(want.len(), 3, "COMMAND DOCS {n}: {want:?}");
+        assert_eq!(got, want, "COMMAND DOCS {n}");
+    }
 }
