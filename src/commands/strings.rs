@@ -895,7 +895,7 @@ mod long_double {
     use crate::protocol::errors;
 
     pub fn add(a: &[u8], b: &[u8]) -> Result<String, &'static str> {
-        let parse = |x: &[u8]| super::super::arg_f64(x).map_err(|_| errors::NOT_FLOAT);
+        let parse = |x: &[u8]| crate::commands::arg_f64(x).map_err(|_| errors::NOT_FLOAT);
         let s = parse(a)? + parse(b)?;
         if !s.is_finite() {
             return Err(errors::INCR_NAN);
