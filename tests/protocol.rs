@@ -220,15 +220,15 @@ fn inline_commands() {
     let servers = both(&[]);
     let req: &[u8] =
         b"PING\r\nPING hello\r\nSET a \"b c\"\r\nGET a\r\nSET q \"\\x41\\n\" \r\nGET q\r\n\
-ECHO 'it\\'s'\r\n\r\n   \r\nEXISTS a q nope\nGET a\n";
+ECHO 'it\\'s'\r\n\r\n   \r\nEXISTS a q nope\nGET a\nECHO a\"b c\"\r\nECHO x'y'\r\n";
     let mut replies = Vec::new();
     for s in &servers {
         let mut c = s.raw();
-        replies.push(send(&mut c, req, 9));
+        replies.push(send(&mut c, req, 11));
     }
     assert_eq!(
         text(&replies[0]),
-        "+PONG\r\n$5\r\nhello\r\n+OK\r\n$3\r\nb c\r\n+OK\r\n$2\r\nA\n\r\n$4\r\nit's\r\n:2\r\n$3\r\nb c\r\n"
+        "+PONG\r\n$5\r\nhello\r\n+OK\r\n$3\r\nb c\r\n+OK\r\n$2\r\nA\n\r\n$4\r\nit's\r\n:2\r\n$3\r\nb c\r\n$4\r\nab c\r\n$2\r\nxy\r\n"
     );
     assert_eq!(text(&replies[0]), text(&replies[1]));
 }
@@ -304,6 +304,7 @@ fn malformed_requests_close_with_redis_errors() {
         (b"*2\r\n$3\r\nGET\r\nX\r\n", "expected '$', got 'X'"),
         (b"SET a \"b c\r\n", "unbalanced quotes in request"),
         (b"SET a 'b c'd\r\n", "unbalanced quotes in request"),
+        (b"ECHO a\"b\r\n", "unbalanced quotes in request"),
         (
             b"*3\r\n$3\r\nSET\r\n$1\r\na\r\n$2000000\r\n",
             "invalid bulk length",

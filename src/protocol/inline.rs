@@ -1,93 +1,100 @@
 //! Splitting a line into arguments the way Redis does for inline commands
-//! and redis.conf lines: whitespace separates, "double quotes" take C-like
-//! escapes (`\n`, `\xHH`, ...), 'single quotes' take only `\'`. A closing
-//! quote must be followed by whitespace or the end of the line.
+//! and redis.conf lines (sdssplitargs): whitespace separates, "double
+//! quotes" take C-like escapes (`\n`, `\xHH`, ...), 'single quotes' take only
+//! `\'`. A quote may open in the middle of a word (`a"b c"` is `ab c`); a
+//! closing quote must be followed by whitespace or the end of the line. As
+//! in C, a NUL byte ends the line.
+
+/// C's `isspace`.
+fn is_space(c: u8) -> bool {
+    matches!(c, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r')
+}
 
 /// Returns `None` for unbalanced quotes.
 pub fn split_args(line: &[u8]) -> Option<Vec<Vec<u8>>> {
+    let line = match memchr::memchr(0, line) {
+        Some(nul) => &line[..nul],
+        None => line,
+    };
     let mut args = Vec::new();
     let mut i = 0;
     let n = line.len();
     loop {
-        while i < n && line[i].is_ascii_whitespace() {
+        while i < n && is_space(line[i]) {
             i += 1;
         }
         if i >= n {
             return Some(args);
         }
         let mut cur = Vec::new();
-        match line[i] {
-            b'"' => {
+        let (mut inq, mut insq) = (false, false);
+        loop {
+            if inq {
+                if i >= n {
+                    return None;
+                }
+                match line[i] {
+                    b'\\'
+                        if i + 3 < n
+                            && line[i + 1] == b'x'
+                            && line[i + 2].is_ascii_hexdigit()
+                            && line[i + 3].is_ascii_hexdigit() =>
+                    {
+                        cur.push(hex(line[i + 2]) * 16 + hex(line[i + 3]));
+                        i += 4;
+                    }
+                    b'\\' if i + 1 < n => {
+                        cur.push(match line[i + 1] {
+                            b'n' => b'\n',
+                            b'r' => b'\r',
+                            b't' => b'\t',
+                            b'b' => 8,
+                            b'a' => 7,
+                            c => c,
+                        });
+                        i += 2;
+                    }
+                    b'"' => {
+                        i += 1;
+                        if i < n && !is_space(line[i]) {
+                            return None;
+                        }
+                        break;
+                    }
+                    c => {
+                        cur.push(c);
+                        i += 1;
+                    }
+                }
+            } else if insq {
+                if i >= n {
+                    return None;
+                }
+                match line[i] {
+                    b'\\' if i + 1 < n && line[i + 1] == b'\'' => {
+                        cur.push(b'\'');
+                        i += 2;
+                    }
+                    b'\'' => {
+                        i += 1;
+                        if i < n && !is_space(line[i]) {
+                            return None;
+                        }
+                        break;
+                    }
+                    c => {
+                        cur.push(c);
+                        i += 1;
+                    }
+                }
+            } else {
+                match line.get(i) {
+                    None | Some(b' ' | b'\n' | b'\r' | b'\t') => break,
+                    Some(b'"') => inq = true,
+                    Some(b'\'') => insq = true,
+                    Some(&c) => cur.push(c),
+                }
                 i += 1;
-                loop {
-                    if i >= n {
-                        return None;
-                    }
-                    match line[i] {
-                        b'\\'
-                            if i + 3 < n
-                                && line[i + 1] == b'x'
-                                && line[i + 2].is_ascii_hexdigit()
-                                && line[i + 3].is_ascii_hexdigit() =>
-                        {
-                            cur.push(hex(line[i + 2]) * 16 + hex(line[i + 3]));
-                            i += 4;
-                        }
-                        b'\\' if i + 1 < n => {
-                            cur.push(match line[i + 1] {
-                                b'n' => b'\n',
-                                b'r' => b'\r',
-                                b't' => b'\t',
-                                b'b' => 8,
-                                b'a' => 7,
-                                c => c,
-                            });
-                            i += 2;
-                        }
-                        b'"' => {
-                            i += 1;
-                            if i < n && !line[i].is_ascii_whitespace() {
-                                return None;
-                            }
-                            break;
-                        }
-                        c => {
-                            cur.push(c);
-                            i += 1;
-                        }
-                    }
-                }
-            }
-            b'\'' => {
-                i += 1;
-                loop {
-                    if i >= n {
-                        return None;
-                    }
-                    match line[i] {
-                        b'\\' if i + 1 < n && line[i + 1] == b'\'' => {
-                            cur.push(b'\'');
-                            i += 2;
-                        }
-                        b'\'' => {
-                            i += 1;
-                            if i < n && !line[i].is_ascii_whitespace() {
-                                return None;
-                            }
-                            break;
-                        }
-                        c => {
-                            cur.push(c);
-                            i += 1;
-                        }
-                    }
-                }
-            }
-            _ => {
-                while i < n && !line[i].is_ascii_whitespace() {
-                    cur.push(line[i]);
-                    i += 1;
-                }
             }
         }
         args.push(cur);
@@ -125,5 +132,17 @@ mod tests {
         assert!(s("set \"a").is_none());
         assert!(s("set 'a").is_none());
         assert!(s("set \"a\"b").is_none());
+        assert!(s("echo a\"b").is_none());
+        assert!(s("echo a'b").is_none());
+    }
+
+    #[test]
+    fn quotes_inside_a_word_like_redis() {
+        assert_eq!(s("echo a\"b c\"").unwrap(), ["echo", "ab c"]);
+        assert_eq!(s("echo a'b'").unwrap(), ["echo", "ab"]);
+        assert_eq!(s("a\x0bb").unwrap(), ["a\x0bb"]);
+        assert_eq!(s("\x0b a \x0c").unwrap(), ["a"]);
+        assert_eq!(s("set k v\0ignored").unwrap(), ["set", "k", "v"]);
+        assert!(s("set \"k\0\"").is_none());
     }
 }
