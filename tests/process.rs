@@ -117,14 +117,13 @@ fn signal(s: &Server, sig: i32) {
     assert_eq!(unsafe { libc::kill(s.pid() as i32, sig) }, 0);
 }
 
-/// One request over a fresh connection, returning the raw reply.
-fn ask(port: u16, req: &str) -> String {
+/// One request over a fresh connection; reads until the reply ends with
+/// `until` (or, with `until` empty, until the server closes).
+fn ask(port: u16, req: &str, until: &str) -> String {
     let mut c = TcpStream::connect(("127.0.0.1", port)).unwrap();
     c.set_read_timeout(Some(TIMEOUT)).unwrap();
-    c.write_all(req.as_bytes()).unwrap();
-    let mut buf = vec![0u8; 65536];
-    let n = c.read(&mut buf).unwrap_or(0);
-    String::from_utf8_lossy(&buf[..n]).into_owned()
+    let got = raw_roundtrip(&mut c, req.as_bytes(), until.as_bytes());
+    String::from_utf8_lossy(&got).into_owned()
 }
 
 fn config_get(s: &Server, auth: &[&str], name: &str) -> String {
@@ -205,11 +204,15 @@ fn config_file_with_every_option_and_include() {
     // The options act: the password is required, 4 databases exist, the
     // pidfile names the process, the log goes to the logfile.
     assert_eq!(
-        ask(port, "PING\r\n"),
+        ask(port, "PING\r\n", "\r\n"),
         "-NOAUTH Authentication required.\r\n"
     );
     assert_eq!(
-        ask(port, "AUTH \"pass word\"\r\nSELECT 3\r\nSELECT 4\r\n"),
+        ask(
+            port,
+            "AUTH \"pass word\"\r\nSELECT 3\r\nSELECT 4\r\n",
+            "range\r\n"
+        ),
         "+OK\r\n+OK\r\n-ERR DB index is out of range\r\n"
     );
     let pid = std::fs::read_to_string(&pidfile).unwrap();
@@ -379,8 +382,12 @@ fn second_server_on_the_same_port_is_refused() {
     assert!(out.contains("Address already in use"), "{out}");
     // The first keeps serving, on every connection (none goes to a ghost).
     for i in 0..20 {
-        let got = ask(first.port, &format!("SET k{i} v\r\nGET k{i}\r\n"));
-        assert!(got.starts_with("+OK\r\n"), "{got}");
+        let got = ask(
+            first.port,
+            &format!("SET k{i} v\r\nGET k{i}\r\n"),
+            "$1\r\nv\r\n",
+        );
+        assert_eq!(got, "+OK\r\n$1\r\nv\r\n");
     }
     assert_eq!(first.cli(&["ping"]).trim(), "PONG");
 }
@@ -501,7 +508,7 @@ fn shutdown_command_stops_and_removes_pidfile() {
         None,
     );
     assert!(pidfile.exists());
-    let got = ask(port, "SHUTDOWN\r\n");
+    let got = ask(port, "SHUTDOWN\r\n", "");
     assert_eq!(got, "", "SHUTDOWN closes without a reply");
     assert_eq!(wait_exit(&mut s), Some(0));
     assert!(!pidfile.exists());
