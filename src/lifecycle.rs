@@ -99,11 +99,15 @@ pub fn notify_ready() {
         Ok(s) => s,
         Err(_) => return,
     };
-    let msg = format!("READY=1\nSTATUS=Ready to accept connections\nMAINPID={}", std::process::id());
+    let msg = format!(
+        "READY=1\nSTATUS=Ready to accept connections\nMAINPID={}",
+        std::process::id()
+    );
     let sent = match path.to_str().and_then(|p| p.strip_prefix('@')) {
         Some(name) => {
             use std::os::linux::net::SocketAddrExt;
-            std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes()).and_then(|a| sock.send_to_addr(msg.as_bytes(), &a))
+            std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes())
+                .and_then(|a| sock.send_to_addr(msg.as_bytes(), &a))
         }
         None => sock.send_to(msg.as_bytes(), &path),
     };

@@ -17,7 +17,9 @@ pub struct Check {
 }
 
 fn read(path: &str) -> Option<String> {
-    std::fs::read_to_string(path).ok().map(|s| s.trim().to_string())
+    std::fs::read_to_string(path)
+        .ok()
+        .map(|s| s.trim().to_string())
 }
 
 fn read_num(path: &str) -> Option<i64> {
@@ -35,7 +37,9 @@ fn rlimit(resource: libc::__rlimit_resource_t) -> (u64, u64) {
 
 fn kernel_version() -> Option<(u32, u32)> {
     let rel = read("/proc/sys/kernel/osrelease")?;
-    let mut it = rel.split(|c: char| !c.is_ascii_digit()).filter(|s| !s.is_empty());
+    let mut it = rel
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|s| !s.is_empty());
     Some((it.next()?.parse().ok()?, it.next()?.parse().ok()?))
 }
 
@@ -76,7 +80,13 @@ pub fn run(threads: usize) -> Vec<Check> {
         fix: format!("raise RLIMIT_NOFILE to at least {} (maxclients + 32): LimitNOFILE= or tuning/limits.conf", maxclients + 32),
     });
     let backlog = config::num(Opt::TcpBacklog);
-    for (name, path) in [("somaxconn", "/proc/sys/net/core/somaxconn"), ("tcp_max_syn_backlog", "/proc/sys/net/ipv4/tcp_max_syn_backlog")] {
+    for (name, path) in [
+        ("somaxconn", "/proc/sys/net/core/somaxconn"),
+        (
+            "tcp_max_syn_backlog",
+            "/proc/sys/net/ipv4/tcp_max_syn_backlog",
+        ),
+    ] {
         let v = read_num(path).unwrap_or(0);
         out.push(Check {
             name,
@@ -97,11 +107,16 @@ pub fn run(threads: usize) -> Vec<Check> {
         name: "cpu_governor",
         ok: gov.as_deref().map_or(true, |g| g == "performance"),
         found: gov.unwrap_or_else(|| "n/a (no cpufreq)".into()),
-        fix: "use the performance governor on shard cores: cpupower frequency-set -g performance".into(),
+        fix: "use the performance governor on shard cores: cpupower frequency-set -g performance"
+            .into(),
     });
     let swappiness = read_num("/proc/sys/vm/swappiness").unwrap_or(0);
     let swap = read("/proc/meminfo")
-        .and_then(|m| m.lines().find(|l| l.starts_with("SwapTotal:")).map(|l| l.split_whitespace().nth(1).unwrap_or("0").to_string()))
+        .and_then(|m| {
+            m.lines()
+                .find(|l| l.starts_with("SwapTotal:"))
+                .map(|l| l.split_whitespace().nth(1).unwrap_or("0").to_string())
+        })
         .unwrap_or_default();
     out.push(Check {
         name: "swappiness",
