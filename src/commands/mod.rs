@@ -15,10 +15,14 @@
 //!   `runtime` to hop.
 
 pub mod client;
+pub mod hashes;
 pub mod keys;
+pub mod lists;
 pub mod server;
+pub mod sets;
 pub mod stats;
 pub mod strings;
+pub mod zsets;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -266,6 +270,10 @@ pub fn table() -> &'static Table {
         keys::register(&mut specs);
         server::register(&mut specs);
         client::register(&mut specs);
+        lists::register(&mut specs);
+        hashes::register(&mut specs);
+        sets::register(&mut specs);
+        zsets::register(&mut specs);
         let mut by_name = HashMap::with_hasher(ahash::RandomState::new());
         for (i, s) in specs.iter().enumerate() {
             let prev = by_name.insert(s.name.as_bytes(), i);

@@ -3,6 +3,10 @@
 //! of connections, the mesh or roles.
 
 pub mod db;
+pub mod hash;
+pub mod list;
+pub mod set;
+pub mod zset;
 pub mod shard;
 pub mod slot;
 pub mod value;

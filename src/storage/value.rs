@@ -4,9 +4,19 @@
 
 use bytes::Bytes;
 
+pub use super::hash::Hash;
+pub use super::list::List;
+pub use super::set::Set;
+pub use super::zset::ZSet;
+
+/// Collections are boxed so a string entry stays small.
 #[derive(Debug, Clone)]
 pub enum Value {
     Str(Bytes),
+    List(Box<List>),
+    Hash(Box<Hash>),
+    Set(Box<Set>),
+    ZSet(Box<ZSet>),
 }
 
 impl Value {
@@ -14,6 +24,10 @@ impl Value {
     pub fn type_name(&self) -> &'static str {
         match self {
             Value::Str(_) => "string",
+            Value::List(_) => "list",
+            Value::Hash(_) => "hash",
+            Value::Set(_) => "set",
+            Value::ZSet(_) => "zset",
         }
     }
 
@@ -29,6 +43,10 @@ impl Value {
                     "raw"
                 }
             }
+            Value::List(v) => v.encoding(),
+            Value::Hash(v) => v.encoding(),
+            Value::Set(v) => v.encoding(),
+            Value::ZSet(v) => v.encoding(),
         }
     }
 
@@ -36,6 +54,10 @@ impl Value {
     pub fn mem_usage(&self) -> usize {
         match self {
             Value::Str(b) => std::mem::size_of::<Value>() + b.len(),
+            Value::List(v) => std::mem::size_of::<Value>() + v.mem_usage(),
+            Value::Hash(v) => std::mem::size_of::<Value>() + v.mem_usage(),
+            Value::Set(v) => std::mem::size_of::<Value>() + v.mem_usage(),
+            Value::ZSet(v) => std::mem::size_of::<Value>() + v.mem_usage(),
         }
     }
 
