@@ -222,7 +222,7 @@ fn hello(c: &mut ClientState, args: &[Bytes]) -> Reply {
         }
     }
     if !c.authenticated {
-        return Reply::error("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time");
+        return Reply::error("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time");
     }
     if let Some(n) = name {
         c.name = n;
@@ -260,7 +260,6 @@ fn reset(c: &mut ClientState, _: &[Bytes]) -> Reply {
 
 const CLIENT_HELP: &[&str] = &[
     "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-    "CACHING (YES|NO)",
     "GETNAME",
     "ID",
     "INFO",
@@ -395,10 +394,25 @@ fn client_coord(
     args: Vec<Bytes>,
 ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Reply>>> {
     Box::pin(async move {
-        let sub = args[1].to_ascii_lowercase();
-        match sub.as_slice() {
-            b"list" => client_list(&c, &args).await,
-            b"kill" => client_kill(&c, &args).await,
+        let sub = String::from_utf8_lossy(&args[1]).to_ascii_lowercase();
+        // Arity per subcommand (Redis's container-command rule): N exact, -N at least.
+        let arity: i32 = match sub.as_str() {
+            "id" | "getname" | "info" | "help" => 2,
+            "setname" | "no-evict" | "no-touch" | "reply" => 3,
+            "setinfo" => 4,
+            "kill" => -3,
+            "list" => -2,
+            _ => return errors::unknown_subcommand("client", &args[1]),
+        };
+        let n = args.len() as i32;
+        if (arity > 0 && n != arity) || (arity < 0 && n < -arity) {
+            return wrong_args(&format!("client|{sub}"));
+        }
+        // CLIENT LIST/INFO show the subcommand as `cmd=client|info`.
+        c.borrow_mut().last_cmd = format!("client|{sub}");
+        match sub.as_str() {
+            "list" => client_list(&c, &args).await,
+            "kill" => client_kill(&c, &args).await,
             _ => client(&mut c.borrow_mut(), &args),
         }
     })

@@ -61,13 +61,12 @@ pub async fn serve(mut stream: TcpStream, client: ClientRef) {
         let mut close = error.is_some();
         if !cmds.is_empty() {
             let outs = dispatch::run_batch(&client, cmds).await;
-            let resp3 = client.borrow().resp3;
             for o in outs {
                 if let crate::protocol::Reply::Error(e) = &o.reply {
                     stats::with(|s| s.error(e));
                 }
                 if o.send {
-                    o.reply.encode(resp3, &mut out);
+                    o.reply.encode(o.resp3, &mut out);
                 }
             }
             close |= client.borrow().close_after_reply;

@@ -21,10 +21,12 @@ use crate::protocol::Reply;
 use crate::runtime::{self, Job};
 use crate::storage::{key_slot, now_ms, shard};
 
-/// One command's reply, and whether the client wants to see it.
+/// One command's reply, whether the client wants to see it, and the
+/// protocol it is encoded in (HELLO can switch it mid-pipeline).
 pub struct Out {
     pub reply: Reply,
     pub send: bool,
+    pub resp3: bool,
 }
 
 struct Batch {
@@ -41,10 +43,13 @@ pub async fn run_batch(client: &ClientRef, cmds: Vec<Vec<Bytes>>) -> Vec<Out> {
     let me = runtime::me();
     for args in cmds {
         let idx = outs.len();
+        let mode = client.borrow().reply;
         let send = reply_wanted(client);
+        let resp3 = client.borrow().resp3;
         outs.push(Out {
             reply: Reply::Nil,
             send,
+            resp3,
         });
         let (ci, spec) = match check(client, &args) {
             Ok(found) => found,
@@ -59,12 +64,7 @@ pub async fn run_batch(client: &ClientRef, cmds: Vec<Vec<Bytes>>) -> Vec<Out> {
                 let t = Instant::now();
                 let reply = f(&mut client.borrow_mut(), &args);
                 account(ci, t, &reply);
-                outs[idx].reply = reply;
-                // CLIENT REPLY OFF and SKIP are not answered themselves.
-                if client.borrow().reply != ReplyMode::On {
-                    outs[idx].send = false;
-                }
-                if client.borrow().close_after_reply {
+                if client_changed(client, &mut outs[idx], reply, mode) {
                     break;
                 }
             }
@@ -73,9 +73,8 @@ pub async fn run_batch(client: &ClientRef, cmds: Vec<Vec<Bytes>>) -> Vec<Out> {
                 let t = Instant::now();
                 let reply = f(client.clone(), args).await;
                 account(ci, t, &reply);
-                outs[idx].reply = reply;
-                if client.borrow().reply != ReplyMode::On {
-                    outs[idx].send = false;
+                if client_changed(client, &mut outs[idx], reply, mode) {
+                    break;
                 }
             }
             Handler::Key(f) => {
@@ -126,13 +125,29 @@ pub async fn run_batch(client: &ClientRef, cmds: Vec<Vec<Bytes>>) -> Vec<Out> {
     outs
 }
 
+/// Files the reply of a command that may have changed the client itself
+/// (HELLO, CLIENT REPLY, QUIT, CLIENT KILL of itself). Returns true when the
+/// connection must close after this reply, so the rest of the read is dropped.
+fn client_changed(client: &ClientRef, out: &mut Out, reply: Reply, before: ReplyMode) -> bool {
+    let c = client.borrow();
+    out.reply = reply;
+    // HELLO answers in the protocol it switches to.
+    out.resp3 = c.resp3;
+    match (before, c.reply) {
+        // CLIENT REPLY ON is answered even though replies were off.
+        (ReplyMode::Off, ReplyMode::On) => out.send = true,
+        // CLIENT REPLY OFF and SKIP are not answered themselves.
+        (_, ReplyMode::Off | ReplyMode::SkipNext) => out.send = false,
+        _ => {}
+    }
+    c.close_after_reply
+}
+
 /// Looks the command up and checks auth and arity.
 fn check<'t>(client: &ClientRef, args: &[Bytes]) -> Result<(usize, &'t Spec), Reply> {
     let table = commands::table();
+    // Redis 7.0 reports an unknown command even before authentication.
     let Some((ci, spec)) = table.lookup(&args[0]) else {
-        if !client.borrow().authenticated {
-            return Err(Reply::error(errors::NOAUTH));
-        }
         return Err(errors::unknown_command(&args[0], &args[1..]));
     };
     let reject = |e: Reply| {
