@@ -745,7 +745,7 @@ fn lcs_of(
 /// x87 80-bit format: glibc's strtold parses, the FPU adds and glibc's
 /// snprintf prints, so results match redis-server digit for digit.
 #[cfg(target_arch = "x86_64")]
-mod long_double {
+pub(crate) mod long_double {
     use std::arch::asm;
     use std::ffi::{c_char, c_int};
 
@@ -891,7 +891,7 @@ mod long_double {
 /// Elsewhere C's `long double` is another format anyway (Redis's digits
 /// differ by platform); f64 keeps INCRBYFLOAT working with 17 decimals.
 #[cfg(not(target_arch = "x86_64"))]
-mod long_double {
+pub(crate) mod long_double {
     use crate::protocol::errors;
 
     pub fn add(a: &[u8], b: &[u8]) -> Result<String, &'static str> {

@@ -25,6 +25,9 @@ pub enum Reply {
     Array(Vec<Reply>),
     /// RESP2: a flat array of key, value, key, value ...
     Map(Vec<(Reply, Reply)>),
+    /// Pairs that RESP3 nests as an array of 2-element arrays and RESP2
+    /// flattens (HRANDFIELD WITHVALUES, ZRANGE WITHSCORES ...).
+    Pairs(Vec<(Reply, Reply)>),
     /// RESP2: an array.
     Set(Vec<Reply>),
     /// RESP2: a bulk string in `%.17g` form.
@@ -93,6 +96,16 @@ impl Reply {
                 for (k, v) in pairs {
                     k.encode(resp3, out);
                     v.encode(resp3, out);
+                }
+            }
+            Reply::Pairs(pairs) => {
+                int_line(out, b'*', (pairs.len() * if resp3 { 1 } else { 2 }) as i64);
+                for (a, b) in pairs {
+                    if resp3 {
+                        out.extend_from_slice(b"*2\r\n");
+                    }
+                    a.encode(resp3, out);
+                    b.encode(resp3, out);
                 }
             }
             Reply::Double(d) => {
@@ -195,6 +208,9 @@ mod tests {
         let m = Reply::Map(vec![(Reply::bulk("a"), Reply::Int(1))]);
         assert_eq!(enc(&m, false), "*2\r\n$1\r\na\r\n:1\r\n");
         assert_eq!(enc(&m, true), "%1\r\n$1\r\na\r\n:1\r\n");
+        let p = Reply::Pairs(vec![(Reply::bulk("a"), Reply::Int(1))]);
+        assert_eq!(enc(&p, false), "*2\r\n$1\r\na\r\n:1\r\n");
+        assert_eq!(enc(&p, true), "*1\r\n*2\r\n$1\r\na\r\n:1\r\n");
         assert_eq!(enc(&Reply::Double(1.5), false), "$3\r\n1.5\r\n");
         assert_eq!(enc(&Reply::Double(1.5), true), ",1.5\r\n");
         assert_eq!(enc(&Reply::Bool(true), false), ":1\r\n");
