@@ -338,9 +338,10 @@ fn msetnx_across(c: ClientRef, args: Vec<Bytes>) -> CoordFuture {
     Box::pin(set_pairs_across(c, args, true))
 }
 
-/// MSET (`nx` false) or MSETNX over keys on several cores, atomically:
-/// while the transaction holds every involved core, MSETNX first checks
-/// that no key exists anywhere, then each core sets its pairs.
+/// MSET (`nx` false) or MSETNX over keys on several cores, atomically.
+/// MSET only writes, so it uses `write_atomically` (one visit per core);
+/// MSETNX must first check that no key exists anywhere, so it holds every
+/// involved core in a transaction, checks, then sets.
 async fn set_pairs_across(c: ClientRef, args: Vec<Bytes>, nx: bool) -> Reply {
     if args.len().is_multiple_of(2) {
         return errors::wrong_args(if nx { "msetnx" } else { "mset" });
@@ -363,6 +364,24 @@ async fn set_pairs_across(c: ClientRef, args: Vec<Bytes>, nx: bool) -> Reply {
             .map(|p| p.1.clone())
             .unwrap_or_default()
     };
+    if !nx {
+        // Write-only: no read phase, so one visit per core suffices.
+        let parts = cores
+            .iter()
+            .map(|&core| {
+                let pairs = pairs_of(core);
+                let job: Job = Box::new(move || {
+                    with_ctx(db, |ctx| {
+                        set_pairs(ctx, &pairs);
+                        Reply::Ok
+                    })
+                });
+                (core, job)
+            })
+            .collect();
+        let done = runtime::write_atomically(parts).await;
+        return done.into_iter().find(Reply::is_error).unwrap_or(Reply::Ok);
+    }
     let txn = Txn::begin(cores.iter().copied()).await;
     if nx {
         let found = txn

@@ -94,6 +94,59 @@ pub fn release(txn: u64) {
 
 static NEXT_TXN: AtomicU64 = AtomicU64::new(1);
 
+/// Write-only work on several cores (one job per core), atomic with the
+/// fewest hops: hold every core but the highest, in ascending order; on the
+/// highest, take the gate, run and open it in one visit; then run and open
+/// the held ones. A reader who sees the highest core's new data and then
+/// reads a held core waits for that core's write, so nobody can observe the
+/// work half done; the ascending order keeps it deadlock-free. MSET across
+/// two cores costs one hop instead of a transaction's three.
+pub async fn write_atomically(parts: Vec<(usize, Job)>) -> Vec<Reply> {
+    let id = NEXT_TXN.fetch_add(1, Ordering::Relaxed);
+    let me = mesh::me();
+    let mut replies = vec![Reply::Nil; parts.len()];
+    // (core, position in the reply, job), lowest core first.
+    let mut held: Vec<(usize, usize, Job)> = parts
+        .into_iter()
+        .enumerate()
+        .map(|(i, (c, j))| (c, i, j))
+        .collect();
+    held.sort_by_key(|p| p.0);
+    let (last_core, last_i, last_job) = held.pop().expect("at least one part");
+    for &(core, _, _) in &held {
+        if core == me {
+            acquire(id).await;
+        } else {
+            mesh::request(core, id, GateOp::Acquire, Vec::new()).await;
+        }
+    }
+    replies[last_i] = run_and_release(id, me, last_core, last_job, GateOp::AcquireRelease).await;
+    let futs = held.into_iter().map(|(core, i, job)| async move {
+        (i, run_and_release(id, me, core, job, GateOp::Release).await)
+    });
+    for (i, r) in futures_util::future::join_all(futs).await {
+        replies[i] = r;
+    }
+    replies
+}
+
+/// Runs `job` under transaction `id` on `core` and opens that core's gate;
+/// `op` says whether the gate must be taken first.
+async fn run_and_release(id: u64, me: usize, core: usize, job: Job, op: GateOp) -> Reply {
+    if core != me {
+        return mesh::request(core, id, op, vec![job])
+            .await
+            .pop()
+            .unwrap_or(Reply::Nil);
+    }
+    if op == GateOp::AcquireRelease {
+        acquire(id).await;
+    }
+    let r = job();
+    release(id);
+    r
+}
+
 /// A transaction holding the gates of a set of cores.
 pub struct Txn {
     id: u64,

@@ -34,6 +34,8 @@ pub enum GateOp {
     None,
     Acquire,
     Release,
+    /// Take the gate, run the jobs, and open it again, in one visit.
+    AcquireRelease,
 }
 
 pub struct Request {
@@ -179,11 +181,11 @@ async fn serve_requests(rx: ConnectedReceiver<Request>) {
             // the gate's line without holding up this channel.
             glommio::spawn_local(async move {
                 match req.op {
-                    GateOp::Acquire => gate::acquire(req.txn).await,
+                    GateOp::Acquire | GateOp::AcquireRelease => gate::acquire(req.txn).await,
                     _ => gate::pass(req.txn).await,
                 }
                 let replies = run_jobs(req.jobs);
-                if req.op == GateOp::Release {
+                if matches!(req.op, GateOp::Release | GateOp::AcquireRelease) {
                     gate::release(req.txn);
                 }
                 send_response(req.from, req.id, replies).await;
