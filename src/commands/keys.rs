@@ -482,7 +482,7 @@ fn keys_coord(c: ClientRef, args: Vec<Bytes>) -> Fut {
 
 /// A SCAN cursor as Redis's strtoul accepts it: optional sign, digits, no
 /// spaces; the empty string is 0 and a minus wraps around.
-fn parse_cursor(b: &[u8]) -> Option<u64> {
+pub(crate) fn parse_cursor(b: &[u8]) -> Option<u64> {
     if b.is_empty() {
         return Some(0);
     }
