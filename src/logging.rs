@@ -105,7 +105,7 @@ pub fn init() -> Result<(), String> {
     };
     let layer = tracing_subscriber::fmt::layer()
         .event_format(RedisFormat)
-        .with_writer(move || writer())
+        .with_writer(writer)
         .with_filter(tracing_subscriber::filter::filter_fn(|m| {
             enabled(m.level())
         }));

@@ -105,7 +105,7 @@ pub fn run(threads: usize) -> Vec<Check> {
     let gov = read("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor");
     out.push(Check {
         name: "cpu_governor",
-        ok: gov.as_deref().map_or(true, |g| g == "performance"),
+        ok: gov.as_deref().is_none_or(|g| g == "performance"),
         found: gov.unwrap_or_else(|| "n/a (no cpufreq)".into()),
         fix: "use the performance governor on shard cores: cpupower frequency-set -g performance"
             .into(),

@@ -377,12 +377,12 @@ struct Filter {
 impl Filter {
     fn matches(&self, c: &ClientState) -> bool {
         (self.ids.is_empty() || self.ids.contains(&c.id))
-            && self.addr.as_ref().map_or(true, |a| *a == c.addr)
-            && self.laddr.as_ref().map_or(true, |a| *a == c.laddr)
+            && self.addr.as_ref().is_none_or(|a| *a == c.addr)
+            && self.laddr.as_ref().is_none_or(|a| *a == c.laddr)
             && self.skip != Some(c.id)
             && self
                 .maxage
-                .map_or(true, |m| c.created.elapsed().as_secs() >= m)
+                .is_none_or(|m| c.created.elapsed().as_secs() >= m)
             && self.normal_only != Some(false)
     }
 }
@@ -480,7 +480,7 @@ async fn client_kill(c: &ClientRef, args: &[Bytes]) -> Reply {
     if old_form {
         f.addr = Some(String::from_utf8_lossy(&args[2]).into_owned());
     } else {
-        if args.len() < 4 || args.len() % 2 != 0 {
+        if args.len() < 4 || !args.len().is_multiple_of(2) {
             return err(errors::SYNTAX);
         }
         f.skip = Some(me);
