@@ -200,8 +200,8 @@ impl Table {
     fn set(&mut self, field: &[u8], value: &[u8]) -> bool {
         let h = hash_of(field);
         let p = self.part_of_pos(scan_pos(h));
-        let rehash = |e: &Box<[u8]>| hash_of(entry_field(e));
-        match self.parts[p].entry(h, |e| entry_field(e) == field, rehash) {
+        let table = &mut self.parts[p];
+        match table.entry(h, |e| entry_field(e) == field, |e| hash_of(entry_field(e))) {
             TableEntry::Occupied(mut o) => {
                 *o.get_mut() = table_entry(field, value);
                 false
