@@ -101,3 +101,29 @@ pub const HASH_NOT_INTEGER: &str = "ERR hash value is not an integer";
 pub const HASH_NOT_FLOAT: &str = "ERR hash value is not a float";
 pub const HASH_INCR_NAN_OR_INF: &str = "ERR value is NaN or Infinity";
 pub const HASH_COUNT_RANGE: &str = "ERR value is out of range";
+
+// Sorted set family (zsets.rs).
+pub const ZSET_NAN: &str = "ERR resulting score is not a number (NaN)";
+pub const ZADD_XX_NX: &str = "ERR XX and NX options at the same time are not compatible";
+pub const ZADD_GT_LT_NX: &str = "ERR GT, LT, and/or NX options at the same time are not compatible";
+pub const ZADD_INCR_PAIR: &str = "ERR INCR option supports a single increment-element pair";
+pub const ZSET_MIN_MAX_FLOAT: &str = "ERR min or max is not a float";
+pub const ZSET_MIN_MAX_LEX: &str = "ERR min or max not valid string range item";
+pub const ZSET_LIMIT_RANK: &str =
+    "ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX";
+pub const ZSET_WITHSCORES_LEX: &str =
+    "ERR syntax error, WITHSCORES not supported in combination with BYLEX";
+pub const ZSET_POSITIVE: &str = "ERR value is out of range, must be positive";
+pub const ZSET_NUMKEYS_POSITIVE: &str = "ERR numkeys should be greater than 0";
+pub const ZSET_COUNT_POSITIVE: &str = "ERR count should be greater than 0";
+pub const ZSET_VALUE_RANGE: &str = "ERR value is out of range";
+pub const ZSET_WEIGHT_FLOAT: &str = "ERR weight value is not a float";
+pub const ZSET_LIMIT_NEGATIVE: &str = "ERR LIMIT can't be negative";
+
+// Set family (sets.rs).
+pub const SET_COUNT_POSITIVE: &str = "ERR value is out of range, must be positive";
+pub const SRANDMEMBER_RANGE: &str =
+    "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807";
+pub const NUMKEYS_POSITIVE: &str = "ERR numkeys should be greater than 0";
+pub const NUMKEYS_TOO_MANY: &str = "ERR Number of keys can't be greater than number of args";
+pub const LIMIT_NEGATIVE: &str = "ERR LIMIT can't be negative";
