@@ -90,21 +90,21 @@ struct AddFlags {
 }
 
 /// What one zsetAdd did.
-enum Added {
-    Added(f64),
-    Updated(f64),
+enum Outcome {
+    New(f64),
+    Changed(f64),
     /// Present with that score already: processed, not changed.
     Same(f64),
     Nop,
 }
 
 /// Redis's zsetAdd: adds or updates one member under the flags.
-fn zset_add(z: &mut ZSet, f: &AddFlags, member: &[u8], mut score: f64) -> Result<Added, Reply> {
+fn zset_add(z: &mut ZSet, f: &AddFlags, member: &[u8], mut score: f64) -> Result<Outcome, Reply> {
     let lim = limits();
     match z.score(member) {
         Some(cur) => {
             if f.nx {
-                return Ok(Added::Nop);
+                return Ok(Outcome::Nop);
             }
             if f.incr {
                 score += cur;
@@ -113,18 +113,18 @@ fn zset_add(z: &mut ZSet, f: &AddFlags, member: &[u8], mut score: f64) -> Result
                 }
             }
             if (f.lt && score >= cur) || (f.gt && score <= cur) {
-                return Ok(Added::Nop);
+                return Ok(Outcome::Nop);
             }
             if score != cur {
                 z.insert(member, score, lim);
-                return Ok(Added::Updated(score));
+                return Ok(Outcome::Changed(score));
             }
-            Ok(Added::Same(score))
+            Ok(Outcome::Same(score))
         }
-        None if f.xx => Ok(Added::Nop),
+        None if f.xx => Ok(Outcome::Nop),
         None => {
             z.insert(member, score, lim);
-            Ok(Added::Added(score))
+            Ok(Outcome::New(score))
         }
     }
 }
@@ -133,7 +133,7 @@ fn zadd_generic(ctx: &mut Ctx, key: &[u8], f: AddFlags, pairs: &[Bytes]) -> Repl
     if f.nx && f.xx {
         return err(errors::ZADD_XX_NX);
     }
-    if (f.gt && f.nx) || (f.lt && f.nx) || (f.gt && f.lt) {
+    if (f.nx && (f.gt || f.lt)) || (f.gt && f.lt) {
         return err(errors::ZADD_GT_LT_NX);
     }
     if f.incr && pairs.len() > 2 {
@@ -166,21 +166,21 @@ fn zadd_generic(ctx: &mut Ctx, key: &[u8], f: AddFlags, pairs: &[Bytes]) -> Repl
         };
         for (p, &score) in pairs.chunks(2).zip(&scores) {
             match zset_add(z, &f, &p[1], score) {
-                Ok(Added::Added(s)) => {
+                Ok(Outcome::New(s)) => {
                     added += 1;
                     processed += 1;
                     last = s;
                 }
-                Ok(Added::Updated(s)) => {
+                Ok(Outcome::Changed(s)) => {
                     updated += 1;
                     processed += 1;
                     last = s;
                 }
-                Ok(Added::Same(s)) => {
+                Ok(Outcome::Same(s)) => {
                     processed += 1;
                     last = s;
                 }
-                Ok(Added::Nop) => {}
+                Ok(Outcome::Nop) => {}
                 Err(e) => {
                     failed = Some(e);
                     break;
@@ -230,7 +230,7 @@ fn zadd(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         i += 1;
     }
     let pairs = &args[i..];
-    if pairs.is_empty() || pairs.len() % 2 != 0 {
+    if pairs.is_empty() || !pairs.len().is_multiple_of(2) {
         return err(errors::SYNTAX);
     }
     zadd_generic(ctx, &args[1], f, pairs)

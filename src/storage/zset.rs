@@ -520,11 +520,9 @@ impl Skip {
             self.level -= 1;
         }
         self.len -= 1;
-        self.index
-            .find_entry(hash(member), |&y| y == x)
-            .ok()
-            .expect("indexed")
-            .remove();
+        if let Ok(e) = self.index.find_entry(hash(member), |&y| y == x) {
+            e.remove();
+        }
         let node = std::mem::replace(&mut self.nodes[x as usize], Node::new(0, b"", 0.0));
         self.heap -= alloc_size(node.data.len());
         self.free.push(x);
