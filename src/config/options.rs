@@ -68,7 +68,7 @@ options! {
     ClientQueryBufferLimit: "client-query-buffer-limit", Kind::Memory { min: 1024 * 1024, max: i64::MAX }, "1gb", MUTABLE;
     Hz: "hz", Kind::Int { min: 1, max: 500 }, "10", MUTABLE;
     ListMaxListpackSize: "list-max-listpack-size", Kind::Int { min: i64::MIN, max: i64::MAX }, "-2", MUTABLE;
-    HashMaxListpackEntries: "hash-max-listpack-entries", Kind::Int { min: 0, max: i64::MAX }, "128", MUTABLE;
+    HashMaxListpackEntries: "hash-max-listpack-entries", Kind::Int { min: 0, max: i64::MAX }, "512", MUTABLE;
     HashMaxListpackValue: "hash-max-listpack-value", Kind::Int { min: 0, max: i64::MAX }, "64", MUTABLE;
     SetMaxIntsetEntries: "set-max-intset-entries", Kind::Int { min: 0, max: i64::MAX }, "512", MUTABLE;
     SetMaxListpackEntries: "set-max-listpack-entries", Kind::Int { min: 0, max: i64::MAX }, "128", MUTABLE;
