@@ -124,6 +124,6 @@ pub const ZSET_LIMIT_NEGATIVE: &str = "ERR LIMIT can't be negative";
 pub const SET_COUNT_POSITIVE: &str = "ERR value is out of range, must be positive";
 pub const SRANDMEMBER_RANGE: &str =
     "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807";
-pub const NUMKEYS_POSITIVE: &str = "ERR numkeys should be greater than 0";
-pub const NUMKEYS_TOO_MANY: &str = "ERR Number of keys can't be greater than number of args";
-pub const LIMIT_NEGATIVE: &str = "ERR LIMIT can't be negative";
+pub const SET_NUMKEYS_POSITIVE: &str = "ERR numkeys should be greater than 0";
+pub const SET_NUMKEYS_TOO_MANY: &str = "ERR Number of keys can't be greater than number of args";
+pub const SET_LIMIT_NEGATIVE: &str = "ERR LIMIT can't be negative";
