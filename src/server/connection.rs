@@ -36,12 +36,21 @@ pub async fn serve(mut stream: TcpStream, client: ClientRef) {
                 .pending_bulk()
                 .saturating_sub(start)
                 .clamp(READ_CHUNK, READ_MAX);
-            rbuf.resize(start + want, 0);
-            let n = match stream.read(&mut rbuf[start..]).await {
+            rbuf.reserve(want);
+            let spare = rbuf.spare_capacity_mut();
+            let len = spare.len().min(READ_MAX);
+            // SAFETY: the socket read only writes into this slice, and only
+            // the `n` bytes it reports written are added to the buffer below,
+            // so no uninitialized byte is ever read. (Zeroing 4 KiB per read
+            // showed up in profiles.)
+            let dst =
+                unsafe { std::slice::from_raw_parts_mut(spare.as_mut_ptr().cast::<u8>(), len) };
+            let n = match stream.read(dst).await {
                 Ok(0) | Err(_) => break,
                 Ok(n) => n,
             };
-            rbuf.truncate(start + n);
+            // SAFETY: `n` bytes past the old length were just written.
+            unsafe { rbuf.set_len(start + n) };
             stats::with(|s| {
                 s.net_input_bytes += n as u64;
                 s.reads_processed += 1;

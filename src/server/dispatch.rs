@@ -9,8 +9,6 @@
 //! different cores within one read may land in either order (as with
 //! pipelining against a Redis Cluster).
 
-use std::time::Instant;
-
 use bytes::Bytes;
 
 use crate::commands::client::ReplyMode;
@@ -41,6 +39,9 @@ pub async fn run_batch(client: &ClientRef, cmds: Vec<Vec<Bytes>>) -> Vec<Out> {
     let mut outs: Vec<Out> = Vec::with_capacity(cmds.len());
     let mut batches: Vec<Batch> = Vec::new();
     let me = runtime::me();
+    // One clock read per read batch for inline commands (re-read after any
+    // wait below, so a command never runs with a stale clock).
+    let mut now = now_ms();
     for args in cmds {
         let idx = outs.len();
         let mode = client.borrow().reply;
@@ -61,7 +62,7 @@ pub async fn run_batch(client: &ClientRef, cmds: Vec<Vec<Bytes>>) -> Vec<Out> {
         stats::with(|s| s.total_commands += 1);
         match spec.handler {
             Handler::Conn(f) => {
-                let t = Instant::now();
+                let t = shard::coarse_micros();
                 let reply = f(&mut client.borrow_mut(), &args);
                 account(ci, t, &reply);
                 if client_changed(client, &mut outs[idx], reply, mode) {
@@ -70,8 +71,9 @@ pub async fn run_batch(client: &ClientRef, cmds: Vec<Vec<Bytes>>) -> Vec<Out> {
             }
             Handler::Coord(f) => {
                 flush(&mut batches, &mut outs).await;
-                let t = Instant::now();
+                let t = shard::coarse_micros();
                 let reply = f(client.clone(), args).await;
+                now = now_ms();
                 account(ci, t, &reply);
                 if client_changed(client, &mut outs[idx], reply, mode) {
                     break;
@@ -84,10 +86,11 @@ pub async fn run_batch(client: &ClientRef, cmds: Vec<Vec<Bytes>>) -> Vec<Out> {
                 };
                 match route(spec, &args) {
                     Route::One(core) if core == me && crate::runtime::gate::admits(0) => {
-                        outs[idx].reply = exec_key(f, ci, db, no_touch, &args);
+                        outs[idx].reply = exec_key(f, ci, db, no_touch, now, &args);
                     }
                     Route::One(core) => {
-                        let job: Job = Box::new(move || exec_key(f, ci, db, no_touch, &args));
+                        let job: Job =
+                            Box::new(move || exec_key(f, ci, db, no_touch, now_ms(), &args));
                         match batches.iter_mut().find(|b| b.core == core) {
                             Some(b) => {
                                 b.jobs.push(job);
@@ -102,7 +105,7 @@ pub async fn run_batch(client: &ClientRef, cmds: Vec<Vec<Bytes>>) -> Vec<Out> {
                     }
                     Route::Many => {
                         flush(&mut batches, &mut outs).await;
-                        let t = Instant::now();
+                        let t = shard::coarse_micros();
                         let reply = match spec.cross {
                             Cross::Split(merge) => {
                                 split(spec, f, ci, db, no_touch, args, merge).await
@@ -112,6 +115,7 @@ pub async fn run_batch(client: &ClientRef, cmds: Vec<Vec<Bytes>>) -> Vec<Out> {
                                 "CROSSSLOT Keys in request don't hash to the same slot",
                             ),
                         };
+                        now = now_ms();
                         if !matches!(spec.cross, Cross::Split(_)) {
                             account(ci, t, &reply);
                         }
@@ -202,13 +206,20 @@ fn route(spec: &Spec, args: &[Bytes]) -> Route {
 }
 
 /// Runs a key command on this core's shard, with its statistics.
-fn exec_key(f: commands::KeyFn, ci: usize, db: usize, no_touch: bool, args: &[Bytes]) -> Reply {
-    let t = Instant::now();
+fn exec_key(
+    f: commands::KeyFn,
+    ci: usize,
+    db: usize,
+    no_touch: bool,
+    now: i64,
+    args: &[Bytes],
+) -> Reply {
+    let t = shard::coarse_micros();
     let reply = shard::with(|sh| {
         let mut ctx = Ctx {
             shard: sh,
             db,
-            now: now_ms(),
+            now,
             no_touch,
         };
         f(&mut ctx, args)
@@ -217,8 +228,8 @@ fn exec_key(f: commands::KeyFn, ci: usize, db: usize, no_touch: bool, args: &[By
     reply
 }
 
-fn account(ci: usize, t: Instant, reply: &Reply) {
-    let us = t.elapsed().as_micros() as u64;
+fn account(ci: usize, t: u64, reply: &Reply) {
+    let us = shard::coarse_micros().saturating_sub(t);
     stats::with(|s| {
         let c = s.command(ci);
         c.calls += 1;
@@ -281,7 +292,7 @@ async fn split(
             positions.push(pos);
             runtime::run_on(
                 core,
-                vec![Box::new(move || exec_key(f, ci, db, no_touch, &sub)) as Job],
+                vec![Box::new(move || exec_key(f, ci, db, no_touch, now_ms(), &sub)) as Job],
             )
         })
         .collect();

@@ -187,7 +187,10 @@ fn set_keepalive(fd: i32) {
 async fn active_expire() {
     runtime::background::every(
         || Duration::from_millis(1000 / config::num(Opt::Hz).max(1) as u64),
-        |budget| shard::with(|s| s.active_expire(budget)),
+        |budget| {
+            shard::refresh_lru_clock();
+            shard::with(|s| s.active_expire(budget))
+        },
     )
     .await
 }

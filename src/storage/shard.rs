@@ -66,9 +66,37 @@ pub fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
-/// Seconds clock for LRU/idle time (Redis's lru_clock has 1 s resolution).
+/// Seconds clock for LRU/idle time. Like Redis's `server.lruclock`, it is
+/// a cached value refreshed by each shard's periodic task, so touching a
+/// key costs a load, not a clock read.
 pub fn lru_clock() -> u32 {
-    (now_ms() / 1000) as u32
+    match LRU_CLOCK.load(std::sync::atomic::Ordering::Relaxed) {
+        0 => refresh_lru_clock(),
+        c => c,
+    }
+}
+
+static LRU_CLOCK: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+/// Re-reads the wall clock into the LRU clock; returns the new value.
+pub fn refresh_lru_clock() -> u32 {
+    let c = (now_ms() / 1000) as u32;
+    LRU_CLOCK.store(c, std::sync::atomic::Ordering::Relaxed);
+    c
+}
+
+/// A cheap monotonic clock for statistics (vDSO coarse clock, ~1-4 ms
+/// resolution). Summed over many calls the error averages out, which is
+/// all INFO commandstats needs.
+#[inline]
+pub fn coarse_micros() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes into the timespec we pass.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000 + ts.tv_nsec as u64 / 1000
 }
 
 impl Shard {

@@ -2,21 +2,33 @@
 
 pub const SLOTS: usize = 16384;
 
-/// CRC16-CCITT (XMODEM), the variant Redis Cluster uses.
+/// CRC16-CCITT (XMODEM), the variant Redis Cluster uses; table-driven
+/// because every command with a key computes it.
 pub fn crc16(data: &[u8]) -> u16 {
-    let mut crc: u16 = 0;
-    for &b in data {
-        crc ^= (b as u16) << 8;
-        for _ in 0..8 {
+    data.iter().fold(0u16, |crc, &b| {
+        (crc << 8) ^ CRC16_TABLE[((crc >> 8) as u8 ^ b) as usize]
+    })
+}
+
+const CRC16_TABLE: [u16; 256] = {
+    let mut t = [0u16; 256];
+    let mut i = 0;
+    while i < 256 {
+        let mut crc = (i as u16) << 8;
+        let mut bit = 0;
+        while bit < 8 {
             crc = if crc & 0x8000 != 0 {
                 (crc << 1) ^ 0x1021
             } else {
                 crc << 1
             };
+            bit += 1;
         }
+        t[i] = crc;
+        i += 1;
     }
-    crc
-}
+    t
+};
 
 /// The part of the key that is hashed: the first `{...}` with something
 /// inside, else the whole key.
