@@ -185,6 +185,30 @@ impl Txn {
         }
     }
 
+    /// Runs `f` on `core` inside the transaction and returns what it
+    /// computed (for typed results rather than replies). Fails only when
+    /// the core could not be reached (shutdown).
+    pub async fn call<T: Send + 'static>(
+        &self,
+        core: usize,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, Reply> {
+        let out = std::sync::Arc::new(std::sync::Mutex::new(None));
+        let slot = out.clone();
+        let job: Job = Box::new(move || {
+            *slot.lock().unwrap() = Some(f());
+            Reply::Ok
+        });
+        let replies = self.run(core, vec![job]).await;
+        let got = out.lock().unwrap().take();
+        got.ok_or_else(|| {
+            replies
+                .into_iter()
+                .find(Reply::is_error)
+                .unwrap_or_else(|| Reply::error("ERR server is shutting down"))
+        })
+    }
+
     /// Runs one job on each listed core concurrently; replies in that order.
     pub async fn run_each(&self, cores: &[usize], make: impl Fn(usize) -> Job) -> Vec<Reply> {
         let futs = cores.iter().map(|&c| self.run(c, vec![make(c)]));
