@@ -14,6 +14,7 @@
 //!   whole-keyspace command, or keys on different cores); they use
 //!   `runtime` to hop.
 
+pub mod blocking;
 pub mod client;
 pub mod hashes;
 pub mod keys;

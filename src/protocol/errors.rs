@@ -127,3 +127,13 @@ pub const SRANDMEMBER_RANGE: &str =
 pub const SET_NUMKEYS_POSITIVE: &str = "ERR numkeys should be greater than 0";
 pub const SET_NUMKEYS_TOO_MANY: &str = "ERR Number of keys can't be greater than number of args";
 pub const SET_LIMIT_NEGATIVE: &str = "ERR LIMIT can't be negative";
+
+// List family and blocking commands (lists.rs, blocking.rs).
+pub const TIMEOUT_NOT_FLOAT: &str = "ERR timeout is not a float or out of range";
+pub const LIST_INDEX_OUT_OF_RANGE: &str = "ERR index out of range";
+pub const LIST_MUST_BE_POSITIVE: &str = "ERR value is out of range, must be positive";
+pub const LPOS_RANK_ZERO: &str = "ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... or use negative to start from the end of the list";
+pub const LPOS_COUNT_NEGATIVE: &str = "ERR COUNT can't be negative";
+pub const LPOS_MAXLEN_NEGATIVE: &str = "ERR MAXLEN can't be negative";
+pub const LIST_NUMKEYS_POSITIVE: &str = "ERR numkeys should be greater than 0";
+pub const LIST_COUNT_POSITIVE: &str = "ERR count should be greater than 0";

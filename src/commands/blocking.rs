@@ -1,0 +1,341 @@
+//! Blocking commands (BLPOP, BLMOVE, BZPOPMIN ...): clients waiting for a
+//! key to get data, served in the order they blocked.
+//!
+//! Each core keeps, per (db, key) it owns, a FIFO of waiters. A blocked
+//! client registers one shared [`Waiter`] on the owning core of each of its
+//! keys. A write that may make a key ready calls [`signal`] on that core,
+//! which serves the key's waiters in order right there: check the key,
+//! claim the waiter (an atomic flag, so a waiter registered on several
+//! cores is served exactly once), take the data, complete the waiter. The
+//! client's task, parked in [`block`], then replies. A timeout, a
+//! disconnect or CLIENT KILL claims the waiter instead and deregisters it,
+//! so nothing is ever taken for a client that is gone.
+
+use std::cell::{Cell, RefCell};
+use std::collections::{HashMap, VecDeque};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+use super::{with_ctx, ClientRef, Ctx};
+use crate::protocol::errors;
+use crate::protocol::Reply;
+use crate::runtime;
+use crate::storage::key_slot;
+
+/// Clients blocked right now, on all cores (INFO clients `blocked_clients`).
+pub static BLOCKED_CLIENTS: AtomicUsize = AtomicUsize::new(0);
+
+/// How often a blocked client's socket is checked for a hang-up.
+const PEER_CHECK: Duration = Duration::from_millis(100);
+
+/// Whether `key` can serve a waiter now (runs on the key's core). An
+/// error (WRONGTYPE) is the reply when blocking starts; later it just
+/// means "not ready".
+pub type ReadyFn = fn(&mut Ctx, &[u8]) -> Result<bool, Reply>;
+
+/// Serves a claimed waiter from a ready `key` on its core: `Some(reply)`
+/// when done there, `None` when the client must finish the work itself
+/// (e.g. a move to a key on another core, which needs both cores' gates).
+pub type TakeFn = Box<dyn Fn(&mut Ctx, &[u8]) -> Option<Reply> + Send + Sync>;
+
+/// How a blocked client was released.
+pub enum Outcome {
+    /// Served on the key's core; this is the reply.
+    Served(Reply),
+    /// The key is ready and reserved for this client, which does the rest
+    /// and then calls [`signal_on`] so later waiters are served.
+    Woken(Bytes),
+    /// The timeout passed.
+    TimedOut,
+    /// The client hung up or was killed.
+    Gone,
+}
+
+/// One blocked client, shared by the cores of its keys.
+pub struct Waiter {
+    db: usize,
+    claimed: AtomicBool,
+    ready: ReadyFn,
+    take: TakeFn,
+    done: Mutex<(Option<Outcome>, Option<Waker>)>,
+}
+
+impl Waiter {
+    /// Takes the right to finish this waiter; only one caller ever gets it.
+    fn claim(&self) -> bool {
+        !self.claimed.swap(true, Ordering::AcqRel)
+    }
+
+    fn is_claimed(&self) -> bool {
+        self.claimed.load(Ordering::Acquire)
+    }
+
+    /// Hands the outcome to the client's task, maybe on another core.
+    fn complete(&self, o: Outcome) {
+        let waker = {
+            let mut d = self.done.lock().unwrap();
+            d.0 = Some(o);
+            d.1.take()
+        };
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+}
+
+type Queue = VecDeque<Arc<Waiter>>;
+type Table = HashMap<usize, HashMap<Box<[u8]>, Queue>>;
+
+thread_local! {
+    /// This core's waiters: db → key → FIFO.
+    static TABLE: RefCell<Table> = RefCell::new(HashMap::new());
+    /// Registered waiters on this core, for a cheap check on every push.
+    static WAITING: Cell<usize> = const { Cell::new(0) };
+}
+
+fn register(w: &Arc<Waiter>, key: &[u8]) {
+    TABLE.with(|t| {
+        t.borrow_mut()
+            .entry(w.db)
+            .or_default()
+            .entry(key.into())
+            .or_default()
+            .push_back(w.clone())
+    });
+    WAITING.with(|n| n.set(n.get() + 1));
+}
+
+/// Removes `w` from `key`'s queue on this core.
+fn deregister(w: &Arc<Waiter>, key: &[u8]) {
+    TABLE.with(|t| {
+        let mut t = t.borrow_mut();
+        let Some(keys) = t.get_mut(&w.db) else { return };
+        let Some(q) = keys.get_mut(key) else { return };
+        let before = q.len();
+        q.retain(|x| !Arc::ptr_eq(x, w));
+        WAITING.with(|n| n.set(n.get() - (before - q.len())));
+        if q.is_empty() {
+            keys.remove(key);
+        }
+    });
+}
+
+/// The first waiter of `key`, taken off its queue.
+fn pop_first(db: usize, key: &[u8]) -> Option<Arc<Waiter>> {
+    TABLE.with(|t| {
+        let mut t = t.borrow_mut();
+        let keys = t.get_mut(&db)?;
+        let q = keys.get_mut(key)?;
+        let w = q.pop_front();
+        if q.is_empty() {
+            keys.remove(key);
+        }
+        if w.is_some() {
+            WAITING.with(|n| n.set(n.get() - 1));
+        }
+        w
+    })
+}
+
+fn push_first(w: Arc<Waiter>, key: &[u8]) {
+    TABLE.with(|t| {
+        t.borrow_mut()
+            .entry(w.db)
+            .or_default()
+            .entry(key.into())
+            .or_default()
+            .push_front(w)
+    });
+    WAITING.with(|n| n.set(n.get() + 1));
+}
+
+/// After a write that may have made `key` ready (a push, a move into it):
+/// serves its waiters on this core, first blocked first, while it stays
+/// ready. Costs one thread-local read when nobody waits on this core.
+pub fn signal(ctx: &mut Ctx, key: &[u8]) {
+    if WAITING.with(Cell::get) == 0 {
+        return;
+    }
+    while let Some(w) = pop_first(ctx.db, key) {
+        if w.is_claimed() {
+            continue; // Served elsewhere or cancelled.
+        }
+        if !(w.ready)(ctx, key).unwrap_or(false) {
+            push_first(w, key);
+            return;
+        }
+        if !w.claim() {
+            continue;
+        }
+        match (w.take)(ctx, key) {
+            Some(r) => w.complete(Outcome::Served(r)),
+            None => {
+                // The data stays reserved for this client: stop here.
+                w.complete(Outcome::Woken(Bytes::copy_from_slice(key)));
+                return;
+            }
+        }
+    }
+}
+
+/// [`signal`] for `key` of `db` from any core: a job on the key's core.
+pub async fn signal_on(db: usize, key: Bytes) {
+    let core = runtime::owner(key_slot(&key));
+    let job: runtime::Job = Box::new(move || {
+        with_ctx(db, |ctx| signal(ctx, &key));
+        Reply::Ok
+    });
+    runtime::run_on(core, vec![job]).await;
+}
+
+/// Parses a blocking timeout in seconds as Redis 7.0 does; returns the
+/// timeout in ms, 0 meaning forever.
+pub fn parse_timeout(b: &[u8]) -> Result<u64, Reply> {
+    let secs = super::arg_f64(b).map_err(|_| Reply::error(errors::TIMEOUT_NOT_FLOAT))?;
+    let ms = (secs * 1000.0).ceil();
+    // Redis casts to long long: anything out of its range comes out negative.
+    if !(0.0..i64::MAX as f64).contains(&ms) {
+        return Err(Reply::error(errors::TIMEOUT_NEGATIVE));
+    }
+    Ok(ms as u64)
+}
+
+/// Polls the waiter's outcome.
+struct Done<'a>(&'a Waiter);
+
+impl Future for Done<'_> {
+    type Output = ();
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let mut d = self.0.done.lock().unwrap();
+        if d.0.is_some() {
+            Poll::Ready(())
+        } else {
+            d.1 = Some(cx.waker().clone());
+            Poll::Pending
+        }
+    }
+}
+
+/// Whether the peer of `fd` hung up (or the socket was shut down by
+/// CLIENT KILL). Pipelined data waiting to be read means it is alive.
+fn peer_gone(fd: i32) -> bool {
+    let mut b = [0u8; 1];
+    // SAFETY: fd is this client's live socket; MSG_PEEK reads nothing out.
+    let n = unsafe {
+        libc::recv(
+            fd,
+            b.as_mut_ptr().cast(),
+            1,
+            libc::MSG_PEEK | libc::MSG_DONTWAIT,
+        )
+    };
+    if n == 0 {
+        return true;
+    }
+    n < 0 && {
+        let e = std::io::Error::last_os_error().raw_os_error();
+        e != Some(libc::EAGAIN) && e != Some(libc::EWOULDBLOCK) && e != Some(libc::EINTR)
+    }
+}
+
+/// Serves the client from the first ready key in `keys` now, or blocks it
+/// on all of them until one is ready, `timeout_ms` passes (0: never) or it
+/// goes away. `ready` and `take` run on the keys' cores.
+pub async fn block(
+    client: &ClientRef,
+    keys: &[Bytes],
+    timeout_ms: u64,
+    ready: ReadyFn,
+    take: TakeFn,
+) -> Outcome {
+    let (db, fd) = {
+        let c = client.borrow();
+        (c.db, c.fd)
+    };
+    let deadline = (timeout_ms > 0).then(|| Instant::now() + Duration::from_millis(timeout_ms));
+    let w = Arc::new(Waiter {
+        db,
+        claimed: AtomicBool::new(false),
+        ready,
+        take,
+        done: Mutex::new((None, None)),
+    });
+    // Key by key, in order: serve now if ready, else register. A waiter
+    // registered on an earlier key may be served while we go on.
+    let mut registered: Vec<Bytes> = Vec::new();
+    for k in keys {
+        if w.is_claimed() {
+            break;
+        }
+        let (w2, k2) = (w.clone(), k.clone());
+        let job: runtime::Job = Box::new(move || {
+            with_ctx(db, |ctx| {
+                if w2.is_claimed() {
+                    return;
+                }
+                match (w2.ready)(ctx, &k2) {
+                    Ok(true) if w2.claim() => match (w2.take)(ctx, &k2) {
+                        Some(r) => w2.complete(Outcome::Served(r)),
+                        None => w2.complete(Outcome::Woken(k2.clone())),
+                    },
+                    Err(e) if w2.claim() => w2.complete(Outcome::Served(e)),
+                    Ok(false) => register(&w2, &k2),
+                    _ => {}
+                }
+            });
+            Reply::Ok
+        });
+        runtime::run_on(runtime::owner(key_slot(k)), vec![job]).await;
+        registered.push(k.clone());
+    }
+    let blocked = !w.is_claimed();
+    if blocked {
+        BLOCKED_CLIENTS.fetch_add(1, Ordering::Relaxed);
+    }
+    while !w.is_claimed() {
+        let mut wait = PEER_CHECK;
+        if let Some(d) = deadline {
+            wait = wait.min(d.saturating_duration_since(Instant::now()));
+        }
+        let done = Done(&w);
+        futures_util::pin_mut!(done);
+        let tick = runtime::sleep(wait);
+        futures_util::pin_mut!(tick);
+        futures_util::future::select(done, tick).await;
+        let why = if deadline.is_some_and(|d| Instant::now() >= d) {
+            Outcome::TimedOut
+        } else if peer_gone(fd) {
+            Outcome::Gone
+        } else {
+            continue;
+        };
+        if w.claim() {
+            w.complete(why);
+        }
+    }
+    // Claimed: the outcome is set now or very soon (by the claiming core).
+    Done(&w).await;
+    if blocked {
+        BLOCKED_CLIENTS.fetch_sub(1, Ordering::Relaxed);
+    }
+    // Leave no stale entry in the other keys' queues; the reply need not wait.
+    for k in registered {
+        let w2 = w.clone();
+        runtime::spawn(async move {
+            let key = k.clone();
+            let job: runtime::Job = Box::new(move || {
+                deregister(&w2, &key);
+                Reply::Ok
+            });
+            runtime::run_on(runtime::owner(key_slot(&k)), vec![job]).await;
+        });
+    }
+    let outcome = w.done.lock().unwrap().0.take();
+    outcome.expect("claimed waiter has an outcome")
+}
