@@ -56,7 +56,8 @@ pub struct Set {
 enum Repr {
     Ints(IntSet),
     Pack(Pack),
-    Table(Table),
+    /// Boxed: the common small sets stay small.
+    Table(Box<Table>),
 }
 
 fn max_intset() -> usize {
@@ -89,7 +90,7 @@ impl Set {
         } else if hint <= max_pack_entries() {
             Repr::Pack(Pack::default())
         } else {
-            Repr::Table(Table::with_capacity(hint))
+            Repr::Table(Box::new(Table::with_capacity(hint)))
         };
         Set { repr }
     }
@@ -282,7 +283,7 @@ impl Set {
         for e in self.iter() {
             e.with(|b| t.insert(b));
         }
-        self.repr = Repr::Table(t);
+        self.repr = Repr::Table(Box::new(t));
     }
 }
 
@@ -505,6 +506,15 @@ impl Table {
             return false;
         }
         let pos = self.spans.len() as u32;
+        // Grow by an eighth, not double: still amortized O(1), and the
+        // spare capacity stays small (Redis allocates per member).
+        let (dl, sl) = (self.data.len(), self.spans.len());
+        if self.data.capacity() - dl < m.len() {
+            self.data.reserve_exact(m.len().max(dl / 8));
+        }
+        if self.spans.capacity() == sl {
+            self.spans.reserve_exact((sl / 8).max(4));
+        }
         self.spans.push(Span {
             off: self.data.len() as u64,
             len: m.len() as u32,
