@@ -1077,10 +1077,18 @@ fn swapdb(_: ClientRef, args: Vec<Bytes>) -> Fut {
         }
         let (a, b) = (a as usize, b as usize);
         if a != b {
-            runtime::gather(0..runtime::shards(), move || {
-                shard::with(|s| s.dbs.swap(a, b))
-            })
-            .await;
+            // Atomic across cores: no client sees one core swapped and
+            // another not.
+            let parts = (0..runtime::shards())
+                .map(|core| {
+                    let job: runtime::Job = Box::new(move || {
+                        shard::with(|s| s.dbs.swap(a, b));
+                        Reply::Ok
+                    });
+                    (core, job)
+                })
+                .collect();
+            runtime::write_atomically(parts).await;
         }
         shard::with(|s| s.dirty += 1);
         Reply::Ok

@@ -23,73 +23,147 @@ use std::task::{Context, Poll, Waker};
 use super::mesh::{self, GateOp, Job};
 use crate::protocol::Reply;
 
+/// A core's gate: who holds it, and the line of work waiting for it.
+///
+/// The line is strictly first come, first served: while anyone waits, newcomers
+/// queue behind them instead of slipping through when the gate opens, so a
+/// client running back-to-back transactions cannot starve a transaction
+/// waiting from another core.
 #[derive(Default)]
 struct Gate {
     /// The transaction holding the gate; 0 when open.
     holder: u64,
-    waiters: VecDeque<Waker>,
+    next_ticket: u64,
+    /// Tickets in arrival order, with the waker of each waiter.
+    line: VecDeque<(u64, Option<Waker>)>,
 }
 
 thread_local! {
     static GATE: RefCell<Gate> = RefCell::new(Gate::default());
 }
 
-/// Does the gate let work of transaction `txn` (0: none) through now?
+impl Gate {
+    /// Wakes whoever is first in line (it re-checks the gate itself).
+    fn front_waker(&mut self) -> Option<Waker> {
+        self.line.front_mut().and_then(|(_, w)| w.take())
+    }
+}
+
+/// Does the gate let work of transaction `txn` (0: none) through now,
+/// without waiting in line? The holder's own work always passes.
 #[inline]
 pub fn admits(txn: u64) -> bool {
     GATE.with(|g| {
-        let h = g.borrow().holder;
-        h == 0 || h == txn
+        let g = g.borrow();
+        (g.holder == 0 && g.line.is_empty()) || (txn != 0 && g.holder == txn)
     })
 }
 
-struct Until<F: Fn() -> bool>(F);
+/// Waiting at the gate: to pass (run work) or to take it.
+struct Wait {
+    txn: u64,
+    take: bool,
+    ticket: Option<u64>,
+}
 
-impl<F: Fn() -> bool + Unpin> Future for Until<F> {
+impl Future for Wait {
     type Output = ();
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if (self.0)() {
-            Poll::Ready(())
-        } else {
-            GATE.with(|g| g.borrow_mut().waiters.push_back(cx.waker().clone()));
-            Poll::Pending
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let next = GATE.with(|g| {
+            let mut g = g.borrow_mut();
+            // The holder's own work never queues (its release may be behind it).
+            let holder = self.txn != 0 && g.holder == self.txn;
+            let first = match self.ticket {
+                Some(t) => g.line.front().map(|f| f.0) == Some(t),
+                None => g.line.is_empty(),
+            };
+            if !(holder || (first && g.holder == 0)) {
+                match self.ticket {
+                    Some(t) => {
+                        if let Some(e) = g.line.iter_mut().find(|e| e.0 == t) {
+                            e.1 = Some(cx.waker().clone());
+                        }
+                    }
+                    None => {
+                        let t = g.next_ticket;
+                        g.next_ticket += 1;
+                        g.line.push_back((t, Some(cx.waker().clone())));
+                        self.ticket = Some(t);
+                    }
+                }
+                return Err(());
+            }
+            if let Some(t) = self.ticket.take() {
+                g.line.retain(|e| e.0 != t);
+            }
+            if self.take {
+                g.holder = self.txn;
+            }
+            // Work that passes leaves the gate open: let the next one check.
+            Ok(g.front_waker())
+        });
+        match next {
+            Ok(w) => {
+                if let Some(w) = w {
+                    w.wake();
+                }
+                Poll::Ready(())
+            }
+            Err(()) => Poll::Pending,
         }
     }
 }
 
-/// Waits until work of `txn` may run on this core.
+impl Drop for Wait {
+    fn drop(&mut self) {
+        // A waiter that gives up must not block the line.
+        if let Some(t) = self.ticket {
+            let w = GATE.with(|g| {
+                let mut g = g.borrow_mut();
+                g.line.retain(|e| e.0 != t);
+                g.front_waker()
+            });
+            if let Some(w) = w {
+                w.wake();
+            }
+        }
+    }
+}
+
+/// Waits until work of `txn` (0: none) may run on this core.
 pub async fn pass(txn: u64) {
     if !admits(txn) {
-        Until(move || admits(txn)).await;
+        Wait {
+            txn,
+            take: false,
+            ticket: None,
+        }
+        .await;
     }
 }
 
 /// Waits for the gate and takes it for `txn`.
 pub async fn acquire(txn: u64) {
-    Until(move || {
-        GATE.with(|g| {
-            let mut g = g.borrow_mut();
-            if g.holder == 0 || g.holder == txn {
-                g.holder = txn;
-                true
-            } else {
-                false
-            }
-        })
-    })
+    Wait {
+        txn,
+        take: true,
+        ticket: None,
+    }
     .await
 }
 
-/// Opens the gate and wakes everyone in line (they re-check in order).
+/// Opens the gate and wakes the first in line.
 pub fn release(txn: u64) {
-    let waiters = GATE.with(|g| {
+    let w = GATE.with(|g| {
         let mut g = g.borrow_mut();
         if g.holder == txn {
             g.holder = 0;
         }
-        std::mem::take(&mut g.waiters)
+        g.front_waker()
     });
-    waiters.into_iter().for_each(Waker::wake);
+    if let Some(w) = w {
+        w.wake();
+    }
 }
 
 static NEXT_TXN: AtomicU64 = AtomicU64::new(1);
