@@ -6,20 +6,12 @@
 mod common;
 
 use std::collections::{HashMap, HashSet};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use redis::{Connection, Value};
-
-fn cmd(args: &[&str]) -> redis::Cmd {
-    let mut c = redis::cmd(args[0]);
-    for a in &args[1..] {
-        c.arg(*a);
-    }
-    c
-}
 
 /// A reply as a value, errors as a `-<code> <detail>` bulk string, so two
 /// servers' replies compare with `==`.
@@ -51,21 +43,6 @@ fn normalized(args: &[&str], v: Value) -> Value {
     }
 }
 
-/// Starts redwing and waits until both shards answer key commands.
-fn start(args: &[&str]) -> Server {
-    let s = Server::start(args);
-    let mut c = s.conn();
-    let (k1, k2) = keys_on_two_cores("ready:");
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while Instant::now() < deadline {
-        if cmd(&["EXISTS", &k1, &k2]).query::<i64>(&mut c).is_ok() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    s
-}
-
 /// Runs each line on both servers and asserts equal (normalized) replies.
 fn same(a: &mut Connection, b: &mut Connection, lines: &[String]) {
     for line in lines {
@@ -89,7 +66,7 @@ fn lines(v: &[&str]) -> Vec<String> {
 
 #[test]
 fn commands_and_errors_match_redis() {
-    let (rw, rd) = (start(&[]), Server::redis(&[]));
+    let (rw, rd) = (Server::start(&[]), Server::redis(&[]));
     let (mut a, mut b) = (rw.conn(), rd.conn());
     same(
         &mut a,
@@ -245,7 +222,7 @@ fn commands_and_errors_match_redis() {
 
 #[test]
 fn wrong_type_everywhere() {
-    let (rw, rd) = (start(&[]), Server::redis(&[]));
+    let (rw, rd) = (Server::start(&[]), Server::redis(&[]));
     let (mut a, mut b) = (rw.conn(), rd.conn());
     let script = lines(&[
         "SET s str",
@@ -286,7 +263,7 @@ fn wrong_type_everywhere() {
 
 #[test]
 fn encoding_conversions_match_redis() {
-    let (rw, rd) = (start(&[]), Server::redis(&[]));
+    let (rw, rd) = (Server::start(&[]), Server::redis(&[]));
     let (mut a, mut b) = (rw.conn(), rd.conn());
     let v64 = "v".repeat(64);
     let v65 = "v".repeat(65);
@@ -361,7 +338,7 @@ fn encoding_conversions_match_redis() {
 
 #[test]
 fn listpack_order_is_insertion_order_as_redis() {
-    let (rw, rd) = (start(&[]), Server::redis(&[]));
+    let (rw, rd) = (Server::start(&[]), Server::redis(&[]));
     let (mut a, mut b) = (rw.conn(), rd.conn());
     for c in [&mut a, &mut b] {
         let _: () = cmd(&["HSET", "h", "z", "1", "a", "2", "m", "3"])
@@ -383,7 +360,7 @@ fn listpack_order_is_insertion_order_as_redis() {
 /// an array of pairs, HSCAN and HKEYS plain arrays, a missing field null.
 #[test]
 fn resp3_shapes_match_redis() {
-    let (rw, rd) = (start(&[]), Server::redis(&[]));
+    let (rw, rd) = (Server::start(&[]), Server::redis(&[]));
     let mut out = Vec::new();
     for s in [&rw, &rd] {
         let mut t = s.raw();
@@ -415,7 +392,7 @@ fn resp3_shapes_match_redis() {
 
 #[test]
 fn hrandfield_counts_and_values() {
-    let rw = start(&[]);
+    let rw = Server::start(&[]);
     let mut c = rw.conn();
     for (key, n) in [("small", 10usize), ("big", 1000)] {
         let mut args = vec!["HSET".to_string(), key.to_string()];
@@ -495,7 +472,7 @@ fn hscan_all(c: &mut Connection, key: &str, extra: &[&str]) -> (HashMap<String, 
 
 #[test]
 fn hscan_complete_for_both_encodings() {
-    let rw = start(&[]);
+    let rw = Server::start(&[]);
     let mut c = rw.conn();
     // A listpack comes back whole, cursor 0, whatever the COUNT.
     let _: () = cmd(&["HSET", "lp", "a", "1", "b", "2", "ab", "3"])
@@ -574,7 +551,7 @@ fn hscan_complete_for_both_encodings() {
 
 #[test]
 fn hashes_on_both_cores_and_keyspace_commands() {
-    let rw = start(&[]);
+    let rw = Server::start(&[]);
     let mut c = rw.conn();
     let (k1, k2) = keys_on_two_cores("hk:");
     for k in [&k1, &k2] {
@@ -611,7 +588,7 @@ fn randomized_differential_against_redis() {
         "--hash-max-listpack-value",
         "12",
     ];
-    let (rw, rd) = (start(&conf), Server::redis(&conf));
+    let (rw, rd) = (Server::start(&conf), Server::redis(&conf));
     let (mut a, mut b) = (rw.conn(), rd.conn());
     let mut rng = StdRng::seed_from_u64(0x4a54_4801);
     let keys = ["h1", "h2", "h3", "str"];

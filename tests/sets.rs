@@ -15,48 +15,12 @@ use std::io::{Read, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use redis::{Connection, Value};
-
-/// Starts redwing and waits until every shard is ready.
-fn start(args: &[&str]) -> Logged {
-    let s = Logged(Server::start(args));
-    let deadline = Instant::now() + Duration::from_secs(2);
-    while Instant::now() < deadline && !s.log_text().contains("Ready to accept connections") {
-        thread::sleep(Duration::from_millis(10));
-    }
-    s
-}
-
-/// A redwing server whose log is printed when a test fails.
-struct Logged(Server);
-
-impl std::ops::Deref for Logged {
-    type Target = Server;
-    fn deref(&self) -> &Server {
-        &self.0
-    }
-}
-
-impl Drop for Logged {
-    fn drop(&mut self) {
-        if thread::panicking() {
-            eprintln!("--- redwing log ---\n{}", self.0.log_text());
-        }
-    }
-}
-
-fn cmd(args: &[&str]) -> redis::Cmd {
-    let mut c = redis::cmd(args[0]);
-    for a in &args[1..] {
-        c.arg(*a);
-    }
-    c
-}
 
 /// A reply with arrays of strings sorted (set order is the server's),
 /// errors as `-<code> <detail>`, so two servers' replies compare with `==`.
@@ -109,7 +73,7 @@ fn svec(items: &[&str]) -> Vec<String> {
 
 #[test]
 fn single_key_commands() {
-    let s = start(&[]);
+    let s = Server::start(&[]);
     let mut c = s.conn();
     assert_eq!(int(&mut c, &["SADD", "s", "a", "b", "a", "c"]), 3);
     assert_eq!(int(&mut c, &["SADD", "s", "a", "d"]), 1);
@@ -181,7 +145,7 @@ fn single_key_commands() {
 
 #[test]
 fn sscan_returns_everything_once_without_writes() {
-    let s = start(&[]);
+    let s = Server::start(&[]);
     let mut c = s.conn();
     for (key, n) in [("small", 50), ("ints", 300), ("large", 5000)] {
         let members: Vec<String> = (0..n)
@@ -226,7 +190,7 @@ fn sscan_returns_everything_once_without_writes() {
 /// scan is returned.
 #[test]
 fn sscan_complete_under_writes() {
-    let s = start(&[]);
+    let s = Server::start(&[]);
     let mut c = s.conn();
     for chunk in (0..4000).collect::<Vec<i32>>().chunks(500) {
         let mut add = vec!["SADD".to_string(), "w".to_string()];
@@ -272,7 +236,7 @@ fn sscan_complete_under_writes() {
 
 #[test]
 fn wrongtype_and_errors_match_redis() {
-    let s = start(&[]);
+    let s = Server::start(&[]);
     let redis = Server::redis(&[]);
     let (mut a, mut b) = (s.conn(), redis.conn());
     let script: &[&[&str]] = &[
@@ -369,7 +333,7 @@ fn wrongtype_and_errors_match_redis() {
 /// with an array; SPOP with a count with a set, as Redis 7.0 does.
 #[test]
 fn resp3_shapes_match_redis() {
-    let s = start(&[]);
+    let s = Server::start(&[]);
     let redis = Server::redis(&[]);
     let run = |port: u16| -> Vec<String> {
         let mut t = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
@@ -407,7 +371,7 @@ fn resp3_shapes_match_redis() {
 
 #[test]
 fn encodings_and_conversions() {
-    let s = start(&[]);
+    let s = Server::start(&[]);
     let redis = Server::redis(&[]);
     let (mut c, mut r) = (s.conn(), redis.conn());
     let enc = |c: &mut Connection, k: &str| text(c, &["OBJECT", "ENCODING", k]);
@@ -499,7 +463,7 @@ fn encodings_and_conversions() {
 /// cost less in total.
 #[test]
 fn memory_usage_at_or_below_redis() {
-    let s = start(&[]);
+    let s = Server::start(&[]);
     let redis = Server::redis(&[]);
     let (mut c, mut r) = (s.conn(), redis.conn());
     for (key, members) in [
@@ -541,7 +505,7 @@ fn memory_usage_at_or_below_redis() {
 
 #[test]
 fn multi_key_commands_across_cores() {
-    let s = start(&[]);
+    let s = Server::start(&[]);
     let redis = Server::redis(&[]);
     let (a, b) = keys_on_two_cores("x:");
     let (a2, b2) = keys_on_two_cores("y:");
@@ -610,7 +574,7 @@ fn multi_key_commands_across_cores() {
 /// across cores, must never see a member in both sets or in neither.
 #[test]
 fn smove_and_store_are_atomic_across_cores() {
-    let s = start(&[]);
+    let s = Server::start(&[]);
     let (a, b) = keys_on_two_cores("atom:");
     let (d0, d1) = keys_on_two_cores("atomdst:");
     let mut c = s.conn();
@@ -664,7 +628,7 @@ fn smove_and_store_are_atomic_across_cores() {
 /// compared, and after an SPOP redwing's key is made equal to Redis's.
 #[test]
 fn randomized_differential() {
-    let s = start(&[]);
+    let s = Server::start(&[]);
     let redis = Server::redis(&[]);
     let (mut w, mut r) = (s.conn(), redis.conn());
     let mut keys = Vec::new();
@@ -765,7 +729,7 @@ fn randomized_differential() {
 
 #[test]
 fn command_table_rows() {
-    let s = start(&[]);
+    let s = Server::start(&[]);
     let redis = Server::redis(&[]);
     let (mut c, mut r) = (s.conn(), redis.conn());
     for n in [

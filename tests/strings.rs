@@ -2,108 +2,12 @@
 //! with redis-server 7.0 as the oracle.
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
 use std::sync::{Arc, Barrier};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
 use redis::{Commands, Connection};
-
-/// A raw RESP connection: replies come back as their exact bytes.
-struct Raw {
-    reader: BufReader<TcpStream>,
-    writer: TcpStream,
-}
-
-impl Raw {
-    fn new(s: &Server) -> Raw {
-        let w = s.raw();
-        Raw {
-            reader: BufReader::new(w.try_clone().unwrap()),
-            writer: w,
-        }
-    }
-
-    /// Sends one command and returns its whole reply, as text.
-    fn call(&mut self, args: &[&str]) -> String {
-        let mut out = format!("*{}\r\n", args.len()).into_bytes();
-        for a in args {
-            out.extend_from_slice(format!("${}\r\n{a}\r\n", a.len()).as_bytes());
-        }
-        self.writer.write_all(&out).unwrap();
-        let mut reply = Vec::new();
-        if let Err(e) = read_reply(&mut self.reader, &mut reply) {
-            let shown: Vec<&str> = args.iter().map(|a| &a[..a.len().min(40)]).collect();
-            panic!("no reply to {shown:?}: {e}");
-        }
-        String::from_utf8_lossy(&reply).into_owned()
-    }
-}
-
-/// Reads one RESP2 reply (with nested elements) into `out`.
-fn read_reply(r: &mut impl BufRead, out: &mut Vec<u8>) -> std::io::Result<()> {
-    let start = out.len();
-    if r.read_until(b'\n', out)? == 0 {
-        return Err(std::io::ErrorKind::UnexpectedEof.into());
-    }
-    let line = String::from_utf8_lossy(&out[start..])
-        .trim_end()
-        .to_string();
-    let n: i64 = line[1..].parse().unwrap_or(0);
-    match line.as_bytes()[0] {
-        b'$' if n >= 0 => {
-            let mut body = vec![0; n as usize + 2];
-            r.read_exact(&mut body)?;
-            out.extend_from_slice(&body);
-        }
-        b'*' => {
-            for _ in 0..n.max(0) {
-                read_reply(r, out)?;
-            }
-        }
-        _ => {}
-    }
-    Ok(())
-}
-
-/// Starts redwing and gives its shards time to install their keyspaces
-/// before any key command crosses to them: a job that reaches a shard
-/// still joining the mesh crashes it (engine startup race, reported).
-/// "Ready" is logged once every shard is up, but is sometimes missing, so
-/// the wait is bounded.
-fn start(args: &[&str]) -> Logged {
-    let s = Logged(Server::start(args));
-    let deadline = Instant::now() + Duration::from_secs(2);
-    while Instant::now() < deadline {
-        let log = s.log_text();
-        if log.contains("Ready to accept connections") {
-            break;
-        }
-        assert!(!log.contains("panicked"), "redwing failed to start:\n{log}");
-        ms(10);
-    }
-    s
-}
-
-/// A redwing server whose log is printed when a test fails.
-struct Logged(Server);
-
-impl std::ops::Deref for Logged {
-    type Target = Server;
-    fn deref(&self) -> &Server {
-        &self.0
-    }
-}
-
-impl Drop for Logged {
-    fn drop(&mut self) {
-        if thread::panicking() {
-            eprintln!("--- redwing log ---\n{}", self.0.log_text());
-        }
-    }
-}
 
 fn ms(n: u64) {
     thread::sleep(Duration::from_millis(n));
@@ -404,9 +308,9 @@ fn differential_against_redis() {
         &["SET", "big2", &big],
         &["LCS", "big1", "big2", "LEN"],
     ];
-    let redwing = start(&[]);
+    let redwing = Server::start(&[]);
     let redis = Server::redis(&[]);
-    let (mut rw, mut rd) = (Raw::new(&redwing), Raw::new(&redis));
+    let (mut rw, mut rd) = (RawClient::new(&redwing), RawClient::new(&redis));
     let mut diffs = Vec::new();
     for line in script {
         let args: Vec<&str> = line
@@ -427,9 +331,9 @@ fn differential_against_redis() {
 
 #[test]
 fn get_set_and_variants() {
-    let s = start(&[]);
+    let s = Server::start(&[]);
     let mut c = s.conn();
-    let mut r = Raw::new(&s);
+    let mut r = RawClient::new(&s);
     assert_eq!(get(&mut c, "k"), None);
     let _: () = c.set("k", "v").unwrap();
     assert_eq!(get(&mut c, "k").as_deref(), Some("v"));
@@ -473,9 +377,9 @@ fn get_set_and_variants() {
 
 #[test]
 fn expiry_through_set_setex_and_getex() {
-    let s = start(&[]);
+    let s = Server::start(&[]);
     let mut c = s.conn();
-    let mut r = Raw::new(&s);
+    let mut r = RawClient::new(&s);
     r.call(&["SET", "px", "v", "PX", "150"]);
     r.call(&["SET", "ex", "v", "EX", "100"]);
     r.call(&["PSETEX", "ps", "150", "v"]);
@@ -515,9 +419,9 @@ fn expiry_through_set_setex_and_getex() {
 
 #[test]
 fn counters() {
-    let s = start(&[]);
+    let s = Server::start(&[]);
     let mut c = s.conn();
-    let mut r = Raw::new(&s);
+    let mut r = RawClient::new(&s);
     assert_eq!(c.incr::<_, _, i64>("n", 1).unwrap(), 1);
     assert_eq!(c.incr::<_, _, i64>("n", 41).unwrap(), 42);
     assert_eq!(c.decr::<_, _, i64>("n", 2).unwrap(), 40);
@@ -560,9 +464,9 @@ fn counters() {
 
 #[test]
 fn append_strlen_ranges() {
-    let s = start(&[]);
+    let s = Server::start(&[]);
     let mut c = s.conn();
-    let mut r = Raw::new(&s);
+    let mut r = RawClient::new(&s);
     assert_eq!(c.append::<_, _, i64>("a", "hello").unwrap(), 5);
     assert_eq!(c.append::<_, _, i64>("a", " world").unwrap(), 11);
     assert_eq!(c.strlen::<_, i64>("a").unwrap(), 11);
@@ -599,7 +503,7 @@ fn append_strlen_ranges() {
 /// pipeline change it in place.
 #[test]
 fn in_place_changes_do_not_touch_earlier_replies() {
-    let s = start(&[]);
+    let s = Server::start(&[]);
     let mut c = s.conn();
     let (got, range, _, _, after): (String, String, i64, i64, String) = redis::pipe()
         .cmd("SET")
@@ -629,9 +533,9 @@ fn in_place_changes_do_not_touch_earlier_replies() {
 
 #[test]
 fn size_limit_from_proto_max_bulk_len() {
-    let s = start(&["--proto-max-bulk-len", "1mb"]);
+    let s = Server::start(&["--proto-max-bulk-len", "1mb"]);
     let mut c = s.conn();
-    let mut r = Raw::new(&s);
+    let mut r = RawClient::new(&s);
     let too_big = "-ERR string exceeds maximum allowed size (proto-max-bulk-len)\r\n";
     assert_eq!(r.call(&["SETRANGE", "k", "1048576", "x"]), too_big);
     assert_eq!(r.call(&["SETRANGE", "k", "1048575", "x"]), ":1048576\r\n");
@@ -649,7 +553,7 @@ fn size_limit_from_proto_max_bulk_len() {
 
 #[test]
 fn multi_key_commands_across_cores() {
-    let s = start(&[]);
+    let s = Server::start(&[]);
     let mut c = s.conn();
     let (a, b) = keys_on_two_cores("x:");
     let _: () = c.mset(&[(&a, "1"), (&b, "2")]).unwrap();
@@ -680,7 +584,7 @@ fn multi_key_commands_across_cores() {
     assert_eq!(v, ["p", "q"]);
 
     // Wrong arity is caught before anything runs on either core.
-    let mut r = Raw::new(&s);
+    let mut r = RawClient::new(&s);
     for name in ["MSET", "MSETNX"] {
         assert_eq!(
             r.call(&[name, &a, "1", &b]),
@@ -715,7 +619,7 @@ fn multi_key_commands_across_cores() {
 /// naming them in opposite orders: the keys always end up from one writer.
 #[test]
 fn cross_core_mset_and_msetnx_are_atomic() {
-    let s = start(&[]);
+    let s = Server::start(&[]);
     let (a, b) = keys_on_two_cores("atomic:");
     let mut c = s.conn();
     for round in 0..150 {
@@ -756,7 +660,7 @@ fn cross_core_mset_and_msetnx_are_atomic() {
 
 #[test]
 fn command_table_rows() {
-    let s = start(&[]);
+    let s = Server::start(&[]);
     let redis = Server::redis(&[]);
     let names = [
         "get",
@@ -783,8 +687,8 @@ fn command_table_rows() {
         "lcs",
     ];
     // Name, arity, flags and key positions as Redis shows them.
-    let mut rw = Raw::new(&s);
-    let mut rd = Raw::new(&redis);
+    let mut rw = RawClient::new(&s);
+    let mut rd = RawClient::new(&redis);
     for n in names {
         let head = |reply: String| -> String {
             // Everything up to the ACL categories (the 7th field).

@@ -117,6 +117,19 @@ impl Server {
         false
     }
 
+    /// Redwing logs "Ready to accept connections" once every shard core
+    /// listens; PING can answer before that (from the first core up).
+    fn wait_log_ready(&self, bin: &str) {
+        if bin != redwing_bin() {
+            return;
+        }
+        let deadline = Instant::now() + TIMEOUT;
+        while Instant::now() < deadline && !self.log_text().contains("Ready to accept connections")
+        {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
     pub fn url(&self) -> String {
         format!("redis://{}:{}/", self.host, self.port)
     }
@@ -158,6 +171,14 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
+        // A failing test shows what the server said.
+        if std::thread::panicking() {
+            eprintln!(
+                "--- server log (port {}) ---\n{}",
+                self.port,
+                self.log_text()
+            );
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -200,4 +221,76 @@ pub fn keys_on_two_cores(prefix: &str) -> (String, String) {
         }
     }
     (a.unwrap(), b.unwrap())
+}
+
+/// A raw RESP connection whose replies come back as their exact bytes, for
+/// byte-for-byte comparison with redis-server.
+pub struct RawClient {
+    reader: std::io::BufReader<TcpStream>,
+    writer: TcpStream,
+}
+
+impl RawClient {
+    pub fn new(s: &Server) -> RawClient {
+        let w = s.raw();
+        RawClient {
+            reader: std::io::BufReader::new(w.try_clone().unwrap()),
+            writer: w,
+        }
+    }
+
+    /// Sends one command and returns its whole reply, as text.
+    pub fn call(&mut self, args: &[&str]) -> String {
+        let mut out = format!("*{}\r\n", args.len()).into_bytes();
+        for a in args {
+            out.extend_from_slice(format!("${}\r\n{a}\r\n", a.len()).as_bytes());
+        }
+        self.writer.write_all(&out).unwrap();
+        let mut reply = Vec::new();
+        if let Err(e) = read_reply(&mut self.reader, &mut reply) {
+            let shown: Vec<&str> = args.iter().map(|a| &a[..a.len().min(40)]).collect();
+            panic!("no reply to {shown:?}: {e}");
+        }
+        String::from_utf8_lossy(&reply).into_owned()
+    }
+}
+
+/// Reads one RESP2/RESP3 reply (with nested elements) into `out`.
+pub fn read_reply(r: &mut impl std::io::BufRead, out: &mut Vec<u8>) -> std::io::Result<()> {
+    let start = out.len();
+    if r.read_until(b'\n', out)? == 0 {
+        return Err(std::io::ErrorKind::UnexpectedEof.into());
+    }
+    let line = String::from_utf8_lossy(&out[start..])
+        .trim_end()
+        .to_string();
+    let n: i64 = line[1..].parse().unwrap_or(0);
+    match line.as_bytes()[0] {
+        b'$' | b'=' | b'!' if n >= 0 => {
+            let mut body = vec![0; n as usize + 2];
+            r.read_exact(&mut body)?;
+            out.extend_from_slice(&body);
+        }
+        b'*' | b'~' | b'>' => {
+            for _ in 0..n.max(0) {
+                read_reply(r, out)?;
+            }
+        }
+        b'%' => {
+            for _ in 0..2 * n.max(0) {
+                read_reply(r, out)?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// A `redis::Cmd` from string arguments.
+pub fn cmd(args: &[&str]) -> redis::Cmd {
+    let mut c = redis::cmd(args[0]);
+    for a in &args[1..] {
+        c.arg(*a);
+    }
+    c
 }
