@@ -222,6 +222,15 @@ impl Future for Done<'_> {
     }
 }
 
+/// Waits for the outcome, at most `d`.
+async fn wait_done(w: &Waiter, d: Duration) {
+    let done = Done(w);
+    futures_util::pin_mut!(done);
+    let tick = runtime::sleep(d);
+    futures_util::pin_mut!(tick);
+    futures_util::future::select(done, tick).await;
+}
+
 /// Whether the peer of `fd` hung up (or the socket was shut down by
 /// CLIENT KILL). Pipelined data waiting to be read means it is alive.
 fn peer_gone(fd: i32) -> bool {
@@ -303,11 +312,7 @@ pub async fn block(
         if let Some(d) = deadline {
             wait = wait.min(d.saturating_duration_since(Instant::now()));
         }
-        let done = Done(&w);
-        futures_util::pin_mut!(done);
-        let tick = runtime::sleep(wait);
-        futures_util::pin_mut!(tick);
-        futures_util::future::select(done, tick).await;
+        wait_done(&w, wait).await;
         let why = if deadline.is_some_and(|d| Instant::now() >= d) {
             Outcome::TimedOut
         } else if peer_gone(fd) {
@@ -320,7 +325,10 @@ pub async fn block(
         }
     }
     // Claimed: the outcome is set now or very soon (by the claiming core).
-    Done(&w).await;
+    // Poll too, so a wake from another core can never be the only way on.
+    while w.done.lock().unwrap().0.is_none() {
+        wait_done(&w, Duration::from_millis(1)).await;
+    }
     if blocked {
         BLOCKED_CLIENTS.fetch_sub(1, Ordering::Relaxed);
     }

@@ -519,7 +519,8 @@ fn parse_mpop(args: &[Bytes]) -> Result<(Vec<Bytes>, End, usize), Reply> {
         Ok(n) if n >= 1 => n as usize,
         _ => return Err(err(errors::LIST_NUMKEYS_POSITIVE)),
     };
-    if numkeys >= args.len() {
+    // The keys and then where must follow.
+    if numkeys + 1 >= args.len() {
         return Err(err(errors::SYNTAX));
     }
     let keys = args[1..=numkeys].to_vec();
@@ -593,7 +594,8 @@ async fn block_pop(
     match blocking::block(c, keys, timeout, list_ready, take).await {
         Outcome::Served(r) => r,
         Outcome::TimedOut | Outcome::Gone => on_timeout,
-        Outcome::Woken(_) => unreachable!("pops always finish on the key's core"),
+        // Pops always finish on the key's core; never reached.
+        Outcome::Woken(_) => on_timeout,
     }
 }
 

@@ -366,6 +366,13 @@ impl List {
             n.push(end, data);
             return;
         }
+        // The full edge node will not grow again: give back its slack.
+        if let Some(full) = match end {
+            End::Head => nodes.front_mut(),
+            End::Tail => nodes.back_mut(),
+        } {
+            full.buf.shrink_to_fit();
+        }
         let mut n = Node::default();
         n.push(end, data);
         match end {
