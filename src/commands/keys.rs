@@ -9,7 +9,6 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use rand::Rng;
@@ -238,32 +237,6 @@ fn renamenx(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     rename_local(ctx, args, true)
 }
 
-/// Runs `f` on `core` inside `txn` and returns what it computed.
-async fn on<T: Send + 'static>(
-    txn: &Txn,
-    core: usize,
-    f: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, Reply> {
-    let out = Arc::new(Mutex::new(None));
-    let slot = out.clone();
-    let replies = txn
-        .run(
-            core,
-            vec![Box::new(move || {
-                *slot.lock().unwrap() = Some(f());
-                Reply::Ok
-            })],
-        )
-        .await;
-    let got = out.lock().unwrap().take();
-    got.ok_or_else(|| {
-        replies
-            .into_iter()
-            .find(Reply::is_error)
-            .unwrap_or_else(|| Reply::error("ERR server is shutting down"))
-    })
-}
-
 fn core_of(key: &[u8]) -> usize {
     runtime::owner(key_slot(key))
 }
@@ -291,7 +264,7 @@ async fn rename_steps(
     let (cs, cd) = (core_of(&src), core_of(&dst));
     let dst_exists = if nx {
         let d = dst.clone();
-        on(txn, cd, move || {
+        txn.call(cd, move || {
             with_ctx(db, |ctx| ctx.lookup_write(&d).is_some())
         })
         .await?
@@ -299,24 +272,25 @@ async fn rename_steps(
         false
     };
     // Outer None: no source; inner None: RENAMENX refused.
-    let taken = on(txn, cs, move || {
-        with_ctx(db, |ctx| {
-            ctx.lookup_write(&src)?;
-            if dst_exists {
-                return Some(None);
-            }
-            let e = ctx.db().remove(&src)?;
-            ctx.dirty(1);
-            Some(Some(e))
+    let taken = txn
+        .call(cs, move || {
+            with_ctx(db, |ctx| {
+                ctx.lookup_write(&src)?;
+                if dst_exists {
+                    return Some(None);
+                }
+                let e = ctx.db().remove(&src)?;
+                ctx.dirty(1);
+                Some(Some(e))
+            })
         })
-    })
-    .await?;
+        .await?;
     let e = match taken {
         None => return Ok(err(errors::NO_SUCH_KEY)),
         Some(None) => return Ok(Reply::Int(0)),
         Some(Some(e)) => e,
     };
-    on(txn, cd, move || {
+    txn.call(cd, move || {
         with_ctx(db, |ctx| {
             ctx.lookup_write(&dst);
             let at = e.expire_at().unwrap_or(0);
@@ -410,11 +384,13 @@ async fn copy_cross(c: ClientRef, args: Vec<Bytes>) -> Reply {
     let (cs, cd) = (core_of(&src), core_of(&dst));
     let txn = Txn::begin([cs, cd]).await;
     let r = async {
-        let found = on(&txn, cs, move || with_ctx(db, |ctx| copy_source(ctx, &src))).await?;
+        let found = txn
+            .call(cs, move || with_ctx(db, |ctx| copy_source(ctx, &src)))
+            .await?;
         let Some((v, at)) = found else {
             return Ok(Reply::Int(0));
         };
-        on(&txn, cd, move || {
+        txn.call(cd, move || {
             with_ctx(dst_db, |ctx| copy_target(ctx, &dst, v, at, replace))
         })
         .await

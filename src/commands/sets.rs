@@ -10,7 +10,6 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use rand::seq::SliceRandom;
@@ -303,8 +302,8 @@ async fn smove_across(c: ClientRef, args: Vec<Bytes>) -> Reply {
         let (s, d) = {
             let (src, dst, m1, m2) = (src.clone(), dst.clone(), m.clone(), m.clone());
             futures_util::future::join(
-                on(&txn, cs, move || with_ctx(db, |ctx| holds(ctx, &src, &m1))),
-                on(&txn, cd, move || with_ctx(db, |ctx| holds(ctx, &dst, &m2))),
+                txn.call(cs, move || with_ctx(db, |ctx| holds(ctx, &src, &m1))),
+                txn.call(cd, move || with_ctx(db, |ctx| holds(ctx, &dst, &m2))),
             )
             .await
         };
@@ -322,13 +321,13 @@ async fn smove_across(c: ClientRef, args: Vec<Bytes>) -> Reply {
         }
         let m2 = m.clone();
         let (a, b) = futures_util::future::join(
-            on(&txn, cs, move || {
+            txn.call(cs, move || {
                 with_ctx(db, |ctx| {
                     let _ = write(ctx, &src, |s| s.remove(&m));
                     ctx.dirty(1);
                 })
             }),
-            on(&txn, cd, move || {
+            txn.call(cd, move || {
                 with_ctx(db, |ctx| {
                     let _ = add(ctx, &dst, std::slice::from_ref(&m2));
                 })
@@ -499,32 +498,6 @@ fn core_of(key: &[u8]) -> usize {
     runtime::owner(key_slot(key))
 }
 
-/// Runs `f` on `core` inside `txn` and returns what it computed.
-async fn on<T: Send + 'static>(
-    txn: &Txn,
-    core: usize,
-    f: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, Reply> {
-    let out = Arc::new(Mutex::new(None));
-    let slot = out.clone();
-    let replies = txn
-        .run(
-            core,
-            vec![Box::new(move || {
-                *slot.lock().unwrap() = Some(f());
-                Reply::Ok
-            })],
-        )
-        .await;
-    let got = out.lock().unwrap().take();
-    got.ok_or_else(|| {
-        replies
-            .into_iter()
-            .find(Reply::is_error)
-            .unwrap_or_else(|| Reply::error("ERR server is shutting down"))
-    })
-}
-
 /// Copies the sets at `keys` from their cores under `txn`, in key order;
 /// WRONGTYPE if any key holds another type.
 async fn fetch(txn: &Txn, db: usize, keys: &[Bytes]) -> Result<Vec<Option<Set>>, Reply> {
@@ -535,7 +508,7 @@ async fn fetch(txn: &Txn, db: usize, keys: &[Bytes]) -> Result<Vec<Option<Set>>,
             .filter(|k| core_of(k) == core)
             .cloned()
             .collect();
-        on(txn, core, move || {
+        txn.call(core, move || {
             with_ctx(db, |ctx| {
                 check_sources(ctx, &mine)?;
                 Ok::<_, Reply>(
@@ -580,7 +553,7 @@ async fn op_across(c: ClientRef, args: Vec<Bytes>, op: Op, dst: Option<Bytes>) -
         (Ok(sets), Some(dst)) => {
             let result = combine(op, &borrowed(&sets));
             drop(sets);
-            on(&txn, core_of(&dst), move || {
+            txn.call(core_of(&dst), move || {
                 with_ctx(db, |ctx| store(ctx, &dst, result))
             })
             .await
