@@ -321,7 +321,12 @@ fn info_section(name: &str, snap: &CoreSnap) -> Option<String> {
             );
             kv(o, "cluster_connections", 0);
             kv(o, "maxclients", config::num(Opt::Maxclients));
-            kv(o, "blocked_clients", 0);
+            kv(
+                o,
+                "blocked_clients",
+                crate::commands::blocking::BLOCKED_CLIENTS
+                    .load(std::sync::atomic::Ordering::Relaxed),
+            );
             kv(o, "tracking_clients", 0);
             kv(o, "clients_in_timeout_table", 0);
         }
