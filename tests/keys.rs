@@ -712,3 +712,51 @@ fn differential_against_redis() {
         assert_eq!(q(&mut a, &args), q(&mut b, &args), "{}", cmd.join(" "));
     }
 }
+
+/// RENAME, COPY and MOVE into a key that a client is blocked on serve it,
+/// as Redis does (the write makes the key ready), also across cores.
+#[test]
+fn writes_into_a_key_wake_blocked_clients() {
+    let s = Server::start(&[]);
+    let (a, b) = keys_on_two_cores("wake:");
+    for (verb, extra) in [("RENAME", vec![]), ("COPY", vec![]), ("MOVE", vec!["0"])] {
+        let mut c = s.conn();
+        let dst = if verb == "MOVE" { a.clone() } else { b.clone() };
+        let port = s.port;
+        let dst2 = dst.clone();
+        let waiter = std::thread::spawn(move || {
+            let mut w = redis::Client::open(format!("redis://127.0.0.1:{port}/"))
+                .unwrap()
+                .get_connection()
+                .unwrap();
+            let got: Option<(String, String)> =
+                redis::cmd("BLPOP").arg(&dst2).arg(5).query(&mut w).unwrap();
+            got
+        });
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        if verb == "MOVE" {
+            // Fill the key in db 1, then move it into db 0 where the client waits.
+            let _: () = redis::cmd("SELECT").arg(1).query(&mut c).unwrap();
+            let _: i64 = redis::cmd("RPUSH")
+                .arg(&dst)
+                .arg("x")
+                .query(&mut c)
+                .unwrap();
+            let moved: i64 = redis::cmd("MOVE")
+                .arg(&dst)
+                .arg(&extra)
+                .query(&mut c)
+                .unwrap();
+            assert_eq!(moved, 1);
+        } else {
+            let _: i64 = redis::cmd("RPUSH").arg(&a).arg("x").query(&mut c).unwrap();
+            let _: redis::Value = redis::cmd(verb).arg(&a).arg(&dst).query(&mut c).unwrap();
+        }
+        assert_eq!(
+            waiter.join().unwrap(),
+            Some((dst.clone(), "x".to_string())),
+            "{verb}"
+        );
+        let _: () = redis::cmd("FLUSHALL").query(&mut c).unwrap();
+    }
+}

@@ -13,7 +13,9 @@ use std::pin::Pin;
 use bytes::Bytes;
 use rand::Rng;
 
-use super::{arg_i64, flags::*, is, spec, with_ctx, ClientRef, Cross, Ctx, Handler, Merge, Spec};
+use super::{
+    arg_i64, blocking, flags::*, is, spec, with_ctx, ClientRef, Cross, Ctx, Handler, Merge, Spec,
+};
 use crate::config::{self, Opt};
 use crate::protocol::errors::{self, err};
 use crate::protocol::Reply;
@@ -222,6 +224,7 @@ fn rename_local(ctx: &mut Ctx, args: &[Bytes], nx: bool) -> Reply {
     let at = e.expire_at().unwrap_or(0);
     ctx.db().insert(dst, e.value, at, e.lru);
     ctx.dirty(1);
+    blocking::signal(ctx, dst);
     if nx {
         Reply::Int(1)
     } else {
@@ -296,6 +299,7 @@ async fn rename_steps(
             let at = e.expire_at().unwrap_or(0);
             ctx.db().insert(&dst, e.value, at, e.lru);
             ctx.dirty(1);
+            blocking::signal(ctx, &dst);
         })
     })
     .await?;
@@ -357,6 +361,7 @@ fn copy_target(ctx: &mut Ctx, key: &[u8], v: Value, at: i64, replace: bool) -> R
     let lru = crate::storage::shard::lru_clock();
     ctx.db().insert(key, v, at, lru);
     ctx.dirty(1);
+    blocking::signal(ctx, key);
     Reply::Int(1)
 }
 
@@ -427,6 +432,10 @@ fn move_(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let at = e.expire_at().unwrap_or(0);
     ctx.shard.dbs[dst_db].insert(key, e.value, at, e.lru);
     ctx.dirty(1);
+    // Clients blocked on the key in the target database may be served now.
+    let src_db = std::mem::replace(&mut ctx.db, dst_db);
+    blocking::signal(ctx, key);
+    ctx.db = src_db;
     Reply::Int(1)
 }
 
