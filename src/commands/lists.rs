@@ -10,7 +10,6 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 
@@ -434,32 +433,6 @@ fn core_of(key: &[u8]) -> usize {
     runtime::owner(key_slot(key))
 }
 
-/// Runs `f` on `core` inside `txn` and returns what it computed.
-async fn on<T: Send + 'static>(
-    txn: &Txn,
-    core: usize,
-    f: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, Reply> {
-    let out = Arc::new(Mutex::new(None));
-    let slot = out.clone();
-    let replies = txn
-        .run(
-            core,
-            vec![Box::new(move || {
-                *slot.lock().unwrap() = Some(f());
-                Reply::Ok
-            })],
-        )
-        .await;
-    let got = out.lock().unwrap().take();
-    got.ok_or_else(|| {
-        replies
-            .into_iter()
-            .find(Reply::is_error)
-            .unwrap_or_else(|| Reply::error("ERR server is shutting down"))
-    })
-}
-
 /// LMOVE with the keys on two cores, holding both cores' gates: check the
 /// destination's type, pop from the source, push to the destination.
 async fn lmove_cross(db: usize, src: Bytes, dst: Bytes, from: End, to: End) -> Reply {
@@ -467,24 +440,24 @@ async fn lmove_cross(db: usize, src: Bytes, dst: Bytes, from: End, to: End) -> R
     let txn = Txn::begin([cs, cd]).await;
     let r = async {
         let d = dst.clone();
-        let dst_ok = on(&txn, cd, move || {
-            with_ctx(db, |ctx| list_w(ctx, &d).is_ok())
-        })
-        .await?;
-        let popped = on(&txn, cs, move || {
-            with_ctx(db, |ctx| match list_w(ctx, &src) {
-                Err(e) => Err(e),
-                Ok(None) => Ok(None),
-                Ok(Some(_)) if !dst_ok => Err(err(errors::WRONGTYPE)),
-                Ok(Some(_)) => Ok(pop_n(ctx, &src, from, 1).pop()),
+        let dst_ok = txn
+            .call(cd, move || with_ctx(db, |ctx| list_w(ctx, &d).is_ok()))
+            .await?;
+        let popped = txn
+            .call(cs, move || {
+                with_ctx(db, |ctx| match list_w(ctx, &src) {
+                    Err(e) => Err(e),
+                    Ok(None) => Ok(None),
+                    Ok(Some(_)) if !dst_ok => Err(err(errors::WRONGTYPE)),
+                    Ok(Some(_)) => Ok(pop_n(ctx, &src, from, 1).pop()),
+                })
             })
-        })
-        .await?;
+            .await?;
         let Some(v) = popped? else {
             return Ok(Reply::Nil);
         };
         let v2 = v.clone();
-        on(&txn, cd, move || {
+        txn.call(cd, move || {
             with_ctx(db, |ctx| push_vals(ctx, &dst, to, &[v2]))
         })
         .await?;
