@@ -690,9 +690,6 @@ fn pop_generic(ctx: &mut Ctx, args: &[Bytes], max: bool) -> Reply {
             _ => return err(errors::ZSET_POSITIVE),
         },
     };
-    if count == Some(0) {
-        return Reply::Array(Vec::new());
-    }
     match pop_here(ctx, &args[1], max, count.unwrap_or(1)) {
         Err(e) => e,
         Ok(None) => Reply::Array(Vec::new()),
@@ -861,7 +858,8 @@ fn zrandmember(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             })
             .collect()
     } else if count as usize >= len {
-        collect(z, 0, len, false)
+        // The whole set, highest first, as Redis answers.
+        collect(z, 0, len, true)
     } else {
         let picks = rand::seq::index::sample(&mut rng, len, count as usize);
         picks
@@ -1226,7 +1224,7 @@ fn combine(c: &Combine, srcs: Vec<Option<Items>>) -> Items {
                 for (m, s) in items {
                     match acc.entry(m) {
                         hashbrown::hash_map::Entry::Occupied(mut e) => {
-                            aggregate(c.agg, e.get_mut(), s * w)
+                            aggregate(c.agg, e.get_mut(), weighted(s, w))
                         }
                         hashbrown::hash_map::Entry::Vacant(e) => {
                             e.insert(weighted(s, w));

@@ -248,12 +248,10 @@ fn get_varint(b: &[u8], pos: &mut usize) -> u64 {
     }
 }
 
-/// Scores kept as integers when that is exact (and not -0).
+/// Scores kept as integers when that is exact; -0 becomes 0, as in
+/// Redis's listpack.
 fn as_int(score: f64) -> Option<i64> {
-    (score.fract() == 0.0
-        && score.abs() < (1u64 << 53) as f64
-        && !(score == 0.0 && score.is_sign_negative()))
-    .then_some(score as i64)
+    (score.fract() == 0.0 && score.abs() < (1u64 << 53) as f64).then_some(score as i64)
 }
 
 impl Pack {
