@@ -80,7 +80,7 @@ impl ZSet {
     pub fn mem_usage(&self) -> usize {
         std::mem::size_of::<ZSet>()
             + match &self.enc {
-                Enc::Pack(p) => alloc_size(p.buf.capacity()),
+                Enc::Pack(p) => alloc_size(p.buf.len()),
                 Enc::Skip(s) => alloc_size(std::mem::size_of::<Skip>()) + s.mem_usage(),
             }
     }
@@ -108,8 +108,7 @@ impl ZSet {
         if let Enc::Pack(p) = &mut self.enc {
             if let Some(e) = p.find(member) {
                 if e.score != score {
-                    p.buf.drain(e.start..e.end);
-                    p.len -= 1;
+                    p.cut(e.start..e.end);
                     p.insert(member, score);
                 }
                 return Some(e.score);
@@ -131,8 +130,7 @@ impl ZSet {
         match &mut self.enc {
             Enc::Pack(p) => {
                 let e = p.find(member)?;
-                p.buf.drain(e.start..e.end);
-                p.len -= 1;
+                p.cut(e.start..e.end);
                 Some(e.score)
             }
             Enc::Skip(s) => s.remove(member),
@@ -214,9 +212,11 @@ impl ZSet {
 
 // ---------------------------------------------------------------- listpack
 
+/// An exact-size buffer, reallocated on every change as Redis's listpack
+/// is: no spare capacity per key.
 #[derive(Debug, Clone, Default)]
 struct Pack {
-    buf: Vec<u8>,
+    buf: Box<[u8]>,
     len: usize,
 }
 
@@ -300,8 +300,21 @@ impl Pack {
             Some(i) => put_varint(&mut e, ((i << 1) ^ (i >> 63)) as u64),
             None => e.extend_from_slice(&score.to_le_bytes()),
         }
-        self.buf.splice(at..at, e);
+        let mut v = Vec::with_capacity(self.buf.len() + e.len());
+        v.extend_from_slice(&self.buf[..at]);
+        v.extend_from_slice(&e);
+        v.extend_from_slice(&self.buf[at..]);
+        self.buf = v.into_boxed_slice();
         self.len += 1;
+    }
+
+    /// Removes the entry at `r`.
+    fn cut(&mut self, r: std::ops::Range<usize>) {
+        let mut v = Vec::with_capacity(self.buf.len() - r.len());
+        v.extend_from_slice(&self.buf[..r.start]);
+        v.extend_from_slice(&self.buf[r.end..]);
+        self.buf = v.into_boxed_slice();
+        self.len -= 1;
     }
 }
 
