@@ -528,6 +528,22 @@ fn differential_against_redis() {
         &["ZADD", "enc7", "1", "a"],
         &["OBJECT", "ENCODING", "enc7"],
         &["CONFIG", "SET", "zset-max-listpack-entries", "128"],
+        // Blocking pops that need not block, and their errors.
+        &["DEL", "$A", "$B"],
+        &["ZADD", "$B", "1", "a", "2", "b", "3", "c"],
+        &["BZPOPMIN", "$A", "$B", "0"],
+        &["BZPOPMAX", "$B", "1.5"],
+        &["BZPOPMIN", "$A", "0.01"],
+        &["BZMPOP", "0.01", "2", "$A", "$B", "MAX", "COUNT", "5"],
+        &["BZMPOP", "0.01", "2", "$A", "$B", "MIN"],
+        &["BZPOPMIN", "$A", "-1"],
+        &["BZPOPMIN", "$A", "x"],
+        &["BZMPOP", "x", "1", "$A", "MIN"],
+        &["BZMPOP", "0", "0", "$A", "MIN"],
+        &["BZMPOP", "0", "1", "$A", "FOO"],
+        &["BZPOPMIN", "str", "0"],
+        &["BZMPOP", "0", "1", "str", "MIN"],
+        &["BZPOPMIN", "$A"],
         // Arity.
         &["ZADD", "z", "1"],
         &["ZCARD"],
@@ -969,4 +985,57 @@ fn multi_key_across_cores() {
     }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     assert!(writer.join().unwrap() > 0);
+}
+
+/// A client blocked on keys of both cores is served by a write on either,
+/// first blocked first; a timeout answers nil.
+#[test]
+fn blocking_pops() {
+    let rw = start(&[]);
+    let (a, b) = keys_on_two_cores("zblock:");
+    let waiter = |args: Vec<String>| {
+        let mut c = rw.conn();
+        thread::spawn(move || {
+            let mut q = redis::cmd(&args[0]);
+            args[1..].iter().for_each(|x| {
+                q.arg(x);
+            });
+            q.query::<V>(&mut c).unwrap()
+        })
+    };
+    let mut c = rw.conn();
+    let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    let first = waiter(s(&["BZPOPMIN", &a, &b, "5"]));
+    thread::sleep(Duration::from_millis(200));
+    let second = waiter(s(&["BZMPOP", "5", "2", &a, &b, "MAX", "COUNT", "2"]));
+    thread::sleep(Duration::from_millis(200));
+    assert_eq!(int(&mut c, &["ZADD", &b, "1", "x", "2", "y", "3", "z"]), 3);
+    let bulk = |x: &str| V::BulkString(x.as_bytes().to_vec());
+    assert_eq!(
+        first.join().unwrap(),
+        V::Array(vec![bulk(&b), bulk("x"), bulk("1")])
+    );
+    let pair = |m: &str, sc: &str| V::Array(vec![bulk(m), bulk(sc)]);
+    assert_eq!(
+        second.join().unwrap(),
+        V::Array(vec![
+            bulk(&b),
+            V::Array(vec![pair("z", "3"), pair("y", "2")])
+        ])
+    );
+    assert_eq!(int(&mut c, &["EXISTS", &b]), 0);
+
+    // A store into a watched key serves too.
+    let third = waiter(s(&["BZPOPMAX", &a, "5"]));
+    thread::sleep(Duration::from_millis(200));
+    cmd(&mut c, &["ZADD", &b, "7", "q"]);
+    assert_eq!(int(&mut c, &["ZUNIONSTORE", &a, "1", &b]), 1);
+    assert_eq!(
+        third.join().unwrap(),
+        V::Array(vec![bulk(&a), bulk("q"), bulk("7")])
+    );
+
+    let t = Instant::now();
+    assert_eq!(cmd(&mut c, &["BZPOPMIN", &a, "0.2"]), V::Nil);
+    assert!(t.elapsed() >= Duration::from_millis(190));
 }

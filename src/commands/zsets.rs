@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use rand::Rng;
 
+use super::blocking::{self, Outcome as Blocked};
 use super::{arg_f64, arg_i64, flags::*, is, spec, with_ctx, ClientRef, Cross, Ctx, Handler, Spec};
 use crate::config::{self, Opt};
 use crate::protocol::errors::{self, err};
@@ -193,6 +194,9 @@ fn zadd_generic(ctx: &mut Ctx, key: &[u8], f: AddFlags, pairs: &[Bytes]) -> Repl
         ctx.db().insert(key, Value::ZSet(Box::new(z)), 0, lru);
     }
     ctx.dirty(added + updated);
+    if added > 0 {
+        blocking::signal(ctx, key);
+    }
     if let Some(e) = failed {
         return e;
     }
@@ -730,12 +734,13 @@ struct Mpop {
     count: usize,
 }
 
-fn parse_mpop(args: &[Bytes]) -> Result<Mpop, Reply> {
-    let numkeys = match crate::protocol::parse_i64(&args[1]) {
+/// ZMPOP / BZMPOP arguments; `args[at]` is numkeys.
+fn parse_mpop(args: &[Bytes], at: usize) -> Result<Mpop, Reply> {
+    let numkeys = match crate::protocol::parse_i64(&args[at]) {
         Some(n) if n >= 1 => n as usize,
         _ => return Err(err(errors::ZSET_NUMKEYS_POSITIVE)),
     };
-    let where_idx = numkeys.saturating_add(2);
+    let where_idx = numkeys.saturating_add(at + 1);
     if where_idx >= args.len() {
         return Err(err(errors::SYNTAX));
     }
@@ -760,7 +765,7 @@ fn parse_mpop(args: &[Bytes]) -> Result<Mpop, Reply> {
         }
     }
     Ok(Mpop {
-        keys: args[2..where_idx].to_vec(),
+        keys: args[at + 1..where_idx].to_vec(),
         max,
         count: count.unwrap_or(1),
     })
@@ -778,7 +783,7 @@ fn mpop_here(ctx: &mut Ctx, p: &Mpop) -> Reply {
 }
 
 async fn zmpop_run(c: ClientRef, args: Vec<Bytes>) -> Reply {
-    let p = match parse_mpop(&args) {
+    let p = match parse_mpop(&args, 1) {
         Ok(p) => p,
         Err(e) => return e,
     };
@@ -1044,6 +1049,7 @@ fn store(ctx: &mut Ctx, key: &[u8], items: Items) -> Reply {
     let lru = crate::storage::shard::lru_clock();
     ctx.db().insert(key, Value::ZSet(Box::new(z)), 0, lru);
     ctx.dirty(1);
+    blocking::signal(ctx, key);
     Reply::Int(n as i64)
 }
 
@@ -1384,11 +1390,74 @@ fn zrangestore_cross(c: ClientRef, args: Vec<Bytes>) -> Fut {
     Box::pin(zrangestore_run(c, args))
 }
 
+// --------------------------------------------------------------- blocking
+
+/// Whether a blocked client can be served from `key` (on its core).
+fn zset_ready(ctx: &mut Ctx, key: &[u8]) -> Result<bool, Reply> {
+    Ok(zset(ctx, key, true)?.is_some_and(|z| !z.is_empty()))
+}
+
+async fn block_pop(c: &ClientRef, keys: &[Bytes], timeout: u64, take: blocking::TakeFn) -> Reply {
+    match blocking::block(c, keys, timeout, zset_ready, take).await {
+        Blocked::Served(r) => r,
+        // Pops finish on the key's core, so Woken is never the outcome.
+        Blocked::TimedOut | Blocked::Gone | Blocked::Woken(_) => Reply::NilArray,
+    }
+}
+
+/// BZPOPMIN / BZPOPMAX: keys, then the timeout; replies key, member, score.
+async fn bzpop(c: ClientRef, args: Vec<Bytes>, max: bool) -> Reply {
+    let timeout = match blocking::parse_timeout(&args[args.len() - 1]) {
+        Ok(t) => t,
+        Err(e) => return e,
+    };
+    let take: blocking::TakeFn = Box::new(move |ctx, key| {
+        let (m, s) = pop_here(ctx, key, max, 1).ok()??.pop()?;
+        Some(Reply::Array(vec![
+            Reply::bulk(key),
+            Reply::Bulk(m),
+            Reply::Double(s),
+        ]))
+    });
+    block_pop(&c, &args[1..args.len() - 1], timeout, take).await
+}
+
+fn bzpopmin(c: ClientRef, args: Vec<Bytes>) -> Fut {
+    Box::pin(bzpop(c, args, false))
+}
+
+fn bzpopmax(c: ClientRef, args: Vec<Bytes>) -> Fut {
+    Box::pin(bzpop(c, args, true))
+}
+
+/// BZMPOP timeout numkeys key ... MIN|MAX [COUNT n]: ZMPOP's reply.
+async fn bzmpop_run(c: ClientRef, args: Vec<Bytes>) -> Reply {
+    let timeout = match blocking::parse_timeout(&args[1]) {
+        Ok(t) => t,
+        Err(e) => return e,
+    };
+    let p = match parse_mpop(&args, 2) {
+        Ok(p) => p,
+        Err(e) => return e,
+    };
+    let (max, count) = (p.max, p.count);
+    let take: blocking::TakeFn = Box::new(move |ctx, key| {
+        let items = pop_here(ctx, key, max, count).ok()??;
+        Some(mpop_reply(Bytes::copy_from_slice(key), items))
+    });
+    block_pop(&c, &p.keys, timeout, take).await
+}
+
+fn bzmpop(c: ClientRef, args: Vec<Bytes>) -> Fut {
+    Box::pin(bzmpop_run(c, args))
+}
+
 pub fn register(t: &mut Vec<Spec>) {
     use Handler::{Coord, Key};
     const N: (i32, i32, i32) = (0, 0, 0);
     const K1: (i32, i32, i32) = (1, 1, 1);
     const K2: (i32, i32, i32) = (1, 2, 1);
+    const BK: (i32, i32, i32) = (1, -2, 1);
     let g = "sorted-set";
     let never = Cross::Never;
     t.extend([
@@ -1415,6 +1484,9 @@ pub fn register(t: &mut Vec<Spec>) {
         spec("zpopmin", -2, WRITE | FAST, K1, Key(zpopmin), never, g, "Remove and return members with the lowest scores in a sorted set", "5.0.0"),
         spec("zpopmax", -2, WRITE | FAST, K1, Key(zpopmax), never, g, "Remove and return members with the highest scores in a sorted set", "5.0.0"),
         spec("zmpop", -4, WRITE | MOVABLE_KEYS, N, Coord(zmpop), never, g, "Remove and return members with scores in a sorted set", "7.0.0"),
+        spec("bzpopmin", -3, WRITE | NOSCRIPT | FAST | BLOCKING, BK, Coord(bzpopmin), never, g, "Remove and return the member with the lowest score from one or more sorted sets, or block until one is available", "5.0.0"),
+        spec("bzpopmax", -3, WRITE | NOSCRIPT | FAST | BLOCKING, BK, Coord(bzpopmax), never, g, "Remove and return the member with the highest score from one or more sorted sets, or block until one is available", "5.0.0"),
+        spec("bzmpop", -5, WRITE | BLOCKING | MOVABLE_KEYS, N, Coord(bzmpop), never, g, "Remove and return members with scores in a sorted set or block until one is available", "7.0.0"),
         spec("zrandmember", -2, READONLY, K1, Key(zrandmember), never, g, "Get one or multiple random elements from a sorted set", "6.2.0"),
         spec("zscan", -3, READONLY, K1, Key(zscan), never, g, "Incrementally iterate sorted sets elements and associated scores", "2.8.0"),
         spec("zunion", -3, READONLY | MOVABLE_KEYS, N, Coord(zunion), never, g, "Add multiple sorted sets", "6.2.0"),
