@@ -896,7 +896,7 @@ fn parse_cursor(b: &[u8]) -> Option<u64> {
 }
 
 /// ZSCAN: a listpack answers whole (cursor 0, as Redis); a skiplist is
-/// walked by rank, COUNT elements per call.
+/// walked COUNT elements per call (see `ZSet::scan`).
 fn zscan(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let Some(cursor) = parse_cursor(&args[2]) else {
         return err(errors::INVALID_CURSOR);
@@ -925,15 +925,8 @@ fn zscan(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         }
         j += 2;
     }
-    let len = z.len();
-    let (start, end) = if z.encoding() == "listpack" {
-        (0, len)
-    } else {
-        let s = (cursor as usize).min(len);
-        (s, s.saturating_add(count).min(len))
-    };
     let mut out = Vec::new();
-    z.range(start, end, false, |m, s| {
+    let next = z.scan(cursor, count, |m, s| {
         if pattern
             .as_ref()
             .is_none_or(|p| crate::glob::matches(p, m, false))
@@ -942,7 +935,7 @@ fn zscan(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             out.push(Reply::bulk(format_double(s)));
         }
     });
-    reply(if end >= len { 0 } else { end as u64 }, out)
+    reply(next, out)
 }
 
 // ------------------------------------------------------ across the cores

@@ -185,6 +185,36 @@ impl ZSet {
         }
     }
 
+    /// One ZSCAN step from `cursor`: calls `f` on about `count` elements
+    /// and returns the next cursor, 0 when done. A listpack is visited
+    /// whole, as Redis does. A skiplist is walked in arena order: a node
+    /// keeps its slot for life (a moved member gets its own slot back), so
+    /// an element present for the whole scan is returned exactly once.
+    pub fn scan(&self, cursor: u64, count: usize, mut f: impl FnMut(&[u8], f64)) -> u64 {
+        let s = match &self.enc {
+            Enc::Pack(p) => {
+                p.iter().for_each(|(m, sc)| f(m, sc));
+                return 0;
+            }
+            Enc::Skip(s) => s,
+        };
+        let mut i = (cursor as usize).max(1);
+        let mut seen = 0;
+        while i < s.nodes.len() && seen < count {
+            let n = &s.nodes[i];
+            if n.levels > 0 {
+                f(n.member(), n.score);
+                seen += 1;
+            }
+            i += 1;
+        }
+        if i >= s.nodes.len() {
+            0
+        } else {
+            i as u64
+        }
+    }
+
     /// The element of rank `r`.
     pub fn at(&self, r: usize) -> Option<(Vec<u8>, f64)> {
         let mut out = None;
@@ -484,8 +514,11 @@ impl Skip {
             self.nodes[x as usize].score = score;
             return Some(old);
         }
+        // remove() frees slot x and the insert pops it again: the node keeps
+        // its arena slot, which ZSCAN's cursor relies on.
         self.remove(member);
         self.upsert(member, score);
+        debug_assert_eq!(self.find(member), Some(x));
         Some(old)
     }
 
@@ -739,6 +772,38 @@ mod tests {
         let mut z = ZSet::default();
         z.insert(&[b'a'; 17], 1.0, SMALL);
         assert_eq!(z.encoding(), "skiplist");
+    }
+
+    #[test]
+    fn scan_returns_stable_members_once_while_others_change() {
+        let lim = Limits {
+            entries: 4,
+            value: 64,
+        };
+        let mut z = ZSet::default();
+        for i in 0..500 {
+            z.insert(format!("s{i}").as_bytes(), i as f64, lim);
+            z.insert(format!("t{i}").as_bytes(), i as f64, lim);
+        }
+        let mut seen = std::collections::HashMap::new();
+        let (mut cursor, mut round) = (0, 0);
+        loop {
+            cursor = z.scan(cursor, 30, |m, _| {
+                *seen.entry(m.to_vec()).or_insert(0) += 1;
+            });
+            // Churn: move stable members, drop and add transient ones.
+            round += 1;
+            z.insert(format!("s{round}").as_bytes(), -(round as f64), lim);
+            z.remove(format!("t{round}").as_bytes());
+            z.insert(format!("u{round}").as_bytes(), 0.5, lim);
+            if cursor == 0 {
+                break;
+            }
+        }
+        for i in 0..500 {
+            assert_eq!(seen.get(format!("s{i}").as_bytes()), Some(&1), "s{i}");
+        }
+        assert!(seen.values().all(|&n| n == 1));
     }
 
     #[test]
