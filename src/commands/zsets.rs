@@ -9,7 +9,6 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use rand::Rng;
@@ -797,10 +796,11 @@ async fn zmpop_run(c: ClientRef, args: Vec<Bytes>) -> Reply {
     for k in p.keys {
         let key = k.clone();
         let (max, count) = (p.max, p.count);
-        let got = on(&txn, core_of(&k), move || {
-            with_ctx(db, |ctx| pop_here(ctx, &key, max, count))
-        })
-        .await;
+        let got = txn
+            .call(core_of(&k), move || {
+                with_ctx(db, |ctx| pop_here(ctx, &key, max, count))
+            })
+            .await;
         match got {
             Err(e) | Ok(Err(e)) => {
                 out = e;
@@ -959,32 +959,6 @@ async fn one_job(core: usize, f: impl FnOnce() -> Reply + Send + 'static) -> Rep
         .unwrap_or(Reply::Nil)
 }
 
-/// Runs `f` on `core` inside `txn` and returns what it computed.
-async fn on<T: Send + 'static>(
-    txn: &Txn,
-    core: usize,
-    f: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, Reply> {
-    let out = Arc::new(Mutex::new(None));
-    let slot = out.clone();
-    let replies = txn
-        .run(
-            core,
-            vec![Box::new(move || {
-                *slot.lock().unwrap() = Some(f());
-                Reply::Ok
-            })],
-        )
-        .await;
-    let got = out.lock().unwrap().take();
-    got.ok_or_else(|| {
-        replies
-            .into_iter()
-            .find(Reply::is_error)
-            .unwrap_or_else(|| Reply::error("ERR server is shutting down"))
-    })
-}
-
 /// A source of ZUNION and friends: a zset, or a set whose members score 1.
 fn read_src(ctx: &mut Ctx, key: &[u8]) -> Result<Option<Items>, Reply> {
     match ctx.lookup_read(key).map(|e| &e.value) {
@@ -1004,7 +978,7 @@ async fn read_all(txn: &Txn, db: usize, keys: &[Bytes]) -> Vec<Result<Option<Ite
             .filter(|(_, k)| core_of(k) == core)
             .map(|(i, k)| (i, k.clone()))
             .collect();
-        on(txn, core, move || {
+        txn.call(core, move || {
             with_ctx(db, |ctx| {
                 mine.into_iter()
                     .map(|(i, k)| (i, read_src(ctx, &k)))
@@ -1297,11 +1271,12 @@ async fn combine_run(
     let reply = match combine_finish(&c, srcs) {
         Err(e) => e,
         Ok(items) => match c.dst.clone() {
-            Some(d) => on(&txn, core_of(&d), move || {
-                with_ctx(db, |ctx| store(ctx, &d, items))
-            })
-            .await
-            .unwrap_or_else(|e| e),
+            Some(d) => txn
+                .call(core_of(&d), move || {
+                    with_ctx(db, |ctx| store(ctx, &d, items))
+                })
+                .await
+                .unwrap_or_else(|e| e),
             None => combine_reply(&c, items),
         },
     };
@@ -1365,11 +1340,12 @@ async fn zrangestore_run(c: ClientRef, args: Vec<Bytes>) -> Reply {
     let (dst, src) = (args[1].clone(), args[2].clone());
     let txn = Txn::begin([core_of(&dst), core_of(&src)]).await;
     let reply = async {
-        let items = on(&txn, core_of(&src), move || {
-            with_ctx(db, |ctx| rangestore_src(ctx, &src, &cmd))
-        })
-        .await??;
-        on(&txn, core_of(&dst), move || {
+        let items = txn
+            .call(core_of(&src), move || {
+                with_ctx(db, |ctx| rangestore_src(ctx, &src, &cmd))
+            })
+            .await??;
+        txn.call(core_of(&dst), move || {
             with_ctx(db, |ctx| store(ctx, &dst, items))
         })
         .await
