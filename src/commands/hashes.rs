@@ -248,7 +248,7 @@ fn hrandfield(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     };
     // The reply would hold 2 * count items.
     if with_values && !(-i64::MAX / 2..=i64::MAX / 2).contains(&l) {
-        return err(errors::HASH_COUNT_RANGE);
+        return err(errors::VALUE_OUT_OF_RANGE);
     }
     read_with(ctx, args, Reply::Array(Vec::new()), |h| {
         let mut rng = rand::thread_rng();

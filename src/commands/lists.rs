@@ -152,7 +152,7 @@ fn pop_generic(ctx: &mut Ctx, args: &[Bytes], end: End, name: &str) -> Reply {
         None => None,
         Some(a) => match arg_i64(a) {
             Ok(n) if n >= 0 => Some(n as usize),
-            _ => return err(errors::LIST_MUST_BE_POSITIVE),
+            _ => return err(errors::MUST_BE_POSITIVE),
         },
     };
     let key = &args[1];
@@ -490,7 +490,7 @@ fn rpoplpush_coord(c: ClientRef, args: Vec<Bytes>) -> Fut {
 fn parse_mpop(args: &[Bytes]) -> Result<(Vec<Bytes>, End, usize), Reply> {
     let numkeys = match arg_i64(&args[0]) {
         Ok(n) if n >= 1 => n as usize,
-        _ => return Err(err(errors::LIST_NUMKEYS_POSITIVE)),
+        _ => return Err(err(errors::NUMKEYS_POSITIVE)),
     };
     // The keys and then where must follow.
     if numkeys + 1 >= args.len() {
@@ -504,7 +504,7 @@ fn parse_mpop(args: &[Bytes]) -> Result<(Vec<Bytes>, End, usize), Reply> {
         if count.is_none() && is(&args[j], "COUNT") && j + 1 < args.len() {
             match arg_i64(&args[j + 1]) {
                 Ok(n) if n >= 1 => count = Some(n as usize),
-                _ => return Err(err(errors::LIST_COUNT_POSITIVE)),
+                _ => return Err(err(errors::COUNT_POSITIVE)),
             }
             j += 2;
         } else {

@@ -175,7 +175,7 @@ fn spop_inner(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, Reply> {
     };
     let count = match arg_i64(count) {
         Ok(n) if n >= 0 => n as u64,
-        _ => return Err(err(errors::SET_COUNT_POSITIVE)),
+        _ => return Err(err(errors::MUST_BE_POSITIVE)),
     };
     let popped = write(ctx, key, |s| {
         if count >= s.len() as u64 {
@@ -594,7 +594,7 @@ fn sdiffstore_coord(c: ClientRef, args: Vec<Bytes>) -> Fut {
 fn parse_sintercard(args: &[Bytes]) -> Result<(Vec<Bytes>, usize), Reply> {
     let numkeys = match arg_i64(&args[1]) {
         Ok(n) if n >= 1 => n as u64,
-        _ => return Err(err(errors::SET_NUMKEYS_POSITIVE)),
+        _ => return Err(err(errors::NUMKEYS_POSITIVE)),
     };
     if numkeys > (args.len() - 2) as u64 {
         return Err(err(errors::SET_NUMKEYS_TOO_MANY));
@@ -606,7 +606,7 @@ fn parse_sintercard(args: &[Bytes]) -> Result<(Vec<Bytes>, usize), Reply> {
         if is(&args[j], "LIMIT") && j + 1 < args.len() {
             limit = match arg_i64(&args[j + 1]) {
                 Ok(n) if n >= 0 => n as usize,
-                _ => return Err(err(errors::SET_LIMIT_NEGATIVE)),
+                _ => return Err(err(errors::LIMIT_NEGATIVE)),
             };
             j += 2;
         } else {

@@ -690,7 +690,7 @@ fn pop_generic(ctx: &mut Ctx, args: &[Bytes], max: bool) -> Reply {
         None => None,
         Some(c) => match crate::protocol::parse_i64(c) {
             Some(n) if n >= 0 => Some(n as usize),
-            _ => return err(errors::ZSET_POSITIVE),
+            _ => return err(errors::MUST_BE_POSITIVE),
         },
     };
     match pop_here(ctx, &args[1], max, count.unwrap_or(1)) {
@@ -737,7 +737,7 @@ struct Mpop {
 fn parse_mpop(args: &[Bytes], at: usize) -> Result<Mpop, Reply> {
     let numkeys = match crate::protocol::parse_i64(&args[at]) {
         Some(n) if n >= 1 => n as usize,
-        _ => return Err(err(errors::ZSET_NUMKEYS_POSITIVE)),
+        _ => return Err(err(errors::NUMKEYS_POSITIVE)),
     };
     let where_idx = numkeys.saturating_add(at + 1);
     if where_idx >= args.len() {
@@ -756,7 +756,7 @@ fn parse_mpop(args: &[Bytes], at: usize) -> Result<Mpop, Reply> {
         if count.is_none() && is(&args[j], "COUNT") && j + 1 < args.len() {
             match crate::protocol::parse_i64(&args[j + 1]) {
                 Some(n) if n >= 1 => count = Some(n as usize),
-                _ => return Err(err(errors::ZSET_COUNT_POSITIVE)),
+                _ => return Err(err(errors::COUNT_POSITIVE)),
             }
             j += 2;
         } else {
@@ -845,7 +845,7 @@ fn zrandmember(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         _ => return err(errors::SYNTAX),
     };
     if withscores && !(-i64::MAX / 2..=i64::MAX / 2).contains(&count) {
-        return err(errors::ZSET_VALUE_RANGE);
+        return err(errors::VALUE_OUT_OF_RANGE);
     }
     let z = match zset(ctx, &args[1], false) {
         Err(e) => return e,
@@ -1102,7 +1102,7 @@ fn parse_combine(
             } else if card && left >= 2 && is(a, "LIMIT") {
                 match arg_i64(&args[j + 1]) {
                     Ok(l) if l >= 0 => c.card = Some(l as usize),
-                    _ => return Err(err(errors::ZSET_LIMIT_NEGATIVE)),
+                    _ => return Err(err(errors::LIMIT_NEGATIVE)),
                 }
                 j += 2;
             } else if !store && !card && is(a, "WITHSCORES") {

@@ -100,7 +100,6 @@ pub const SHUTDOWN_FAILED: &str = "ERR Errors trying to SHUTDOWN. Check logs.";
 pub const HASH_NOT_INTEGER: &str = "ERR hash value is not an integer";
 pub const HASH_NOT_FLOAT: &str = "ERR hash value is not a float";
 pub const HASH_INCR_NAN_OR_INF: &str = "ERR value is NaN or Infinity";
-pub const HASH_COUNT_RANGE: &str = "ERR value is out of range";
 
 // Sorted set family (zsets.rs).
 pub const ZSET_NAN: &str = "ERR resulting score is not a number (NaN)";
@@ -113,27 +112,23 @@ pub const ZSET_LIMIT_RANK: &str =
     "ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX";
 pub const ZSET_WITHSCORES_LEX: &str =
     "ERR syntax error, WITHSCORES not supported in combination with BYLEX";
-pub const ZSET_POSITIVE: &str = "ERR value is out of range, must be positive";
-pub const ZSET_NUMKEYS_POSITIVE: &str = "ERR numkeys should be greater than 0";
-pub const ZSET_COUNT_POSITIVE: &str = "ERR count should be greater than 0";
-pub const ZSET_VALUE_RANGE: &str = "ERR value is out of range";
 pub const ZSET_WEIGHT_FLOAT: &str = "ERR weight value is not a float";
-pub const ZSET_LIMIT_NEGATIVE: &str = "ERR LIMIT can't be negative";
 
 // Set family (sets.rs).
-pub const SET_COUNT_POSITIVE: &str = "ERR value is out of range, must be positive";
 pub const SRANDMEMBER_RANGE: &str =
     "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807";
-pub const SET_NUMKEYS_POSITIVE: &str = "ERR numkeys should be greater than 0";
 pub const SET_NUMKEYS_TOO_MANY: &str = "ERR Number of keys can't be greater than number of args";
-pub const SET_LIMIT_NEGATIVE: &str = "ERR LIMIT can't be negative";
 
 // List family and blocking commands (lists.rs, blocking.rs).
 pub const TIMEOUT_NOT_FLOAT: &str = "ERR timeout is not a float or out of range";
 pub const LIST_INDEX_OUT_OF_RANGE: &str = "ERR index out of range";
-pub const LIST_MUST_BE_POSITIVE: &str = "ERR value is out of range, must be positive";
 pub const LPOS_RANK_ZERO: &str = "ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... or use negative to start from the end of the list";
 pub const LPOS_COUNT_NEGATIVE: &str = "ERR COUNT can't be negative";
 pub const LPOS_MAXLEN_NEGATIVE: &str = "ERR MAXLEN can't be negative";
-pub const LIST_NUMKEYS_POSITIVE: &str = "ERR numkeys should be greater than 0";
-pub const LIST_COUNT_POSITIVE: &str = "ERR count should be greater than 0";
+
+// Shared by several collection families.
+pub const VALUE_OUT_OF_RANGE: &str = "ERR value is out of range";
+pub const MUST_BE_POSITIVE: &str = "ERR value is out of range, must be positive";
+pub const NUMKEYS_POSITIVE: &str = "ERR numkeys should be greater than 0";
+pub const COUNT_POSITIVE: &str = "ERR count should be greater than 0";
+pub const LIMIT_NEGATIVE: &str = "ERR LIMIT can't be negative";

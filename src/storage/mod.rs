@@ -6,10 +6,10 @@ pub mod db;
 pub mod hash;
 pub mod list;
 pub mod set;
-pub mod zset;
 pub mod shard;
 pub mod slot;
 pub mod value;
+pub mod zset;
 
 pub use db::{Db, Entry, Key};
 pub use shard::{now_ms, Shard};
