@@ -1,6 +1,7 @@
 //! redis-benchmark runs to completion against Redwing, with one and two
 //! shard cores, with and without pipelining, on one key and on keys spread
-//! over both cores, and no INCR is lost on the way.
+//! over both cores, and no INCR is lost on the way; and its whole default
+//! suite (every data type) completes without errors.
 mod common;
 use common::*;
 
@@ -24,21 +25,36 @@ const TESTS: [&str; 6] = [
     "MSET (10 keys)",
 ];
 
-/// Runs redis-benchmark; returns (command line, exit code, output).
-fn redis_benchmark(s: &Server, extra: &[&str]) -> (String, Option<i32>, String) {
-    let n = REQUESTS.to_string();
+/// The tests of redis-benchmark 7.0's default suite (no `-t`), as it names them.
+const DEFAULT_SUITE: [&str; 20] = [
+    "PING_INLINE",
+    "PING_MBULK",
+    "SET",
+    "GET",
+    "INCR",
+    "LPUSH",
+    "RPUSH",
+    "LPOP",
+    "RPOP",
+    "SADD",
+    "HSET",
+    "SPOP",
+    "ZADD",
+    "ZPOPMIN",
+    "LPUSH (needed to benchmark LRANGE)",
+    "LRANGE_100 (first 100 elements)",
+    "LRANGE_300 (first 300 elements)",
+    "LRANGE_500 (first 500 elements)",
+    "LRANGE_600 (first 600 elements)",
+    "MSET (10 keys)",
+];
+
+/// Runs redis-benchmark with `-n requests` and `extra` flags; returns
+/// (command line, exit code, output).
+fn redis_benchmark(s: &Server, requests: u64, extra: &[&str]) -> (String, Option<i32>, String) {
+    let n = requests.to_string();
     let port = s.port.to_string();
-    let mut args = vec![
-        "-h",
-        "127.0.0.1",
-        "-p",
-        &port,
-        "-q",
-        "-n",
-        &n,
-        "-t",
-        "ping,set,get,incr,mset",
-    ];
+    let mut args = vec!["-h", "127.0.0.1", "-p", &port, "-q", "-n", &n];
     args.extend_from_slice(extra);
     let line = format!("redis-benchmark {}", args.join(" "));
     let mut child = Command::new("redis-benchmark")
@@ -100,9 +116,9 @@ fn summary(out: &str) -> String {
         .join("\n")
 }
 
-/// Runs the six tests and checks each completed without errors.
-fn run_and_check(s: &Server, extra: &[&str]) {
-    let (line, code, out) = redis_benchmark(s, extra);
+/// Runs the benchmark and checks each of `tests` completed without errors.
+fn run_and_check(s: &Server, requests: u64, extra: &[&str], tests: &[&str]) {
+    let (line, code, out) = redis_benchmark(s, requests, extra);
     let shown = summary(&out);
     assert_eq!(code, Some(0), "`{line}` failed:\n{shown}");
     assert!(
@@ -110,7 +126,7 @@ fn run_and_check(s: &Server, extra: &[&str]) {
         "`{line}` reported errors:\n{shown}"
     );
     let got = results(&out);
-    for t in TESTS {
+    for &t in tests {
         let rps = got
             .iter()
             .find(|(n, _)| n == t)
@@ -118,7 +134,7 @@ fn run_and_check(s: &Server, extra: &[&str]) {
             .unwrap_or_else(|| panic!("`{line}`: no result for {t}:\n{shown}"));
         assert!(rps > 0.0, "`{line}`: {t} at {rps} rps");
     }
-    assert_eq!(got.len(), TESTS.len(), "`{line}`:\n{shown}");
+    assert_eq!(got.len(), tests.len(), "`{line}`:\n{shown}");
     eprintln!("{line}\n{shown}");
 }
 
@@ -137,11 +153,11 @@ fn counters_sum(s: &Server) -> i64 {
 fn bench(threads: &str, pipeline: &str, spread: bool) {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let s = Server::start(&["--threads", threads]);
-    let mut extra = vec!["-P", pipeline];
+    let mut extra = vec!["-t", "ping,set,get,incr,mset", "-P", pipeline];
     if spread {
         extra.extend(["-r", "100000"]);
     }
-    run_and_check(&s, &extra);
+    run_and_check(&s, REQUESTS, &extra, &TESTS);
     assert_eq!(counters_sum(&s), REQUESTS as i64, "INCRs lost");
     if !spread {
         assert_eq!(
@@ -190,6 +206,35 @@ fn two_cores_spread_keys() {
 #[test]
 fn two_cores_spread_keys_pipeline_16() {
     bench("2", "16", true);
+}
+
+/// The whole default suite (strings, lists, sets, hashes, sorted sets),
+/// keys spread over the cores.
+fn default_suite(threads: &str, pipeline: &str) {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let s = Server::start(&["--threads", threads]);
+    run_and_check(&s, 20_000, &["-P", pipeline, "-r", "10000"], &DEFAULT_SUITE);
+    assert_eq!(s.cli(&["ping"]).trim(), "PONG");
+}
+
+#[test]
+fn default_suite_one_core() {
+    default_suite("1", "1");
+}
+
+#[test]
+fn default_suite_one_core_pipeline_16() {
+    default_suite("1", "16");
+}
+
+#[test]
+fn default_suite_two_cores() {
+    default_suite("2", "1");
+}
+
+#[test]
+fn default_suite_two_cores_pipeline_16() {
+    default_suite("2", "16");
 }
 
 #[test]
