@@ -330,21 +330,17 @@ fn msetnx(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     Reply::Int(1)
 }
 
-fn mset_across(c: ClientRef, args: Vec<Bytes>) -> CoordFuture {
-    Box::pin(set_pairs_across(c, args, false))
-}
-
 fn msetnx_across(c: ClientRef, args: Vec<Bytes>) -> CoordFuture {
-    Box::pin(set_pairs_across(c, args, true))
+    Box::pin(msetnx_txn(c, args))
 }
 
-/// MSET (`nx` false) or MSETNX over keys on several cores, atomically.
-/// MSET only writes, so it uses `write_atomically` (one visit per core);
-/// MSETNX must first check that no key exists anywhere, so it holds every
-/// involved core in a transaction, checks, then sets.
-async fn set_pairs_across(c: ClientRef, args: Vec<Bytes>, nx: bool) -> Reply {
+/// MSETNX over keys on several cores, atomically: it must first check that
+/// no key exists anywhere, so it holds every involved core in a
+/// transaction, checks, then sets. (MSET is split per core instead, as
+/// across the nodes of a cluster.)
+async fn msetnx_txn(c: ClientRef, args: Vec<Bytes>) -> Reply {
     if args.len().is_multiple_of(2) {
-        return errors::wrong_args(if nx { "msetnx" } else { "mset" });
+        return errors::wrong_args("msetnx");
     }
     let db = c.borrow().db;
     // Each core's key/value pairs, in argument order.
@@ -364,36 +360,16 @@ async fn set_pairs_across(c: ClientRef, args: Vec<Bytes>, nx: bool) -> Reply {
             .map(|p| p.1.clone())
             .unwrap_or_default()
     };
-    if !nx {
-        // Write-only: no read phase, so one visit per core suffices.
-        let parts = cores
-            .iter()
-            .map(|&core| {
-                let pairs = pairs_of(core);
-                let job: Job = Box::new(move || {
-                    with_ctx(db, |ctx| {
-                        set_pairs(ctx, &pairs);
-                        Reply::Ok
-                    })
-                });
-                (core, job)
-            })
-            .collect();
-        let done = runtime::write_atomically(parts).await;
-        return done.into_iter().find(Reply::is_error).unwrap_or(Reply::Ok);
-    }
     let txn = Txn::begin(cores.iter().copied()).await;
-    if nx {
-        let found = txn
-            .run_each(&cores, |core| {
-                let pairs = pairs_of(core);
-                Box::new(move || with_ctx(db, |ctx| Reply::Bool(any_exists(ctx, &pairs)))) as Job
-            })
-            .await;
-        if let Some(stop) = found.into_iter().find(|r| *r != Reply::Bool(false)) {
-            txn.end().await;
-            return if stop.is_error() { stop } else { Reply::Int(0) };
-        }
+    let found = txn
+        .run_each(&cores, |core| {
+            let pairs = pairs_of(core);
+            Box::new(move || with_ctx(db, |ctx| Reply::Bool(any_exists(ctx, &pairs)))) as Job
+        })
+        .await;
+    if let Some(stop) = found.into_iter().find(|r| *r != Reply::Bool(false)) {
+        txn.end().await;
+        return if stop.is_error() { stop } else { Reply::Int(0) };
     }
     let done = txn
         .run_each(&cores, |core| {
@@ -407,14 +383,9 @@ async fn set_pairs_across(c: ClientRef, args: Vec<Bytes>, nx: bool) -> Reply {
         })
         .await;
     txn.end().await;
-    if let Some(e) = done.into_iter().find(Reply::is_error) {
-        return e;
-    }
-    if nx {
-        Reply::Int(1)
-    } else {
-        Reply::Ok
-    }
+    done.into_iter()
+        .find(Reply::is_error)
+        .unwrap_or(Reply::Int(1))
 }
 
 /// INCR family: adds `by` to the integer at `key`; the key keeps its TTL.
@@ -1034,7 +1005,7 @@ pub fn register(t: &mut Vec<Spec>) {
             WRITE | DENYOOM,
             (1, -1, 2),
             Key(mset),
-            Cross::Coord(mset_across),
+            Cross::Split(Merge::Ok),
             g,
             "Set multiple keys to multiple values",
             "1.0.1",

@@ -271,6 +271,10 @@ async fn split(
     merge: Merge,
 ) -> Reply {
     let step = spec.keys.2.max(1) as usize;
+    // Key/value commands (MSET) need whole pairs before they can be split.
+    if !(args.len() - 1).is_multiple_of(step) {
+        return errors::wrong_args(spec.name);
+    }
     let mut parts: Vec<(usize, Vec<Bytes>, Vec<usize>)> = Vec::new();
     for (n, i) in spec.key_indices(args.len()).enumerate() {
         let core = runtime::owner(key_slot(&args[i]));
