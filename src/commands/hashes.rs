@@ -3,7 +3,7 @@
 
 use bytes::Bytes;
 
-use super::keys::parse_cursor;
+use super::parse_cursor;
 use super::strings::long_double;
 use super::{arg_i64, flags::*, is, spec, Cross, Ctx, Handler, Spec};
 use crate::protocol::errors::{self, err};

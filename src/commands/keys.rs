@@ -14,7 +14,8 @@ use bytes::Bytes;
 use rand::Rng;
 
 use super::{
-    arg_i64, blocking, flags::*, is, spec, with_ctx, ClientRef, Cross, Ctx, Handler, Merge, Spec,
+    arg_i64, blocking, flags::*, is, parse_cursor, spec, with_ctx, ClientRef, Cross, Ctx, Handler,
+    Merge, Spec,
 };
 use crate::config::{self, Opt};
 use crate::protocol::errors::{self, err};
@@ -463,24 +464,6 @@ async fn keys(c: ClientRef, args: Vec<Bytes>) -> Reply {
 
 fn keys_coord(c: ClientRef, args: Vec<Bytes>) -> Fut {
     Box::pin(keys(c, args))
-}
-
-/// A SCAN cursor as Redis's strtoul accepts it: optional sign, digits, no
-/// spaces; the empty string is 0 and a minus wraps around.
-pub(crate) fn parse_cursor(b: &[u8]) -> Option<u64> {
-    if b.is_empty() {
-        return Some(0);
-    }
-    let (neg, digits) = match b[0] {
-        b'-' => (true, &b[1..]),
-        b'+' => (false, &b[1..]),
-        _ => (false, b),
-    };
-    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    let n: u64 = std::str::from_utf8(digits).ok()?.parse().ok()?;
-    Some(if neg { n.wrapping_neg() } else { n })
 }
 
 #[derive(Clone)]

@@ -327,6 +327,24 @@ pub fn arg_f64(b: &[u8]) -> Result<f64, Reply> {
     Ok(v)
 }
 
+/// A SCAN-family cursor as Redis's strtoul reads it: optional sign, digits
+/// only; the empty string is 0 and a minus wraps around.
+pub fn parse_cursor(b: &[u8]) -> Option<u64> {
+    if b.is_empty() {
+        return Some(0);
+    }
+    let (neg, digits) = match b[0] {
+        b'-' => (true, &b[1..]),
+        b'+' => (false, &b[1..]),
+        _ => (false, b),
+    };
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let n: u64 = std::str::from_utf8(digits).ok()?.parse().ok()?;
+    Some(if neg { n.wrapping_neg() } else { n })
+}
+
 /// Case-insensitive comparison of an argument with an ASCII keyword.
 #[inline]
 pub fn is(arg: &[u8], word: &str) -> bool {

@@ -15,7 +15,9 @@ use bytes::Bytes;
 use rand::seq::SliceRandom;
 use rand::Rng;
 
-use super::{arg_i64, flags::*, is, spec, with_ctx, ClientRef, Cross, Ctx, Handler, Spec};
+use super::{
+    arg_i64, flags::*, is, parse_cursor, spec, with_ctx, ClientRef, Cross, Ctx, Handler, Spec,
+};
 use crate::protocol::errors::{self, err};
 use crate::protocol::Reply;
 use crate::runtime::{self, Txn};
@@ -649,24 +651,6 @@ async fn sintercard(c: ClientRef, args: Vec<Bytes>) -> Reply {
 
 fn sintercard_coord(c: ClientRef, args: Vec<Bytes>) -> Fut {
     Box::pin(sintercard(c, args))
-}
-
-/// A SCAN cursor as Redis's strtoul reads it: optional sign, digits only;
-/// the empty string is 0 and a minus wraps around.
-fn parse_cursor(b: &[u8]) -> Option<u64> {
-    if b.is_empty() {
-        return Some(0);
-    }
-    let (neg, digits) = match b[0] {
-        b'-' => (true, &b[1..]),
-        b'+' => (false, &b[1..]),
-        _ => (false, b),
-    };
-    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    let n: u64 = std::str::from_utf8(digits).ok()?.parse().ok()?;
-    Some(if neg { n.wrapping_neg() } else { n })
 }
 
 fn sscan(ctx: &mut Ctx, args: &[Bytes]) -> Reply {

@@ -14,7 +14,10 @@ use bytes::Bytes;
 use rand::Rng;
 
 use super::blocking::{self, Outcome as Blocked};
-use super::{arg_f64, arg_i64, flags::*, is, spec, with_ctx, ClientRef, Cross, Ctx, Handler, Spec};
+use super::{
+    arg_f64, arg_i64, flags::*, is, parse_cursor, spec, with_ctx, ClientRef, Cross, Ctx, Handler,
+    Spec,
+};
 use crate::config::{self, Opt};
 use crate::protocol::errors::{self, err};
 use crate::protocol::reply::format_double;
@@ -876,23 +879,6 @@ fn zrandmember(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             .collect()
     };
     items_reply(items, withscores)
-}
-
-/// A SCAN cursor as Redis's strtoul accepts it.
-fn parse_cursor(b: &[u8]) -> Option<u64> {
-    if b.is_empty() {
-        return Some(0);
-    }
-    let (neg, digits) = match b[0] {
-        b'-' => (true, &b[1..]),
-        b'+' => (false, &b[1..]),
-        _ => (false, b),
-    };
-    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    let n: u64 = std::str::from_utf8(digits).ok()?.parse().ok()?;
-    Some(if neg { n.wrapping_neg() } else { n })
 }
 
 /// ZSCAN: a listpack answers whole (cursor 0, as Redis); a skiplist is
