@@ -15,27 +15,6 @@ use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use redis::{Connection, Value};
 
-/// Runs a command; the reply as text, errors as `-<full error line>`, so
-/// replies of two servers compare with `==`.
-fn q(c: &mut Connection, args: &[&str]) -> String {
-    let mut cmd = redis::cmd(args[0]);
-    for a in &args[1..] {
-        cmd.arg(*a);
-    }
-    match cmd.query::<Value>(c) {
-        Ok(v) => format!("{v:?}"),
-        Err(e) => format!("-{} {}", e.code().unwrap_or("?"), e.detail().unwrap_or("")),
-    }
-}
-
-fn int(c: &mut Connection, args: &[&str]) -> i64 {
-    let mut cmd = redis::cmd(args[0]);
-    for a in &args[1..] {
-        cmd.arg(*a);
-    }
-    cmd.query(c).unwrap_or_else(|e| panic!("{args:?}: {e}"))
-}
-
 fn range(c: &mut Connection, key: &str) -> Vec<String> {
     redis::cmd("LRANGE")
         .arg(key)

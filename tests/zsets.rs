@@ -2,108 +2,12 @@
 //! side with redis-server 7.0 as the oracle.
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpStream;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use common::*;
 use rand::{Rng, SeedableRng};
 use redis::{Connection, Value as V};
-
-/// A raw RESP connection: replies come back as their exact bytes.
-struct Raw {
-    reader: BufReader<TcpStream>,
-    writer: TcpStream,
-}
-
-impl Raw {
-    fn new(s: &Server) -> Raw {
-        let w = s.raw();
-        Raw {
-            reader: BufReader::new(w.try_clone().unwrap()),
-            writer: w,
-        }
-    }
-
-    /// Sends one command and returns its whole reply, as text.
-    fn call(&mut self, args: &[&str]) -> String {
-        let mut out = format!("*{}\r\n", args.len()).into_bytes();
-        for a in args {
-            out.extend_from_slice(format!("${}\r\n{a}\r\n", a.len()).as_bytes());
-        }
-        self.writer.write_all(&out).unwrap();
-        let mut reply = Vec::new();
-        if let Err(e) = read_reply(&mut self.reader, &mut reply) {
-            panic!("no reply to {args:?}: {e}");
-        }
-        String::from_utf8_lossy(&reply).into_owned()
-    }
-}
-
-/// Reads one RESP2 or RESP3 reply (with nested elements) into `out`.
-fn read_reply(r: &mut impl BufRead, out: &mut Vec<u8>) -> std::io::Result<()> {
-    let start = out.len();
-    if r.read_until(b'\n', out)? == 0 {
-        return Err(std::io::ErrorKind::UnexpectedEof.into());
-    }
-    let line = String::from_utf8_lossy(&out[start..])
-        .trim_end()
-        .to_string();
-    let n: i64 = line[1..].parse().unwrap_or(0);
-    match line.as_bytes()[0] {
-        b'$' | b'=' | b'!' if n >= 0 => {
-            let mut body = vec![0; n as usize + 2];
-            std::io::Read::read_exact(r, &mut body)?;
-            out.extend_from_slice(&body);
-        }
-        b'*' | b'~' | b'>' => {
-            for _ in 0..n.max(0) {
-                read_reply(r, out)?;
-            }
-        }
-        b'%' => {
-            for _ in 0..2 * n.max(0) {
-                read_reply(r, out)?;
-            }
-        }
-        _ => {}
-    }
-    Ok(())
-}
-
-/// Starts redwing and waits until every shard is up (see tests/strings.rs).
-fn start(args: &[&str]) -> Logged {
-    let s = Logged(Server::start(args));
-    let deadline = Instant::now() + Duration::from_secs(2);
-    while Instant::now() < deadline {
-        let log = s.log_text();
-        if log.contains("Ready to accept connections") {
-            break;
-        }
-        assert!(!log.contains("panicked"), "redwing failed to start:\n{log}");
-        thread::sleep(Duration::from_millis(10));
-    }
-    s
-}
-
-/// A redwing server whose log is printed when a test fails.
-struct Logged(Server);
-
-impl std::ops::Deref for Logged {
-    type Target = Server;
-    fn deref(&self) -> &Server {
-        &self.0
-    }
-}
-
-impl Drop for Logged {
-    fn drop(&mut self) {
-        if thread::panicking() {
-            eprintln!("--- redwing log ---\n{}", self.0.log_text());
-        }
-    }
-}
 
 fn cmd(c: &mut Connection, args: &[&str]) -> V {
     let mut q = redis::cmd(args[0]);
@@ -148,10 +52,10 @@ fn error(c: &mut Connection, args: &[&str]) -> String {
 /// byte for byte. `$A` and `$B` become keys on different redwing cores.
 fn compare(script: &[&[&str]], a: &str, b: &str) {
     let redis = Server::redis(&[]);
-    let rw = start(&[]);
+    let rw = Server::start(&[]);
     for resp3 in [false, true] {
-        let mut x = Raw::new(&redis);
-        let mut y = Raw::new(&rw);
+        let mut x = RawClient::new(&redis);
+        let mut y = RawClient::new(&rw);
         x.call(&["FLUSHALL"]);
         y.call(&["FLUSHALL"]);
         if resp3 {
@@ -739,7 +643,7 @@ fn random_command(rng: &mut impl Rng, keys: &[String]) -> Vec<String> {
 #[test]
 fn randomized_differential() {
     let redis = Server::redis(&["--zset-max-listpack-entries", "16"]);
-    let rw = start(&["--zset-max-listpack-entries", "16"]);
+    let rw = Server::start(&["--zset-max-listpack-entries", "16"]);
     let (a, b) = keys_on_two_cores("zr:");
     let (c, d) = keys_on_two_cores("zq:");
     let keys = vec![a, b, c, d];
@@ -751,8 +655,8 @@ fn randomized_differential() {
     eprintln!("seed {seed}");
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     for resp3 in [false, true] {
-        let mut x = Raw::new(&redis);
-        let mut y = Raw::new(&rw);
+        let mut x = RawClient::new(&redis);
+        let mut y = RawClient::new(&rw);
         if resp3 {
             x.call(&["HELLO", "3"]);
             y.call(&["HELLO", "3"]);
@@ -775,8 +679,8 @@ fn randomized_differential() {
 
 #[test]
 fn resp3_shapes() {
-    let rw = start(&[]);
-    let mut c = Raw::new(&rw);
+    let rw = Server::start(&[]);
+    let mut c = RawClient::new(&rw);
     c.call(&["HELLO", "3"]);
     c.call(&["ZADD", "z", "1", "a", "2.5", "b"]);
     assert_eq!(
@@ -794,7 +698,7 @@ fn resp3_shapes() {
 
 #[test]
 fn zrank_withscore() {
-    let rw = start(&[]);
+    let rw = Server::start(&[]);
     let mut c = rw.conn();
     cmd(&mut c, &["ZADD", "z", "1", "a", "2.5", "b"]);
     let want = V::Array(vec![V::Int(1), V::BulkString(b"2.5".to_vec())]);
@@ -809,7 +713,7 @@ fn zrank_withscore() {
 /// 100k members: ranks, ranges and removals stay right and fast.
 #[test]
 fn large_set_ranks_and_ranges() {
-    let rw = start(&[]);
+    let rw = Server::start(&[]);
     let mut c = rw.conn();
     let n = 100_000;
     for chunk in (0..n).collect::<Vec<_>>().chunks(1000) {
@@ -869,7 +773,7 @@ fn large_set_ranks_and_ranges() {
 /// ZSCAN over a skiplist returns every member exactly once.
 #[test]
 fn zscan_covers_a_large_set() {
-    let rw = start(&[]);
+    let rw = Server::start(&[]);
     let mut c = rw.conn();
     let mut q = redis::cmd("ZADD");
     q.arg("z");
@@ -914,7 +818,7 @@ fn zscan_covers_a_large_set() {
 /// forms atomic against a concurrent reader.
 #[test]
 fn multi_key_across_cores() {
-    let rw = start(&[]);
+    let rw = Server::start(&[]);
     let mut c = rw.conn();
     let (a, b) = keys_on_two_cores("zx:");
     cmd(&mut c, &["ZADD", &a, "1", "x", "2", "y"]);
@@ -991,7 +895,7 @@ fn multi_key_across_cores() {
 /// first blocked first; a timeout answers nil.
 #[test]
 fn blocking_pops() {
-    let rw = start(&[]);
+    let rw = Server::start(&[]);
     let (a, b) = keys_on_two_cores("zblock:");
     let waiter = |args: Vec<String>| {
         let mut c = rw.conn();

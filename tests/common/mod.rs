@@ -294,3 +294,19 @@ pub fn cmd(args: &[&str]) -> redis::Cmd {
     }
     c
 }
+
+/// Runs a command; the reply as text, errors as `-<code> <detail>`, so the
+/// replies of two servers compare with `==`.
+pub fn q(c: &mut redis::Connection, args: &[&str]) -> String {
+    match cmd(args).query::<redis::Value>(c) {
+        Ok(v) => format!("{v:?}"),
+        Err(e) => format!("-{} {}", e.code().unwrap_or("?"), e.detail().unwrap_or("")),
+    }
+}
+
+/// Runs a command that must answer an integer.
+pub fn int(c: &mut redis::Connection, args: &[&str]) -> i64 {
+    cmd(args)
+        .query(c)
+        .unwrap_or_else(|e| panic!("{args:?}: {e}"))
+}
