@@ -670,3 +670,32 @@ fn shutdown_exits_with_status_zero() {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// Redis 6's ziplist option names still work, in files, on the command
+/// line and with CONFIG, and read back as Redis shows them.
+#[test]
+fn old_ziplist_option_names() {
+    let rw = Server::start(&["--hash-max-ziplist-entries", "64"]);
+    let rd = Server::redis(&["--hash-max-ziplist-entries", "64"]);
+    for s in [&rw, &rd] {
+        let mut c = s.conn();
+        let _: () = redis::cmd("CONFIG")
+            .arg("SET")
+            .arg("zset-max-ziplist-value")
+            .arg("32")
+            .query(&mut c)
+            .unwrap();
+        let a: Vec<String> = redis::cmd("CONFIG")
+            .arg("GET")
+            .arg("hash-max-ziplist-entries")
+            .query(&mut c)
+            .unwrap();
+        let b: Vec<String> = redis::cmd("CONFIG")
+            .arg("GET")
+            .arg("zset-max-listpack-value")
+            .query(&mut c)
+            .unwrap();
+        assert_eq!(a, ["hash-max-ziplist-entries", "64"], "port {}", s.port);
+        assert_eq!(b, ["zset-max-listpack-value", "32"], "port {}", s.port);
+    }
+}

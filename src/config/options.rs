@@ -77,12 +77,26 @@ options! {
     ZsetMaxListpackValue: "zset-max-listpack-value", Kind::Int { min: 0, max: i64::MAX }, "64", MUTABLE;
 }
 
+/// Older option names (Redis 6 ziplist names) that configs still use.
+const ALIASES: &[(&str, &str)] = &[
+    ("list-max-ziplist-size", "list-max-listpack-size"),
+    ("hash-max-ziplist-entries", "hash-max-listpack-entries"),
+    ("hash-max-ziplist-value", "hash-max-listpack-value"),
+    ("zset-max-ziplist-entries", "zset-max-listpack-entries"),
+    ("zset-max-ziplist-value", "zset-max-listpack-value"),
+];
+
 impl Opt {
     pub fn def(self) -> &'static OptDef {
         &OPTIONS[self as usize]
     }
 
+    /// Finds an option by its name or by an older name Redis still accepts.
     pub fn by_name(name: &str) -> Option<usize> {
+        let name = ALIASES
+            .iter()
+            .find(|(old, _)| old.eq_ignore_ascii_case(name))
+            .map_or(name, |(_, new)| new);
         OPTIONS
             .iter()
             .position(|o| o.name.eq_ignore_ascii_case(name))
@@ -174,6 +188,21 @@ mod tests {
                 vec![o.default.to_string()]
             };
             parse_value(o, &args).unwrap_or_else(|e| panic!("{}: {e}", o.name));
+        }
+    }
+
+    #[test]
+    fn old_ziplist_names_are_accepted() {
+        assert_eq!(
+            Opt::by_name("hash-max-ziplist-entries"),
+            Some(Opt::HashMaxListpackEntries as usize)
+        );
+        assert_eq!(
+            Opt::by_name("LIST-MAX-ZIPLIST-SIZE"),
+            Some(Opt::ListMaxListpackSize as usize)
+        );
+        for (_, new) in ALIASES {
+            assert!(Opt::by_name(new).is_some(), "{new}");
         }
     }
 
