@@ -36,6 +36,8 @@ struct Gate {
     next_ticket: u64,
     /// Tickets in arrival order, with the waker of each waiter.
     line: VecDeque<(u64, Option<Waker>)>,
+    /// When the first in line started waiting (for the stall watchdog).
+    front_since: Option<(u64, std::time::Instant)>,
 }
 
 thread_local! {
@@ -128,6 +130,31 @@ impl Drop for Wait {
             }
         }
     }
+}
+
+/// Logs (once per waiter) when the first in this core's line has waited
+/// longer than `limit`: a gate held that long means a stuck transaction.
+pub fn report_stalls(core: usize, limit: std::time::Duration) {
+    GATE.with(|g| {
+        let mut g = g.borrow_mut();
+        let Some(&(front, _)) = g.line.front() else {
+            g.front_since = None;
+            return;
+        };
+        match g.front_since {
+            Some((t, since)) if t == front => {
+                if since.elapsed() > limit && since.elapsed() <= limit + std::time::Duration::from_secs(1) {
+                    tracing::warn!(
+                        "core {core}: the gate is held by transaction {} and {} waiter(s) have queued for {:?}",
+                        g.holder,
+                        g.line.len(),
+                        since.elapsed()
+                    );
+                }
+            }
+            _ => g.front_since = Some((front, std::time::Instant::now())),
+        }
+    });
 }
 
 /// Waits until work of `txn` (0: none) may run on this core.

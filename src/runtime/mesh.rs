@@ -88,10 +88,13 @@ pub fn build(n: usize) -> Vec<Ends> {
 }
 
 /// A requester waiting for its replies.
-#[derive(Default)]
 struct Slot {
     replies: Option<Vec<Reply>>,
     waker: Option<Waker>,
+    /// Where it went and when, for the stall watchdog.
+    core: usize,
+    since: std::time::Instant,
+    reported: bool,
 }
 
 struct Local {
@@ -168,6 +171,31 @@ pub async fn join(me: usize, ends: Ends) {
     for rx in resp_rx.into_iter().flatten() {
         glommio::spawn_local(complete_requests(rx, l.clone())).detach();
     }
+    glommio::spawn_local(watchdog(l.clone())).detach();
+}
+
+/// A hop answers in microseconds; one that has waited for seconds means a
+/// stuck core or a lost wakeup. Say so once per request, with enough to
+/// find it (this is diagnosis only: the request keeps waiting).
+const STALL: std::time::Duration = std::time::Duration::from_secs(2);
+
+async fn watchdog(l: Rc<Local>) {
+    loop {
+        glommio::timer::sleep(std::time::Duration::from_secs(1)).await;
+        for (id, slot) in l.pending.borrow().iter() {
+            let mut s = slot.borrow_mut();
+            if !s.reported && s.since.elapsed() > STALL {
+                s.reported = true;
+                tracing::warn!(
+                    "core {}: request {id} to core {} has waited {:?} for a reply",
+                    l.me,
+                    s.core,
+                    s.since.elapsed()
+                );
+            }
+        }
+        super::gate::report_stalls(l.me, STALL);
+    }
 }
 
 async fn serve_requests(rx: ConnectedReceiver<Request>) {
@@ -238,7 +266,13 @@ pub(super) async fn request(core: usize, txn: u64, op: GateOp, jobs: Vec<Job>) -
     let l = local();
     let id = l.next_id.get();
     l.next_id.set(id + 1);
-    let slot = Rc::new(RefCell::new(Slot::default()));
+    let slot = Rc::new(RefCell::new(Slot {
+        replies: None,
+        waker: None,
+        core,
+        since: std::time::Instant::now(),
+        reported: false,
+    }));
     l.pending.borrow_mut().insert(id, slot.clone());
     let tx = l.req_tx[core].clone().expect("no channel to that core");
     let from = l.me;
