@@ -99,14 +99,17 @@ thread_local! {
     static WAITING: Cell<usize> = const { Cell::new(0) };
 }
 
-fn register(w: &Arc<Waiter>, key: &[u8]) {
+/// Puts `w` in `key`'s line on this core: at the back when it blocks, or
+/// back at the front when it was taken off but could not be served.
+fn enqueue(w: Arc<Waiter>, key: &[u8], front: bool) {
     TABLE.with(|t| {
-        t.borrow_mut()
-            .entry(w.db)
-            .or_default()
-            .entry(key.into())
-            .or_default()
-            .push_back(w.clone())
+        let mut t = t.borrow_mut();
+        let q = t.entry(w.db).or_default().entry(key.into()).or_default();
+        if front {
+            q.push_front(w)
+        } else {
+            q.push_back(w)
+        }
     });
     WAITING.with(|n| n.set(n.get() + 1));
 }
@@ -143,18 +146,6 @@ fn pop_first(db: usize, key: &[u8]) -> Option<Arc<Waiter>> {
     })
 }
 
-fn push_first(w: Arc<Waiter>, key: &[u8]) {
-    TABLE.with(|t| {
-        t.borrow_mut()
-            .entry(w.db)
-            .or_default()
-            .entry(key.into())
-            .or_default()
-            .push_front(w)
-    });
-    WAITING.with(|n| n.set(n.get() + 1));
-}
-
 /// After a write that may have made `key` ready (a push, a move into it):
 /// serves its waiters on this core, first blocked first, while it stays
 /// ready. Costs one thread-local read when nobody waits on this core.
@@ -167,7 +158,7 @@ pub fn signal(ctx: &mut Ctx, key: &[u8]) {
             continue; // Served elsewhere or cancelled.
         }
         if !(w.ready)(ctx, key).unwrap_or(false) {
-            push_first(w, key);
+            enqueue(w, key, true);
             return;
         }
         if !w.claim() {
@@ -294,7 +285,7 @@ pub async fn block(
                         None => w2.complete(Outcome::Woken(k2.clone())),
                     },
                     Err(e) if w2.claim() => w2.complete(Outcome::Served(e)),
-                    Ok(false) => register(&w2, &k2),
+                    Ok(false) => enqueue(w2.clone(), &k2, false),
                     _ => {}
                 }
             });

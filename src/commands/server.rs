@@ -137,12 +137,7 @@ async fn snapshot_all() -> CoreSnap {
     };
     for p in parts {
         total.stats.merge(&p.stats);
-        let (a, b) = (&mut total.shard, &p.shard);
-        a.keyspace_hits += b.keyspace_hits;
-        a.keyspace_misses += b.keyspace_misses;
-        a.expired_keys += b.expired_keys;
-        a.expire_cycle_time_us += b.expire_cycle_time_us;
-        a.expired_time_cap_reached += b.expired_time_cap_reached;
+        total.shard.merge(&p.shard);
         total.dirty += p.dirty;
         if total.dbs.len() < p.dbs.len() {
             total.dbs.resize(p.dbs.len(), (0, 0));
@@ -201,20 +196,6 @@ fn instantaneous(cur: Sample) -> (u64, f64, f64) {
 /// Memory in use while the keyspace was empty (Redis's used_memory_startup);
 /// the lowest such reading seen by INFO, so the dataset is what lies above.
 static EMPTY_BASELINE: Mutex<Option<usize>> = Mutex::new(None);
-
-const DEFAULT_SECTIONS: &[&str] = &[
-    "server",
-    "clients",
-    "memory",
-    "persistence",
-    "stats",
-    "replication",
-    "cpu",
-    "modules",
-    "errorstats",
-    "cluster",
-    "keyspace",
-];
 
 /// Every section, in the order Redis prints them.
 const ALL_SECTIONS: &[&str] = &[
@@ -562,14 +543,16 @@ fn info_section(name: &str, snap: &CoreSnap) -> Option<String> {
 /// `default` → the default set; `all`/`everything` → every section;
 /// unknown names add nothing).
 pub async fn info_text(args: &[Bytes]) -> String {
+    // The default set is every section but commandstats.
+    let defaults = ALL_SECTIONS.iter().filter(|s| **s != "commandstats");
     let mut wanted: Vec<&str> = Vec::new();
     if args.is_empty() {
-        wanted.extend(DEFAULT_SECTIONS);
+        wanted.extend(defaults.clone());
     }
     for a in args {
         let a = String::from_utf8_lossy(a).to_ascii_lowercase();
         match a.as_str() {
-            "default" => wanted.extend(DEFAULT_SECTIONS),
+            "default" => wanted.extend(defaults.clone()),
             "all" | "everything" => wanted.extend(ALL_SECTIONS),
             name => {
                 if let Some(s) = ALL_SECTIONS.iter().find(|s| **s == name) {

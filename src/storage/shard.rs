@@ -18,6 +18,17 @@ pub struct ShardStats {
     pub expired_time_cap_reached: u64,
 }
 
+impl ShardStats {
+    /// Adds another core's counters into these.
+    pub fn merge(&mut self, o: &ShardStats) {
+        self.keyspace_hits += o.keyspace_hits;
+        self.keyspace_misses += o.keyspace_misses;
+        self.expired_keys += o.expired_keys;
+        self.expire_cycle_time_us += o.expire_cycle_time_us;
+        self.expired_time_cap_reached += o.expired_time_cap_reached;
+    }
+}
+
 pub struct Shard {
     pub id: usize,
     pub slots: Range<usize>,
