@@ -51,6 +51,17 @@ pub struct ClientState {
     pub close_after_reply: bool,
     pub qbuf: usize,
     pub obuf: usize,
+    /// Pub/Sub subscriptions; None until the first SUBSCRIBE.
+    pub subs: Option<Box<super::pubsub::Subscriptions>>,
+    /// Out-of-band messages (Pub/Sub, invalidations) encoded for this
+    /// client and not yet handed to its connection task.
+    pub pushes: Vec<u8>,
+    /// Wakes the connection task when a push arrives while it waits to read.
+    pub push_waker: Option<std::task::Waker>,
+    /// Since when the output has been over the soft limit.
+    soft_limit_since: Option<Instant>,
+    /// Cut off for its output buffer; drops further pushes.
+    cut_off: bool,
 }
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
@@ -85,6 +96,11 @@ impl ClientState {
             close_after_reply: false,
             qbuf: 0,
             obuf: 0,
+            subs: None,
+            pushes: Vec::new(),
+            push_waker: None,
+            soft_limit_since: None,
+            cut_off: false,
         }));
         let id = c.borrow().id;
         REGISTRY.with(|r| r.borrow_mut().insert(id, c.clone()));
@@ -92,17 +108,78 @@ impl ClientState {
         c
     }
 
-    /// Removes the client from this core's registry.
-    pub fn unregister(&self) {
+    /// Removes the client from this core's registry and its subscriptions.
+    pub fn unregister(&mut self) {
         REGISTRY.with(|r| r.borrow_mut().remove(&self.id));
+        super::pubsub::unsubscribe_all(self);
         CONNECTED.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// The client's class for CLIENT LIST/KILL TYPE and output limits.
+    pub fn class(&self) -> &'static str {
+        if self.subs.is_some() {
+            "pubsub"
+        } else {
+            "normal"
+        }
+    }
+
+    /// Queues an out-of-band message and wakes the connection to write it.
+    /// A client whose pending output passes its class's
+    /// `client-output-buffer-limit` is disconnected, as Redis does, so one
+    /// slow subscriber cannot hold the server's memory.
+    pub fn push(&mut self, msg: &Reply) {
+        if self.cut_off {
+            return;
+        }
+        msg.encode(self.resp3, &mut self.pushes);
+        if self.over_output_limit() {
+            tracing::warn!(
+                "Client {} scheduled to be closed ASAP for overcoming of output buffer limits.",
+                self.info_line()
+            );
+            self.cut_off = true;
+            self.pushes = Vec::new();
+            // SAFETY: the fd belongs to this live connection; shutdown ends
+            // its pending read and write, and the task then closes it.
+            unsafe { libc::shutdown(self.fd, libc::SHUT_RDWR) };
+        }
+        if let Some(w) = self.push_waker.take() {
+            w.wake();
+        }
+    }
+
+    fn over_output_limit(&mut self) -> bool {
+        let class = match self.class() {
+            "pubsub" => config::OutputClass::Pubsub,
+            _ => config::OutputClass::Normal,
+        };
+        let (hard, soft, secs) = config::output_limit(class);
+        let used = (self.pushes.len() + self.obuf) as u64;
+        if hard > 0 && used >= hard {
+            return true;
+        }
+        if soft > 0 && used >= soft {
+            // As Redis: the first time over only starts the clock.
+            return match self.soft_limit_since {
+                None => {
+                    self.soft_limit_since = Some(Instant::now());
+                    false
+                }
+                Some(t) => t.elapsed().as_secs() > secs,
+            };
+        }
+        self.soft_limit_since = None;
+        false
     }
 
     /// The CLIENT LIST / CLIENT INFO line.
     pub fn info_line(&self) -> String {
         let now = Instant::now();
+        let (sub, psub, ssub) = self.subs.as_ref().map_or((0, 0, 0), |s| s.counts());
+        let flags = if self.subs.is_some() { "P" } else { "N" };
         format!(
-            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags=N db={} sub=0 psub=0 ssub=0 multi=-1 qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs={} rbp=0 obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={flags} db={} sub={sub} psub={psub} ssub={ssub} multi=-1 qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs={} rbp=0 obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
             self.id,
             self.addr,
             self.laddr,
@@ -113,8 +190,8 @@ impl ClientState {
             self.db,
             self.qbuf,
             self.qbuf.max(1024),
-            self.obuf,
-            self.qbuf + self.obuf + 1024,
+            self.obuf + self.pushes.len(),
+            self.qbuf + self.obuf + self.pushes.len() + 1024,
             self.last_cmd,
             if self.resp3 { 3 } else { 2 },
             self.lib_name,
@@ -129,7 +206,14 @@ fn valid_name(b: &[u8]) -> bool {
 }
 
 fn ping(c: &mut ClientState, args: &[Bytes]) -> Reply {
-    let _ = c;
+    // RESP2 subscribed mode answers in the shape of a message.
+    if c.subs.is_some() && !c.resp3 {
+        let arg = args.get(1).cloned().unwrap_or_default();
+        return match args.len() {
+            1 | 2 => Reply::Array(vec![Reply::bulk("pong"), Reply::Bulk(arg)]),
+            _ => wrong_args("ping"),
+        };
+    }
     match args.len() {
         1 => Reply::status("PONG"),
         2 => Reply::Bulk(args[1].clone()),
@@ -248,6 +332,7 @@ fn quit(c: &mut ClientState, _: &[Bytes]) -> Reply {
 }
 
 fn reset(c: &mut ClientState, _: &[Bytes]) -> Reply {
+    super::pubsub::unsubscribe_all(c);
     c.db = 0;
     c.resp3 = false;
     c.name.clear();
@@ -371,7 +456,8 @@ struct Filter {
     laddr: Option<String>,
     skip: Option<u64>,
     maxage: Option<u64>,
-    normal_only: Option<bool>,
+    /// normal, pubsub, slave or master (CLIENT LIST/KILL TYPE).
+    class: Option<&'static str>,
 }
 
 impl Filter {
@@ -383,7 +469,7 @@ impl Filter {
             && self
                 .maxage
                 .is_none_or(|m| c.created.elapsed().as_secs() >= m)
-            && self.normal_only != Some(false)
+            && self.class.is_none_or(|k| k == c.class())
     }
 }
 
@@ -425,8 +511,10 @@ async fn client_list(_c: &ClientRef, args: &[Bytes]) -> Reply {
         if is(&args[i], "type") && i + 1 < args.len() {
             let t = args[i + 1].to_ascii_lowercase();
             match t.as_slice() {
-                b"normal" => f.normal_only = Some(true),
-                b"master" | b"replica" | b"slave" | b"pubsub" => f.normal_only = Some(false),
+                b"normal" => f.class = Some("normal"),
+                b"pubsub" => f.class = Some("pubsub"),
+                b"replica" | b"slave" => f.class = Some("slave"),
+                b"master" => f.class = Some("master"),
                 _ => {
                     return Reply::error(format!(
                         "ERR Unknown client type '{}'",
@@ -511,8 +599,10 @@ async fn client_kill(c: &ClientRef, args: &[Bytes]) -> Reply {
                 }
             } else if is(k, "type") {
                 match text.to_lowercase().as_str() {
-                    "normal" => f.normal_only = Some(true),
-                    "master" | "replica" | "slave" | "pubsub" => f.normal_only = Some(false),
+                    "normal" => f.class = Some("normal"),
+                    "pubsub" => f.class = Some("pubsub"),
+                    "replica" | "slave" => f.class = Some("slave"),
+                    "master" => f.class = Some("master"),
                     _ => return Reply::error(format!("ERR Unknown client type '{text}'")),
                 }
             } else if is(k, "user") {

@@ -19,6 +19,7 @@ pub mod client;
 pub mod hashes;
 pub mod keys;
 pub mod lists;
+pub mod pubsub;
 pub mod server;
 pub mod sets;
 pub mod stats;
@@ -275,6 +276,7 @@ pub fn table() -> &'static Table {
         hashes::register(&mut specs);
         sets::register(&mut specs);
         zsets::register(&mut specs);
+        pubsub::register(&mut specs);
         let mut by_name = HashMap::with_hasher(ahash::RandomState::new());
         for (i, s) in specs.iter().enumerate() {
             let prev = by_name.insert(s.name.as_bytes(), i);

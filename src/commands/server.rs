@@ -14,7 +14,7 @@ use super::stats::{self, CoreStats};
 use super::{
     arg_i64, flags::*, is, spec, table, with_ctx, ClientRef, ClientState, Cross, Ctx, Handler, Spec,
 };
-use crate::config::{self, Kind, Opt, OPTIONS};
+use crate::config::{self, Opt, OPTIONS};
 use crate::memory;
 use crate::protocol::errors::{self, err, wrong_args};
 use crate::protocol::{parse_i64, Reply};
@@ -716,7 +716,7 @@ fn set_failed(name: &str, why: &str) -> Reply {
 /// The arguments a value stands for: list options take several words.
 fn value_args(idx: usize, value: &str) -> Vec<String> {
     match OPTIONS[idx].kind {
-        Kind::List => value.split_whitespace().map(String::from).collect(),
+        k if k.is_words() => value.split_whitespace().map(String::from).collect(),
         _ => vec![value.to_string()],
     }
 }

@@ -8,10 +8,10 @@ mod options;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{OnceLock, RwLock};
 
-pub use options::{parse_memory, Kind, Opt, OptDef, LOGLEVELS, OPTIONS};
+pub use options::{events, parse_memory, Kind, Opt, OptDef, LOGLEVELS, OPTIONS};
 
 use crate::protocol::inline::split_args;
 
@@ -34,7 +34,7 @@ impl Store {
         let mut nums = Vec::new();
         for o in OPTIONS {
             let args: Vec<String> = match o.kind {
-                Kind::List => o.default.split(' ').map(String::from).collect(),
+                k if k.is_words() => o.default.split(' ').map(String::from).collect(),
                 _ => vec![o.default.to_string()],
             };
             let (t, n) = options::parse_value(o, &args).expect("default parses");
@@ -60,6 +60,39 @@ pub fn text(opt: Opt) -> String {
     store().text.read().unwrap()[opt as usize].clone()
 }
 
+fn text_at(idx: usize) -> String {
+    store().text.read().unwrap()[idx].clone()
+}
+
+/// Client classes of `client-output-buffer-limit`.
+#[derive(Debug, Clone, Copy)]
+pub enum OutputClass {
+    Normal = 0,
+    Replica = 1,
+    Pubsub = 2,
+}
+
+/// `[hard, soft, seconds]` per class, kept as numbers so the check on
+/// every queued push is three loads.
+static OUTPUT_LIMITS: [AtomicU64; 9] = [
+    AtomicU64::new(0),
+    AtomicU64::new(0),
+    AtomicU64::new(0),
+    AtomicU64::new(268435456),
+    AtomicU64::new(67108864),
+    AtomicU64::new(60),
+    AtomicU64::new(33554432),
+    AtomicU64::new(8388608),
+    AtomicU64::new(60),
+];
+
+/// A class's output buffer limit: (hard bytes, soft bytes, soft seconds).
+pub fn output_limit(class: OutputClass) -> (u64, u64, u64) {
+    let i = class as usize * 3;
+    let l = |j: usize| OUTPUT_LIMITS[i + j].load(Ordering::Relaxed);
+    (l(0), l(1), l(2))
+}
+
 /// The config file the server was started with.
 pub fn file() -> Option<PathBuf> {
     store().file.clone()
@@ -72,7 +105,19 @@ pub fn set(idx: usize, args: &[String], from_client: bool) -> Result<(), String>
     if from_client && !def.mutable {
         return Err("can't set immutable config".into());
     }
-    let (t, n) = options::parse_value(def, args)?;
+    let (t, n) = if let Kind::OutputLimits = def.kind {
+        // Classes not named keep their current limits.
+        let mut words: Vec<String> = text_at(idx).split(' ').map(String::from).collect();
+        words.extend_from_slice(args);
+        let (t, n) = options::parse_value(def, &words)?;
+        let limits = options::output_limits(&t.split(' ').map(String::from).collect::<Vec<_>>())?;
+        for (cell, v) in OUTPUT_LIMITS.iter().zip(limits.iter().flatten()) {
+            cell.store(*v, Ordering::Relaxed);
+        }
+        (t, n)
+    } else {
+        options::parse_value(def, args)?
+    };
     if def.name == "dir" {
         std::env::set_current_dir(&t).map_err(|e| e.to_string())?;
     }
@@ -267,7 +312,7 @@ pub fn rewrite() -> Result<(), String> {
     let mut out = String::new();
     let show = |i: usize| -> String {
         match OPTIONS[i].kind {
-            Kind::List => format!("{} {}", OPTIONS[i].name, text[i]),
+            k if k.is_words() => format!("{} {}", OPTIONS[i].name, text[i]),
             _ => format!("{} {}", OPTIONS[i].name, quote(&text[i])),
         }
     };

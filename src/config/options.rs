@@ -18,6 +18,18 @@ pub enum Kind {
     Str,
     /// One or more words, kept space separated (`bind 127.0.0.1 ::1`).
     List,
+    /// `client-output-buffer-limit`: `<class> <hard> <soft> <seconds>`
+    /// groups; a setting changes only the classes it names.
+    OutputLimits,
+    /// `notify-keyspace-events` letters, kept as a bit set.
+    EventFlags,
+}
+
+impl Kind {
+    /// Whether the value is several words (split on spaces when set).
+    pub fn is_words(self) -> bool {
+        matches!(self, Kind::List | Kind::OutputLimits)
+    }
 }
 
 /// One row of the table.
@@ -75,6 +87,9 @@ options! {
     SetMaxListpackValue: "set-max-listpack-value", Kind::Int { min: 0, max: i64::MAX }, "64", MUTABLE;
     ZsetMaxListpackEntries: "zset-max-listpack-entries", Kind::Int { min: 0, max: i64::MAX }, "128", MUTABLE;
     ZsetMaxListpackValue: "zset-max-listpack-value", Kind::Int { min: 0, max: i64::MAX }, "64", MUTABLE;
+    ClientOutputBufferLimit: "client-output-buffer-limit", Kind::OutputLimits, "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60", MUTABLE;
+    NotifyKeyspaceEvents: "notify-keyspace-events", Kind::EventFlags, "", MUTABLE;
+    TrackingTableMaxKeys: "tracking-table-max-keys", Kind::Int { min: 0, max: i64::MAX }, "1000000", MUTABLE;
 }
 
 /// Older option names (Redis 6 ziplist names) that configs still use.
@@ -106,7 +121,7 @@ impl Opt {
 /// Parses `value` for option `def`: the normalized text to keep and, for
 /// numeric kinds, the number. Errors are Redis's texts.
 pub fn parse_value(def: &OptDef, args: &[String]) -> Result<(String, i64), String> {
-    if !matches!(def.kind, Kind::List) && args.len() != 1 {
+    if !def.kind.is_words() && args.len() != 1 {
         return Err("wrong number of arguments".into());
     }
     let v = args.first().map(String::as_str).unwrap_or("");
@@ -137,6 +152,126 @@ pub fn parse_value(def: &OptDef, args: &[String]) -> Result<(String, i64), Strin
         },
         Kind::Str => Ok((v.to_string(), 0)),
         Kind::List => Ok((args.join(" "), 0)),
+        Kind::OutputLimits => {
+            let limits = output_limits(args)?;
+            let text = CLASSES
+                .iter()
+                .zip(limits)
+                .map(|(c, [h, s, t])| format!("{c} {h} {s} {t}"))
+                .collect::<Vec<_>>()
+                .join(" ");
+            Ok((text, 0))
+        }
+        Kind::EventFlags => {
+            let flags = events::parse(v).ok_or_else(|| {
+                "Invalid event class character. Use 'Ag$lshzxeKEtmdn'.".to_string()
+            })?;
+            Ok((events::format(flags), flags as i64))
+        }
+    }
+}
+
+/// Output buffer classes in the order CONFIG GET shows them.
+pub const CLASSES: [&str; 3] = ["normal", "slave", "pubsub"];
+
+/// Reads `<class> <hard> <soft> <seconds>` groups over the built-in
+/// defaults (later groups win) into `[hard, soft, seconds]` per class.
+pub fn output_limits(words: &[String]) -> Result<[[u64; 3]; 3], String> {
+    let mut out = [
+        [0, 0, 0],
+        [268435456, 67108864, 60],
+        [33554432, 8388608, 60],
+    ];
+    if !words.len().is_multiple_of(4) {
+        return Err("Wrong number of arguments in buffer limit configuration.".into());
+    }
+    for g in words.chunks(4) {
+        let class = match g[0].to_ascii_lowercase().as_str() {
+            "normal" => 0,
+            "slave" | "replica" => 1,
+            "pubsub" => 2,
+            _ => {
+                return Err("Invalid client class specified in buffer limit configuration.".into())
+            }
+        };
+        let bad = || "Error in hard, soft or soft_seconds setting in buffer limit configuration.";
+        let hard = parse_memory(&g[1]).filter(|n| *n >= 0).ok_or_else(bad)?;
+        let soft = parse_memory(&g[2]).filter(|n| *n >= 0).ok_or_else(bad)?;
+        let secs: i64 = g[3].parse().ok().filter(|n| *n >= 0).ok_or_else(bad)?;
+        out[class] = [hard as u64, soft as u64, secs as u64];
+    }
+    Ok(out)
+}
+
+/// Keyspace notification classes (`notify-keyspace-events` letters).
+pub mod events {
+    pub const KEYSPACE: u32 = 1 << 0; // K
+    pub const KEYEVENT: u32 = 1 << 1; // E
+    pub const GENERIC: u32 = 1 << 2; // g
+    pub const STRING: u32 = 1 << 3; // $
+    pub const LIST: u32 = 1 << 4; // l
+    pub const SET: u32 = 1 << 5; // s
+    pub const HASH: u32 = 1 << 6; // h
+    pub const ZSET: u32 = 1 << 7; // z
+    pub const EXPIRED: u32 = 1 << 8; // x
+    pub const EVICTED: u32 = 1 << 9; // e
+    pub const STREAM: u32 = 1 << 10; // t
+    pub const MODULE: u32 = 1 << 11; // d
+    pub const NEW: u32 = 1 << 12; // n
+    pub const KEY_MISS: u32 = 1 << 13; // m
+    /// `A`: every class but key-miss and new.
+    pub const ALL: u32 =
+        GENERIC | STRING | LIST | SET | HASH | ZSET | EXPIRED | EVICTED | STREAM | MODULE;
+
+    /// Class letters in the order Redis prints them.
+    const LETTERS: [(char, u32); 11] = [
+        ('g', GENERIC),
+        ('$', STRING),
+        ('l', LIST),
+        ('s', SET),
+        ('h', HASH),
+        ('z', ZSET),
+        ('x', EXPIRED),
+        ('e', EVICTED),
+        ('t', STREAM),
+        ('d', MODULE),
+        ('n', NEW),
+    ];
+
+    pub fn parse(s: &str) -> Option<u32> {
+        let mut flags = 0;
+        for c in s.chars() {
+            flags |= match c {
+                'A' => ALL,
+                'K' => KEYSPACE,
+                'E' => KEYEVENT,
+                'm' => KEY_MISS,
+                _ => LETTERS.iter().find(|(l, _)| *l == c)?.1,
+            };
+        }
+        Some(flags)
+    }
+
+    /// As Redis shows it: `A` when all classes are on (then `n` is not
+    /// shown, as in Redis 7.0), else the letters; then K, E, m.
+    pub fn format(flags: u32) -> String {
+        let mut s = String::new();
+        if flags & ALL == ALL {
+            s.push('A');
+        } else {
+            s.extend(
+                LETTERS
+                    .iter()
+                    .filter(|(_, b)| flags & b != 0)
+                    .map(|(c, _)| *c),
+            );
+        }
+        for (c, b) in [('K', KEYSPACE), ('E', KEYEVENT), ('m', KEY_MISS)] {
+            if flags & b != 0 {
+                s.push(c);
+            }
+        }
+        s
     }
 }
 
@@ -182,7 +317,7 @@ mod tests {
                 o.name
             );
             let args: Vec<String> = o.default.split(' ').map(String::from).collect();
-            let args = if matches!(o.kind, Kind::List) {
+            let args = if o.kind.is_words() {
                 args
             } else {
                 vec![o.default.to_string()]
@@ -204,6 +339,29 @@ mod tests {
         for (_, new) in ALIASES {
             assert!(Opt::by_name(new).is_some(), "{new}");
         }
+    }
+
+    #[test]
+    fn event_flags_show_as_redis() {
+        for (set, shown) in [
+            ("KEA", "AKE"),
+            ("Ex", "xE"),
+            ("zA", "A"),
+            ("nKm", "nKm"),
+            ("An", "A"),
+        ] {
+            assert_eq!(events::format(events::parse(set).unwrap()), shown);
+        }
+        assert_eq!(events::parse("KQ"), None);
+    }
+
+    #[test]
+    fn output_limits_merge_classes() {
+        let w = |s: &str| s.split(' ').map(String::from).collect::<Vec<_>>();
+        let l = output_limits(&w("replica 1mb 1kb 5 pubsub 10 10 10")).unwrap();
+        assert_eq!(l, [[0, 0, 0], [1 << 20, 1024, 5], [10, 10, 10]]);
+        assert!(output_limits(&w("pubsub 1mb 512kb")).is_err());
+        assert!(output_limits(&w("foo 1 1 1")).is_err());
     }
 
     #[test]

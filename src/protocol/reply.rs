@@ -40,6 +40,9 @@ pub enum Reply {
     Push(Vec<Reply>),
     /// Already-encoded bytes, passed through as they are.
     Raw(Bytes),
+    /// Several replies in a row for one command (SUBSCRIBE a b answers
+    /// once per channel).
+    Seq(Vec<Reply>),
 }
 
 impl Reply {
@@ -128,6 +131,7 @@ impl Reply {
             }
             Reply::Verbatim(b) => bulk(out, b),
             Reply::Raw(b) => out.extend_from_slice(b),
+            Reply::Seq(items) => items.iter().for_each(|r| r.encode(resp3, out)),
         }
     }
 }

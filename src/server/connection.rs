@@ -25,11 +25,17 @@ pub async fn serve(mut stream: TcpStream, client: ClientRef) {
     // Commands left in the buffer after an unauthenticated client's first one.
     let mut buffered = false;
     loop {
-        let t = config::num(Opt::Timeout);
+        // Subscribers wait for messages, not commands: no idle timeout.
+        let t = if client.borrow().subs.is_some() {
+            0
+        } else {
+            config::num(Opt::Timeout)
+        };
         if t != timeout {
             timeout = t;
             let _ = stream.set_read_timeout((t > 0).then(|| Duration::from_secs(t as u64)));
         }
+        let mut pushed = false;
         if !buffered {
             let start = rbuf.len();
             let want = parser
@@ -45,16 +51,30 @@ pub async fn serve(mut stream: TcpStream, client: ClientRef) {
             // showed up in profiles.)
             let dst =
                 unsafe { std::slice::from_raw_parts_mut(spare.as_mut_ptr().cast::<u8>(), len) };
-            let n = match stream.read(dst).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => n,
+            // Wait for the client's next bytes or for a message to push to it.
+            // (A read that loses the race has taken nothing: glommio reads
+            // only once the socket is ready.)
+            let read = futures_lite::future::or(async { Some(stream.read(dst).await) }, async {
+                pushes_ready(&client).await;
+                None
+            })
+            .await;
+            let n = match read {
+                None => {
+                    pushed = true;
+                    0
+                }
+                Some(Ok(0) | Err(_)) => break,
+                Some(Ok(n)) => n,
             };
             // SAFETY: `n` bytes past the old length were just written.
             unsafe { rbuf.set_len(start + n) };
-            stats::with(|s| {
-                s.net_input_bytes += n as u64;
-                s.reads_processed += 1;
-            });
+            if n > 0 {
+                stats::with(|s| {
+                    s.net_input_bytes += n as u64;
+                    s.reads_processed += 1;
+                });
+            }
         }
         if rbuf.len() as i64 > config::num(Opt::ClientQueryBufferLimit) {
             tracing::warn!(
@@ -65,7 +85,11 @@ pub async fn serve(mut stream: TcpStream, client: ClientRef) {
         }
         client.borrow_mut().qbuf = rbuf.len();
 
-        let (cmds, error, more) = parse_all(&mut parser, &mut rbuf, &client);
+        let (cmds, error, more) = if pushed {
+            (Vec::new(), None, false)
+        } else {
+            parse_all(&mut parser, &mut rbuf, &client)
+        };
         buffered = more;
         let mut close = error.is_some();
         if !cmds.is_empty() {
@@ -91,6 +115,9 @@ pub async fn serve(mut stream: TcpStream, client: ClientRef) {
         }
         {
             let mut c = client.borrow_mut();
+            // Messages queued while the commands ran go after their replies.
+            out.extend_from_slice(&c.pushes);
+            c.pushes.clear();
             c.last_active = std::time::Instant::now();
             c.qbuf = rbuf.len();
             c.obuf = out.len();
@@ -104,6 +131,7 @@ pub async fn serve(mut stream: TcpStream, client: ClientRef) {
                 s.writes_processed += 1;
             });
             out.clear();
+            client.borrow_mut().obuf = 0;
             if out.capacity() > 64 * READ_CHUNK {
                 out.shrink_to(READ_CHUNK);
             }
@@ -113,7 +141,20 @@ pub async fn serve(mut stream: TcpStream, client: ClientRef) {
         }
     }
     let _ = stream.flush().await;
-    client.borrow().unregister();
+    client.borrow_mut().unregister();
+}
+
+/// Resolves once the client has messages waiting to be written.
+fn pushes_ready(client: &ClientRef) -> impl std::future::Future<Output = ()> + '_ {
+    futures_lite::future::poll_fn(move |cx| {
+        let mut c = client.borrow_mut();
+        if c.pushes.is_empty() {
+            c.push_waker = Some(cx.waker().clone());
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
 }
 
 /// Takes every complete command out of the buffer. Stops at a protocol

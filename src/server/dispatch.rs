@@ -165,6 +165,9 @@ fn check<'t>(client: &ClientRef, args: &[Bytes]) -> Result<(usize, &'t Spec), Re
         return reject(errors::wrong_args(spec.name));
     }
     let mut c = client.borrow_mut();
+    if c.subs.is_some() && !c.resp3 && !commands::pubsub::allowed_while_subscribed(spec.name) {
+        return reject(commands::pubsub::subscribed_mode_error(spec.name));
+    }
     if c.last_cmd != spec.name {
         // Reuses the string's buffer: no allocation per command.
         c.last_cmd.clear();
