@@ -97,6 +97,13 @@ impl<'a> Ctx<'a> {
     pub fn dirty(&mut self, n: u64) {
         self.shard.dirty += n;
     }
+
+    /// Emits a keyspace notification of `class` (`config::events`) for
+    /// `key` in this command's database, if enabled.
+    #[inline]
+    pub fn notify(&self, class: u32, event: &str, key: &[u8]) {
+        pubsub::notify(class, event, key, self.db);
+    }
 }
 
 /// Runs `f` with a context for database `db` on this core's shard; for
