@@ -62,6 +62,8 @@ pub struct ClientState {
     soft_limit_since: Option<Instant>,
     /// Cut off for its output buffer; drops further pushes.
     cut_off: bool,
+    /// CLIENT TRACKING settings; None when off.
+    pub tracking: Option<super::tracking::Tracking>,
 }
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
@@ -70,6 +72,32 @@ pub static CONNECTED: AtomicUsize = AtomicUsize::new(0);
 
 thread_local! {
     static REGISTRY: RefCell<BTreeMap<u64, ClientRef>> = const { RefCell::new(BTreeMap::new()) };
+}
+
+/// Which core each client lives on, for messages addressed by client id
+/// (tracking REDIRECT). Touched once per connect and disconnect.
+static CORES: std::sync::Mutex<BTreeMap<u64, usize>> = std::sync::Mutex::new(BTreeMap::new());
+
+/// The core of client `id`, if it is connected.
+pub fn core_of(id: u64) -> Option<usize> {
+    CORES.lock().unwrap().get(&id).copied()
+}
+
+/// Runs `f` on client `id` if it is connected to this core.
+pub fn with_local<R>(id: u64, f: impl FnOnce(&mut ClientState) -> R) -> Option<R> {
+    let c = REGISTRY.with(|r| r.borrow().get(&id).cloned())?;
+    let mut st = c.try_borrow_mut().ok()?;
+    Some(f(&mut st))
+}
+
+/// Runs `f` on every client of this core.
+pub fn for_each_local(mut f: impl FnMut(&mut ClientState)) {
+    let all: Vec<ClientRef> = REGISTRY.with(|r| r.borrow().values().cloned().collect());
+    for c in all {
+        if let Ok(mut st) = c.try_borrow_mut() {
+            f(&mut st);
+        }
+    }
 }
 
 impl ClientState {
@@ -101,9 +129,11 @@ impl ClientState {
             push_waker: None,
             soft_limit_since: None,
             cut_off: false,
+            tracking: None,
         }));
         let id = c.borrow().id;
         REGISTRY.with(|r| r.borrow_mut().insert(id, c.clone()));
+        CORES.lock().unwrap().insert(id, runtime::me());
         CONNECTED.fetch_add(1, Ordering::Relaxed);
         c
     }
@@ -111,7 +141,12 @@ impl ClientState {
     /// Removes the client from this core's registry and its subscriptions.
     pub fn unregister(&mut self) {
         REGISTRY.with(|r| r.borrow_mut().remove(&self.id));
+        CORES.lock().unwrap().remove(&self.id);
         super::pubsub::unsubscribe_all(self);
+        let stopped = super::tracking::stop(self);
+        if stopped.is_some() {
+            runtime::spawn(super::tracking::unregister_prefixes(stopped));
+        }
         CONNECTED.fetch_sub(1, Ordering::Relaxed);
     }
 
@@ -177,9 +212,24 @@ impl ClientState {
     pub fn info_line(&self) -> String {
         let now = Instant::now();
         let (sub, psub, ssub) = self.subs.as_ref().map_or((0, 0, 0), |s| s.counts());
-        let flags = if self.subs.is_some() { "P" } else { "N" };
+        let mut flags = String::new();
+        if self.subs.is_some() {
+            flags.push('P');
+        }
+        if let Some(t) = &self.tracking {
+            flags.push('t');
+            if t.bcast {
+                flags.push('B');
+            }
+            if t.broken_redirect {
+                flags.push('R');
+            }
+        }
+        if flags.is_empty() {
+            flags.push('N');
+        }
         format!(
-            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={flags} db={} sub={sub} psub={psub} ssub={ssub} multi=-1 qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs={} rbp=0 obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={flags} db={} sub={sub} psub={psub} ssub={ssub} multi=-1 qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs={} rbp=0 obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user=default redir={} resp={} lib-name={} lib-ver={}",
             self.id,
             self.addr,
             self.laddr,
@@ -193,6 +243,7 @@ impl ClientState {
             self.obuf + self.pushes.len(),
             self.qbuf + self.obuf + self.pushes.len() + 1024,
             self.last_cmd,
+            super::tracking::getredir(self),
             if self.resp3 { 3 } else { 2 },
             self.lib_name,
             self.lib_ver,
@@ -333,6 +384,10 @@ fn quit(c: &mut ClientState, _: &[Bytes]) -> Reply {
 
 fn reset(c: &mut ClientState, _: &[Bytes]) -> Reply {
     super::pubsub::unsubscribe_all(c);
+    let stopped = super::tracking::stop(c);
+    if stopped.is_some() {
+        runtime::spawn(super::tracking::unregister_prefixes(stopped));
+    }
     c.db = 0;
     c.resp3 = false;
     c.name.clear();
@@ -345,7 +400,9 @@ fn reset(c: &mut ClientState, _: &[Bytes]) -> Reply {
 
 const CLIENT_HELP: &[&str] = &[
     "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "CACHING (YES|NO)",
     "GETNAME",
+    "GETREDIR",
     "ID",
     "INFO",
     "KILL <ip:port>",
@@ -356,6 +413,8 @@ const CLIENT_HELP: &[&str] = &[
     "REPLY (ON|OFF|SKIP)",
     "SETINFO <option> <value>",
     "SETNAME <name>",
+    "TRACKING (ON|OFF) [REDIRECT <id>] [BCAST] [PREFIX <prefix> [...]] [OPTIN] [OPTOUT] [NOLOOP]",
+    "TRACKINGINFO",
     "HELP",
 ];
 
@@ -443,7 +502,10 @@ fn client(c: &mut ClientState, args: &[Bytes]) -> Reply {
             }
         }
         (b"help", 2) => Reply::Array(CLIENT_HELP.iter().map(|l| Reply::status(*l)).collect()),
-        (b"list" | b"kill", _) => unreachable!("routed to client_coord"),
+        (b"caching", 3) => super::tracking::client_caching(c, args),
+        (b"getredir", 2) => Reply::Int(super::tracking::getredir(c)),
+        (b"trackinginfo", 2) => super::tracking::trackinginfo(c),
+        (b"list" | b"kill" | b"tracking", _) => unreachable!("routed to client_coord"),
         _ => errors::unknown_subcommand("client", &args[1]),
     }
 }
@@ -483,8 +545,9 @@ fn client_coord(
         let sub = String::from_utf8_lossy(&args[1]).to_ascii_lowercase();
         // Arity per subcommand (Redis's container-command rule): N exact, -N at least.
         let arity: i32 = match sub.as_str() {
-            "id" | "getname" | "info" | "help" => 2,
-            "setname" | "no-evict" | "no-touch" | "reply" => 3,
+            "id" | "getname" | "info" | "help" | "getredir" | "trackinginfo" => 2,
+            "setname" | "no-evict" | "no-touch" | "reply" | "caching" => 3,
+            "tracking" => -3,
             "setinfo" => 4,
             "kill" => -3,
             "list" => -2,
@@ -499,6 +562,7 @@ fn client_coord(
         match sub.as_str() {
             "list" => client_list(&c, &args).await,
             "kill" => client_kill(&c, &args).await,
+            "tracking" => super::tracking::client_tracking(&c, &args).await,
             _ => client(&mut c.borrow_mut(), &args),
         }
     })

@@ -24,6 +24,7 @@ pub mod server;
 pub mod sets;
 pub mod stats;
 pub mod strings;
+pub mod tracking;
 pub mod zsets;
 
 use std::cell::RefCell;
@@ -65,6 +66,7 @@ impl<'a> Ctx<'a> {
         if expired {
             shard.stats.expired_keys += 1;
             shard.dirty += 1;
+            key_changed(self.db, key, 0);
         }
         match e {
             Some(e) => {
@@ -89,6 +91,7 @@ impl<'a> Ctx<'a> {
         if expired {
             shard.stats.expired_keys += 1;
             shard.dirty += 1;
+            key_changed(self.db, key, 0);
         }
         e
     }
@@ -118,6 +121,25 @@ pub fn with_ctx<R>(db: usize, f: impl FnOnce(&mut Ctx) -> R) -> R {
         };
         f(&mut ctx)
     })
+}
+
+/// The keys a write command changes: all its keys, except that the
+/// `*STORE` commands and COPY change only their destination (the first).
+pub fn written_keys(spec: &Spec, argc: usize) -> impl Iterator<Item = usize> {
+    let only_first =
+        spec.flags & flags::WRITE == 0 || spec.name.ends_with("store") || spec.name == "copy";
+    let write = spec.flags & flags::WRITE != 0;
+    spec.key_indices(argc)
+        .take(if only_first { 1 } else { usize::MAX })
+        .filter(move |_| write)
+}
+
+/// A key changed (by client `by`; 0 when the server expired it): tells
+/// tracking clients. Cheap when nobody tracks.
+#[inline]
+pub fn key_changed(db: usize, key: &[u8], by: u64) {
+    let _ = db;
+    tracking::key_changed(key, by);
 }
 
 /// Shared, per-connection state handed to coordinating commands.

@@ -403,7 +403,7 @@ const PUBSUB_HELP: &[&str] = &[
 ];
 
 /// Names in this core's registry of `kind`, with their subscriber counts.
-fn local_names(kind: Kind) -> Vec<(Bytes, i64)> {
+fn local_counts(kind: Kind) -> Vec<(Bytes, i64)> {
     REGISTRY.with(|r| {
         r.borrow_mut()
             .map(kind)
@@ -413,9 +413,15 @@ fn local_names(kind: Kind) -> Vec<(Bytes, i64)> {
     })
 }
 
+/// This core's channel, pattern and shard channel names (INFO).
+pub fn local_names() -> [HashSet<Bytes>; 3] {
+    [Kind::Channel, Kind::Pattern, Kind::Shard]
+        .map(|k| REGISTRY.with(|r| r.borrow_mut().map(k).keys().cloned().collect()))
+}
+
 /// Every core's names of `kind` with summed subscriber counts.
 async fn all_names(kind: Kind) -> HashMap<Bytes, i64> {
-    let parts = runtime::gather(0..runtime::shards(), move || local_names(kind)).await;
+    let parts = runtime::gather(0..runtime::shards(), move || local_counts(kind)).await;
     let mut all: HashMap<Bytes, i64> = HashMap::new();
     for (name, n) in parts.into_iter().flatten() {
         *all.entry(name).or_default() += n;

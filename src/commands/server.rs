@@ -116,16 +116,24 @@ struct CoreSnap {
     dirty: u64,
     /// (keys, volatile keys) per database.
     dbs: Vec<(usize, usize)>,
+    /// Pub/Sub channel, pattern and shard channel names (unique over cores).
+    pubsub: [std::collections::HashSet<Bytes>; 3],
+    /// Tracked keys, tracked items, BCAST prefixes (the same on every core).
+    tracking: (usize, usize, usize),
 }
 
 async fn snapshot_all() -> CoreSnap {
     let parts = runtime::gather(0..runtime::shards(), || {
         let stats = stats::with(|s| s.clone());
+        let pubsub = super::pubsub::local_names();
+        let tracking = super::tracking::local_counts();
         shard::with(|sh| CoreSnap {
             stats,
             shard: sh.stats,
             dirty: sh.dirty,
             dbs: sh.dbs.iter().map(|d| (d.len(), d.volatile())).collect(),
+            pubsub,
+            tracking,
         })
     })
     .await;
@@ -134,8 +142,16 @@ async fn snapshot_all() -> CoreSnap {
         shard: ShardStats::default(),
         dirty: 0,
         dbs: Vec::new(),
+        pubsub: Default::default(),
+        tracking: (0, 0, 0),
     };
     for p in parts {
+        for (t, names) in total.pubsub.iter_mut().zip(p.pubsub) {
+            t.extend(names);
+        }
+        total.tracking.0 += p.tracking.0;
+        total.tracking.1 += p.tracking.1;
+        total.tracking.2 = p.tracking.2;
         total.stats.merge(&p.stats);
         total.shard.merge(&p.shard);
         total.dirty += p.dirty;
@@ -308,7 +324,11 @@ fn info_section(name: &str, snap: &CoreSnap) -> Option<String> {
                 crate::commands::blocking::BLOCKED_CLIENTS
                     .load(std::sync::atomic::Ordering::Relaxed),
             );
-            kv(o, "tracking_clients", 0);
+            kv(
+                o,
+                "tracking_clients",
+                super::tracking::CLIENTS.load(std::sync::atomic::Ordering::Relaxed),
+            );
             kv(o, "clients_in_timeout_table", 0);
         }
         "memory" => {
@@ -442,10 +462,10 @@ fn info_section(name: &str, snap: &CoreSnap) -> Option<String> {
             }
             kv(o, "keyspace_hits", sh.keyspace_hits);
             kv(o, "keyspace_misses", sh.keyspace_misses);
+            kv(o, "pubsub_channels", snap.pubsub[0].len());
+            kv(o, "pubsub_patterns", snap.pubsub[1].len());
+            kv(o, "pubsubshard_channels", snap.pubsub[2].len());
             for k in [
-                "pubsub_channels",
-                "pubsub_patterns",
-                "pubsubshard_channels",
                 "latest_fork_usec",
                 "total_forks",
                 "migrate_cached_sockets",
@@ -456,13 +476,13 @@ fn info_section(name: &str, snap: &CoreSnap) -> Option<String> {
                 "active_defrag_key_misses",
                 "total_active_defrag_time",
                 "current_active_defrag_time",
-                "tracking_total_keys",
-                "tracking_total_items",
-                "tracking_total_prefixes",
-                "unexpected_error_replies",
             ] {
                 kv(o, k, 0);
             }
+            kv(o, "tracking_total_keys", snap.tracking.0);
+            kv(o, "tracking_total_items", snap.tracking.1);
+            kv(o, "tracking_total_prefixes", snap.tracking.2);
+            kv(o, "unexpected_error_replies", 0);
             kv(o, "total_error_replies", st.total_error_replies);
             kv(o, "dump_payload_sanitizations", 0);
             kv(o, "total_reads_processed", st.reads_processed);
@@ -1022,7 +1042,8 @@ async fn flush(db: Option<usize>) {
                 }
             }
             s.dirty += removed;
-        })
+        });
+        super::tracking::flushed();
     })
     .await;
 }

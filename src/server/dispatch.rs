@@ -12,6 +12,7 @@
 use bytes::Bytes;
 
 use crate::commands::client::ReplyMode;
+use crate::commands::tracking::{self, Tracker};
 use crate::commands::{self, flags, stats, ClientRef, Cross, Ctx, Handler, Merge, Spec};
 use crate::config::{self, Opt};
 use crate::protocol::errors;
@@ -80,17 +81,13 @@ pub async fn run_batch(client: &ClientRef, cmds: Vec<Vec<Bytes>>) -> Vec<Out> {
                 }
             }
             Handler::Key(f) => {
-                let (db, no_touch) = {
-                    let c = client.borrow();
-                    (c.db, c.no_touch)
-                };
+                let caller = Caller::of(client, ci, spec);
                 match route(spec, &args) {
                     Route::One(core) if core == me && crate::runtime::gate::admits(0) => {
-                        outs[idx].reply = exec_key(f, ci, db, no_touch, now, &args);
+                        outs[idx].reply = exec_key(f, caller, now, &args);
                     }
                     Route::One(core) => {
-                        let job: Job =
-                            Box::new(move || exec_key(f, ci, db, no_touch, now_ms(), &args));
+                        let job: Job = Box::new(move || exec_key(f, caller, now_ms(), &args));
                         match batches.iter_mut().find(|b| b.core == core) {
                             Some(b) => {
                                 b.jobs.push(job);
@@ -107,10 +104,14 @@ pub async fn run_batch(client: &ClientRef, cmds: Vec<Vec<Bytes>>) -> Vec<Out> {
                         flush(&mut batches, &mut outs).await;
                         let t = shard::coarse_micros();
                         let reply = match spec.cross {
-                            Cross::Split(merge) => {
-                                split(spec, f, ci, db, no_touch, args, merge).await
+                            Cross::Split(merge) => split(spec, f, caller, args, merge).await,
+                            Cross::Coord(g) => {
+                                let reply = g(client.clone(), args.clone()).await;
+                                if !reply.is_error() {
+                                    after_coord(spec, caller, &args).await;
+                                }
+                                reply
                             }
-                            Cross::Coord(g) => g(client.clone(), args).await,
                             Cross::Never => Reply::error(
                                 "CROSSSLOT Keys in request don't hash to the same slot",
                             ),
@@ -208,26 +209,64 @@ fn route(spec: &Spec, args: &[Bytes]) -> Route {
     Route::One(core)
 }
 
-/// Runs a key command on this core's shard, with its statistics.
-fn exec_key(
-    f: commands::KeyFn,
+/// Who runs a key command, carried to the core that owns its keys.
+#[derive(Clone, Copy)]
+struct Caller {
     ci: usize,
     db: usize,
     no_touch: bool,
-    now: i64,
-    args: &[Bytes],
-) -> Reply {
+    /// The client's id (NOLOOP tracking compares it with the writer).
+    id: u64,
+    /// Set when the client tracks the keys this read-only command reads.
+    track: Option<Tracker>,
+}
+
+impl Caller {
+    fn of(client: &ClientRef, ci: usize, spec: &Spec) -> Caller {
+        let mut c = client.borrow_mut();
+        let track = if c.tracking.is_some() {
+            tracking::reader(&mut c, spec.flags & flags::READONLY != 0)
+        } else {
+            None
+        };
+        Caller {
+            ci,
+            db: c.db,
+            no_touch: c.no_touch,
+            id: c.id,
+            track,
+        }
+    }
+}
+
+/// Runs a key command on this core's shard, with its statistics; then
+/// remembers the keys a tracking client read, or reports the keys a write
+/// changed (invalidations, WATCH).
+fn exec_key(f: commands::KeyFn, caller: Caller, now: i64, args: &[Bytes]) -> Reply {
     let t = shard::coarse_micros();
-    let reply = shard::with(|sh| {
+    let (reply, changed) = shard::with(|sh| {
+        let dirty = sh.dirty;
         let mut ctx = Ctx {
             shard: sh,
-            db,
+            db: caller.db,
             now,
-            no_touch,
+            no_touch: caller.no_touch,
         };
-        f(&mut ctx, args)
+        let reply = f(&mut ctx, args);
+        (reply, sh.dirty != dirty)
     });
-    account(ci, t, &reply);
+    let spec = &commands::table().specs[caller.ci];
+    if let Some(tr) = caller.track {
+        for i in spec.key_indices(args.len()) {
+            tracking::remember(tr, &args[i]);
+        }
+    }
+    if changed {
+        for i in commands::written_keys(spec, args.len()) {
+            commands::key_changed(caller.db, &args[i], caller.id);
+        }
+    }
+    account(caller.ci, t, &reply);
     reply
 }
 
@@ -241,6 +280,46 @@ fn account(ci: usize, t: u64, reply: &Reply) {
             c.failed += 1;
         }
     });
+}
+
+/// What `exec_key` does after a command, for a coordinated multi-core
+/// one: tracked reads are remembered and changed keys reported on the
+/// cores that own them, before the client gets its reply.
+async fn after_coord(spec: &Spec, caller: Caller, args: &[Bytes]) {
+    let mut per_core: Vec<(usize, Vec<Bytes>, Vec<Bytes>)> = Vec::new();
+    let mut add = |key: &Bytes, read: bool| {
+        let core = runtime::owner(key_slot(key));
+        let i = match per_core.iter().position(|p| p.0 == core) {
+            Some(i) => i,
+            None => {
+                per_core.push((core, Vec::new(), Vec::new()));
+                per_core.len() - 1
+            }
+        };
+        if read {
+            per_core[i].1.push(key.clone());
+        } else {
+            per_core[i].2.push(key.clone());
+        }
+    };
+    if caller.track.is_some() {
+        spec.key_indices(args.len())
+            .for_each(|i| add(&args[i], true));
+    }
+    commands::written_keys(spec, args.len()).for_each(|i| add(&args[i], false));
+    let jobs = per_core.into_iter().map(|(core, read, written)| {
+        let job: Job = Box::new(move || {
+            if let Some(tr) = caller.track {
+                read.iter().for_each(|k| tracking::remember(tr, k));
+            }
+            written
+                .iter()
+                .for_each(|k| commands::key_changed(caller.db, k, caller.id));
+            Reply::Ok
+        });
+        runtime::run_on(core, vec![job])
+    });
+    futures_util::future::join_all(jobs.collect::<Vec<_>>()).await;
 }
 
 /// Sends every pending batch, waits for all, and files the replies.
@@ -267,9 +346,7 @@ async fn flush(batches: &mut Vec<Batch>, outs: &mut [Out]) {
 async fn split(
     spec: &Spec,
     f: commands::KeyFn,
-    ci: usize,
-    db: usize,
-    no_touch: bool,
+    caller: Caller,
     args: Vec<Bytes>,
     merge: Merge,
 ) -> Reply {
@@ -299,7 +376,7 @@ async fn split(
             positions.push(pos);
             runtime::run_on(
                 core,
-                vec![Box::new(move || exec_key(f, ci, db, no_touch, now_ms(), &sub)) as Job],
+                vec![Box::new(move || exec_key(f, caller, now_ms(), &sub)) as Job],
             )
         })
         .collect();

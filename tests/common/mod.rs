@@ -239,13 +239,40 @@ impl RawClient {
         }
     }
 
-    /// Sends one command and returns its whole reply, as text.
-    pub fn call(&mut self, args: &[&str]) -> String {
+    /// Sends one command without reading its reply.
+    pub fn send(&mut self, args: &[&str]) {
         let mut out = format!("*{}\r\n", args.len()).into_bytes();
         for a in args {
             out.extend_from_slice(format!("${}\r\n{a}\r\n", a.len()).as_bytes());
         }
         self.writer.write_all(&out).unwrap();
+    }
+
+    /// Reads the next reply or push within `wait`; None if none came.
+    pub fn read_within(&mut self, wait: Duration) -> Option<String> {
+        use std::io::BufRead;
+        self.reader.get_ref().set_read_timeout(Some(wait)).unwrap();
+        let ready = matches!(self.reader.fill_buf(), Ok(b) if !b.is_empty());
+        self.reader
+            .get_ref()
+            .set_read_timeout(Some(TIMEOUT))
+            .unwrap();
+        if !ready {
+            return None;
+        }
+        let mut reply = Vec::new();
+        read_reply(&mut self.reader, &mut reply).ok()?;
+        Some(String::from_utf8_lossy(&reply).into_owned())
+    }
+
+    /// Reads the next reply or push (waiting up to the test timeout).
+    pub fn read(&mut self) -> String {
+        self.read_within(TIMEOUT).expect("a reply or push")
+    }
+
+    /// Sends one command and returns its whole reply, as text.
+    pub fn call(&mut self, args: &[&str]) -> String {
+        self.send(args);
         let mut reply = Vec::new();
         if let Err(e) = read_reply(&mut self.reader, &mut reply) {
             let shown: Vec<&str> = args.iter().map(|a| &a[..a.len().min(40)]).collect();

@@ -1,0 +1,258 @@
+//! Pub/Sub against real servers: replies compared with redis-server,
+//! fan-out to many subscribers on both cores, publish order, subscriber
+//! disconnects, and the output-buffer cut-off of a slow subscriber.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+const SHORT: Duration = Duration::from_millis(300);
+
+/// The same exchange on both servers gives the same bytes.
+fn same_on_both(steps: &[&[&str]], resp3: bool) {
+    let ours = Server::start(&[]);
+    let redis = Server::redis(&[]);
+    let mut a = RawClient::new(&ours);
+    let mut b = RawClient::new(&redis);
+    if resp3 {
+        a.call(&["HELLO", "3"]);
+        b.call(&["HELLO", "3"]);
+    }
+    for step in steps {
+        a.send(step);
+        b.send(step);
+        // Read everything each server answers to this step.
+        let mut got_a = Vec::new();
+        let mut got_b = Vec::new();
+        while let Some(r) = a.read_within(SHORT) {
+            got_a.push(r);
+        }
+        while let Some(r) = b.read_within(SHORT) {
+            got_b.push(r);
+        }
+        // UNSUBSCRIBE with no names lists channels in hash order.
+        if step.len() == 1 {
+            got_a.sort();
+            got_b.sort();
+        }
+        assert_eq!(got_a, got_b, "step {step:?}");
+    }
+}
+
+#[test]
+fn subscribe_replies_match_redis_resp2() {
+    same_on_both(
+        &[
+            &["SUBSCRIBE", "a", "b", "a"],
+            &["PSUBSCRIBE", "n*", "x?"],
+            &["PING"],
+            &["PING", "hi"],
+            &["GET", "k"],
+            &["SET", "k", "v"],
+            &["SSUBSCRIBE", "s1"],
+            &["UNSUBSCRIBE", "a", "zz"],
+            &["PUNSUBSCRIBE"],
+            &["UNSUBSCRIBE"],
+            &["SUNSUBSCRIBE"],
+            &["UNSUBSCRIBE"],
+            &["PUNSUBSCRIBE"],
+            &["GET", "k"],
+            &["SUBSCRIBE"],
+        ],
+        false,
+    );
+}
+
+#[test]
+fn subscribe_replies_match_redis_resp3() {
+    same_on_both(
+        &[
+            &["SUBSCRIBE", "a", "b"],
+            &["GET", "k"],
+            &["PING"],
+            &["PUBLISH", "zz", "m"],
+            &["PSUBSCRIBE", "a*"],
+            &["UNSUBSCRIBE", "a"],
+            &["PUNSUBSCRIBE", "a*"],
+            &["UNSUBSCRIBE"],
+            &["PUBSUB", "NUMSUB", "a", "b"],
+            &["PUBSUB", "NUMPAT"],
+            &["PUBSUB", "FOO"],
+            &["PUBSUB", "NUMPAT", "x"],
+        ],
+        true,
+    );
+}
+
+/// Reads `n` message pushes from a raw subscriber; returns their payloads.
+fn messages(c: &mut RawClient, n: usize) -> Vec<String> {
+    (0..n)
+        .map(|_| {
+            let r = c.read();
+            r.rsplit("\r\n").nth(1).unwrap_or("").to_string()
+        })
+        .collect()
+}
+
+#[test]
+fn fan_out_to_subscribers_on_every_core_in_publish_order() {
+    let s = Server::start(&[]);
+    let mut subs: Vec<RawClient> = (0..24).map(|_| RawClient::new(&s)).collect();
+    for (i, c) in subs.iter_mut().enumerate() {
+        if i % 3 == 0 {
+            c.call(&["PSUBSCRIBE", "news.*"]);
+        } else {
+            c.call(&["SUBSCRIBE", "news.tech"]);
+        }
+    }
+    // The subscribers must be spread over both cores for this test to mean
+    // anything: SO_REUSEPORT hashes each connection's port.
+    let list = s.cli(&["CLIENT", "LIST"]);
+    assert!(list.lines().filter(|l| l.contains("flags=P")).count() == 24);
+
+    let mut publisher = s.conn();
+    let n = 200;
+    for i in 0..n {
+        let got = int(&mut publisher, &["PUBLISH", "news.tech", &format!("m{i}")]);
+        assert_eq!(got, 24, "PUBLISH counts every receiver");
+    }
+    assert_eq!(int(&mut publisher, &["PUBLISH", "other", "x"]), 0);
+    let want: Vec<String> = (0..n).map(|i| format!("m{i}")).collect();
+    for c in subs.iter_mut() {
+        assert_eq!(messages(c, n), want);
+    }
+    let numsub = q(&mut publisher, &["PUBSUB", "NUMSUB", "news.tech", "none"]);
+    assert!(
+        numsub.contains("int(16)") && numsub.contains("int(0)"),
+        "{numsub}"
+    );
+    assert_eq!(int(&mut publisher, &["PUBSUB", "NUMPAT"]), 1);
+    let info = s.cli(&["INFO", "stats"]);
+    assert!(info.contains("pubsub_channels:1\r"), "{info}");
+    assert!(info.contains("pubsub_patterns:1\r"), "{info}");
+
+    // Subscribers that disconnect stop counting.
+    subs.truncate(10);
+    let deadline = Instant::now() + TIMEOUT;
+    while int(&mut publisher, &["PUBLISH", "news.tech", "late"]) != 10 {
+        assert!(
+            Instant::now() < deadline,
+            "disconnected subscribers still counted"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn shard_channels_and_resp3_pushes_alongside_commands() {
+    let s = Server::start(&[]);
+    let mut sub = RawClient::new(&s);
+    sub.call(&["HELLO", "3"]);
+    assert_eq!(
+        sub.call(&["SSUBSCRIBE", "orders"]),
+        ">3\r\n$10\r\nssubscribe\r\n$6\r\norders\r\n:1\r\n"
+    );
+    // RESP3: normal commands keep working while subscribed.
+    assert_eq!(sub.call(&["SET", "k", "v"]), "+OK\r\n");
+    let mut p = s.conn();
+    assert_eq!(int(&mut p, &["SPUBLISH", "orders", "o1"]), 1);
+    assert_eq!(int(&mut p, &["PUBLISH", "orders", "o1"]), 0);
+    assert_eq!(
+        sub.read(),
+        ">3\r\n$8\r\nsmessage\r\n$6\r\norders\r\n$2\r\no1\r\n"
+    );
+    assert_eq!(sub.call(&["GET", "k"]), "$1\r\nv\r\n");
+    let chans = q(&mut p, &["PUBSUB", "SHARDCHANNELS"]);
+    assert!(chans.contains("orders"), "{chans}");
+}
+
+#[test]
+fn slow_subscriber_is_cut_off_without_hurting_others() {
+    let s = Server::start(&[]);
+    let mut admin = s.conn();
+    q(
+        &mut admin,
+        &[
+            "CONFIG",
+            "SET",
+            "client-output-buffer-limit",
+            "pubsub 1mb 256kb 1",
+        ],
+    );
+    let got = s.cli(&["CONFIG", "GET", "client-output-buffer-limit"]);
+    assert!(
+        got.contains("normal 0 0 0 slave 268435456 67108864 60 pubsub 1048576 262144 1"),
+        "{got}"
+    );
+    // The slow one subscribes and never reads.
+    let mut slow = s.raw();
+    slow.write_all(b"SUBSCRIBE feed\r\n").unwrap();
+    // The fast one reads everything on a thread.
+    let mut fast = s.raw();
+    fast.write_all(b"SUBSCRIBE feed\r\n").unwrap();
+    let payload = "x".repeat(10_000);
+    let total = 3000;
+    let reader = std::thread::spawn(move || {
+        let mut buf = vec![0u8; 1 << 16];
+        let mut seen = 0usize;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let want = total * 10_000;
+        while seen < want && Instant::now() < deadline {
+            match fast.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => seen += buf[..n].iter().filter(|&&b| b == b'x').count(),
+            }
+        }
+        seen
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    let mut p = s.conn();
+    let mut last = 0;
+    for _ in 0..total {
+        last = int(&mut p, &["PUBLISH", "feed", &payload]);
+    }
+    assert_eq!(last, 1, "the slow subscriber was disconnected");
+    assert_eq!(
+        reader.join().unwrap(),
+        total * 10_000,
+        "the fast one got all"
+    );
+    assert!(s
+        .log_text()
+        .contains("scheduled to be closed ASAP for overcoming of output buffer limits"));
+    // The cut-off connection is closed.
+    slow.set_read_timeout(Some(TIMEOUT)).unwrap();
+    let mut sink = Vec::new();
+    let _ = slow.read_to_end(&mut sink);
+}
+
+#[test]
+fn output_limit_option_errors_match_redis() {
+    let ours = Server::start(&[]);
+    let redis = Server::redis(&[]);
+    for v in [
+        "pubsub 1mb 512kb",
+        "foo 1 1 1",
+        "pubsub x 1 1",
+        "replica 1mb 1kb 5 pubsub 10 10 10",
+        "normal 0 0 0",
+    ] {
+        let mut a = ours.conn();
+        let mut b = redis.conn();
+        let set = ["CONFIG", "SET", "client-output-buffer-limit", v];
+        assert_eq!(q(&mut a, &set), q(&mut b, &set), "{v}");
+        let get = ["CONFIG", "GET", "client-output-buffer-limit"];
+        assert_eq!(q(&mut a, &get), q(&mut b, &get), "{v}");
+    }
+    for v in ["KEA", "Ex", "zA", "nKm", "An", "KQ", ""] {
+        let mut a = ours.conn();
+        let mut b = redis.conn();
+        let set = ["CONFIG", "SET", "notify-keyspace-events", v];
+        assert_eq!(q(&mut a, &set), q(&mut b, &set), "{v}");
+        let get = ["CONFIG", "GET", "notify-keyspace-events"];
+        assert_eq!(q(&mut a, &get), q(&mut b, &get), "{v}");
+    }
+}
