@@ -1,0 +1,155 @@
+//! Client-side caching: CLIENT TRACKING invalidations in RESP3 and RESP2
+//! (redirect), BCAST prefixes, OPTIN/OPTOUT, NOLOOP, FLUSHALL, and the
+//! option errors and TRACKINGINFO compared with redis-server.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+
+const SHORT: Duration = Duration::from_millis(300);
+
+fn invalidate(key: &str) -> String {
+    format!(">2\r\n$10\r\ninvalidate\r\n*1\r\n${}\r\n{key}\r\n", key.len())
+}
+
+#[test]
+fn resp3_reader_is_told_of_writes_on_any_core() {
+    let s = Server::start(&[]);
+    let (k0, k1) = keys_on_two_cores("cache:");
+    let mut t = RawClient::new(&s);
+    t.call(&["HELLO", "3"]);
+    assert_eq!(t.call(&["CLIENT", "TRACKING", "on"]), "+OK\r\n");
+    t.call(&["GET", &k0]);
+    t.call(&["MGET", &k0, &k1]);
+    let mut w = s.conn();
+    q(&mut w, &["SET", &k0, "1"]);
+    q(&mut w, &["SET", &k1, "1"]);
+    let mut got = vec![t.read(), t.read()];
+    got.sort();
+    let mut want = vec![invalidate(&k0), invalidate(&k1)];
+    want.sort();
+    assert_eq!(got, want);
+    // Invalidated once: the key is forgotten until read again.
+    q(&mut w, &["SET", &k0, "2"]);
+    assert_eq!(t.read_within(SHORT), None);
+    // A write by the tracking client itself is reported too (no NOLOOP).
+    t.call(&["GET", &k1]);
+    assert_eq!(t.call(&["SET", &k1, "3"]), "+OK\r\n");
+    assert_eq!(t.read(), invalidate(&k1));
+    // Writes across cores (RENAME) and expiry invalidate as well.
+    t.call(&["GET", &k0]);
+    q(&mut w, &["RENAME", &k1, &k0]);
+    assert_eq!(t.read(), invalidate(&k0));
+    t.call(&["GET", &k0]);
+    q(&mut w, &["PEXPIRE", &k0, "1"]);
+    assert_eq!(t.read(), invalidate(&k0));
+    let info = s.cli(&["INFO", "clients"]);
+    assert!(info.contains("tracking_clients:1\r"), "{info}");
+}
+
+#[test]
+fn resp2_redirect_gets_invalidate_messages() {
+    let s = Server::start(&[]);
+    let mut r = RawClient::new(&s);
+    let id = r.call(&["CLIENT", "ID"]);
+    let id = id.trim().trim_start_matches(':').to_string();
+    r.call(&["SUBSCRIBE", "__redis__:invalidate"]);
+    let mut t = RawClient::new(&s);
+    assert_eq!(
+        t.call(&["CLIENT", "TRACKING", "on", "REDIRECT", &id]),
+        "+OK\r\n"
+    );
+    assert_eq!(t.call(&["CLIENT", "GETREDIR"]), format!(":{id}\r\n"));
+    t.call(&["GET", "user:1"]);
+    let mut w = s.conn();
+    q(&mut w, &["SET", "user:1", "x"]);
+    assert_eq!(
+        r.read(),
+        "*3\r\n$7\r\nmessage\r\n$20\r\n__redis__:invalidate\r\n*1\r\n$6\r\nuser:1\r\n"
+    );
+    // FLUSHALL invalidates everything: a null key list.
+    q(&mut w, &["FLUSHALL"]);
+    assert_eq!(
+        r.read(),
+        "*3\r\n$7\r\nmessage\r\n$20\r\n__redis__:invalidate\r\n*-1\r\n"
+    );
+}
+
+#[test]
+fn bcast_optin_noloop() {
+    let s = Server::start(&[]);
+    let (k0, k1) = keys_on_two_cores("user:");
+    let mut b = RawClient::new(&s);
+    b.call(&["HELLO", "3"]);
+    assert_eq!(
+        b.call(&["CLIENT", "TRACKING", "on", "BCAST", "PREFIX", "user:", "NOLOOP"]),
+        "+OK\r\n"
+    );
+    let mut w = s.conn();
+    q(&mut w, &["SET", &k0, "1"]);
+    q(&mut w, &["SET", "other", "1"]);
+    q(&mut w, &["SET", &k1, "1"]);
+    let mut got = vec![b.read(), b.read()];
+    got.sort();
+    let mut want = vec![invalidate(&k0), invalidate(&k1)];
+    want.sort();
+    assert_eq!(got, want);
+    // NOLOOP: its own writes are not reported back.
+    b.call(&["SET", &k0, "2"]);
+    assert_eq!(b.read_within(SHORT), None);
+
+    // OPTIN: only reads after CLIENT CACHING yes are tracked.
+    let mut o = RawClient::new(&s);
+    o.call(&["HELLO", "3"]);
+    o.call(&["CLIENT", "TRACKING", "on", "OPTIN"]);
+    o.call(&["GET", "a"]);
+    assert_eq!(o.call(&["CLIENT", "CACHING", "yes"]), "+OK\r\n");
+    o.call(&["GET", "b"]);
+    o.call(&["GET", "c"]);
+    q(&mut w, &["MSET", "a", "1", "b", "1", "c", "1"]);
+    assert_eq!(o.read(), invalidate("b"));
+    assert_eq!(o.read_within(SHORT), None);
+}
+
+#[test]
+fn tracking_errors_and_info_match_redis() {
+    let ours = Server::start(&[]);
+    let redis = Server::redis(&[]);
+    let steps: &[&[&str]] = &[
+        &["CLIENT", "TRACKINGINFO"],
+        &["CLIENT", "GETREDIR"],
+        &["CLIENT", "TRACKING", "on", "PREFIX", "a"],
+        &["CLIENT", "TRACKING", "on", "OPTIN", "OPTOUT"],
+        &["CLIENT", "TRACKING", "on", "BCAST", "OPTIN"],
+        &["CLIENT", "TRACKING", "on", "REDIRECT", "99999"],
+        &["CLIENT", "TRACKING", "on", "FOO"],
+        &["CLIENT", "TRACKING", "maybe"],
+        &["CLIENT", "CACHING", "yes"],
+        &["CLIENT", "TRACKING", "on", "BCAST", "PREFIX", "a", "PREFIX", "ab"],
+        &["CLIENT", "TRACKING", "on", "OPTIN", "NOLOOP"],
+        &["CLIENT", "TRACKINGINFO"],
+        &["CLIENT", "CACHING", "no"],
+        &["CLIENT", "CACHING", "yes"],
+        &["CLIENT", "TRACKINGINFO"],
+        &["CLIENT", "TRACKING", "on", "OPTOUT"],
+        &["CLIENT", "TRACKING", "on", "BCAST"],
+        &["CLIENT", "GETREDIR"],
+        &["CLIENT", "TRACKING", "off"],
+        &["CLIENT", "TRACKINGINFO"],
+        &["CLIENT", "TRACKING", "on", "BCAST", "PREFIX", "x", "PREFIX", "y"],
+        &["CLIENT", "TRACKINGINFO"],
+    ];
+    for resp3 in [false, true] {
+        let mut a = RawClient::new(&ours);
+        let mut b = RawClient::new(&redis);
+        if resp3 {
+            a.call(&["HELLO", "3"]);
+            b.call(&["HELLO", "3"]);
+        }
+        for step in steps {
+            assert_eq!(a.call(step), b.call(step), "{step:?} resp3={resp3}");
+        }
+    }
+}
