@@ -32,7 +32,11 @@ pub(crate) fn ziplist_each(
         if first == ZIP_END {
             break;
         }
-        let prevlen = if first == BIG { c.u32_le()? as usize } else { first as usize };
+        let prevlen = if first == BIG {
+            c.u32_le()? as usize
+        } else {
+            first as usize
+        };
         if prevlen != prev {
             return Err(format!("bad ziplist previous length at byte {start}"));
         }
@@ -54,7 +58,11 @@ pub(crate) fn ziplist_each(
                 0xF0 => Elem::Int(c.int_le(3)?),
                 0xFE => Elem::Int(c.int_le(1)?),
                 0xF1..=0xFD => Elem::Int((e & 0x0F) as i64 - 1),
-                _ => return Err(format!("bad ziplist entry encoding {e:#04x} at byte {start}")),
+                _ => {
+                    return Err(format!(
+                        "bad ziplist entry encoding {e:#04x} at byte {start}"
+                    ))
+                }
             },
         };
         f(elem)?;
@@ -119,7 +127,7 @@ mod tests {
             Ok(())
         })
         .unwrap();
-        assert_eq!(got, ["a", "5", "-300", "70000"].map(|s| bytes::Bytes::from(s)));
+        assert_eq!(got, ["a", "5", "-300", "70000"].map(bytes::Bytes::from));
         assert!(ziplist_each(&blob[..blob.len() - 1], |_| Ok(())).is_err());
     }
 
@@ -132,6 +140,9 @@ mod tests {
             Ok(())
         })
         .unwrap();
-        assert_eq!(got, vec![(b"f".to_vec(), b"v1".to_vec()), (b"g".to_vec(), vec![])]);
+        assert_eq!(
+            got,
+            vec![(b"f".to_vec(), b"v1".to_vec()), (b"g".to_vec(), vec![])]
+        );
     }
 }

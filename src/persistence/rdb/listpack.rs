@@ -58,7 +58,8 @@ impl LpBuilder {
                 if n < 64 {
                     self.buf.push(0x80 | n as u8);
                 } else if n < 4096 {
-                    self.buf.extend_from_slice(&[0xE0 | (n >> 8) as u8, n as u8]);
+                    self.buf
+                        .extend_from_slice(&[0xE0 | (n >> 8) as u8, n as u8]);
                 } else {
                     self.buf.push(0xF0);
                     self.buf.extend_from_slice(&(n as u32).to_le_bytes());
@@ -227,7 +228,11 @@ pub(crate) fn listpack_each(
             0xF2 => Elem::Int(c.int_le(3)?),
             0xF3 => Elem::Int(c.int_le(4)?),
             0xF4 => Elem::Int(c.int_le(8)?),
-            _ => return Err(format!("bad listpack entry encoding {e:#04x} at byte {start}")),
+            _ => {
+                return Err(format!(
+                    "bad listpack entry encoding {e:#04x} at byte {start}"
+                ))
+            }
         };
         let size = c.at - start;
         let mut want = Vec::with_capacity(5);
@@ -272,7 +277,10 @@ pub(crate) fn intset(ints: &[i64]) -> Vec<u8> {
 }
 
 /// The integers of an intset blob.
-pub(crate) fn intset_each(blob: &[u8], mut f: impl FnMut(i64) -> Result<(), String>) -> Result<(), String> {
+pub(crate) fn intset_each(
+    blob: &[u8],
+    mut f: impl FnMut(i64) -> Result<(), String>,
+) -> Result<(), String> {
     let mut c = Cur::new(blob);
     let width = c.u32_le()? as usize;
     let count = c.u32_le()? as usize;
@@ -280,7 +288,10 @@ pub(crate) fn intset_each(blob: &[u8], mut f: impl FnMut(i64) -> Result<(), Stri
         return Err(format!("bad intset width {width}"));
     }
     if count.checked_mul(width).and_then(|n| n.checked_add(8)) != Some(blob.len()) {
-        return Err(format!("intset of {count} x {width} bytes is {} bytes", blob.len()));
+        return Err(format!(
+            "intset of {count} x {width} bytes is {} bytes",
+            blob.len()
+        ));
     }
     let mut prev = None;
     for _ in 0..count {
@@ -313,9 +324,28 @@ mod tests {
         let long = "x".repeat(5000);
         let mid = "y".repeat(300);
         let items: Vec<String> = [
-            "0", "127", "128", "-1", "-4096", "4095", "4096", "-32768", "32767", "8388607",
-            "-8388608", "2147483647", "-2147483648", "9223372036854775807",
-            "-9223372036854775808", "01", "-0", "+1", "", "abc", &mid, &long,
+            "0",
+            "127",
+            "128",
+            "-1",
+            "-4096",
+            "4095",
+            "4096",
+            "-32768",
+            "32767",
+            "8388607",
+            "-8388608",
+            "2147483647",
+            "-2147483648",
+            "9223372036854775807",
+            "-9223372036854775808",
+            "01",
+            "-0",
+            "+1",
+            "",
+            "abc",
+            &mid,
+            &long,
         ]
         .iter()
         .map(|s| s.to_string())
@@ -330,7 +360,10 @@ mod tests {
         let got = elems(&blob);
         let want: Vec<Vec<u8>> = items.iter().map(|s| s.as_bytes().to_vec()).collect();
         assert_eq!(got, want);
-        let sum: usize = items.iter().map(|s| LpBuilder::entry_size(s.as_bytes())).sum();
+        let sum: usize = items
+            .iter()
+            .map(|s| LpBuilder::entry_size(s.as_bytes()))
+            .sum();
         assert_eq!(sum + 7, blob.len());
     }
 
@@ -340,7 +373,10 @@ mod tests {
         let blob = [
             0x10, 0, 0, 0, 3, 0, 1, 1, 2, 1, 0x83, b'a', b'b', b'c', 4, 0xFF,
         ];
-        assert_eq!(elems(&blob), vec![b"1".to_vec(), b"2".to_vec(), b"abc".to_vec()]);
+        assert_eq!(
+            elems(&blob),
+            vec![b"1".to_vec(), b"2".to_vec(), b"abc".to_vec()]
+        );
         let mut b = LpBuilder::new();
         for s in ["1", "2", "abc"] {
             b.push(s.as_bytes());

@@ -22,7 +22,7 @@ mod read;
 mod write;
 
 pub use read::RdbReader;
-pub use write::{Aux, ReplInfo, RdbWriter, WriteOptions};
+pub use write::{Aux, KeyMeta, RdbWriter, ReplInfo, WriteOptions};
 
 /// The version this writer produces (Redis 7.0's).
 pub const RDB_VERSION: u32 = 10;
@@ -102,18 +102,28 @@ pub struct Entry {
 /// One thing read from a snapshot.
 #[derive(Debug, Clone)]
 pub enum Item {
-    Aux { key: Vec<u8>, value: Vec<u8> },
+    Aux {
+        key: Vec<u8>,
+        value: Vec<u8>,
+    },
     SelectDb(u64),
-    ResizeDb { size: u64, expires: u64 },
+    ResizeDb {
+        size: u64,
+        expires: u64,
+    },
     Entry(Entry),
     /// A function library's code (FUNCTION LOAD's argument).
     Function(Vec<u8>),
     /// Module data outside the keyspace, skipped: Redis itself refuses to
     /// start on it without the module, the caller decides.
-    ModuleAux { module: String },
+    ModuleAux {
+        module: String,
+    },
     /// The end; `checksum` as stored (None before version 5, Some(0) when
     /// the writer had `rdbchecksum no`). A nonzero one has been verified.
-    Eof { checksum: Option<u64> },
+    Eof {
+        checksum: Option<u64>,
+    },
 }
 
 /// What was wrong.

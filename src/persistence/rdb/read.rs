@@ -82,7 +82,12 @@ impl<R: Read> Src<R> {
             _ => match b {
                 0x80 => (u32::from_be_bytes(self.array()?) as u64, false),
                 0x81 => (u64::from_be_bytes(self.array()?), false),
-                _ => return Err(RdbError::bad(at, format!("unknown length encoding {b:#04x}"))),
+                _ => {
+                    return Err(RdbError::bad(
+                        at,
+                        format!("unknown length encoding {b:#04x}"),
+                    ))
+                }
             },
         })
     }
@@ -269,7 +274,10 @@ impl<R: Read> RdbReader<R> {
         let at = self.src.offset;
         let stored = u64::from_le_bytes(self.src.array()?);
         if stored != 0 && stored != computed {
-            return Err(RdbError::new(at, ErrorKind::BadChecksum { stored, computed }));
+            return Err(RdbError::new(
+                at,
+                ErrorKind::BadChecksum { stored, computed },
+            ));
         }
         Ok(Item::Eof {
             checksum: Some(stored),
@@ -351,7 +359,7 @@ impl<R: Read> RdbReader<R> {
             ty::LIST_ZIPLIST => {
                 let blob = self.src.string()?;
                 let mut l = ListB::new();
-                ziplist_each(&blob, |e| Ok(e.with(|b| l.push(b)))).map_err(bad)?;
+                ziplist_each(&blob, |e| l.push_elem(e)).map_err(bad)?;
                 l.done()
             }
             ty::SET_INTSET => {
@@ -400,7 +408,7 @@ impl<R: Read> RdbReader<R> {
                         QUICKLIST_NODE_PACKED
                     };
                     let blob = self.src.string()?;
-                    let mut push = |e: Elem| Ok(e.with(|b| l.push(b)));
+                    let mut push = |e: Elem| l.push_elem(e);
                     match container {
                         QUICKLIST_NODE_PLAIN => l.push(&blob),
                         QUICKLIST_NODE_PACKED if t == ty::LIST_QUICKLIST => {
@@ -488,6 +496,12 @@ impl ListB {
         self.list.push(End::Tail, e, self.fill);
     }
 
+    /// `push` for the blob walkers.
+    fn push_elem(&mut self, e: Elem) -> Result<(), String> {
+        e.with(|b| self.push(b));
+        Ok(())
+    }
+
     fn done(self) -> Option<Value> {
         (!self.list.is_empty()).then(|| Value::List(Box::new(self.list)))
     }
@@ -503,7 +517,7 @@ impl SetB {
     fn new(hint: u64) -> SetB {
         SetB {
             set: None,
-            hint: hint.min(1 << 20) as usize,
+            hint: hint.min(1 << 16) as usize,
         }
     }
 
@@ -572,5 +586,155 @@ impl ZSetB {
             }
         }
         Ok(Some(Value::ZSet(Box::new(z))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(out: &mut Vec<u8>, b: &[u8]) {
+        assert!(b.len() < 64);
+        out.push(b.len() as u8);
+        out.extend_from_slice(b);
+    }
+
+    /// A ziplist of short strings (what Redis 2.6 to 6.2 wrote).
+    fn ziplist(items: &[&[u8]]) -> Vec<u8> {
+        let mut entries = Vec::new();
+        let mut prev = 0;
+        for it in items {
+            let start = entries.len();
+            entries.extend_from_slice(&[prev as u8, it.len() as u8]);
+            entries.extend_from_slice(it);
+            prev = entries.len() - start;
+        }
+        let mut z = ((11 + entries.len()) as u32).to_le_bytes().to_vec();
+        z.extend_from_slice(&[0; 4]);
+        z.extend_from_slice(&(items.len() as u16).to_le_bytes());
+        z.extend_from_slice(&entries);
+        z.push(0xFF);
+        z
+    }
+
+    fn read(file: &[u8]) -> Result<Vec<(u64, Item)>, RdbError> {
+        RdbReader::new(file)?.collect()
+    }
+
+    fn items(v: &Value) -> Vec<String> {
+        let s = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        match v {
+            Value::Str(_) => vec![s(v.str_bytes().unwrap())],
+            Value::List(l) => l.to_vec().iter().map(|b| s(b)).collect(),
+            Value::Hash(h) => h.iter().flat_map(|(f, v)| [s(f), s(v)]).collect(),
+            Value::Set(x) => x.iter().map(|e| s(&e.to_bytes())).collect(),
+            Value::ZSet(z) => z
+                .to_vec()
+                .iter()
+                .flat_map(|(m, sc)| [s(m), sc.to_string()])
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn old_formats() {
+        let mut f = b"REDIS0004".to_vec();
+        f.extend_from_slice(&[op::SELECTDB, 2]);
+        // Seconds expiry, plain list.
+        f.push(op::EXPIRETIME);
+        f.extend_from_slice(&2_000_000_000i32.to_le_bytes());
+        f.push(ty::LIST);
+        s(&mut f, b"l");
+        f.push(2);
+        s(&mut f, b"a");
+        f.extend_from_slice(&[0xC0, 0xFB]); // INT8 -5
+                                            // Old zset with text doubles.
+        f.push(ty::ZSET);
+        s(&mut f, b"z");
+        f.push(2);
+        s(&mut f, b"m");
+        s(&mut f, b"1.5");
+        s(&mut f, b"n");
+        f.push(254);
+        // Zipmap hash.
+        f.push(ty::HASH_ZIPMAP);
+        s(&mut f, b"hz");
+        let zm = [1, 1, b'f', 2, 0, b'v', b'1', 0xFF];
+        s(&mut f, &zm);
+        // Ziplist list, zset, hash; quicklist of ziplists.
+        for (t, k, items) in [
+            (ty::LIST_ZIPLIST, &b"lz"[..], &[&b"x"[..], b"y"][..]),
+            (ty::ZSET_ZIPLIST, b"zz", &[b"a", b"2", b"b", b"-1.25"]),
+            (ty::HASH_ZIPLIST, b"hh", &[b"k", b"v"]),
+        ] {
+            f.push(t);
+            s(&mut f, k);
+            s(&mut f, &ziplist(items));
+        }
+        f.push(ty::LIST_QUICKLIST);
+        s(&mut f, b"q");
+        f.push(2);
+        s(&mut f, &ziplist(&[b"1", b"2"]));
+        s(&mut f, &ziplist(&[b"3"]));
+        // An empty set is skipped.
+        f.push(ty::SET);
+        s(&mut f, b"empty");
+        f.push(0);
+        f.push(op::EOF);
+
+        let got = read(&f).unwrap();
+        let keys: Vec<(String, Vec<String>)> = got
+            .iter()
+            .filter_map(|(_, i)| match i {
+                Item::Entry(e) => {
+                    assert_eq!(e.db, 2);
+                    Some((
+                        String::from_utf8_lossy(&e.key).into_owned(),
+                        items(&e.value),
+                    ))
+                }
+                _ => None,
+            })
+            .collect();
+        let want: Vec<(&str, Vec<&str>)> = vec![
+            ("l", vec!["a", "-5"]),
+            ("z", vec!["m", "1.5", "n", "inf"]),
+            ("hz", vec!["f", "v1"]),
+            ("lz", vec!["x", "y"]),
+            ("zz", vec!["b", "-1.25", "a", "2"]),
+            ("hh", vec!["k", "v"]),
+            ("q", vec!["1", "2", "3"]),
+        ];
+        let want: Vec<(String, Vec<String>)> = want
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.into_iter().map(String::from).collect()))
+            .collect();
+        assert_eq!(keys, want);
+        let Item::Entry(first) = &got[1].1 else {
+            panic!("{:?}", got[1])
+        };
+        assert_eq!(first.expire_ms, Some(2_000_000_000_000));
+        assert!(matches!(
+            got.last(),
+            Some((_, Item::Eof { checksum: None }))
+        ));
+    }
+
+    #[test]
+    fn module_aux_and_functions() {
+        let mut f = b"REDIS0010".to_vec();
+        // Module aux: id, when_opcode 2 (uint), when, then typed values.
+        f.extend_from_slice(&[op::MODULE_AUX, 0x81, 0, 0, 0, 0, 0, 0, 4, 1, 2, 2]);
+        f.extend_from_slice(&[2, 7, 5, 2, b'h', b'i', 4, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        f.push(op::FUNCTION2);
+        s(&mut f, b"#!lua name=lib");
+        f.push(op::EOF);
+        f.extend_from_slice(&0u64.to_le_bytes());
+        let got = read(&f).unwrap();
+        assert!(matches!(&got[0].1, Item::ModuleAux { module } if module.len() == 9));
+        assert!(matches!(&got[1].1, Item::Function(code) if code == b"#!lua name=lib"));
+        assert_eq!(got[1].0, 37);
+        f[19] = 3; // a when_opcode that is not "uint"
+        assert!(read(&f).unwrap_err().to_string().contains("when_opcode"));
     }
 }

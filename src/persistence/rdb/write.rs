@@ -12,7 +12,7 @@
 use crc::{Digest, Table};
 
 use super::listpack::{intset, LpBuilder};
-use super::{enc, op, ty, QUICKLIST_NODE_PACKED, CRC64, RDB_VERSION};
+use super::{enc, op, ty, CRC64, QUICKLIST_NODE_PACKED, RDB_VERSION};
 use crate::config::{self, Opt};
 use crate::persistence::lzf;
 use crate::protocol::parse_i64;
@@ -105,7 +105,8 @@ impl RdbWriter {
             opts,
             drained: 0,
         };
-        w.buf.extend_from_slice(format!("REDIS{RDB_VERSION:04}").as_bytes());
+        w.buf
+            .extend_from_slice(format!("REDIS{RDB_VERSION:04}").as_bytes());
         w
     }
 
@@ -222,7 +223,8 @@ impl RdbWriter {
         if n < 1 << 6 {
             self.buf.push(n as u8);
         } else if n < 1 << 14 {
-            self.buf.extend_from_slice(&[0x40 | (n >> 8) as u8, n as u8]);
+            self.buf
+                .extend_from_slice(&[0x40 | (n >> 8) as u8, n as u8]);
         } else if n <= u32::MAX as u64 {
             self.buf.push(0x80);
             self.buf.extend_from_slice(&(n as u32).to_be_bytes());
