@@ -15,11 +15,13 @@ const MAX_LIT: usize = 32;
 const MAX_OFF: usize = 1 << 13;
 /// Longest back reference: 7 + 255 in the length fields, plus 2.
 const MAX_REF: usize = 264;
-const HASH_BITS: u32 = 14;
+/// Hash table size for the longest inputs; short ones get a table about
+/// their own size, so a small string does not pay for clearing 64 KiB.
+const MAX_HASH_BITS: u32 = 14;
 
-fn hash(b: &[u8]) -> usize {
+fn hash(b: &[u8], bits: u32) -> usize {
     let v = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
-    (v.wrapping_mul(2_654_435_761) >> (32 - HASH_BITS)) as usize
+    (v.wrapping_mul(2_654_435_761) >> (32 - bits)) as usize
 }
 
 /// Appends `lit` as literal runs.
@@ -36,10 +38,11 @@ pub fn compress(input: &[u8], max_out: usize) -> Option<Vec<u8>> {
     let n = input.len();
     let mut out = Vec::with_capacity(max_out.min(n + n / 16 + 16));
     // Position + 1 of the last place each 3-byte hash was seen (0: none).
-    let mut table = vec![0u32; 1 << HASH_BITS];
+    let bits = (usize::BITS - n.leading_zeros()).clamp(4, MAX_HASH_BITS);
+    let mut table = vec![0u32; 1 << bits];
     let (mut ip, mut lit_start) = (0, 0);
     while ip + 2 < n {
-        let h = hash(&input[ip..]);
+        let h = hash(&input[ip..], bits);
         let cand = table[h] as usize;
         table[h] = ip as u32 + 1;
         if cand > 0 {
