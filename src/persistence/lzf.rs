@@ -1,7 +1,7 @@
 //! LZF (liblzf's format), as Redis uses it for RDB strings. The `lzf` crate
 //! is deprecated and writes through uninitialised memory, so this is a
-//! small safe version: any valid LZF stream decodes, and what `compress`
-//! writes decodes with liblzf.
+//! small safe version: any valid LZF stream decodes, and `Compressor`
+//! makes liblzf's choices, so Redis and we usually write the same bytes.
 //!
 //! A stream is a sequence of runs. Control byte `c`:
 //! - `c < 32`: `c + 1` literal bytes follow.
@@ -15,70 +15,160 @@ const MAX_LIT: usize = 32;
 const MAX_OFF: usize = 1 << 13;
 /// Longest back reference: 7 + 255 in the length fields, plus 2.
 const MAX_REF: usize = 264;
-/// Hash table size for the longest inputs; short ones get a table about
-/// their own size, so a small string does not pay for clearing 64 KiB.
-const MAX_HASH_BITS: u32 = 14;
+/// liblzf's HLOG as Redis builds it.
+const HASH_BITS: u32 = 16;
 
-fn hash(b: &[u8], bits: u32) -> usize {
-    let v = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
-    (v.wrapping_mul(2_654_435_761) >> (32 - bits)) as usize
+/// liblzf's IDX() over the 3 bytes at `p` (its VERY_FAST variant).
+fn hash(p: &[u8]) -> usize {
+    let h = (p[0] as u32) << 16 | (p[1] as u32) << 8 | p[2] as u32;
+    let x = (h ^ (h << 5)) >> (24 - HASH_BITS);
+    (x.wrapping_sub(h.wrapping_mul(5)) & ((1 << HASH_BITS) - 1)) as usize
 }
 
-/// Appends `lit` as literal runs.
-fn literals(out: &mut Vec<u8>, lit: &[u8]) {
-    for run in lit.chunks(MAX_LIT) {
-        out.push((run.len() - 1) as u8);
-        out.extend_from_slice(run);
+/// A compressor making liblzf's choices (Redis's build: HLOG 16,
+/// VERY_FAST), so a string usually compresses to the very bytes Redis
+/// writes. Its table is kept between calls: entries are stored with a base
+/// that grows per call, so old ones read as empty and a short string does
+/// not pay for clearing 256 KiB.
+pub struct Compressor {
+    table: Vec<u32>,
+    base: u32,
+}
+
+impl Default for Compressor {
+    fn default() -> Self {
+        Compressor {
+            table: vec![0; 1 << HASH_BITS],
+            base: 0,
+        }
     }
 }
 
-/// Compresses `input`; None if the result would be longer than `max_out`
-/// bytes (Redis only stores a compressed string when it saves space).
-pub fn compress(input: &[u8], max_out: usize) -> Option<Vec<u8>> {
-    let n = input.len();
-    let mut out = Vec::with_capacity(max_out.min(n + n / 16 + 16));
-    // Position + 1 of the last place each 3-byte hash was seen (0: none).
-    let bits = (usize::BITS - n.leading_zeros()).clamp(4, MAX_HASH_BITS);
-    let mut table = vec![0u32; 1 << bits];
-    let (mut ip, mut lit_start) = (0, 0);
-    while ip + 2 < n {
-        let h = hash(&input[ip..], bits);
-        let cand = table[h] as usize;
-        table[h] = ip as u32 + 1;
-        if cand > 0 {
-            let r = cand - 1;
-            let off = ip - r - 1;
-            if off < MAX_OFF && input[r..r + 3] == input[ip..ip + 3] {
-                let max = (n - ip).min(MAX_REF);
-                let mut len = 3;
-                while len < max && input[r + len] == input[ip + len] {
-                    len += 1;
-                }
-                literals(&mut out, &input[lit_start..ip]);
-                let l = len - 2;
-                let hi = (off >> 8) as u8;
-                if l < 7 {
-                    out.push((l as u8) << 5 | hi);
-                } else {
-                    out.push(7 << 5 | hi);
-                    out.push((l - 7) as u8);
-                }
-                out.push(off as u8);
-                if out.len() > max_out {
-                    return None;
-                }
-                ip += len;
-                lit_start = ip;
-                continue;
-            }
-        }
-        ip += 1;
-        if ip - lit_start > max_out {
+impl Compressor {
+    /// Compresses `input`; None if the result does not fit in `max_out`
+    /// bytes (with liblzf's own margins, so the same strings are refused).
+    pub fn compress(&mut self, input: &[u8], max_out: usize) -> Option<Vec<u8>> {
+        let n = input.len();
+        if n == 0 || n >= (u32::MAX / 2) as usize {
             return None;
         }
+        if (self.base as usize) + n + 1 >= u32::MAX as usize {
+            self.table.fill(0);
+            self.base = 0;
+        }
+        let base = self.base;
+        self.base += n as u32 + 1;
+        let mut table = std::mem::take(&mut self.table);
+        let out = compress_with(&mut table, base, input, max_out);
+        self.table = table;
+        out
     }
-    literals(&mut out, &input[lit_start..]);
-    (out.len() <= max_out).then_some(out)
+}
+
+/// liblzf's lzf_compress. `table[h]` holds `base + position + 1`; anything
+/// at or below `base + 1` means "no earlier position" (liblzf never
+/// references position 0 either).
+fn compress_with(table: &mut [u32], base: u32, input: &[u8], max_out: usize) -> Option<Vec<u8>> {
+    let n = input.len();
+    let mut out = Vec::with_capacity(max_out.min(n + n / 16 + 16));
+    // Where the current literal run's length byte is.
+    let mut lit_at = 0;
+    let mut lit = 0;
+    out.push(0);
+    let mut ip = 0;
+    while ip + 2 < n {
+        let h = hash(&input[ip..]);
+        let entry = table[h];
+        table[h] = base + ip as u32 + 1;
+        let r = entry.wrapping_sub(base + 1) as usize;
+        if entry > base + 1
+            && r < ip
+            && ip - r - 1 < MAX_OFF
+            && input[r..r + 3] == input[ip..ip + 3]
+        {
+            let off = ip - r - 1;
+            let maxlen = (n - ip - 2).min(MAX_REF);
+            if out.len() - (lit == 0) as usize + 4 >= max_out {
+                return None;
+            }
+            let mut len = 2;
+            let mut unrolled_mismatch = false;
+            if maxlen > 16 {
+                for _ in 0..16 {
+                    len += 1;
+                    if input[r + len] != input[ip + len] {
+                        unrolled_mismatch = true;
+                        break;
+                    }
+                }
+            }
+            if !unrolled_mismatch {
+                loop {
+                    len += 1;
+                    if !(len < maxlen && input[r + len] == input[ip + len]) {
+                        break;
+                    }
+                }
+            }
+            // Close the literal run, or drop its unused length byte.
+            if lit > 0 {
+                out[lit_at] = (lit - 1) as u8;
+            } else {
+                out.pop();
+            }
+            let l = len - 2;
+            let hi = (off >> 8) as u8;
+            if l < 7 {
+                out.push((l as u8) << 5 | hi);
+            } else {
+                out.push(7 << 5 | hi);
+                out.push((l - 7) as u8);
+            }
+            out.push(off as u8);
+            lit = 0;
+            lit_at = out.len();
+            out.push(0);
+            ip += len;
+            if ip + 2 >= n {
+                break;
+            }
+            for p in [ip - 2, ip - 1] {
+                table[hash(&input[p..])] = base + p as u32 + 1;
+            }
+        } else {
+            if out.len() >= max_out {
+                return None;
+            }
+            out.push(input[ip]);
+            ip += 1;
+            lit += 1;
+            if lit == MAX_LIT {
+                out[lit_at] = (lit - 1) as u8;
+                lit = 0;
+                lit_at = out.len();
+                out.push(0);
+            }
+        }
+    }
+    if out.len() + 3 > max_out {
+        return None;
+    }
+    for &b in &input[ip..] {
+        out.push(b);
+        lit += 1;
+        if lit == MAX_LIT {
+            out[lit_at] = (lit - 1) as u8;
+            lit = 0;
+            lit_at = out.len();
+            out.push(0);
+        }
+    }
+    if lit > 0 {
+        out[lit_at] = (lit - 1) as u8;
+    } else {
+        out.pop();
+    }
+    Some(out)
 }
 
 /// Decompresses `input`, which must expand to exactly `len` bytes.
@@ -147,19 +237,20 @@ mod tests {
             (0..5000).map(|_| (next() % 4) as u8 + b'a').collect(),
             b"abc".to_vec(),
         ];
+        let mut z = Compressor::default();
         for s in samples {
-            if let Some(c) = compress(&s, s.len() + s.len() / 16 + 16) {
+            if let Some(c) = z.compress(&s, s.len() + s.len() / 16 + 16) {
                 assert_eq!(decompress(&c, s.len()).unwrap(), s);
             }
         }
         let random: Vec<u8> = (0..4096).map(|_| next() as u8).collect();
-        assert!(compress(&random, random.len() - 4).is_none());
+        assert!(z.compress(&random, random.len() - 4).is_none());
     }
 
     #[test]
     fn known_stream() {
         // liblzf's output for 30 'a': one literal, one back reference.
-        let c = compress(&[b'a'; 30], 26).unwrap();
+        let c = Compressor::default().compress(&[b'a'; 30], 26).unwrap();
         assert_eq!(decompress(&c, 30).unwrap(), vec![b'a'; 30]);
         assert_eq!(decompress(&[0, b'a', 0xe0, 20, 0], 30).unwrap(), [b'a'; 30]);
         assert!(decompress(&[0xe0, 20, 0], 30).is_err());

@@ -416,8 +416,11 @@ impl<R: Read> RdbReader<R> {
             }
             ty::SET_INTSET => {
                 let blob = self.src.string()?;
-                let n = blob.len().saturating_sub(8) as u64 / 2;
-                let mut s = SetB::new(n);
+                // The member count from the intset header (checked below).
+                let n = blob
+                    .get(4..8)
+                    .map_or(0, |c| u32::from_le_bytes(c.try_into().unwrap()));
+                let mut s = SetB::new(n as u64);
                 intset_each(&blob, |n| Elem::Int(n).with(|m| s.add(m))).map_err(bad)?;
                 s.done()
             }

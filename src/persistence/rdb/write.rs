@@ -93,6 +93,7 @@ pub struct RdbWriter {
     opts: WriteOptions,
     /// Bytes handed out by `take_chunk` so far.
     drained: u64,
+    lzf: lzf::Compressor,
 }
 
 impl RdbWriter {
@@ -104,6 +105,7 @@ impl RdbWriter {
             crc: CRC64.digest(),
             opts,
             drained: 0,
+            lzf: lzf::Compressor::default(),
         };
         w.buf
             .extend_from_slice(format!("REDIS{RDB_VERSION:04}").as_bytes());
@@ -255,7 +257,7 @@ impl RdbWriter {
             }
         }
         if self.opts.compression && s.len() > 20 {
-            if let Some(c) = lzf::compress(s, s.len() - 4) {
+            if let Some(c) = self.lzf.compress(s, s.len() - 4) {
                 self.buf.push(0xC0 | enc::LZF);
                 self.len(c.len() as u64);
                 self.len(s.len() as u64);
