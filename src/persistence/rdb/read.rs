@@ -782,6 +782,42 @@ mod tests {
     }
 
     #[test]
+    fn redis_7_2_set_listpack_and_plain_nodes() {
+        let mut f = b"REDIS0011".to_vec();
+        let mut lp = super::super::listpack::LpBuilder::new();
+        for m in [&b"a"[..], b"7", b"bb"] {
+            lp.push(m);
+        }
+        f.push(ty::SET_LISTPACK);
+        s(&mut f, b"s");
+        s(&mut f, &lp.finish());
+        // A quicklist2 with a plain node (one big element) between packed ones.
+        let mut lp = super::super::listpack::LpBuilder::new();
+        lp.push(b"x");
+        let lp = lp.finish();
+        f.push(ty::LIST_QUICKLIST_2);
+        s(&mut f, b"l");
+        f.push(3);
+        f.push(QUICKLIST_NODE_PACKED as u8);
+        s(&mut f, &lp);
+        f.push(QUICKLIST_NODE_PLAIN as u8);
+        s(&mut f, b"plain");
+        f.push(QUICKLIST_NODE_PACKED as u8);
+        s(&mut f, &lp);
+        f.push(op::EOF);
+        f.extend_from_slice(&0u64.to_le_bytes());
+        let got = read(&f).unwrap();
+        let Item::Entry(set) = &got[0].1 else {
+            panic!()
+        };
+        assert_eq!(items(&set.value), ["a", "7", "bb"]);
+        let Item::Entry(list) = &got[1].1 else {
+            panic!()
+        };
+        assert_eq!(items(&list.value), ["x", "plain", "x"]);
+    }
+
+    #[test]
     fn module_aux_and_functions() {
         let mut f = b"REDIS0010".to_vec();
         // Module aux: id, when_opcode 2 (uint), when, then typed values.
