@@ -147,6 +147,9 @@ fn run(c: &mut Connection, args: &[&str]) {
     cmd(args).query::<redis::Value>(c).unwrap();
 }
 
+/// A list with an entry of each listpack encoding width.
+const SMALL_LIST: &[&str] = &["a", "1", "-5", "300", "70000", "5000000000", "x"];
+
 const LIBRARY: &str = "#!lua name=mylib\nredis.register_function('f', function() return 1 end)";
 
 /// Data of every type and encoding Redis 7.0 has, in dbs 0, 1 and 9.
@@ -163,20 +166,9 @@ fn fill_redis(c: &mut Connection) {
     run(c, &["SET", "lzf", &long("abcabcabd", 300)]);
     run(c, &["SET", "empty", ""]);
     run(c, &["SET", "ttl", "v", "PX", "500000"]);
-    run(
-        c,
-        &[
-            "RPUSH",
-            "list:small",
-            "a",
-            "1",
-            "-5",
-            "300",
-            "70000",
-            "5000000000",
-            "x",
-        ],
-    );
+    let mut push = vec!["RPUSH", "list:small"];
+    push.extend_from_slice(SMALL_LIST);
+    run(c, &push);
     for i in 0..3000 {
         let v = if i % 7 == 0 {
             long("e", 100 + i % 300)
@@ -687,17 +679,6 @@ fn single_keys_match_redis_bytes() {
             "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaabcabcabcabcabcabcabcabcxyzabcxyz",
         ],
         &["SET", "k", "v", "PXAT", "4102444800000"],
-        &[
-            "RPUSH",
-            "k",
-            "a",
-            "1",
-            "-5",
-            "300",
-            "70000",
-            "5000000000",
-            "xyz",
-        ],
         &["SADD", "k", "1", "2", "3", "70000"],
         &["HSET", "k", "f", "v", "n", "12"],
         &[
@@ -712,6 +693,8 @@ fn single_keys_match_redis_bytes() {
             .collect::<String>(),
     ];
     let mut cases = cases.to_vec();
+    let list = [&["RPUSH", "k"][..], SMALL_LIST].concat();
+    cases.push(&list);
     let text_cases: Vec<Vec<&str>> = texts
         .iter()
         .flat_map(|t| {

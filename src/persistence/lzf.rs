@@ -65,16 +65,51 @@ impl Compressor {
     }
 }
 
+/// Output with the literal run being written: its length byte is
+/// reserved at `lit_at` and filled in when the run ends.
+struct Out {
+    buf: Vec<u8>,
+    lit: usize,
+    lit_at: usize,
+}
+
+impl Out {
+    fn start_run(&mut self) {
+        self.lit = 0;
+        self.lit_at = self.buf.len();
+        self.buf.push(0);
+    }
+
+    /// Fills in the run's length byte, or drops it if the run is empty.
+    fn end_run(&mut self) {
+        if self.lit > 0 {
+            self.buf[self.lit_at] = (self.lit - 1) as u8;
+        } else {
+            self.buf.pop();
+        }
+    }
+
+    fn literal(&mut self, b: u8) {
+        self.buf.push(b);
+        self.lit += 1;
+        if self.lit == MAX_LIT {
+            self.end_run();
+            self.start_run();
+        }
+    }
+}
+
 /// liblzf's lzf_compress. `table[h]` holds `base + position + 1`; anything
 /// at or below `base + 1` means "no earlier position" (liblzf never
 /// references position 0 either).
 fn compress_with(table: &mut [u32], base: u32, input: &[u8], max_out: usize) -> Option<Vec<u8>> {
     let n = input.len();
-    let mut out = Vec::with_capacity(max_out.min(n + n / 16 + 16));
-    // Where the current literal run's length byte is.
-    let mut lit_at = 0;
-    let mut lit = 0;
-    out.push(0);
+    let mut out = Out {
+        buf: Vec::with_capacity(max_out.min(n + n / 16 + 16)),
+        lit: 0,
+        lit_at: 0,
+    };
+    out.start_run();
     let mut ip = 0;
     while ip + 2 < n {
         let h = hash(&input[ip..]);
@@ -88,46 +123,37 @@ fn compress_with(table: &mut [u32], base: u32, input: &[u8], max_out: usize) -> 
         {
             let off = ip - r - 1;
             let maxlen = (n - ip - 2).min(MAX_REF);
-            if out.len() - (lit == 0) as usize + 4 >= max_out {
+            if out.buf.len() - (out.lit == 0) as usize + 4 >= max_out {
                 return None;
             }
+            // liblzf compares 16 bytes unrolled (past maxlen if it is 17
+            // or 18) before its bounded loop; the same lengths come out.
             let mut len = 2;
-            let mut unrolled_mismatch = false;
+            let mut mismatch = false;
             if maxlen > 16 {
                 for _ in 0..16 {
                     len += 1;
                     if input[r + len] != input[ip + len] {
-                        unrolled_mismatch = true;
+                        mismatch = true;
                         break;
                     }
                 }
             }
-            if !unrolled_mismatch {
-                loop {
-                    len += 1;
-                    if !(len < maxlen && input[r + len] == input[ip + len]) {
-                        break;
-                    }
-                }
+            while !mismatch {
+                len += 1;
+                mismatch = !(len < maxlen && input[r + len] == input[ip + len]);
             }
-            // Close the literal run, or drop its unused length byte.
-            if lit > 0 {
-                out[lit_at] = (lit - 1) as u8;
-            } else {
-                out.pop();
-            }
+            out.end_run();
             let l = len - 2;
             let hi = (off >> 8) as u8;
             if l < 7 {
-                out.push((l as u8) << 5 | hi);
+                out.buf.push((l as u8) << 5 | hi);
             } else {
-                out.push(7 << 5 | hi);
-                out.push((l - 7) as u8);
+                out.buf.push(7 << 5 | hi);
+                out.buf.push((l - 7) as u8);
             }
-            out.push(off as u8);
-            lit = 0;
-            lit_at = out.len();
-            out.push(0);
+            out.buf.push(off as u8);
+            out.start_run();
             ip += len;
             if ip + 2 >= n {
                 break;
@@ -136,39 +162,19 @@ fn compress_with(table: &mut [u32], base: u32, input: &[u8], max_out: usize) -> 
                 table[hash(&input[p..])] = base + p as u32 + 1;
             }
         } else {
-            if out.len() >= max_out {
+            if out.buf.len() >= max_out {
                 return None;
             }
-            out.push(input[ip]);
+            out.literal(input[ip]);
             ip += 1;
-            lit += 1;
-            if lit == MAX_LIT {
-                out[lit_at] = (lit - 1) as u8;
-                lit = 0;
-                lit_at = out.len();
-                out.push(0);
-            }
         }
     }
-    if out.len() + 3 > max_out {
+    if out.buf.len() + 3 > max_out {
         return None;
     }
-    for &b in &input[ip..] {
-        out.push(b);
-        lit += 1;
-        if lit == MAX_LIT {
-            out[lit_at] = (lit - 1) as u8;
-            lit = 0;
-            lit_at = out.len();
-            out.push(0);
-        }
-    }
-    if lit > 0 {
-        out[lit_at] = (lit - 1) as u8;
-    } else {
-        out.pop();
-    }
-    Some(out)
+    input[ip..].iter().for_each(|&b| out.literal(b));
+    out.end_run();
+    Some(out.buf)
 }
 
 /// Decompresses `input`, which must expand to exactly `len` bytes.
