@@ -11,6 +11,7 @@ pub mod glob;
 pub mod lifecycle;
 pub mod logging;
 pub mod memory;
+pub mod persistence;
 pub mod protocol;
 pub mod runtime;
 pub mod server;

@@ -278,6 +278,16 @@ impl Hash {
         })
     }
 
+    /// An empty hash for `n` fields: a hashtable straight away when that
+    /// many cannot be a listpack (loading a snapshot).
+    pub fn with_hint(n: usize) -> Hash {
+        if n > max_entries() {
+            Hash(Repr::Table(Box::new(Table::with_capacity(n))))
+        } else {
+            Hash::new()
+        }
+    }
+
     /// The OBJECT ENCODING name.
     pub fn encoding(&self) -> &'static str {
         match self.0 {

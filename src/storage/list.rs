@@ -21,14 +21,15 @@ pub enum End {
 
 /// Redis's per-node estimate of an entry's overhead when deciding whether
 /// it still fits (`SIZE_ESTIMATE_OVERHEAD`).
-const OVERHEAD: usize = 8;
+pub const OVERHEAD: usize = 8;
 /// A listpack's own header and terminator, counted in its size.
 const NODE_HEADER: usize = 7;
 /// Positive fill values still cap a node at this many bytes.
 const SAFETY_LIMIT: usize = 8192;
 
-/// Largest node size in bytes for a fill setting, and the entry cap.
-fn node_limit(fill: i64) -> (usize, usize) {
+/// Largest node size in bytes for a fill setting, and the entry cap
+/// (also how RDB snapshots split a list into quicklist nodes).
+pub fn node_limit(fill: i64) -> (usize, usize) {
     match fill {
         f if f >= 0 => (SAFETY_LIMIT, f.max(1) as usize),
         -1 => (4096, usize::MAX),

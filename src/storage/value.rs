@@ -61,6 +61,14 @@ impl Value {
         }
     }
 
+    /// A string value's bytes; None for another type.
+    pub fn str_bytes(&self) -> Option<&[u8]> {
+        match self {
+            Value::Str(b) => Some(b),
+            _ => None,
+        }
+    }
+
     /// A stored string; copies so the value never pins a read buffer.
     pub fn string(b: &[u8]) -> Value {
         Value::Str(Bytes::copy_from_slice(b))
