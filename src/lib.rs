@@ -13,6 +13,7 @@ pub mod logging;
 pub mod memory;
 pub mod protocol;
 pub mod runtime;
+pub mod scripting;
 pub mod server;
 pub mod storage;
 pub mod syscheck;
