@@ -109,12 +109,22 @@ pub unsafe fn to_reply(l: *mut lua_State, script_resp3: bool, client_resp3: bool
                 Reply::Nil
             }
         }
-        ffi::LUA_TNUMBER => Reply::Int(ffi::lua_tonumber(l, -1) as i64),
+        ffi::LUA_TNUMBER => Reply::Int(c_cast(ffi::lua_tonumber(l, -1))),
         ffi::LUA_TTABLE => table_to_reply(l, script_resp3, client_resp3),
         _ => Reply::Nil,
     };
     ffi::lua_settop(l, -2);
     r
+}
+
+/// C's `(long long)d` on x86-64: out of range (and NaN) gives i64::MIN,
+/// which is what Redis answers for `return 1/0`.
+fn c_cast(d: f64) -> i64 {
+    if d.is_nan() || !(-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&d) {
+        i64::MIN
+    } else {
+        d as i64
+    }
 }
 
 /// The string field `name` of the table on top, if it is a string.

@@ -35,7 +35,7 @@ G.redis = {
 }
 G.math.random, G.math.randomseed = c.random, c.randomseed
 G.pcall = c.pcall_compat
-G.bit = c.bit
+G.cjson, G.bit, G.struct, G.cmsgpack = c.cjson, c.bit, c.struct, c.cmsgpack
 for _, k in ipairs{'print', 'dofile', 'loadfile', 'setfenv', 'getfenv', 'newproxy',
                    'module', 'require', 'package', 'debug', 'os', 'io'} do
   G[k] = nil
@@ -43,7 +43,8 @@ end
 local function protect(t)
   return setmetatable({}, {__index = t, __newindex = c.readonly, __metatable = false})
 end
-for _, k in ipairs{'string', 'table', 'math', 'coroutine', 'redis', 'bit'} do
+for _, k in ipairs{'string', 'table', 'math', 'coroutine', 'redis', 'cjson', 'bit',
+                   'struct', 'cmsgpack'} do
   G[k] = protect(G[k])
 end
 getmetatable('').__index = G.string
@@ -127,8 +128,15 @@ impl Engine {
             f("missing", api::missing_global)?;
             f("readonly", api::readonly_table)?;
             f("register_function", api::register_function)?;
-            let bit: mlua::Table = lua.exec_raw((), |l| super::bit::open(l))?;
-            c.set("bit", bit)?;
+            for (name, open) in [
+                ("cjson", super::cjson::open as unsafe fn(*mut lua_State)),
+                ("bit", super::bit::open),
+                ("struct", super::structlib::open),
+                ("cmsgpack", super::cmsgpack::open),
+            ] {
+                let t: mlua::Table = lua.exec_raw((), |l| open(l))?;
+                c.set(name, t)?;
+            }
         }
         let version = crate::commands::server::REDIS_VERSION;
         let num = version

@@ -8,12 +8,15 @@
 
 mod api;
 mod bit;
+mod cjson;
+mod cmsgpack;
 mod convert;
 mod engine;
 mod functions;
 mod raw;
 mod shebang;
 mod store;
+mod structlib;
 
 use std::time::Duration;
 

@@ -609,3 +609,224 @@ fn functions() {
         Err(Reply::error("ERR Library not found"))
     );
 }
+
+fn hex(e: &mut Engine, expr: &str) -> Reply {
+    let s = format!("local function hex(s) return (s:gsub('.', function(c) return string.format('%02x', string.byte(c)) end)) end return hex({expr})");
+    eval(e, &s)
+}
+
+fn ints(v: &[i64]) -> Reply {
+    Reply::Array(v.iter().map(|&n| Reply::Int(n)).collect())
+}
+
+#[test]
+fn cjson_library() {
+    let mut e = engine();
+    for (s, want) in [
+        ("return cjson.encode({1,2,3,{a=1}})", "[1,2,3,{\"a\":1}]"),
+        (
+            "return cjson.encode({a={}, b='x/y', c=1.5, d=true, e=cjson.null})",
+            "{\"a\":{},\"c\":1.5,\"b\":\"x\\/y\",\"e\":null,\"d\":true}",
+        ),
+        ("return cjson.encode(0.1)", "0.1"),
+        ("return cjson.encode(1e100)", "1e+100"),
+        (
+            "return cjson.encode(123456789012345)",
+            "1.2345678901234e+14",
+        ),
+        (
+            "return cjson.encode('\"\\\\\\n\\t\\1')",
+            "\"\\\"\\\\\\n\\t\\u0001\"",
+        ),
+        ("return cjson.encode({[1]=1,[3]=3})", "[1,null,3]"),
+        ("return cjson.encode({[1]=1,a=3})", "{\"1\":1,\"a\":3}"),
+        (
+            "return cjson.encode({[1]='a', [2]={b={1}}, [3]=false})",
+            "[\"a\",{\"b\":[1]},false]",
+        ),
+        ("return cjson.encode(cjson.decode('[]'))", "{}"),
+        ("return cjson.encode({1,2,nil,4})", "[1,2,null,4]"),
+        ("return cjson.encode(-0)", "-0"),
+        ("return cjson.encode(1/3)", "0.33333333333333"),
+        ("return cjson.encode(-1e-7)", "-1e-07"),
+        ("return tostring(cjson.decode('null'))", "userdata: (nil)"),
+        ("return cjson.decode('\"\\\\u00e9\"')", "é"),
+    ] {
+        assert_eq!(eval(&mut e, s), b(want), "{s}");
+    }
+    assert_eq!(
+        eval(
+            &mut e,
+            "return cjson.decode('[1,2,{\"a\":[true,false,null]}]')[3].a[1]"
+        ),
+        Reply::Int(1)
+    );
+    assert_eq!(
+        eval(&mut e, "return cjson.decode('1.5e3')"),
+        Reply::Int(1500)
+    );
+    assert_eq!(
+        eval(&mut e, "return cjson.decode('1e400')"),
+        Reply::Int(i64::MIN)
+    );
+    for (s, text) in [
+        (
+            "return cjson.encode({[1]=1,[20]=3})",
+            "Cannot serialise table: excessively sparse array",
+        ),
+        (
+            "return cjson.encode(function() end)",
+            "Cannot serialise function: type not supported",
+        ),
+        (
+            "return cjson.encode({[true]=1})",
+            "Cannot serialise boolean: table key must be a number or string",
+        ),
+        (
+            "return cjson.encode(math.huge)",
+            "Cannot serialise number: must not be NaN or Inf",
+        ),
+        (
+            "return cjson.decode('{bad')",
+            "Expected object key string but found invalid token at character 2",
+        ),
+        (
+            "return cjson.decode('[1,2')",
+            "Expected comma or array end but found T_END at character 5",
+        ),
+        (
+            "return cjson.decode('  ')",
+            "Expected value but found T_END at character 3",
+        ),
+        (
+            "return cjson.decode('[1] x')",
+            "Expected the end but found invalid token at character 5",
+        ),
+        (
+            "return cjson.decode('[tru]')",
+            "Expected value but found invalid token at character 2",
+        ),
+        (
+            "return cjson.decode('{\"a\" 1}')",
+            "Expected colon but found T_NUMBER at character 6",
+        ),
+        (
+            "return cjson.decode('[1,]')",
+            "Expected value but found T_ARR_END at character 4",
+        ),
+        (
+            "return cjson.decode('\"abc')",
+            "Expected value but found unexpected end of string at character 5",
+        ),
+    ] {
+        assert_eq!(
+            eval(&mut e, s),
+            err(s, &format!("ERR user_script:1: {text}")),
+            "{s}"
+        );
+    }
+    assert_eq!(
+        eval(&mut e, "local ok, e = pcall(cjson.decode, '{') return e"),
+        b("Expected object key string but found T_END at character 2")
+    );
+}
+
+#[test]
+fn cmsgpack_library() {
+    let mut e = engine();
+    assert_eq!(
+        hex(&mut e, "cmsgpack.pack({1,2,3}, {a=1}, 1.5, -1, nil, 300, -200, 70000, 5000000000, -40000, 0.1, string.rep('x', 40), true)"),
+        b("9301020381a16101ca3fc00000ffc0cd012cd1ff38ce00011170cf000000012a05f200d2ffff63c0cb3fb999999999999ad92878787878787878787878787878787878787878787878787878787878787878787878787878787878c3")
+    );
+    let r = eval(&mut e, "return {cmsgpack.unpack(cmsgpack.pack(1,'a',{1,2},true,1.5,-5,300,70000,-40000,5000000000))}");
+    assert_eq!(
+        r,
+        Reply::Array(vec![
+            Reply::Int(1),
+            b("a"),
+            ints(&[1, 2]),
+            Reply::Int(1),
+            Reply::Int(1),
+            Reply::Int(-5),
+            Reply::Int(300),
+            Reply::Int(70000),
+            Reply::Int(-40000),
+            Reply::Int(5000000000),
+        ])
+    );
+    assert_eq!(
+        eval(
+            &mut e,
+            "return cjson.encode(cmsgpack.unpack(cmsgpack.pack({a={1,2}, b=false})))"
+        ),
+        b("{\"a\":[1,2],\"b\":false}")
+    );
+    assert_eq!(eval(&mut e, "return cmsgpack.unpack('')"), Reply::Nil);
+    let s = "return cmsgpack.pack()";
+    assert_eq!(
+        eval(&mut e, s),
+        err(
+            s,
+            "ERR user_script:1: bad argument #0 to 'pack' (MessagePack pack needs input.)"
+        )
+    );
+}
+
+#[test]
+fn struct_library() {
+    let mut e = engine();
+    assert_eq!(hex(&mut e, "struct.pack('>I2', 258)"), b("0102"));
+    assert_eq!(
+        hex(&mut e, "struct.pack('<i4Bc3s', -2, 7, 'abc', 'zz')"),
+        b("feffffff076162637a7a00")
+    );
+    assert_eq!(
+        hex(&mut e, "struct.pack('!4bi4h', 1, 2, 3)"),
+        b("01000000020000000300")
+    );
+    assert_eq!(
+        eval(&mut e, "return {struct.unpack('>I2i1', 'abx')}"),
+        ints(&[24930, 120, 4])
+    );
+    assert_eq!(
+        eval(
+            &mut e,
+            "return {struct.unpack('<hc0', struct.pack('<hc0', 3, 'abcdef'))}"
+        ),
+        Reply::Array(vec![b("abc"), Reply::Int(6)])
+    );
+    assert_eq!(
+        eval(&mut e, "return {struct.unpack('s', 'ab\\0cd')}"),
+        Reply::Array(vec![b("ab"), Reply::Int(4)])
+    );
+    assert_eq!(
+        eval(
+            &mut e,
+            "return {struct.unpack('>d', struct.pack('>d', 1.5))}"
+        ),
+        ints(&[1, 9])
+    );
+    assert_eq!(eval(&mut e, "return struct.size('i4bh')"), Reply::Int(7));
+    assert_eq!(eval(&mut e, "return struct.size('!8bd')"), Reply::Int(16));
+    assert_eq!(hex(&mut e, "struct.pack('x')"), b("00"));
+    for (s, text) in [
+        (
+            "return struct.pack('z')",
+            "bad argument #1 to 'pack' (invalid format option 'z')",
+        ),
+        (
+            "return struct.size('s')",
+            "bad argument #1 to 'size' (option 's' has no fixed size)",
+        ),
+        (
+            "return struct.unpack('>I4', 'ab')",
+            "bad argument #2 to 'unpack' (data string too short)",
+        ),
+    ] {
+        assert_eq!(
+            eval(&mut e, s),
+            err(s, &format!("ERR user_script:1: {text}")),
+            "{s}"
+        );
+    }
+}

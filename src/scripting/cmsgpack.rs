@@ -1,0 +1,277 @@
+//! The `cmsgpack` library (lua-cmsgpack as Redis ships it): `pack(...)`
+//! concatenates each argument's MessagePack encoding; `unpack(s)` returns
+//! every object in `s`.
+
+use std::ffi::c_int;
+
+use super::raw::{cfns, ffi, lua_State, push_bytes, set_fn, to_bytes, type_name, Raise, Res};
+
+/// Deeper tables are packed as nil.
+const MAX_NESTING: usize = 16;
+
+unsafe fn pack(l: *mut lua_State) -> Res {
+    let n = ffi::lua_gettop(l);
+    if n == 0 {
+        return Err(Raise::Arg(
+            0,
+            "pack",
+            "MessagePack pack needs input.".into(),
+        ));
+    }
+    let mut out = Vec::new();
+    for i in 1..=n {
+        ffi::lua_pushvalue(l, i);
+        encode(l, &mut out, 0);
+        ffi::lua_settop(l, -2);
+    }
+    push_bytes(l, &out);
+    Ok(1)
+}
+
+fn int(out: &mut Vec<u8>, n: i64) {
+    match n {
+        0..=127 => out.push(n as u8),
+        -32..=-1 => out.push(n as i8 as u8),
+        128..=0xff => out.extend_from_slice(&[0xcc, n as u8]),
+        0x100..=0xffff => {
+            out.push(0xcd);
+            out.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        0x1_0000..=0xffff_ffff => {
+            out.push(0xce);
+            out.extend_from_slice(&(n as u32).to_be_bytes());
+        }
+        0x1_0000_0000.. => {
+            out.push(0xcf);
+            out.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+        -128..=-33 => out.extend_from_slice(&[0xd0, n as i8 as u8]),
+        -32768..=-129 => {
+            out.push(0xd1);
+            out.extend_from_slice(&(n as i16).to_be_bytes());
+        }
+        -2147483648..=-32769 => {
+            out.push(0xd2);
+            out.extend_from_slice(&(n as i32).to_be_bytes());
+        }
+        _ => {
+            out.push(0xd3);
+            out.extend_from_slice(&n.to_be_bytes());
+        }
+    }
+}
+
+fn len_prefix(out: &mut Vec<u8>, n: usize, fix: u8, fix_max: usize, codes: [u8; 3]) {
+    if n < fix_max {
+        out.push(fix | n as u8);
+    } else if n <= 0xff && codes[0] != 0 {
+        out.extend_from_slice(&[codes[0], n as u8]);
+    } else if n <= 0xffff {
+        out.push(codes[1]);
+        out.extend_from_slice(&(n as u16).to_be_bytes());
+    } else {
+        out.push(codes[2]);
+        out.extend_from_slice(&(n as u32).to_be_bytes());
+    }
+}
+
+/// Encodes the value on top of the stack (left there).
+unsafe fn encode(l: *mut lua_State, out: &mut Vec<u8>, level: usize) {
+    match ffi::lua_type(l, -1) {
+        ffi::LUA_TSTRING => {
+            let s = to_bytes(l, -1).unwrap_or(b"");
+            len_prefix(out, s.len(), 0xa0, 32, [0xd9, 0xda, 0xdb]);
+            out.extend_from_slice(s);
+        }
+        ffi::LUA_TBOOLEAN => out.push(if ffi::lua_toboolean(l, -1) != 0 {
+            0xc3
+        } else {
+            0xc2
+        }),
+        ffi::LUA_TNUMBER => {
+            let n = ffi::lua_tonumber(l, -1);
+            if n.is_finite() && n == n as i64 as f64 {
+                int(out, n as i64);
+            } else if n as f32 as f64 == n || n.is_nan() {
+                out.push(0xca);
+                out.extend_from_slice(&(n as f32).to_be_bytes());
+            } else {
+                out.push(0xcb);
+                out.extend_from_slice(&n.to_be_bytes());
+            }
+        }
+        ffi::LUA_TTABLE if level < MAX_NESTING => {
+            ffi::luaL_checkstack(l, 3, std::ptr::null());
+            match array_len(l) {
+                Some(n) => {
+                    len_prefix(out, n, 0x90, 16, [0, 0xdc, 0xdd]);
+                    for i in 1..=n {
+                        ffi::lua_rawgeti(l, -1, i as ffi::lua_Integer);
+                        encode(l, out, level + 1);
+                        ffi::lua_settop(l, -2);
+                    }
+                }
+                None => {
+                    let mut n = 0;
+                    ffi::lua_pushnil(l);
+                    while ffi::lua_next(l, -2) != 0 {
+                        n += 1;
+                        ffi::lua_settop(l, -2);
+                    }
+                    len_prefix(out, n, 0x80, 16, [0, 0xde, 0xdf]);
+                    ffi::lua_pushnil(l);
+                    while ffi::lua_next(l, -2) != 0 {
+                        ffi::lua_pushvalue(l, -2);
+                        encode(l, out, level + 1);
+                        ffi::lua_settop(l, -2);
+                        encode(l, out, level + 1);
+                        ffi::lua_settop(l, -2);
+                    }
+                }
+            }
+        }
+        _ => out.push(0xc0),
+    }
+}
+
+/// Some(n) when the keys are exactly 1..n.
+unsafe fn array_len(l: *mut lua_State) -> Option<usize> {
+    let (mut count, mut max) = (0usize, 0usize);
+    ffi::lua_pushnil(l);
+    while ffi::lua_next(l, -2) != 0 {
+        ffi::lua_settop(l, -2);
+        let k = ffi::lua_tonumber(l, -1);
+        if ffi::lua_type(l, -1) != ffi::LUA_TNUMBER || k <= 0.0 || k.floor() != k {
+            ffi::lua_settop(l, -2);
+            return None;
+        }
+        max = max.max(k as usize);
+        count += 1;
+    }
+    (max == count).then_some(count)
+}
+
+struct Cursor<'a> {
+    s: &'a [u8],
+    pos: usize,
+}
+
+impl Cursor<'_> {
+    fn take(&mut self, n: usize) -> Result<&[u8], Raise> {
+        let b = self
+            .s
+            .get(self.pos..self.pos + n)
+            .ok_or_else(|| Raise::Msg("Missing bytes in input.".into()))?;
+        self.pos += n;
+        Ok(b)
+    }
+
+    fn be(&mut self, n: usize) -> Result<u64, Raise> {
+        Ok(self.take(n)?.iter().fold(0u64, |v, &b| (v << 8) | b as u64))
+    }
+}
+
+/// Pushes the next object.
+unsafe fn decode(l: *mut lua_State, c: &mut Cursor) -> Result<(), Raise> {
+    ffi::luaL_checkstack(l, 3, std::ptr::null());
+    let t = c.take(1)?[0];
+    match t {
+        0x00..=0x7f => ffi::lua_pushnumber(l, t as f64),
+        0xe0..=0xff => ffi::lua_pushnumber(l, t as i8 as f64),
+        0x80..=0x8f => map(l, c, (t & 0x0f) as usize)?,
+        0x90..=0x9f => array(l, c, (t & 0x0f) as usize)?,
+        0xa0..=0xbf => push_bytes(l, c.take((t & 0x1f) as usize)?),
+        0xc0 => ffi::lua_pushnil(l),
+        0xc2 => ffi::lua_pushboolean(l, 0),
+        0xc3 => ffi::lua_pushboolean(l, 1),
+        0xc4 | 0xd9 => {
+            let n = c.be(1)? as usize;
+            push_bytes(l, c.take(n)?)
+        }
+        0xc5 | 0xda => {
+            let n = c.be(2)? as usize;
+            push_bytes(l, c.take(n)?)
+        }
+        0xc6 | 0xdb => {
+            let n = c.be(4)? as usize;
+            push_bytes(l, c.take(n)?)
+        }
+        0xca => ffi::lua_pushnumber(l, f32::from_bits(c.be(4)? as u32) as f64),
+        0xcb => ffi::lua_pushnumber(l, f64::from_bits(c.be(8)?)),
+        0xcc => ffi::lua_pushnumber(l, c.be(1)? as f64),
+        0xcd => ffi::lua_pushnumber(l, c.be(2)? as f64),
+        0xce => ffi::lua_pushnumber(l, c.be(4)? as f64),
+        0xcf => ffi::lua_pushnumber(l, c.be(8)? as f64),
+        0xd0 => ffi::lua_pushnumber(l, c.be(1)? as u8 as i8 as f64),
+        0xd1 => ffi::lua_pushnumber(l, c.be(2)? as u16 as i16 as f64),
+        0xd2 => ffi::lua_pushnumber(l, c.be(4)? as u32 as i32 as f64),
+        0xd3 => ffi::lua_pushnumber(l, c.be(8)? as i64 as f64),
+        0xdc => {
+            let n = c.be(2)? as usize;
+            array(l, c, n)?
+        }
+        0xdd => {
+            let n = c.be(4)? as usize;
+            array(l, c, n)?
+        }
+        0xde => {
+            let n = c.be(2)? as usize;
+            map(l, c, n)?
+        }
+        0xdf => {
+            let n = c.be(4)? as usize;
+            map(l, c, n)?
+        }
+        _ => return Err(Raise::Msg("Bad data format in input.".into())),
+    }
+    Ok(())
+}
+
+unsafe fn array(l: *mut lua_State, c: &mut Cursor, n: usize) -> Result<(), Raise> {
+    ffi::lua_newtable(l);
+    for i in 1..=n {
+        decode(l, c)?;
+        ffi::lua_rawseti(l, -2, i as ffi::lua_Integer);
+    }
+    Ok(())
+}
+
+unsafe fn map(l: *mut lua_State, c: &mut Cursor, n: usize) -> Result<(), Raise> {
+    ffi::lua_newtable(l);
+    for _ in 0..n {
+        decode(l, c)?;
+        decode(l, c)?;
+        if ffi::lua_type(l, -2) == ffi::LUA_TNIL {
+            ffi::lua_settop(l, -3);
+        } else {
+            ffi::lua_rawset(l, -3);
+        }
+    }
+    Ok(())
+}
+
+unsafe fn unpack(l: *mut lua_State) -> Res {
+    let Some(s) = to_bytes(l, 1) else {
+        return Err(Raise::Arg(
+            1,
+            "unpack",
+            format!("string expected, got {}", type_name(l, 1)),
+        ));
+    };
+    let mut c = Cursor { s, pos: 0 };
+    let mut n: c_int = 0;
+    while c.pos < s.len() {
+        decode(l, &mut c)?;
+        n += 1;
+    }
+    Ok(n)
+}
+
+cfns! { c_pack => pack, c_unpack => unpack }
+
+/// Pushes the `cmsgpack` table.
+pub unsafe fn open(l: *mut lua_State) {
+    ffi::lua_newtable(l);
+    set_fn(l, c"pack", c_pack);
+    set_fn(l, c"unpack", c_unpack);
+}
