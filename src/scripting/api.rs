@@ -74,6 +74,75 @@ cfns! {
     readonly_table => readonly,
     error_handler => handler,
     register_function => register,
+    lua_next => next,
+    lua_pairs => pairs,
+    lua_rawset => rawset,
+}
+
+/// Replaces the table at `idx` by the table a read-only proxy stands for.
+unsafe fn unproxy(l: *mut lua_State, idx: c_int) -> bool {
+    ffi::lua_getfield(l, ffi::LUA_REGISTRYINDEX, c"redwing.real".as_ptr());
+    ffi::lua_pushvalue(l, idx);
+    ffi::lua_rawget(l, -2);
+    let found = ffi::lua_type(l, -1) == ffi::LUA_TTABLE;
+    if found {
+        ffi::lua_replace(l, idx);
+    } else {
+        ffi::lua_settop(l, -2);
+    }
+    ffi::lua_settop(l, -2);
+    found
+}
+
+unsafe fn check_table(l: *mut lua_State, idx: c_int, f: &'static str) -> Result<(), Raise> {
+    if ffi::lua_type(l, idx) != ffi::LUA_TTABLE {
+        return Err(Raise::Arg(
+            idx,
+            f,
+            format!("table expected, got {}", raw::type_name(l, idx)),
+        ));
+    }
+    Ok(())
+}
+
+/// `next`, seeing through the read-only proxies (`pairs(string)` works).
+unsafe fn next(l: *mut lua_State) -> Res {
+    check_table(l, 1, "next")?;
+    ffi::lua_settop(l, 2);
+    unproxy(l, 1);
+    if ffi::lua_next(l, 1) != 0 {
+        Ok(2)
+    } else {
+        ffi::lua_pushnil(l);
+        Ok(1)
+    }
+}
+
+unsafe fn pairs(l: *mut lua_State) -> Res {
+    check_table(l, 1, "pairs")?;
+    ffi::lua_pushcfunction(l, lua_next);
+    ffi::lua_pushvalue(l, 1);
+    ffi::lua_pushnil(l);
+    Ok(3)
+}
+
+/// `rawset`, refusing the read-only proxies as Redis refuses its read-only
+/// tables.
+unsafe fn rawset(l: *mut lua_State) -> Res {
+    check_table(l, 1, "rawset")?;
+    for i in [2, 3] {
+        if ffi::lua_type(l, i) == ffi::LUA_TNONE {
+            return Err(Raise::Arg(i, "rawset", "value expected".into()));
+        }
+    }
+    ffi::lua_settop(l, 3);
+    ffi::lua_pushvalue(l, 1);
+    if unproxy(l, 4) {
+        return Err(Raise::Plain("Attempt to modify a readonly table".into()));
+    }
+    ffi::lua_settop(l, 3);
+    ffi::lua_rawset(l, 1);
+    Ok(1)
 }
 
 unsafe fn call(l: *mut lua_State) -> Res {

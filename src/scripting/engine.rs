@@ -40,14 +40,20 @@ for _, k in ipairs{'print', 'dofile', 'loadfile', 'setfenv', 'getfenv', 'newprox
                    'module', 'require', 'package', 'debug', 'os', 'io'} do
   G[k] = nil
 end
+local real = setmetatable({}, {__mode = 'k'})
 local function protect(t)
-  return setmetatable({}, {__index = t, __newindex = c.readonly, __metatable = false})
+  local p = setmetatable({}, {__index = t, __newindex = c.readonly, __metatable = false})
+  real[p] = t
+  return p
 end
+G.next, G.pairs, G.rawset = c.next, c.pairs, c.rawset
 for _, k in ipairs{'string', 'table', 'math', 'coroutine', 'redis', 'cjson', 'bit',
                    'struct', 'cmsgpack'} do
   G[k] = protect(G[k])
 end
-getmetatable('').__index = G.string
+local smt = getmetatable('')
+smt.__index = G.string
+smt.__metatable = protect(smt)
 local globals = protect(G)
 G._G = globals
 setmetatable(G, {__index = c.missing, __metatable = false})
@@ -58,7 +64,7 @@ local load_redis = setmetatable({
 }, {__index = c.missing})
 local load_api = setmetatable({redis = protect(load_redis)}, {__index = c.missing})
 local fmeta = {__index = G, __newindex = c.readonly, __metatable = false}
-return globals, setmetatable({}, fmeta), fmeta, load_api, G
+return globals, setmetatable({}, fmeta), fmeta, load_api, G, real
 "#;
 
 pub struct Engine {
@@ -128,6 +134,9 @@ impl Engine {
             f("missing", api::missing_global)?;
             f("readonly", api::readonly_table)?;
             f("register_function", api::register_function)?;
+            f("next", api::lua_next)?;
+            f("pairs", api::lua_pairs)?;
+            f("rawset", api::lua_rawset)?;
             for (name, open) in [
                 ("cjson", super::cjson::open as unsafe fn(*mut lua_State)),
                 ("bit", super::bit::open),
@@ -142,7 +151,8 @@ impl Engine {
         let num = version
             .split('.')
             .fold(0u32, |n, p| (n << 8) | p.parse::<u32>().unwrap_or(0));
-        let (globals, fenv, fmeta, load_api, g): (
+        let (globals, fenv, fmeta, load_api, g, real): (
+            mlua::Table,
             mlua::Table,
             mlua::Table,
             mlua::Table,
@@ -153,10 +163,16 @@ impl Engine {
             .set_name("=redwing")
             .call((lua.globals(), c, version, num))?;
         lua.set_named_registry_value("redwing.G", g)?;
+        lua.set_named_registry_value("redwing.real", real)?;
         lua.set_named_registry_value("redwing.fenv", fenv)?;
         lua.set_named_registry_value("redwing.fmeta", fmeta)?;
         lua.set_named_registry_value("redwing.load_api", load_api)?;
         lua.set_globals(globals)
+    }
+
+    /// Bytes the Lua state uses (INFO used_memory_lua).
+    pub fn memory(&self) -> usize {
+        self.lua.used_memory()
     }
 
     pub fn store(&self) -> &Arc<Store> {
@@ -328,6 +344,15 @@ impl Engine {
                 let status = ffi::lua_pcall(l, nargs, 1, handler);
                 ffi::lua_sethook(l, None, 0, 0);
                 clear_rawset_globals(l);
+                if eval {
+                    // Functions share the globals but must not see KEYS/ARGV.
+                    ffi::lua_getfield(l, ffi::LUA_REGISTRYINDEX, REG_G.as_ptr());
+                    ffi::lua_pushnil(l);
+                    set_raw(l, c"KEYS");
+                    ffi::lua_pushnil(l);
+                    set_raw(l, c"ARGV");
+                    ffi::lua_settop(l, -2);
+                }
                 out = if status != 0 {
                     error_reply(l, name)
                 } else {

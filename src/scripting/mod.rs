@@ -56,6 +56,8 @@ pub trait Host {
 pub const UNKNOWN_COMMAND: &str = "ERR Unknown Redis command called from script";
 pub const WRONG_ARITY: &str = "ERR Wrong number of args calling Redis command from script";
 pub const WRITE_IN_READONLY: &str = "ERR Write commands are not allowed from read-only scripts.";
+/// For commands flagged `noscript` (EVAL, MULTI, WATCH, blocking forms ...).
+pub const NOT_ALLOWED: &str = "ERR This Redis command is not allowed from script";
 /// The error a killed script ends with (SCRIPT KILL and FUNCTION KILL).
 pub const SCRIPT_KILLED: &str = "ERR Script killed by user with SCRIPT KILL...";
 pub const NOSCRIPT: &str = "NOSCRIPT No matching script. Please use EVAL.";

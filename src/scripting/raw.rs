@@ -22,6 +22,8 @@ pub enum Raise {
     Table(String),
     /// The error value already on top of the stack.
     Top,
+    /// A message without position (errors Lua raises inside its C API).
+    Plain(String),
 }
 
 pub type Res = Result<c_int, Raise>;
@@ -56,6 +58,7 @@ unsafe fn push_raise(l: *mut lua_State, e: Raise) {
         }
         Raise::Table(m) => push_error_table(l, &m),
         Raise::Top => {}
+        Raise::Plain(m) => push_bytes(l, m.as_bytes()),
     }
 }
 

@@ -367,6 +367,12 @@ fn sandbox() {
         Reply::Int(458767)
     );
     assert_eq!(eval(&mut e, "return ('abc'):len()"), Reply::Int(3));
+    let s = "getmetatable('').__index = nil";
+    assert_eq!(
+        eval(&mut e, s),
+        err(s, "ERR user_script:1: Attempt to modify a readonly table")
+    );
+    assert_eq!(eval(&mut e, "return ('abc'):upper()"), b("ABC"));
     // loadstring'd code is sandboxed too, and nothing leaks.
     let s = "loadstring('x=1')()";
     assert_eq!(
@@ -375,6 +381,25 @@ fn sandbox() {
             "ERR [string \"x=1\"]:1: Attempt to modify a readonly table script: {}, on x=1:1.",
             sha1_hex(s.as_bytes())
         ))
+    );
+    assert_eq!(
+        eval(
+            &mut e,
+            "local n = 0 for k in pairs(string) do n = n + 1 end return n"
+        ),
+        Reply::Int(15)
+    );
+    let s = "rawset(string, 'x', 1)";
+    assert_eq!(
+        eval(&mut e, s),
+        Reply::error(format!(
+            "ERR Attempt to modify a readonly table script: {}, on @user_script:1.",
+            sha1_hex(s.as_bytes())
+        ))
+    );
+    assert_eq!(
+        eval(&mut e, "local t = {} rawset(t, 'a', 2) return t.a"),
+        Reply::Int(2)
     );
     eval(&mut e, "rawset(_G, 'leak', 1)");
     let s = "return leak";
@@ -829,4 +854,105 @@ fn struct_library() {
             "{s}"
         );
     }
+}
+
+/// A host for a RESP3 (or RESP2) client that answers every call with OK.
+struct Client3(bool);
+
+impl Host for Client3 {
+    fn call(&mut self, _: &[Bytes], _: bool) -> Reply {
+        Reply::Ok
+    }
+    fn resp3(&self) -> bool {
+        self.0
+    }
+    fn should_abort(&mut self, _: Duration) -> Option<&'static str> {
+        None
+    }
+    fn log(&mut self, _: i32, _: &str) {}
+    fn set_repl(&mut self, _: u8) {}
+}
+
+#[test]
+fn wire_bytes_match_redis() {
+    // Raw replies of redis-server 7.0.15 to EVAL <script> 0, per client protocol.
+    let cases: [(&str, &str, &str); 8] = [
+        ("return {big_number='123'}", "(123\r\n", "$3\r\n123\r\n"),
+        (
+            "return {verbatim_string={format='mkd',string='hi'}}",
+            "=6\r\nmkd:hi\r\n",
+            "$2\r\nhi\r\n",
+        ),
+        ("redis.setresp(3) return false", "#f\r\n", ":0\r\n"),
+        ("return false", "_\r\n", "$-1\r\n"),
+        ("return {err='a\\nb'}", "-a b\r\n", "-a b\r\n"),
+        (
+            "return {double=0.1}",
+            ",0.10000000000000001\r\n",
+            "$19\r\n0.10000000000000001\r\n",
+        ),
+        (
+            "return {map={a={1,2}}}",
+            "%1\r\n$1\r\na\r\n*2\r\n:1\r\n:2\r\n",
+            "*2\r\n$1\r\na\r\n*2\r\n:1\r\n:2\r\n",
+        ),
+        (
+            "return {set={a=true}}",
+            "~1\r\n$1\r\na\r\n",
+            "*1\r\n$1\r\na\r\n",
+        ),
+    ];
+    let mut e = engine();
+    for (script, resp3, resp2) in cases {
+        for (proto, want) in [(true, resp3), (false, resp2)] {
+            let r = e.eval(&mut Client3(proto), script.as_bytes(), &[], &[]);
+            let mut out = Vec::new();
+            r.encode(proto, &mut out);
+            assert_eq!(
+                String::from_utf8_lossy(&out),
+                want,
+                "{script} resp3={proto}"
+            );
+        }
+    }
+}
+
+#[test]
+fn functions_do_not_see_eval_globals() {
+    let mut e = engine();
+    e.function_load(
+        b"#!lua name=k\nredis.register_function('k', function(keys) return type(KEYS) end)",
+        false,
+    )
+    .unwrap();
+    let mut h = Fake::default();
+    e.eval(&mut h, b"return KEYS[1]", &[Bytes::from("a")], &[]);
+    assert_eq!(
+        e.fcall(&mut h, b"k", &[], &[]),
+        Reply::error("ERR user_function:2: Script attempted to access nonexistent global variable 'KEYS' script: k, on @user_function:2.")
+    );
+}
+
+/// `cargo test --release --lib scripting::tests::throughput -- --ignored --nocapture`
+#[test]
+#[ignore]
+fn throughput() {
+    let mut e = engine();
+    let mut h = Client3(false);
+    let sha = e
+        .script_load(b"return redis.call('set', KEYS[1], ARGV[1])")
+        .unwrap();
+    let keys = [Bytes::from("k")];
+    let args = [Bytes::from("v")];
+    let n = 200_000;
+    let t = std::time::Instant::now();
+    for _ in 0..n {
+        e.evalsha(&mut h, sha.as_bytes(), &keys, &args);
+    }
+    let el = t.elapsed();
+    println!(
+        "evalsha with one redis.call: {:.0} runs/s ({:?} each)",
+        n as f64 / el.as_secs_f64(),
+        el / n
+    );
 }
