@@ -567,7 +567,8 @@ unsafe fn error_reply(l: *mut lua_State, name: &str) -> Reply {
         ffi::lua_settop(l, -2);
         v
     };
-    let mut text = field(c"err").unwrap_or_default();
+    // Redis 7.0.15 crashes on `error({})`; answer something instead.
+    let mut text = field(c"err").unwrap_or_else(|| "ERR unknown error".into());
     if let (Some(source), Some(line)) = (field(c"source"), field(c"line")) {
         text.push_str(&format!(" script: {name}, on {source}:{line}."));
     }

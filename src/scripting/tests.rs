@@ -226,6 +226,12 @@ fn errors_as_redis() {
             "ERR user_script:1: Attempt to modify a readonly table",
         ),
         ("error('foo')", "ERR user_script:1: foo"),
+        ("error()", "ERR nil"),
+        ("error(123)", "ERR user_script:1: 123"),
+        ("error({err='My Err'})", "My Err"),
+        ("error({})", "ERR unknown error"),
+        ("assert(false)", "ERR user_script:1: assertion failed!"),
+        ("assert(false, 'msg')", "ERR user_script:1: msg"),
         (
             "return redis.call('foo')",
             "ERR Unknown Redis command called from script",
