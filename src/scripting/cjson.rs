@@ -7,11 +7,53 @@ use std::ffi::c_int;
 use super::raw::{cfns, ffi, lua_State, push_bytes, set_fn, to_bytes, type_name, Raise, Res};
 use crate::protocol::reply::format_g;
 
-const MAX_DEPTH: usize = 1000;
+/// lua-cjson's settings; like the C module's they outlive the script that
+/// sets them (one set per core, shared by `cjson.new()` instances). On/off
+/// settings are 0/1, `encode_invalid` also 2 ("null").
+#[derive(Clone, Copy)]
+struct Config {
+    sparse_convert: i64,
+    sparse_ratio: i64,
+    sparse_safe: i64,
+    encode_max_depth: i64,
+    decode_max_depth: i64,
+    precision: i64,
+    keep_buffer: i64,
+    encode_invalid: i64,
+    decode_invalid: i64,
+}
+
+const DEFAULT: Config = Config {
+    sparse_convert: 0,
+    sparse_ratio: 2,
+    sparse_safe: 10,
+    encode_max_depth: 1000,
+    decode_max_depth: 1000,
+    precision: 14,
+    keep_buffer: 1,
+    encode_invalid: 0,
+    decode_invalid: 1,
+};
+
+thread_local! {
+    static CONFIG: std::cell::Cell<Config> = const { std::cell::Cell::new(DEFAULT) };
+}
+
+fn cfg() -> Config {
+    CONFIG.with(|c| c.get())
+}
+
+fn set_cfg(f: impl FnOnce(&mut Config)) {
+    CONFIG.with(|c| {
+        let mut v = c.get();
+        f(&mut v);
+        c.set(v);
+    });
+}
 
 unsafe fn encode(l: *mut lua_State) -> Res {
     if ffi::lua_gettop(l) != 1 {
-        return Err(Raise::Msg("expected 1 argument".into()));
+        return Err(Raise::Arg(1, "encode", "expected 1 argument".into()));
     }
     let mut out = Vec::new();
     encode_value(l, &mut out, 0)?;
@@ -20,12 +62,26 @@ unsafe fn encode(l: *mut lua_State) -> Res {
 }
 
 fn number(out: &mut Vec<u8>, n: f64) -> Result<(), Raise> {
+    let c = cfg();
     if !n.is_finite() {
-        return Err(Raise::Msg(
-            "Cannot serialise number: must not be NaN or Inf".into(),
-        ));
+        match c.encode_invalid {
+            0 => {
+                return Err(Raise::Msg(
+                    "Cannot serialise number: must not be NaN or Inf".into(),
+                ))
+            }
+            1 if n.is_nan() => {
+                out.extend_from_slice(b"nan");
+                return Ok(());
+            }
+            1 => {}
+            _ => {
+                out.extend_from_slice(b"null");
+                return Ok(());
+            }
+        }
     }
-    out.extend_from_slice(format_g(n, 14).as_bytes());
+    out.extend_from_slice(format_g(n, c.precision as usize).as_bytes());
     Ok(())
 }
 
@@ -64,7 +120,7 @@ unsafe fn encode_value(l: *mut lua_State, out: &mut Vec<u8>, depth: usize) -> Re
         }
         ffi::LUA_TTABLE => {
             let depth = depth + 1;
-            if depth > MAX_DEPTH {
+            if depth as i64 > cfg().encode_max_depth {
                 return Err(Raise::Msg(format!(
                     "Cannot serialise, excessive nesting ({depth})"
                 )));
@@ -111,7 +167,12 @@ unsafe fn array_length(l: *mut lua_State) -> Result<Option<usize>, Raise> {
         items += 1;
         ffi::lua_settop(l, -2);
     }
-    if max > items * 2 && max > 10 {
+    let c = cfg();
+    let (max_i, items_i) = (max as i64, items as i64);
+    if c.sparse_ratio > 0 && max_i > items_i * c.sparse_ratio && max_i > c.sparse_safe {
+        if c.sparse_convert == 1 {
+            return Ok(None);
+        }
         return Err(Raise::Msg(
             "Cannot serialise table: excessively sparse array".into(),
         ));
@@ -217,6 +278,13 @@ impl Parser<'_> {
             self.pos += 1;
             return t;
         }
+        let invalid_number = self.invalid_number();
+        if c == b'-' || c.is_ascii_digit() {
+            if cfg().decode_invalid == 0 && invalid_number {
+                return Tok::Error("invalid number");
+            }
+            return self.number();
+        }
         match c {
             b'"' => {
                 let t = self.string();
@@ -226,7 +294,6 @@ impl Parser<'_> {
                 }
                 t
             }
-            b'-' | b'0'..=b'9' => self.number(),
             _ => {
                 for (word, tok) in [
                     (&b"true"[..], Tok::Bool(true)),
@@ -238,25 +305,44 @@ impl Parser<'_> {
                         return tok;
                     }
                 }
+                if cfg().decode_invalid == 1 && invalid_number {
+                    return self.number();
+                }
                 Tok::Error("invalid token")
             }
         }
     }
 
-    fn number(&mut self) -> Tok {
-        let start = self.pos;
-        while self.pos < self.s.len()
-            && matches!(
-                self.s[self.pos],
-                b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E'
-            )
-        {
-            self.pos += 1;
+    /// lua-cjson's json_is_invalid_number: JSON forbids these, strtod reads them.
+    fn invalid_number(&self) -> bool {
+        let mut p = &self.s[self.pos..];
+        if p.first() == Some(&b'+') {
+            return true;
         }
-        std::str::from_utf8(&self.s[start..self.pos])
-            .ok()
-            .and_then(|t| t.parse::<f64>().ok())
-            .map_or(Tok::Error("invalid number"), Tok::Num)
+        if p.first() == Some(&b'-') {
+            p = &p[1..];
+        }
+        match p.first() {
+            Some(b'0') => p
+                .get(1)
+                .is_some_and(|&c| (c | 0x20) == b'x' || c.is_ascii_digit()),
+            Some(c) if *c <= b'9' => false,
+            _ => {
+                p.len() >= 3
+                    && (p[..3].eq_ignore_ascii_case(b"inf") || p[..3].eq_ignore_ascii_case(b"nan"))
+            }
+        }
+    }
+
+    /// A number as C's strtod reads it: the longest prefix that parses.
+    fn number(&mut self) -> Tok {
+        match strtod(&self.s[self.pos..]) {
+            Some((n, used)) => {
+                self.pos += used;
+                Tok::Num(n)
+            }
+            None => Tok::Error("invalid number"),
+        }
     }
 
     fn hex4(&mut self) -> Option<u32> {
@@ -332,6 +418,72 @@ impl Parser<'_> {
     }
 }
 
+/// strtod: sign, then hex (`0x`), `inf`/`infinity`/`nan`, or a decimal with
+/// optional fraction and exponent. Returns the value and the bytes used.
+fn strtod(s: &[u8]) -> Option<(f64, usize)> {
+    let mut i = 0;
+    let neg = match s.first() {
+        Some(b'-') => {
+            i = 1;
+            true
+        }
+        Some(b'+') => {
+            i = 1;
+            false
+        }
+        _ => false,
+    };
+    let sign = if neg { -1.0 } else { 1.0 };
+    let rest = &s[i..];
+    let starts = |w: &[u8]| rest.len() >= w.len() && rest[..w.len()].eq_ignore_ascii_case(w);
+    if starts(b"infinity") {
+        return Some((sign * f64::INFINITY, i + 8));
+    }
+    if starts(b"inf") {
+        return Some((sign * f64::INFINITY, i + 3));
+    }
+    if starts(b"nan") {
+        return Some((f64::NAN, i + 3));
+    }
+    if starts(b"0x") {
+        let digits = rest[2..]
+            .iter()
+            .take_while(|c| c.is_ascii_hexdigit())
+            .count();
+        if digits > 0 {
+            let v = rest[2..2 + digits].iter().fold(0.0, |v, &c| {
+                v * 16.0 + (c as char).to_digit(16).unwrap_or(0) as f64
+            });
+            return Some((sign * v, i + 2 + digits));
+        }
+    }
+    let digits = |from: usize| s[from..].iter().take_while(|c| c.is_ascii_digit()).count();
+    let int = digits(i);
+    let mut end = i + int;
+    let mut frac = 0;
+    if s.get(end) == Some(&b'.') {
+        frac = digits(end + 1);
+        if int + frac > 0 {
+            end += 1 + frac;
+        }
+    }
+    if int + frac == 0 {
+        return None;
+    }
+    if matches!(s.get(end), Some(b'e' | b'E')) {
+        let mut j = end + 1;
+        if matches!(s.get(j), Some(b'+' | b'-')) {
+            j += 1;
+        }
+        let exp = digits(j);
+        if exp > 0 {
+            end = j + exp;
+        }
+    }
+    let text = std::str::from_utf8(&s[..end]).ok()?;
+    Some((text.parse::<f64>().ok()?, end))
+}
+
 /// Pushes the value starting with token `t`.
 unsafe fn decode_value(
     l: *mut lua_State,
@@ -347,7 +499,7 @@ unsafe fn decode_value(
         Tok::Null => ffi::lua_pushlightuserdata(l, std::ptr::null_mut()),
         Tok::ObjBegin | Tok::ArrBegin => {
             let depth = depth + 1;
-            if depth > MAX_DEPTH {
+            if depth as i64 > cfg().decode_max_depth {
                 return Err(Raise::Msg(format!(
                     "Found too many nested data structures ({depth}) at character {}",
                     p.at + 1
@@ -409,7 +561,7 @@ unsafe fn decode_array(l: *mut lua_State, p: &mut Parser, depth: usize) -> Resul
 
 unsafe fn decode(l: *mut lua_State) -> Res {
     if ffi::lua_gettop(l) != 1 {
-        return Err(Raise::Msg("expected 1 argument".into()));
+        return Err(Raise::Arg(1, "decode", "expected 1 argument".into()));
     }
     let Some(s) = to_bytes(l, 1) else {
         return Err(Raise::Arg(
@@ -433,15 +585,175 @@ unsafe fn decode(l: *mut lua_State) -> Res {
     Ok(1)
 }
 
-cfns! { c_encode => encode, c_decode => decode }
+/// json_arg_init: at most `n` arguments, padded with nils.
+unsafe fn args(l: *mut lua_State, n: c_int, f: &'static str) -> Result<(), Raise> {
+    if ffi::lua_gettop(l) > n {
+        return Err(Raise::Arg(n + 1, f, "found too many arguments".into()));
+    }
+    ffi::lua_settop(l, n);
+    Ok(())
+}
+
+type Field = fn(&mut Config) -> &mut i64;
+
+fn get(field: Field) -> i64 {
+    *field(&mut cfg())
+}
+
+/// An integer setting in `min..=max`: set from argument `idx` unless nil;
+/// pushes the value.
+unsafe fn int_option(
+    l: *mut lua_State,
+    idx: c_int,
+    f: &'static str,
+    (min, max): (i64, i64),
+    field: Field,
+) -> Result<(), Raise> {
+    if ffi::lua_type(l, idx) != ffi::LUA_TNIL {
+        let v = super::raw::check_number(l, idx, f)? as i64;
+        if !(min..=max).contains(&v) {
+            // lua-cjson names argument 1 whichever it checks.
+            return Err(Raise::Arg(
+                1,
+                f,
+                format!("expected integer between {min} and {max}"),
+            ));
+        }
+        set_cfg(|c| *field(c) = v);
+    }
+    ffi::lua_pushnumber(l, get(field) as f64);
+    Ok(())
+}
+
+/// An on/off (or named) setting; pushes a boolean, or the option's name.
+unsafe fn enum_option(
+    l: *mut lua_State,
+    idx: c_int,
+    f: &'static str,
+    names: &[&str],
+    field: Field,
+) -> Result<(), Raise> {
+    match ffi::lua_type(l, idx) {
+        ffi::LUA_TNIL => {}
+        ffi::LUA_TBOOLEAN => {
+            let v = ffi::lua_toboolean(l, idx) as i64;
+            set_cfg(|c| *field(c) = v);
+        }
+        _ => {
+            let name = super::raw::to_bytes(l, idx).ok_or_else(|| {
+                Raise::Arg(
+                    idx,
+                    f,
+                    format!("string expected, got {}", type_name(l, idx)),
+                )
+            })?;
+            let Some(v) = names.iter().position(|n| n.as_bytes() == name) else {
+                return Err(Raise::Arg(
+                    idx,
+                    f,
+                    format!("invalid option '{}'", String::from_utf8_lossy(name)),
+                ));
+            };
+            set_cfg(|c| *field(c) = v as i64);
+        }
+    }
+    match get(field) {
+        v @ (0 | 1) => ffi::lua_pushboolean(l, v as c_int),
+        v => push_bytes(l, names[v as usize].as_bytes()),
+    }
+    Ok(())
+}
+
+const ON_OFF: &[&str] = &["off", "on"];
+const MAX: i64 = i32::MAX as i64;
+
+unsafe fn encode_sparse_array(l: *mut lua_State) -> Res {
+    let f = "encode_sparse_array";
+    args(l, 3, f)?;
+    enum_option(l, 1, f, ON_OFF, |c| &mut c.sparse_convert)?;
+    int_option(l, 2, f, (0, MAX), |c| &mut c.sparse_ratio)?;
+    int_option(l, 3, f, (0, MAX), |c| &mut c.sparse_safe)?;
+    Ok(3)
+}
+
+unsafe fn encode_max_depth(l: *mut lua_State) -> Res {
+    args(l, 1, "encode_max_depth")?;
+    int_option(l, 1, "encode_max_depth", (1, MAX), |c| {
+        &mut c.encode_max_depth
+    })?;
+    Ok(1)
+}
+
+unsafe fn decode_max_depth(l: *mut lua_State) -> Res {
+    args(l, 1, "decode_max_depth")?;
+    int_option(l, 1, "decode_max_depth", (1, MAX), |c| {
+        &mut c.decode_max_depth
+    })?;
+    Ok(1)
+}
+
+unsafe fn encode_number_precision(l: *mut lua_State) -> Res {
+    let f = "encode_number_precision";
+    args(l, 1, f)?;
+    int_option(l, 1, f, (1, 14), |c| &mut c.precision)?;
+    Ok(1)
+}
+
+unsafe fn encode_keep_buffer(l: *mut lua_State) -> Res {
+    args(l, 1, "encode_keep_buffer")?;
+    enum_option(l, 1, "encode_keep_buffer", ON_OFF, |c| &mut c.keep_buffer)?;
+    Ok(1)
+}
+
+unsafe fn encode_invalid_numbers(l: *mut lua_State) -> Res {
+    let f = "encode_invalid_numbers";
+    args(l, 1, f)?;
+    enum_option(l, 1, f, &["off", "on", "null"], |c| &mut c.encode_invalid)?;
+    Ok(1)
+}
+
+unsafe fn decode_invalid_numbers(l: *mut lua_State) -> Res {
+    args(l, 1, "decode_invalid_numbers")?;
+    enum_option(l, 1, "decode_invalid_numbers", ON_OFF, |c| {
+        &mut c.decode_invalid
+    })?;
+    Ok(1)
+}
+
+/// `cjson.new()`: another module table (sharing this core's settings).
+unsafe fn new(l: *mut lua_State) -> Res {
+    open(l);
+    Ok(1)
+}
+
+cfns! {
+    c_encode => encode, c_decode => decode, c_new => new,
+    c_encode_sparse_array => encode_sparse_array,
+    c_encode_max_depth => encode_max_depth,
+    c_decode_max_depth => decode_max_depth,
+    c_encode_number_precision => encode_number_precision,
+    c_encode_keep_buffer => encode_keep_buffer,
+    c_encode_invalid_numbers => encode_invalid_numbers,
+    c_decode_invalid_numbers => decode_invalid_numbers,
+}
 
 /// Pushes the `cjson` table.
 pub unsafe fn open(l: *mut lua_State) {
     ffi::lua_newtable(l);
     set_fn(l, c"encode", c_encode);
     set_fn(l, c"decode", c_decode);
+    set_fn(l, c"new", c_new);
+    set_fn(l, c"encode_sparse_array", c_encode_sparse_array);
+    set_fn(l, c"encode_max_depth", c_encode_max_depth);
+    set_fn(l, c"decode_max_depth", c_decode_max_depth);
+    set_fn(l, c"encode_number_precision", c_encode_number_precision);
+    set_fn(l, c"encode_keep_buffer", c_encode_keep_buffer);
+    set_fn(l, c"encode_invalid_numbers", c_encode_invalid_numbers);
+    set_fn(l, c"decode_invalid_numbers", c_decode_invalid_numbers);
     ffi::lua_pushlightuserdata(l, std::ptr::null_mut());
     ffi::lua_setfield(l, -2, c"null".as_ptr());
     push_bytes(l, b"cjson");
     ffi::lua_setfield(l, -2, c"_NAME".as_ptr());
+    push_bytes(l, b"2.1.0");
+    ffi::lua_setfield(l, -2, c"_VERSION".as_ptr());
 }

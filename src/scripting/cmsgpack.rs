@@ -250,28 +250,93 @@ unsafe fn map(l: *mut lua_State, c: &mut Cursor, n: usize) -> Result<(), Raise> 
     Ok(())
 }
 
-unsafe fn unpack(l: *mut lua_State) -> Res {
+/// mp_unpack_full: decodes up to `limit` objects (all when limit and
+/// offset are 0) from `offset`; with a limit the next offset (-1 at the end)
+/// comes first.
+unsafe fn unpack_full(l: *mut lua_State, limit: i64, offset: i64, f: &'static str) -> Res {
     let Some(s) = to_bytes(l, 1) else {
         return Err(Raise::Arg(
             1,
-            "unpack",
+            f,
             format!("string expected, got {}", type_name(l, 1)),
         ));
     };
-    let mut c = Cursor { s, pos: 0 };
+    let all = limit == 0 && offset == 0;
+    if offset < 0 || limit < 0 {
+        return Err(Raise::Msg(format!(
+            "Invalid request to unpack with offset of {offset} and limit of {}.",
+            s.len()
+        )));
+    }
+    if offset as usize > s.len() {
+        return Err(Raise::Msg(format!(
+            "Start offset {offset} greater than input length {}.",
+            s.len()
+        )));
+    }
+    let limit = if all { i64::MAX } else { limit };
+    let mut c = Cursor {
+        s,
+        pos: offset as usize,
+    };
     let mut n: c_int = 0;
-    while c.pos < s.len() {
+    while c.pos < s.len() && (n as i64) < limit {
         decode(l, &mut c)?;
+        n += 1;
+    }
+    if !all {
+        ffi::luaL_checkstack(l, 1, std::ptr::null());
+        let next = if c.pos == s.len() { -1.0 } else { c.pos as f64 };
+        ffi::lua_pushnumber(l, next);
+        ffi::lua_insert(l, -(n + 1));
         n += 1;
     }
     Ok(n)
 }
 
-cfns! { c_pack => pack, c_unpack => unpack }
+unsafe fn unpack(l: *mut lua_State) -> Res {
+    unpack_full(l, 0, 0, "unpack")
+}
+
+unsafe fn opt_int(l: *mut lua_State, idx: c_int, f: &'static str) -> Result<i64, Raise> {
+    if ffi::lua_isnoneornil(l, idx) != 0 {
+        return Ok(0);
+    }
+    Ok(super::raw::check_number(l, idx, f)? as i64)
+}
+
+unsafe fn unpack_one(l: *mut lua_State) -> Res {
+    let offset = opt_int(l, 2, "unpack_one")?;
+    ffi::lua_settop(l, 1);
+    unpack_full(l, 1, offset, "unpack_one")
+}
+
+unsafe fn unpack_limit(l: *mut lua_State) -> Res {
+    let limit = super::raw::check_number(l, 2, "unpack_limit")? as i64;
+    let offset = opt_int(l, 3, "unpack_limit")?;
+    ffi::lua_settop(l, 1);
+    unpack_full(l, limit, offset, "unpack_limit")
+}
+
+cfns! {
+    c_pack => pack, c_unpack => unpack, c_unpack_one => unpack_one,
+    c_unpack_limit => unpack_limit,
+}
 
 /// Pushes the `cmsgpack` table.
 pub unsafe fn open(l: *mut lua_State) {
     ffi::lua_newtable(l);
     set_fn(l, c"pack", c_pack);
     set_fn(l, c"unpack", c_unpack);
+    set_fn(l, c"unpack_one", c_unpack_one);
+    set_fn(l, c"unpack_limit", c_unpack_limit);
+    for (k, v) in [
+        (c"_NAME", "cmsgpack"),
+        (c"_VERSION", "lua-cmsgpack 0.4.0"),
+        (c"_COPYRIGHT", "Copyright (C) 2012, Salvatore Sanfilippo"),
+        (c"_DESCRIPTION", "MessagePack C implementation for Lua"),
+    ] {
+        push_bytes(l, v.as_bytes());
+        ffi::lua_setfield(l, -2, k.as_ptr());
+    }
 }

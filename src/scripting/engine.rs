@@ -35,6 +35,7 @@ G.redis = {
 }
 G.math.random, G.math.randomseed = c.random, c.randomseed
 G.pcall = c.pcall_compat
+G.__redis__err__handler = c.error_handler
 G.cjson, G.bit, G.struct, G.cmsgpack = c.cjson, c.bit, c.struct, c.cmsgpack
 for _, k in ipairs{'print', 'dofile', 'loadfile', 'setfenv', 'getfenv', 'newproxy',
                    'module', 'require', 'package', 'debug', 'os', 'io'} do
@@ -135,6 +136,7 @@ impl Engine {
             f("readonly", api::readonly_table)?;
             f("register_function", api::register_function)?;
             f("next", api::lua_next)?;
+            f("error_handler", api::error_handler)?;
             f("pairs", api::lua_pairs)?;
             f("rawset", api::lua_rawset)?;
             for (name, open) in [

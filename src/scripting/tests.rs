@@ -962,3 +962,161 @@ fn throughput() {
         el / n
     );
 }
+
+#[test]
+fn library_contents_match_redis() {
+    let mut e = engine();
+    let keys = |lib: &str| {
+        format!("local t={{}} for k,v in pairs({lib}) do t[#t+1]=k..'='..type(v) end table.sort(t) return table.concat(t, ' ')")
+    };
+    for (lib, want) in [
+        ("cjson", "_NAME=string _VERSION=string decode=function decode_invalid_numbers=function decode_max_depth=function encode=function encode_invalid_numbers=function encode_keep_buffer=function encode_max_depth=function encode_number_precision=function encode_sparse_array=function new=function null=userdata"),
+        ("cmsgpack", "_COPYRIGHT=string _DESCRIPTION=string _NAME=string _VERSION=string pack=function unpack=function unpack_limit=function unpack_one=function"),
+        ("struct", "pack=function size=function unpack=function"),
+        ("bit", "arshift=function band=function bnot=function bor=function bswap=function bxor=function lshift=function rol=function ror=function rshift=function tobit=function tohex=function"),
+        ("string", "byte=function char=function dump=function find=function format=function gfind=function gmatch=function gsub=function len=function lower=function match=function rep=function reverse=function sub=function upper=function"),
+        ("table", "concat=function foreach=function foreachi=function getn=function insert=function maxn=function remove=function setn=function sort=function"),
+        ("coroutine", "create=function resume=function running=function status=function wrap=function yield=function"),
+        // Redis also has redis.acl_check_cmd (the host is ACL-free here).
+        ("redis", "LOG_DEBUG=number LOG_NOTICE=number LOG_VERBOSE=number LOG_WARNING=number REDIS_VERSION=string REDIS_VERSION_NUM=number REPL_ALL=number REPL_AOF=number REPL_NONE=number REPL_REPLICA=number REPL_SLAVE=number breakpoint=function call=function debug=function error_reply=function log=function pcall=function replicate_commands=function set_repl=function setresp=function sha1hex=function status_reply=function"),
+        ("_G", "ARGV=table KEYS=table _G=table _VERSION=string __redis__err__handler=function assert=function bit=table cjson=table cmsgpack=table collectgarbage=function coroutine=table error=function gcinfo=function getmetatable=function ipairs=function load=function loadstring=function math=table next=function pairs=function pcall=function rawequal=function rawget=function rawset=function redis=table select=function setmetatable=function string=table struct=table table=table tonumber=function tostring=function type=function unpack=function xpcall=function"),
+    ] {
+        assert_eq!(eval(&mut e, &keys(lib)), b(want), "{lib}");
+    }
+}
+
+#[test]
+fn cjson_settings_and_lenient_numbers() {
+    let mut e = engine();
+    assert_eq!(eval(&mut e, "return cjson.decode('0x10')"), Reply::Int(16));
+    assert_eq!(
+        eval(&mut e, "return tostring(cjson.decode('nan'))"),
+        b("nan")
+    );
+    assert_eq!(
+        eval(&mut e, "return tostring(cjson.decode('[-Infinity]')[1])"),
+        b("-inf")
+    );
+    assert_eq!(
+        eval(&mut e, "return tostring(cjson.decode('inf'))"),
+        b("inf")
+    );
+    assert_eq!(eval(&mut e, "return cjson.decode('01')"), Reply::Int(1));
+    for (s, text) in [
+        (
+            "return cjson.decode('1-2')",
+            "Expected the end but found T_NUMBER at character 2",
+        ),
+        (
+            "return cjson.decode('1.5e3x')",
+            "Expected the end but found invalid token at character 6",
+        ),
+        (
+            "return cjson.decode('-')",
+            "Expected value but found invalid number at character 1",
+        ),
+        (
+            "return cjson.decode('[1,2,3]', 4)",
+            "bad argument #1 to 'decode' (expected 1 argument)",
+        ),
+        (
+            "return cjson.encode_number_precision(20)",
+            "bad argument #1 to 'encode_number_precision' (expected integer between 1 and 14)",
+        ),
+        (
+            "return cjson.encode_sparse_array(1,2,3,4)",
+            "bad argument #4 to 'encode_sparse_array' (found too many arguments)",
+        ),
+    ] {
+        assert_eq!(
+            eval(&mut e, s),
+            err(s, &format!("ERR user_script:1: {text}")),
+            "{s}"
+        );
+    }
+    assert_eq!(
+        eval(&mut e, "return {cjson.encode_sparse_array()}"),
+        Reply::Array(vec![Reply::Nil, Reply::Int(2), Reply::Int(10)])
+    );
+    assert_eq!(
+        eval(&mut e, "return cjson.encode_max_depth()"),
+        Reply::Int(1000)
+    );
+    assert_eq!(
+        eval(&mut e, "return tostring(cjson.encode_keep_buffer())"),
+        b("true")
+    );
+    assert_eq!(
+        eval(&mut e, "return tostring(cjson.decode_invalid_numbers())"),
+        b("true")
+    );
+    assert_eq!(
+        eval(&mut e, "return {cjson.encode_sparse_array(true, 3, 4)}"),
+        ints(&[1, 3, 4])
+    );
+    assert_eq!(
+        eval(&mut e, "return cjson.encode({[1]=1,[20]=3})"),
+        b("{\"1\":1,\"20\":3}")
+    );
+    assert_eq!(
+        eval(
+            &mut e,
+            "return {cjson.encode_invalid_numbers('null'), cjson.encode(0/0), cjson.encode(1/0)}"
+        ),
+        Reply::Array(vec![b("null"), b("null"), b("null")])
+    );
+    assert_eq!(
+        eval(
+            &mut e,
+            "return {cjson.encode_invalid_numbers(true), cjson.encode(0/0), cjson.encode(-1/0)}"
+        ),
+        Reply::Array(vec![Reply::Int(1), b("nan"), b("-inf")])
+    );
+    assert_eq!(
+        eval(&mut e, "return cjson.encode_number_precision(3)"),
+        Reply::Int(3)
+    );
+    assert_eq!(eval(&mut e, "return cjson.encode(1/3)"), b("0.333"));
+    assert_eq!(
+        eval(&mut e, "return type(cjson.new().encode)"),
+        b("function")
+    );
+}
+
+#[test]
+fn cmsgpack_partial_unpack() {
+    let mut e = engine();
+    assert_eq!(
+        eval(&mut e, "return {cmsgpack.unpack_one(cmsgpack.pack(1,2,3))}"),
+        ints(&[1, 1])
+    );
+    assert_eq!(
+        eval(
+            &mut e,
+            "return {cmsgpack.unpack_one(cmsgpack.pack(1,2,3), 2)}"
+        ),
+        ints(&[-1, 3])
+    );
+    assert_eq!(
+        eval(
+            &mut e,
+            "return {cmsgpack.unpack_limit(cmsgpack.pack(1,2,3), 2)}"
+        ),
+        ints(&[2, 1, 2])
+    );
+    assert_eq!(
+        eval(
+            &mut e,
+            "return {cmsgpack.unpack_limit(cmsgpack.pack(1,2,3), 5)}"
+        ),
+        ints(&[-1, 1, 2, 3])
+    );
+    let s = "return cmsgpack.unpack_one('x', 5)";
+    assert_eq!(
+        eval(&mut e, s),
+        err(
+            s,
+            "ERR user_script:1: Start offset 5 greater than input length 1."
+        )
+    );
+}
