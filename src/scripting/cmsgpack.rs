@@ -154,6 +154,8 @@ unsafe fn array_len(l: *mut lua_State) -> Option<usize> {
 struct Cursor<'a> {
     s: &'a [u8],
     pos: usize,
+    /// Containers open around the object being decoded.
+    depth: usize,
 }
 
 impl Cursor<'_> {
@@ -171,15 +173,35 @@ impl Cursor<'_> {
     }
 }
 
-/// Pushes the next object.
+/// Deeper input is refused (the C library would run out of Lua stack).
+const MAX_DECODE_NESTING: usize = 1000;
+
+/// Pushes the next object. The recursion for containers stays in these
+/// small frames; [`scalar`] has the big match.
 unsafe fn decode(l: *mut lua_State, c: &mut Cursor) -> Result<(), Raise> {
-    ffi::luaL_checkstack(l, 3, std::ptr::null());
+    if c.depth > MAX_DECODE_NESTING || ffi::lua_checkstack(l, 3) == 0 {
+        return Err(Raise::Msg("stack overflow (nesting too deep)".into()));
+    }
+    match scalar(l, c)? {
+        Some(Container::Array(n)) => array(l, c, n),
+        Some(Container::Map(n)) => map(l, c, n),
+        None => Ok(()),
+    }
+}
+
+enum Container {
+    Array(usize),
+    Map(usize),
+}
+
+/// Pushes a scalar, or says which container starts here.
+unsafe fn scalar(l: *mut lua_State, c: &mut Cursor) -> Result<Option<Container>, Raise> {
     let t = c.take(1)?[0];
     match t {
         0x00..=0x7f => ffi::lua_pushnumber(l, t as f64),
         0xe0..=0xff => ffi::lua_pushnumber(l, t as i8 as f64),
-        0x80..=0x8f => map(l, c, (t & 0x0f) as usize)?,
-        0x90..=0x9f => array(l, c, (t & 0x0f) as usize)?,
+        0x80..=0x8f => return Ok(Some(Container::Map((t & 0x0f) as usize))),
+        0x90..=0x9f => return Ok(Some(Container::Array((t & 0x0f) as usize))),
         0xa0..=0xbf => push_bytes(l, c.take((t & 0x1f) as usize)?),
         0xc0 => ffi::lua_pushnil(l),
         0xc2 => ffi::lua_pushboolean(l, 0),
@@ -208,36 +230,39 @@ unsafe fn decode(l: *mut lua_State, c: &mut Cursor) -> Result<(), Raise> {
         0xd3 => ffi::lua_pushnumber(l, c.be(8)? as i64 as f64),
         0xdc => {
             let n = c.be(2)? as usize;
-            array(l, c, n)?
+            return Ok(Some(Container::Array(n)));
         }
         0xdd => {
             let n = c.be(4)? as usize;
-            array(l, c, n)?
+            return Ok(Some(Container::Array(n)));
         }
         0xde => {
             let n = c.be(2)? as usize;
-            map(l, c, n)?
+            return Ok(Some(Container::Map(n)));
         }
         0xdf => {
             let n = c.be(4)? as usize;
-            map(l, c, n)?
+            return Ok(Some(Container::Map(n)));
         }
         _ => return Err(Raise::Msg("Bad data format in input.".into())),
     }
-    Ok(())
+    Ok(None)
 }
 
 unsafe fn array(l: *mut lua_State, c: &mut Cursor, n: usize) -> Result<(), Raise> {
     ffi::lua_newtable(l);
+    c.depth += 1;
     for i in 1..=n {
         decode(l, c)?;
         ffi::lua_rawseti(l, -2, i as ffi::lua_Integer);
     }
+    c.depth -= 1;
     Ok(())
 }
 
 unsafe fn map(l: *mut lua_State, c: &mut Cursor, n: usize) -> Result<(), Raise> {
     ffi::lua_newtable(l);
+    c.depth += 1;
     for _ in 0..n {
         decode(l, c)?;
         decode(l, c)?;
@@ -247,6 +272,7 @@ unsafe fn map(l: *mut lua_State, c: &mut Cursor, n: usize) -> Result<(), Raise> 
             ffi::lua_rawset(l, -3);
         }
     }
+    c.depth -= 1;
     Ok(())
 }
 
@@ -278,6 +304,7 @@ unsafe fn unpack_full(l: *mut lua_State, limit: i64, offset: i64, f: &'static st
     let mut c = Cursor {
         s,
         pos: offset as usize,
+        depth: 0,
     };
     let mut n: c_int = 0;
     while c.pos < s.len() && (n as i64) < limit {

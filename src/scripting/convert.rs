@@ -96,12 +96,24 @@ unsafe fn push_array<'a>(l: *mut lua_State, items: impl Iterator<Item = &'a Repl
 /// (and pops it). `script_resp3`: the script's protocol (booleans);
 /// `client_resp3`: the client's (big numbers, verbatim formats).
 pub unsafe fn to_reply(l: *mut lua_State, script_resp3: bool, client_resp3: bool) -> Reply {
-    ffi::luaL_checkstack(l, 4, std::ptr::null());
+    convert(l, script_resp3, client_resp3, 0)
+}
+
+/// Nesting past this answers Redis's stack-limit error (Redis reaches it
+/// near 8000 levels, when its Lua stack is full; the Rust stack is kept
+/// well away from that).
+const MAX_NESTING: usize = 1000;
+
+unsafe fn convert(l: *mut lua_State, s3: bool, c3: bool, depth: usize) -> Reply {
+    if depth > MAX_NESTING || ffi::lua_checkstack(l, 4) == 0 {
+        ffi::lua_settop(l, -2);
+        return Reply::error("ERR reached lua stack limit");
+    }
     let r = match ffi::lua_type(l, -1) {
         ffi::LUA_TSTRING => Reply::Bulk(Bytes::copy_from_slice(to_bytes(l, -1).unwrap_or(b""))),
         ffi::LUA_TBOOLEAN => {
             let b = ffi::lua_toboolean(l, -1) != 0;
-            if script_resp3 {
+            if s3 {
                 Reply::Bool(b)
             } else if b {
                 Reply::Int(1)
@@ -110,7 +122,7 @@ pub unsafe fn to_reply(l: *mut lua_State, script_resp3: bool, client_resp3: bool
             }
         }
         ffi::LUA_TNUMBER => Reply::Int(c_cast(ffi::lua_tonumber(l, -1))),
-        ffi::LUA_TTABLE => table_to_reply(l, script_resp3, client_resp3),
+        ffi::LUA_TTABLE => table_to_reply(l, s3, c3, depth + 1),
         _ => Reply::Nil,
     };
     ffi::lua_settop(l, -2);
@@ -138,7 +150,7 @@ unsafe fn str_field(l: *mut lua_State, name: &std::ffi::CStr) -> Option<String> 
 
 /// Field lookups are raw (Redis goes through metatables): a metamethod that
 /// raises must not longjmp out of this Rust code.
-unsafe fn table_to_reply(l: *mut lua_State, s3: bool, c3: bool) -> Reply {
+unsafe fn table_to_reply(l: *mut lua_State, s3: bool, c3: bool, depth: usize) -> Reply {
     let no_newlines = |s: String| s.replace(['\r', '\n'], " ");
     if let Some(e) = str_field(l, c"err") {
         return Reply::Error(no_newlines(e).into());
@@ -181,8 +193,8 @@ unsafe fn table_to_reply(l: *mut lua_State, s3: bool, c3: bool) -> Reply {
         ffi::lua_pushnil(l);
         while ffi::lua_next(l, -2) != 0 {
             ffi::lua_pushvalue(l, -2);
-            let k = to_reply(l, s3, c3);
-            let v = to_reply(l, s3, c3);
+            let k = convert(l, s3, c3, depth);
+            let v = convert(l, s3, c3, depth);
             pairs.push((k, v));
         }
         ffi::lua_settop(l, -2);
@@ -196,7 +208,7 @@ unsafe fn table_to_reply(l: *mut lua_State, s3: bool, c3: bool) -> Reply {
         while ffi::lua_next(l, -2) != 0 {
             ffi::lua_settop(l, -2);
             ffi::lua_pushvalue(l, -1);
-            items.push(to_reply(l, s3, c3));
+            items.push(convert(l, s3, c3, depth));
         }
         ffi::lua_settop(l, -2);
         return Reply::Set(items);
@@ -209,7 +221,7 @@ unsafe fn table_to_reply(l: *mut lua_State, s3: bool, c3: bool) -> Reply {
             ffi::lua_settop(l, -2);
             break;
         }
-        items.push(to_reply(l, s3, c3));
+        items.push(convert(l, s3, c3, depth));
     }
     Reply::Array(items)
 }

@@ -1120,3 +1120,50 @@ fn cmsgpack_partial_unpack() {
         )
     );
 }
+
+#[test]
+fn deep_values_do_not_crash() {
+    let mut e = engine();
+    // Redis nests ~8000 arrays before the error; the error text is the same.
+    let r = eval(&mut e, "local t = {} t[1] = t return t");
+    let mut depth = 0;
+    let mut cur = &r;
+    while let Reply::Array(items) = cur {
+        depth += 1;
+        cur = &items[0];
+    }
+    assert!(depth > 100);
+    assert_eq!(cur, &Reply::error("ERR reached lua stack limit"));
+    for (s, text) in [
+        (
+            "return cjson.decode(string.rep('[', 1001))",
+            "Found too many nested data structures (1001) at character 1001",
+        ),
+        (
+            "local t = {} t[1] = t return cjson.encode(t)",
+            "Cannot serialise, excessive nesting (1001)",
+        ),
+        (
+            "return cjson.decode(string.rep('[', 1000))",
+            "Expected value but found T_END at character 1001",
+        ),
+    ] {
+        assert_eq!(
+            eval(&mut e, s),
+            err(s, &format!("ERR user_script:1: {text}")),
+            "{s}"
+        );
+    }
+    assert_eq!(
+        hex(
+            &mut e,
+            "(function() local t = {} t[1] = t return cmsgpack.pack(t) end)()"
+        ),
+        b("91919191919191919191919191919191c0")
+    );
+    let s = "return cmsgpack.unpack(string.rep('\\145', 100000))";
+    assert_eq!(
+        eval(&mut e, s),
+        err(s, "ERR user_script:1: stack overflow (nesting too deep)")
+    );
+}
