@@ -12,7 +12,6 @@ use bytes::Bytes;
 use super::convert::push_reply;
 use super::raw::{self, cfns, error_text, ffi, lua_State, push_bytes, to_bytes, Raise, Res};
 use super::{Host, ScriptFlags};
-use crate::protocol::reply::format_g;
 
 /// The script running on this thread.
 pub struct RunCtx {
@@ -180,7 +179,9 @@ unsafe fn generic_call(l: *mut lua_State, raise: bool) -> Res {
     for i in 1..=argc {
         match ffi::lua_type(l, i) {
             // Lua's own number formatting loses precision; Redis uses %.17g.
-            ffi::LUA_TNUMBER => args.push(Bytes::from(format_g(ffi::lua_tonumber(l, i), 17))),
+            ffi::LUA_TNUMBER => {
+                args.push(Bytes::from(raw::format_number(ffi::lua_tonumber(l, i), 17)))
+            }
             ffi::LUA_TSTRING => args.push(Bytes::copy_from_slice(to_bytes(l, i).unwrap_or(b""))),
             _ => {
                 return fail(

@@ -5,7 +5,6 @@
 use std::ffi::c_int;
 
 use super::raw::{cfns, ffi, lua_State, push_bytes, set_fn, to_bytes, type_name, Raise, Res};
-use crate::protocol::reply::format_g;
 
 /// lua-cjson's settings; like the C module's they outlive the script that
 /// sets them (one set per core, shared by `cjson.new()` instances). On/off
@@ -81,7 +80,7 @@ fn number(out: &mut Vec<u8>, n: f64) -> Result<(), Raise> {
             }
         }
     }
-    out.extend_from_slice(format_g(n, c.precision as usize).as_bytes());
+    out.extend_from_slice(super::raw::format_number(n, c.precision as usize).as_bytes());
     Ok(())
 }
 

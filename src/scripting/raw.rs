@@ -142,3 +142,19 @@ pub unsafe fn set_fn(l: *mut lua_State, name: &CStr, f: ffi::lua_CFunction) {
     ffi::lua_pushcfunction(l, f);
     ffi::lua_setfield(l, -2, name.as_ptr());
 }
+
+/// C's `%.<precision>g` of a Lua number, with a fast path for the integers
+/// scripts mostly use (exact below 1e15, where %g prints every digit).
+pub fn format_number(n: f64, precision: usize) -> String {
+    if n.fract() == 0.0 && n.abs() < 1e15 && !(n == 0.0 && n.is_sign_negative()) {
+        let digits = if n == 0.0 {
+            1
+        } else {
+            n.abs().log10() as usize + 1
+        };
+        if digits <= precision {
+            return itoa::Buffer::new().format(n as i64).to_string();
+        }
+    }
+    crate::protocol::reply::format_g(n, precision)
+}

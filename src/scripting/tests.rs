@@ -945,22 +945,26 @@ fn functions_do_not_see_eval_globals() {
 fn throughput() {
     let mut e = engine();
     let mut h = Client3(false);
-    let sha = e
-        .script_load(b"return redis.call('set', KEYS[1], ARGV[1])")
-        .unwrap();
     let keys = [Bytes::from("k")];
     let args = [Bytes::from("v")];
-    let n = 200_000;
-    let t = std::time::Instant::now();
-    for _ in 0..n {
-        e.evalsha(&mut h, sha.as_bytes(), &keys, &args);
+    for script in [
+        "return 1",
+        "return redis.call('set', KEYS[1], ARGV[1])",
+        "return cjson.encode({a=1, b={1,2,3}, c='x'})",
+    ] {
+        let sha = e.script_load(script.as_bytes()).unwrap();
+        let n = 200_000;
+        let t = std::time::Instant::now();
+        for _ in 0..n {
+            e.evalsha(&mut h, sha.as_bytes(), &keys, &args);
+        }
+        let el = t.elapsed();
+        println!(
+            "{script}: {:.0} runs/s ({:?} each)",
+            n as f64 / el.as_secs_f64(),
+            el / n
+        );
     }
-    let el = t.elapsed();
-    println!(
-        "evalsha with one redis.call: {:.0} runs/s ({:?} each)",
-        n as f64 / el.as_secs_f64(),
-        el / n
-    );
 }
 
 #[test]
@@ -1166,4 +1170,22 @@ fn deep_values_do_not_crash() {
         eval(&mut e, s),
         err(s, "ERR user_script:1: stack overflow (nesting too deep)")
     );
+}
+
+#[test]
+fn number_formatting() {
+    use super::raw::format_number;
+    for (n, p, want) in [
+        (0.0, 14, "0"),
+        (-0.0, 14, "-0"),
+        (5.0, 17, "5"),
+        (-42.0, 14, "-42"),
+        (99999999999999.0, 14, "99999999999999"),
+        (123456789012345.0, 14, "1.2345678901234e+14"),
+        (123456789012345.0, 17, "123456789012345"),
+        (0.1, 17, "0.10000000000000001"),
+        (1e100, 14, "1e+100"),
+    ] {
+        assert_eq!(format_number(n, p), want, "{n} {p}");
+    }
 }
