@@ -14,6 +14,7 @@ pub mod memory;
 pub mod persistence;
 pub mod protocol;
 pub mod runtime;
+pub mod scripting;
 pub mod server;
 pub mod storage;
 pub mod syscheck;
