@@ -314,6 +314,7 @@ impl Client {
                         }
                         p.hops += 1;
                         p.asking = rd.ask;
+                        stats.redirects += 1;
                         redirects.push((node, p));
                         continue;
                     }

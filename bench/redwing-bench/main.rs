@@ -171,6 +171,7 @@ fn run(args: Args) -> Result<(), String> {
         data_size: args.data_size,
         resp3: args.resp3,
         cluster: args.cluster,
+        redirects: total.redirects,
         seconds: secs,
         client_cpu_seconds: cpu,
         commands: names

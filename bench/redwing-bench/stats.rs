@@ -13,6 +13,8 @@ pub fn histogram() -> Histogram<u64> {
 pub struct Interval {
     pub hists: Vec<Histogram<u64>>,
     pub errors: Vec<u64>,
+    /// MOVED and ASK replies followed (not counted as requests).
+    pub redirects: u64,
 }
 
 impl Interval {
@@ -20,6 +22,7 @@ impl Interval {
         Interval {
             hists: (0..commands).map(|_| histogram()).collect(),
             errors: vec![0; commands],
+            redirects: 0,
         }
     }
 
@@ -45,6 +48,7 @@ impl Interval {
         for (a, b) in self.errors.iter_mut().zip(&other.errors) {
             *a += b;
         }
+        self.redirects += other.redirects;
     }
 
     pub fn ops(&self) -> u64 {
@@ -129,6 +133,8 @@ pub struct Report {
     pub data_size: usize,
     pub resp3: bool,
     pub cluster: bool,
+    /// MOVED/ASK replies followed in --cluster mode.
+    pub redirects: u64,
     pub seconds: f64,
     /// Client CPU seconds (user + system) this process used.
     pub client_cpu_seconds: f64,
@@ -140,8 +146,13 @@ impl Report {
     pub fn table(&self) -> String {
         let mut s = String::new();
         s.push_str(&format!(
-            "{}: {} threads x {} connections, pipeline {}{}, {:.2} s, client CPU {:.2} s\n\n",
+            "{}{}: {} threads x {} connections, pipeline {}{}, {:.2} s, client CPU {:.2} s\n\n",
             self.server,
+            if self.cluster {
+                format!(" (cluster, {} MOVED/ASK followed)", self.redirects)
+            } else {
+                String::new()
+            },
             self.threads,
             self.connections_per_thread,
             self.pipeline,
