@@ -133,6 +133,20 @@ impl Node {
         }
     }
 
+    /// Encodes template `cmd` for `key` into the output and expects its reply.
+    fn queue(&mut self, t: &Thread, cmd: usize, key: &[u8], t0: Instant) {
+        let at = self.out.len();
+        t.settings.mix.templates[cmd].encode(key, &mut self.out);
+        let request = t.settings.cluster.then(|| self.out[at..].into());
+        self.pending.push_back(Pending {
+            cmd: cmd as u16,
+            t0,
+            asking: false,
+            request,
+            hops: 0,
+        });
+    }
+
     async fn fill(&mut self) -> Result<usize, String> {
         self.make_room();
         let n = poll_fn(|cx| Pin::new(&mut self.stream).poll_read(cx, &mut self.buf[self.end..]))
@@ -198,30 +212,26 @@ impl Client {
 
     /// Generates one request with latency clock `t0`.
     async fn send_one(&mut self, t0: Instant) -> Result<(), String> {
-        let t = self.thread.clone();
+        let t = &*self.thread;
         let mix = &t.settings.mix;
         let cmd = mix.pick(self.turn);
         self.turn += 1;
-        let tpl = &mix.templates[cmd];
-        let key = self.keys.next_key().to_vec();
-        let idx = if tpl.has_key {
-            t.slots.borrow().route(&key)
+        let key = self.keys.next_key();
+        let idx = if mix.templates[cmd].has_key {
+            t.slots.borrow().route(key)
         } else {
             0
         };
-        let cluster = t.settings.cluster;
-        let node = self.node(idx).await?;
-        let at = node.out.len();
-        tpl.encode(&key, &mut node.out);
-        let request = cluster.then(|| node.out[at..].into());
-        node.pending.push_back(Pending {
-            cmd: cmd as u16,
-            t0,
-            asking: false,
-            request,
-            hops: 0,
-        });
         self.in_flight += 1;
+        match self.nodes.get_mut(idx) {
+            Some(Some(node)) => node.queue(t, cmd, key, t0),
+            _ => {
+                // First request for a node met through a redirection.
+                let key = key.to_vec();
+                let t = self.thread.clone();
+                self.node(idx).await?.queue(&t, cmd, &key, t0);
+            }
+        }
         Ok(())
     }
 

@@ -170,6 +170,18 @@ pub fn latency(out: &Path, title: &str, runs: &[Run]) -> Result<(), String> {
     root.present().map_err(err)
 }
 
+/// Per label and pipeline depth, the run with the most connections.
+pub fn widest(runs: Vec<Run>) -> Vec<Run> {
+    let mut best: BTreeMap<(String, usize), Run> = BTreeMap::new();
+    for r in runs {
+        let k = (label(&r), r.pipeline);
+        if best.get(&k).is_none_or(|b| b.connections < r.connections) {
+            best.insert(k, r);
+        }
+    }
+    best.into_values().collect()
+}
+
 fn legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
     chart: &mut ChartContext<'a, DB, CT>,
 ) -> Result<(), String>

@@ -38,6 +38,9 @@ enum Chart {
     },
     /// Latency (ms) by percentile, one line per result file.
     Latency {
+        /// Only the run with the most connections of each label and pipeline depth.
+        #[arg(long)]
+        widest: bool,
         out: PathBuf,
         #[arg(required = true)]
         results: Vec<PathBuf>,
@@ -91,7 +94,7 @@ fn run(args: Args) -> Result<(), String> {
     )
     .map_err(|_| format!("{}: not a usable font", font.display()))?;
     let (out, files) = match &args.chart {
-        Chart::Throughput { out, results } | Chart::Latency { out, results } => (out, results),
+        Chart::Throughput { out, results } | Chart::Latency { out, results, .. } => (out, results),
     };
     let runs = files
         .iter()
@@ -102,7 +105,10 @@ fn run(args: Args) -> Result<(), String> {
         .collect::<Result<Vec<Run>, String>>()?;
     match args.chart {
         Chart::Throughput { .. } => charts::throughput(out, &args.title, &runs),
-        Chart::Latency { .. } => charts::latency(out, &args.title, &runs),
+        Chart::Latency { widest, .. } => {
+            let runs = if widest { charts::widest(runs) } else { runs };
+            charts::latency(out, &args.title, &runs)
+        }
     }?;
     eprintln!("wrote {}", out.display());
     Ok(())
