@@ -42,12 +42,15 @@ pub fn throughput(out: &Path, title: &str, runs: &[Run]) -> Result<(), String> {
         series
             .entry(label(r))
             .or_default()
-            .push((r.connections as f64, r.total.ops_per_sec));
+            .push(((r.connections.max(1) as f64).log2(), r.total.ops_per_sec));
     }
     for pts in series.values_mut() {
         pts.sort_by(|a, b| a.0.total_cmp(&b.0));
     }
-    let max_c = runs.iter().map(|r| r.connections).max().unwrap_or(1) as f64;
+    // x is log2(connections): doublings equally spaced, labelled 1, 2, 4 ...
+    let max_x = (runs.iter().map(|r| r.connections).max().unwrap_or(1).max(2) as f64)
+        .log2()
+        .ceil();
     let max_ops = runs.iter().map(|r| r.total.ops_per_sec).fold(1.0, f64::max);
     let pipelines: Vec<String> = {
         let mut p: Vec<usize> = runs.iter().map(|r| r.pipeline).collect();
@@ -69,15 +72,17 @@ pub fn throughput(out: &Path, title: &str, runs: &[Run]) -> Result<(), String> {
     let mut chart = ChartBuilder::on(&root)
         .caption(title, ("sans-serif", 24))
         .margin(16)
+        .margin_right(48)
         .x_label_area_size(44)
         .y_label_area_size(80)
-        .build_cartesian_2d((1f64..max_c * 1.2).log_scale(), 0f64..max_ops * 1.15)
+        .build_cartesian_2d(-0.2f64..max_x + 0.2, 0f64..max_ops * 1.15)
         .map_err(err)?;
     chart
         .configure_mesh()
         .x_desc("connections (total)")
         .y_desc("ops/s")
-        .x_label_formatter(&|v| format!("{v:.0}"))
+        .x_labels(max_x as usize + 2)
+        .x_label_formatter(&|v| format!("{:.0}", v.exp2()))
         .y_label_formatter(&|v| {
             if *v >= 1000.0 {
                 format!("{:.0}k", v / 1000.0)
@@ -129,6 +134,11 @@ pub fn latency(out: &Path, title: &str, runs: &[Run]) -> Result<(), String> {
         .iter()
         .flat_map(|(_, p)| p.iter().map(|q| q.1))
         .fold(0.01, f64::max);
+    let min_ms = series
+        .iter()
+        .flat_map(|(_, p)| p.iter().map(|q| q.1))
+        .fold(max_ms, f64::min)
+        .max(0.001);
     let title = if title.is_empty() {
         "Latency by percentile".to_string()
     } else {
@@ -140,9 +150,10 @@ pub fn latency(out: &Path, title: &str, runs: &[Run]) -> Result<(), String> {
     let mut chart = ChartBuilder::on(&root)
         .caption(title, ("sans-serif", 24))
         .margin(16)
+        .margin_right(48)
         .x_label_area_size(44)
         .y_label_area_size(80)
-        .build_cartesian_2d(0f64..max_x.ceil(), (0.01f64..max_ms * 1.5).log_scale())
+        .build_cartesian_2d(0f64..max_x.ceil(), (min_ms / 1.5..max_ms * 1.5).log_scale())
         .map_err(err)?;
     chart
         .configure_mesh()
