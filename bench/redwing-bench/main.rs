@@ -35,7 +35,7 @@ fn main() {
 
 fn run(args: Args) -> Result<(), String> {
     let mix = workload::Mix::from_args(&args)?;
-    if args.rate.is_some_and(|r| !(r > 0.0)) {
+    if args.rate.is_some_and(|r| r.is_nan() || r <= 0.0) {
         return Err("--rate must be above 0".into());
     }
     let addr = format!("{}:{}", args.host, args.port);
@@ -114,15 +114,13 @@ fn run(args: Args) -> Result<(), String> {
             if !errors.is_empty() && second.ops() == 0 && total.ops() == 0 && done == threads {
                 break;
             }
-            if let Some(log) = hdr_log.as_mut() {
-                if let Ok(log) = log {
-                    for (name, h) in names.iter().zip(&second.hists) {
-                        if h.is_empty() {
-                            continue;
-                        }
-                        log.write_histogram(h, second_start, now - second_start, Tag::new(name))
-                            .map_err(|e| format!("--hdr-out: {e}"))?;
+            if let Some(Ok(log)) = hdr_log.as_mut() {
+                for (name, h) in names.iter().zip(&second.hists) {
+                    if h.is_empty() {
+                        continue;
                     }
+                    log.write_histogram(h, second_start, now - second_start, Tag::new(name))
+                        .map_err(|e| format!("--hdr-out: {e}"))?;
                 }
             }
             total.add(&second);
