@@ -108,7 +108,7 @@ mod tests {
         assert_eq!(one(b"$-1\r\n").unwrap().len, 5);
         assert!(one(b"$3\r\nab").is_none());
         assert!(one(b"*2\r\n:1\r\n").is_none());
-        assert_eq!(one(b"*2\r\n:1\r\n*1\r\n$1\r\na\r\n").unwrap().len, 21);
+        assert_eq!(one(b"*2\r\n:1\r\n*1\r\n$1\r\na\r\n").unwrap().len, 19);
         assert_eq!(one(b"%1\r\n+a\r\n:1\r\n").unwrap().len, 12);
         assert_eq!(one(b"|1\r\n+a\r\n+b\r\n:7\r\n").unwrap().len, 16);
         let e = one(b"-MOVED 1 h:1\r\n").unwrap();
