@@ -45,6 +45,9 @@ pub struct Thread {
     pub slots: RefCell<SlotMap>,
     pub first_error: RefCell<Option<String>>,
     pub start: Cell<Instant>,
+    /// Place in the command mix. Shared by the thread's clients so the mix
+    /// is exact over the thread's requests, however they are spread.
+    pub turn: Cell<u64>,
 }
 
 impl Thread {
@@ -178,7 +181,6 @@ pub struct Client {
     thread: Rc<Thread>,
     keys: Keys,
     nodes: Vec<Option<Node>>,
-    turn: u64,
     in_flight: usize,
 }
 
@@ -194,7 +196,6 @@ impl Client {
             thread,
             keys,
             nodes,
-            turn: 0,
             in_flight: 0,
         })
     }
@@ -214,8 +215,8 @@ impl Client {
     async fn send_one(&mut self, t0: Instant) -> Result<(), String> {
         let t = &*self.thread;
         let mix = &t.settings.mix;
-        let cmd = mix.pick(self.turn);
-        self.turn += 1;
+        let cmd = mix.pick(t.turn.get());
+        t.turn.set(t.turn.get() + 1);
         let key = self.keys.next_key();
         let idx = if mix.templates[cmd].has_key {
             t.slots.borrow().route(key)

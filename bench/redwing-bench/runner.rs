@@ -90,6 +90,7 @@ async fn worker(
         slots: RefCell::new(plan.slots.clone()),
         first_error: RefCell::new(None),
         start: Cell::new(Instant::now()),
+        turn: Cell::new(i as u64),
     });
 
     let mut clients = Vec::new();
