@@ -114,6 +114,11 @@ pub struct Args {
     #[arg(long, default_value = "")]
     pub label: String,
 
+    /// Give up when no reply arrives for this long while requests are in
+    /// flight, or a connection takes this long (0: wait forever).
+    #[arg(long, value_parser = parse_duration, default_value = "30s")]
+    pub timeout: Duration,
+
     /// No live progress on stderr.
     #[arg(short = 'q', long)]
     pub quiet: bool,

@@ -34,6 +34,7 @@ pub struct Settings {
     pub handshake: Vec<Vec<u8>>,
     pub cluster: bool,
     pub host: String,
+    pub timeout: Option<Duration>,
 }
 
 /// What the clients of one thread share.
@@ -48,6 +49,9 @@ pub struct Thread {
     /// Place in the command mix. Shared by the thread's clients so the mix
     /// is exact over the thread's requests, however they are spread.
     pub turn: Cell<u64>,
+    /// Requests sent and not answered, over the thread's clients (for the
+    /// stall watchdog).
+    pub in_flight: Cell<usize>,
 }
 
 impl Thread {
@@ -84,9 +88,11 @@ const READ_BUF: usize = 64 * 1024;
 
 impl Node {
     async fn connect(addr: &str, s: &Settings) -> Result<Node, String> {
-        let stream = TcpStream::connect(addr)
-            .await
-            .map_err(|e| format!("cannot connect to {addr}: {e}"))?;
+        let connect = match s.timeout {
+            Some(t) => TcpStream::connect_timeout(addr, t).await,
+            None => TcpStream::connect(addr).await,
+        };
+        let stream = connect.map_err(|e| format!("cannot connect to {addr}: {e}"))?;
         stream.set_nodelay(true).ok();
         let mut node = Node {
             stream,
@@ -224,6 +230,7 @@ impl Client {
             0
         };
         self.in_flight += 1;
+        t.in_flight.set(t.in_flight.get() + 1);
         match self.nodes.get_mut(idx) {
             Some(Some(node)) => node.queue(t, cmd, key, t0),
             _ => {
@@ -333,6 +340,7 @@ impl Client {
                 t.note_error(text);
             }
             self.in_flight -= 1;
+            t.in_flight.set(t.in_flight.get() - 1);
             let us = now.saturating_duration_since(p.t0).as_micros() as u64;
             stats.record(p.cmd as usize, us, err.is_some());
         }

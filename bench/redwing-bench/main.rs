@@ -87,7 +87,8 @@ fn run(args: Args) -> Result<(), String> {
     let mut elapsed = Duration::ZERO;
     let mut errors = Vec::new();
     let mut reply_error = None;
-    let mut next_print = Duration::from_secs(1);
+    // A little after each whole second, when the workers have sent theirs.
+    let mut next_print = Duration::from_millis(1100);
     while done < threads {
         let wait = next_print.saturating_sub(start.elapsed());
         match rx.recv_timeout(wait) {

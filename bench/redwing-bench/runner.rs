@@ -84,6 +84,7 @@ async fn worker(
             handshake: plan.handshake.clone(),
             cluster: args.cluster,
             host: args.host.clone(),
+            timeout: (!args.timeout.is_zero()).then_some(args.timeout),
         },
         budget: Cell::new(budget),
         stats: RefCell::new(Interval::new(plan.mix.templates.len())),
@@ -91,6 +92,7 @@ async fn worker(
         first_error: RefCell::new(None),
         start: Cell::new(Instant::now()),
         turn: Cell::new(i as u64),
+        in_flight: Cell::new(0),
     });
 
     let mut clients = Vec::new();
@@ -138,6 +140,7 @@ async fn worker(
         first
     });
     let mut tick = 1u32;
+    let mut last_reply = start;
     loop {
         let next = start + Duration::from_secs(tick as u64);
         let done = futures_lite::future::or(async { Some(all.as_mut().await) }, async {
@@ -145,7 +148,23 @@ async fn worker(
             None
         })
         .await;
-        let _ = tx.send(Msg::Tick(thread.stats.borrow_mut().take()));
+        let iv = thread.stats.borrow_mut().take();
+        let now = Instant::now();
+        if iv.ops() > 0 || thread.in_flight.get() == 0 {
+            last_reply = now;
+        }
+        let _ = tx.send(Msg::Tick(iv));
+        // Watchdog: a server that stopped answering ends the run with a
+        // clear error rather than a hang (the clients are dropped).
+        let stalled = !args.timeout.is_zero() && now - last_reply >= args.timeout;
+        let done = match done {
+            None if stalled => Some(Some(format!(
+                "no reply for {:?} with {} requests in flight",
+                args.timeout,
+                thread.in_flight.get()
+            ))),
+            d => d,
+        };
         if let Some(error) = done {
             let _ = tx.send(Msg::Done {
                 elapsed: start.elapsed(),
