@@ -155,7 +155,9 @@ fn rate_is_held_within_five_percent() {
         "achieved {rate} ops/s for --rate 2000"
     );
     let n = r["total"]["requests"].as_u64().unwrap();
-    assert!((5700..=6000).contains(&n), "{n} requests in 3 s at 2000/s");
+    // 5 s, so that draining the last replies on a loaded machine stays
+    // well inside the 5% (which allows 250 ms).
+    assert!((9500..=10000).contains(&n), "{n} requests in 5 s at 2000/s");
 }
 
 #[test]
