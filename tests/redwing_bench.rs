@@ -146,7 +146,7 @@ fn rate_is_held_within_five_percent() {
             "--rate",
             "2000",
             "--duration",
-            "3s",
+            "5s",
         ],
     );
     let rate = r["total"]["ops_per_sec"].as_f64().unwrap();
