@@ -35,8 +35,8 @@ use std::sync::OnceLock;
 
 use bytes::Bytes;
 
-use crate::protocol::Reply;
 use crate::config::events;
+use crate::protocol::Reply;
 use crate::storage::{Db, Entry, Shard, Value};
 
 pub use client::ClientState;

@@ -343,9 +343,7 @@ async fn smove_across(c: ClientRef, args: Vec<Bytes>) -> Reply {
         }
         let m2 = m.clone();
         let (a, b) = futures_util::future::join(
-            txn.call(cs, move || {
-                with_ctx(db, |ctx| smove_out(ctx, &src, &m))
-            }),
+            txn.call(cs, move || with_ctx(db, |ctx| smove_out(ctx, &src, &m))),
             txn.call(cd, move || {
                 with_ctx(db, |ctx| {
                     let _ = add(ctx, &dst, std::slice::from_ref(&m2));
@@ -373,21 +371,12 @@ enum Op {
     Diff,
 }
 
-/// Looks up every key (expiring; counting hits unless for a STORE form,
-/// which looks its sources up for writing, as Redis) and checks their
-/// types. Redis checks all keys, so WRONGTYPE wins over a missing key.
-fn check_sources(ctx: &mut Ctx, keys: &[Bytes], write: bool) -> Result<(), Reply> {
-    let mut wrong = false;
+/// Looks up the keys in order (expiring, counting hits and misses) and
+/// checks their types. As Redis, a missing key does not stop the walk, so
+/// WRONGTYPE wins over it; the first key of another type does.
+fn check_sources(ctx: &mut Ctx, keys: &[Bytes]) -> Result<(), Reply> {
     for k in keys {
-        wrong |= if write {
-            ctx.lookup_write(k)
-                .is_some_and(|e| as_set(&e.value).is_none())
-        } else {
-            read(ctx, k, |_| ()).is_err()
-        };
-    }
-    if wrong {
-        return Err(err(errors::WRONGTYPE));
+        read(ctx, k, |_| ())?;
     }
     Ok(())
 }
@@ -481,7 +470,7 @@ fn store(ctx: &mut Ctx, dst: &[u8], op: Op, result: Set) -> Reply {
 }
 
 fn op_local(ctx: &mut Ctx, keys: &[Bytes], op: Op) -> Reply {
-    if let Err(e) = check_sources(ctx, keys, false) {
+    if let Err(e) = check_sources(ctx, keys) {
         return e;
     }
     op_reply(op, &sources(ctx.db(), keys))
@@ -489,7 +478,7 @@ fn op_local(ctx: &mut Ctx, keys: &[Bytes], op: Op) -> Reply {
 
 fn store_local(ctx: &mut Ctx, args: &[Bytes], op: Op) -> Reply {
     let keys = &args[2..];
-    if let Err(e) = check_sources(ctx, keys, true) {
+    if let Err(e) = check_sources(ctx, keys) {
         return e;
     }
     let result = combine(op, &sources(ctx.db(), keys));
@@ -529,14 +518,8 @@ fn core_of(key: &[u8]) -> usize {
 }
 
 /// Copies the sets at `keys` from their cores under `txn`, in key order;
-/// WRONGTYPE if any key holds another type. `write`: looked up as a STORE
-/// form's sources.
-async fn fetch(
-    txn: &Txn,
-    db: usize,
-    keys: &[Bytes],
-    write: bool,
-) -> Result<Vec<Option<Set>>, Reply> {
+/// WRONGTYPE if any key holds another type.
+async fn fetch(txn: &Txn, db: usize, keys: &[Bytes]) -> Result<Vec<Option<Set>>, Reply> {
     let cores = txn.cores().to_vec();
     let jobs = cores.iter().map(|&core| {
         let mine: Vec<Bytes> = keys
@@ -546,7 +529,7 @@ async fn fetch(
             .collect();
         txn.call(core, move || {
             with_ctx(db, |ctx| {
-                check_sources(ctx, &mine, write)?;
+                check_sources(ctx, &mine)?;
                 Ok::<_, Reply>(
                     sources(ctx.db(), &mine)
                         .into_iter()
@@ -582,7 +565,7 @@ async fn op_across(c: ClientRef, args: Vec<Bytes>, op: Op, dst: Option<Bytes>) -
     let keys = &args[if dst.is_some() { 2 } else { 1 }..];
     let cores = keys.iter().chain(&dst).map(|k| core_of(k));
     let txn = Txn::begin(cores).await;
-    let sets = fetch(&txn, db, keys, dst.is_some()).await;
+    let sets = fetch(&txn, db, keys).await;
     let r = match (sets, dst) {
         (Err(e), _) => Ok(e),
         (Ok(sets), None) => Ok(op_reply(op, &borrowed(&sets))),
@@ -664,7 +647,7 @@ async fn sintercard(c: ClientRef, args: Vec<Bytes>) -> Reply {
     let first = core_of(&keys[0]);
     if keys.iter().all(|k| core_of(k) == first) {
         let job: runtime::Job = Box::new(move || {
-            with_ctx(db, |ctx| match check_sources(ctx, &keys, false) {
+            with_ctx(db, |ctx| match check_sources(ctx, &keys) {
                 Ok(()) => Reply::Int(inter_each(&sources(ctx.db(), &keys), limit, |_| ()) as i64),
                 Err(e) => e,
             })
@@ -675,7 +658,7 @@ async fn sintercard(c: ClientRef, args: Vec<Bytes>) -> Reply {
             .unwrap_or(Reply::Nil);
     }
     let txn = Txn::begin(keys.iter().map(|k| core_of(k))).await;
-    let sets = fetch(&txn, db, &keys, false).await;
+    let sets = fetch(&txn, db, &keys).await;
     txn.end().await;
     match sets {
         Ok(sets) => card(&borrowed(&sets)),

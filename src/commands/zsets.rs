@@ -693,7 +693,12 @@ fn pop_here(ctx: &mut Ctx, key: &[u8], max: bool, count: usize) -> Result<Option
             items
         }
     };
-    removed(ctx, key, if max { "zpopmax" } else { "zpopmin" }, items.len());
+    removed(
+        ctx,
+        key,
+        if max { "zpopmax" } else { "zpopmin" },
+        items.len(),
+    );
     ctx.dirty(items.len() as u64);
     Ok(Some(items))
 }
@@ -959,14 +964,8 @@ async fn one_job(core: usize, f: impl FnOnce() -> Reply + Send + 'static) -> Rep
 }
 
 /// A source of ZUNION and friends: a zset, or a set whose members score 1.
-/// The STORE forms look their sources up for writing (`write`), as Redis.
-fn read_src(ctx: &mut Ctx, key: &[u8], write: bool) -> Result<Option<Items>, Reply> {
-    let e = if write {
-        ctx.lookup_write(key)
-    } else {
-        ctx.lookup_read(key)
-    };
-    match e.map(|e| &e.value) {
+fn read_src(ctx: &mut Ctx, key: &[u8]) -> Result<Option<Items>, Reply> {
+    match ctx.lookup_read(key).map(|e| &e.value) {
         None => Ok(None),
         Some(Value::ZSet(z)) => Ok(Some(collect(z, 0, z.len(), false))),
         Some(Value::Set(s)) => Ok(Some(s.iter().map(|e| (e.to_bytes(), 1.0)).collect())),
@@ -975,12 +974,7 @@ fn read_src(ctx: &mut Ctx, key: &[u8], write: bool) -> Result<Option<Items>, Rep
 }
 
 /// Reads `keys` on their cores within `txn`, one job per core; in key order.
-async fn read_all(
-    txn: &Txn,
-    db: usize,
-    keys: &[Bytes],
-    write: bool,
-) -> Vec<Result<Option<Items>, Reply>> {
+async fn read_all(txn: &Txn, db: usize, keys: &[Bytes]) -> Vec<Result<Option<Items>, Reply>> {
     let futs = txn.cores().iter().map(|&core| {
         let mine: Vec<(usize, Bytes)> = keys
             .iter()
@@ -991,7 +985,7 @@ async fn read_all(
         txn.call(core, move || {
             with_ctx(db, |ctx| {
                 mine.into_iter()
-                    .map(|(i, k)| (i, read_src(ctx, &k, write)))
+                    .map(|(i, k)| (i, read_src(ctx, &k)))
                     .collect::<Vec<_>>()
             })
         })
@@ -1265,8 +1259,14 @@ async fn combine_run(
     if cores.len() == 1 {
         return one_job(cores[0], move || {
             with_ctx(db, |ctx| {
-                let write = c.dst.is_some();
-                let srcs: Vec<_> = c.keys.iter().map(|k| read_src(ctx, k, write)).collect();
+                // As Redis, the first key of another type ends the lookups.
+                let mut srcs = Vec::with_capacity(c.keys.len());
+                for k in &c.keys {
+                    srcs.push(read_src(ctx, k));
+                    if srcs.last().is_some_and(Result::is_err) {
+                        break;
+                    }
+                }
                 match combine_finish(&c, srcs) {
                     Err(e) => e,
                     Ok(items) => match &c.dst {
@@ -1279,7 +1279,7 @@ async fn combine_run(
         .await;
     }
     let txn = Txn::begin(cores).await;
-    let srcs = read_all(&txn, db, &c.keys, c.dst.is_some()).await;
+    let srcs = read_all(&txn, db, &c.keys).await;
     let reply = match combine_finish(&c, srcs) {
         Err(e) => e,
         Ok(items) => match c.dst.clone() {

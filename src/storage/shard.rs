@@ -114,7 +114,11 @@ impl Shard {
     /// One active expiry chunk: walks the slots within `budget`, deleting
     /// expired keys and telling `expired` (db, key) of each. Returns true
     /// when it stopped for time (more to do).
-    pub fn active_expire(&mut self, budget: Duration, mut expired: impl FnMut(usize, &[u8])) -> bool {
+    pub fn active_expire(
+        &mut self,
+        budget: Duration,
+        mut expired: impl FnMut(usize, &[u8]),
+    ) -> bool {
         let start = Instant::now();
         let now = now_ms();
         let mut capped = false;
