@@ -696,26 +696,27 @@ fn expired_keys() {
 }
 
 /// Writes to keys that have just expired: each sees "expired" first (from
-/// the lookup, or earlier from the active cycle), then "new".
+/// the lookup, or earlier from the active cycle), then "new". The TTLs
+/// outlast the set-up, which runs with notifications off.
 #[test]
 fn writes_over_expired_keys() {
     let p = Pair::new();
     p.check_per_key(
         "AKEnm",
-        "SET {a} 1 PX 30
+        "SET {a} 1 PX 500
          RPUSH {b} x
-         PEXPIRE {b} 30
+         PEXPIRE {b} 500
          HSET {c} f v
-         PEXPIRE {c} 30
+         PEXPIRE {c} 500
          SADD {d} m
-         PEXPIRE {d} 30
+         PEXPIRE {d} 500
          SET s:{a} v
-         SET s:{b} v PX 30
+         SET s:{b} v PX 500
          ZADD z:{a} 1 m
-         PEXPIRE z:{a} 30
+         PEXPIRE z:{a} 500
          SELECT 3
-         SET {a} 1 PX 30",
-        "WAIT 60
+         SET {a} 1 PX 500",
+        "WAIT 600
          INCR {a}
          LPUSH {b} y
          HINCRBY {c} f 1

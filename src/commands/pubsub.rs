@@ -339,6 +339,10 @@ pub fn notify(class: u32, event: &str, key: &[u8], db: usize) {
 
 #[cold]
 fn notify_slow(flags: u32, event: &str, key: &[u8], db: usize) {
+    // Nobody subscribed anywhere: skip building the channel names.
+    if !(0..runtime::shards()).any(active) {
+        return;
+    }
     if flags & events::KEYSPACE != 0 {
         let mut ch = format!("__keyspace@{db}__:").into_bytes();
         ch.extend_from_slice(key);
