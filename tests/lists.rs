@@ -31,26 +31,6 @@ fn same(r: &mut Connection, w: &mut Connection, cmds: &[&[&str]]) {
     }
 }
 
-/// Waits until `n` clients are blocked (by CLIENT LIST's cmd= field, since
-/// INFO's blocked_clients belongs to the server family).
-fn wait_blocked(c: &mut Connection, cmd: &str, n: usize) {
-    let deadline = Instant::now() + TIMEOUT;
-    loop {
-        let list: String = redis::cmd("CLIENT").arg("LIST").query(c).unwrap();
-        let k = list
-            .lines()
-            .filter(|l| l.contains(&format!("cmd={cmd} ")))
-            .count();
-        if k >= n {
-            // The command name is set before it registers its waiters.
-            thread::sleep(Duration::from_millis(100));
-            return;
-        }
-        assert!(Instant::now() < deadline, "clients never blocked");
-        thread::sleep(Duration::from_millis(10));
-    }
-}
-
 #[test]
 fn every_command_matches_redis() {
     let rs = Server::redis(&[]);

@@ -6,6 +6,7 @@ use bytes::Bytes;
 use super::parse_cursor;
 use super::strings::long_double;
 use super::{arg_i64, flags::*, is, spec, Cross, Ctx, Handler, Spec};
+use crate::config::events;
 use crate::protocol::errors::{self, err};
 use crate::protocol::{parse_i64, Reply};
 use crate::storage::shard::lru_clock;
@@ -40,7 +41,7 @@ fn write_hash<R>(
     let mut h = Box::new(Hash::new());
     let r = f(&mut h)?;
     if !h.is_empty() {
-        ctx.db().insert(key, Value::Hash(h), 0, lru_clock());
+        ctx.insert(key, Value::Hash(h), 0, lru_clock());
     }
     Ok(r)
 }
@@ -63,6 +64,7 @@ fn set_pairs(ctx: &mut Ctx, args: &[Bytes], name: &str) -> Result<i64, Reply> {
             .count() as i64)
     })?;
     ctx.dirty((args.len() as u64 - 2) / 2);
+    ctx.notify(events::HASH, "hset", &args[1]);
     Ok(added)
 }
 
@@ -86,6 +88,7 @@ fn hsetnx(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     });
     if let Ok(true) = r {
         ctx.dirty(1);
+        ctx.notify(events::HASH, "hset", &args[1]);
     }
     reply(r, |set| Reply::Int(set as i64))
 }
@@ -124,8 +127,11 @@ fn hdel(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             _ => return err(errors::WRONGTYPE),
         },
     };
+    if deleted > 0 {
+        ctx.notify(events::HASH, "hdel", key);
+    }
     if empty {
-        ctx.db().remove(key);
+        ctx.delete(key);
     }
     ctx.dirty(deleted as u64);
     Reply::Int(deleted as i64)
@@ -200,6 +206,7 @@ fn hincrby(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     });
     if r.is_ok() {
         ctx.dirty(1);
+        ctx.notify(events::HASH, "hincrby", &args[1]);
     }
     reply(r, Reply::Int)
 }
@@ -223,6 +230,7 @@ fn hincrbyfloat(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     });
     if r.is_ok() {
         ctx.dirty(1);
+        ctx.notify(events::HASH, "hincrbyfloat", &args[1]);
     }
     reply(r, Reply::bulk)
 }

@@ -14,10 +14,10 @@ use bytes::Bytes;
 use rand::Rng;
 
 use super::{
-    arg_i64, blocking, flags::*, is, parse_cursor, spec, with_ctx, ClientRef, Cross, Ctx, Handler,
-    Merge, Spec,
+    arg_i64, blocking, flags::*, is, parse_cursor, pubsub, spec, with_ctx, ClientRef, Cross, Ctx,
+    Handler, Merge, Spec,
 };
-use crate::config::{self, Opt};
+use crate::config::{self, events, Opt};
 use crate::protocol::errors::{self, err};
 use crate::protocol::Reply;
 use crate::runtime::{self, Txn};
@@ -39,7 +39,7 @@ fn del(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let mut n = 0;
     for k in &args[1..] {
         if ctx.lookup_write(k).is_some() {
-            ctx.db().remove(k);
+            ctx.delete(k);
             n += 1;
         }
     }
@@ -132,9 +132,10 @@ fn expire_generic(ctx: &mut Ctx, args: &[Bytes], name: &str, base: i64, secs: bo
     }
     if when <= ctx.now {
         // A time in the past deletes the key, as Redis does.
-        ctx.db().remove(key);
+        ctx.delete(key);
     } else {
         ctx.db().set_expire(key, when);
+        ctx.notify(events::GENERIC, "expire", key);
     }
     ctx.dirty(1);
     Reply::Int(1)
@@ -202,6 +203,7 @@ fn persist(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     }
     ctx.db().set_expire(key, 0);
     ctx.dirty(1);
+    ctx.notify(events::GENERIC, "persist", key);
     Reply::Int(1)
 }
 
@@ -222,8 +224,9 @@ fn rename_local(ctx: &mut Ctx, args: &[Bytes], nx: bool) -> Reply {
         return Reply::Int(0);
     }
     let e = ctx.db().remove(src).expect("looked up above");
-    let at = e.expire_at().unwrap_or(0);
-    ctx.db().insert(dst, e.value, at, e.lru);
+    renamed_to(ctx, dst, e);
+    ctx.notify(events::GENERIC, "rename_from", src);
+    ctx.notify(events::GENERIC, "rename_to", dst);
     ctx.dirty(1);
     blocking::signal(ctx, dst);
     if nx {
@@ -231,6 +234,14 @@ fn rename_local(ctx: &mut Ctx, args: &[Bytes], nx: bool) -> Reply {
     } else {
         Reply::Ok
     }
+}
+
+/// Stores a renamed (or moved) entry at `key`, TTL included. Redis deletes
+/// a key in the way and adds the new one, so "new" is always announced.
+fn renamed_to(ctx: &mut Ctx, key: &[u8], e: Entry) {
+    let at = e.expire_at().unwrap_or(0);
+    ctx.db().insert(key, e.value, at, e.lru);
+    ctx.notify(events::NEW, "new", key);
 }
 
 fn rename(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
@@ -284,6 +295,7 @@ async fn rename_steps(
                     return Some(None);
                 }
                 let e = ctx.db().remove(&src)?;
+                ctx.notify(events::GENERIC, "rename_from", &src);
                 ctx.dirty(1);
                 Some(Some(e))
             })
@@ -297,8 +309,8 @@ async fn rename_steps(
     txn.call(cd, move || {
         with_ctx(db, |ctx| {
             ctx.lookup_write(&dst);
-            let at = e.expire_at().unwrap_or(0);
-            ctx.db().insert(&dst, e.value, at, e.lru);
+            renamed_to(ctx, &dst, e);
+            ctx.notify(events::GENERIC, "rename_to", &dst);
             ctx.dirty(1);
             blocking::signal(ctx, &dst);
         })
@@ -361,6 +373,9 @@ fn copy_target(ctx: &mut Ctx, key: &[u8], v: Value, at: i64, replace: bool) -> R
     }
     let lru = crate::storage::shard::lru_clock();
     ctx.db().insert(key, v, at, lru);
+    // Redis deletes a replaced key and adds the copy: always "new".
+    ctx.notify(events::NEW, "new", key);
+    ctx.notify(events::GENERIC, "copy_to", key);
     ctx.dirty(1);
     blocking::signal(ctx, key);
     Reply::Int(1)
@@ -430,8 +445,11 @@ fn move_(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         return Reply::Int(0);
     }
     let e = ctx.db().remove(key).expect("looked up above");
-    let at = e.expire_at().unwrap_or(0);
-    ctx.shard.dbs[dst_db].insert(key, e.value, at, e.lru);
+    let src_db = std::mem::replace(&mut ctx.db, dst_db);
+    renamed_to(ctx, key, e);
+    ctx.db = src_db;
+    ctx.notify(events::GENERIC, "move_from", key);
+    pubsub::notify(events::GENERIC, "move_to", key, dst_db);
     ctx.dirty(1);
     // Clients blocked on the key in the target database may be served now.
     let src_db = std::mem::replace(&mut ctx.db, dst_db);
@@ -573,9 +591,12 @@ fn random_here(ctx: &mut Ctx) -> Option<Bytes> {
         if alive {
             return Some(Bytes::from(k.into_vec()));
         }
-        let gone = ctx.db().expire_slot(key_slot(&k), now).len() as u64;
-        ctx.shard.stats.expired_keys += gone;
-        ctx.dirty(gone);
+        let gone = ctx.db().expire_slot(key_slot(&k), now);
+        for k in &gone {
+            ctx.notify(events::EXPIRED, "expired", k);
+        }
+        ctx.shard.stats.expired_keys += gone.len() as u64;
+        ctx.dirty(gone.len() as u64);
     }
     None
 }
@@ -645,7 +666,8 @@ enum ObjectSub {
 /// An OBJECT subcommand on the key's own core.
 fn object_here(ctx: &mut Ctx, sub: ObjectSub, key: &[u8]) -> Reply {
     let now_lru = crate::storage::shard::lru_clock();
-    read_notouch(ctx, key, |e| match sub {
+    let saved = std::mem::replace(&mut ctx.no_touch, true);
+    let found = ctx.lookup_read_nonotify(key).map(|e| match sub {
         ObjectSub::Encoding => Reply::bulk(e.value.encoding()),
         // Redwing has no LFU policy, so frequency is never tracked.
         ObjectSub::Freq => err(errors::LFU_NOT_SELECTED),
@@ -660,8 +682,9 @@ fn object_here(ctx: &mut Ctx, sub: ObjectSub, key: &[u8]) -> Reply {
             }
             _ => Reply::Int(1),
         },
-    })
-    .unwrap_or(Reply::Nil)
+    });
+    ctx.no_touch = saved;
+    found.unwrap_or(Reply::Nil)
 }
 
 /// OBJECT is a container: subcommand arity is checked here, then the

@@ -15,7 +15,7 @@ use bytes::Bytes;
 
 use super::blocking::{self, Outcome};
 use super::{arg_i64, flags::*, is, spec, with_ctx, ClientRef, Cross, Ctx, Handler, Spec};
-use crate::config::{self, Opt};
+use crate::config::{self, events, Opt};
 use crate::protocol::errors::{self, err};
 use crate::protocol::Reply;
 use crate::runtime::{self, Txn};
@@ -76,8 +76,7 @@ fn parse_end(b: &[u8]) -> Result<End, Reply> {
 fn push_vals(ctx: &mut Ctx, key: &[u8], end: End, vals: &[Bytes]) -> usize {
     let f = fill();
     if ctx.lookup_write(key).is_none() {
-        ctx.db()
-            .insert(key, Value::List(Box::default()), 0, lru_clock());
+        ctx.insert(key, Value::List(Box::default()), 0, lru_clock());
     }
     let l = list_w(ctx, key)
         .ok()
@@ -88,6 +87,8 @@ fn push_vals(ctx: &mut Ctx, key: &[u8], end: End, vals: &[Bytes]) -> usize {
     }
     let n = l.len();
     ctx.dirty(vals.len() as u64);
+    let event = if end == End::Head { "lpush" } else { "rpush" };
+    ctx.notify(events::LIST, event, key);
     blocking::signal(ctx, key);
     n
 }
@@ -132,12 +133,22 @@ fn pop_n(ctx: &mut Ctx, key: &[u8], end: End, count: usize) -> Vec<Bytes> {
             None => break,
         }
     }
-    let empty = l.is_empty();
-    if empty {
-        ctx.db().remove(key);
-    }
-    ctx.dirty(out.len() as u64);
+    popped(ctx, key, end, out.len());
     out
+}
+
+/// After `n` elements left `key` from `end`: the pop event, and the key
+/// deleted ("del") when the list is now empty (Redis's listElementsRemoved).
+fn popped(ctx: &mut Ctx, key: &[u8], end: End, n: usize) {
+    if n == 0 {
+        return;
+    }
+    let event = if end == End::Head { "lpop" } else { "rpop" };
+    ctx.notify(events::LIST, event, key);
+    if matches!(ctx.db().peek(key).map(|e| &e.value), Some(Value::List(l)) if l.is_empty()) {
+        ctx.delete(key);
+    }
+    ctx.dirty(n as u64);
 }
 
 fn bulks(v: Vec<Bytes>) -> Reply {
@@ -259,6 +270,7 @@ fn lset(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         };
         l.set(i, &args[3], f);
         ctx.dirty(1);
+        ctx.notify(events::LIST, "lset", &args[1]);
         Ok(Reply::Ok)
     })())
 }
@@ -281,6 +293,7 @@ fn linsert(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         }
         let n = l.len();
         ctx.dirty(1);
+        ctx.notify(events::LIST, "linsert", &args[1]);
         Ok(Reply::Int(n as i64))
     })())
 }
@@ -299,8 +312,12 @@ fn lrem(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             count.unsigned_abs() as usize
         };
         let n = l.remove(&args[3], limit, count < 0, f);
-        if l.is_empty() {
-            ctx.db().remove(key);
+        let empty = l.is_empty();
+        if n > 0 {
+            ctx.notify(events::LIST, "lrem", key);
+        }
+        if empty {
+            ctx.delete(key);
         }
         ctx.dirty(n as u64);
         Ok(Reply::Int(n as i64))
@@ -322,8 +339,10 @@ fn ltrim(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             None => l.clear(),
         }
         let removed = before - l.len();
-        if l.is_empty() {
-            ctx.db().remove(key);
+        let empty = l.is_empty();
+        ctx.notify(events::LIST, "ltrim", key);
+        if empty {
+            ctx.delete(key);
         }
         ctx.dirty(removed as u64);
         Ok(Reply::Ok)
@@ -411,8 +430,12 @@ fn lmove_here(ctx: &mut Ctx, src: &[u8], dst: &[u8], from: End, to: End) -> Repl
             return Ok(Reply::Nil);
         }
         list_w(ctx, dst)?;
-        let v = pop_n(ctx, src, from, 1).pop().expect("checked non-empty");
+        // As Redis: the push is done (and announced) before the pop, so
+        // moving a list's only element onto itself never deletes it.
+        let l = list_w(ctx, src)?.expect("checked above");
+        let v = l.pop(from, fill()).expect("checked non-empty");
         push_vals(ctx, dst, to, std::slice::from_ref(&v));
+        popped(ctx, src, from, 1);
         Ok(Reply::Bulk(v))
     })())
 }

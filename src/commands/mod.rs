@@ -36,8 +36,9 @@ use std::sync::OnceLock;
 
 use bytes::Bytes;
 
+use crate::config::events;
 use crate::protocol::Reply;
-use crate::storage::{Db, Entry, Shard};
+use crate::storage::{Db, Entry, Shard, Value};
 
 pub use client::ClientState;
 
@@ -57,16 +58,28 @@ impl<'a> Ctx<'a> {
     }
 
     /// Looks up a key for reading: expires it lazily, counts hits and
-    /// misses, and touches its LRU clock.
+    /// misses (a miss is a "keymiss" event), and touches its LRU clock.
     pub fn lookup_read(&mut self, key: &[u8]) -> Option<&mut Entry> {
+        self.read_lookup(key, true)
+    }
+
+    /// [`Ctx::lookup_read`] without the "keymiss" event (Redis's
+    /// LOOKUP_NONOTIFY, used by OBJECT).
+    pub fn lookup_read_nonotify(&mut self, key: &[u8]) -> Option<&mut Entry> {
+        self.read_lookup(key, false)
+    }
+
+    fn read_lookup(&mut self, key: &[u8], miss_event: bool) -> Option<&mut Entry> {
         let now = self.now;
         let touch = !self.no_touch;
+        let db = self.db;
         let shard = &mut *self.shard;
-        let (e, expired) = shard.dbs[self.db].lookup(key, now);
+        let (e, expired) = shard.dbs[db].lookup(key, now);
         if expired {
             shard.stats.expired_keys += 1;
             shard.dirty += 1;
-            key_changed(self.db, key, 0);
+            pubsub::notify(events::EXPIRED, "expired", key, db);
+            key_changed(db, key, 0);
         }
         match e {
             Some(e) => {
@@ -78,6 +91,9 @@ impl<'a> Ctx<'a> {
             }
             None => {
                 shard.stats.keyspace_misses += 1;
+                if miss_event {
+                    pubsub::notify(events::KEY_MISS, "keymiss", key, db);
+                }
                 None
             }
         }
@@ -86,14 +102,37 @@ impl<'a> Ctx<'a> {
     /// Looks up a key for writing: expires it lazily, no hit/miss counting.
     pub fn lookup_write(&mut self, key: &[u8]) -> Option<&mut Entry> {
         let now = self.now;
+        let db = self.db;
         let shard = &mut *self.shard;
-        let (e, expired) = shard.dbs[self.db].lookup(key, now);
+        let (e, expired) = shard.dbs[db].lookup(key, now);
         if expired {
             shard.stats.expired_keys += 1;
             shard.dirty += 1;
-            key_changed(self.db, key, 0);
+            pubsub::notify(events::EXPIRED, "expired", key, db);
+            key_changed(db, key, 0);
         }
         e
+    }
+
+    /// Stores `value` at `key` (Redis's dbAdd or dbOverwrite): a key that
+    /// did not exist is announced with a "new" event. Callers look the key
+    /// up for writing first, so an expired one is gone by now.
+    pub fn insert(&mut self, key: &[u8], value: Value, expire_at: i64, lru: u32) -> Option<Entry> {
+        let old = self.db().insert(key, value, expire_at, lru);
+        if old.is_none() {
+            self.notify(events::NEW, "new", key);
+        }
+        old
+    }
+
+    /// Deletes `key` with a "del" event (a command's removal, or a
+    /// collection left empty). Returns whether it existed.
+    pub fn delete(&mut self, key: &[u8]) -> bool {
+        let found = self.db().remove(key).is_some();
+        if found {
+            self.notify(events::GENERIC, "del", key);
+        }
+        found
     }
 
     /// Records `n` changes to the dataset (INFO, and later propagation).

@@ -1212,7 +1212,7 @@ fn rdb_string_len(b: &[u8]) -> usize {
 
 fn debug_object(ctx: &mut Ctx, key: &[u8]) -> Reply {
     ctx.no_touch = true;
-    let Some(e) = ctx.lookup_read(key) else {
+    let Some(e) = ctx.lookup_read_nonotify(key) else {
         return err(errors::NO_SUCH_KEY);
     };
     let encoding = e.value.encoding();
@@ -1278,7 +1278,7 @@ fn memory_cmd(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
                 }
             }
             ctx.no_touch = true;
-            match ctx.lookup_read(&args[2]) {
+            match ctx.lookup_read_nonotify(&args[2]) {
                 Some(e) => Reply::Int(entry_usage(&args[2], e) as i64),
                 None => Reply::Nil,
             }

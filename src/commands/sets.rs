@@ -18,6 +18,7 @@ use rand::Rng;
 use super::{
     arg_i64, flags::*, is, parse_cursor, spec, with_ctx, ClientRef, Cross, Ctx, Handler, Spec,
 };
+use crate::config::events;
 use crate::protocol::errors::{self, err};
 use crate::protocol::Reply;
 use crate::runtime::{self, Txn};
@@ -51,23 +52,23 @@ fn read<R>(ctx: &mut Ctx, key: &[u8], f: impl FnOnce(&Set) -> R) -> Result<Optio
     }
 }
 
-/// Runs `f` on the set at `key` for writing; deletes the key if `f`
-/// leaves the set empty. Ok(None) when missing.
+/// Runs `f` on the set at `key` for writing. Ok(None) when missing. The
+/// caller announces the change, then calls [`emptied`].
 fn write<R>(ctx: &mut Ctx, key: &[u8], f: impl FnOnce(&mut Set) -> R) -> Result<Option<R>, Reply> {
-    let (r, empty) = match ctx.lookup_write(key) {
-        None => return Ok(None),
+    match ctx.lookup_write(key) {
+        None => Ok(None),
         Some(e) => match as_set_mut(&mut e.value) {
-            None => return Err(err(errors::WRONGTYPE)),
-            Some(s) => {
-                let r = f(s);
-                (r, s.is_empty())
-            }
+            None => Err(err(errors::WRONGTYPE)),
+            Some(s) => Ok(Some(f(s))),
         },
-    };
-    if empty {
-        ctx.db().remove(key);
     }
-    Ok(Some(r))
+}
+
+/// Deletes `key` ("del") if a removal left its set empty.
+fn emptied(ctx: &mut Ctx, key: &[u8]) {
+    if matches!(ctx.db().peek(key).map(|e| &e.value), Some(Value::Set(s)) if s.is_empty()) {
+        ctx.delete(key);
+    }
 }
 
 fn bulk(e: Elem) -> Reply {
@@ -88,12 +89,15 @@ fn add(ctx: &mut Ctx, key: &[u8], members: &[Bytes]) -> Result<i64, Reply> {
     };
     if !exists {
         let s = Set::new(&members[0], members.len());
-        ctx.db()
-            .insert(key, Value::Set(Box::new(s)), 0, lru_clock());
+        ctx.insert(key, Value::Set(Box::new(s)), 0, lru_clock());
     }
     let e = ctx.lookup_write(key).expect("present");
     let s = as_set_mut(&mut e.value).expect("a set");
-    Ok(members.iter().filter(|m| s.insert(m)).count() as i64)
+    let n = members.iter().filter(|m| s.insert(m)).count() as i64;
+    if n > 0 {
+        ctx.notify(events::SET, "sadd", key);
+    }
+    Ok(n)
 }
 
 fn sadd(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
@@ -113,6 +117,10 @@ fn srem(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     match r {
         Ok(n) => {
             let n = n.unwrap_or(0);
+            if n > 0 {
+                ctx.notify(events::SET, "srem", &args[1]);
+                emptied(ctx, &args[1]);
+            }
             ctx.dirty(n as u64);
             Reply::Int(n)
         }
@@ -172,6 +180,8 @@ fn spop_inner(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, Reply> {
         })?;
         if got.is_some() {
             ctx.dirty(1);
+            ctx.notify(events::SET, "spop", key);
+            emptied(ctx, key);
         }
         return Ok(Reply::bulk_opt(got));
     };
@@ -180,6 +190,9 @@ fn spop_inner(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, Reply> {
         _ => return Err(err(errors::MUST_BE_POSITIVE)),
     };
     let popped = write(ctx, key, |s| {
+        if count == 0 {
+            return Vec::new();
+        }
         if count >= s.len() as u64 {
             let all: Vec<Reply> = s.iter().map(bulk).collect();
             *s = Set::empty();
@@ -193,6 +206,10 @@ fn spop_inner(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, Reply> {
             .collect()
     })?
     .unwrap_or_default();
+    if !popped.is_empty() {
+        ctx.notify(events::SET, "spop", key);
+        emptied(ctx, key);
+    }
     ctx.dirty(popped.len() as u64);
     Ok(Reply::Set(popped))
 }
@@ -250,28 +267,31 @@ fn srandmember_inner(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, Reply> {
 /// SMOVE with both keys on this core.
 fn smove(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let (src, dst, m) = (&args[1], &args[2], &args[3]);
-    let Some(has) = ctx
-        .lookup_write(src)
-        .map(|e| as_set(&e.value).map(|s| s.contains(m)))
-    else {
-        return Reply::Int(0);
+    // Both keys are looked up (and expired) first, as Redis does.
+    let (s, d) = (holds(ctx, src, m), holds(ctx, dst, m));
+    let has = match s {
+        Holds::Missing => return Reply::Int(0),
+        Holds::WrongType => return err(errors::WRONGTYPE),
+        Holds::Set { member } => member,
     };
-    let Some(has) = has else {
-        return err(errors::WRONGTYPE);
-    };
-    if ctx
-        .lookup_write(dst)
-        .is_some_and(|e| as_set(&e.value).is_none())
-    {
+    if d == Holds::WrongType {
         return err(errors::WRONGTYPE);
     }
     if src == dst || !has {
         return Reply::Int(has as i64);
     }
-    let _ = write(ctx, src, |s| s.remove(m));
-    ctx.dirty(1);
+    smove_out(ctx, src, m);
     let _ = add(ctx, dst, std::slice::from_ref(m));
     Reply::Int(1)
+}
+
+/// SMOVE's source half: the member leaves `key` ("srem", then "del" if
+/// that emptied it).
+fn smove_out(ctx: &mut Ctx, key: &[u8], m: &[u8]) {
+    let _ = write(ctx, key, |s| s.remove(m));
+    ctx.notify(events::SET, "srem", key);
+    emptied(ctx, key);
+    ctx.dirty(1);
 }
 
 /// Where a SMOVE key stands, read under the transaction.
@@ -323,12 +343,7 @@ async fn smove_across(c: ClientRef, args: Vec<Bytes>) -> Reply {
         }
         let m2 = m.clone();
         let (a, b) = futures_util::future::join(
-            txn.call(cs, move || {
-                with_ctx(db, |ctx| {
-                    let _ = write(ctx, &src, |s| s.remove(&m));
-                    ctx.dirty(1);
-                })
-            }),
+            txn.call(cs, move || with_ctx(db, |ctx| smove_out(ctx, &src, &m))),
             txn.call(cd, move || {
                 with_ctx(db, |ctx| {
                     let _ = add(ctx, &dst, std::slice::from_ref(&m2));
@@ -356,15 +371,12 @@ enum Op {
     Diff,
 }
 
-/// Looks up every key (expiring, counting hits) and checks their types.
-/// Redis checks all keys, so WRONGTYPE wins over a missing key.
+/// Looks up the keys in order (expiring, counting hits and misses) and
+/// checks their types. As Redis, a missing key does not stop the walk, so
+/// WRONGTYPE wins over it; the first key of another type does.
 fn check_sources(ctx: &mut Ctx, keys: &[Bytes]) -> Result<(), Reply> {
-    let mut wrong = false;
     for k in keys {
-        wrong |= read(ctx, k, |_| ()).is_err();
-    }
-    if wrong {
-        return Err(err(errors::WRONGTYPE));
+        read(ctx, k, |_| ())?;
     }
     Ok(())
 }
@@ -436,18 +448,23 @@ fn op_reply(op: Op, sets: &[Option<&Set>]) -> Reply {
 }
 
 /// Stores `result` at `dst` (deleting it when empty); replies its size.
-fn store(ctx: &mut Ctx, dst: &[u8], result: Set) -> Reply {
+fn store(ctx: &mut Ctx, dst: &[u8], op: Op, result: Set) -> Reply {
     let n = result.len() as i64;
     if n == 0 {
         if ctx.lookup_write(dst).is_some() {
-            ctx.db().remove(dst);
+            ctx.delete(dst);
             ctx.dirty(1);
         }
     } else {
         ctx.lookup_write(dst);
-        ctx.db()
-            .insert(dst, Value::Set(Box::new(result)), 0, lru_clock());
+        ctx.insert(dst, Value::Set(Box::new(result)), 0, lru_clock());
         ctx.dirty(1);
+        let event = match op {
+            Op::Inter => "sinterstore",
+            Op::Union => "sunionstore",
+            Op::Diff => "sdiffstore",
+        };
+        ctx.notify(events::SET, event, dst);
     }
     Reply::Int(n)
 }
@@ -465,7 +482,7 @@ fn store_local(ctx: &mut Ctx, args: &[Bytes], op: Op) -> Reply {
         return e;
     }
     let result = combine(op, &sources(ctx.db(), keys));
-    store(ctx, &args[1], result)
+    store(ctx, &args[1], op, result)
 }
 
 fn smembers(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
@@ -556,7 +573,7 @@ async fn op_across(c: ClientRef, args: Vec<Bytes>, op: Op, dst: Option<Bytes>) -
             let result = combine(op, &borrowed(&sets));
             drop(sets);
             txn.call(core_of(&dst), move || {
-                with_ctx(db, |ctx| store(ctx, &dst, result))
+                with_ctx(db, |ctx| store(ctx, &dst, op, result))
             })
             .await
         }

@@ -13,7 +13,7 @@ use std::pin::Pin;
 use bytes::{Bytes, BytesMut};
 
 use super::{arg_i64, flags::*, is, spec, with_ctx, ClientRef, Cross, Ctx, Handler, Merge, Spec};
-use crate::config::{self, Opt};
+use crate::config::{self, events, Opt};
 use crate::protocol::errors::{self, err};
 use crate::protocol::{parse_i64, Reply};
 use crate::runtime::{self, Job, Txn};
@@ -52,8 +52,7 @@ pub(crate) fn read_str(ctx: &mut Ctx, key: &[u8]) -> Result<Option<Bytes>, Reply
 
 /// Stores a new string at `key` with expiry `expire_at` (0: none).
 fn store(ctx: &mut Ctx, key: &[u8], value: &[u8], expire_at: i64) {
-    ctx.db()
-        .insert(key, Value::string(value), expire_at, lru_clock());
+    ctx.insert(key, Value::string(value), expire_at, lru_clock());
 }
 
 /// A stored string as a growable buffer, reusing its allocation when no
@@ -177,6 +176,10 @@ fn set_generic(
     };
     store(ctx, key, value, ttl);
     ctx.dirty(1);
+    ctx.notify(events::STRING, "set", key);
+    if at.is_some() {
+        ctx.notify(events::GENERIC, "expire", key);
+    }
     Ok((old, true))
 }
 
@@ -233,6 +236,7 @@ fn getset(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         Ok(old) => {
             store(ctx, &args[1], &args[2], 0);
             ctx.dirty(1);
+            ctx.notify(events::STRING, "set", &args[1]);
             Reply::bulk_opt(old)
         }
         Err(e) => e,
@@ -242,7 +246,7 @@ fn getset(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 fn getdel(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     match read_str(ctx, &args[1]) {
         Ok(Some(v)) => {
-            ctx.db().remove(&args[1]);
+            ctx.delete(&args[1]);
             ctx.dirty(1);
             Reply::Bulk(v)
         }
@@ -271,9 +275,10 @@ fn getex(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             };
             // An absolute time already past deletes the key.
             if matches!(kind, ExpireKind::ExAt | ExpireKind::PxAt) && at <= ctx.now {
-                ctx.db().remove(key);
+                ctx.delete(key);
             } else {
                 ctx.db().set_expire(key, at);
+                ctx.notify(events::GENERIC, "expire", key);
             }
             ctx.dirty(1);
         }
@@ -282,6 +287,7 @@ fn getex(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             if volatile {
                 ctx.db().set_expire(key, 0);
                 ctx.dirty(1);
+                ctx.notify(events::GENERIC, "persist", key);
             }
         }
         None => {}
@@ -307,6 +313,7 @@ fn any_exists(ctx: &mut Ctx, pairs: &[Bytes]) -> bool {
 fn set_pairs(ctx: &mut Ctx, pairs: &[Bytes]) {
     for kv in pairs.chunks(2) {
         store(ctx, &kv[0], &kv[1], 0);
+        ctx.notify(events::STRING, "set", &kv[0]);
     }
     ctx.dirty(pairs.len() as u64 / 2);
 }
@@ -407,11 +414,12 @@ pub(crate) fn incr_by(ctx: &mut Ctx, key: &[u8], by: i64) -> Reply {
             n
         }
         None => {
-            ctx.db().insert(key, text(by), 0, lru_clock());
+            ctx.insert(key, text(by), 0, lru_clock());
             by
         }
     };
     ctx.dirty(1);
+    ctx.notify(events::STRING, "incrby", key);
     Reply::Int(n)
 }
 
@@ -462,6 +470,7 @@ fn incrbyfloat(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         },
     };
     ctx.dirty(1);
+    ctx.notify(events::STRING, "incrbyfloat", key);
     Reply::bulk(sum)
 }
 
@@ -486,6 +495,7 @@ fn append(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         }
     };
     ctx.dirty(1);
+    ctx.notify(events::STRING, "append", key);
     Reply::Int(len as i64)
 }
 
@@ -564,11 +574,12 @@ fn setrange(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             // A fresh buffer of ours: it pins no read buffer.
             let v = grow(Bytes::new());
             let len = v.len();
-            ctx.db().insert(key, Value::Str(v), 0, lru_clock());
+            ctx.insert(key, Value::Str(v), 0, lru_clock());
             len
         }
     };
     ctx.dirty(1);
+    ctx.notify(events::STRING, "setrange", key);
     Reply::Int(len as i64)
 }
 

@@ -18,7 +18,7 @@ use super::{
     arg_f64, arg_i64, flags::*, is, parse_cursor, spec, with_ctx, ClientRef, Cross, Ctx, Handler,
     Spec,
 };
-use crate::config::{self, Opt};
+use crate::config::{self, events, Opt};
 use crate::protocol::errors::{self, err};
 use crate::protocol::reply::format_double;
 use crate::protocol::Reply;
@@ -52,10 +52,15 @@ fn zset<'a>(ctx: &'a mut Ctx, key: &[u8], write: bool) -> Result<Option<&'a mut 
     }
 }
 
-/// Deletes `key` if its zset was emptied.
-fn drop_if_empty(ctx: &mut Ctx, key: &[u8]) {
+/// After a removal from `key` announced as `event` (none if nothing was
+/// removed): deletes the key ("del") if its zset was emptied.
+fn removed(ctx: &mut Ctx, key: &[u8], event: &str, n: usize) {
+    if n == 0 {
+        return;
+    }
+    ctx.notify(events::ZSET, event, key);
     if matches!(ctx.db().peek(key).map(|e| &e.value), Some(Value::ZSet(z)) if z.is_empty()) {
-        ctx.db().remove(key);
+        ctx.delete(key);
     }
 }
 
@@ -193,9 +198,12 @@ fn zadd_generic(ctx: &mut Ctx, key: &[u8], f: AddFlags, pairs: &[Bytes]) -> Repl
     }
     if let Some(z) = fresh.filter(|z| !z.is_empty()) {
         let lru = crate::storage::shard::lru_clock();
-        ctx.db().insert(key, Value::ZSet(Box::new(z)), 0, lru);
+        ctx.insert(key, Value::ZSet(Box::new(z)), 0, lru);
     }
     ctx.dirty(added + updated);
+    if added + updated > 0 {
+        ctx.notify(events::ZSET, if f.incr { "zincr" } else { "zadd" }, key);
+    }
     if added > 0 {
         blocking::signal(ctx, key);
     }
@@ -257,7 +265,7 @@ fn zrem(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         Ok(None) => return Reply::Int(0),
         Ok(Some(z)) => args[2..].iter().filter(|m| z.remove(m).is_some()).count(),
     };
-    drop_if_empty(ctx, key);
+    removed(ctx, key, "zrem", n);
     ctx.dirty(n as u64);
     Reply::Int(n as i64)
 }
@@ -643,7 +651,12 @@ fn remrange_generic(ctx: &mut Ctx, args: &[Bytes], kind: Kind) -> Reply {
             gone.len()
         }
     };
-    drop_if_empty(ctx, key);
+    let event = match kind {
+        Kind::Rank => "zremrangebyrank",
+        Kind::Score => "zremrangebyscore",
+        Kind::Lex => "zremrangebylex",
+    };
+    removed(ctx, key, event, n);
     ctx.dirty(n as u64);
     Reply::Int(n as i64)
 }
@@ -680,7 +693,12 @@ fn pop_here(ctx: &mut Ctx, key: &[u8], max: bool, count: usize) -> Result<Option
             items
         }
     };
-    drop_if_empty(ctx, key);
+    removed(
+        ctx,
+        key,
+        if max { "zpopmax" } else { "zpopmin" },
+        items.len(),
+    );
     ctx.dirty(items.len() as u64);
     Ok(Some(items))
 }
@@ -983,12 +1001,12 @@ async fn read_all(txn: &Txn, db: usize, keys: &[Bytes]) -> Vec<Result<Option<Ite
 }
 
 /// Writes `items` as the zset at `key` (deleting it when empty), with the
-/// encoding Redis gives a freshly built result.
-fn store(ctx: &mut Ctx, key: &[u8], items: Items) -> Reply {
+/// encoding Redis gives a freshly built result; `event` announces it.
+fn store(ctx: &mut Ctx, key: &[u8], items: Items, event: &str) -> Reply {
     let n = items.len();
     ctx.lookup_write(key);
     if n == 0 {
-        if ctx.db().remove(key).is_some() {
+        if ctx.delete(key) {
             ctx.dirty(1);
         }
         return Reply::Int(0);
@@ -1000,8 +1018,9 @@ fn store(ctx: &mut Ctx, key: &[u8], items: Items) -> Reply {
         z.insert(m, *s, lim);
     }
     let lru = crate::storage::shard::lru_clock();
-    ctx.db().insert(key, Value::ZSet(Box::new(z)), 0, lru);
+    ctx.insert(key, Value::ZSet(Box::new(z)), 0, lru);
     ctx.dirty(1);
+    ctx.notify(events::ZSET, event, key);
     blocking::signal(ctx, key);
     Reply::Int(n as i64)
 }
@@ -1226,7 +1245,7 @@ fn combine_reply(c: &Combine, items: Items) -> Reply {
 async fn combine_run(
     cl: ClientRef,
     args: Vec<Bytes>,
-    name: &str,
+    name: &'static str,
     op: SetOp,
     store_: bool,
     card: bool,
@@ -1240,11 +1259,18 @@ async fn combine_run(
     if cores.len() == 1 {
         return one_job(cores[0], move || {
             with_ctx(db, |ctx| {
-                let srcs: Vec<_> = c.keys.iter().map(|k| read_src(ctx, k)).collect();
+                // As Redis, the first key of another type ends the lookups.
+                let mut srcs = Vec::with_capacity(c.keys.len());
+                for k in &c.keys {
+                    srcs.push(read_src(ctx, k));
+                    if srcs.last().is_some_and(Result::is_err) {
+                        break;
+                    }
+                }
                 match combine_finish(&c, srcs) {
                     Err(e) => e,
                     Ok(items) => match &c.dst {
-                        Some(d) => store(ctx, d, items),
+                        Some(d) => store(ctx, d, items, name),
                         None => combine_reply(&c, items),
                     },
                 }
@@ -1259,7 +1285,7 @@ async fn combine_run(
         Ok(items) => match c.dst.clone() {
             Some(d) => txn
                 .call(core_of(&d), move || {
-                    with_ctx(db, |ctx| store(ctx, &d, items))
+                    with_ctx(db, |ctx| store(ctx, &d, items, name))
                 })
                 .await
                 .unwrap_or_else(|e| e),
@@ -1313,7 +1339,7 @@ fn zrangestore(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     };
     match rangestore_src(ctx, &args[2], &cmd) {
         Err(e) => e,
-        Ok(items) => store(ctx, &args[1], items),
+        Ok(items) => store(ctx, &args[1], items, "zrangestore"),
     }
 }
 
@@ -1332,7 +1358,7 @@ async fn zrangestore_run(c: ClientRef, args: Vec<Bytes>) -> Reply {
             })
             .await??;
         txn.call(core_of(&dst), move || {
-            with_ctx(db, |ctx| store(ctx, &dst, items))
+            with_ctx(db, |ctx| store(ctx, &dst, items, "zrangestore"))
         })
         .await
     }

@@ -8,7 +8,7 @@ mod options;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};
 use std::sync::{OnceLock, RwLock};
 
 pub use options::{events, parse_memory, Kind, Opt, OptDef, LOGLEVELS, OPTIONS};
@@ -53,6 +53,15 @@ impl Store {
 #[inline]
 pub fn num(opt: Opt) -> i64 {
     store().nums[opt as usize].load(Ordering::Relaxed)
+}
+
+/// `notify-keyspace-events` as its class bits, mirrored here so that a
+/// command checks it with one load (every write asks).
+static NOTIFY_FLAGS: AtomicU32 = AtomicU32::new(0);
+
+#[inline]
+pub fn notify_flags() -> u32 {
+    NOTIFY_FLAGS.load(Ordering::Relaxed)
 }
 
 /// An option's value as CONFIG GET shows it.
@@ -123,6 +132,9 @@ pub fn set(idx: usize, args: &[String], from_client: bool) -> Result<(), String>
     }
     store().text.write().unwrap()[idx] = t;
     store().nums[idx].store(n, Ordering::Relaxed);
+    if idx == Opt::NotifyKeyspaceEvents as usize {
+        NOTIFY_FLAGS.store(n as u32, Ordering::Relaxed);
+    }
     Ok(())
 }
 
@@ -172,6 +184,7 @@ pub fn load(file: Option<&Path>, cmdline: &str) -> Result<(), ConfigError> {
             a.store(b.into_inner(), Ordering::Relaxed);
         }
     }
+    NOTIFY_FLAGS.store(num(Opt::NotifyKeyspaceEvents) as u32, Ordering::Relaxed);
     if let Some(f) = &file {
         let body = std::fs::read_to_string(f).map_err(|e| ConfigError {
             source: f.display().to_string(),

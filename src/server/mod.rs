@@ -189,7 +189,11 @@ async fn active_expire() {
         || Duration::from_millis(1000 / config::num(Opt::Hz).max(1) as u64),
         |budget| {
             shard::refresh_lru_clock();
-            shard::with(|s| s.active_expire(budget))
+            let expired = |db: usize, key: &[u8]| {
+                crate::commands::pubsub::notify(config::events::EXPIRED, "expired", key, db);
+                crate::commands::key_changed(db, key, 0);
+            };
+            shard::with(|s| s.active_expire(budget, expired))
         },
     )
     .await

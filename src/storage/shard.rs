@@ -112,8 +112,13 @@ pub fn coarse_micros() -> u64 {
 
 impl Shard {
     /// One active expiry chunk: walks the slots within `budget`, deleting
-    /// expired keys. Returns true when it stopped for time (more to do).
-    pub fn active_expire(&mut self, budget: Duration) -> bool {
+    /// expired keys and telling `expired` (db, key) of each. Returns true
+    /// when it stopped for time (more to do).
+    pub fn active_expire(
+        &mut self,
+        budget: Duration,
+        mut expired: impl FnMut(usize, &[u8]),
+    ) -> bool {
         let start = Instant::now();
         let now = now_ms();
         let mut capped = false;
@@ -127,11 +132,14 @@ impl Shard {
                 slot + 1
             };
             visited += 1;
-            for db in self.dbs.iter_mut() {
+            for (i, db) in self.dbs.iter_mut().enumerate() {
                 if db.volatile() == 0 {
                     continue;
                 }
                 let gone = db.expire_slot(slot, now);
+                for k in &gone {
+                    expired(i, k);
+                }
                 self.stats.expired_keys += gone.len() as u64;
                 self.dirty += gone.len() as u64;
             }

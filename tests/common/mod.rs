@@ -337,3 +337,23 @@ pub fn int(c: &mut redis::Connection, args: &[&str]) -> i64 {
         .query(c)
         .unwrap_or_else(|e| panic!("{args:?}: {e}"))
 }
+
+/// Waits until `n` clients are blocked (by CLIENT LIST's cmd= field, since
+/// INFO's blocked_clients belongs to the server family).
+pub fn wait_blocked(c: &mut redis::Connection, cmd: &str, n: usize) {
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        let list: String = redis::cmd("CLIENT").arg("LIST").query(c).unwrap();
+        let k = list
+            .lines()
+            .filter(|l| l.contains(&format!("cmd={cmd} ")))
+            .count();
+        if k >= n {
+            // The command name is set before it registers its waiters.
+            std::thread::sleep(Duration::from_millis(100));
+            return;
+        }
+        assert!(Instant::now() < deadline, "clients never blocked");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
