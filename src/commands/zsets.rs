@@ -193,7 +193,7 @@ fn zadd_generic(ctx: &mut Ctx, key: &[u8], f: AddFlags, pairs: &[Bytes]) -> Repl
     }
     if let Some(z) = fresh.filter(|z| !z.is_empty()) {
         let lru = crate::storage::shard::lru_clock();
-        ctx.db().insert(key, Value::ZSet(Box::new(z)), 0, lru);
+        ctx.db().insert(key, Value::ZSet(z), 0, lru);
     }
     ctx.dirty(added + updated);
     if added > 0 {
@@ -1000,7 +1000,7 @@ fn store(ctx: &mut Ctx, key: &[u8], items: Items) -> Reply {
         z.insert(m, *s, lim);
     }
     let lru = crate::storage::shard::lru_clock();
-    ctx.db().insert(key, Value::ZSet(Box::new(z)), 0, lru);
+    ctx.db().insert(key, Value::ZSet(z), 0, lru);
     ctx.dirty(1);
     blocking::signal(ctx, key);
     Reply::Int(n as i64)
