@@ -4,7 +4,9 @@
 //! Longer strings are kept as a boxed `Bytes` so a GET reply shares the
 //! stored buffer instead of copying it.
 
-use bytes::Bytes;
+use std::cell::RefCell;
+
+use bytes::{Bytes, BytesMut};
 
 pub use super::hash::Hash;
 pub use super::list::List;
@@ -138,7 +140,7 @@ impl Str {
     /// The value as `Bytes`: shares a long string, copies a short one.
     pub fn to_bytes(&self) -> Bytes {
         match &self.0 {
-            Repr::Inline(_) => Bytes::copy_from_slice(self),
+            Repr::Inline(_) => copy_small(self),
             Repr::Heap(b) => Bytes::clone(b),
         }
     }
@@ -158,6 +160,24 @@ impl Str {
             Repr::Heap(b) => std::mem::size_of::<Bytes>() + b.len(),
         }
     }
+}
+
+thread_local! {
+    /// Where short strings are copied for replies: a slice of a shared
+    /// chunk costs a reference count, where its own block would cost an
+    /// allocation and a free on every GET.
+    static SCRATCH: RefCell<BytesMut> = RefCell::new(BytesMut::new());
+}
+
+fn copy_small(b: &[u8]) -> Bytes {
+    SCRATCH.with(|s| {
+        let mut s = s.borrow_mut();
+        if s.capacity() < b.len() {
+            *s = BytesMut::with_capacity(4096);
+        }
+        s.extend_from_slice(b);
+        s.split().freeze()
+    })
 }
 
 impl Default for Str {
