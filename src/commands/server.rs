@@ -20,7 +20,7 @@ use crate::protocol::errors::{self, err, wrong_args};
 use crate::protocol::{parse_i64, Reply};
 use crate::runtime;
 use crate::storage::shard::{self, lru_clock, ShardStats};
-use crate::storage::{key_slot, now_ms, Entry, Key, Value};
+use crate::storage::{key_slot, now_ms, Entry, Value};
 
 /// The Redis version Redwing answers as, so clients enable the features
 /// it has (HELLO, INFO redis_version).
@@ -1245,13 +1245,9 @@ const MEMORY_HELP: &[&str] = &[
     "    Prints this help.",
 ];
 
-/// Bytes a stored key costs: the value, the key bytes and box, the rest of
-/// the entry, and the hash table's control byte.
+/// Bytes a stored key costs (see `Entry::mem_usage`).
 pub fn entry_usage(key: &[u8], e: &Entry) -> usize {
-    key.len() + std::mem::size_of::<Key>() + std::mem::size_of::<Entry>()
-        - std::mem::size_of::<Value>()
-        + e.value.mem_usage()
-        + 1
+    e.mem_usage(key)
 }
 
 /// MEMORY runs on the core of its key (position 2); MEMORY HELP has no key

@@ -89,7 +89,7 @@ fn add(ctx: &mut Ctx, key: &[u8], members: &[Bytes]) -> Result<i64, Reply> {
     };
     if !exists {
         let s = Set::new(&members[0], members.len());
-        ctx.insert(key, Value::Set(Box::new(s)), 0, lru_clock());
+        ctx.insert(key, Value::Set(s), 0, lru_clock());
     }
     let e = ctx.lookup_write(key).expect("present");
     let s = as_set_mut(&mut e.value).expect("a set");
@@ -457,7 +457,7 @@ fn store(ctx: &mut Ctx, dst: &[u8], op: Op, result: Set) -> Reply {
         }
     } else {
         ctx.lookup_write(dst);
-        ctx.insert(dst, Value::Set(Box::new(result)), 0, lru_clock());
+        ctx.insert(dst, Value::Set(result), 0, lru_clock());
         ctx.dirty(1);
         let event = match op {
             Op::Inter => "sinterstore",

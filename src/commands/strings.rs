@@ -18,12 +18,13 @@ use crate::protocol::errors::{self, err};
 use crate::protocol::{parse_i64, Reply};
 use crate::runtime::{self, Job, Txn};
 use crate::storage::shard::lru_clock;
+use crate::storage::value::Str;
 use crate::storage::{key_slot, Value};
 
 type CoordFuture = Pin<Box<dyn Future<Output = Reply>>>;
 
 /// The string a value holds, or None for another type.
-fn as_str(v: &Value) -> Option<&Bytes> {
+fn as_str(v: &Value) -> Option<&Str> {
     match v {
         Value::Str(b) => Some(b),
         #[allow(unreachable_patterns)]
@@ -31,7 +32,7 @@ fn as_str(v: &Value) -> Option<&Bytes> {
     }
 }
 
-fn as_str_mut(v: &mut Value) -> Option<&mut Bytes> {
+fn as_str_mut(v: &mut Value) -> Option<&mut Str> {
     match v {
         Value::Str(b) => Some(b),
         #[allow(unreachable_patterns)]
@@ -44,7 +45,7 @@ pub(crate) fn read_str(ctx: &mut Ctx, key: &[u8]) -> Result<Option<Bytes>, Reply
     match ctx.lookup_read(key) {
         None => Ok(None),
         Some(e) => match as_str(&e.value) {
-            Some(b) => Ok(Some(b.clone())),
+            Some(b) => Ok(Some(b.to_bytes())),
             None => Err(err(errors::WRONGTYPE)),
         },
     }
@@ -484,9 +485,9 @@ fn append(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             if too_long(cur.len() as u64, add.len() as u64) {
                 return err(errors::STRING_TOO_LONG);
             }
-            let mut buf = into_mut(std::mem::take(cur));
+            let mut buf = into_mut(cur.take());
             buf.extend_from_slice(add);
-            *cur = buf.freeze();
+            *cur = buf.freeze().into();
             cur.len()
         }
         None => {
@@ -560,7 +561,7 @@ fn setrange(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             if too_long(offset, patch.len() as u64) {
                 return err(errors::STRING_TOO_LONG);
             }
-            *cur = grow(std::mem::take(cur));
+            *cur = grow(cur.take()).into();
             cur.len()
         }
         None => {
@@ -574,7 +575,7 @@ fn setrange(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             // A fresh buffer of ours: it pins no read buffer.
             let v = grow(Bytes::new());
             let len = v.len();
-            ctx.insert(key, Value::Str(v), 0, lru_clock());
+            ctx.insert(key, Value::Str(v.into()), 0, lru_clock());
             len
         }
     };

@@ -1,16 +1,20 @@
-//! One numbered database's part on one core: a hash map per owned slot.
+//! One numbered database's part on one core: a hash table per owned slot.
 //!
-//! Keeping a map per slot gives SCAN a stable cursor (a slot is listed
+//! Keeping a table per slot gives SCAN a stable cursor (a slot is listed
 //! whole, so a key present for the whole scan is always returned), lets
 //! cluster mode count and move a slot's keys, and keeps each rehash small.
+//! A table holds only pointers to entry blocks (see `entry.rs`).
 
 use std::hash::BuildHasher;
 use std::ops::Range;
 use std::sync::OnceLock;
 
 use bytes::Bytes;
-use hashbrown::HashMap;
+use hashbrown::hash_table::Entry as Slot;
+use hashbrown::HashTable;
 
+pub use super::entry::Entry;
+use super::entry::Node;
 use super::slot::key_slot;
 use super::value::Value;
 
@@ -30,23 +34,17 @@ impl BuildHasher for KeyHasher {
 }
 
 pub type Key = Box<[u8]>;
-pub type SlotMap = HashMap<Key, Entry, KeyHasher>;
+/// One slot's keys: thin pointers to entry blocks (8 bytes a bucket).
+type SlotTable = HashTable<Node>;
 
-/// A stored key's value and metadata.
-#[derive(Debug, Clone)]
-pub struct Entry {
-    pub value: Value,
-    /// Absolute expiry in unix milliseconds; 0 when the key is persistent.
-    /// Changed only through [`Db`], which counts volatile keys.
-    expire_at: i64,
-    /// Last access, seconds on the server's LRU clock (OBJECT IDLETIME).
-    pub lru: u32,
+#[inline]
+fn hash(key: &[u8]) -> u64 {
+    KeyHasher.hash_one(key)
 }
 
-impl Entry {
-    pub fn expire_at(&self) -> Option<i64> {
-        (self.expire_at != 0).then_some(self.expire_at)
-    }
+#[inline]
+fn rehash(n: &Node) -> u64 {
+    hash(n.key())
 }
 
 /// Keys of one database owned by this core.
@@ -54,7 +52,7 @@ pub struct Db {
     first_slot: usize,
     nslots: usize,
     /// Empty until the first write, so unused databases cost nothing.
-    slots: Vec<SlotMap>,
+    slots: Vec<SlotTable>,
     /// Keys with a TTL, per slot, so the expiry walk skips slots without.
     slot_volatile: Vec<u32>,
     keys: usize,
@@ -95,16 +93,16 @@ impl Db {
         self.first_slot..self.first_slot + self.nslots
     }
 
-    fn map(&mut self, slot: usize) -> &mut SlotMap {
+    fn table(&mut self, slot: usize) -> &mut SlotTable {
         if self.slots.is_empty() {
-            self.slots = (0..self.nslots).map(|_| SlotMap::default()).collect();
+            self.slots = (0..self.nslots).map(|_| SlotTable::new()).collect();
             self.slot_volatile = vec![0; self.nslots];
         }
         &mut self.slots[slot - self.first_slot]
     }
 
-    /// The slot's map if it exists (read-only paths never allocate).
-    pub fn slot_map(&self, slot: usize) -> Option<&SlotMap> {
+    /// The slot's table if it exists (read-only paths never allocate).
+    fn slot_table(&self, slot: usize) -> Option<&SlotTable> {
         self.slots.get(slot.checked_sub(self.first_slot)?)
     }
 
@@ -115,34 +113,39 @@ impl Db {
             return (None, false);
         }
         let slot = key_slot(key);
-        let expired = match self.map(slot).get(key) {
-            None => return (None, false),
-            Some(e) => e.expire_at != 0 && e.expire_at <= now,
+        let i = slot - self.first_slot;
+        let Ok(found) = self.slots[i].find_entry(hash(key), |n| n.key() == key) else {
+            return (None, false);
         };
-        if expired {
-            self.remove(key);
-            return (None, true);
+        if !found.get().entry().expired(now) {
+            return (Some(found.into_mut().entry_mut()), false);
         }
-        (self.map(slot).get_mut(key), false)
+        found.remove();
+        // Fields apart from `slots`, which `found` still borrows; an
+        // expired key was volatile.
+        self.keys -= 1;
+        self.volatile -= 1;
+        self.slot_volatile[i] -= 1;
+        (None, true)
     }
 
     /// Reads an entry without expiring it (for code that already expired it).
     pub fn peek(&self, key: &[u8]) -> Option<&Entry> {
-        self.slot_map(key_slot(key))?.get(key)
+        let t = self.slot_table(key_slot(key))?;
+        t.find(hash(key), |n| n.key() == key).map(Node::entry)
     }
 
     /// Inserts or replaces; `expire_at` 0 means persistent. Returns the old entry.
     pub fn insert(&mut self, key: &[u8], value: Value, expire_at: i64, lru: u32) -> Option<Entry> {
         let slot = key_slot(key);
-        let entry = Entry {
-            value,
-            expire_at,
-            lru,
-        };
-        let old = match self.map(slot).get_mut(key) {
-            Some(e) => Some(std::mem::replace(e, entry)),
-            None => {
-                self.map(slot).insert(key.into(), entry);
+        let entry = Entry::new(value, expire_at, lru);
+        let old = match self
+            .table(slot)
+            .entry(hash(key), |n| n.key() == key, rehash)
+        {
+            Slot::Occupied(mut o) => Some(std::mem::replace(o.get_mut().entry_mut(), entry)),
+            Slot::Vacant(v) => {
+                v.insert(Node::new(key, entry));
                 None
             }
         };
@@ -162,7 +165,8 @@ impl Db {
             return None;
         }
         let slot = key_slot(key);
-        let old = self.map(slot).remove(key)?;
+        let found = self.table(slot).find_entry(hash(key), |n| n.key() == key);
+        let old = found.ok()?.remove().0.into_entry();
         self.keys -= 1;
         self.count_volatile(slot, old.expire_at != 0, false);
         Some(old)
@@ -171,9 +175,10 @@ impl Db {
     /// Sets or clears (0) the expiry of an existing key. Returns false if absent.
     pub fn set_expire(&mut self, key: &[u8], expire_at: i64) -> bool {
         let slot = key_slot(key);
-        let Some(e) = self.map(slot).get_mut(key) else {
+        let Some(n) = self.table(slot).find_mut(hash(key), |n| n.key() == key) else {
             return false;
         };
+        let e = n.entry_mut();
         let before = e.expire_at != 0;
         e.expire_at = expire_at;
         self.count_volatile(slot, before, expire_at != 0);
@@ -194,18 +199,20 @@ impl Db {
 
     /// Appends the live keys of `slot` to `out`.
     pub fn slot_keys(&self, slot: usize, now: i64, out: &mut Vec<Bytes>) {
-        if let Some(m) = self.slot_map(slot) {
-            for (k, e) in m {
-                if e.expire_at == 0 || e.expire_at > now {
-                    out.push(Bytes::copy_from_slice(k));
+        if let Some(t) = self.slot_table(slot) {
+            for n in t {
+                if !n.entry().expired(now) {
+                    out.push(Bytes::copy_from_slice(n.key()));
                 }
             }
         }
     }
 
     /// All entries, for whole-keyspace commands (KEYS, snapshots).
-    pub fn iter(&self) -> impl Iterator<Item = (&Key, &Entry)> {
-        self.slots.iter().flat_map(|m| m.iter())
+    pub fn iter(&self) -> impl Iterator<Item = (&[u8], &Entry)> {
+        self.slots
+            .iter()
+            .flat_map(|t| t.iter().map(|n| (n.key(), n.entry())))
     }
 
     /// Removes the expired keys of one slot; returns the keys removed.
@@ -214,12 +221,11 @@ impl Db {
         if self.slot_volatile.get(i).copied().unwrap_or(0) == 0 {
             return Vec::new();
         }
-        let m = &mut self.slots[i];
         let mut gone = Vec::new();
-        m.retain(|k, e| {
-            let dead = e.expire_at != 0 && e.expire_at <= now;
+        self.slots[i].retain(|n| {
+            let dead = n.entry().expired(now);
             if dead {
-                gone.push(k.clone());
+                gone.push(n.key().into());
             }
             !dead
         });
@@ -230,7 +236,7 @@ impl Db {
     }
 
     pub fn slot_len(&self, slot: usize) -> usize {
-        self.slot_map(slot).map_or(0, |m| m.len())
+        self.slot_table(slot).map_or(0, |t| t.len())
     }
 
     /// A random key of this part, by walking to a random slot with keys.
@@ -240,10 +246,10 @@ impl Db {
         }
         let start = rng.gen_range(0..self.nslots);
         for i in 0..self.nslots {
-            let m = &self.slots[(start + i) % self.nslots];
-            if !m.is_empty() {
-                let n = rng.gen_range(0..m.len());
-                return m.keys().nth(n).cloned();
+            let t = &self.slots[(start + i) % self.nslots];
+            if !t.is_empty() {
+                let n = rng.gen_range(0..t.len());
+                return t.iter().nth(n).map(|n| n.key().into());
             }
         }
         None

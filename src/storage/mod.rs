@@ -3,6 +3,7 @@
 //! of connections, the mesh or roles.
 
 pub mod db;
+mod entry;
 pub mod hash;
 pub mod list;
 pub mod set;

@@ -109,20 +109,19 @@ impl Set {
         }
     }
 
-    /// Approximate heap bytes used.
+    /// Approximate heap bytes used outside the `Set` itself.
     pub fn mem_usage(&self) -> usize {
-        std::mem::size_of::<Set>()
-            + match &self.repr {
-                Repr::Ints(s) => s.data.capacity(),
-                Repr::Pack(p) => p.data.capacity(),
-                Repr::Table(t) => t.mem_usage(),
-            }
+        match &self.repr {
+            Repr::Ints(s) => s.data.len(),
+            Repr::Pack(p) => p.data.len(),
+            Repr::Table(t) => std::mem::size_of::<Table>() + t.mem_usage(),
+        }
     }
 
     pub fn len(&self) -> usize {
         match &self.repr {
             Repr::Ints(s) => s.len(),
-            Repr::Pack(p) => p.count,
+            Repr::Pack(p) => p.count(),
             Repr::Table(t) => t.spans.len(),
         }
     }
@@ -170,7 +169,7 @@ impl Set {
                 if p.find(m).is_some() {
                     return false;
                 }
-                if p.count < max_pack_entries() && m.len() <= max_pack_value() {
+                if p.count() < max_pack_entries() && m.len() <= max_pack_value() {
                     p.push(m);
                     return true;
                 }
@@ -287,48 +286,64 @@ impl Set {
     }
 }
 
-/// Sorted integers, little-endian, `width` bytes each.
+/// Sorted integers, little-endian, `width` bytes each, in an exact-size
+/// buffer (an intset costs what it holds, as in Redis).
 #[derive(Debug, Clone)]
 struct IntSet {
-    width: usize,
-    data: Vec<u8>,
+    data: Box<[u8]>,
+    /// An enum so its spare values hold `Repr`'s discriminant (24 bytes).
+    width: Width,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[repr(u8)]
+enum Width {
+    W2 = 2,
+    W4 = 4,
+    W8 = 8,
 }
 
 impl Default for IntSet {
     fn default() -> Self {
         IntSet {
-            width: 2,
-            data: Vec::new(),
+            width: Width::W2,
+            data: Box::default(),
         }
     }
 }
 
-fn width_of(n: i64) -> usize {
+fn width_of(n: i64) -> Width {
     if i16::try_from(n).is_ok() {
-        2
+        Width::W2
     } else if i32::try_from(n).is_ok() {
-        4
+        Width::W4
     } else {
-        8
+        Width::W8
     }
+}
+
+/// `buf` with `len` bytes at `at` replaced by `with`, as a new exact-size buffer.
+fn spliced(buf: &[u8], at: usize, len: usize, with: &[u8]) -> Box<[u8]> {
+    let mut v = Vec::with_capacity(buf.len() - len + with.len());
+    v.extend_from_slice(&buf[..at]);
+    v.extend_from_slice(with);
+    v.extend_from_slice(&buf[at + len..]);
+    v.into_boxed_slice()
 }
 
 impl IntSet {
     fn len(&self) -> usize {
-        self.data.len() / self.width
+        self.data.len() / self.width as usize
     }
 
     fn get(&self, i: usize) -> i64 {
-        let b = &self.data[i * self.width..(i + 1) * self.width];
+        let w = self.width as usize;
+        let b = &self.data[i * w..(i + 1) * w];
         match self.width {
-            2 => i16::from_le_bytes([b[0], b[1]]) as i64,
-            4 => i32::from_le_bytes(b.try_into().unwrap()) as i64,
-            _ => i64::from_le_bytes(b.try_into().unwrap()),
+            Width::W2 => i16::from_le_bytes([b[0], b[1]]) as i64,
+            Width::W4 => i32::from_le_bytes(b.try_into().unwrap()) as i64,
+            Width::W8 => i64::from_le_bytes(b.try_into().unwrap()),
         }
-    }
-
-    fn encode(&self, n: i64) -> ([u8; 8], usize) {
-        (n.to_le_bytes(), self.width)
     }
 
     /// Ok(position) if present, Err(insertion point) if not.
@@ -355,41 +370,52 @@ impl IntSet {
         let Err(i) = self.find(n) else {
             return false;
         };
-        let (bytes, w) = self.encode(n);
-        // Exact growth: an intset costs what it holds, as in Redis.
-        self.data.reserve_exact(w);
-        let at = i * w;
-        self.data.splice(at..at, bytes[..w].iter().copied());
+        let w = self.width as usize;
+        self.data = spliced(&self.data, i * w, 0, &n.to_le_bytes()[..w]);
         true
     }
 
-    fn upgrade(&mut self, width: usize) {
-        let mut data = Vec::with_capacity(self.len() * width);
+    fn upgrade(&mut self, width: Width) {
+        let w = width as usize;
+        let mut data = Vec::with_capacity(self.len() * w);
         for i in 0..self.len() {
-            data.extend_from_slice(&self.get(i).to_le_bytes()[..width]);
+            data.extend_from_slice(&self.get(i).to_le_bytes()[..w]);
         }
         self.width = width;
-        self.data = data;
+        self.data = data.into_boxed_slice();
     }
 
     fn remove_at(&mut self, i: usize) {
-        let w = self.width;
-        self.data.drain(i * w..(i + 1) * w);
-        self.data.shrink_to_fit();
+        let w = self.width as usize;
+        self.data = spliced(&self.data, i * w, w, &[]);
     }
 }
 
-/// Members packed as (LEB128 length, bytes), unordered.
+/// Members packed as (LEB128 length, bytes), unordered, after a 4-byte
+/// member count (kept in the buffer so `Repr` stays at 24 bytes); the
+/// buffer is exact-size and empty while the set is.
 #[derive(Debug, Clone, Default)]
 struct Pack {
-    data: Vec<u8>,
-    count: usize,
+    data: Box<[u8]>,
 }
 
+const COUNT: usize = 4;
+
 impl Pack {
+    fn count(&self) -> usize {
+        match self.data.get(..COUNT) {
+            Some(c) => u32::from_le_bytes(c.try_into().unwrap()) as usize,
+            None => 0,
+        }
+    }
+
+    fn set_count(data: &mut [u8], n: usize) {
+        data[..COUNT].copy_from_slice(&(n as u32).to_le_bytes());
+    }
+
     /// (entry offset, member bytes) for each member.
     fn iter(&self) -> impl Iterator<Item = (usize, &[u8])> + '_ {
-        let mut at = 0;
+        let mut at = COUNT;
         std::iter::from_fn(move || {
             if at >= self.data.len() {
                 return None;
@@ -407,19 +433,30 @@ impl Pack {
     }
 
     fn push(&mut self, m: &[u8]) {
+        let n = self.count() + 1;
         let mut head = [0u8; 10];
-        let n = write_varint(m.len(), &mut head);
-        self.data.reserve_exact(n + m.len());
-        self.data.extend_from_slice(&head[..n]);
-        self.data.extend_from_slice(m);
-        self.count += 1;
+        let h = write_varint(m.len(), &mut head);
+        let mut v = Vec::with_capacity(self.data.len().max(COUNT) + h + m.len());
+        v.extend_from_slice(if self.data.is_empty() {
+            &[0; COUNT]
+        } else {
+            &self.data
+        });
+        v.extend_from_slice(&head[..h]);
+        v.extend_from_slice(m);
+        Pack::set_count(&mut v, n);
+        self.data = v.into_boxed_slice();
     }
 
     fn remove_at_offset(&mut self, at: usize) {
+        let n = self.count() - 1;
+        if n == 0 {
+            self.data = Box::default();
+            return;
+        }
         let (len, used) = read_varint(&self.data[at..]);
-        self.data.drain(at..at + used + len);
-        self.data.shrink_to_fit();
-        self.count -= 1;
+        self.data = spliced(&self.data, at, used + len, &[]);
+        Pack::set_count(&mut self.data, n);
     }
 }
 

@@ -76,13 +76,12 @@ impl ZSet {
         }
     }
 
-    /// Heap bytes used, allocator rounding included.
+    /// Heap bytes used outside the `ZSet` itself, allocator rounding included.
     pub fn mem_usage(&self) -> usize {
-        std::mem::size_of::<ZSet>()
-            + match &self.enc {
-                Enc::Pack(p) => alloc_size(p.buf.len()),
-                Enc::Skip(s) => alloc_size(std::mem::size_of::<Skip>()) + s.mem_usage(),
-            }
+        match &self.enc {
+            Enc::Pack(p) => alloc_size(p.buf.len()),
+            Enc::Skip(s) => alloc_size(std::mem::size_of::<Skip>()) + s.mem_usage(),
+        }
     }
 
     pub fn len(&self) -> usize {

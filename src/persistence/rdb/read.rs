@@ -586,7 +586,7 @@ impl SetB {
     }
 
     fn done(self) -> Option<Value> {
-        self.set.map(|s| Value::Set(Box::new(s)))
+        self.set.map(|s| Value::Set(s))
     }
 }
 
@@ -646,7 +646,7 @@ impl ZSetB {
                 return Err("duplicate zset member".into());
             }
         }
-        Ok(Some(Value::ZSet(Box::new(z))))
+        Ok(Some(Value::ZSet(z)))
     }
 }
 
