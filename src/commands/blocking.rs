@@ -294,6 +294,11 @@ pub async fn block(
         runtime::run_on(runtime::owner(key_slot(k)), vec![job]).await;
         registered.push(k.clone());
     }
+    // Inside EXEC a blocking command does not block: it answers as if
+    // its timeout had passed, as in Redis.
+    if client.borrow().in_exec && w.claim() {
+        w.complete(Outcome::TimedOut);
+    }
     let blocked = !w.is_claimed();
     if blocked {
         BLOCKED_CLIENTS.fetch_add(1, Ordering::Relaxed);

@@ -64,6 +64,13 @@ pub struct ClientState {
     cut_off: bool,
     /// CLIENT TRACKING settings; None when off.
     pub tracking: Option<super::tracking::Tracking>,
+    /// Commands queued since MULTI; None outside a transaction.
+    pub multi: Option<super::multi::Multi>,
+    /// EXEC is running this client's queued commands (blocking commands
+    /// then answer at once, as in Redis).
+    pub in_exec: bool,
+    /// Keys this client WATCHes.
+    pub watched: Vec<super::multi::Watched>,
 }
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
@@ -130,6 +137,9 @@ impl ClientState {
             soft_limit_since: None,
             cut_off: false,
             tracking: None,
+            multi: None,
+            in_exec: false,
+            watched: Vec::new(),
         }));
         let id = c.borrow().id;
         REGISTRY.with(|r| r.borrow_mut().insert(id, c.clone()));
@@ -143,6 +153,7 @@ impl ClientState {
         REGISTRY.with(|r| r.borrow_mut().remove(&self.id));
         CORES.lock().unwrap().remove(&self.id);
         super::pubsub::unsubscribe_all(self);
+        forget_watches(self);
         let stopped = super::tracking::stop(self);
         if stopped.is_some() {
             runtime::spawn(super::tracking::unregister_prefixes(stopped));
@@ -225,11 +236,15 @@ impl ClientState {
                 flags.push('R');
             }
         }
+        if self.multi.is_some() {
+            flags.push('x');
+        }
         if flags.is_empty() {
             flags.push('N');
         }
+        let multi = self.multi.as_ref().map_or(-1, |m| m.queued.len() as i64);
         format!(
-            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={flags} db={} sub={sub} psub={psub} ssub={ssub} multi=-1 qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs={} rbp=0 obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user=default redir={} resp={} lib-name={} lib-ver={}",
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={flags} db={} sub={sub} psub={psub} ssub={ssub} multi={multi} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs={} rbp=0 obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user=default redir={} resp={} lib-name={} lib-ver={}",
             self.id,
             self.addr,
             self.laddr,
@@ -248,6 +263,22 @@ impl ClientState {
             self.lib_name,
             self.lib_ver,
         )
+    }
+}
+
+/// Drops a client's WATCHes from the cores that keep them, without
+/// waiting (RESET and disconnect are synchronous).
+fn forget_watches(c: &mut ClientState) {
+    let watched = std::mem::take(&mut c.watched);
+    let id = c.id;
+    for (core, keys) in super::multi::by_core(&watched) {
+        runtime::spawn(async move {
+            let job = move || {
+                super::multi::unwatch_here(id, &keys);
+                Reply::Ok
+            };
+            runtime::run_on(core, vec![Box::new(job)]).await;
+        });
     }
 }
 
@@ -384,6 +415,8 @@ fn quit(c: &mut ClientState, _: &[Bytes]) -> Reply {
 
 fn reset(c: &mut ClientState, _: &[Bytes]) -> Reply {
     super::pubsub::unsubscribe_all(c);
+    c.multi = None;
+    forget_watches(c);
     let stopped = super::tracking::stop(c);
     if stopped.is_some() {
         runtime::spawn(super::tracking::unregister_prefixes(stopped));

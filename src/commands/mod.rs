@@ -19,6 +19,7 @@ pub mod client;
 pub mod hashes;
 pub mod keys;
 pub mod lists;
+pub mod multi;
 pub mod pubsub;
 pub mod server;
 pub mod sets;
@@ -174,11 +175,12 @@ pub fn written_keys(spec: &Spec, argc: usize) -> impl Iterator<Item = usize> {
 }
 
 /// A key changed (by client `by`; 0 when the server expired it): tells
-/// tracking clients. Cheap when nobody tracks.
+/// tracking clients and fails the EXEC of clients watching it. Cheap when
+/// nobody tracks or watches.
 #[inline]
 pub fn key_changed(db: usize, key: &[u8], by: u64) {
-    let _ = db;
     tracking::key_changed(key, by);
+    multi::key_changed(db, key);
 }
 
 /// Shared, per-connection state handed to coordinating commands.
@@ -193,6 +195,9 @@ pub enum Handler {
     Key(KeyFn),
     Conn(ConnFn),
     Coord(CoordFn),
+    /// MULTI, EXEC, DISCARD: run by the dispatcher itself, since they
+    /// change how it runs the commands around them (server/transaction.rs).
+    Dispatch,
 }
 
 /// How a key command whose keys live on several cores is carried out.
@@ -345,6 +350,7 @@ pub fn table() -> &'static Table {
         sets::register(&mut specs);
         zsets::register(&mut specs);
         pubsub::register(&mut specs);
+        multi::register(&mut specs);
         let mut by_name = HashMap::with_hasher(ahash::RandomState::new());
         for (i, s) in specs.iter().enumerate() {
             let prev = by_name.insert(s.name.as_bytes(), i);

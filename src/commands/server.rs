@@ -1033,6 +1033,7 @@ fn flush_args(args: &[Bytes]) -> Result<(), Reply> {
 /// the keys it removed as changes.
 async fn flush(db: Option<usize>) {
     runtime::gather(0..runtime::shards(), move || {
+        super::multi::db_replaced(db);
         shard::with(|s| {
             let mut removed = 0;
             for (i, d) in s.dbs.iter_mut().enumerate() {
@@ -1091,6 +1092,8 @@ fn swapdb(_: ClientRef, args: Vec<Bytes>) -> Fut {
             let parts = (0..runtime::shards())
                 .map(|core| {
                     let job: runtime::Job = Box::new(move || {
+                        super::multi::db_replaced(Some(a));
+                        super::multi::db_replaced(Some(b));
                         shard::with(|s| s.dbs.swap(a, b));
                         Reply::Ok
                     });

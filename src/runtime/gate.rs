@@ -42,6 +42,29 @@ struct Gate {
 
 thread_local! {
     static GATE: RefCell<Gate> = RefCell::new(Gate::default());
+    /// The transaction whose task is being polled on this thread (0: none).
+    static CURRENT: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// The transaction the running task works inside, 0 outside any. Work it
+/// sends (`mesh::run_on`, nested `Txn::begin`) runs as that transaction's,
+/// so commands inside EXEC pass the gates EXEC holds.
+#[inline]
+pub fn current() -> u64 {
+    CURRENT.with(|c| c.get())
+}
+
+/// Runs `fut` as part of transaction `txn`: `current()` is `txn` while it
+/// is polled (a task-local, since glommio has none).
+pub async fn within<F: Future>(txn: u64, fut: F) -> F::Output {
+    let mut fut = std::pin::pin!(fut);
+    std::future::poll_fn(move |cx| {
+        let outer = CURRENT.with(|c| c.replace(txn));
+        let r = fut.as_mut().poll(cx);
+        CURRENT.with(|c| c.set(outer));
+        r
+    })
+    .await
 }
 
 impl Gate {
@@ -203,6 +226,15 @@ static NEXT_TXN: AtomicU64 = AtomicU64::new(1);
 /// work half done; the ascending order keeps it deadlock-free. MSET across
 /// two cores costs one hop instead of a transaction's three.
 pub async fn write_atomically(parts: Vec<(usize, Job)>) -> Vec<Reply> {
+    if current() != 0 {
+        // Inside a transaction that already holds these cores.
+        let futs = parts.into_iter().map(|(c, j)| mesh::run_on(c, vec![j]));
+        return futures_util::future::join_all(futs)
+            .await
+            .into_iter()
+            .flatten()
+            .collect();
+    }
     let id = NEXT_TXN.fetch_add(1, Ordering::Relaxed);
     let me = mesh::me();
     let mut replies = vec![Reply::Nil; parts.len()];
@@ -252,14 +284,25 @@ async fn run_and_release(id: u64, me: usize, core: usize, job: Job, op: GateOp) 
 pub struct Txn {
     id: u64,
     cores: Vec<usize>,
+    /// Begun inside another transaction (EXEC), which holds the gates.
+    nested: bool,
 }
 
 impl Txn {
     /// Takes the gates of `cores` (any order, repeats allowed), lowest first.
+    /// Inside a transaction (`current()`), the outer one already holds
+    /// every core its commands need, so this takes nothing.
     pub async fn begin(cores: impl IntoIterator<Item = usize>) -> Txn {
         let mut cores: Vec<usize> = cores.into_iter().collect();
         cores.sort_unstable();
         cores.dedup();
+        if current() != 0 {
+            return Txn {
+                id: current(),
+                cores,
+                nested: true,
+            };
+        }
         let id = NEXT_TXN.fetch_add(1, Ordering::Relaxed);
         let me = mesh::me();
         for &c in &cores {
@@ -269,7 +312,15 @@ impl Txn {
                 mesh::request(c, id, GateOp::Acquire, Vec::new()).await;
             }
         }
-        Txn { id, cores }
+        Txn {
+            id,
+            cores,
+            nested: false,
+        }
+    }
+
+    pub fn id(&self) -> u64 {
+        self.id
     }
 
     pub fn cores(&self) -> &[usize] {
@@ -322,6 +373,9 @@ impl Txn {
 
     /// Releases every gate.
     pub async fn end(self) {
+        if self.nested {
+            return;
+        }
         let me = mesh::me();
         let futs = self
             .cores

@@ -295,11 +295,12 @@ pub(super) async fn request(core: usize, txn: u64, op: GateOp, jobs: Vec<Job>) -
 
 /// Runs `jobs` on `core` (here, if it is this core) and returns their replies.
 pub async fn run_on(core: usize, jobs: Vec<Job>) -> Vec<Reply> {
+    let txn = gate::current();
     if core == me() {
-        gate::pass(0).await;
+        gate::pass(txn).await;
         return run_jobs(jobs);
     }
-    request(core, 0, GateOp::None, jobs).await
+    request(core, txn, GateOp::None, jobs).await
 }
 
 /// Runs one job on each core in `cores` concurrently; replies in that order.

@@ -11,6 +11,7 @@
 
 use bytes::Bytes;
 
+use super::transaction;
 use crate::commands::client::ReplyMode;
 use crate::commands::tracking::{self, Tracker};
 use crate::commands::{self, flags, stats, ClientRef, Cross, Ctx, Handler, Merge, Spec};
@@ -56,12 +57,28 @@ pub async fn run_batch(client: &ClientRef, cmds: Vec<Vec<Bytes>>) -> Vec<Out> {
         let (ci, spec) = match check(client, &args) {
             Ok(found) => found,
             Err(e) => {
+                transaction::queue_failed(client);
                 outs[idx].reply = e;
                 continue;
             }
         };
+        if transaction::queueing(client)
+            && !matches!(spec.handler, Handler::Dispatch)
+            && !matches!(spec.name, "watch" | "quit" | "reset")
+        {
+            outs[idx].reply = transaction::queue(client, args, spec.flags & flags::NO_MULTI != 0);
+            continue;
+        }
         stats::with(|s| s.total_commands += 1);
         match spec.handler {
+            Handler::Dispatch => {
+                flush(&mut batches, &mut outs).await;
+                let t = shard::coarse_micros();
+                let reply = transaction::run(spec.name, client).await;
+                now = now_ms();
+                account(ci, t, &reply);
+                outs[idx].reply = reply;
+            }
             Handler::Conn(f) => {
                 let t = shard::coarse_micros();
                 let reply = f(&mut client.borrow_mut(), &args);
@@ -83,7 +100,9 @@ pub async fn run_batch(client: &ClientRef, cmds: Vec<Vec<Bytes>>) -> Vec<Out> {
             Handler::Key(f) => {
                 let caller = Caller::of(client, ci, spec);
                 match route(spec, &args) {
-                    Route::One(core) if core == me && crate::runtime::gate::admits(0) => {
+                    Route::One(core)
+                        if core == me && runtime::gate::admits(runtime::gate::current()) =>
+                    {
                         outs[idx].reply = exec_key(f, caller, now, &args);
                     }
                     Route::One(core) => {

@@ -6,6 +6,7 @@
 
 pub mod connection;
 pub mod dispatch;
+pub mod transaction;
 
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd};

@@ -81,7 +81,6 @@ impl Value {
     pub fn string(b: &[u8]) -> Value {
         Value::Str(Str::copy_from(b))
     }
-
 }
 
 /// Lengths an inline string can have. An enum rather than a `u8` so that

@@ -1,0 +1,142 @@
+//! MULTI / EXEC / DISCARD.
+//!
+//! MULTI makes the dispatcher queue the client's commands. EXEC takes the
+//! gates of every core the queued commands (and the WATCHed keys) need —
+//! all cores if one of them is a whole-keyspace command — checks the
+//! watches there, and then runs the queue through the ordinary dispatcher
+//! *inside* the transaction (`gate::within`), so each command takes its
+//! usual path (inline, batched hop, split, coordinated) but passes the
+//! gates EXEC holds while every other client waits behind them. No client
+//! sees part of a transaction; commands of one EXEC on one core run in one
+//! hop without any gate.
+
+use std::collections::BTreeSet;
+
+use bytes::Bytes;
+
+use super::dispatch;
+use crate::commands::multi::{self, Multi};
+use crate::commands::{self, ClientRef, Handler};
+use crate::protocol::Reply;
+use crate::runtime::{self, gate, Txn};
+use crate::storage::key_slot;
+
+/// Runs a Dispatch-handled command (MULTI, EXEC, DISCARD).
+pub async fn run(name: &str, client: &ClientRef) -> Reply {
+    match name {
+        "multi" => {
+            let mut c = client.borrow_mut();
+            if c.multi.is_some() {
+                return Reply::error("ERR MULTI calls can not be nested");
+            }
+            c.multi = Some(Multi::default());
+            Reply::Ok
+        }
+        "discard" => {
+            if client.borrow_mut().multi.take().is_none() {
+                return Reply::error("ERR DISCARD without MULTI");
+            }
+            multi::unwatch_all(client).await;
+            Reply::Ok
+        }
+        _ => exec(client).await,
+    }
+}
+
+/// Whether this client's commands are being queued now.
+pub fn queueing(client: &ClientRef) -> bool {
+    let c = client.borrow();
+    c.multi.is_some() && !c.in_exec
+}
+
+/// Queues a command after MULTI; a command that cannot run in a
+/// transaction fails the whole EXEC, as in Redis.
+pub fn queue(client: &ClientRef, args: Vec<Bytes>, no_multi: bool) -> Reply {
+    let mut c = client.borrow_mut();
+    let m = c.multi.as_mut().expect("queueing");
+    if no_multi {
+        m.aborted = true;
+        return Reply::error("ERR Command not allowed inside a transaction");
+    }
+    m.queued.push(args);
+    Reply::status("QUEUED")
+}
+
+/// A command failed to queue (unknown, wrong arity ...): EXEC will abort.
+pub fn queue_failed(client: &ClientRef) {
+    if let Some(m) = client.borrow_mut().multi.as_mut() {
+        m.aborted = true;
+    }
+}
+
+async fn exec(client: &ClientRef) -> Reply {
+    let Some(m) = client.borrow_mut().multi.take() else {
+        return Reply::error("ERR EXEC without MULTI");
+    };
+    if m.aborted {
+        multi::unwatch_all(client).await;
+        return Reply::error("EXECABORT Transaction discarded because of previous errors.");
+    }
+    let (id, watched) = {
+        let c = client.borrow();
+        (c.id, multi::by_core(&c.watched))
+    };
+    let me = runtime::me();
+    let cores = cores_needed(&m.queued, watched.iter().map(|w| w.0));
+    let txn = if cores.iter().all(|&c| c == me) && cores.len() <= 1 {
+        // Everything is on this core: the queue runs in this one task,
+        // which no other work can interleave with between awaits because
+        // every command of it runs inline (no hop, no wait).
+        None
+    } else {
+        Some(Txn::begin(cores.iter().copied()).await)
+    };
+    let txn_id = txn.as_ref().map_or(0, Txn::id);
+    let mut changed = false;
+    for (core, keys) in watched {
+        let job = move || multi::changed_here(id, &keys);
+        changed |= match &txn {
+            Some(t) => t.call(core, job).await.unwrap_or(true),
+            None => job(),
+        };
+    }
+    let reply = if changed {
+        Reply::NilArray
+    } else {
+        client.borrow_mut().in_exec = true;
+        // Boxed: EXEC is itself run by run_batch.
+        let queued: std::pin::Pin<Box<dyn std::future::Future<Output = _>>> =
+            Box::pin(dispatch::run_batch(client, m.queued));
+        let outs = gate::within(txn_id, queued).await;
+        client.borrow_mut().in_exec = false;
+        Reply::Array(outs.into_iter().map(|o| o.reply).collect())
+    };
+    if let Some(t) = txn {
+        t.end().await;
+    }
+    multi::unwatch_all(client).await;
+    reply
+}
+
+/// The cores a queue of commands touches: its keys' owners and the
+/// watched keys' cores; every core if a command works on the whole
+/// keyspace or on keys it does not name (Coord commands).
+fn cores_needed(queued: &[Vec<Bytes>], watch_cores: impl Iterator<Item = usize>) -> Vec<usize> {
+    let table = commands::table();
+    let mut cores: BTreeSet<usize> = watch_cores.collect();
+    for args in queued {
+        let Some((_, spec)) = table.lookup(&args[0]) else {
+            continue;
+        };
+        match spec.handler {
+            Handler::Key(_) => {
+                for i in spec.key_indices(args.len()) {
+                    cores.insert(runtime::owner(key_slot(&args[i])));
+                }
+            }
+            Handler::Conn(_) | Handler::Dispatch => {}
+            Handler::Coord(_) => return (0..runtime::shards()).collect(),
+        }
+    }
+    cores.into_iter().collect()
+}
