@@ -21,6 +21,7 @@ pub mod keys;
 pub mod lists;
 pub mod multi;
 pub mod pubsub;
+pub mod scripting;
 pub mod server;
 pub mod sets;
 pub mod stats;
@@ -195,8 +196,9 @@ pub enum Handler {
     Key(KeyFn),
     Conn(ConnFn),
     Coord(CoordFn),
-    /// MULTI, EXEC, DISCARD: run by the dispatcher itself, since they
-    /// change how it runs the commands around them (server/transaction.rs).
+    /// Run by the dispatcher itself: MULTI, EXEC, DISCARD change how it
+    /// runs the commands around them (server/transaction.rs); scripts run
+    /// commands themselves and may hold several cores (server/script.rs).
     Dispatch,
 }
 
@@ -351,6 +353,7 @@ pub fn table() -> &'static Table {
         zsets::register(&mut specs);
         pubsub::register(&mut specs);
         multi::register(&mut specs);
+        scripting::register(&mut specs);
         let mut by_name = HashMap::with_hasher(ahash::RandomState::new());
         for (i, s) in specs.iter().enumerate() {
             let prev = by_name.insert(s.name.as_bytes(), i);

@@ -89,6 +89,7 @@ options! {
     ZsetMaxListpackValue: "zset-max-listpack-value", Kind::Int { min: 0, max: i64::MAX }, "64", MUTABLE;
     ClientOutputBufferLimit: "client-output-buffer-limit", Kind::OutputLimits, "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60", MUTABLE;
     NotifyKeyspaceEvents: "notify-keyspace-events", Kind::EventFlags, "", MUTABLE;
+    BusyReplyThreshold: "busy-reply-threshold", Kind::Int { min: 0, max: i64::MAX }, "5000", MUTABLE;
     TrackingTableMaxKeys: "tracking-table-max-keys", Kind::Int { min: 0, max: i64::MAX }, "1000000", MUTABLE;
 }
 
@@ -99,6 +100,7 @@ const ALIASES: &[(&str, &str)] = &[
     ("hash-max-ziplist-value", "hash-max-listpack-value"),
     ("zset-max-ziplist-entries", "zset-max-listpack-entries"),
     ("zset-max-ziplist-value", "zset-max-listpack-value"),
+    ("lua-time-limit", "busy-reply-threshold"),
 ];
 
 impl Opt {

@@ -337,6 +337,17 @@ impl Txn {
         }
     }
 
+    /// Sends jobs to `core` inside the transaction at once, without
+    /// waiting for them: the returned future gives their replies (the
+    /// sending happens whether or not it is polled).
+    pub fn run_spawned(&self, core: usize, jobs: Vec<Job>) -> impl Future<Output = Vec<Reply>> {
+        let id = self.id;
+        let task =
+            glommio::spawn_local(async move { mesh::request(core, id, GateOp::None, jobs).await })
+                .detach();
+        async move { task.await.unwrap_or_default() }
+    }
+
     /// Runs `f` on `core` inside the transaction and returns what it
     /// computed (for typed results rather than replies). Fails only when
     /// the core could not be reached (shutdown).

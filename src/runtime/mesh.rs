@@ -303,6 +303,23 @@ pub async fn run_on(core: usize, jobs: Vec<Job>) -> Vec<Reply> {
     request(core, txn, GateOp::None, jobs).await
 }
 
+/// Runs `f` on `core` and returns what it computed (None if the core
+/// could not be reached: shutdown).
+pub async fn call_on<T: Send + 'static>(
+    core: usize,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Option<T> {
+    let out = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let slot = out.clone();
+    let job: Job = Box::new(move || {
+        *slot.lock().unwrap() = Some(f());
+        Reply::Ok
+    });
+    run_on(core, vec![job]).await;
+    let got = out.lock().unwrap().take();
+    got
+}
+
 /// Runs one job on each core in `cores` concurrently; replies in that order.
 pub async fn run_on_each(
     cores: impl IntoIterator<Item = usize>,

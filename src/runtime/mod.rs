@@ -26,7 +26,7 @@ use std::time::Duration;
 use glommio::{LocalExecutorBuilder, Placement};
 
 pub use gate::{write_atomically, Txn};
-pub use mesh::{gather, me, run_on, run_on_each, Job};
+pub use mesh::{call_on, gather, me, run_on, run_on_each, Job};
 
 use crate::storage::slot::SLOTS;
 

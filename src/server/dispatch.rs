@@ -11,7 +11,7 @@
 
 use bytes::Bytes;
 
-use super::transaction;
+use super::{script, transaction};
 use crate::commands::client::ReplyMode;
 use crate::commands::tracking::{self, Tracker};
 use crate::commands::{self, flags, stats, ClientRef, Cross, Ctx, Handler, Merge, Spec};
@@ -63,8 +63,10 @@ pub async fn run_batch(client: &ClientRef, cmds: Vec<Vec<Bytes>>) -> Vec<Out> {
             }
         };
         if transaction::queueing(client)
-            && !matches!(spec.handler, Handler::Dispatch)
-            && !matches!(spec.name, "watch" | "quit" | "reset")
+            && !matches!(
+                spec.name,
+                "multi" | "exec" | "discard" | "watch" | "quit" | "reset"
+            )
         {
             outs[idx].reply = transaction::queue(client, args, spec.flags & flags::NO_MULTI != 0);
             continue;
@@ -74,7 +76,13 @@ pub async fn run_batch(client: &ClientRef, cmds: Vec<Vec<Bytes>>) -> Vec<Out> {
             Handler::Dispatch => {
                 flush(&mut batches, &mut outs).await;
                 let t = shard::coarse_micros();
-                let reply = transaction::run(spec.name, client).await;
+                let reply = match spec.name {
+                    "multi" | "exec" | "discard" => transaction::run(spec.name, client).await,
+                    _ => {
+                        let run = script::run(spec.name, client.clone(), args);
+                        Box::pin(run).await
+                    }
+                };
                 now = now_ms();
                 account(ci, t, &reply);
                 outs[idx].reply = reply;
@@ -183,6 +191,11 @@ fn check<'t>(client: &ClientRef, args: &[Bytes]) -> Result<(usize, &'t Spec), Re
     }
     if !spec.arity_ok(args.len()) {
         return reject(errors::wrong_args(spec.name));
+    }
+    if spec.flags & flags::ALLOW_BUSY == 0
+        && script::BUSY.load(std::sync::atomic::Ordering::Relaxed)
+    {
+        return reject(Reply::error(script::BUSY_ERROR));
     }
     let mut c = client.borrow_mut();
     if c.subs.is_some() && !c.resp3 && !commands::pubsub::allowed_while_subscribed(spec.name) {
@@ -369,25 +382,10 @@ async fn split(
     args: Vec<Bytes>,
     merge: Merge,
 ) -> Reply {
-    let step = spec.keys.2.max(1) as usize;
-    // Key/value commands (MSET) need whole pairs before they can be split.
-    if !(args.len() - 1).is_multiple_of(step) {
-        return errors::wrong_args(spec.name);
-    }
-    let mut parts: Vec<(usize, Vec<Bytes>, Vec<usize>)> = Vec::new();
-    for (n, i) in spec.key_indices(args.len()).enumerate() {
-        let core = runtime::owner(key_slot(&args[i]));
-        let part = match parts.iter_mut().position(|p| p.0 == core) {
-            Some(p) => &mut parts[p],
-            None => {
-                parts.push((core, vec![args[0].clone()], Vec::new()));
-                parts.last_mut().unwrap()
-            }
-        };
-        part.1.extend_from_slice(&args[i..i + step]);
-        part.2.push(n);
-    }
-    let nkeys: usize = parts.iter().map(|p| p.2.len()).sum();
+    let parts = match split_parts(spec, &args) {
+        Ok(p) => p,
+        Err(e) => return e,
+    };
     let mut positions = Vec::new();
     let futs: Vec<_> = parts
         .into_iter()
@@ -404,6 +402,38 @@ async fn split(
         .into_iter()
         .flatten()
         .collect();
+    merge_parts(merge, replies, positions)
+}
+
+/// One core's part of a split command: the core, the command over its
+/// keys, and those keys' positions in the whole command.
+pub type Part = (usize, Vec<Bytes>, Vec<usize>);
+
+/// Splits a multi-key command into the same command per core.
+pub fn split_parts(spec: &Spec, args: &[Bytes]) -> Result<Vec<Part>, Reply> {
+    let step = spec.keys.2.max(1) as usize;
+    // Key/value commands (MSET) need whole pairs before they can be split.
+    if !(args.len() - 1).is_multiple_of(step) {
+        return Err(errors::wrong_args(spec.name));
+    }
+    let mut parts: Vec<Part> = Vec::new();
+    for (n, i) in spec.key_indices(args.len()).enumerate() {
+        let core = runtime::owner(key_slot(&args[i]));
+        let part = match parts.iter_mut().position(|p| p.0 == core) {
+            Some(p) => &mut parts[p],
+            None => {
+                parts.push((core, vec![args[0].clone()], Vec::new()));
+                parts.last_mut().unwrap()
+            }
+        };
+        part.1.extend_from_slice(&args[i..i + step]);
+        part.2.push(n);
+    }
+    Ok(parts)
+}
+
+/// Merges the parts' replies (in part order) into the command's reply.
+pub fn merge_parts(merge: Merge, replies: Vec<Reply>, positions: Vec<Vec<usize>>) -> Reply {
     if let Some(e) = replies.iter().find(|r| r.is_error()) {
         return e.clone();
     }
@@ -416,6 +446,7 @@ async fn split(
         ),
         Merge::Ok => Reply::Ok,
         Merge::Array => {
+            let nkeys = positions.iter().map(Vec::len).sum();
             let mut out = vec![Reply::Nil; nkeys];
             for (r, pos) in replies.into_iter().zip(positions) {
                 if let Reply::Array(items) = r {
@@ -427,6 +458,19 @@ async fn split(
             Reply::Array(out)
         }
     }
+}
+
+/// Runs a key command on this core for a script (no client: no tracking,
+/// writes reported as the server's).
+pub fn run_key_here(f: commands::KeyFn, ci: usize, db: usize, args: &[Bytes]) -> Reply {
+    let caller = Caller {
+        ci,
+        db,
+        no_touch: false,
+        id: 0,
+        track: None,
+    };
+    exec_key(f, caller, now_ms(), args)
 }
 
 /// The limits the parser enforces for this client now.

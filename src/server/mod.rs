@@ -6,6 +6,7 @@
 
 pub mod connection;
 pub mod dispatch;
+pub mod script;
 pub mod transaction;
 
 use std::net::{IpAddr, SocketAddr};

@@ -134,8 +134,10 @@ fn cores_needed(queued: &[Vec<Bytes>], watch_cores: impl Iterator<Item = usize>)
                     cores.insert(runtime::owner(key_slot(&args[i])));
                 }
             }
-            Handler::Conn(_) | Handler::Dispatch => {}
-            Handler::Coord(_) => return (0..runtime::shards()).collect(),
+            Handler::Conn(_) => {}
+            // Whole-keyspace commands, and scripts (which may touch keys
+            // they do not declare), need every core.
+            Handler::Coord(_) | Handler::Dispatch => return (0..runtime::shards()).collect(),
         }
     }
     cores.into_iter().collect()

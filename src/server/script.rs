@@ -1,0 +1,504 @@
+//! EVAL / EVALSHA / FCALL (and their _RO forms), SCRIPT and FUNCTION: the
+//! scripting engine (src/scripting) wired to the keyspace.
+//!
+//! A script runs synchronously on one core with every core it touches
+//! held, so it is atomic like any command:
+//! - Declared keys on one core (or none): the script runs there as one
+//!   job, no gate taken (the fast path). If it reaches for an undeclared
+//!   key on another core before it has written anything, the run is
+//!   dropped and redone the wide way; after a write that is an error.
+//! - Keys on several cores: the wide way. The client's core takes every
+//!   core's gate (`Txn`), parks the other cores in a job that serves the
+//!   script's calls over a channel, runs the script here, then releases.
+//!   At most one wide script holds any core, so parked cores never wait on
+//!   each other.
+//!
+//! A script past `busy-reply-threshold` makes other clients get -BUSY
+//! until it ends or SCRIPT KILL / FUNCTION KILL stops it.
+
+use std::cell::RefCell;
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use bytes::Bytes;
+use crossbeam::channel::{bounded, Receiver, Sender};
+
+use super::dispatch::{merge_parts, run_key_here, split_parts};
+use crate::commands::{self, flags, ClientRef, Cross, Handler};
+use crate::config::{self, Opt};
+use crate::protocol::errors::{self, wrong_args};
+use crate::protocol::Reply;
+use crate::runtime::{self, Txn};
+use crate::scripting::{
+    self, parse_shebang, split_keys, Engine, Host, RestorePolicy, ScriptFlags, Store,
+};
+use crate::storage::key_slot;
+
+fn store() -> &'static Arc<Store> {
+    static STORE: OnceLock<Arc<Store>> = OnceLock::new();
+    STORE.get_or_init(Store::new)
+}
+
+thread_local! {
+    static LUA: RefCell<Option<Engine>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` with this core's engine (made on first use).
+fn with_engine<R>(f: impl FnOnce(&mut Engine) -> R) -> R {
+    LUA.with(|e| {
+        let mut e = e.borrow_mut();
+        f(e.get_or_insert_with(|| Engine::new(store().clone())))
+    })
+}
+
+/// A script is running past busy-reply-threshold: others get -BUSY.
+pub static BUSY: AtomicBool = AtomicBool::new(false);
+/// SCRIPT KILL / FUNCTION KILL asked the running script to stop.
+static KILL: AtomicBool = AtomicBool::new(false);
+/// The running script has written (it can no longer be killed).
+static WROTE: AtomicBool = AtomicBool::new(false);
+/// A script is running (FUNCTION STATS, SCRIPT KILL's NOTBUSY).
+static RUNNING: AtomicBool = AtomicBool::new(false);
+
+pub const BUSY_ERROR: &str =
+    "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.";
+
+/// A call sent to a parked core.
+type Call = Box<dyn FnOnce() -> Reply + Send>;
+
+/// Channels to the cores a wide script has parked.
+struct Parked {
+    to: Vec<Option<Sender<Option<Call>>>>,
+    back: Vec<Option<Receiver<Reply>>>,
+}
+
+/// What the script runs as: its database, protocol, limits, and where
+/// its calls may go.
+struct Run {
+    db: usize,
+    resp3: bool,
+    read_only: bool,
+    me: usize,
+    parked: Option<Parked>,
+    wrote: bool,
+    /// It touched a key on a core it does not hold.
+    wants_wide: bool,
+}
+
+impl Run {
+    /// Runs `job` on `core`: here, or on a parked core.
+    fn on(&mut self, core: usize, job: Call) -> Option<Reply> {
+        if core == self.me {
+            return Some(job());
+        }
+        let p = self.parked.as_ref()?;
+        p.to[core].as_ref()?.send(Some(job)).ok()?;
+        p.back[core].as_ref()?.recv().ok()
+    }
+}
+
+impl Host for Run {
+    fn call(&mut self, args: &[Bytes], _resp3: bool) -> Reply {
+        let table = commands::table();
+        let Some((ci, spec)) = table.lookup(&args[0]) else {
+            return Reply::error(scripting::UNKNOWN_COMMAND);
+        };
+        if !spec.arity_ok(args.len()) {
+            return Reply::error(scripting::WRONG_ARITY);
+        }
+        if spec.flags & flags::NOSCRIPT != 0 {
+            return Reply::error(scripting::NOT_ALLOWED);
+        }
+        let write = spec.flags & flags::WRITE != 0;
+        if write && self.read_only {
+            return Reply::error(scripting::WRITE_IN_READONLY);
+        }
+        let Handler::Key(f) = spec.handler else {
+            return Reply::error("ERR This command does not run inside scripts on this server");
+        };
+        let db = self.db;
+        let mut cores: Vec<usize> = spec
+            .key_indices(args.len())
+            .map(|i| runtime::owner(key_slot(&args[i])))
+            .collect();
+        cores.sort_unstable();
+        cores.dedup();
+        let reachable = |c: &usize| *c == self.me || self.parked.is_some();
+        if !cores.iter().all(reachable) {
+            self.wants_wide = true;
+            return Reply::error(if self.wrote {
+                "ERR Script touched a key on another core after writing; declare every key it uses in KEYS"
+            } else {
+                "ERR Script touched an undeclared key on another core"
+            });
+        }
+        if write {
+            self.wrote = true;
+            WROTE.store(true, Ordering::Relaxed);
+        }
+        let reply = if cores.len() <= 1 {
+            let core = cores.first().copied().unwrap_or(self.me);
+            let args = args.to_vec();
+            self.on(core, Box::new(move || run_key_here(f, ci, db, &args)))
+        } else {
+            let Cross::Split(merge) = spec.cross else {
+                return Reply::error("ERR CROSSSLOT Keys in request don't hash to the same slot");
+            };
+            let parts = match split_parts(spec, args) {
+                Ok(p) => p,
+                Err(e) => return e,
+            };
+            let mut replies = Vec::new();
+            let mut positions = Vec::new();
+            for (core, sub, pos) in parts {
+                positions.push(pos);
+                replies.push(
+                    self.on(core, Box::new(move || run_key_here(f, ci, db, &sub)))
+                        .unwrap_or(Reply::Nil),
+                );
+            }
+            Some(merge_parts(merge, replies, positions))
+        };
+        reply.unwrap_or_else(|| Reply::error("ERR server is shutting down"))
+    }
+
+    fn resp3(&self) -> bool {
+        self.resp3
+    }
+
+    fn should_abort(&mut self, elapsed: Duration) -> Option<&'static str> {
+        let limit = config::num(Opt::BusyReplyThreshold).max(0) as u128;
+        if limit > 0 && elapsed.as_millis() >= limit && !BUSY.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                "Slow script detected: still in execution after {} milliseconds. You can try killing the script using the SCRIPT KILL command.",
+                elapsed.as_millis()
+            );
+        }
+        (KILL.load(Ordering::Relaxed) && !self.wrote).then_some(scripting::SCRIPT_KILLED)
+    }
+
+    fn log(&mut self, level: i32, msg: &str) {
+        match level {
+            0 => tracing::debug!("{msg}"),
+            1 => tracing::debug!("{msg}"),
+            2 => tracing::info!("{msg}"),
+            _ => tracing::warn!("{msg}"),
+        }
+    }
+
+    fn set_repl(&mut self, _flags: u8) {}
+}
+
+/// Which kind of script a command runs.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Eval,
+    EvalSha,
+    Fcall,
+}
+
+/// Runs the script on this core with `run` as its host.
+fn run_here(kind: Kind, name: &Bytes, keys: &[Bytes], argv: &[Bytes], run: &mut Run) -> Reply {
+    RUNNING.store(true, Ordering::Relaxed);
+    WROTE.store(false, Ordering::Relaxed);
+    let reply = with_engine(|e| match kind {
+        Kind::Eval => e.eval(run, name, keys, argv),
+        Kind::EvalSha => e.evalsha(run, name, keys, argv),
+        Kind::Fcall => e.fcall(run, name, keys, argv),
+    });
+    RUNNING.store(false, Ordering::Relaxed);
+    BUSY.store(false, Ordering::Relaxed);
+    KILL.store(false, Ordering::Relaxed);
+    reply
+}
+
+/// EVAL-family flags for the script or function, or the error to answer.
+fn flags_of(kind: Kind, name: &[u8], ro: bool) -> Result<ScriptFlags, Reply> {
+    let flags = match kind {
+        Kind::Eval => parse_shebang(name).map_err(Reply::error)?.0,
+        Kind::EvalSha => store()
+            .script_flags(name)
+            .ok_or_else(|| Reply::error(scripting::NOSCRIPT))?,
+        Kind::Fcall => store()
+            .function(name)
+            .map(|(_, f)| f.flags)
+            .ok_or_else(|| Reply::error(scripting::FUNCTION_NOT_FOUND))?,
+    };
+    if ro && !flags.eval_compat && !flags.no_writes {
+        return Err(Reply::error(scripting::RO_WITH_WRITE_FLAG));
+    }
+    Ok(flags)
+}
+
+async fn run_script(c: ClientRef, args: Vec<Bytes>, kind: Kind, ro: bool) -> Reply {
+    let (keys, argv) = match split_keys(&args[2..]) {
+        Ok((k, a)) => (k.to_vec(), a.to_vec()),
+        Err(e) => return e,
+    };
+    let flags = match flags_of(kind, &args[1], ro) {
+        Ok(f) => f,
+        Err(e) => return e,
+    };
+    let (db, resp3) = {
+        let st = c.borrow();
+        (st.db, st.resp3)
+    };
+    let read_only = ro || flags.no_writes;
+    let cores: BTreeSet<usize> = keys.iter().map(|k| runtime::owner(key_slot(k))).collect();
+    let name = args[1].clone();
+    if cores.len() <= 1 {
+        let core = cores.first().copied().unwrap_or(runtime::me());
+        let (name, keys, argv) = (name.clone(), keys.clone(), argv.clone());
+        let job = move || {
+            let mut run = Run {
+                db,
+                resp3,
+                read_only,
+                me: core,
+                parked: None,
+                wrote: false,
+                wants_wide: false,
+            };
+            let reply = run_here(kind, &name, &keys, &argv, &mut run);
+            (reply, run.wants_wide && !run.wrote)
+        };
+        let (reply, redo) = if core == runtime::me() {
+            runtime::gate::pass(runtime::gate::current()).await;
+            job()
+        } else {
+            match runtime::call_on(core, job).await {
+                Some(r) => r,
+                None => return Reply::error("ERR server is shutting down"),
+            }
+        };
+        if !redo {
+            return reply;
+        }
+    }
+    run_wide(kind, name, keys, argv, db, resp3, read_only).await
+}
+
+/// Runs a script here with every core held and the others parked.
+async fn run_wide(
+    kind: Kind,
+    name: Bytes,
+    keys: Vec<Bytes>,
+    argv: Vec<Bytes>,
+    db: usize,
+    resp3: bool,
+    read_only: bool,
+) -> Reply {
+    let me = runtime::me();
+    let n = runtime::shards();
+    let txn = Txn::begin(0..n).await;
+    let mut to = Vec::new();
+    let mut back = Vec::new();
+    let (ready_tx, ready_rx) = bounded::<()>(n);
+    let mut waits = Vec::new();
+    for core in 0..n {
+        if core == me {
+            to.push(None);
+            back.push(None);
+            continue;
+        }
+        let (call_tx, call_rx) = bounded::<Option<Call>>(1);
+        let (reply_tx, reply_rx) = bounded::<Reply>(1);
+        let ready = ready_tx.clone();
+        // The parked core serves calls until it gets None.
+        let park: runtime::Job = Box::new(move || {
+            let _ = ready.send(());
+            while let Ok(Some(call)) = call_rx.recv() {
+                if reply_tx.send(call()).is_err() {
+                    break;
+                }
+            }
+            Reply::Ok
+        });
+        waits.push(txn.run_spawned(core, vec![park]));
+        to.push(Some(call_tx));
+        back.push(Some(reply_rx));
+    }
+    // Wait (without blocking this executor, which must send the requests)
+    // until every other core is parked.
+    let mut parked = 0;
+    while parked < n - 1 {
+        match ready_rx.try_recv() {
+            Ok(()) => parked += 1,
+            Err(_) => runtime::sleep(Duration::from_micros(50)).await,
+        }
+    }
+    let mut run = Run {
+        db,
+        resp3,
+        read_only,
+        me,
+        parked: Some(Parked { to, back }),
+        wrote: false,
+        wants_wide: false,
+    };
+    let reply = run_here(kind, &name, &keys, &argv, &mut run);
+    if let Some(p) = run.parked.take() {
+        for tx in p.to.into_iter().flatten() {
+            let _ = tx.send(None);
+        }
+    }
+    futures_util::future::join_all(waits).await;
+    txn.end().await;
+    reply
+}
+
+/// SCRIPT KILL / FUNCTION KILL.
+fn kill() -> Reply {
+    if !RUNNING.load(Ordering::Relaxed) {
+        return Reply::error("NOTBUSY No scripts in execution right now.");
+    }
+    if WROTE.load(Ordering::Relaxed) {
+        return Reply::error("UNKILLABLE Sorry the script already executed write commands against the dataset. You can either wait the script termination or kill the server in a hard way using the SHUTDOWN NOSAVE command.");
+    }
+    KILL.store(true, Ordering::Relaxed);
+    Reply::Ok
+}
+
+const SCRIPT_HELP: &[&str] = &[
+    "SCRIPT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "EXISTS <sha1> [<sha1> ...]",
+    "FLUSH [ASYNC|SYNC]",
+    "KILL",
+    "LOAD <script>",
+    "HELP",
+];
+
+fn script(args: Vec<Bytes>) -> Reply {
+    {
+        let sub = String::from_utf8_lossy(&args[1]).to_ascii_lowercase();
+        let n = args.len();
+        match (sub.as_str(), n) {
+            ("load", 3) => match with_engine(|e| e.script_load(&args[2])) {
+                Ok(sha) => Reply::bulk(sha),
+                Err(e) => e,
+            },
+            ("exists", 3..) => Reply::Array(
+                args[2..]
+                    .iter()
+                    .map(|s| Reply::Int(store().script_exists(s) as i64))
+                    .collect(),
+            ),
+            ("flush", 2 | 3) => {
+                if n == 3 && !commands::is(&args[2], "async") && !commands::is(&args[2], "sync") {
+                    return Reply::error("ERR SCRIPT FLUSH only support SYNC|ASYNC option");
+                }
+                store().script_flush();
+                Reply::Ok
+            }
+            ("kill", 2) => kill(),
+            ("help", 2) => Reply::Array(SCRIPT_HELP.iter().map(|l| Reply::status(*l)).collect()),
+            ("load" | "exists" | "flush" | "kill" | "help", _) => {
+                wrong_args(&format!("script|{sub}"))
+            }
+            _ => errors::unknown_subcommand("script", &args[1]),
+        }
+    }
+}
+
+const FUNCTION_HELP: &[&str] = &[
+    "FUNCTION <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "LOAD [REPLACE] <FUNCTION CODE>",
+    "DELETE <LIBRARY NAME>",
+    "LIST [LIBRARYNAME PATTERN] [WITHCODE]",
+    "FLUSH [ASYNC|SYNC]",
+    "STATS",
+    "KILL",
+    "HELP",
+];
+
+fn function(args: Vec<Bytes>) -> Reply {
+    {
+        let sub = String::from_utf8_lossy(&args[1]).to_ascii_lowercase();
+        let n = args.len();
+        match sub.as_str() {
+            "load" if n == 3 || (n == 4 && commands::is(&args[2], "replace")) => {
+                match with_engine(|e| e.function_load(&args[n - 1], n == 4)) {
+                    Ok(lib) => Reply::bulk(lib),
+                    Err(e) => e,
+                }
+            }
+            "load" if n == 4 => Reply::error(format!(
+                "ERR Unknown option given: {}",
+                String::from_utf8_lossy(&args[2])
+            )),
+            "delete" if n == 3 => match store().function_delete(&args[2]) {
+                Ok(()) => Reply::Ok,
+                Err(e) => e,
+            },
+            "flush" if n <= 3 => {
+                store().function_flush();
+                Reply::Ok
+            }
+            "list" => {
+                let mut pattern = None;
+                let mut withcode = false;
+                let mut i = 2;
+                while i < n {
+                    if commands::is(&args[i], "withcode") {
+                        withcode = true;
+                        i += 1;
+                    } else if commands::is(&args[i], "libraryname") && i + 1 < n {
+                        pattern = Some(args[i + 1].clone());
+                        i += 2;
+                    } else {
+                        return Reply::error(format!(
+                            "ERR Unknown argument {}",
+                            String::from_utf8_lossy(&args[i])
+                        ));
+                    }
+                }
+                store().function_list(pattern.as_deref(), withcode)
+            }
+            "stats" if n == 2 => {
+                let (libs, funcs) = store().function_counts();
+                Reply::Map(vec![
+                    (Reply::bulk("running_script"), Reply::Nil),
+                    (
+                        Reply::bulk("engines"),
+                        Reply::Map(vec![(
+                            Reply::bulk("LUA"),
+                            Reply::Map(vec![
+                                (Reply::bulk("libraries_count"), Reply::Int(libs as i64)),
+                                (Reply::bulk("functions_count"), Reply::Int(funcs as i64)),
+                            ]),
+                        )]),
+                    ),
+                ])
+            }
+            "kill" if n == 2 => kill(),
+            "help" if n == 2 => {
+                Reply::Array(FUNCTION_HELP.iter().map(|l| Reply::status(*l)).collect())
+            }
+            "load" | "delete" | "flush" | "stats" | "kill" | "help" => {
+                wrong_args(&format!("function|{sub}"))
+            }
+            _ => errors::unknown_subcommand("function", &args[1]),
+        }
+    }
+}
+
+/// Restores FUNCTION libraries from their codes (for the RDB loader).
+pub fn restore_functions(codes: &[Bytes]) -> Result<(), Reply> {
+    with_engine(|e| e.function_restore(codes, RestorePolicy::Append))
+}
+
+/// Runs a scripting command (the rows are in commands/scripting.rs).
+pub async fn run(name: &str, c: ClientRef, args: Vec<Bytes>) -> Reply {
+    match name {
+        "eval" => run_script(c, args, Kind::Eval, false).await,
+        "eval_ro" => run_script(c, args, Kind::Eval, true).await,
+        "evalsha" => run_script(c, args, Kind::EvalSha, false).await,
+        "evalsha_ro" => run_script(c, args, Kind::EvalSha, true).await,
+        "fcall" => run_script(c, args, Kind::Fcall, false).await,
+        "fcall_ro" => run_script(c, args, Kind::Fcall, true).await,
+        "script" => script(args),
+        _ => function(args),
+    }
+}
