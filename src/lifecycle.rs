@@ -5,6 +5,7 @@ use std::fs::File;
 use std::io::Write;
 use std::os::fd::AsRawFd;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 /// Files to remove on exit, and locks to hold until then.
@@ -51,7 +52,6 @@ pub fn write_pidfile(path: &str) -> Result<(), String> {
 }
 
 /// Leaves the process: removes the pidfile and lock files, then exits.
-/// Later persistence work (save on shutdown) hooks in here.
 pub fn exit(code: i32) -> ! {
     if let Ok(h) = HELD.lock() {
         if let Some(p) = &h.pidfile {
@@ -64,15 +64,38 @@ pub fn exit(code: i32) -> ! {
     std::process::exit(code)
 }
 
-/// The orderly stop of SIGTERM/SIGINT and SHUTDOWN.
+/// The orderly stop of SIGTERM/SIGINT before the server runs.
 pub fn shutdown(reason: &str) -> ! {
     tracing::warn!("{reason}, scheduling shutdown...");
     tracing::info!("User requested shutdown...");
+    exit_after_shutdown()
+}
+
+/// The last step of an orderly stop (after any final save).
+pub fn exit_after_shutdown() -> ! {
     tracing::info!("Redwing is now ready to exit, bye bye...");
     exit(0)
 }
 
-/// Starts a thread that turns SIGTERM and SIGINT into `shutdown`.
+/// Once the server runs, a signal only leaves a request that the control
+/// executor serves (it may need to save first).
+static DEFER_SIGNALS: AtomicBool = AtomicBool::new(false);
+static SIGNAL: AtomicBool = AtomicBool::new(false);
+
+/// From now on SIGTERM/SIGINT wait for `take_signal` instead of exiting.
+pub fn defer_signals() {
+    DEFER_SIGNALS.store(true, Ordering::SeqCst);
+}
+
+pub fn signal_pending() -> bool {
+    SIGNAL.load(Ordering::SeqCst)
+}
+
+pub fn take_signal() {
+    SIGNAL.store(false, Ordering::SeqCst);
+}
+
+/// Starts a thread that turns SIGTERM and SIGINT into a shutdown.
 pub fn handle_signals() {
     use signal_hook::consts::{SIGINT, SIGTERM};
     let mut signals =
@@ -80,9 +103,13 @@ pub fn handle_signals() {
     std::thread::Builder::new()
         .name("signals".into())
         .spawn(move || {
-            if let Some(sig) = signals.forever().next() {
+            for sig in signals.forever() {
                 let name = if sig == SIGTERM { "SIGTERM" } else { "SIGINT" };
-                shutdown(&format!("Received {name}"));
+                if !DEFER_SIGNALS.load(Ordering::SeqCst) {
+                    shutdown(&format!("Received {name}"));
+                }
+                tracing::warn!("Received {name} scheduling shutdown...");
+                SIGNAL.store(true, Ordering::SeqCst);
             }
         })
         .expect("signal thread");

@@ -15,6 +15,7 @@ use crate::commands::client::ReplyMode;
 use crate::commands::tracking::{self, Tracker};
 use crate::commands::{self, flags, stats, ClientRef, Cross, Ctx, Handler, Merge, Spec};
 use crate::config::{self, Opt};
+use crate::persistence::{self, snapshot};
 use crate::protocol::errors;
 use crate::protocol::Reply;
 use crate::runtime::{self, Job};
@@ -106,6 +107,7 @@ pub async fn run_batch(client: &ClientRef, cmds: Vec<Vec<Bytes>>) -> Vec<Out> {
                         let reply = match spec.cross {
                             Cross::Split(merge) => split(spec, f, caller, args, merge).await,
                             Cross::Coord(g) => {
+                                let _snap = snapshot_hook_coord(spec, caller, &args).await;
                                 let reply = g(client.clone(), args.clone()).await;
                                 if !reply.is_error() {
                                     after_coord(spec, caller, &args).await;
@@ -164,6 +166,9 @@ fn check<'t>(client: &ClientRef, args: &[Bytes]) -> Result<(usize, &'t Spec), Re
     }
     if !spec.arity_ok(args.len()) {
         return reject(errors::wrong_args(spec.name));
+    }
+    if let Some(e) = persistence_refuses(spec) {
+        return reject(e);
     }
     let mut c = client.borrow_mut();
     if c.subs.is_some() && !c.resp3 && !commands::pubsub::allowed_while_subscribed(spec.name) {
@@ -244,6 +249,12 @@ impl Caller {
 /// changed (invalidations, WATCH).
 fn exec_key(f: commands::KeyFn, caller: Caller, now: i64, args: &[Bytes]) -> Reply {
     let t = shard::coarse_micros();
+    if snapshot::running() {
+        let spec = &commands::table().specs[caller.ci];
+        for i in snapshot_keys(spec, args.len()) {
+            snapshot_dbs(spec, caller.db).for_each(|db| snapshot::before_write(db, &args[i]));
+        }
+    }
     let (reply, changed) = shard::with(|sh| {
         let dirty = sh.dirty;
         let mut ctx = Ctx {
@@ -268,6 +279,49 @@ fn exec_key(f: commands::KeyFn, caller: Caller, now: i64, args: &[Bytes]) -> Rep
     }
     account(caller.ci, t, &reply);
     reply
+}
+
+/// The keys a snapshot must copy before this command runs: every key of a
+/// write command (copying one it does not change is harmless).
+fn snapshot_keys(spec: &Spec, argc: usize) -> impl Iterator<Item = usize> {
+    let write = spec.flags & flags::WRITE != 0;
+    spec.key_indices(argc).filter(move |_| write)
+}
+
+/// The databases a write may touch: MOVE and COPY ... DB reach another one.
+fn snapshot_dbs(spec: &Spec, db: usize) -> std::ops::Range<usize> {
+    if spec.name == "move" || spec.name == "copy" {
+        0..config::num(Opt::Databases) as usize
+    } else {
+        db..db + 1
+    }
+}
+
+/// Copy-before-write on the owning cores before a coordinated write.
+async fn snapshot_hook_coord(
+    spec: &Spec,
+    caller: Caller,
+    args: &[Bytes],
+) -> Option<persistence::save::CoordGuard> {
+    if spec.flags & flags::WRITE == 0 {
+        return None;
+    }
+    let keys: Vec<Bytes> = snapshot_keys(spec, args.len())
+        .map(|i| args[i].clone())
+        .collect();
+    Some(persistence::before_coord(&keys, snapshot_dbs(spec, caller.db)).await)
+}
+
+/// -LOADING while the dump file loads; -MISCONF for writes after a failed
+/// background save (stop-writes-on-bgsave-error).
+fn persistence_refuses(spec: &Spec) -> Option<Reply> {
+    if persistence::loading() && spec.flags & flags::LOADING == 0 {
+        return Some(Reply::error(errors::LOADING));
+    }
+    if (spec.flags & flags::WRITE != 0 || spec.name == "ping") && persistence::writes_refused() {
+        return Some(Reply::error(errors::MISCONF));
+    }
+    None
 }
 
 fn account(ci: usize, t: u64, reply: &Reply) {

@@ -102,7 +102,11 @@ pub async fn shard_main(_shard: usize) {
             }
         }
     }
-    // The last shard to listen announces readiness (log and systemd).
+    // The last shard to listen announces readiness (log and systemd),
+    // once the dump file is loaded.
+    while crate::persistence::loading() {
+        runtime::sleep(Duration::from_millis(5)).await;
+    }
     if BOUND.fetch_add(1, std::sync::atomic::Ordering::AcqRel) + 1 == n {
         tracing::info!("Ready to accept connections tcp");
         crate::lifecycle::notify_ready();
@@ -115,11 +119,15 @@ pub async fn shard_main(_shard: usize) {
 /// Shards that have bound their listeners.
 static BOUND: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
-/// What the control executor runs. Nothing per key runs here; replication,
-/// sentinel and the cluster bus will. It stays up so that the mesh can
-/// reach it.
+/// What the control executor runs: loading the dump file, then the
+/// persistence timer (save rules, shutdown on a signal). Replication,
+/// sentinel and the cluster bus will run here too.
 pub async fn control_main() {
-    futures_lite::future::pending::<()>().await
+    use crate::persistence::{load, save};
+    save::init(crate::storage::now_ms() / 1000);
+    crate::lifecycle::defer_signals();
+    load::at_start().await;
+    save::cron().await
 }
 
 async fn accept_loop(listener: TcpListener) {
