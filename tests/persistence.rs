@@ -1,0 +1,310 @@
+//! RDB persistence with real processes: SAVE/SHUTDOWN and restart keep
+//! every key, TTL and encoding; redis-server 7.0 and redis-check-rdb accept
+//! our dumps and we load theirs; BGSAVE under writes is a point-in-time
+//! image; a damaged dump stops the server without being overwritten; the
+//! `save` rules start a BGSAVE.
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::dataset::*;
+use common::*;
+use redis::Connection;
+use redwing::persistence::rdb::{Item, RdbReader};
+
+/// Every key of every database as seen from outside.
+fn all_views(c: &mut Connection) -> BTreeMap<(u32, Vec<u8>), View> {
+    let mut out = BTreeMap::new();
+    for db in 0..16u32 {
+        run(c, &["SELECT", &db.to_string()]);
+        let keys: Vec<Vec<u8>> = redis::cmd("KEYS").arg("*").query(c).unwrap();
+        for k in keys {
+            let v = redis_view(c, &k);
+            out.insert((db, k), v);
+        }
+    }
+    run(c, &["SELECT", "0"]);
+    out
+}
+
+/// Redis 7.0 has no listpack sets: ours show as hashtable there.
+fn as_redis_70(mut views: BTreeMap<(u32, Vec<u8>), View>) -> BTreeMap<(u32, Vec<u8>), View> {
+    for v in views.values_mut() {
+        if v.ty == "set" && v.encoding == "listpack" {
+            v.encoding = "hashtable".into();
+        }
+    }
+    views
+}
+
+fn info_field(c: &mut Connection, field: &str) -> String {
+    let info: String = redis::cmd("INFO").arg("persistence").query(c).unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .unwrap_or_else(|| panic!("no {field} in INFO"))
+        .to_string()
+}
+
+fn wait_for(what: &str, limit: Duration, mut ok: impl FnMut() -> bool) {
+    let end = Instant::now() + limit;
+    while !ok() {
+        assert!(Instant::now() < end, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn start_in(dir: &Path, extra: &[&str]) -> Server {
+    let mut args = vec!["--dir", dir.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    Server::start(&args)
+}
+
+fn check_rdb(path: &Path) {
+    let out = Command::new("redis-check-rdb").arg(path).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("RDB looks OK"), "redis-check-rdb: {text}");
+}
+
+#[test]
+fn save_and_restart_keep_every_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let before;
+    {
+        let mut s = start_in(dir.path(), &[]);
+        let mut c = s.conn();
+        fill_redis(&mut c, false);
+        before = all_views(&mut c);
+        assert_eq!(cmd(&["SAVE"]).query::<String>(&mut c).unwrap(), "OK");
+        // Written after SAVE: SHUTDOWN saves it (default save rules).
+        run(&mut c, &["SET", "after-save", "x"]);
+        let _ = cmd(&["SHUTDOWN"]).query::<redis::Value>(&mut c);
+        wait_for("exit", TIMEOUT, || s.child.try_wait().unwrap().is_some());
+        assert!(s.log_text().contains("DB saved on disk"));
+    }
+    check_rdb(&dir.path().join("dump.rdb"));
+    let s = start_in(dir.path(), &[]);
+    let mut c = s.conn();
+    let mut after = all_views(&mut c);
+    assert!(after.remove(&(0, b"after-save".to_vec())).is_some());
+    assert_eq!(before.len(), after.len());
+    for (k, v) in &before {
+        assert_eq!(Some(v), after.get(k), "key {k:?}");
+    }
+    assert_eq!(info_field(&mut c, "loading"), "0");
+    assert_eq!(
+        info_field(&mut c, "rdb_last_load_keys_loaded"),
+        (before.len() + 1).to_string()
+    );
+}
+
+#[test]
+fn redis_loads_our_dump() {
+    let dir = tempfile::tempdir().unwrap();
+    let ours = {
+        let s = start_in(dir.path(), &["--save", ""]);
+        let mut c = s.conn();
+        fill_redis(&mut c, false);
+        run(&mut c, &["SAVE"]);
+        all_views(&mut c)
+    };
+    check_rdb(&dir.path().join("dump.rdb"));
+    let r = Server::redis(&["--dir", dir.path().to_str().unwrap()]);
+    let mut c = r.conn();
+    assert_eq!(as_redis_70(ours), all_views(&mut c));
+}
+
+#[test]
+fn we_load_a_redis_dump() {
+    let dir = tempfile::tempdir().unwrap();
+    let theirs = {
+        let r = Server::redis(&["--dir", dir.path().to_str().unwrap()]);
+        let mut c = r.conn();
+        fill_redis(&mut c, false);
+        run(&mut c, &["SAVE"]);
+        all_views(&mut c)
+    };
+    let s = start_in(dir.path(), &["--save", ""]);
+    let mut c = s.conn();
+    assert_eq!(theirs, as_redis_70(all_views(&mut c)));
+}
+
+/// One client writes, in order and each acknowledged before the next:
+/// `DEL old:<i>` then `SET seq:<i>`; the keys spread over both cores.
+/// A point-in-time image holds seq:0..n and lacks old:0..m exactly, with
+/// m = n or n+1 — a core serialized "later" than the other breaks that.
+#[test]
+fn bgsave_under_writes_is_point_in_time() {
+    const PRELOAD: usize = 200_000;
+    let dir = tempfile::tempdir().unwrap();
+    let s = start_in(dir.path(), &["--save", ""]);
+    let mut c = s.conn();
+    for base in (0..PRELOAD).step_by(1000) {
+        let mut p = redis::pipe();
+        for i in base..base + 1000 {
+            p.cmd("SET").arg(format!("old:{i}")).arg(i);
+        }
+        p.query::<()>(&mut c).unwrap();
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let written = Arc::new(AtomicU64::new(0));
+    let writer = {
+        let (stop, written) = (stop.clone(), written.clone());
+        let mut w = s.conn();
+        std::thread::spawn(move || {
+            let mut i = 0u64;
+            while !stop.load(Ordering::Relaxed) && (i as usize) < PRELOAD {
+                run(&mut w, &["DEL", &format!("old:{i}")]);
+                run(&mut w, &["SET", &format!("seq:{i}"), &i.to_string()]);
+                i += 1;
+                written.store(i, Ordering::Relaxed);
+            }
+        })
+    };
+    wait_for("writes", TIMEOUT, || written.load(Ordering::Relaxed) > 100);
+    let at_start = written.load(Ordering::Relaxed);
+    assert_eq!(
+        cmd(&["BGSAVE"]).query::<String>(&mut c).unwrap(),
+        "Background saving started"
+    );
+    // Still running: a second one is refused, a scheduled one accepted.
+    if info_field(&mut c, "rdb_bgsave_in_progress") == "1" {
+        let e = cmd(&["BGSAVE"]).query::<String>(&mut c).unwrap_err();
+        assert!(e
+            .to_string()
+            .contains("Background save already in progress"));
+    }
+    wait_for("bgsave", Duration::from_secs(60), || {
+        info_field(&mut c, "rdb_bgsave_in_progress") == "0"
+    });
+    let at_end = written.load(Ordering::Relaxed);
+    stop.store(true, Ordering::Relaxed);
+    writer.join().unwrap();
+    assert_eq!(info_field(&mut c, "rdb_last_bgsave_status"), "ok");
+    let f = std::fs::File::open(dir.path().join("dump.rdb")).unwrap();
+    let (mut seq, mut old) = (Vec::new(), Vec::new());
+    for item in RdbReader::new(std::io::BufReader::new(f)).unwrap() {
+        if let (_, Item::Entry(e)) = item.unwrap() {
+            let k = String::from_utf8(e.key).unwrap();
+            if let Some(n) = k.strip_prefix("seq:") {
+                seq.push(n.parse::<u64>().unwrap());
+            } else if let Some(n) = k.strip_prefix("old:") {
+                old.push(n.parse::<u64>().unwrap());
+            }
+        }
+    }
+    seq.sort();
+    old.sort();
+    let n = seq.len() as u64;
+    eprintln!("writes at BGSAVE {at_start}, at end {at_end}, snapshot has {n}");
+    assert!(
+        seq.iter().enumerate().all(|(i, v)| *v == i as u64),
+        "seq keys have a gap"
+    );
+    let gone = PRELOAD as u64 - old.len() as u64;
+    assert!(
+        old.iter().enumerate().all(|(i, v)| *v == gone + i as u64),
+        "deleted keys are not a prefix"
+    );
+    assert!(gone == n || gone == n + 1, "seq {n}, deleted {gone}");
+    assert!(
+        (at_start..=at_end).contains(&n),
+        "snapshot at {n}, writes {at_start}..{at_end}"
+    );
+    check_rdb(&dir.path().join("dump.rdb"));
+}
+
+#[test]
+fn damaged_dump_stops_start_and_is_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let s = start_in(dir.path(), &["--save", ""]);
+        let mut c = s.conn();
+        fill_redis(&mut c, false);
+        run(&mut c, &["SAVE"]);
+    }
+    let path = dir.path().join("dump.rdb");
+    let good = std::fs::read(&path).unwrap();
+    for (what, bytes) in [
+        ("truncated", good[..good.len() / 2].to_vec()),
+        ("corrupt", {
+            let mut b = good.clone();
+            let at = b.len() - 20;
+            b[at] ^= 0xff;
+            b
+        }),
+    ] {
+        std::fs::write(&path, &bytes).unwrap();
+        let log = dir.path().join("fail.log");
+        let mut child = Command::new(redwing_bin())
+            .args(["--port", &free_port().to_string(), "--bind", "127.0.0.1"])
+            .args(["--dir", dir.path().to_str().unwrap(), "--threads", "2"])
+            .stdout(Stdio::from(std::fs::File::create(&log).unwrap()))
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let end = Instant::now() + TIMEOUT;
+        let status = loop {
+            if let Some(st) = child.try_wait().unwrap() {
+                break st;
+            }
+            if Instant::now() > end {
+                let _ = child.kill();
+                panic!("{what}: the server started on a damaged dump");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert!(!status.success(), "{what}");
+        let text = std::fs::read_to_string(&log).unwrap();
+        assert!(
+            text.contains(path.to_str().unwrap()) && text.contains("at offset"),
+            "{what}: {text}"
+        );
+        assert_eq!(std::fs::read(&path).unwrap(), bytes, "{what}: file changed");
+    }
+}
+
+#[test]
+fn save_rules_start_a_bgsave() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = start_in(dir.path(), &["--save", "1 2"]);
+    let mut c = s.conn();
+    assert_eq!(
+        cmd(&["CONFIG", "GET", "save"])
+            .query::<Vec<String>>(&mut c)
+            .unwrap(),
+        ["save", "1 2"]
+    );
+    run(&mut c, &["SET", "a", "1"]);
+    run(&mut c, &["SET", "b", "1"]);
+    assert_eq!(info_field(&mut c, "rdb_changes_since_last_save"), "2");
+    wait_for("rule", Duration::from_secs(5), || {
+        info_field(&mut c, "rdb_saves") == "1"
+    });
+    assert!(s.log_text().contains("2 changes in 1 seconds. Saving..."));
+    assert!(s
+        .log_text()
+        .contains("Background saving terminated with success"));
+    assert_eq!(info_field(&mut c, "rdb_changes_since_last_save"), "0");
+    let last: i64 = int(&mut c, &["LASTSAVE"]);
+    assert_eq!(info_field(&mut c, "rdb_last_save_time"), last.to_string());
+    assert!(dir.path().join("dump.rdb").exists());
+    run(&mut c, &["CONFIG", "SET", "save", ""]);
+    assert!(cmd(&["CONFIG", "SET", "save", "1"])
+        .query::<()>(&mut c)
+        .is_err());
+}
+
+#[test]
+fn appendonly_yes_is_refused() {
+    let out = Command::new(redwing_bin())
+        .args(["--port", &free_port().to_string(), "--appendonly", "yes"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("AOF is not implemented"));
+}
