@@ -133,13 +133,17 @@ fn we_load_a_redis_dump() {
     assert_eq!(theirs, as_redis_70(all_views(&mut c)));
 }
 
-/// One client writes, in order and each acknowledged before the next:
-/// `DEL old:<i>` then `SET seq:<i>`; the keys spread over both cores.
-/// A point-in-time image holds seq:0..n and lacks old:0..m exactly, with
-/// m = n or n+1 — a core serialized "later" than the other breaks that.
+/// One client writes, in order and each acknowledged before the next, for
+/// i = 0, 1, ...: `DEL old:<i>` (every fifth i: `RENAME old:<i> gone:<i>`),
+/// then `SET seq:<i>` (every fifth i followed by `RENAME seq:<i> ren:<i>`).
+/// The keys spread over both cores, so many renames take the coordinated
+/// path. A point-in-time image is the state after some step n: it holds
+/// i = 0..n as seq:i or ren:i, old:m.. with m = n or n+1, and gone:i for
+/// the fifth i below m. A core serialized "later" than another, or a write
+/// that skipped copy-before-write, breaks one of these.
 #[test]
 fn bgsave_under_writes_is_point_in_time() {
-    const PRELOAD: usize = 200_000;
+    const PRELOAD: u64 = 200_000;
     let dir = tempfile::tempdir().unwrap();
     let s = start_in(dir.path(), &["--save", ""]);
     let mut c = s.conn();
@@ -157,9 +161,20 @@ fn bgsave_under_writes_is_point_in_time() {
         let mut w = s.conn();
         std::thread::spawn(move || {
             let mut i = 0u64;
-            while !stop.load(Ordering::Relaxed) && (i as usize) < PRELOAD {
-                run(&mut w, &["DEL", &format!("old:{i}")]);
+            while !stop.load(Ordering::Relaxed) && i < PRELOAD {
+                let old = format!("old:{i}");
+                if i % 5 == 0 {
+                    run(&mut w, &["RENAME", &old, &format!("gone:{i}")]);
+                } else {
+                    run(&mut w, &["DEL", &old]);
+                }
                 run(&mut w, &["SET", &format!("seq:{i}"), &i.to_string()]);
+                if i % 5 == 0 {
+                    run(
+                        &mut w,
+                        &["RENAME", &format!("seq:{i}"), &format!("ren:{i}")],
+                    );
+                }
                 i += 1;
                 written.store(i, Ordering::Relaxed);
             }
@@ -171,7 +186,7 @@ fn bgsave_under_writes_is_point_in_time() {
         cmd(&["BGSAVE"]).query::<String>(&mut c).unwrap(),
         "Background saving started"
     );
-    // Still running: a second one is refused, a scheduled one accepted.
+    // Still running: a second one is refused.
     if info_field(&mut c, "rdb_bgsave_in_progress") == "1" {
         let e = cmd(&["BGSAVE"]).query::<String>(&mut c).unwrap_err();
         assert!(e
@@ -186,36 +201,55 @@ fn bgsave_under_writes_is_point_in_time() {
     writer.join().unwrap();
     assert_eq!(info_field(&mut c, "rdb_last_bgsave_status"), "ok");
     let f = std::fs::File::open(dir.path().join("dump.rdb")).unwrap();
-    let (mut seq, mut old) = (Vec::new(), Vec::new());
+    let mut keys: BTreeMap<String, Vec<u64>> = BTreeMap::new();
     for item in RdbReader::new(std::io::BufReader::new(f)).unwrap() {
         if let (_, Item::Entry(e)) = item.unwrap() {
             let k = String::from_utf8(e.key).unwrap();
-            if let Some(n) = k.strip_prefix("seq:") {
-                seq.push(n.parse::<u64>().unwrap());
-            } else if let Some(n) = k.strip_prefix("old:") {
-                old.push(n.parse::<u64>().unwrap());
-            }
+            let (prefix, n) = k.split_once(':').unwrap();
+            keys.entry(prefix.to_string())
+                .or_default()
+                .push(n.parse().unwrap());
         }
     }
-    seq.sort();
-    old.sort();
-    let n = seq.len() as u64;
-    eprintln!("writes at BGSAVE {at_start}, at end {at_end}, snapshot has {n}");
-    assert!(
-        seq.iter().enumerate().all(|(i, v)| *v == i as u64),
-        "seq keys have a gap"
-    );
-    let gone = PRELOAD as u64 - old.len() as u64;
-    assert!(
-        old.iter().enumerate().all(|(i, v)| *v == gone + i as u64),
-        "deleted keys are not a prefix"
-    );
-    assert!(gone == n || gone == n + 1, "seq {n}, deleted {gone}");
+    let mut get = |p: &str| {
+        let mut v = keys.remove(p).unwrap_or_default();
+        v.sort();
+        v
+    };
+    let (seq, ren, old, gone) = (get("seq"), get("ren"), get("gone"), get("old"));
+    let (old, gone) = (gone, old);
+    let mut present: Vec<u64> = seq.iter().chain(&ren).copied().collect();
+    present.sort();
+    let n = present.len() as u64;
+    eprintln!("writes at BGSAVE {at_start}, at end {at_end}, snapshot after step {n}");
+    same(&present, 0..n, "seq/ren keys");
+    let m = PRELOAD - old.len() as u64;
+    same(&old, m..PRELOAD, "old keys");
+    assert!(m == n || m == n + 1, "steps {n}, old keys gone {m}");
+    let fifths = |end: u64| (0..end).filter(|i| i % 5 == 0);
+    same(&gone, fifths(m), "gone keys");
+    // The last step's rename may not have happened yet.
+    let ren: Vec<u64> = ren.into_iter().filter(|&i| i + 1 < n).collect();
+    same(&ren, fifths(n.saturating_sub(1)), "ren keys");
     assert!(
         (at_start..=at_end).contains(&n),
         "snapshot at {n}, writes {at_start}..{at_end}"
     );
     check_rdb(&dir.path().join("dump.rdb"));
+}
+
+/// Asserts `got` is `want`, naming the first difference (not the lists).
+fn same(got: &[u64], want: impl Iterator<Item = u64>, what: &str) {
+    let want: Vec<u64> = want.collect();
+    if let Some(i) = (0..got.len().max(want.len())).find(|&i| got.get(i) != want.get(i)) {
+        panic!(
+            "{what}: {} numbers, {} expected; first difference at {i}: {:?} vs {:?}",
+            got.len(),
+            want.len(),
+            got.get(i),
+            want.get(i)
+        );
+    }
 }
 
 #[test]
