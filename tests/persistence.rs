@@ -238,6 +238,45 @@ fn bgsave_under_writes_is_point_in_time() {
     check_rdb(&dir.path().join("dump.rdb"));
 }
 
+/// FLUSHALL during a BGSAVE aborts it: no dump is written, the status
+/// stays ok, and the next BGSAVE saves the flushed state.
+#[test]
+fn flushall_aborts_a_running_bgsave() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = start_in(dir.path(), &["--save", ""]);
+    let mut c = s.conn();
+    for base in (0..200_000).step_by(1000) {
+        let mut p = redis::pipe();
+        for i in base..base + 1000 {
+            p.cmd("SET").arg(format!("k:{i}")).arg(i);
+        }
+        p.query::<()>(&mut c).unwrap();
+    }
+    run(&mut c, &["BGSAVE"]);
+    run(&mut c, &["FLUSHALL"]);
+    wait_for("bgsave", Duration::from_secs(30), || {
+        info_field(&mut c, "rdb_bgsave_in_progress") == "0"
+    });
+    let dump = dir.path().join("dump.rdb");
+    if s.log_text()
+        .contains("Background saving aborted by FLUSHALL")
+    {
+        assert!(!dump.exists());
+        assert_eq!(info_field(&mut c, "rdb_saves"), "0");
+    }
+    assert_eq!(info_field(&mut c, "rdb_last_bgsave_status"), "ok");
+    run(&mut c, &["SET", "after", "1"]);
+    run(&mut c, &["SAVE"]);
+    let keys: Vec<Vec<u8>> = RdbReader::new(std::fs::File::open(&dump).unwrap())
+        .unwrap()
+        .filter_map(|i| match i.unwrap().1 {
+            Item::Entry(e) => Some(e.key),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(keys, [b"after".to_vec()]);
+}
+
 /// Asserts `got` is `want`, naming the first difference (not the lists).
 fn same(got: &[u64], want: impl Iterator<Item = u64>, what: &str) {
     let want: Vec<u64> = want.collect();

@@ -74,7 +74,10 @@ pub async fn run_batch(client: &ClientRef, cmds: Vec<Vec<Bytes>>) -> Vec<Out> {
             Handler::Coord(f) => {
                 flush(&mut batches, &mut outs).await;
                 let t = shard::coarse_micros();
+                let db = client.borrow().db;
+                let snap = snapshot_hook_coord(spec, db, &args).await;
                 let reply = f(client.clone(), args).await;
+                drop(snap);
                 now = now_ms();
                 account(ci, t, &reply);
                 if client_changed(client, &mut outs[idx], reply, mode) {
@@ -107,7 +110,7 @@ pub async fn run_batch(client: &ClientRef, cmds: Vec<Vec<Bytes>>) -> Vec<Out> {
                         let reply = match spec.cross {
                             Cross::Split(merge) => split(spec, f, caller, args, merge).await,
                             Cross::Coord(g) => {
-                                let _snap = snapshot_hook_coord(spec, caller, &args).await;
+                                let _snap = snapshot_hook_coord(spec, caller.db, &args).await;
                                 let reply = g(client.clone(), args.clone()).await;
                                 if !reply.is_error() {
                                     after_coord(spec, caller, &args).await;
@@ -297,19 +300,28 @@ fn snapshot_dbs(spec: &Spec, db: usize) -> std::ops::Range<usize> {
     }
 }
 
-/// Copy-before-write on the owning cores before a coordinated write.
+/// Copy-before-write on the owning cores before a coordinated write. The
+/// guard keeps a snapshot from starting until the command is done; a
+/// blocking command does not hold it while it waits.
 async fn snapshot_hook_coord(
     spec: &Spec,
-    caller: Caller,
+    db: usize,
     args: &[Bytes],
 ) -> Option<persistence::save::CoordGuard> {
     if spec.flags & flags::WRITE == 0 {
         return None;
     }
-    let keys: Vec<Bytes> = snapshot_keys(spec, args.len())
-        .map(|i| args[i].clone())
-        .collect();
-    Some(persistence::before_coord(&keys, snapshot_dbs(spec, caller.db)).await)
+    // Movable keys (LMPOP, ZUNIONSTORE ...): every argument may be one;
+    // copying a key that is not written is harmless.
+    let keys: Vec<Bytes> = if spec.flags & flags::MOVABLE_KEYS != 0 {
+        args[1..].to_vec()
+    } else {
+        snapshot_keys(spec, args.len())
+            .map(|i| args[i].clone())
+            .collect()
+    };
+    let guard = persistence::before_coord(&keys, snapshot_dbs(spec, db)).await;
+    (spec.flags & flags::BLOCKING == 0).then_some(guard)
 }
 
 /// -LOADING while the dump file loads; -MISCONF for writes after a failed
