@@ -163,13 +163,13 @@ fn bgsave_under_writes_is_point_in_time() {
             let mut i = 0u64;
             while !stop.load(Ordering::Relaxed) && i < PRELOAD {
                 let old = format!("old:{i}");
-                if i % 5 == 0 {
+                if i.is_multiple_of(5) {
                     run(&mut w, &["RENAME", &old, &format!("gone:{i}")]);
                 } else {
                     run(&mut w, &["DEL", &old]);
                 }
                 run(&mut w, &["SET", &format!("seq:{i}"), &i.to_string()]);
-                if i % 5 == 0 {
+                if i.is_multiple_of(5) {
                     run(
                         &mut w,
                         &["RENAME", &format!("seq:{i}"), &format!("ren:{i}")],

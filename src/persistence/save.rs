@@ -129,7 +129,6 @@ pub async fn snapshot_to<W: Write>(sink: &mut W) -> Result<(u64, u64), SaveError
     let n = runtime::shards();
     // No coordinated write may be between its check and its end.
     PHASE.store(STARTING, SeqCst);
-    ABORT.store(false, SeqCst);
     while INFLIGHT.load(SeqCst) > 0 {
         runtime::sleep(Duration::from_micros(200)).await;
     }
@@ -272,7 +271,7 @@ impl Drop for CoordGuard {
 
 /// FLUSHALL, FLUSHDB and SWAPDB call this before they change anything.
 pub fn abort_running(by: &str) {
-    if PHASE.load(SeqCst) != IDLE {
+    if status().in_progress {
         ABORT.store(true, SeqCst);
         tracing::warn!("Background saving aborted by {by}");
     }
@@ -322,6 +321,7 @@ pub fn try_begin() -> bool {
             return false;
         }
         s.in_progress = true;
+        ABORT.store(false, SeqCst);
         s.scheduled = false;
         s.current_start = Some(Instant::now());
         s.last_try = now_ms() / 1000;
