@@ -12,12 +12,23 @@ use std::sync::Mutex;
 struct Held {
     pidfile: Option<PathBuf>,
     locks: Vec<(PathBuf, File)>,
+    listeners: Vec<i32>,
 }
 
 static HELD: Mutex<Held> = Mutex::new(Held {
     pidfile: None,
     locks: Vec::new(),
+    listeners: Vec::new(),
 });
+
+/// Remembers a listening socket, so that `exit` stops it at once: a
+/// socket with an io_uring accept in flight outlives the process for a
+/// moment otherwise, and would still take connections.
+pub fn track_listener(fd: i32) {
+    if let Ok(mut h) = HELD.lock() {
+        h.listeners.push(fd);
+    }
+}
 
 /// Takes an exclusive lock on `/tmp/redwing-<addr>-<port>.lock` for each
 /// listening address. SO_REUSEPORT would otherwise let a second server
@@ -54,6 +65,10 @@ pub fn write_pidfile(path: &str) -> Result<(), String> {
 /// Leaves the process: removes the pidfile and lock files, then exits.
 pub fn exit(code: i32) -> ! {
     if let Ok(h) = HELD.lock() {
+        for &fd in &h.listeners {
+            // SAFETY: shutdown on a socket fd this process opened.
+            unsafe { libc::shutdown(fd, libc::SHUT_RDWR) };
+        }
         if let Some(p) = &h.pidfile {
             let _ = std::fs::remove_file(p);
         }

@@ -89,9 +89,12 @@ pub async fn shard_main(_shard: usize) {
     for b in addrs {
         match listen_socket(b.addr) {
             // SAFETY: the fd is a bound, listening socket we own.
-            Ok(s) => loops.push(glommio::spawn_local(accept_loop(unsafe {
-                TcpListener::from_raw_fd(s.into_raw_fd())
-            }))),
+            Ok(s) => {
+                crate::lifecycle::track_listener(s.as_raw_fd());
+                loops.push(glommio::spawn_local(accept_loop(unsafe {
+                    TcpListener::from_raw_fd(s.into_raw_fd())
+                })))
+            }
             Err(e) if b.optional => tracing::debug!("skipping optional bind {}: {e}", b.addr),
             Err(e) => {
                 tracing::warn!(
