@@ -359,6 +359,70 @@ fn save_rules_start_a_bgsave() {
         .is_err());
 }
 
+/// While the dump loads, commands that need data answer -LOADING and INFO
+/// shows the progress; then everything is there.
+#[test]
+fn commands_wait_for_loading() {
+    const N: usize = 400_000;
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let s = start_in(dir.path(), &["--save", ""]);
+        let mut c = s.conn();
+        for base in (0..N).step_by(1000) {
+            let mut p = redis::pipe();
+            for i in base..base + 1000 {
+                p.cmd("SET").arg(format!("k:{i}")).arg(i);
+            }
+            p.query::<()>(&mut c).unwrap();
+        }
+        run(&mut c, &["SAVE"]);
+    }
+    let port = free_port();
+    let logs = tempfile::tempdir().unwrap();
+    let log = logs.path().join("server.log");
+    // Killed on drop, also when the test fails.
+    let _server = Server {
+        port,
+        host: "127.0.0.1".into(),
+        child: Command::new(redwing_bin())
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--dir", dir.path().to_str().unwrap(), "--save", ""])
+            .stdout(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap(),
+        dir: logs,
+        log,
+    };
+    let (mut loading_seen, mut info_seen) = (false, false);
+    let end = Instant::now() + Duration::from_secs(60);
+    let mut c = loop {
+        assert!(Instant::now() < end, "never loaded");
+        let Ok(mut c) = redis::Client::open(format!("redis://127.0.0.1:{port}/"))
+            .and_then(|cl| cl.get_connection())
+        else {
+            std::thread::sleep(Duration::from_millis(5));
+            continue;
+        };
+        match cmd(&["GET", "k:1"]).query::<String>(&mut c) {
+            Ok(v) => {
+                assert_eq!(v, "1");
+                break c;
+            }
+            Err(e) => {
+                assert_eq!(e.code(), Some("LOADING"), "{e}");
+                loading_seen = true;
+                let info: String = cmd(&["INFO", "persistence"]).query(&mut c).unwrap();
+                if info.contains("loading:1") && info.contains("loading_loaded_perc:") {
+                    info_seen = true;
+                }
+            }
+        }
+    };
+    assert!(loading_seen && info_seen, "no -LOADING seen");
+    assert_eq!(int(&mut c, &["DBSIZE"]), N as i64);
+    assert_eq!(info_field(&mut c, "loading"), "0");
+}
+
 #[test]
 fn appendonly_yes_is_refused() {
     let out = Command::new(redwing_bin())
