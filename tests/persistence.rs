@@ -423,6 +423,40 @@ fn commands_wait_for_loading() {
     assert_eq!(info_field(&mut c, "loading"), "0");
 }
 
+/// A failed BGSAVE: status err, writes refused with -MISCONF while
+/// stop-writes-on-bgsave-error is on; a successful save clears it.
+#[test]
+fn failed_bgsave_refuses_writes() {
+    let gone = tempfile::tempdir().unwrap();
+    let s = start_in(gone.path(), &["--save", "3600 1"]);
+    let mut c = s.conn();
+    run(&mut c, &["SET", "a", "1"]);
+    std::fs::remove_dir_all(gone.path()).unwrap();
+    run(&mut c, &["BGSAVE"]);
+    wait_for("failure", TIMEOUT, || {
+        info_field(&mut c, "rdb_last_bgsave_status") == "err"
+    });
+    assert!(s.log_text().contains("Background saving error"));
+    let e = cmd(&["SET", "a", "2"]).query::<()>(&mut c).unwrap_err();
+    assert_eq!(e.code(), Some("MISCONF"), "{e}");
+    assert_eq!(cmd(&["GET", "a"]).query::<String>(&mut c).unwrap(), "1");
+    run(
+        &mut c,
+        &["CONFIG", "SET", "stop-writes-on-bgsave-error", "no"],
+    );
+    run(&mut c, &["SET", "a", "3"]);
+    run(
+        &mut c,
+        &["CONFIG", "SET", "stop-writes-on-bgsave-error", "yes"],
+    );
+    std::fs::create_dir_all(gone.path()).unwrap();
+    run(&mut c, &["BGSAVE"]);
+    wait_for("success", TIMEOUT, || {
+        info_field(&mut c, "rdb_last_bgsave_status") == "ok"
+    });
+    run(&mut c, &["SET", "a", "4"]);
+}
+
 #[test]
 fn appendonly_yes_is_refused() {
     let out = Command::new(redwing_bin())
