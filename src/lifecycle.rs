@@ -21,6 +21,14 @@ static HELD: Mutex<Held> = Mutex::new(Held {
     listeners: Vec::new(),
 });
 
+static EXITING: AtomicBool = AtomicBool::new(false);
+
+/// The process is leaving (accept errors from its closed listeners are
+/// expected).
+pub fn exiting() -> bool {
+    EXITING.load(Ordering::SeqCst)
+}
+
 /// Remembers a listening socket, so that `exit` stops it at once: a
 /// socket with an io_uring accept in flight outlives the process for a
 /// moment otherwise, and would still take connections.
@@ -64,6 +72,7 @@ pub fn write_pidfile(path: &str) -> Result<(), String> {
 
 /// Leaves the process: removes the pidfile and lock files, then exits.
 pub fn exit(code: i32) -> ! {
+    EXITING.store(true, Ordering::SeqCst);
     if let Ok(h) = HELD.lock() {
         for &fd in &h.listeners {
             // SAFETY: shutdown on a socket fd this process opened.

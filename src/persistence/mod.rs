@@ -18,7 +18,8 @@ pub use save::{abort_running, before_coord, writes_refused};
 /// false, without exiting, when that save fails and `force` is not set.
 pub async fn shutdown(save: Option<bool>, force: bool) -> bool {
     tracing::info!("User requested shutdown...");
-    let save = save.unwrap_or_else(|| !save::save_rules().is_empty());
+    // Never while loading: that would replace the file with part of it.
+    let save = !loading() && save.unwrap_or_else(|| !save::save_rules().is_empty());
     if save {
         tracing::info!("Saving the final RDB snapshot before exiting.");
         // A background save in progress finishes first.

@@ -128,8 +128,9 @@ static BOUND: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::n
 pub async fn control_main() {
     use crate::persistence::{load, save};
     save::init(crate::storage::now_ms() / 1000);
-    crate::lifecycle::defer_signals();
+    // A signal while loading exits at once, without saving half a dataset.
     load::at_start().await;
+    crate::lifecycle::defer_signals();
     save::cron().await
 }
 
@@ -140,6 +141,7 @@ async fn accept_loop(listener: TcpListener) {
                 stats::with(|s| s.total_connections += 1);
                 runtime::spawn(start_connection(stream));
             }
+            Err(_) if crate::lifecycle::exiting() => return,
             Err(e) => {
                 tracing::warn!("Accepting client connection: {e}");
                 runtime::sleep(Duration::from_millis(10)).await;
