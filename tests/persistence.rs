@@ -64,6 +64,17 @@ fn start_in(dir: &Path, extra: &[&str]) -> Server {
     Server::start(&args)
 }
 
+/// `SET <prefix>:<i> <i>` for i in 0..n, pipelined.
+fn preload(c: &mut Connection, prefix: &str, n: u64) {
+    for base in (0..n).step_by(1000) {
+        let mut p = redis::pipe();
+        for i in base..(base + 1000).min(n) {
+            p.cmd("SET").arg(format!("{prefix}:{i}")).arg(i);
+        }
+        p.query::<()>(c).unwrap();
+    }
+}
+
 fn check_rdb(path: &Path) {
     let out = Command::new("redis-check-rdb").arg(path).output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
@@ -147,13 +158,7 @@ fn bgsave_under_writes_is_point_in_time() {
     let dir = tempfile::tempdir().unwrap();
     let s = start_in(dir.path(), &["--save", ""]);
     let mut c = s.conn();
-    for base in (0..PRELOAD).step_by(1000) {
-        let mut p = redis::pipe();
-        for i in base..base + 1000 {
-            p.cmd("SET").arg(format!("old:{i}")).arg(i);
-        }
-        p.query::<()>(&mut c).unwrap();
-    }
+    preload(&mut c, "old", PRELOAD);
     let stop = Arc::new(AtomicBool::new(false));
     let written = Arc::new(AtomicU64::new(0));
     let writer = {
@@ -245,13 +250,7 @@ fn flushall_aborts_a_running_bgsave() {
     let dir = tempfile::tempdir().unwrap();
     let s = start_in(dir.path(), &["--save", ""]);
     let mut c = s.conn();
-    for base in (0..200_000).step_by(1000) {
-        let mut p = redis::pipe();
-        for i in base..base + 1000 {
-            p.cmd("SET").arg(format!("k:{i}")).arg(i);
-        }
-        p.query::<()>(&mut c).unwrap();
-    }
+    preload(&mut c, "k", 200_000);
     run(&mut c, &["BGSAVE"]);
     run(&mut c, &["FLUSHALL"]);
     wait_for("bgsave", Duration::from_secs(30), || {
@@ -368,13 +367,7 @@ fn commands_wait_for_loading() {
     {
         let s = start_in(dir.path(), &["--save", ""]);
         let mut c = s.conn();
-        for base in (0..N).step_by(1000) {
-            let mut p = redis::pipe();
-            for i in base..base + 1000 {
-                p.cmd("SET").arg(format!("k:{i}")).arg(i);
-            }
-            p.query::<()>(&mut c).unwrap();
-        }
+        preload(&mut c, "k", N as u64);
         run(&mut c, &["SAVE"]);
     }
     let port = free_port();
