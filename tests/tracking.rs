@@ -11,10 +11,7 @@ use common::*;
 const SHORT: Duration = Duration::from_millis(300);
 
 fn invalidate(key: &str) -> String {
-    format!(
-        ">2\r\n$10\r\ninvalidate\r\n*1\r\n${}\r\n{key}\r\n",
-        key.len()
-    )
+    format!(">2\r\n$10\r\ninvalidate\r\n*1\r\n${}\r\n{key}\r\n", key.len())
 }
 
 #[test]
@@ -130,9 +127,7 @@ fn tracking_errors_and_info_match_redis() {
         &["CLIENT", "TRACKING", "on", "FOO"],
         &["CLIENT", "TRACKING", "maybe"],
         &["CLIENT", "CACHING", "yes"],
-        &[
-            "CLIENT", "TRACKING", "on", "BCAST", "PREFIX", "a", "PREFIX", "ab",
-        ],
+        &["CLIENT", "TRACKING", "on", "BCAST", "PREFIX", "a", "PREFIX", "ab"],
         &["CLIENT", "TRACKING", "on", "OPTIN", "NOLOOP"],
         &["CLIENT", "TRACKINGINFO"],
         &["CLIENT", "CACHING", "no"],
@@ -143,9 +138,7 @@ fn tracking_errors_and_info_match_redis() {
         &["CLIENT", "GETREDIR"],
         &["CLIENT", "TRACKING", "off"],
         &["CLIENT", "TRACKINGINFO"],
-        &[
-            "CLIENT", "TRACKING", "on", "BCAST", "PREFIX", "x", "PREFIX", "y",
-        ],
+        &["CLIENT", "TRACKING", "on", "BCAST", "PREFIX", "x", "PREFIX", "y"],
         &["CLIENT", "TRACKINGINFO"],
     ];
     for resp3 in [false, true] {
