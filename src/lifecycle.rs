@@ -5,18 +5,38 @@ use std::fs::File;
 use std::io::Write;
 use std::os::fd::AsRawFd;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 /// Files to remove on exit, and locks to hold until then.
 struct Held {
     pidfile: Option<PathBuf>,
     locks: Vec<(PathBuf, File)>,
+    listeners: Vec<i32>,
 }
 
 static HELD: Mutex<Held> = Mutex::new(Held {
     pidfile: None,
     locks: Vec::new(),
+    listeners: Vec::new(),
 });
+
+static EXITING: AtomicBool = AtomicBool::new(false);
+
+/// The process is leaving (accept errors from its closed listeners are
+/// expected).
+pub fn exiting() -> bool {
+    EXITING.load(Ordering::SeqCst)
+}
+
+/// Remembers a listening socket, so that `exit` stops it at once: a
+/// socket with an io_uring accept in flight outlives the process for a
+/// moment otherwise, and would still take connections.
+pub fn track_listener(fd: i32) {
+    if let Ok(mut h) = HELD.lock() {
+        h.listeners.push(fd);
+    }
+}
 
 /// Takes an exclusive lock on `/tmp/redwing-<addr>-<port>.lock` for each
 /// listening address. SO_REUSEPORT would otherwise let a second server
@@ -51,9 +71,13 @@ pub fn write_pidfile(path: &str) -> Result<(), String> {
 }
 
 /// Leaves the process: removes the pidfile and lock files, then exits.
-/// Later persistence work (save on shutdown) hooks in here.
 pub fn exit(code: i32) -> ! {
+    EXITING.store(true, Ordering::SeqCst);
     if let Ok(h) = HELD.lock() {
+        for &fd in &h.listeners {
+            // SAFETY: shutdown on a socket fd this process opened.
+            unsafe { libc::shutdown(fd, libc::SHUT_RDWR) };
+        }
         if let Some(p) = &h.pidfile {
             let _ = std::fs::remove_file(p);
         }
@@ -64,15 +88,38 @@ pub fn exit(code: i32) -> ! {
     std::process::exit(code)
 }
 
-/// The orderly stop of SIGTERM/SIGINT and SHUTDOWN.
+/// The orderly stop of SIGTERM/SIGINT before the server runs.
 pub fn shutdown(reason: &str) -> ! {
     tracing::warn!("{reason}, scheduling shutdown...");
     tracing::info!("User requested shutdown...");
+    exit_after_shutdown()
+}
+
+/// The last step of an orderly stop (after any final save).
+pub fn exit_after_shutdown() -> ! {
     tracing::info!("Redwing is now ready to exit, bye bye...");
     exit(0)
 }
 
-/// Starts a thread that turns SIGTERM and SIGINT into `shutdown`.
+/// Once the server runs, a signal only leaves a request that the control
+/// executor serves (it may need to save first).
+static DEFER_SIGNALS: AtomicBool = AtomicBool::new(false);
+static SIGNAL: AtomicBool = AtomicBool::new(false);
+
+/// From now on SIGTERM/SIGINT wait for `take_signal` instead of exiting.
+pub fn defer_signals() {
+    DEFER_SIGNALS.store(true, Ordering::SeqCst);
+}
+
+pub fn signal_pending() -> bool {
+    SIGNAL.load(Ordering::SeqCst)
+}
+
+pub fn take_signal() {
+    SIGNAL.store(false, Ordering::SeqCst);
+}
+
+/// Starts a thread that turns SIGTERM and SIGINT into a shutdown.
 pub fn handle_signals() {
     use signal_hook::consts::{SIGINT, SIGTERM};
     let mut signals =
@@ -80,9 +127,13 @@ pub fn handle_signals() {
     std::thread::Builder::new()
         .name("signals".into())
         .spawn(move || {
-            if let Some(sig) = signals.forever().next() {
+            for sig in signals.forever() {
                 let name = if sig == SIGTERM { "SIGTERM" } else { "SIGINT" };
-                shutdown(&format!("Received {name}"));
+                if !DEFER_SIGNALS.load(Ordering::SeqCst) {
+                    shutdown(&format!("Received {name}"));
+                }
+                tracing::warn!("Received {name} scheduling shutdown...");
+                SIGNAL.store(true, Ordering::SeqCst);
             }
         })
         .expect("signal thread");

@@ -35,6 +35,12 @@ fn main() {
         eprintln!("{e}");
         std::process::exit(1);
     }
+    if config::num(Opt::Appendonly) == 1 {
+        let msg = "appendonly yes: the AOF is not implemented in Redwing yet; set appendonly no (RDB snapshots work)";
+        tracing::warn!("{msg}");
+        eprintln!("redwing-server: {msg}");
+        std::process::exit(1);
+    }
     let cpus = runtime::allowed_cpus();
     let threads = match config::num(Opt::Threads) {
         0 => cpus.len(),
@@ -92,6 +98,7 @@ fn main() {
         std::process::id()
     );
     syscheck::log_warnings(&checks);
+    redwing::persistence::load::prepare();
     if let Err(e) = runtime::start(
         threads,
         &cpus,

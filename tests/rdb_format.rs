@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 
+use common::dataset::*;
 use common::*;
 use redis::Connection;
 use redwing::persistence::rdb::{
@@ -25,54 +26,6 @@ use redwing::storage::list::End;
 use redwing::storage::value::{Hash, List, Set, ZSet};
 use redwing::storage::zset::Limits;
 use redwing::storage::Value;
-
-/// What one key looks like from outside.
-#[derive(Debug, PartialEq)]
-struct View {
-    ty: String,
-    items: Vec<Vec<u8>>,
-    /// PEXPIRETIME: -1 without a TTL.
-    expire: i64,
-    encoding: String,
-}
-
-fn sorted_pairs(flat: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
-    let mut pairs: Vec<(Vec<u8>, Vec<u8>)> = flat
-        .chunks(2)
-        .map(|p| (p[0].clone(), p[1].clone()))
-        .collect();
-    pairs.sort();
-    pairs.into_iter().flat_map(|(a, b)| [a, b]).collect()
-}
-
-fn redis_view(c: &mut Connection, key: &[u8]) -> View {
-    let ty: String = redis::cmd("TYPE").arg(key).query(c).unwrap();
-    let q = |c: &mut Connection, name: &str, extra: &[&str]| -> Vec<Vec<u8>> {
-        redis::cmd(name).arg(key).arg(extra).query(c).unwrap()
-    };
-    let items = match ty.as_str() {
-        "string" => vec![redis::cmd("GET").arg(key).query(c).unwrap()],
-        "list" => q(c, "LRANGE", &["0", "-1"]),
-        "set" => {
-            let mut m = q(c, "SMEMBERS", &[]);
-            m.sort();
-            m
-        }
-        "hash" => sorted_pairs(q(c, "HGETALL", &[])),
-        "zset" => q(c, "ZRANGE", &["0", "-1", "WITHSCORES"]),
-        other => panic!("unexpected type {other}"),
-    };
-    View {
-        ty,
-        items,
-        expire: redis::cmd("PEXPIRETIME").arg(key).query(c).unwrap(),
-        encoding: redis::cmd("OBJECT")
-            .arg("ENCODING")
-            .arg(key)
-            .query(c)
-            .unwrap(),
-    }
-}
 
 fn our_view(value: &Value, expire_ms: Option<i64>) -> View {
     let items = match value {
@@ -143,98 +96,6 @@ fn compare_with_redis(c: &mut Connection, entries: &[Entry]) {
     }
 }
 
-fn run(c: &mut Connection, args: &[&str]) {
-    cmd(args).query::<redis::Value>(c).unwrap();
-}
-
-/// A list with an entry of each listpack encoding width.
-const SMALL_LIST: &[&str] = &["a", "1", "-5", "300", "70000", "5000000000", "x"];
-
-const LIBRARY: &str = "#!lua name=mylib\nredis.register_function('f', function() return 1 end)";
-
-/// Data of every type and encoding Redis 7.0 has, in dbs 0, 1 and 9.
-fn fill_redis(c: &mut Connection) {
-    let long = |p: &str, n: usize| p.repeat(n);
-    run(c, &["SET", "int", "12345"]);
-    run(c, &["SET", "neg", "-7"]);
-    run(c, &["SET", "bigint", "12345678901234"]);
-    run(c, &["SET", "embstr", "hello world"]);
-    let noise: String = (0..200u32)
-        .map(|i| char::from(b'!' + (i.wrapping_mul(2_654_435_761) >> 26) as u8 % 90))
-        .collect();
-    run(c, &["SET", "raw", &noise]);
-    run(c, &["SET", "lzf", &long("abcabcabd", 300)]);
-    run(c, &["SET", "empty", ""]);
-    run(c, &["SET", "ttl", "v", "PX", "500000"]);
-    let mut push = vec!["RPUSH", "list:small"];
-    push.extend_from_slice(SMALL_LIST);
-    run(c, &push);
-    for i in 0..3000 {
-        let v = if i % 7 == 0 {
-            long("e", 100 + i % 300)
-        } else {
-            i.to_string()
-        };
-        run(c, &["RPUSH", "list:big", &v]);
-    }
-    run(
-        c,
-        &["RPUSH", "list:huge-elem", "a", &long("z", 10_000), "b"],
-    );
-    run(
-        c,
-        &["SADD", "set:ints", "1", "2", "3", "-100000", "5000000000"],
-    );
-    run(c, &["SADD", "set:strs", "a", "b", "c"]);
-    for i in 0..600 {
-        run(c, &["SADD", "set:bigints", &i.to_string()]);
-        run(c, &["SADD", "set:bigstrs", &format!("m{i}")]);
-    }
-    run(
-        c,
-        &[
-            "ZADD", "z:small", "1", "a", "2.5", "b", "-3", "c", "inf", "d", "-inf", "e",
-        ],
-    );
-    run(c, &["ZADD", "z:long", "1", "a", "2", &long("m", 100)]);
-    for i in 0..300 {
-        run(
-            c,
-            &[
-                "ZADD",
-                "z:big",
-                &format!("{}", i as f64 / 3.0),
-                &format!("m{i}"),
-            ],
-        );
-    }
-    run(c, &["HSET", "h:small", "f1", "v1", "f2", "2", "n", "-1"]);
-    run(c, &["HSET", "h:long", "f", &long("v", 100)]);
-    for i in 0..300 {
-        run(c, &["HSET", "h:big", &format!("f{i}"), &i.to_string()]);
-    }
-    run(c, &["PEXPIRE", "h:small", "900000"]);
-    run(c, &["SADD", "set:wide-ints", "5000000000", "-5000000000"]);
-    for i in 0..300 {
-        run(
-            c,
-            &[
-                "SADD",
-                "set:wide-ints",
-                &(i * 100_000_000_000i64).to_string(),
-            ],
-        );
-    }
-    run(c, &["FUNCTION", "LOAD", LIBRARY]);
-    run(c, &["SELECT", "1"]);
-    run(c, &["SET", "one", "1"]);
-    run(c, &["RPUSH", "l", "x"]);
-    run(c, &["SET", "exp", "e", "EX", "1000"]);
-    run(c, &["SELECT", "9"]);
-    run(c, &["SADD", "s", "x", "1"]);
-    run(c, &["SELECT", "0"]);
-}
-
 fn dump_of(s: &Server, c: &mut Connection) -> Vec<u8> {
     run(c, &["SAVE"]);
     std::fs::read(s.dir.path().join("dump.rdb")).unwrap()
@@ -250,7 +111,7 @@ fn reads_what_redis_writes() {
             policy,
         ]);
         let mut c = s.conn();
-        fill_redis(&mut c);
+        fill_redis(&mut c, true);
         let bytes = dump_of(&s, &mut c);
         let items = read_all(&bytes).unwrap();
         assert_eq!(read_trickled(&bytes), items.len());

@@ -641,7 +641,8 @@ fn debug_and_memory() {
 #[test]
 fn shutdown_exits_with_status_zero() {
     let r = Server::redis(&[]);
-    let mut s = start(&[]);
+    let gone = tempfile::tempdir().unwrap();
+    let mut s = start(&["--dir", gone.path().to_str().unwrap()]);
     same_as_redis(
         &s,
         &r,
@@ -652,7 +653,8 @@ fn shutdown_exits_with_status_zero() {
             &["SHUTDOWN", "ABORT", "NOW"],
         ],
     );
-    // No persistence: a save cannot succeed, so SHUTDOWN SAVE refuses.
+    // A save that cannot be written (its dir is gone): SHUTDOWN SAVE refuses.
+    std::fs::remove_dir_all(gone.path()).unwrap();
     assert_eq!(
         line(&s, &["SHUTDOWN", "SAVE"]),
         "-ERR Errors trying to SHUTDOWN. Check logs.\r\n"

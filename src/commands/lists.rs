@@ -647,8 +647,13 @@ async fn bmove(c: ClientRef, src: Bytes, dst: Bytes, from: End, to: End, t: &[u8
     let deadline = std::time::Instant::now() + std::time::Duration::from_millis(timeout);
     loop {
         let d = dst.clone();
-        let take: blocking::TakeFn =
-            Box::new(move |ctx, key| same_core.then(|| lmove_here(ctx, key, &d, from, to)));
+        let take: blocking::TakeFn = Box::new(move |ctx, key| {
+            same_core.then(|| {
+                // A snapshot copies the destination before it changes.
+                crate::persistence::snapshot::before_write(ctx.db, &d);
+                lmove_here(ctx, key, &d, from, to)
+            })
+        });
         let left = if timeout == 0 {
             0
         } else {
@@ -664,7 +669,10 @@ async fn bmove(c: ClientRef, src: Bytes, dst: Bytes, from: End, to: End, t: &[u8
             Outcome::Served(r) => return r,
             Outcome::TimedOut | Outcome::Gone => return Reply::Nil,
             Outcome::Woken(_) => {
+                let keys = [src.clone(), dst.clone()];
+                let snap = crate::persistence::before_coord(&keys, db..db + 1).await;
                 let r = lmove_cross(db, src.clone(), dst.clone(), from, to).await;
+                drop(snap);
                 // Whatever this client left in the source goes to the next waiter.
                 blocking::signal_on(db, src.clone()).await;
                 if !matches!(r, Reply::Nil) {

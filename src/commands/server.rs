@@ -20,7 +20,7 @@ use crate::protocol::errors::{self, err, wrong_args};
 use crate::protocol::{parse_i64, Reply};
 use crate::runtime;
 use crate::storage::shard::{self, lru_clock, ShardStats};
-use crate::storage::{key_slot, now_ms, Entry, Value};
+use crate::storage::{key_slot, Entry, Value};
 
 /// The Redis version Redwing answers as, so clients enable the features
 /// it has (HELLO, INFO redis_version).
@@ -47,7 +47,6 @@ fn help(lines: &[&'static str]) -> Reply {
 // Process facts: start time, ids.
 
 struct Start {
-    unix_ms: i64,
     at: Instant,
 }
 
@@ -59,7 +58,6 @@ fn start() -> &'static Start {
         let up = process_age().unwrap_or_default();
         let now = Instant::now();
         Start {
-            unix_ms: now_ms() - up.as_millis() as i64,
             at: now.checked_sub(up).unwrap_or(now),
         }
     })
@@ -380,9 +378,13 @@ fn info_section(name: &str, snap: &CoreSnap) -> Option<String> {
             kv(o, "lazyfreed_objects", 0);
         }
         "persistence" => {
+            use crate::persistence::{load, save};
+            let ps = save::status();
+            let li = load::info();
+            let loading = load::loading();
             o.push_str("# Persistence\r\n");
+            kv(o, "loading", loading as i64);
             for k in [
-                "loading",
                 "async_loading",
                 "current_cow_peak",
                 "current_cow_size",
@@ -391,18 +393,36 @@ fn info_section(name: &str, snap: &CoreSnap) -> Option<String> {
                 kv(o, k, 0);
             }
             kv(o, "current_fork_perc", "0.00");
-            kv(o, "current_save_keys_processed", 0);
-            kv(o, "current_save_keys_total", 0);
-            kv(o, "rdb_changes_since_last_save", snap.dirty);
-            kv(o, "rdb_bgsave_in_progress", 0);
-            kv(o, "rdb_last_save_time", start().unix_ms / 1000);
-            kv(o, "rdb_last_bgsave_status", "ok");
-            kv(o, "rdb_last_bgsave_time_sec", -1);
-            kv(o, "rdb_current_bgsave_time_sec", -1);
-            kv(o, "rdb_saves", 0);
+            let (processed, total) = if ps.in_progress {
+                (ps.keys_processed, ps.keys_total)
+            } else {
+                (0, 0)
+            };
+            kv(o, "current_save_keys_processed", processed);
+            kv(o, "current_save_keys_total", total);
+            kv(
+                o,
+                "rdb_changes_since_last_save",
+                snap.dirty.saturating_sub(ps.dirty_saved),
+            );
+            kv(o, "rdb_bgsave_in_progress", ps.in_progress as i64);
+            kv(o, "rdb_last_save_time", ps.last_save);
+            kv(
+                o,
+                "rdb_last_bgsave_status",
+                if ps.last_ok { "ok" } else { "err" },
+            );
+            kv(o, "rdb_last_bgsave_time_sec", ps.last_bgsave_secs);
+            kv(
+                o,
+                "rdb_current_bgsave_time_sec",
+                ps.current_start
+                    .map_or(-1, |t| t.elapsed().as_secs() as i64),
+            );
+            kv(o, "rdb_saves", ps.saves);
             kv(o, "rdb_last_cow_size", 0);
-            kv(o, "rdb_last_load_keys_expired", 0);
-            kv(o, "rdb_last_load_keys_loaded", 0);
+            kv(o, "rdb_last_load_keys_expired", li.keys_expired);
+            kv(o, "rdb_last_load_keys_loaded", li.keys_loaded);
             kv(o, "aof_enabled", 0);
             kv(o, "aof_rewrite_in_progress", 0);
             kv(o, "aof_rewrite_scheduled", 0);
@@ -415,6 +435,22 @@ fn info_section(name: &str, snap: &CoreSnap) -> Option<String> {
             kv(o, "aof_last_cow_size", 0);
             kv(o, "module_fork_in_progress", 0);
             kv(o, "module_fork_last_cow_size", 0);
+            if loading {
+                let secs = li.started.map_or(0.0, |t| t.elapsed().as_secs_f64());
+                let perc = li.loaded_bytes as f64 * 100.0 / li.total_bytes.max(1) as f64;
+                let eta = if li.loaded_bytes > 0 {
+                    (secs * (li.total_bytes - li.loaded_bytes.min(li.total_bytes)) as f64
+                        / li.loaded_bytes as f64) as i64
+                } else {
+                    1
+                };
+                kv(o, "loading_start_time", li.start_time);
+                kv(o, "loading_total_bytes", li.total_bytes);
+                kv(o, "loading_rdb_used_mem", li.rdb_used_mem);
+                kv(o, "loading_loaded_bytes", li.loaded_bytes);
+                kv(o, "loading_loaded_perc", format!("{perc:.2}"));
+                kv(o, "loading_eta_seconds", eta);
+            }
         }
         "stats" => {
             let (ops, kin, kout) = instantaneous(Sample {
@@ -1032,6 +1068,7 @@ fn flush_args(args: &[Bytes]) -> Result<(), Reply> {
 /// Clears database `db` (all when None) on every core; each core counts
 /// the keys it removed as changes.
 async fn flush(db: Option<usize>) {
+    crate::persistence::abort_running(if db.is_some() { "FLUSHDB" } else { "FLUSHALL" });
     runtime::gather(0..runtime::shards(), move || {
         super::multi::db_replaced(db);
         shard::with(|s| {
@@ -1087,6 +1124,7 @@ fn swapdb(_: ClientRef, args: Vec<Bytes>) -> Fut {
         }
         let (a, b) = (a as usize, b as usize);
         if a != b {
+            crate::persistence::abort_running("SWAPDB");
             // Atomic across cores: no client sees one core swapped and
             // another not.
             let parts = (0..runtime::shards())
@@ -1117,10 +1155,46 @@ fn time(_: &mut ClientState, _: &[Bytes]) -> Reply {
     ])
 }
 
-/// Nothing has been saved yet, so the last save is the start, as in a
-/// Redis that loaded no RDB.
+/// The last successful save (the start-up time before any).
 fn lastsave(_: &mut ClientState, _: &[Bytes]) -> Reply {
-    Reply::Int(start().unix_ms / 1000)
+    Reply::Int(crate::persistence::save::status().last_save)
+}
+
+/// SAVE: a snapshot now; the client waits for it (other clients are
+/// served meanwhile: the snapshot needs no pause).
+fn save(_: ClientRef, _: Vec<Bytes>) -> Fut {
+    use crate::persistence::save;
+    Box::pin(async move {
+        if !save::try_begin() {
+            return err(errors::BGSAVE_IN_PROGRESS);
+        }
+        if save::start_and_wait(false).await {
+            Reply::Ok
+        } else {
+            err("ERR")
+        }
+    })
+}
+
+/// BGSAVE [SCHEDULE].
+fn bgsave(_: ClientRef, args: Vec<Bytes>) -> Fut {
+    use crate::persistence::save;
+    Box::pin(async move {
+        let schedule = match &args[1..] {
+            [] => false,
+            [a] if is(a, "schedule") => true,
+            _ => return err(errors::SYNTAX),
+        };
+        if !save::try_begin() {
+            if schedule {
+                save::schedule();
+                return Reply::status("Background saving scheduled");
+            }
+            return err(errors::BGSAVE_IN_PROGRESS);
+        }
+        save::start_and_wait(true).await;
+        Reply::status("Background saving started")
+    })
 }
 
 // ---------------------------------------------------------------------------
@@ -1291,38 +1365,43 @@ fn memory_cmd(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 // SHUTDOWN
 
 /// SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT]. Nothing is ever pending
-/// (shutdown is immediate), so ABORT always finds no shutdown to stop.
-fn shutdown(_: &mut ClientState, args: &[Bytes]) -> Reply {
-    let (mut nosave, mut save, mut force, mut abort, mut other) =
-        (false, false, false, false, false);
-    for a in &args[1..] {
-        if is(a, "nosave") {
-            nosave = true;
-        } else if is(a, "save") {
-            save = true;
-        } else if is(a, "now") {
-            other = true;
-        } else if is(a, "force") {
-            force = true;
-        } else if is(a, "abort") {
-            abort = true;
-        } else {
+/// (shutdown starts at once), so ABORT always finds no shutdown to stop.
+/// Saves first when asked, or by default when save rules exist.
+fn shutdown(_: ClientRef, args: Vec<Bytes>) -> Fut {
+    Box::pin(async move {
+        let (mut nosave, mut save, mut force, mut abort, mut other) =
+            (false, false, false, false, false);
+        for a in &args[1..] {
+            if is(a, "nosave") {
+                nosave = true;
+            } else if is(a, "save") {
+                save = true;
+            } else if is(a, "now") {
+                other = true;
+            } else if is(a, "force") {
+                force = true;
+            } else if is(a, "abort") {
+                abort = true;
+            } else {
+                return err(errors::SYNTAX);
+            }
+        }
+        if (abort && (nosave || save || force || other)) || (nosave && save) {
             return err(errors::SYNTAX);
         }
-    }
-    if (abort && (nosave || save || force || other)) || (nosave && save) {
-        return err(errors::SYNTAX);
-    }
-    if abort {
-        return err(errors::NO_SHUTDOWN_IN_PROGRESS);
-    }
-    if save && !force {
-        // There is no persistence to save with, so a requested save fails,
-        // and Redis refuses to exit when its save fails (unless FORCE).
-        tracing::warn!("Error trying to save the DB, can't exit: persistence is not available");
-        return err(errors::SHUTDOWN_FAILED);
-    }
-    crate::lifecycle::shutdown("User requested shutdown")
+        if abort {
+            return err(errors::NO_SHUTDOWN_IN_PROGRESS);
+        }
+        let mode = if nosave {
+            Some(false)
+        } else if save {
+            Some(true)
+        } else {
+            None
+        };
+        crate::persistence::shutdown(mode, force).await;
+        err(errors::SHUTDOWN_FAILED)
+    })
 }
 
 pub fn register(t: &mut Vec<Spec>) {
@@ -1430,6 +1509,28 @@ pub fn register(t: &mut Vec<Spec>) {
             "1.0.0",
         ),
         spec(
+            "save",
+            1,
+            ADMIN | NOSCRIPT | NO_MULTI,
+            N,
+            Coord(save),
+            Cross::Never,
+            g,
+            "Synchronously saves the database(s) to disk.",
+            "1.0.0",
+        ),
+        spec(
+            "bgsave",
+            -1,
+            ADMIN | NOSCRIPT,
+            N,
+            Coord(bgsave),
+            Cross::Never,
+            g,
+            "Asynchronously saves the database(s) to disk.",
+            "1.0.0",
+        ),
+        spec(
             "debug",
             -2,
             ADMIN | NOSCRIPT | LOADING | STALE,
@@ -1445,7 +1546,7 @@ pub fn register(t: &mut Vec<Spec>) {
             -1,
             ADMIN | NOSCRIPT | LOADING | STALE | NO_MULTI | ALLOW_BUSY,
             N,
-            Conn(shutdown),
+            Coord(shutdown),
             Cross::Never,
             g,
             "Synchronously saves the database(s) to disk and shuts down the Redis server.",

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};
 use std::sync::{OnceLock, RwLock};
 
-pub use options::{events, parse_memory, Kind, Opt, OptDef, LOGLEVELS, OPTIONS};
+pub use options::{events, parse_memory, save_params, Kind, Opt, OptDef, LOGLEVELS, OPTIONS};
 
 use crate::protocol::inline::split_args;
 
@@ -185,6 +185,7 @@ pub fn load(file: Option<&Path>, cmdline: &str) -> Result<(), ConfigError> {
         }
     }
     NOTIFY_FLAGS.store(num(Opt::NotifyKeyspaceEvents) as u32, Ordering::Relaxed);
+    SAVE_SEEN.store(false, Ordering::Relaxed);
     if let Some(f) = &file {
         let body = std::fs::read_to_string(f).map_err(|e| ConfigError {
             source: f.display().to_string(),
@@ -230,10 +231,23 @@ fn apply_text(source: &str, body: &str, depth: usize) -> Result<(), ConfigError>
         if args.len() < 2 {
             return Err(err("Bad directive or wrong number of arguments".into()));
         }
-        set(idx, &args[1..], false).map_err(err)?;
+        let mut vals = args[1..].to_vec();
+        // Redis 7.0: the `save` lines of a config add up (the first one
+        // replaces the default); `save ""` clears them.
+        if idx == Opt::Save as usize
+            && SAVE_SEEN.swap(true, Ordering::Relaxed)
+            && vals.iter().any(|v| !v.is_empty())
+        {
+            let before = text_at(idx);
+            vals.splice(0..0, before.split_whitespace().map(String::from));
+        }
+        set(idx, &vals, false).map_err(err)?;
     }
     Ok(())
 }
+
+/// A `save` line was read in this load (later ones append to it).
+static SAVE_SEEN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// The result of reading argv the way redis-server does.
 #[derive(Debug, Default, PartialEq)]

@@ -23,12 +23,14 @@ pub enum Kind {
     OutputLimits,
     /// `notify-keyspace-events` letters, kept as a bit set.
     EventFlags,
+    /// `save`: `<seconds> <changes>` pairs, or `""` for none.
+    SaveParams,
 }
 
 impl Kind {
     /// Whether the value is several words (split on spaces when set).
     pub fn is_words(self) -> bool {
-        matches!(self, Kind::List | Kind::OutputLimits)
+        matches!(self, Kind::List | Kind::OutputLimits | Kind::SaveParams)
     }
 }
 
@@ -91,6 +93,26 @@ options! {
     NotifyKeyspaceEvents: "notify-keyspace-events", Kind::EventFlags, "", MUTABLE;
     BusyReplyThreshold: "busy-reply-threshold", Kind::Int { min: 0, max: i64::MAX }, "5000", MUTABLE;
     TrackingTableMaxKeys: "tracking-table-max-keys", Kind::Int { min: 0, max: i64::MAX }, "1000000", MUTABLE;
+    Save: "save", Kind::SaveParams, "3600 1 300 100 60 10000", MUTABLE;
+    Dbfilename: "dbfilename", Kind::Str, "dump.rdb", MUTABLE;
+    Rdbcompression: "rdbcompression", Kind::Bool, "yes", MUTABLE;
+    Rdbchecksum: "rdbchecksum", Kind::Bool, "yes", FIXED;
+    StopWritesOnBgsaveError: "stop-writes-on-bgsave-error", Kind::Bool, "yes", MUTABLE;
+    RdbDelSyncFiles: "rdb-del-sync-files", Kind::Bool, "no", MUTABLE;
+    RdbSaveIncrementalFsync: "rdb-save-incremental-fsync", Kind::Bool, "yes", MUTABLE;
+    // The AOF is not implemented: `appendonly yes` stops the server at
+    // start (main.rs) and cannot be set live, so nobody believes it is on.
+    Appendonly: "appendonly", Kind::Bool, "no", FIXED;
+    Appendfilename: "appendfilename", Kind::Str, "appendonly.aof", FIXED;
+    Appenddirname: "appenddirname", Kind::Str, "appendonlydir", FIXED;
+    Appendfsync: "appendfsync", Kind::Enum(&["always", "everysec", "no"]), "everysec", MUTABLE;
+    NoAppendfsyncOnRewrite: "no-appendfsync-on-rewrite", Kind::Bool, "no", MUTABLE;
+    AutoAofRewritePercentage: "auto-aof-rewrite-percentage", Kind::Int { min: 0, max: INT }, "100", MUTABLE;
+    AutoAofRewriteMinSize: "auto-aof-rewrite-min-size", Kind::Memory { min: 0, max: i64::MAX }, "67108864", MUTABLE;
+    AofLoadTruncated: "aof-load-truncated", Kind::Bool, "yes", MUTABLE;
+    AofUseRdbPreamble: "aof-use-rdb-preamble", Kind::Bool, "yes", MUTABLE;
+    AofTimestampEnabled: "aof-timestamp-enabled", Kind::Bool, "no", MUTABLE;
+    AofRewriteIncrementalFsync: "aof-rewrite-incremental-fsync", Kind::Bool, "yes", MUTABLE;
 }
 
 /// Older option names (Redis 6 ziplist names) that configs still use.
@@ -164,6 +186,15 @@ pub fn parse_value(def: &OptDef, args: &[String]) -> Result<(String, i64), Strin
                 .join(" ");
             Ok((text, 0))
         }
+        Kind::SaveParams => {
+            let pairs = save_params(&args.join(" ")).ok_or("Invalid save parameters")?;
+            let text = pairs
+                .iter()
+                .map(|(s, c)| format!("{s} {c}"))
+                .collect::<Vec<_>>()
+                .join(" ");
+            Ok((text, 0))
+        }
         Kind::EventFlags => {
             let flags = events::parse(v).ok_or_else(|| {
                 "Invalid event class character. Use 'Ag$lshzxeKEtmdn'.".to_string()
@@ -171,6 +202,19 @@ pub fn parse_value(def: &OptDef, args: &[String]) -> Result<(String, i64), Strin
             Ok((events::format(flags), flags as i64))
         }
     }
+}
+
+/// `save` pairs `(seconds, changes)`; None if malformed. Empty text (or
+/// `save ""`) is no rules.
+pub fn save_params(text: &str) -> Option<Vec<(u64, u64)>> {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    if !words.len().is_multiple_of(2) {
+        return None;
+    }
+    words
+        .chunks(2)
+        .map(|p| Some((p[0].parse().ok()?, p[1].parse().ok()?)))
+        .collect()
 }
 
 /// Output buffer classes in the order CONFIG GET shows them.

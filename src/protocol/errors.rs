@@ -132,3 +132,7 @@ pub const MUST_BE_POSITIVE: &str = "ERR value is out of range, must be positive"
 pub const NUMKEYS_POSITIVE: &str = "ERR numkeys should be greater than 0";
 pub const COUNT_POSITIVE: &str = "ERR count should be greater than 0";
 pub const LIMIT_NEGATIVE: &str = "ERR LIMIT can't be negative";
+
+pub const LOADING: &str = "LOADING Redis is loading the dataset in memory";
+pub const MISCONF: &str = "MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk. Commands that may modify the data set are disabled, because this instance is configured to report errors during writes if RDB snapshotting fails (stop-writes-on-bgsave-error option). Please check the Redis logs for details about the RDB error.";
+pub const BGSAVE_IN_PROGRESS: &str = "ERR Background save already in progress";

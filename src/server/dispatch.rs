@@ -16,6 +16,7 @@ use crate::commands::client::ReplyMode;
 use crate::commands::tracking::{self, Tracker};
 use crate::commands::{self, flags, stats, ClientRef, Cross, Ctx, Handler, Merge, Spec};
 use crate::config::{self, Opt};
+use crate::persistence::{self, snapshot};
 use crate::protocol::errors;
 use crate::protocol::Reply;
 use crate::runtime::{self, Job};
@@ -98,7 +99,10 @@ pub async fn run_batch(client: &ClientRef, cmds: Vec<Vec<Bytes>>) -> Vec<Out> {
             Handler::Coord(f) => {
                 flush(&mut batches, &mut outs).await;
                 let t = shard::coarse_micros();
+                let db = client.borrow().db;
+                let snap = snapshot_hook_coord(spec, db, &args).await;
                 let reply = f(client.clone(), args).await;
+                drop(snap);
                 now = now_ms();
                 account(ci, t, &reply);
                 if client_changed(client, &mut outs[idx], reply, mode) {
@@ -133,6 +137,7 @@ pub async fn run_batch(client: &ClientRef, cmds: Vec<Vec<Bytes>>) -> Vec<Out> {
                         let reply = match spec.cross {
                             Cross::Split(merge) => split(spec, f, caller, args, merge).await,
                             Cross::Coord(g) => {
+                                let _snap = snapshot_hook_coord(spec, caller.db, &args).await;
                                 let reply = g(client.clone(), args.clone()).await;
                                 if !reply.is_error() {
                                     after_coord(spec, caller, &args).await;
@@ -196,6 +201,9 @@ fn check<'t>(client: &ClientRef, args: &[Bytes]) -> Result<(usize, &'t Spec), Re
         && script::BUSY.load(std::sync::atomic::Ordering::Relaxed)
     {
         return reject(Reply::error(script::BUSY_ERROR));
+    }
+    if let Some(e) = persistence_refuses(spec) {
+        return reject(e);
     }
     let mut c = client.borrow_mut();
     if c.subs.is_some() && !c.resp3 && !commands::pubsub::allowed_while_subscribed(spec.name) {
@@ -276,6 +284,12 @@ impl Caller {
 /// changed (invalidations, WATCH).
 fn exec_key(f: commands::KeyFn, caller: Caller, now: i64, args: &[Bytes]) -> Reply {
     let t = shard::coarse_micros();
+    if snapshot::running() {
+        let spec = &commands::table().specs[caller.ci];
+        for i in snapshot_keys(spec, args.len()) {
+            snapshot_dbs(spec, caller.db).for_each(|db| snapshot::before_write(db, &args[i]));
+        }
+    }
     let (reply, changed) = shard::with(|sh| {
         let dirty = sh.dirty;
         let mut ctx = Ctx {
@@ -300,6 +314,58 @@ fn exec_key(f: commands::KeyFn, caller: Caller, now: i64, args: &[Bytes]) -> Rep
     }
     account(caller.ci, t, &reply);
     reply
+}
+
+/// The keys a snapshot must copy before this command runs: every key of a
+/// write command (copying one it does not change is harmless).
+fn snapshot_keys(spec: &Spec, argc: usize) -> impl Iterator<Item = usize> {
+    let write = spec.flags & flags::WRITE != 0;
+    spec.key_indices(argc).filter(move |_| write)
+}
+
+/// The databases a write may touch: MOVE and COPY ... DB reach another one.
+fn snapshot_dbs(spec: &Spec, db: usize) -> std::ops::Range<usize> {
+    if spec.name == "move" || spec.name == "copy" {
+        0..config::num(Opt::Databases) as usize
+    } else {
+        db..db + 1
+    }
+}
+
+/// Copy-before-write on the owning cores before a coordinated write. The
+/// guard keeps a snapshot from starting until the command is done; a
+/// blocking command does not hold it while it waits.
+async fn snapshot_hook_coord(
+    spec: &Spec,
+    db: usize,
+    args: &[Bytes],
+) -> Option<persistence::save::CoordGuard> {
+    if spec.flags & flags::WRITE == 0 {
+        return None;
+    }
+    // Movable keys (LMPOP, ZUNIONSTORE ...): every argument may be one;
+    // copying a key that is not written is harmless.
+    let keys: Vec<Bytes> = if spec.flags & flags::MOVABLE_KEYS != 0 {
+        args[1..].to_vec()
+    } else {
+        snapshot_keys(spec, args.len())
+            .map(|i| args[i].clone())
+            .collect()
+    };
+    let guard = persistence::before_coord(&keys, snapshot_dbs(spec, db)).await;
+    (spec.flags & flags::BLOCKING == 0).then_some(guard)
+}
+
+/// -LOADING while the dump file loads; -MISCONF for writes after a failed
+/// background save (stop-writes-on-bgsave-error).
+fn persistence_refuses(spec: &Spec) -> Option<Reply> {
+    if persistence::loading() && spec.flags & flags::LOADING == 0 {
+        return Some(Reply::error(errors::LOADING));
+    }
+    if (spec.flags & flags::WRITE != 0 || spec.name == "ping") && persistence::writes_refused() {
+        return Some(Reply::error(errors::MISCONF));
+    }
+    None
 }
 
 fn account(ci: usize, t: u64, reply: &Reply) {

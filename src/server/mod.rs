@@ -91,9 +91,12 @@ pub async fn shard_main(_shard: usize) {
     for b in addrs {
         match listen_socket(b.addr) {
             // SAFETY: the fd is a bound, listening socket we own.
-            Ok(s) => loops.push(glommio::spawn_local(accept_loop(unsafe {
-                TcpListener::from_raw_fd(s.into_raw_fd())
-            }))),
+            Ok(s) => {
+                crate::lifecycle::track_listener(s.as_raw_fd());
+                loops.push(glommio::spawn_local(accept_loop(unsafe {
+                    TcpListener::from_raw_fd(s.into_raw_fd())
+                })))
+            }
             Err(e) if b.optional => tracing::debug!("skipping optional bind {}: {e}", b.addr),
             Err(e) => {
                 tracing::warn!(
@@ -104,7 +107,11 @@ pub async fn shard_main(_shard: usize) {
             }
         }
     }
-    // The last shard to listen announces readiness (log and systemd).
+    // The last shard to listen announces readiness (log and systemd),
+    // once the dump file is loaded.
+    while crate::persistence::loading() {
+        runtime::sleep(Duration::from_millis(5)).await;
+    }
     if BOUND.fetch_add(1, std::sync::atomic::Ordering::AcqRel) + 1 == n {
         tracing::info!("Ready to accept connections tcp");
         crate::lifecycle::notify_ready();
@@ -117,11 +124,16 @@ pub async fn shard_main(_shard: usize) {
 /// Shards that have bound their listeners.
 static BOUND: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
-/// What the control executor runs. Nothing per key runs here; replication,
-/// sentinel and the cluster bus will. It stays up so that the mesh can
-/// reach it.
+/// What the control executor runs: loading the dump file, then the
+/// persistence timer (save rules, shutdown on a signal). Replication,
+/// sentinel and the cluster bus will run here too.
 pub async fn control_main() {
-    futures_lite::future::pending::<()>().await
+    use crate::persistence::{load, save};
+    save::init(crate::storage::now_ms() / 1000);
+    // A signal while loading exits at once, without saving half a dataset.
+    load::at_start().await;
+    crate::lifecycle::defer_signals();
+    save::cron().await
 }
 
 async fn accept_loop(listener: TcpListener) {
@@ -131,6 +143,7 @@ async fn accept_loop(listener: TcpListener) {
                 stats::with(|s| s.total_connections += 1);
                 runtime::spawn(start_connection(stream));
             }
+            Err(_) if crate::lifecycle::exiting() => return,
             Err(e) => {
                 tracing::warn!("Accepting client connection: {e}");
                 runtime::sleep(Duration::from_millis(10)).await;

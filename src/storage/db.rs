@@ -208,6 +208,13 @@ impl Db {
         }
     }
 
+    /// The entries of one slot (a snapshot walks slot by slot).
+    pub fn slot_entries(&self, slot: usize) -> impl Iterator<Item = (&[u8], &Entry)> {
+        self.slot_table(slot)
+            .into_iter()
+            .flat_map(|t| t.iter().map(|n| (n.key(), n.entry())))
+    }
+
     /// All entries, for whole-keyspace commands (KEYS, snapshots).
     pub fn iter(&self) -> impl Iterator<Item = (&[u8], &Entry)> {
         self.slots

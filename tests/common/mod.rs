@@ -9,6 +9,8 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+pub mod dataset;
+
 pub const TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A server process owned by a test.

@@ -175,6 +175,19 @@ impl RdbWriter {
         self.len(expires);
     }
 
+    /// SELECTDB alone: a database selected again later in the file (each
+    /// core writes its own sections; Redis's loader accepts that).
+    pub fn select(&mut self, db: u64) {
+        self.buf.push(op::SELECTDB);
+        self.len(db);
+    }
+
+    /// Bytes another writer produced (a core's chunk of entries), appended
+    /// as they are so that this writer's CRC covers them.
+    pub fn raw(&mut self, bytes: &[u8]) {
+        self.buf.extend_from_slice(bytes);
+    }
+
     /// One key.
     pub fn entry(&mut self, key: &[u8], value: &Value, expire_ms: Option<i64>, meta: KeyMeta) {
         if let Some(t) = expire_ms {
