@@ -245,7 +245,7 @@ fn our_data() -> Vec<(u64, Vec<u8>, Value, Option<i64>)> {
         for m in members {
             s.insert(m.as_bytes());
         }
-        Value::Set(Box::new(s))
+        Value::Set(s)
     };
     let strs = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
     add(
@@ -304,7 +304,7 @@ fn our_data() -> Vec<(u64, Vec<u8>, Value, Option<i64>)> {
         for (m, s) in items {
             z.insert(m.as_bytes(), *s, limits());
         }
-        Value::ZSet(Box::new(z))
+        Value::ZSet(z)
     };
     add(
         0,

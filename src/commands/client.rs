@@ -108,11 +108,12 @@ pub fn for_each_local(mut f: impl FnMut(&mut ClientState)) {
 }
 
 impl ClientState {
-    /// A new client, registered on this core.
-    pub fn register(addr: String, laddr: String, fd: i32) -> ClientRef {
+    /// A client that no connection owns and no registry lists: the one a
+    /// script's `redis.call` runs connection commands (TIME, SELECT ...) as.
+    pub fn detached(addr: String, laddr: String, fd: i32) -> ClientState {
         let now = Instant::now();
-        let c = Rc::new(RefCell::new(ClientState {
-            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+        ClientState {
+            id: 0,
             addr,
             laddr,
             fd,
@@ -140,8 +141,15 @@ impl ClientState {
             multi: None,
             in_exec: false,
             watched: Vec::new(),
-        }));
-        let id = c.borrow().id;
+        }
+    }
+
+    /// A new client, registered on this core.
+    pub fn register(addr: String, laddr: String, fd: i32) -> ClientRef {
+        let mut st = ClientState::detached(addr, laddr, fd);
+        st.id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        let id = st.id;
+        let c = Rc::new(RefCell::new(st));
         REGISTRY.with(|r| r.borrow_mut().insert(id, c.clone()));
         CORES.lock().unwrap().insert(id, runtime::me());
         CONNECTED.fetch_add(1, Ordering::Relaxed);

@@ -175,7 +175,9 @@ impl Store {
                             ),
                             (
                                 Reply::bulk("flags"),
-                                Reply::Set(f.flags.names().into_iter().map(Reply::bulk).collect()),
+                                Reply::Set(
+                                    f.flags.names().into_iter().map(Reply::status).collect(),
+                                ),
                             ),
                         ])
                     })

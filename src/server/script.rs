@@ -26,7 +26,7 @@ use bytes::Bytes;
 use crossbeam::channel::{bounded, Receiver, Sender};
 
 use super::dispatch::{merge_parts, run_key_here, split_parts};
-use crate::commands::{self, flags, ClientRef, Cross, Handler};
+use crate::commands::{self, flags, ClientRef, ClientState, Cross, Handler};
 use crate::config::{self, Opt};
 use crate::protocol::errors::{self, wrong_args};
 use crate::protocol::Reply;
@@ -77,7 +77,9 @@ struct Parked {
 /// What the script runs as: its database, protocol, limits, and where
 /// its calls may go.
 struct Run {
-    db: usize,
+    /// The client the script's connection commands run as (SELECT in a
+    /// script changes its database, as in Redis).
+    client: ClientState,
     resp3: bool,
     read_only: bool,
     me: usize,
@@ -115,10 +117,14 @@ impl Host for Run {
         if write && self.read_only {
             return Reply::error(scripting::WRITE_IN_READONLY);
         }
-        let Handler::Key(f) = spec.handler else {
-            return Reply::error("ERR This command does not run inside scripts on this server");
+        let f = match spec.handler {
+            Handler::Key(f) => f,
+            Handler::Conn(f) => return f(&mut self.client, args),
+            _ => {
+                return Reply::error("ERR This command does not run inside scripts on this server")
+            }
         };
-        let db = self.db;
+        let db = self.client.db;
         let mut cores: Vec<usize> = spec
             .key_indices(args.len())
             .map(|i| runtime::owner(key_slot(&args[i])))
@@ -191,6 +197,15 @@ impl Host for Run {
     fn set_repl(&mut self, _flags: u8) {}
 }
 
+/// The client a script's connection commands run as.
+fn script_client(db: usize, resp3: bool) -> ClientState {
+    let mut c = ClientState::detached("lua".into(), String::new(), -1);
+    c.db = db;
+    c.resp3 = resp3;
+    c.authenticated = true;
+    c
+}
+
 /// Which kind of script a command runs.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -253,7 +268,7 @@ async fn run_script(c: ClientRef, args: Vec<Bytes>, kind: Kind, ro: bool) -> Rep
         let (name, keys, argv) = (name.clone(), keys.clone(), argv.clone());
         let job = move || {
             let mut run = Run {
-                db,
+                client: script_client(db, resp3),
                 resp3,
                 read_only,
                 me: core,
@@ -330,7 +345,7 @@ async fn run_wide(
         }
     }
     let mut run = Run {
-        db,
+        client: script_client(db, resp3),
         resp3,
         read_only,
         me,
@@ -409,6 +424,8 @@ const FUNCTION_HELP: &[&str] = &[
     "LIST [LIBRARYNAME PATTERN] [WITHCODE]",
     "FLUSH [ASYNC|SYNC]",
     "STATS",
+    "DUMP",
+    "RESTORE <PAYLOAD> [FLUSH|APPEND|REPLACE]",
     "KILL",
     "HELP",
 ];
@@ -472,15 +489,96 @@ fn function(args: Vec<Bytes>) -> Reply {
                     ),
                 ])
             }
+            "dump" if n == 2 => function_dump(),
+            "restore" if n == 3 || n == 4 => function_restore(&args[2..]),
             "kill" if n == 2 => kill(),
             "help" if n == 2 => {
                 Reply::Array(FUNCTION_HELP.iter().map(|l| Reply::status(*l)).collect())
             }
-            "load" | "delete" | "flush" | "stats" | "kill" | "help" => {
+            "load" | "delete" | "flush" | "stats" | "kill" | "help" | "dump" | "restore" => {
                 wrong_args(&format!("function|{sub}"))
             }
             _ => errors::unknown_subcommand("function", &args[1]),
         }
+    }
+}
+
+/// The RDB version FUNCTION DUMP payloads carry (Redis 7.0's).
+const DUMP_RDB_VERSION: u16 = 10;
+
+/// FUNCTION DUMP, in Redis's format: each library as an RDB FUNCTION2
+/// opcode and its code as an RDB string, then the RDB version (2 bytes)
+/// and a CRC64 of everything before it (both little-endian).
+fn function_dump() -> Reply {
+    let mut out = Vec::new();
+    for code in store().library_codes() {
+        out.push(245);
+        let n = code.len();
+        if n < 1 << 6 {
+            out.push(n as u8);
+        } else if n < 1 << 14 {
+            out.extend_from_slice(&[0x40 | (n >> 8) as u8, n as u8]);
+        } else {
+            out.push(0x80);
+            out.extend_from_slice(&(n as u32).to_be_bytes());
+        }
+        out.extend_from_slice(&code);
+    }
+    out.extend_from_slice(&DUMP_RDB_VERSION.to_le_bytes());
+    let crc = crate::persistence::rdb::CRC64.checksum(&out);
+    out.extend_from_slice(&crc.to_le_bytes());
+    Reply::Bulk(out.into())
+}
+
+/// FUNCTION RESTORE payload [FLUSH|APPEND|REPLACE]. The payload's body is
+/// read by the RDB reader (so LZF-compressed codes from Redis work too).
+fn function_restore(args: &[Bytes]) -> Reply {
+    let policy =
+        match args.get(1) {
+            None => RestorePolicy::Append,
+            Some(p) if commands::is(p, "append") => RestorePolicy::Append,
+            Some(p) if commands::is(p, "replace") => RestorePolicy::Replace,
+            Some(p) if commands::is(p, "flush") => RestorePolicy::Flush,
+            Some(_) => return Reply::error(
+                "ERR Wrong restore policy given, value should be either FLUSH, APPEND or REPLACE.",
+            ),
+        };
+    let p = &args[0];
+    let bad = || Reply::error("ERR payload version or checksum are wrong");
+    if p.len() < 10 {
+        return bad();
+    }
+    let (body, footer) = p.split_at(p.len() - 10);
+    let version = u16::from_le_bytes([footer[0], footer[1]]);
+    let crc = u64::from_le_bytes(footer[2..].try_into().expect("8 bytes"));
+    if version > 11 || crate::persistence::rdb::CRC64.checksum(&p[..p.len() - 8]) != crc {
+        return bad();
+    }
+    // A one-off RDB stream: header, the payload's items, EOF, no checksum.
+    let mut rdb = b"REDIS0010".to_vec();
+    rdb.extend_from_slice(body);
+    rdb.push(0xFF);
+    rdb.extend_from_slice(&[0; 8]);
+    let mut codes = Vec::new();
+    let reader = match crate::persistence::rdb::RdbReader::new(&rdb[..]) {
+        Ok(r) => r,
+        Err(_) => return bad(),
+    };
+    for item in reader {
+        match item {
+            Ok((_, crate::persistence::rdb::Item::Function(code))) => codes.push(Bytes::from(code)),
+            Ok((_, crate::persistence::rdb::Item::Eof { .. })) => break,
+            Ok(_) => return Reply::error("ERR given type is not a function"),
+            Err(_) => return Reply::error("ERR payload version or checksum are wrong"),
+        }
+    }
+    match with_engine(|e| e.function_restore(&codes, policy)) {
+        Ok(()) => Reply::Ok,
+        // RESTORE names a clashing library without quotes (LOAD quotes it).
+        Err(Reply::Error(e)) if e.ends_with("' already exists") => {
+            Reply::error(e.replacen('\'', "", 2))
+        }
+        Err(e) => e,
     }
 }
 

@@ -30,7 +30,7 @@ pub const RDB_VERSION: u32 = 10;
 pub const MAX_READ_VERSION: u32 = 11;
 
 /// Redis's crc64: CRC-64/Jones, reflected, init 0 (`crc::CRC_64_REDIS`).
-pub(crate) static CRC64: Crc<u64, Table<16>> = Crc::<u64, Table<16>>::new(&CRC_64_REDIS);
+pub static CRC64: Crc<u64, Table<16>> = Crc::<u64, Table<16>>::new(&CRC_64_REDIS);
 
 /// Opcodes (rdb.h `RDB_OPCODE_*`).
 pub(crate) mod op {
