@@ -586,7 +586,7 @@ impl SetB {
     }
 
     fn done(self) -> Option<Value> {
-        self.set.map(|s| Value::Set(s))
+        self.set.map(Value::Set)
     }
 }
 
