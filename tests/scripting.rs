@@ -225,34 +225,14 @@ fn functions_load_call_list_delete() {
 #[test]
 fn eval_transfers_keep_the_total() {
     let s = Server::start(&["--threads", "2"]);
-    let accounts: Vec<String> = (0..8).map(|i| format!("account:{i}")).collect();
+    let (accounts, total) = accounts(&s, 8);
     let mut c = s.conn();
-    for a in &accounts {
-        q(&mut c, &["SET", a, "1000"]);
-    }
-    let total = 1000 * accounts.len() as i64;
     let stop = Arc::new(AtomicBool::new(false));
-    let transfer =
-        "redis.call('decrby', KEYS[1], ARGV[1]); return redis.call('incrby', KEYS[2], ARGV[1])";
-    let mut threads = Vec::new();
-    for w in 0..3 {
-        let (url, accounts, stop) = (s.url(), accounts.clone(), stop.clone());
-        threads.push(std::thread::spawn(move || {
-            let mut c = redis::Client::open(url).unwrap().get_connection().unwrap();
-            let mut n = 0u64;
-            let mut i = w;
-            while !stop.load(Ordering::Relaxed) {
-                let from = &accounts[i % accounts.len()];
-                let to = &accounts[(i * 5 + 1) % accounts.len()];
-                i += 1;
-                if from != to {
-                    int(&mut c, &["EVAL", transfer, "2", from, to, "3"]);
-                    n += 1;
-                }
-            }
-            n
-        }));
-    }
+    let threads = transfer_threads(&s, &accounts, 3, &stop, |c, from, to| {
+        let transfer =
+            "redis.call('decrby', KEYS[1], ARGV[1]); return redis.call('incrby', KEYS[2], ARGV[1])";
+        int(c, &["EVAL", transfer, "2", from, to, "3"]);
+    });
     let sum = "local s = 0 for _, k in ipairs(KEYS) do s = s + tonumber(redis.call('get', k)) end return s";
     let mut args: Vec<&str> = vec!["EVAL", sum, "8"];
     args.extend(accounts.iter().map(String::as_str));

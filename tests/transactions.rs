@@ -121,46 +121,28 @@ fn watch_cases_match_redis() {
 #[test]
 fn transfers_keep_the_total_under_concurrency() {
     let s = Server::start(&["--threads", "2"]);
-    let accounts: Vec<String> = (0..8).map(|i| format!("account:{i}")).collect();
+    let (accounts, total) = accounts(&s, 8);
     let cores: std::collections::HashSet<bool> = accounts
         .iter()
         .map(|a| redwing::storage::key_slot(a.as_bytes()) < 8192)
         .collect();
     assert_eq!(cores.len(), 2, "accounts on both cores");
     let mut c = s.conn();
-    for a in &accounts {
-        q(&mut c, &["SET", a, "1000"]);
-    }
-    let total = 1000 * accounts.len() as i64;
     let stop = Arc::new(AtomicBool::new(false));
-    let mut threads = Vec::new();
-    for w in 0..4 {
-        let (url, accounts, stop) = (s.url(), accounts.clone(), stop.clone());
-        threads.push(std::thread::spawn(move || {
-            let mut c = redis::Client::open(url).unwrap().get_connection().unwrap();
-            let mut n = 0u64;
-            let mut i = w;
-            while !stop.load(Ordering::Relaxed) {
-                let from = &accounts[i % accounts.len()];
-                let to = &accounts[(i * 7 + 3) % accounts.len()];
-                i += 1;
-                let _: () = redis::pipe()
-                    .atomic()
-                    .cmd("DECRBY")
-                    .arg(from)
-                    .arg(5)
-                    .ignore()
-                    .cmd("INCRBY")
-                    .arg(to)
-                    .arg(5)
-                    .ignore()
-                    .query(&mut c)
-                    .unwrap();
-                n += 1;
-            }
-            n
-        }));
-    }
+    let threads = transfer_threads(&s, &accounts, 4, &stop, |c, from, to| {
+        let _: () = redis::pipe()
+            .atomic()
+            .cmd("DECRBY")
+            .arg(from)
+            .arg(5)
+            .ignore()
+            .cmd("INCRBY")
+            .arg(to)
+            .arg(5)
+            .ignore()
+            .query(c)
+            .unwrap();
+    });
     let mut reads = 0;
     let deadline = Instant::now() + Duration::from_secs(4);
     let mut r = s.conn();

@@ -167,12 +167,14 @@ pub fn with_ctx<R>(db: usize, f: impl FnOnce(&mut Ctx) -> R) -> R {
 /// The keys a write command changes: all its keys, except that the
 /// `*STORE` commands and COPY change only their destination (the first).
 pub fn written_keys(spec: &Spec, argc: usize) -> impl Iterator<Item = usize> {
-    let only_first =
-        spec.flags & flags::WRITE == 0 || spec.name.ends_with("store") || spec.name == "copy";
-    let write = spec.flags & flags::WRITE != 0;
-    spec.key_indices(argc)
-        .take(if only_first { 1 } else { usize::MAX })
-        .filter(move |_| write)
+    let n = if spec.flags & flags::WRITE == 0 {
+        0
+    } else if spec.name.ends_with("store") || spec.name == "copy" {
+        1
+    } else {
+        usize::MAX
+    };
+    spec.key_indices(argc).take(n)
 }
 
 /// A key changed (by client `by`; 0 when the server expired it): tells

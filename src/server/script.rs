@@ -582,11 +582,6 @@ fn function_restore(args: &[Bytes]) -> Reply {
     }
 }
 
-/// Restores FUNCTION libraries from their codes (for the RDB loader).
-pub fn restore_functions(codes: &[Bytes]) -> Result<(), Reply> {
-    with_engine(|e| e.function_restore(codes, RestorePolicy::Append))
-}
-
 /// Runs a scripting command (the rows are in commands/scripting.rs).
 pub async fn run(name: &str, c: ClientRef, args: Vec<Bytes>) -> Reply {
     match name {

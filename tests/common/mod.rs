@@ -359,3 +359,45 @@ pub fn wait_blocked(c: &mut redis::Connection, cmd: &str, n: usize) {
         std::thread::sleep(Duration::from_millis(10));
     }
 }
+
+/// Accounts for the transfer tests: `n` keys spread over both cores of a
+/// 2-core server, each set to 1000. Returns them and their total.
+pub fn accounts(s: &Server, n: usize) -> (Vec<String>, i64) {
+    let accounts: Vec<String> = (0..n).map(|i| format!("account:{i}")).collect();
+    let mut c = s.conn();
+    for a in &accounts {
+        q(&mut c, &["SET", a, "1000"]);
+    }
+    (accounts, 1000 * n as i64)
+}
+
+/// `writers` threads moving amounts between accounts with `transfer(conn,
+/// from, to)` until `stop` is set; each thread returns how many it made.
+pub fn transfer_threads(
+    s: &Server,
+    accounts: &[String],
+    writers: usize,
+    stop: &std::sync::Arc<std::sync::atomic::AtomicBool>,
+    transfer: fn(&mut redis::Connection, &str, &str),
+) -> Vec<std::thread::JoinHandle<u64>> {
+    (0..writers)
+        .map(|w| {
+            let (url, accounts, stop) = (s.url(), accounts.to_vec(), stop.clone());
+            std::thread::spawn(move || {
+                let mut c = redis::Client::open(url).unwrap().get_connection().unwrap();
+                let mut n = 0u64;
+                let mut i = w;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let from = &accounts[i % accounts.len()];
+                    let to = &accounts[(i * 7 + 3) % accounts.len()];
+                    i += 1;
+                    if from != to {
+                        transfer(&mut c, from, to);
+                        n += 1;
+                    }
+                }
+                n
+            })
+        })
+        .collect()
+}
