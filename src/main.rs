@@ -35,12 +35,6 @@ fn main() {
         eprintln!("{e}");
         std::process::exit(1);
     }
-    if config::num(Opt::Appendonly) == 1 {
-        let msg = "appendonly yes: the AOF is not implemented in Redwing yet; set appendonly no (RDB snapshots work)";
-        tracing::warn!("{msg}");
-        eprintln!("redwing-server: {msg}");
-        std::process::exit(1);
-    }
     let cpus = runtime::allowed_cpus();
     let threads = match config::num(Opt::Threads) {
         0 => cpus.len(),

@@ -69,6 +69,8 @@ pub struct ClientState {
     /// EXEC is running this client's queued commands (blocking commands
     /// then answer at once, as in Redis).
     pub in_exec: bool,
+    /// The AOF loader's client: runs while the server is loading.
+    pub loader: bool,
     /// Keys this client WATCHes.
     pub watched: Vec<super::multi::Watched>,
 }
@@ -140,6 +142,7 @@ impl ClientState {
             tracking: None,
             multi: None,
             in_exec: false,
+            loader: false,
             watched: Vec::new(),
         }
     }

@@ -593,7 +593,7 @@ fn random_here(ctx: &mut Ctx) -> Option<Bytes> {
         }
         let gone = ctx.db().expire_slot(key_slot(&k), now);
         for k in &gone {
-            ctx.notify(events::EXPIRED, "expired", k);
+            super::key_expired(ctx.db, k);
         }
         ctx.shard.stats.expired_keys += gone.len() as u64;
         ctx.dirty(gone.len() as u64);

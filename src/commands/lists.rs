@@ -19,6 +19,7 @@ use crate::config::{self, events, Opt};
 use crate::protocol::errors::{self, err};
 use crate::protocol::Reply;
 use crate::runtime::{self, Txn};
+use crate::storage::journal;
 use crate::storage::list::{End, List};
 use crate::storage::shard::lru_clock;
 use crate::storage::{key_slot, Value};
@@ -452,6 +453,27 @@ fn rpoplpush(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     lmove_here(ctx, &args[1], &args[2], End::Tail, End::Head)
 }
 
+/// The journal name of a pop from `end`.
+fn pop_name(end: End) -> &'static [u8] {
+    match end {
+        End::Head => b"LPOP",
+        End::Tail => b"RPOP",
+    }
+}
+
+/// The journal entry of a move a blocked client was served by.
+fn lmove_form(src: &[u8], dst: &[u8], from: End, to: End) -> Vec<Bytes> {
+    let side = |e: End| Bytes::from_static(if e == End::Head { b"LEFT" } else { b"RIGHT" });
+    let key = Bytes::copy_from_slice;
+    vec![
+        Bytes::from_static(b"LMOVE"),
+        key(src),
+        key(dst),
+        side(from),
+        side(to),
+    ]
+}
+
 fn core_of(key: &[u8]) -> usize {
     runtime::owner(key_slot(key))
 }
@@ -603,6 +625,7 @@ async fn bpop(c: ClientRef, args: Vec<Bytes>, end: End) -> Reply {
     };
     let take: blocking::TakeFn = Box::new(move |ctx, key| {
         let v = pop_n(ctx, key, end, 1).pop()?;
+        journal::record_effect(ctx.db, &[pop_name(end), key]);
         Some(Reply::Array(vec![Reply::bulk(key), Reply::Bulk(v)]))
     });
     block_pop(&c, &args[1..args.len() - 1], timeout, take, Reply::NilArray).await
@@ -625,8 +648,12 @@ async fn blmpop(c: ClientRef, args: Vec<Bytes>) -> Reply {
         Ok(p) => p,
         Err(e) => return e,
     };
-    let take: blocking::TakeFn =
-        Box::new(move |ctx, key| Some(mpop_reply(key, pop_n(ctx, key, end, count))));
+    let take: blocking::TakeFn = Box::new(move |ctx, key| {
+        let vals = pop_n(ctx, key, end, count);
+        let n = vals.len().to_string();
+        journal::record_effect(ctx.db, &[pop_name(end), key, n.as_bytes()]);
+        Some(mpop_reply(key, vals))
+    });
     block_pop(&c, &keys, timeout, take, Reply::NilArray).await
 }
 
@@ -651,7 +678,11 @@ async fn bmove(c: ClientRef, src: Bytes, dst: Bytes, from: End, to: End, t: &[u8
             same_core.then(|| {
                 // A snapshot copies the destination before it changes.
                 crate::persistence::snapshot::before_write(ctx.db, &d);
-                lmove_here(ctx, key, &d, from, to)
+                let r = lmove_here(ctx, key, &d, from, to);
+                if matches!(r, Reply::Bulk(_)) {
+                    journal::record_effect(ctx.db, &lmove_form(key, &d, from, to));
+                }
+                r
             })
         });
         let left = if timeout == 0 {
@@ -671,7 +702,10 @@ async fn bmove(c: ClientRef, src: Bytes, dst: Bytes, from: End, to: End, t: &[u8
             Outcome::Woken(_) => {
                 let keys = [src.clone(), dst.clone()];
                 let snap = crate::persistence::before_coord(&keys, db..db + 1).await;
-                let r = lmove_cross(db, src.clone(), dst.clone(), from, to).await;
+                let form = lmove_form(&src, &dst, from, to);
+                let cores = [core_of(&src), core_of(&dst)];
+                let run = lmove_cross(db, src.clone(), dst.clone(), from, to);
+                let r = super::journaled(db, cores, form, run).await;
                 drop(snap);
                 // Whatever this client left in the source goes to the next waiter.
                 blocking::signal_on(db, src.clone()).await;

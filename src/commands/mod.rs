@@ -20,6 +20,7 @@ pub mod hashes;
 pub mod keys;
 pub mod lists;
 pub mod multi;
+pub mod propagate;
 pub mod pubsub;
 pub mod scripting;
 pub mod server;
@@ -80,8 +81,7 @@ impl<'a> Ctx<'a> {
         if expired {
             shard.stats.expired_keys += 1;
             shard.dirty += 1;
-            pubsub::notify(events::EXPIRED, "expired", key, db);
-            key_changed(db, key, 0);
+            key_expired(db, key);
         }
         match e {
             Some(e) => {
@@ -110,8 +110,7 @@ impl<'a> Ctx<'a> {
         if expired {
             shard.stats.expired_keys += 1;
             shard.dirty += 1;
-            pubsub::notify(events::EXPIRED, "expired", key, db);
-            key_changed(db, key, 0);
+            key_expired(db, key);
         }
         e
     }
@@ -177,6 +176,15 @@ pub fn written_keys(spec: &Spec, argc: usize) -> impl Iterator<Item = usize> {
     spec.key_indices(argc).take(n)
 }
 
+/// The server deleted an expired key (lazily or by the active walk): the
+/// "expired" event, tracking and WATCH, and a DEL in the journal (as
+/// Redis propagates expiry).
+pub fn key_expired(db: usize, key: &[u8]) {
+    pubsub::notify(events::EXPIRED, "expired", key, db);
+    key_changed(db, key, 0);
+    crate::storage::journal::record(db, &[b"DEL".as_slice(), key]);
+}
+
 /// A key changed (by client `by`; 0 when the server expired it): tells
 /// tracking clients and fails the EXEC of clients watching it. Cheap when
 /// nobody tracks or watches.
@@ -184,6 +192,28 @@ pub fn written_keys(spec: &Spec, argc: usize) -> impl Iterator<Item = usize> {
 pub fn key_changed(db: usize, key: &[u8], by: u64) {
     tracking::key_changed(key, by);
     multi::key_changed(db, key);
+}
+
+/// Runs `run`, a write that coordinates several cores, inside a transaction
+/// over `cores` and journals it as `form` while they are held, so its entry
+/// sits between the writes to those keys before and after it. Without a
+/// journal reader it just runs.
+pub async fn journaled(
+    db: usize,
+    cores: impl IntoIterator<Item = usize>,
+    form: Vec<Bytes>,
+    run: impl Future<Output = Reply>,
+) -> Reply {
+    if !crate::storage::journal::enabled() {
+        return run.await;
+    }
+    let txn = crate::runtime::Txn::begin(cores).await;
+    let reply = crate::runtime::gate::within(txn.id(), run).await;
+    if !reply.is_error() {
+        txn.record(db, &form);
+    }
+    txn.end().await;
+    reply
 }
 
 /// Shared, per-connection state handed to coordinating commands.

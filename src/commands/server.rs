@@ -423,18 +423,37 @@ fn info_section(name: &str, snap: &CoreSnap) -> Option<String> {
             kv(o, "rdb_last_cow_size", 0);
             kv(o, "rdb_last_load_keys_expired", li.keys_expired);
             kv(o, "rdb_last_load_keys_loaded", li.keys_loaded);
-            kv(o, "aof_enabled", 0);
-            kv(o, "aof_rewrite_in_progress", 0);
-            kv(o, "aof_rewrite_scheduled", 0);
-            kv(o, "aof_last_rewrite_time_sec", -1);
-            kv(o, "aof_current_rewrite_time_sec", -1);
-            kv(o, "aof_last_bgrewrite_status", "ok");
-            kv(o, "aof_rewrites", 0);
-            kv(o, "aof_rewrites_consecutive_failures", 0);
-            kv(o, "aof_last_write_status", "ok");
+            let aof = crate::persistence::aof::status();
+            let ok = |b: bool| if b { "ok" } else { "err" };
+            kv(o, "aof_enabled", aof.enabled as i64);
+            kv(o, "aof_rewrite_in_progress", aof.rewrite_in_progress as i64);
+            kv(o, "aof_rewrite_scheduled", aof.rewrite_scheduled as i64);
+            kv(o, "aof_last_rewrite_time_sec", aof.last_rewrite_secs);
+            kv(
+                o,
+                "aof_current_rewrite_time_sec",
+                aof.current_rewrite_start
+                    .map_or(-1, |t| t.elapsed().as_secs() as i64),
+            );
+            kv(o, "aof_last_bgrewrite_status", ok(aof.last_rewrite_ok));
+            kv(o, "aof_rewrites", aof.rewrites);
+            kv(
+                o,
+                "aof_rewrites_consecutive_failures",
+                aof.consecutive_failures,
+            );
+            kv(o, "aof_last_write_status", ok(aof.last_write_ok));
             kv(o, "aof_last_cow_size", 0);
             kv(o, "module_fork_in_progress", 0);
             kv(o, "module_fork_last_cow_size", 0);
+            if aof.enabled {
+                kv(o, "aof_current_size", aof.current_size);
+                kv(o, "aof_base_size", aof.base_size);
+                kv(o, "aof_pending_rewrite", aof.rewrite_scheduled as i64);
+                kv(o, "aof_buffer_length", 0);
+                kv(o, "aof_pending_bio_fsync", 0);
+                kv(o, "aof_delayed_fsync", 0);
+            }
             if loading {
                 let secs = li.started.map_or(0.0, |t| t.elapsed().as_secs_f64());
                 let perc = li.loaded_bytes as f64 * 100.0 / li.total_bytes.max(1) as f64;
@@ -656,7 +675,15 @@ fn config_cmd(_: ClientRef, args: Vec<Bytes>) -> Fut {
         let n = args.len();
         match sub.as_slice() {
             b"get" => sub_arity("config", "get", -3, n).unwrap_or_else(|| config_get(&args[2..])),
-            b"set" => sub_arity("config", "set", -4, n).unwrap_or_else(|| config_set(&args[2..])),
+            b"set" => match sub_arity("config", "set", -4, n) {
+                Some(e) => e,
+                None => {
+                    let r = config_set(&args[2..]);
+                    // appendonly and appendfsync act at once.
+                    crate::persistence::aof::config_changed().await;
+                    r
+                }
+            },
             b"resetstat" => match sub_arity("config", "resetstat", 2, n) {
                 Some(e) => e,
                 None => {
@@ -1176,6 +1203,12 @@ fn save(_: ClientRef, _: Vec<Bytes>) -> Fut {
     })
 }
 
+/// BGREWRITEAOF: a new AOF base from a snapshot (scheduled behind a
+/// running BGSAVE).
+fn bgrewriteaof(_: ClientRef, _: Vec<Bytes>) -> Fut {
+    Box::pin(crate::persistence::aof::bgrewriteaof())
+}
+
 /// BGSAVE [SCHEDULE].
 fn bgsave(_: ClientRef, args: Vec<Bytes>) -> Fut {
     use crate::persistence::save;
@@ -1189,6 +1222,9 @@ fn bgsave(_: ClientRef, args: Vec<Bytes>) -> Fut {
             if schedule {
                 save::schedule();
                 return Reply::status("Background saving scheduled");
+            }
+            if crate::persistence::aof::status().rewrite_in_progress {
+                return err(errors::AOF_REWRITE_ACTIVE);
             }
             return err(errors::BGSAVE_IN_PROGRESS);
         }
@@ -1517,6 +1553,17 @@ pub fn register(t: &mut Vec<Spec>) {
             Cross::Never,
             g,
             "Synchronously saves the database(s) to disk.",
+            "1.0.0",
+        ),
+        spec(
+            "bgrewriteaof",
+            1,
+            ADMIN | NOSCRIPT,
+            N,
+            Coord(bgrewriteaof),
+            Cross::Never,
+            g,
+            "Asynchronously rewrites the append-only file to disk.",
             "1.0.0",
         ),
         spec(

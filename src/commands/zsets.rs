@@ -23,6 +23,7 @@ use crate::protocol::errors::{self, err};
 use crate::protocol::reply::format_double;
 use crate::protocol::Reply;
 use crate::runtime::{self, Job, Txn};
+use crate::storage::journal;
 use crate::storage::value::ZSet;
 use crate::storage::zset::Limits;
 use crate::storage::{key_slot, Value};
@@ -1387,6 +1388,15 @@ async fn block_pop(c: &ClientRef, keys: &[Bytes], timeout: u64, take: blocking::
 }
 
 /// BZPOPMIN / BZPOPMAX: keys, then the timeout; replies key, member, score.
+/// The journal name of a pop of the lowest or highest scores.
+fn zpop_name(max: bool) -> &'static [u8] {
+    if max {
+        b"ZPOPMAX"
+    } else {
+        b"ZPOPMIN"
+    }
+}
+
 async fn bzpop(c: ClientRef, args: Vec<Bytes>, max: bool) -> Reply {
     let timeout = match blocking::parse_timeout(&args[args.len() - 1]) {
         Ok(t) => t,
@@ -1394,6 +1404,7 @@ async fn bzpop(c: ClientRef, args: Vec<Bytes>, max: bool) -> Reply {
     };
     let take: blocking::TakeFn = Box::new(move |ctx, key| {
         let (m, s) = pop_here(ctx, key, max, 1).ok()??.pop()?;
+        journal::record_effect(ctx.db, &[zpop_name(max), key]);
         Some(Reply::Array(vec![
             Reply::bulk(key),
             Reply::Bulk(m),
@@ -1424,6 +1435,8 @@ async fn bzmpop_run(c: ClientRef, args: Vec<Bytes>) -> Reply {
     let (max, count) = (p.max, p.count);
     let take: blocking::TakeFn = Box::new(move |ctx, key| {
         let items = pop_here(ctx, key, max, count).ok()??;
+        let n = items.len().to_string();
+        journal::record_effect(ctx.db, &[zpop_name(max), key, n.as_bytes()]);
         Some(mpop_reply(Bytes::copy_from_slice(key), items))
     });
     block_pop(&c, &p.keys, timeout, take).await

@@ -100,9 +100,7 @@ options! {
     StopWritesOnBgsaveError: "stop-writes-on-bgsave-error", Kind::Bool, "yes", MUTABLE;
     RdbDelSyncFiles: "rdb-del-sync-files", Kind::Bool, "no", MUTABLE;
     RdbSaveIncrementalFsync: "rdb-save-incremental-fsync", Kind::Bool, "yes", MUTABLE;
-    // The AOF is not implemented: `appendonly yes` stops the server at
-    // start (main.rs) and cannot be set live, so nobody believes it is on.
-    Appendonly: "appendonly", Kind::Bool, "no", FIXED;
+    Appendonly: "appendonly", Kind::Bool, "no", MUTABLE;
     Appendfilename: "appendfilename", Kind::Str, "appendonly.aof", FIXED;
     Appenddirname: "appenddirname", Kind::Str, "appendonlydir", FIXED;
     Appendfsync: "appendfsync", Kind::Enum(&["always", "everysec", "no"]), "everysec", MUTABLE;

@@ -60,9 +60,30 @@ pub fn info() -> LoadInfo {
 /// Called before the executors start: when there is a file to load, the
 /// server is in the loading state from its first client on.
 pub fn prepare() {
-    if super::save::rdb_path().exists() {
+    // With appendonly yes the AOF is loaded (or created) at start instead.
+    if config::num(Opt::Appendonly) == 1 || super::save::rdb_path().exists() {
         LOADING.store(true, Ordering::Relaxed);
     }
+}
+
+/// Loading is over: commands run.
+pub fn done() {
+    LOADING.store(false, Ordering::Relaxed);
+}
+
+/// Starts the loading counters INFO shows, for `total` bytes of files.
+pub(super) fn begin_info(total: u64) {
+    *INFO.lock().unwrap() = LoadInfo {
+        start_time: now_ms() / 1000,
+        total_bytes: total,
+        started: Some(Instant::now()),
+        ..LoadInfo::default()
+    };
+}
+
+/// Bytes loaded so far (of every file).
+pub(super) fn progress(bytes: u64) {
+    INFO.lock().unwrap().loaded_bytes = bytes;
 }
 
 /// Loads the dump file if there is one; exits the process if it is
@@ -73,7 +94,8 @@ pub async fn at_start() {
     }
     let path = super::save::rdb_path();
     let started = Instant::now();
-    match load_file(&path).await {
+    begin_info(std::fs::metadata(&path).map_or(0, |m| m.len()));
+    match load_file(&path, 0).await {
         Ok(()) => {
             let i = info();
             tracing::info!(
@@ -98,18 +120,11 @@ pub async fn at_start() {
     }
 }
 
-async fn load_file(path: &std::path::Path) -> Result<(), String> {
+/// Loads one RDB file (the dump, or an AOF's base); `before` bytes of
+/// other files were loaded already (INFO's progress covers them all).
+pub(super) async fn load_file(path: &std::path::Path, before: u64) -> Result<(), String> {
     let f = File::open(path).map_err(|e| e.to_string())?;
     let total = f.metadata().map(|m| m.len()).unwrap_or(0);
-    {
-        let mut i = INFO.lock().unwrap();
-        *i = LoadInfo {
-            start_time: now_ms() / 1000,
-            total_bytes: total,
-            started: Some(Instant::now()),
-            ..LoadInfo::default()
-        };
-    }
     let mut reader =
         RdbReader::new(BufReader::with_capacity(1 << 20, f)).map_err(|e| e.to_string())?;
     let dbs = config::num(Opt::Databases) as u64;
@@ -182,7 +197,7 @@ async fn load_file(path: &std::path::Path) -> Result<(), String> {
             );
         }
         let mut i = INFO.lock().unwrap();
-        i.loaded_bytes = reader.offset();
+        i.loaded_bytes = before + reader.offset();
         i.keys_loaded = loaded;
         i.keys_expired = expired;
     }

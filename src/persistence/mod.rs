@@ -2,8 +2,9 @@
 //! streams to a replica) and `lzf` the compression its strings use; both
 //! only encode and decode. `snapshot` is one core's part of a fork-less
 //! snapshot, `save` takes snapshots (SAVE, BGSAVE, the `save` rules) and
-//! `load` reads the dump file at start-up.
+//! `load` reads the dump file at start-up; `aof` is the append-only file.
 
+pub mod aof;
 pub mod load;
 pub mod lzf;
 pub mod rdb;
@@ -22,8 +23,8 @@ pub async fn shutdown(save: Option<bool>, force: bool) -> bool {
     let save = !loading() && save.unwrap_or_else(|| !save::save_rules().is_empty());
     if save {
         tracing::info!("Saving the final RDB snapshot before exiting.");
-        // A background save in progress finishes first.
-        while save::status().in_progress {
+        // A background save or AOF rewrite in progress finishes first.
+        while save::status().in_progress || aof::status().rewrite_in_progress {
             crate::runtime::sleep(std::time::Duration::from_millis(1)).await;
         }
         let ok = save::try_begin() && save::start_and_wait(false).await;
@@ -32,6 +33,8 @@ pub async fn shutdown(save: Option<bool>, force: bool) -> bool {
             return false;
         }
     }
+    // Everything acknowledged is in the AOF and synced.
+    aof::flush_at_exit();
     crate::lifecycle::exit_after_shutdown()
 }
 

@@ -122,6 +122,17 @@ impl From<std::io::Error> for SaveError {
 /// Writes one point-in-time snapshot of every core to `sink`; returns the
 /// number of keys and the cores' summed `dirty` at the start.
 pub async fn snapshot_to<W: Write>(sink: &mut W) -> Result<(u64, u64), SaveError> {
+    snapshot_at(sink, false, Box::new(|| {})).await
+}
+
+/// [`snapshot_to`], marked as an AOF base when `aof_base`; `at_instant`
+/// runs at the snapshot's instant, while every core is held (the AOF
+/// switches files there).
+pub async fn snapshot_at<W: Write>(
+    sink: &mut W,
+    aof_base: bool,
+    at_instant: Box<dyn FnOnce() + Send>,
+) -> Result<(u64, u64), SaveError> {
     let opts = WriteOptions {
         compression: config::num(Opt::Rdbcompression) == 1,
         checksum: config::num(Opt::Rdbchecksum) == 1,
@@ -133,11 +144,22 @@ pub async fn snapshot_to<W: Write>(sink: &mut W) -> Result<(u64, u64), SaveError
         runtime::sleep(Duration::from_micros(200)).await;
     }
     let counts = std::sync::Arc::new(Mutex::new(vec![(0u64, 0u64); n]));
+    // `write_atomically` runs the highest core's part first, with every
+    // other core held: that is the instant.
+    let mut at_instant = Some(at_instant);
     let parts = (0..n)
         .map(|core| {
             let counts = counts.clone();
+            let hook = if core == n - 1 {
+                at_instant.take()
+            } else {
+                None
+            };
             let job: Job = Box::new(move || {
                 counts.lock().unwrap()[core] = snapshot::begin(opts);
+                if let Some(hook) = hook {
+                    hook();
+                }
                 Reply::Ok
             });
             (core, job)
@@ -154,7 +176,7 @@ pub async fn snapshot_to<W: Write>(sink: &mut W) -> Result<(u64, u64), SaveError
         s.keys_total = total;
         s.keys_processed = 0;
     });
-    let result = pull(sink, opts, n, total).await;
+    let result = pull(sink, opts, n, total, aof_base).await;
     if result.is_err() {
         runtime::run_on_each(0..n, |_| {
             Box::new(|| {
@@ -175,10 +197,12 @@ async fn pull<W: Write>(
     opts: WriteOptions,
     n: usize,
     total: u64,
+    aof_base: bool,
 ) -> Result<u64, SaveError> {
     let mut w = RdbWriter::new(opts);
     let aux = Aux {
         used_mem: crate::memory::used() as u64,
+        aof_base,
         ..Aux::default()
     };
     w.aux_fields(&aux);
@@ -314,10 +338,22 @@ async fn save_file() -> Result<u64, SaveError> {
     result
 }
 
-/// Marks a save started; false if one is already running.
+/// One snapshot at a time: a save or an AOF rewrite.
+static BUSY: AtomicBool = AtomicBool::new(false);
+
+/// Takes the snapshot machinery for an AOF rewrite; false if it is busy.
+pub fn try_begin_quiet() -> bool {
+    !BUSY.swap(true, SeqCst)
+}
+
+pub fn end_quiet() {
+    BUSY.store(false, SeqCst);
+}
+
+/// Marks a save started; false if one (or an AOF rewrite) is running.
 pub fn try_begin() -> bool {
     with_status(|s| {
-        if s.in_progress {
+        if s.in_progress || BUSY.swap(true, SeqCst) {
             return false;
         }
         s.in_progress = true;
@@ -356,6 +392,7 @@ pub async fn run(background: bool) -> bool {
             }
         }
     }
+    BUSY.store(false, SeqCst);
     with_status(|s| {
         s.in_progress = false;
         s.current_start = None;
@@ -432,8 +469,9 @@ pub async fn cron() {
         if super::shutdown_requested() {
             super::shutdown_from_signal().await;
         }
+        super::aof::cron();
         let st = status();
-        if st.in_progress {
+        if st.in_progress || super::aof::status().rewrite_in_progress {
             continue;
         }
         let now = now_ms() / 1000;

@@ -22,6 +22,7 @@ use std::task::{Context, Poll, Waker};
 
 use super::mesh::{self, GateOp, Job};
 use crate::protocol::Reply;
+use crate::storage::journal;
 
 /// A core's gate: who holds it, and the line of work waiting for it.
 ///
@@ -42,29 +43,22 @@ struct Gate {
 
 thread_local! {
     static GATE: RefCell<Gate> = RefCell::new(Gate::default());
-    /// The transaction whose task is being polled on this thread (0: none).
-    static CURRENT: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
 }
 
 /// The transaction the running task works inside, 0 outside any. Work it
 /// sends (`mesh::run_on`, nested `Txn::begin`) runs as that transaction's,
 /// so commands inside EXEC pass the gates EXEC holds.
+/// The journal keeps it: the transaction is also the block its writes go to.
 #[inline]
 pub fn current() -> u64 {
-    CURRENT.with(|c| c.get())
+    journal::current()
 }
 
 /// Runs `fut` as part of transaction `txn`: `current()` is `txn` while it
 /// is polled (a task-local, since glommio has none).
 pub async fn within<F: Future>(txn: u64, fut: F) -> F::Output {
     let mut fut = std::pin::pin!(fut);
-    std::future::poll_fn(move |cx| {
-        let outer = CURRENT.with(|c| c.replace(txn));
-        let r = fut.as_mut().poll(cx);
-        CURRENT.with(|c| c.set(outer));
-        r
-    })
-    .await
+    std::future::poll_fn(move |cx| journal::within(txn, || fut.as_mut().poll(cx))).await
 }
 
 impl Gate {
@@ -123,6 +117,8 @@ impl Future for Wait {
             }
             if self.take {
                 g.holder = self.txn;
+                // This core's earlier writes go before the transaction's.
+                journal::publish();
             }
             // Work that passes leaves the gate open: let the next one check.
             Ok(g.front_waker())
@@ -312,11 +308,19 @@ impl Txn {
                 mesh::request(c, id, GateOp::Acquire, Vec::new()).await;
             }
         }
+        // Every gate is held: the transaction's place in the write stream.
+        journal::open_block(id);
         Txn {
             id,
             cores,
             nested: false,
         }
+    }
+
+    /// Journals a coordinated command that ran in this transaction (after
+    /// the effects it had on each core, e.g. expired keys it deleted).
+    pub fn record<A: AsRef<[u8]>>(&self, db: usize, args: &[A]) {
+        journal::record_coordinated(self.id, db, args);
     }
 
     pub fn id(&self) -> u64 {
@@ -331,7 +335,7 @@ impl Txn {
     pub async fn run(&self, core: usize, jobs: Vec<Job>) -> Vec<Reply> {
         debug_assert!(self.cores.contains(&core));
         if core == mesh::me() {
-            mesh::run_here(jobs)
+            mesh::run_here(self.id, jobs)
         } else {
             mesh::request(core, self.id, GateOp::None, jobs).await
         }
@@ -387,6 +391,7 @@ impl Txn {
         if self.nested {
             return;
         }
+        journal::close_block(self.id);
         let me = mesh::me();
         let futs = self
             .cores

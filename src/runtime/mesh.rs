@@ -24,6 +24,7 @@ use glommio::channels::shared_channel::{
 
 use super::gate;
 use crate::protocol::Reply;
+use crate::storage::journal;
 
 /// Work for another core. Runs synchronously there; must not block.
 pub type Job = Box<dyn FnOnce() -> Reply + Send>;
@@ -202,7 +203,7 @@ async fn serve_requests(rx: ConnectedReceiver<Request>) {
     while let Some(req) = rx.recv().await {
         if req.op == GateOp::None && gate::admits(req.txn) {
             // The common case runs right here, in channel order.
-            let replies = run_jobs(req.jobs);
+            let replies = run_jobs(req.txn, req.jobs);
             send_response(req.from, req.id, replies).await;
         } else {
             // Behind a transaction (or taking/leaving the gate): wait in
@@ -212,7 +213,7 @@ async fn serve_requests(rx: ConnectedReceiver<Request>) {
                     GateOp::Acquire | GateOp::AcquireRelease => gate::acquire(req.txn).await,
                     _ => gate::pass(req.txn).await,
                 }
-                let replies = run_jobs(req.jobs);
+                let replies = run_jobs(req.txn, req.jobs);
                 if matches!(req.op, GateOp::Release | GateOp::AcquireRelease) {
                     gate::release(req.txn);
                 }
@@ -223,8 +224,12 @@ async fn serve_requests(rx: ConnectedReceiver<Request>) {
     }
 }
 
-fn run_jobs(jobs: Vec<Job>) -> Vec<Reply> {
-    jobs.into_iter().map(|j| j()).collect()
+/// Runs jobs as work of transaction `txn` (0: none), then publishes what
+/// they wrote before the requester hears back.
+fn run_jobs(txn: u64, jobs: Vec<Job>) -> Vec<Reply> {
+    let replies = journal::within(txn, || jobs.into_iter().map(|j| j()).collect());
+    journal::publish();
+    replies
 }
 
 async fn send_response(to: usize, id: u64, replies: Vec<Reply>) {
@@ -298,7 +303,7 @@ pub async fn run_on(core: usize, jobs: Vec<Job>) -> Vec<Reply> {
     let txn = gate::current();
     if core == me() {
         gate::pass(txn).await;
-        return run_jobs(jobs);
+        return run_jobs(txn, jobs);
     }
     request(core, txn, GateOp::None, jobs).await
 }
@@ -333,8 +338,8 @@ pub async fn run_on_each(
         .collect()
 }
 
-pub(super) fn run_here(jobs: Vec<Job>) -> Vec<Reply> {
-    run_jobs(jobs)
+pub(super) fn run_here(txn: u64, jobs: Vec<Job>) -> Vec<Reply> {
+    run_jobs(txn, jobs)
 }
 
 /// Runs `f` on each of `cores` and collects what it returns, in core order:

@@ -10,6 +10,7 @@ use super::dispatch;
 use crate::commands::{stats, ClientRef};
 use crate::config::{self, Opt};
 use crate::protocol::{Parsed, ProtocolError, RequestParser};
+use crate::storage::journal;
 
 /// First read buffer size; it grows with need (10k idle connections with
 /// 32 KiB each would waste 300 MB).
@@ -93,7 +94,14 @@ pub async fn serve(mut stream: TcpStream, client: ClientRef) {
         buffered = more;
         let mut close = error.is_some();
         if !cmds.is_empty() {
+            let durable = journal::replies_wait() && cmds.iter().any(|a| dispatch::may_write(a));
             let outs = dispatch::run_batch(&client, cmds).await;
+            // The writes go into the journal before their replies go out;
+            // with `appendfsync always` the replies wait for the fsync.
+            journal::publish();
+            if durable {
+                journal::durable(journal::last_published()).await;
+            }
             for o in outs {
                 if let crate::protocol::Reply::Error(e) = &o.reply {
                     stats::with(|s| s.error(e));

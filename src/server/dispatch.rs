@@ -14,13 +14,13 @@ use bytes::Bytes;
 use super::{script, transaction};
 use crate::commands::client::ReplyMode;
 use crate::commands::tracking::{self, Tracker};
-use crate::commands::{self, flags, stats, ClientRef, Cross, Ctx, Handler, Merge, Spec};
+use crate::commands::{self, flags, propagate, stats, ClientRef, Cross, Ctx, Handler, Merge, Spec};
 use crate::config::{self, Opt};
 use crate::persistence::{self, snapshot};
 use crate::protocol::errors;
 use crate::protocol::Reply;
 use crate::runtime::{self, Job};
-use crate::storage::{key_slot, now_ms, shard};
+use crate::storage::{journal, key_slot, now_ms, shard};
 
 /// One command's reply, whether the client wants to see it, and the
 /// protocol it is encoded in (HELLO can switch it mid-pipeline).
@@ -80,8 +80,13 @@ pub async fn run_batch(client: &ClientRef, cmds: Vec<Vec<Bytes>>) -> Vec<Out> {
                 let reply = match spec.name {
                     "multi" | "exec" | "discard" => transaction::run(spec.name, client).await,
                     _ => {
-                        let run = script::run(spec.name, client.clone(), args);
-                        Box::pin(run).await
+                        let db = client.borrow().db;
+                        let form = script::journal_form(&args);
+                        let reply = Box::pin(script::run(spec.name, client.clone(), args)).await;
+                        if let Some(form) = form.filter(|_| !reply.is_error()) {
+                            journal::record(db, &form);
+                        }
+                        reply
                     }
                 };
                 now = now_ms();
@@ -101,7 +106,8 @@ pub async fn run_batch(client: &ClientRef, cmds: Vec<Vec<Bytes>>) -> Vec<Out> {
                 let t = shard::coarse_micros();
                 let db = client.borrow().db;
                 let snap = snapshot_hook_coord(spec, db, &args).await;
-                let reply = f(client.clone(), args).await;
+                let all = 0..runtime::shards();
+                let reply = coordinated(spec, db, all, client.clone(), args, f).await;
                 drop(snap);
                 now = now_ms();
                 account(ci, t, &reply);
@@ -138,7 +144,11 @@ pub async fn run_batch(client: &ClientRef, cmds: Vec<Vec<Bytes>>) -> Vec<Out> {
                             Cross::Split(merge) => split(spec, f, caller, args, merge).await,
                             Cross::Coord(g) => {
                                 let _snap = snapshot_hook_coord(spec, caller.db, &args).await;
-                                let reply = g(client.clone(), args.clone()).await;
+                                let cores = spec
+                                    .key_indices(args.len())
+                                    .map(|i| runtime::owner(key_slot(&args[i])));
+                                let (c, a) = (client.clone(), args.clone());
+                                let reply = coordinated(spec, caller.db, cores, c, a, g).await;
                                 if !reply.is_error() {
                                     after_coord(spec, caller, &args).await;
                                 }
@@ -202,7 +212,7 @@ fn check<'t>(client: &ClientRef, args: &[Bytes]) -> Result<(usize, &'t Spec), Re
     {
         return reject(Reply::error(script::BUSY_ERROR));
     }
-    if let Some(e) = persistence_refuses(spec) {
+    if let Some(e) = persistence_refuses(spec).filter(|_| !client.borrow().loader) {
         return reject(e);
     }
     let mut c = client.borrow_mut();
@@ -215,6 +225,14 @@ fn check<'t>(client: &ClientRef, args: &[Bytes]) -> Result<(usize, &'t Spec), Re
         c.last_cmd.push_str(spec.name);
     }
     Ok((ci, spec))
+}
+
+/// Whether a command may change the dataset (a write, a transaction or a
+/// script): its reply waits for the fsync under `appendfsync always`.
+pub fn may_write(args: &[Bytes]) -> bool {
+    commands::table()
+        .lookup(&args[0])
+        .is_some_and(|(_, s)| s.flags & flags::WRITE != 0 || matches!(s.handler, Handler::Dispatch))
 }
 
 /// CLIENT REPLY OFF/SKIP: whether this command's reply is sent, decided
@@ -290,6 +308,7 @@ fn exec_key(f: commands::KeyFn, caller: Caller, now: i64, args: &[Bytes]) -> Rep
             snapshot_dbs(spec, caller.db).for_each(|db| snapshot::before_write(db, &args[i]));
         }
     }
+    journal::command_start();
     let (reply, changed) = shard::with(|sh| {
         let dirty = sh.dirty;
         let mut ctx = Ctx {
@@ -302,6 +321,10 @@ fn exec_key(f: commands::KeyFn, caller: Caller, now: i64, args: &[Bytes]) -> Rep
         (reply, sh.dirty != dirty)
     });
     let spec = &commands::table().specs[caller.ci];
+    if changed && spec.flags & flags::WRITE != 0 {
+        propagate::record(spec, caller.db, args, &reply, now);
+    }
+    journal::command_done();
     if let Some(tr) = caller.track {
         for i in spec.key_indices(args.len()) {
             tracking::remember(tr, &args[i]);
@@ -362,8 +385,13 @@ fn persistence_refuses(spec: &Spec) -> Option<Reply> {
     if persistence::loading() && spec.flags & flags::LOADING == 0 {
         return Some(Reply::error(errors::LOADING));
     }
-    if (spec.flags & flags::WRITE != 0 || spec.name == "ping") && persistence::writes_refused() {
-        return Some(Reply::error(errors::MISCONF));
+    if spec.flags & flags::WRITE != 0 || spec.name == "ping" {
+        if persistence::writes_refused() {
+            return Some(Reply::error(errors::MISCONF));
+        }
+        if persistence::aof::writes_refused() {
+            return Some(Reply::error(errors::MISCONF_AOF));
+        }
     }
     None
 }
@@ -418,6 +446,25 @@ async fn after_coord(spec: &Spec, caller: Caller, args: &[Bytes]) {
         runtime::run_on(core, vec![job])
     });
     futures_util::future::join_all(jobs.collect::<Vec<_>>()).await;
+}
+
+/// Runs a coordinated command; a write is journaled as itself while the
+/// cores it may touch are held (`commands::journaled`). A blocking command
+/// journals the pop that serves it instead, and must hold no gate while it
+/// waits.
+async fn coordinated(
+    spec: &Spec,
+    db: usize,
+    cores: impl IntoIterator<Item = usize>,
+    client: ClientRef,
+    args: Vec<Bytes>,
+    f: commands::CoordFn,
+) -> Reply {
+    if !journal::enabled() || spec.flags & flags::WRITE == 0 || spec.flags & flags::BLOCKING != 0 {
+        return f(client, args).await;
+    }
+    let form = args.clone();
+    commands::journaled(db, cores, form, f(client, args)).await
 }
 
 /// Sends every pending batch, waits for all, and files the replies.

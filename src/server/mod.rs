@@ -6,6 +6,7 @@
 
 pub mod connection;
 pub mod dispatch;
+pub mod replay;
 pub mod script;
 pub mod transaction;
 
@@ -20,6 +21,7 @@ use crate::commands::client::{ClientState, CONNECTED};
 use crate::commands::stats;
 use crate::config::{self, Opt};
 use crate::runtime;
+use crate::storage::journal;
 use crate::storage::shard;
 
 /// A `bind` entry: `*` is every IPv4 address, `::*` every IPv6 one, and a
@@ -131,7 +133,12 @@ pub async fn control_main() {
     use crate::persistence::{load, save};
     save::init(crate::storage::now_ms() / 1000);
     // A signal while loading exits at once, without saving half a dataset.
-    load::at_start().await;
+    if config::num(Opt::Appendonly) == 1 {
+        crate::persistence::aof::at_start(&mut replay::Replayer::new()).await;
+        load::done();
+    } else {
+        load::at_start().await;
+    }
     crate::lifecycle::defer_signals();
     save::cron().await
 }
@@ -204,11 +211,14 @@ async fn active_expire() {
         || Duration::from_millis(1000 / config::num(Opt::Hz).max(1) as u64),
         |budget| {
             shard::refresh_lru_clock();
-            let expired = |db: usize, key: &[u8]| {
-                crate::commands::pubsub::notify(config::events::EXPIRED, "expired", key, db);
-                crate::commands::key_changed(db, key, 0);
-            };
-            shard::with(|s| s.active_expire(budget, expired))
+            // Not while a transaction holds this core: its journal block
+            // must not miss a deletion that happened before its writes.
+            if !runtime::gate::admits(0) {
+                return false;
+            }
+            let more = shard::with(|s| s.active_expire(budget, crate::commands::key_expired));
+            journal::publish();
+            more
         },
     )
     .await

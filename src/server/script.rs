@@ -34,6 +34,7 @@ use crate::runtime::{self, Txn};
 use crate::scripting::{
     self, parse_shebang, split_keys, Engine, Host, RestorePolicy, ScriptFlags, Store,
 };
+use crate::storage::journal;
 use crate::storage::key_slot;
 
 fn store() -> &'static Arc<Store> {
@@ -276,7 +277,8 @@ async fn run_script(c: ClientRef, args: Vec<Bytes>, kind: Kind, ro: bool) -> Rep
                 wrote: false,
                 wants_wide: false,
             };
-            let reply = run_here(kind, &name, &keys, &argv, &mut run);
+            // Its writes are one MULTI/EXEC in the journal, as in Redis.
+            let reply = journal::atomic_local(|| run_here(kind, &name, &keys, &argv, &mut run));
             (reply, run.wants_wide && !run.wrote)
         };
         let (reply, redo) = if core == runtime::me() {
@@ -353,7 +355,7 @@ async fn run_wide(
         wrote: false,
         wants_wide: false,
     };
-    let reply = run_here(kind, &name, &keys, &argv, &mut run);
+    let reply = journal::within(txn.id(), || run_here(kind, &name, &keys, &argv, &mut run));
     if let Some(p) = run.parked.take() {
         for tx in p.to.into_iter().flatten() {
             let _ = tx.send(None);
@@ -362,6 +364,18 @@ async fn run_wide(
     futures_util::future::join_all(waits).await;
     txn.end().await;
     reply
+}
+
+/// The journal entry of a scripting command, if it changes what a replay
+/// must know: FUNCTION LOAD/DELETE/FLUSH/RESTORE (as Redis propagates
+/// them). Scripts themselves are journaled by the writes they make.
+pub fn journal_form(args: &[Bytes]) -> Option<Vec<Bytes>> {
+    let changes = commands::is(&args[0], "function")
+        && args.len() >= 2
+        && ["load", "delete", "flush", "restore"]
+            .iter()
+            .any(|s| commands::is(&args[1], s));
+    changes.then(|| args.to_vec())
 }
 
 /// SCRIPT KILL / FUNCTION KILL.

@@ -19,7 +19,7 @@ use crate::commands::multi::{self, Multi};
 use crate::commands::{self, ClientRef, Handler};
 use crate::protocol::Reply;
 use crate::runtime::{self, gate, Txn};
-use crate::storage::key_slot;
+use crate::storage::{journal, key_slot};
 
 /// Runs a Dispatch-handled command (MULTI, EXEC, DISCARD).
 pub async fn run(name: &str, client: &ClientRef) -> Reply {
@@ -107,7 +107,11 @@ async fn exec(client: &ClientRef) -> Reply {
         // Boxed: EXEC is itself run by run_batch.
         let queued: std::pin::Pin<Box<dyn std::future::Future<Output = _>>> =
             Box::pin(dispatch::run_batch(client, m.queued));
+        // On one core the queue runs with nothing in between: its writes
+        // become one MULTI/EXEC here (a transaction's block does that).
+        let mark = txn.is_none().then(journal::begin_atomic).flatten();
         let outs = gate::within(txn_id, queued).await;
+        journal::end_atomic(mark);
         client.borrow_mut().in_exec = false;
         Reply::Array(outs.into_iter().map(|o| o.reply).collect())
     };

@@ -5,6 +5,7 @@
 pub mod db;
 mod entry;
 pub mod hash;
+pub mod journal;
 pub mod list;
 pub mod set;
 pub mod shard;
