@@ -2,7 +2,7 @@
 //! every key, TTL and encoding; redis-server 7.0 and redis-check-rdb accept
 //! our dumps and we load theirs; BGSAVE under writes is a point-in-time
 //! image; a damaged dump stops the server without being overwritten; the
-//! `save` rules start a BGSAVE.
+//! `save` rules start a BGSAVE; function libraries are saved and loaded.
 mod common;
 
 use std::collections::BTreeMap;
@@ -450,12 +450,27 @@ fn failed_bgsave_refuses_writes() {
     run(&mut c, &["SET", "a", "4"]);
 }
 
+const LIBRARY: &str = "#!lua name=counters\nredis.register_function('bump', function(keys) return redis.call('incr', keys[1]) end)";
+
+/// Function libraries are part of the dump: they survive a restart, and
+/// redis-server loads them from our file.
 #[test]
-fn appendonly_yes_is_refused() {
-    let out = Command::new(redwing_bin())
-        .args(["--port", &free_port().to_string(), "--appendonly", "yes"])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("AOF is not implemented"));
+fn function_libraries_are_saved_and_loaded() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let s = start_in(dir.path(), &["--save", ""]);
+        let mut c = s.conn();
+        let name: String = cmd(&["FUNCTION", "LOAD", LIBRARY]).query(&mut c).unwrap();
+        assert_eq!(name, "counters");
+        run(&mut c, &["SAVE"]);
+    }
+    check_rdb(&dir.path().join("dump.rdb"));
+    {
+        let s = start_in(dir.path(), &["--save", ""]);
+        let mut c = s.conn();
+        assert_eq!(int(&mut c, &["FCALL", "bump", "1", "n"]), 1);
+    }
+    let r = Server::redis(&["--dir", dir.path().to_str().unwrap()]);
+    let mut c = r.conn();
+    assert_eq!(int(&mut c, &["FCALL", "bump", "1", "n"]), 1);
 }

@@ -108,8 +108,10 @@ options! {
     AutoAofRewritePercentage: "auto-aof-rewrite-percentage", Kind::Int { min: 0, max: INT }, "100", MUTABLE;
     AutoAofRewriteMinSize: "auto-aof-rewrite-min-size", Kind::Memory { min: 0, max: i64::MAX }, "67108864", MUTABLE;
     AofLoadTruncated: "aof-load-truncated", Kind::Bool, "yes", MUTABLE;
-    AofUseRdbPreamble: "aof-use-rdb-preamble", Kind::Bool, "yes", MUTABLE;
-    AofTimestampEnabled: "aof-timestamp-enabled", Kind::Bool, "no", MUTABLE;
+    // AOF bases are always RDB, and the AOF has no timestamp annotations:
+    // the other values are refused rather than silently ignored.
+    AofUseRdbPreamble: "aof-use-rdb-preamble", Kind::Enum(&["yes"]), "yes", MUTABLE;
+    AofTimestampEnabled: "aof-timestamp-enabled", Kind::Enum(&["no"]), "no", MUTABLE;
     AofRewriteIncrementalFsync: "aof-rewrite-incremental-fsync", Kind::Bool, "yes", MUTABLE;
 }
 

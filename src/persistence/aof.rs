@@ -235,6 +235,11 @@ impl Writer {
                 true
             }
             Err(e) => {
+                // Replies are waiting for this write: Redis gives up too.
+                if fsync_policy() == 0 {
+                    tracing::warn!("Can't recover from AOF write error when the AOF fsync policy is 'always' ({e}). Exiting...");
+                    crate::lifecycle::exit(1);
+                }
                 // A short write leaves part of a command: cut it off so the
                 // retry appends whole commands.
                 let _ = self.file.set_len(self.size);

@@ -175,8 +175,11 @@ pub(super) async fn load_file(path: &std::path::Path, before: u64) -> Result<(),
                     queued = 0;
                 }
             }
-            Item::Function(_) => {
-                tracing::warn!("RDB function libraries are not loaded: functions are not available in this build");
+            Item::Function(code) => {
+                if let Some(h) = super::function_hooks() {
+                    (h.load)(&code)
+                        .map_err(|e| format!("failed loading a function library: {e}"))?;
+                }
             }
             Item::ModuleAux { module } => {
                 return Err(format!(

@@ -12,6 +12,25 @@ pub mod save;
 pub mod snapshot;
 
 pub use load::loading;
+
+/// Function libraries live in the script engine, above this layer; the
+/// server hands in how to list their code (snapshots save it) and how to
+/// load one (the dump and AOF base loaders).
+#[derive(Clone, Copy)]
+pub struct FunctionHooks {
+    pub codes: fn() -> Vec<bytes::Bytes>,
+    pub load: fn(&[u8]) -> Result<(), String>,
+}
+
+static FUNCTIONS: std::sync::OnceLock<FunctionHooks> = std::sync::OnceLock::new();
+
+pub fn set_function_hooks(h: FunctionHooks) {
+    let _ = FUNCTIONS.set(h);
+}
+
+fn function_hooks() -> Option<FunctionHooks> {
+    FUNCTIONS.get().copied()
+}
 pub use save::{abort_running, before_coord, writes_refused};
 
 /// The orderly stop of SHUTDOWN and SIGTERM/SIGINT: saves first when asked

@@ -206,6 +206,9 @@ async fn pull<W: Write>(
         ..Aux::default()
     };
     w.aux_fields(&aux);
+    for code in super::function_hooks().map_or_else(Vec::new, |h| (h.codes)()) {
+        w.function(&code);
+    }
     sink.write_all(&w.take_chunk())?;
     let mut pending: Vec<usize> = (0..n).collect();
     let mut keys = vec![0u64; n];

@@ -132,6 +132,7 @@ static BOUND: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::n
 pub async fn control_main() {
     use crate::persistence::{load, save};
     save::init(crate::storage::now_ms() / 1000);
+    crate::persistence::set_function_hooks(script::function_hooks());
     // A signal while loading exits at once, without saving half a dataset.
     if config::num(Opt::Appendonly) == 1 {
         crate::persistence::aof::at_start(&mut replay::Replayer::new()).await;

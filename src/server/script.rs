@@ -54,6 +54,21 @@ fn with_engine<R>(f: impl FnOnce(&mut Engine) -> R) -> R {
     })
 }
 
+/// How persistence saves and loads function libraries.
+pub fn function_hooks() -> crate::persistence::FunctionHooks {
+    crate::persistence::FunctionHooks {
+        codes: || store().library_codes(),
+        load: |code| {
+            with_engine(|e| e.function_load(code, false))
+                .map(|_| ())
+                .map_err(|r| match r {
+                    Reply::Error(e) => e.into_owned(),
+                    _ => "invalid library".into(),
+                })
+        },
+    }
+}
+
 /// A script is running past busy-reply-threshold: others get -BUSY.
 pub static BUSY: AtomicBool = AtomicBool::new(false);
 /// SCRIPT KILL / FUNCTION KILL asked the running script to stop.

@@ -275,6 +275,8 @@ pub fn command_done() {
         return;
     }
     LOCAL.with(|l| l.borrow_mut().append(buf));
+    // The served client's reply is on its way: its pop goes out now.
+    publish();
 }
 
 /// Records a coordinated command's entry into transaction `txn`'s block,
