@@ -340,6 +340,24 @@ pub fn int(c: &mut redis::Connection, args: &[&str]) -> i64 {
         .unwrap_or_else(|e| panic!("{args:?}: {e}"))
 }
 
+/// One field of INFO persistence.
+pub fn info_field(c: &mut redis::Connection, field: &str) -> String {
+    let info: String = redis::cmd("INFO").arg("persistence").query(c).unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .unwrap_or_else(|| panic!("no {field} in INFO"))
+        .to_string()
+}
+
+/// Polls `ok` every 20 ms; panics naming `what` after `limit`.
+pub fn wait_for(what: &str, limit: Duration, mut ok: impl FnMut() -> bool) {
+    let end = Instant::now() + limit;
+    while !ok() {
+        assert!(Instant::now() < end, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// Waits until `n` clients are blocked (by CLIENT LIST's cmd= field, since
 /// INFO's blocked_clients belongs to the server family).
 pub fn wait_blocked(c: &mut redis::Connection, cmd: &str, n: usize) {
