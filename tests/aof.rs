@@ -97,7 +97,7 @@ fn launch(dir: &Path, extra: &[&str]) -> Server {
 /// `timeout` bounds the run; 124 means the server did not exit.
 fn run_to_exit(dir: &Path, extra: &[&str]) -> (Option<i32>, String) {
     let out = Command::new("timeout")
-        .arg("10")
+        .args(["-k", "5", "10"])
         .args(argv(dir, free_port(), extra))
         .output()
         .unwrap();
@@ -196,6 +196,11 @@ fn keyspace(c: &mut Connection) -> Keyspace {
                 .query(c)
                 .unwrap();
             for k in keys {
+                // Expired since SCAN saw it.
+                let ty: String = redis::cmd("TYPE").arg(&k).query(c).unwrap();
+                if ty == "none" {
+                    continue;
+                }
                 let mut v = redis_view(c, &k);
                 v.encoding.clear();
                 out.insert((db, k), v);
@@ -334,7 +339,9 @@ fn write_everything(s: &Server) {
         &["HINCRBYFLOAT", "h:small", "f", "1e2"],
         &["HDEL", "h:big", "f1", "f2"],
         &["HSETNX", "h:small", "nx", "1"],
-        &["SADD", "spop", "a", "b", "c", "d", "e", "f", "g", "h", "i", "j"],
+        &[
+            "SADD", "spop", "a", "b", "c", "d", "e", "f", "g", "h", "i", "j",
+        ],
         &["SPOP", "spop", "3"],
         &["SPOP", "spop"],
         &["SREM", "set:bigints", "7"],
@@ -369,7 +376,7 @@ fn write_everything(s: &Server) {
     std::thread::sleep(Duration::from_millis(120));
     assert_eq!(get(&mut c, "expired:read"), None);
     // Expires while the server is down.
-    run(&mut c, &["SET", "soon", "v", "PX", "800"]);
+    run(&mut c, &["SET", "soon", "v", "PX", "2000"]);
 }
 
 /// RENAME, SMOVE, LMOVE and ZUNIONSTORE with source and destination on
@@ -387,7 +394,10 @@ fn cross_core_writes(c: &mut Connection) {
     run(c, &["LMOVE", &a, &b, "RIGHT", "LEFT"]);
     let (a, b) = keys_on_two_cores("zunion:");
     run(c, &["ZADD", &a, "1", "x", "2", "y"]);
-    run(c, &["ZUNIONSTORE", &b, "2", &a, "z:small", "WEIGHTS", "2", "1"]);
+    run(
+        c,
+        &["ZUNIONSTORE", &b, "2", &a, "z:small", "WEIGHTS", "2", "1"],
+    );
 }
 
 /// A MULTI/EXEC over two cores where one queued command fails at EXEC (the
@@ -442,12 +452,12 @@ fn kill9_and_restart_keep_every_key() {
     write_everything(&s);
     let before = keyspace(&mut s.conn());
     kill9(s);
-    // "soon" expires meanwhile.
-    std::thread::sleep(Duration::from_millis(1000));
+    let soon = before.get(&(0, b"soon".to_vec())).expect("soon").expire;
+    assert!(!before.contains_key(&(0, b"expired:read".to_vec())));
+    // "soon" expires while the server is down.
+    std::thread::sleep(Duration::from_millis((soon - now_ms()).max(0) as u64 + 50));
     let s = start_aof(dir.path(), &[]);
     let after = keyspace(&mut s.conn());
-    assert!(before.contains_key(&(0, b"soon".to_vec())));
-    assert!(!before.contains_key(&(0, b"expired:read".to_vec())));
     assert_same_keyspace(&before, &after);
     assert!(after.len() > 40, "only {} keys", after.len());
 }
@@ -488,7 +498,11 @@ fn appenddirname_and_appendfilename_name_the_files() {
     let journal = dir.path().join("journal");
     assert_eq!(
         files(&journal),
-        set_of(&["data.aof.1.base.rdb", "data.aof.1.incr.aof", "data.aof.manifest"])
+        set_of(&[
+            "data.aof.1.base.rdb",
+            "data.aof.1.incr.aof",
+            "data.aof.manifest"
+        ])
     );
     assert_eq!(
         manifest_lines(&journal.join("data.aof.manifest")),
@@ -571,7 +585,10 @@ fn incr_growth_starts_a_rewrite() {
     let dir = tempfile::tempdir().unwrap();
     let s = start_aof(dir.path(), &ALWAYS);
     let mut c = s.conn();
-    run(&mut c, &["CONFIG", "SET", "auto-aof-rewrite-min-size", "1mb"]);
+    run(
+        &mut c,
+        &["CONFIG", "SET", "auto-aof-rewrite-min-size", "1mb"],
+    );
     assert_eq!(config_get(&mut c, "auto-aof-rewrite-min-size"), "1048576");
     assert_eq!(config_get(&mut c, "auto-aof-rewrite-percentage"), "100");
     assert_eq!(info_int(&mut c, "aof_rewrites"), 0);
@@ -675,7 +692,10 @@ fn crash_under_load(fsync: &str) -> Crash {
         missing += missing_sets(&mut c, t, sets);
         let counter: u64 = get(&mut c, &format!("c:{t}")).map_or(0, |v| v.parse().unwrap());
         // One INCR per writer may have been applied but not acknowledged.
-        assert!(counter <= incrs + 1, "writer {t}: c = {counter}, {incrs} acknowledged");
+        assert!(
+            counter <= incrs + 1,
+            "writer {t}: c = {counter}, {incrs} acknowledged"
+        );
         missing += incrs.saturating_sub(counter);
     }
     let total: u64 = acked.iter().map(|(s, i)| s + i).sum();
@@ -723,7 +743,10 @@ fn killed_with_data() -> (tempfile::TempDir, Keyspace) {
 /// The log names the AOF file (by its name, as Redis does, or its path).
 fn assert_names_file(log: &str, file: &Path, what: &str) {
     let name = file.file_name().unwrap().to_str().unwrap();
-    assert!(log.contains(name), "{what}: log does not name {name}:\n{log}");
+    assert!(
+        log.contains(name),
+        "{what}: log does not name {name}:\n{log}"
+    );
 }
 
 /// A command cut short at the tail: refused with aof-load-truncated no
@@ -739,7 +762,10 @@ fn truncated_tail_loads_unless_refused() {
         dir.path(),
         &["--appendonly", "yes", "--aof-load-truncated", "no"],
     );
-    assert!(code.is_some_and(|c| c != 0 && c != 124), "exit {code:?}:\n{log}");
+    assert!(
+        code.is_some_and(|c| c != 0 && c != 124),
+        "exit {code:?}:\n{log}"
+    );
     assert_names_file(&log, &incr, "aof-load-truncated no");
     assert_eq!(std::fs::read(&incr).unwrap(), damaged, "file changed");
 
@@ -773,7 +799,10 @@ fn corrupt_byte_in_the_middle_refuses_to_start() {
     bytes[at] = b'x';
     std::fs::write(&incr, &bytes).unwrap();
     let (code, log) = run_to_exit(dir.path(), &["--appendonly", "yes"]);
-    assert!(code.is_some_and(|c| c != 0 && c != 124), "exit {code:?}:\n{log}");
+    assert!(
+        code.is_some_and(|c| c != 0 && c != 124),
+        "exit {code:?}:\n{log}"
+    );
     assert_names_file(&log, &incr, "corrupt byte");
     assert_eq!(std::fs::read(&incr).unwrap(), bytes, "file changed");
 }
@@ -863,7 +892,7 @@ fn loading_an_aof_shows_progress() {
         kill9(s);
     }
     let s = launch(dir.path(), &["--appendonly", "yes"]);
-    let (mut loading_seen, mut info_seen) = (false, false);
+    let (mut loading_seen, mut info_seen) = (0, false);
     let end = Instant::now() + Duration::from_secs(60);
     let mut c = loop {
         assert!(Instant::now() < end, "never loaded");
@@ -878,7 +907,7 @@ fn loading_an_aof_shows_progress() {
             }
             Err(e) => {
                 assert_eq!(e.code(), Some("LOADING"), "{e}");
-                loading_seen = true;
+                loading_seen += 1;
                 let info: String = cmd(&["INFO", "persistence"]).query(&mut c).unwrap();
                 info_seen |= [
                     "loading:1",
@@ -892,7 +921,8 @@ fn loading_an_aof_shows_progress() {
             }
         }
     };
-    assert!(loading_seen, "no -LOADING seen");
+    eprintln!("{loading_seen} replies were -LOADING");
+    assert!(loading_seen > 0, "no -LOADING seen");
     assert!(info_seen, "INFO never showed the loading fields");
     assert_eq!(int(&mut c, &["DBSIZE"]), N as i64);
     assert_eq!(info_field(&mut c, "loading"), "0");
