@@ -262,17 +262,6 @@ fn assert_same_keyspace(before: &Keyspace, after: &Keyspace) {
     );
 }
 
-/// `SET <prefix>:<i> <i>` for i in 0..n, pipelined.
-fn preload(c: &mut Connection, prefix: &str, n: u64) {
-    for base in (0..n).step_by(1000) {
-        let mut p = redis::pipe();
-        for i in base..(base + 1000).min(n) {
-            p.cmd("SET").arg(format!("{prefix}:{i}")).arg(i);
-        }
-        p.query::<()>(c).unwrap();
-    }
-}
-
 fn config_get(c: &mut Connection, name: &str) -> String {
     let v: Vec<String> = cmd(&["CONFIG", "GET", name]).query(c).unwrap();
     assert_eq!(v.len(), 2, "CONFIG GET {name}: {v:?}");
@@ -892,38 +881,22 @@ fn loading_an_aof_shows_progress() {
         kill9(s);
     }
     let s = launch(dir.path(), &["--appendonly", "yes"]);
-    let (mut loading_seen, mut info_seen) = (0, false);
-    let end = Instant::now() + Duration::from_secs(60);
-    let mut c = loop {
-        assert!(Instant::now() < end, "never loaded");
-        let Ok(mut c) = redis::Client::open(s.url()).and_then(|cl| cl.get_connection()) else {
-            std::thread::sleep(Duration::from_millis(5));
-            continue;
-        };
-        match cmd(&["GET", "k:1"]).query::<String>(&mut c) {
-            Ok(v) => {
-                assert_eq!(v, "1");
-                break c;
-            }
-            Err(e) => {
-                assert_eq!(e.code(), Some("LOADING"), "{e}");
-                loading_seen += 1;
-                let info: String = cmd(&["INFO", "persistence"]).query(&mut c).unwrap();
-                info_seen |= [
-                    "loading:1",
-                    "loading_total_bytes:",
-                    "loading_loaded_bytes:",
-                    "loading_loaded_perc:",
-                    "loading_eta_seconds:",
-                ]
-                .iter()
-                .all(|f| info.contains(f));
-            }
-        }
-    };
-    eprintln!("{loading_seen} replies were -LOADING");
-    assert!(loading_seen > 0, "no -LOADING seen");
-    assert!(info_seen, "INFO never showed the loading fields");
+    let (mut c, v, infos) = wait_loaded(&s, "k:1");
+    assert_eq!(v, "1");
+    eprintln!("{} replies were -LOADING", infos.len());
+    assert!(!infos.is_empty(), "no -LOADING seen");
+    let fields = [
+        "loading:1",
+        "loading_total_bytes:",
+        "loading_loaded_bytes:",
+        "loading_loaded_perc:",
+        "loading_eta_seconds:",
+    ];
+    assert!(
+        infos.iter().any(|i| fields.iter().all(|f| i.contains(f))),
+        "INFO never showed the loading fields: {:?}",
+        infos.last()
+    );
     assert_eq!(int(&mut c, &["DBSIZE"]), N as i64);
     assert_eq!(info_field(&mut c, "loading"), "0");
 }

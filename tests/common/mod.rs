@@ -358,6 +358,39 @@ pub fn wait_for(what: &str, limit: Duration, mut ok: impl FnMut() -> bool) {
     }
 }
 
+/// `SET <prefix>:<i> <i>` for i in 0..n, pipelined.
+pub fn preload(c: &mut redis::Connection, prefix: &str, n: u64) {
+    for base in (0..n).step_by(1000) {
+        let mut p = redis::pipe();
+        for i in base..(base + 1000).min(n) {
+            p.cmd("SET").arg(format!("{prefix}:{i}")).arg(i);
+        }
+        p.query::<()>(c).unwrap();
+    }
+}
+
+/// Polls `GET key` on a server that is starting (bounded: 60 s) until it
+/// answers a value. Returns the connection, the value, and INFO persistence
+/// as it was after each -LOADING reply.
+pub fn wait_loaded(s: &Server, key: &str) -> (redis::Connection, String, Vec<String>) {
+    let mut infos = Vec::new();
+    let end = Instant::now() + Duration::from_secs(60);
+    loop {
+        assert!(Instant::now() < end, "never loaded");
+        let Ok(mut c) = redis::Client::open(s.url()).and_then(|cl| cl.get_connection()) else {
+            std::thread::sleep(Duration::from_millis(5));
+            continue;
+        };
+        match cmd(&["GET", key]).query::<String>(&mut c) {
+            Ok(v) => return (c, v, infos),
+            Err(e) => {
+                assert_eq!(e.code(), Some("LOADING"), "{e}");
+                infos.push(cmd(&["INFO", "persistence"]).query(&mut c).unwrap());
+            }
+        }
+    }
+}
+
 /// Waits until `n` clients are blocked (by CLIENT LIST's cmd= field, since
 /// INFO's blocked_clients belongs to the server family).
 pub fn wait_blocked(c: &mut redis::Connection, cmd: &str, n: usize) {
