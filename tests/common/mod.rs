@@ -61,6 +61,7 @@ impl Server {
     fn spawn(bin: &str, args: Vec<String>) -> Server {
         let mut dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("server.log");
+        let mut last_log = String::new();
         for _ in 0..5 {
             let port = free_port();
             let mut cmd = Command::new(bin);
@@ -85,9 +86,10 @@ impl Server {
             if s.wait_ready() {
                 return s;
             }
+            last_log = s.log_text();
             dir = s.take_dir();
         }
-        panic!("{bin} did not start");
+        panic!("{bin} did not start; its log:\n{last_log}");
     }
 
     fn take_dir(mut self) -> tempfile::TempDir {
