@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::dataset::*;
 use common::*;
@@ -42,37 +42,10 @@ fn as_redis_70(mut views: BTreeMap<(u32, Vec<u8>), View>) -> BTreeMap<(u32, Vec<
     views
 }
 
-fn info_field(c: &mut Connection, field: &str) -> String {
-    let info: String = redis::cmd("INFO").arg("persistence").query(c).unwrap();
-    info.lines()
-        .find_map(|l| l.strip_prefix(&format!("{field}:")))
-        .unwrap_or_else(|| panic!("no {field} in INFO"))
-        .to_string()
-}
-
-fn wait_for(what: &str, limit: Duration, mut ok: impl FnMut() -> bool) {
-    let end = Instant::now() + limit;
-    while !ok() {
-        assert!(Instant::now() < end, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 fn start_in(dir: &Path, extra: &[&str]) -> Server {
     let mut args = vec!["--dir", dir.to_str().unwrap()];
     args.extend_from_slice(extra);
     Server::start(&args)
-}
-
-/// `SET <prefix>:<i> <i>` for i in 0..n, pipelined.
-fn preload(c: &mut Connection, prefix: &str, n: u64) {
-    for base in (0..n).step_by(1000) {
-        let mut p = redis::pipe();
-        for i in base..(base + 1000).min(n) {
-            p.cmd("SET").arg(format!("{prefix}:{i}")).arg(i);
-        }
-        p.query::<()>(c).unwrap();
-    }
 }
 
 fn check_rdb(path: &Path) {
@@ -374,7 +347,7 @@ fn commands_wait_for_loading() {
     let logs = tempfile::tempdir().unwrap();
     let log = logs.path().join("server.log");
     // Killed on drop, also when the test fails.
-    let _server = Server {
+    let server = Server {
         port,
         host: "127.0.0.1".into(),
         child: Command::new(redwing_bin())
@@ -386,32 +359,15 @@ fn commands_wait_for_loading() {
         dir: logs,
         log,
     };
-    let (mut loading_seen, mut info_seen) = (false, false);
-    let end = Instant::now() + Duration::from_secs(60);
-    let mut c = loop {
-        assert!(Instant::now() < end, "never loaded");
-        let Ok(mut c) = redis::Client::open(format!("redis://127.0.0.1:{port}/"))
-            .and_then(|cl| cl.get_connection())
-        else {
-            std::thread::sleep(Duration::from_millis(5));
-            continue;
-        };
-        match cmd(&["GET", "k:1"]).query::<String>(&mut c) {
-            Ok(v) => {
-                assert_eq!(v, "1");
-                break c;
-            }
-            Err(e) => {
-                assert_eq!(e.code(), Some("LOADING"), "{e}");
-                loading_seen = true;
-                let info: String = cmd(&["INFO", "persistence"]).query(&mut c).unwrap();
-                if info.contains("loading:1") && info.contains("loading_loaded_perc:") {
-                    info_seen = true;
-                }
-            }
-        }
-    };
-    assert!(loading_seen && info_seen, "no -LOADING seen");
+    let (mut c, v, infos) = wait_loaded(&server, "k:1");
+    assert_eq!(v, "1");
+    assert!(
+        infos
+            .iter()
+            .any(|i| i.contains("loading:1") && i.contains("loading_loaded_perc:")),
+        "no -LOADING with progress seen ({} -LOADING)",
+        infos.len()
+    );
     assert_eq!(int(&mut c, &["DBSIZE"]), N as i64);
     assert_eq!(info_field(&mut c, "loading"), "0");
 }

@@ -61,6 +61,7 @@ impl Server {
     fn spawn(bin: &str, args: Vec<String>) -> Server {
         let mut dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("server.log");
+        let mut last_log = String::new();
         for _ in 0..5 {
             let port = free_port();
             let mut cmd = Command::new(bin);
@@ -85,9 +86,10 @@ impl Server {
             if s.wait_ready() {
                 return s;
             }
+            last_log = s.log_text();
             dir = s.take_dir();
         }
-        panic!("{bin} did not start");
+        panic!("{bin} did not start; its log:\n{last_log}");
     }
 
     fn take_dir(mut self) -> tempfile::TempDir {
@@ -338,6 +340,57 @@ pub fn int(c: &mut redis::Connection, args: &[&str]) -> i64 {
     cmd(args)
         .query(c)
         .unwrap_or_else(|e| panic!("{args:?}: {e}"))
+}
+
+/// One field of INFO persistence.
+pub fn info_field(c: &mut redis::Connection, field: &str) -> String {
+    let info: String = redis::cmd("INFO").arg("persistence").query(c).unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .unwrap_or_else(|| panic!("no {field} in INFO"))
+        .to_string()
+}
+
+/// Polls `ok` every 20 ms; panics naming `what` after `limit`.
+pub fn wait_for(what: &str, limit: Duration, mut ok: impl FnMut() -> bool) {
+    let end = Instant::now() + limit;
+    while !ok() {
+        assert!(Instant::now() < end, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// `SET <prefix>:<i> <i>` for i in 0..n, pipelined.
+pub fn preload(c: &mut redis::Connection, prefix: &str, n: u64) {
+    for base in (0..n).step_by(1000) {
+        let mut p = redis::pipe();
+        for i in base..(base + 1000).min(n) {
+            p.cmd("SET").arg(format!("{prefix}:{i}")).arg(i);
+        }
+        p.query::<()>(c).unwrap();
+    }
+}
+
+/// Polls `GET key` on a server that is starting (bounded: 60 s) until it
+/// answers a value. Returns the connection, the value, and INFO persistence
+/// as it was after each -LOADING reply.
+pub fn wait_loaded(s: &Server, key: &str) -> (redis::Connection, String, Vec<String>) {
+    let mut infos = Vec::new();
+    let end = Instant::now() + Duration::from_secs(60);
+    loop {
+        assert!(Instant::now() < end, "never loaded");
+        let Ok(mut c) = redis::Client::open(s.url()).and_then(|cl| cl.get_connection()) else {
+            std::thread::sleep(Duration::from_millis(5));
+            continue;
+        };
+        match cmd(&["GET", key]).query::<String>(&mut c) {
+            Ok(v) => return (c, v, infos),
+            Err(e) => {
+                assert_eq!(e.code(), Some("LOADING"), "{e}");
+                infos.push(cmd(&["INFO", "persistence"]).query(&mut c).unwrap());
+            }
+        }
+    }
 }
 
 /// Waits until `n` clients are blocked (by CLIENT LIST's cmd= field, since
