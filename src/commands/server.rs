@@ -1152,22 +1152,26 @@ fn swapdb(_: ClientRef, args: Vec<Bytes>) -> Fut {
         let (a, b) = (a as usize, b as usize);
         if a != b {
             crate::persistence::abort_running("SWAPDB");
-            // Atomic across cores: no client sees one core swapped and
-            // another not.
-            let parts = (0..runtime::shards())
-                .map(|core| {
-                    let job: runtime::Job = Box::new(move || {
+        }
+        // Atomic across cores: no client sees one core swapped and another
+        // not. The change is counted once (on core 0), as Redis counts it.
+        let parts = (0..runtime::shards())
+            .map(|core| {
+                let job: runtime::Job = Box::new(move || {
+                    if a != b {
                         super::multi::db_replaced(Some(a));
                         super::multi::db_replaced(Some(b));
-                        shard::with(|s| s.dbs.swap(a, b));
-                        Reply::Ok
+                    }
+                    shard::with(|s| {
+                        s.dbs.swap(a, b);
+                        s.dirty += (core == 0) as u64;
                     });
-                    (core, job)
-                })
-                .collect();
-            runtime::write_atomically(parts).await;
-        }
-        shard::with(|s| s.dirty += 1);
+                    Reply::Ok
+                });
+                (core, job)
+            })
+            .collect();
+        runtime::write_atomically(parts).await;
         Reply::Ok
     })
 }

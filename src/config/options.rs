@@ -16,6 +16,8 @@ pub enum Kind {
     Enum(&'static [&'static str]),
     /// Free text (one argument).
     Str,
+    /// A file or directory name in `dir`, not a path.
+    FileName,
     /// One or more words, kept space separated (`bind 127.0.0.1 ::1`).
     List,
     /// `client-output-buffer-limit`: `<class> <hard> <soft> <seconds>`
@@ -94,15 +96,15 @@ options! {
     BusyReplyThreshold: "busy-reply-threshold", Kind::Int { min: 0, max: i64::MAX }, "5000", MUTABLE;
     TrackingTableMaxKeys: "tracking-table-max-keys", Kind::Int { min: 0, max: i64::MAX }, "1000000", MUTABLE;
     Save: "save", Kind::SaveParams, "3600 1 300 100 60 10000", MUTABLE;
-    Dbfilename: "dbfilename", Kind::Str, "dump.rdb", MUTABLE;
+    Dbfilename: "dbfilename", Kind::FileName, "dump.rdb", MUTABLE;
     Rdbcompression: "rdbcompression", Kind::Bool, "yes", MUTABLE;
     Rdbchecksum: "rdbchecksum", Kind::Bool, "yes", FIXED;
     StopWritesOnBgsaveError: "stop-writes-on-bgsave-error", Kind::Bool, "yes", MUTABLE;
     RdbDelSyncFiles: "rdb-del-sync-files", Kind::Bool, "no", MUTABLE;
     RdbSaveIncrementalFsync: "rdb-save-incremental-fsync", Kind::Bool, "yes", MUTABLE;
     Appendonly: "appendonly", Kind::Bool, "no", MUTABLE;
-    Appendfilename: "appendfilename", Kind::Str, "appendonly.aof", FIXED;
-    Appenddirname: "appenddirname", Kind::Str, "appendonlydir", FIXED;
+    Appendfilename: "appendfilename", Kind::FileName, "appendonly.aof", FIXED;
+    Appenddirname: "appenddirname", Kind::FileName, "appendonlydir", FIXED;
     Appendfsync: "appendfsync", Kind::Enum(&["always", "everysec", "no"]), "everysec", MUTABLE;
     NoAppendfsyncOnRewrite: "no-appendfsync-on-rewrite", Kind::Bool, "no", MUTABLE;
     AutoAofRewritePercentage: "auto-aof-rewrite-percentage", Kind::Int { min: 0, max: INT }, "100", MUTABLE;
@@ -175,6 +177,15 @@ pub fn parse_value(def: &OptDef, args: &[String]) -> Result<(String, i64), Strin
             )),
         },
         Kind::Str => Ok((v.to_string(), 0)),
+        Kind::FileName if v.contains('/') => {
+            let what = if def.name.ends_with("dirname") {
+                "directory name"
+            } else {
+                "filename"
+            };
+            Err(format!("{} can't be a path, just a {what}", def.name))
+        }
+        Kind::FileName => Ok((v.to_string(), 0)),
         Kind::List => Ok((args.join(" "), 0)),
         Kind::OutputLimits => {
             let limits = output_limits(args)?;

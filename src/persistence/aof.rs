@@ -804,6 +804,8 @@ async fn rewrite_files() -> Result<(), String> {
 async fn write_new_base() -> Result<(), String> {
     let dir = aof_dir();
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    // BGREWRITEAOF with appendonly no writes the files once, as Redis does.
+    let aof_on = status().enabled;
     let (base_seq, incr_seq) = {
         let m = MANIFEST.lock().unwrap();
         let m = m.clone().unwrap_or_default();
@@ -816,14 +818,17 @@ async fn write_new_base() -> Result<(), String> {
     let written = async {
         let f = File::create(&tmp).map_err(|e| e.to_string())?;
         let mut out = BufWriter::with_capacity(1 << 20, f);
-        let enable = !status().enabled;
+        // `appendonly yes` just set: appending starts at the instant.
+        let enable = aof_on && WRITER.lock().unwrap().is_none();
         // At the snapshot's instant (every core held): later writes go to
         // the new incremental file.
         let at_instant = move || {
             if enable {
                 journal::set_enabled(true);
             }
-            journal::mark(incr_seq);
+            if aof_on {
+                journal::mark(incr_seq);
+            }
         };
         if enable {
             start_writer_for_enable(incr_seq)?;
@@ -844,9 +849,20 @@ async fn write_new_base() -> Result<(), String> {
         "Successfully created the temporary AOF base file {}",
         tmp.display()
     );
-    // The writer must be on the new incremental file before the old go.
-    while ROTATED.load(Ordering::SeqCst) < incr_seq {
-        runtime::sleep(Duration::from_millis(1)).await;
+    if aof_on {
+        // The writer must be on the new incremental file before the old go.
+        while ROTATED.load(Ordering::SeqCst) < incr_seq {
+            runtime::sleep(Duration::from_millis(1)).await;
+        }
+    } else {
+        open_incr(incr_seq).map_err(|e| e.to_string())?;
+        let mut m = MANIFEST.lock().unwrap();
+        m.get_or_insert_with(Manifest::default)
+            .incrs
+            .push(FileInfo {
+                name: incr_name(incr_seq),
+                seq: incr_seq,
+            });
     }
     std::fs::rename(&tmp, dir.join(base_name(base_seq))).map_err(|e| e.to_string())?;
     tracing::info!(
@@ -877,10 +893,7 @@ async fn write_new_base() -> Result<(), String> {
         let _ = std::fs::remove_file(dir.join(name));
     }
     let base_size = std::fs::metadata(dir.join(base_name(base_seq))).map_or(0, |m| m.len());
-    with_status(|s| {
-        s.base_size = base_size;
-        s.enabled = true;
-    });
+    with_status(|s| s.base_size = base_size);
     apply_fsync_policy();
     Ok(())
 }
@@ -903,8 +916,12 @@ pub async fn config_changed() {
     let on = config::num(Opt::Appendonly) == 1;
     let enabled = status().enabled;
     if on && !enabled {
+        // On from now (INFO says so); appending starts with the rewrite.
+        with_status(|s| s.enabled = true);
         if begin_rewrite() {
             rewrite_on_control().await;
+        } else {
+            with_status(|s| s.rewrite_scheduled = true);
         }
     } else if !on && enabled {
         // Stop appending; what is on disk stays (as Redis does).
