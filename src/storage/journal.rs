@@ -36,6 +36,8 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 static ENABLED: AtomicBool = AtomicBool::new(false);
+/// Bumped each time journaling starts; a buffer from before is dropped.
+static EPOCH: AtomicU64 = AtomicU64::new(0);
 
 /// Whether writes are journaled (something consumes the stream).
 #[inline]
@@ -46,6 +48,10 @@ pub fn enabled() -> bool {
 /// Turns journaling on or off. Call it only while every core's gate is held
 /// (or before the cores serve), so no transaction straddles the switch.
 pub fn set_enabled(on: bool) {
+    if on {
+        // Entries some core kept from an earlier enabled period are stale.
+        EPOCH.fetch_add(1, Ordering::SeqCst);
+    }
     ENABLED.store(on, Ordering::SeqCst);
     if !on {
         let mut s = STREAM.lock().unwrap();
@@ -63,12 +69,17 @@ struct Buf {
     first_db: Option<usize>,
     last_db: Option<usize>,
     count: usize,
+    /// The journaling period its first entry was written in.
+    epoch: u64,
 }
 
 impl Buf {
     fn push<A: AsRef<[u8]>>(&mut self, db: usize, args: &[A]) {
         match self.last_db {
-            None => self.first_db = Some(db),
+            None => {
+                self.first_db = Some(db);
+                self.epoch = EPOCH.load(Ordering::Relaxed);
+            }
             Some(d) if d != db => encode(
                 &mut self.bytes,
                 &[b"SELECT".as_slice(), db_name(db).as_bytes()],
@@ -208,6 +219,18 @@ pub fn within<R>(txn: u64, f: impl FnOnce() -> R) -> R {
     r
 }
 
+/// This core's buffer; entries left from an earlier journaling period
+/// (journaling was switched off before they were published) are dropped.
+fn with_local<R>(f: impl FnOnce(&mut Buf) -> R) -> R {
+    LOCAL.with(|l| {
+        let mut l = l.borrow_mut();
+        if !l.is_empty() && l.epoch != EPOCH.load(Ordering::Relaxed) {
+            *l = Buf::default();
+        }
+        f(&mut l)
+    })
+}
+
 /// Records that `args` ran in database `db` (a change the command made).
 #[inline]
 pub fn record<A: AsRef<[u8]>>(db: usize, args: &[A]) {
@@ -218,7 +241,7 @@ pub fn record<A: AsRef<[u8]>>(db: usize, args: &[A]) {
     if txn != 0 && with_block(txn, |b| b.buf.push(db, args)) {
         return;
     }
-    LOCAL.with(|l| l.borrow_mut().push(db, args));
+    with_local(|l| l.push(db, args));
 }
 
 /// Records a change made on behalf of another client while a command runs
@@ -271,10 +294,10 @@ pub fn command_done() {
         if with_block(txn, |b| b.buf.append(buf.take().unwrap())) {
             return;
         }
-        LOCAL.with(|l| l.borrow_mut().append(buf.take().unwrap()));
+        with_local(|l| l.append(buf.take().unwrap()));
         return;
     }
-    LOCAL.with(|l| l.borrow_mut().append(buf));
+    with_local(|l| l.append(buf));
     // The served client's reply is on its way: its pop goes out now.
     publish();
 }
@@ -310,8 +333,7 @@ pub fn begin_atomic() -> Option<AtomicMark> {
     if !enabled() || current() != 0 {
         return None;
     }
-    LOCAL.with(|l| {
-        let l = l.borrow();
+    with_local(|l| {
         Some(AtomicMark {
             generation: GENERATION.with(Cell::get),
             len: l.bytes.len(),
@@ -326,9 +348,8 @@ pub fn end_atomic(mark: Option<AtomicMark>) {
     if GENERATION.with(Cell::get) != m.generation {
         return;
     }
-    LOCAL.with(|l| {
-        let mut l = l.borrow_mut();
-        if l.count >= m.count + 2 {
+    with_local(|l| {
+        if l.count >= m.count + 2 && m.len <= l.bytes.len() {
             let mut multi = Vec::new();
             encode(&mut multi, &[b"MULTI"]);
             l.bytes.splice(m.len..m.len, multi);
@@ -365,10 +386,7 @@ pub fn publish() {
     if !enabled() {
         return;
     }
-    let buf = LOCAL.with(|l| {
-        let mut l = l.borrow_mut();
-        (!l.is_empty()).then(|| std::mem::take(&mut *l))
-    });
+    let buf = with_local(|l| (!l.is_empty()).then(|| std::mem::take(l)));
     if let Some(buf) = buf {
         GENERATION.with(|g| g.set(g.get() + 1));
         push(Part::Data(buf));
