@@ -842,6 +842,31 @@ fn config_set_appendonly_yes_writes_the_data() {
     assert_same_keyspace(&before, &keyspace(&mut s.conn()));
 }
 
+/// Off and on again at run time: writes made while it was off are in the
+/// new base, none is replayed twice, and later writes follow it.
+#[test]
+fn appendonly_off_and_on_again_keeps_the_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = start_aof(dir.path(), &[]);
+    let mut c = s.conn();
+    let (a, b) = keys_on_two_cores("onoff");
+    run(&mut c, &["INCR", &a]);
+    run(&mut c, &["CONFIG", "SET", "appendonly", "no"]);
+    run(&mut c, &["INCR", &a]);
+    run(&mut c, &["INCR", &b]);
+    run(&mut c, &["CONFIG", "SET", "appendonly", "yes"]);
+    wait_for("the rewrite", Duration::from_secs(30), || rewrite_idle(&mut c));
+    run(&mut c, &["INCR", &a]);
+    run(&mut c, &["INCR", &b]);
+    let before = keyspace(&mut c);
+    kill9(s);
+    let s = start_aof(dir.path(), &[]);
+    let mut c = s.conn();
+    assert_eq!(get(&mut c, &a).as_deref(), Some("3"));
+    assert_eq!(get(&mut c, &b).as_deref(), Some("2"));
+    assert_same_keyspace(&before, &keyspace(&mut c));
+}
+
 #[test]
 fn info_persistence_has_the_aof_fields() {
     let dir = tempfile::tempdir().unwrap();
