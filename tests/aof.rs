@@ -842,6 +842,61 @@ fn config_set_appendonly_yes_writes_the_data() {
     assert_same_keyspace(&before, &keyspace(&mut s.conn()));
 }
 
+/// The AOF directory is interchangeable with redis-server 7.0's, both ways:
+/// each loads what the other wrote (base with a function library, incr
+/// files, a rewrite in between) with the same keys, values and TTLs.
+#[test]
+fn aof_files_interchange_with_redis() {
+    if oracle() {
+        return;
+    }
+    let write = |s: &Server| {
+        let mut c = s.conn();
+        run(
+            &mut c,
+            &[
+                "FUNCTION",
+                "LOAD",
+                "#!lua name=lib\nredis.register_function('one', function() return 1 end)",
+            ],
+        );
+        fill_redis(&mut c, false);
+        run(&mut c, &["BGREWRITEAOF"]);
+        wait_for("the rewrite", Duration::from_secs(30), || {
+            rewrite_idle(&mut c)
+        });
+        run(&mut c, &["RPUSH", "l2", "x"]);
+        transaction_and_script(&mut c);
+        run(&mut c, &["SET", "ttl", "v", "EX", "1000"]);
+        keyspace(&mut c)
+    };
+    let args = |dir: &Path| -> Vec<String> {
+        let d = dir.to_str().unwrap().to_string();
+        ["--dir", &d, "--save", "", "--appendonly", "yes"]
+            .map(String::from)
+            .to_vec()
+    };
+    let load_check = |s: &Server, before: &Keyspace| {
+        let mut c = s.conn();
+        assert_same_keyspace(before, &keyspace(&mut c));
+        assert_eq!(int(&mut c, &["FCALL", "one", "0"]), 1);
+    };
+    let (ours, theirs) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a: Vec<String> = args(ours.path());
+    let a: Vec<&str> = a.iter().map(String::as_str).collect();
+    let b: Vec<String> = args(theirs.path());
+    let b: Vec<&str> = b.iter().map(String::as_str).collect();
+    let (ours_data, theirs_data) = {
+        let (rw, rd) = (Server::start(&a), Server::redis(&b));
+        let data = (write(&rw), write(&rd));
+        kill9(rw);
+        kill9(rd);
+        data
+    };
+    load_check(&Server::redis(&a), &ours_data);
+    load_check(&Server::start(&b), &theirs_data);
+}
+
 /// Off and on again at run time: writes made while it was off are in the
 /// new base, none is replayed twice, and later writes follow it.
 #[test]
@@ -855,7 +910,9 @@ fn appendonly_off_and_on_again_keeps_the_data() {
     run(&mut c, &["INCR", &a]);
     run(&mut c, &["INCR", &b]);
     run(&mut c, &["CONFIG", "SET", "appendonly", "yes"]);
-    wait_for("the rewrite", Duration::from_secs(30), || rewrite_idle(&mut c));
+    wait_for("the rewrite", Duration::from_secs(30), || {
+        rewrite_idle(&mut c)
+    });
     run(&mut c, &["INCR", &a]);
     run(&mut c, &["INCR", &b]);
     let before = keyspace(&mut c);
