@@ -622,6 +622,8 @@ async fn replay_file(
     let mut in_multi = false;
     let mut batch: Vec<Vec<Bytes>> = Vec::new();
     let mut last_log = Instant::now();
+    let started = Instant::now();
+    let mut commands = 0u64;
     let mut errors = 0u64;
     let outcome = loop {
         match read_command(&mut r, &mut offset) {
@@ -646,14 +648,16 @@ async fn replay_file(
                 if batch.len() >= REPLAY_BATCH {
                     errors += run_batch(replay, &mut batch).await;
                 }
+                commands += 1;
                 if last_log.elapsed() >= Duration::from_secs(1) {
                     last_log = Instant::now();
                     tracing::info!(
-                        "Loading AOF {}: {:.1} MB of {:.1} MB ({:.1}%)",
+                        "Loading AOF {}: {commands} commands, {:.1} MB of {:.1} MB ({:.1}%), {:.0} commands/s",
                         path.display(),
                         offset as f64 / 1e6,
                         size as f64 / 1e6,
-                        offset as f64 * 100.0 / size.max(1) as f64
+                        offset as f64 * 100.0 / size.max(1) as f64,
+                        commands as f64 / started.elapsed().as_secs_f64().max(1e-3)
                     );
                 }
                 super::load::progress(before + offset);
