@@ -249,6 +249,12 @@ pub async fn write_atomically(parts: Vec<(usize, Job)>) -> Vec<Reply> {
             mesh::request(core, id, GateOp::Acquire, Vec::new()).await;
         }
     }
+    // Every gate is held once the highest core has taken its own: the
+    // work's place in the write stream.
+    let last_job: Job = Box::new(move || {
+        journal::open_block(id);
+        last_job()
+    });
     replies[last_i] = run_and_release(id, me, last_core, last_job, GateOp::AcquireRelease).await;
     let futs = held.into_iter().map(|(core, i, job)| async move {
         (i, run_and_release(id, me, core, job, GateOp::Release).await)
@@ -256,6 +262,7 @@ pub async fn write_atomically(parts: Vec<(usize, Job)>) -> Vec<Reply> {
     for (i, r) in futures_util::future::join_all(futs).await {
         replies[i] = r;
     }
+    journal::close_block(id);
     replies
 }
 
@@ -271,7 +278,7 @@ async fn run_and_release(id: u64, me: usize, core: usize, job: Job, op: GateOp) 
     if op == GateOp::AcquireRelease {
         acquire(id).await;
     }
-    let r = job();
+    let r = journal::within(id, job);
     release(id);
     r
 }

@@ -12,13 +12,15 @@
 //! different cores touch different keys, so their relative order matters
 //! only for work that spans cores.
 //!
-//! Work that spans cores runs in a transaction (`runtime::gate::Txn`), which
-//! reserves a *block* in the stream once it holds every gate it needs and
-//! seals it before it opens any: what the transaction writes, on any core,
-//! goes into the block, and the block becomes one MULTI/EXEC. Writes to the
-//! same keys before the transaction were published when it took their
-//! core's gate; writes after it come after the reserved place. The stream
-//! is read up to the first block that is still open.
+//! Work that spans cores runs in a transaction (`runtime::gate`): what it
+//! writes, on any core, goes into its *block*, which becomes one MULTI/EXEC.
+//! The block is placed in the stream once the transaction holds every gate
+//! it needs (`open_block`): writes to the same keys before it were
+//! published when it took their core's gate, and writes after it come
+//! after that place, since they wait for the gates. Work that runs on a
+//! core as soon as its gate is taken fills the block before it is placed.
+//! The block is sealed when all the work has run (`close_block`); the
+//! stream is read up to the first block that is still open.
 //!
 //! Entries are the deterministic form of the command (EXPIRE becomes
 //! PEXPIREAT, SPOP becomes SREM ...; `commands::propagate`), and clients
@@ -56,6 +58,7 @@ pub fn set_enabled(on: bool) {
     if !on {
         let mut s = STREAM.lock().unwrap();
         s.segments.clear();
+        s.unplaced.clear();
         s.db = None;
     }
 }
@@ -142,6 +145,17 @@ struct Block {
     sealed: bool,
 }
 
+impl Block {
+    fn new(txn: u64) -> Block {
+        Block {
+            txn,
+            buf: Buf::default(),
+            deferred: Buf::default(),
+            sealed: false,
+        }
+    }
+}
+
 enum Part {
     Data(Buf),
     Block(Block),
@@ -172,6 +186,9 @@ struct Stream {
     seq: u64,
     /// The reader waits for data on `READY`.
     reader_waiting: bool,
+    /// Blocks of transactions that wrote before holding every gate (they
+    /// get their place in the stream from `open_block`).
+    unplaced: Vec<Block>,
 }
 
 static STREAM: Mutex<Stream> = Mutex::new(Stream {
@@ -180,6 +197,7 @@ static STREAM: Mutex<Stream> = Mutex::new(Stream {
     offset: 0,
     seq: 0,
     reader_waiting: false,
+    unplaced: Vec::new(),
 });
 static READY: Condvar = Condvar::new();
 /// The last publication's number (a writer's reply waits for the durable
@@ -368,16 +386,34 @@ pub fn atomic_local<R>(f: impl FnOnce() -> R) -> R {
 
 /// Runs `f` on the open block of `txn`; false if there is none.
 fn with_block(txn: u64, f: impl FnOnce(&mut Block)) -> bool {
-    let mut s = STREAM.lock().unwrap();
-    for seg in s.segments.iter_mut().rev() {
-        if let Part::Block(b) = &mut seg.part {
-            if b.txn == txn && !b.sealed {
-                f(b);
-                return true;
-            }
-        }
+    if !enabled() {
+        return false;
     }
-    false
+    let mut s = STREAM.lock().unwrap();
+    let s = &mut *s;
+    let block = match open_in(&mut s.segments, txn) {
+        Some(b) => b,
+        None => match s.unplaced.iter().position(|b| b.txn == txn) {
+            Some(i) => &mut s.unplaced[i],
+            None => {
+                s.unplaced.push(Block::new(txn));
+                s.unplaced.last_mut().unwrap()
+            }
+        },
+    };
+    f(block);
+    true
+}
+
+/// The placed block of `txn` that is still open.
+fn open_in(segments: &mut VecDeque<Segment>, txn: u64) -> Option<&mut Block> {
+    segments
+        .iter_mut()
+        .rev()
+        .find_map(|seg| match &mut seg.part {
+            Part::Block(b) if b.txn == txn && !b.sealed => Some(b),
+            _ => None,
+        })
 }
 
 /// Moves this core's entries into the stream. Cheap when there are none.
@@ -413,28 +449,49 @@ fn published_locked(s: &mut Stream) {
     }
 }
 
-/// Reserves `txn`'s place in the stream. The caller holds the gate of every
-/// core the transaction touches (their earlier writes are published).
+/// Places `txn`'s block in the stream: with what it wrote so far (work that
+/// ran on a core as soon as its gate was taken), and open for the rest.
+/// The caller holds the gate of every core the transaction touches, so
+/// their earlier writes are published before it.
 pub fn open_block(txn: u64) {
     if !enabled() {
         return;
     }
-    push(Part::Block(Block {
-        txn,
-        buf: Buf::default(),
-        deferred: Buf::default(),
-        sealed: false,
-    }));
+    let block = {
+        let mut s = STREAM.lock().unwrap();
+        match s.unplaced.iter().position(|b| b.txn == txn) {
+            Some(i) => s.unplaced.swap_remove(i),
+            None => Block::new(txn),
+        }
+    };
+    push(Part::Block(block));
 }
 
-/// Seals `txn`'s block, before the transaction opens its gates.
+/// Seals `txn`'s block once all its work has run (a block never placed is
+/// placed now).
 pub fn close_block(txn: u64) {
-    with_block(txn, |b| {
+    let unplaced = {
+        let mut s = STREAM.lock().unwrap();
+        s.unplaced
+            .iter()
+            .position(|b| b.txn == txn)
+            .map(|i| s.unplaced.swap_remove(i))
+    };
+    if let Some(b) = unplaced {
+        push(Part::Block(b));
+    }
+    seal(txn);
+}
+
+/// Seals the placed, open block of `txn` (if any) and wakes the reader.
+fn seal(txn: u64) {
+    let mut s = STREAM.lock().unwrap();
+    if let Some(b) = open_in(&mut s.segments, txn) {
         let effects = std::mem::take(&mut b.deferred);
         b.buf.append(effects);
         b.sealed = true;
-    });
-    published_locked(&mut STREAM.lock().unwrap());
+    }
+    published_locked(&mut s);
 }
 
 /// Puts a mark in the stream (all cores' earlier writes must be published:
