@@ -1134,9 +1134,8 @@ fn flushall(_: ClientRef, args: Vec<Bytes>) -> Fut {
     })
 }
 
-/// SWAPDB: every core swaps its parts of the two databases. Cores swap
-/// concurrently, so a command on another core may briefly see one core
-/// swapped and another not (as a multi-node swap would).
+/// SWAPDB: every core swaps its parts of the two databases, atomically
+/// across cores (`write_atomically`).
 fn swapdb(_: ClientRef, args: Vec<Bytes>) -> Fut {
     Box::pin(async move {
         let Some(a) = parse_i64(&args[1]) else {
