@@ -897,6 +897,44 @@ fn aof_files_interchange_with_redis() {
     load_check(&Server::start(&b), &theirs_data);
 }
 
+/// Transfers between accounts on both cores, by MULTI/EXEC and by EVAL, are
+/// one MULTI/EXEC block each in the AOF: after kill -9 mid-load the total is
+/// what it was, so no transaction was persisted in part.
+#[test]
+fn crash_keeps_transactions_whole() {
+    if oracle() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let s = start_aof(dir.path(), &[]);
+    let (accounts, total) = accounts(&s, 8);
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut threads = transfer_threads(&s, &accounts, 2, &stop, |c, from, to| {
+        let _ = redis::pipe()
+            .atomic()
+            .cmd("DECRBY")
+            .arg(from)
+            .arg(3)
+            .cmd("INCRBY")
+            .arg(to)
+            .arg(3)
+            .query::<()>(c);
+    });
+    threads.extend(transfer_threads(&s, &accounts, 2, &stop, |c, from, to| {
+        let script = "redis.call('DECRBY', KEYS[1], 2) redis.call('INCRBY', KEYS[2], 2)";
+        let _ = cmd(&["EVAL", script, "2", from, to]).query::<()>(c);
+    }));
+    std::thread::sleep(Duration::from_millis(1500));
+    kill9(s);
+    stop.store(true, Ordering::Relaxed);
+    let made: u64 = threads.into_iter().map(|t| t.join().unwrap()).sum();
+    let s = start_aof(dir.path(), &[]);
+    let mut c = s.conn();
+    let sum: i64 = accounts.iter().map(|a| int(&mut c, &["GET", a])).sum();
+    assert_eq!(sum, total, "after {made} transfers");
+    assert!(made > 100, "only {made} transfers");
+}
+
 /// Off and on again at run time: writes made while it was off are in the
 /// new base, none is replayed twice, and later writes follow it.
 #[test]
