@@ -17,7 +17,8 @@ use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
 use super::mesh::{self, GateOp, Job};
@@ -218,13 +219,17 @@ pub fn release(txn: u64) {
 
 static NEXT_TXN: AtomicU64 = AtomicU64::new(1);
 
-/// Write-only work on several cores (one job per core), atomic with the
-/// fewest hops: hold every core but the highest, in ascending order; on the
-/// highest, take the gate, run and open it in one visit; then run and open
-/// the held ones. A reader who sees the highest core's new data and then
-/// reads a held core waits for that core's write, so nobody can observe the
-/// work half done; the ascending order keeps it deadlock-free. MSET across
-/// two cores costs one hop instead of a transaction's three.
+/// Runs `f` as part of transaction `txn` (a job run on this core without
+/// crossing the mesh), so `current()` names it meanwhile.
+fn as_txn<R>(txn: u64, f: impl FnOnce() -> R) -> R {
+    let outer = CURRENT.with(|c| c.replace(txn));
+    let r = f();
+    CURRENT.with(|c| c.set(outer));
+    r
+}
+
+/// Write-only work on several cores (one job per core, distinct cores),
+/// atomic with one visit per core: `atomically` without checks.
 pub async fn write_atomically(parts: Vec<(usize, Job)>) -> Vec<Reply> {
     if current() != 0 {
         // Inside a transaction that already holds these cores.
@@ -235,48 +240,163 @@ pub async fn write_atomically(parts: Vec<(usize, Job)>) -> Vec<Reply> {
             .flatten()
             .collect();
     }
-    let id = NEXT_TXN.fetch_add(1, Ordering::Relaxed);
-    let me = mesh::me();
-    let mut replies = vec![Reply::Nil; parts.len()];
-    // (core, position in the reply, job), lowest core first.
-    let mut held: Vec<(usize, usize, Job)> = parts
-        .into_iter()
-        .enumerate()
-        .map(|(i, (c, j))| (c, i, j))
-        .collect();
-    held.sort_by_key(|p| p.0);
-    let (last_core, last_i, last_job) = held.pop().expect("at least one part");
-    for &(core, _, _) in &held {
-        if core == me {
-            acquire(id).await;
-        } else {
-            mesh::request(core, id, GateOp::Acquire, Vec::new()).await;
-        }
-    }
-    replies[last_i] = run_and_release(id, me, last_core, last_job, GateOp::AcquireRelease).await;
-    let futs = held.into_iter().map(|(core, i, job)| async move {
-        (i, run_and_release(id, me, core, job, GateOp::Release).await)
+    let parts = parts.into_iter().map(|(core, job)| Part {
+        core,
+        check: None,
+        job,
     });
-    for (i, r) in futures_util::future::join_all(futs).await {
-        replies[i] = r;
-    }
-    replies
+    atomically(parts.collect())
+        .await
+        .expect("no check can fail")
 }
 
-/// Runs `job` under transaction `id` on `core` and opens that core's gate;
-/// `op` says whether the gate must be taken first.
-async fn run_and_release(id: u64, me: usize, core: usize, job: Job, op: GateOp) -> Reply {
+/// A condition tested on a core with its gate taken, before the work runs
+/// there (EXEC's WATCH check); false stops the whole work.
+pub type Check = Box<dyn FnOnce() -> bool + Send>;
+
+/// One core's share of work done by `atomically`.
+pub struct Part {
+    pub core: usize,
+    pub check: Option<Check>,
+    /// Runs on `core`, touching only that core's data.
+    pub job: Job,
+}
+
+/// Work split into parts on distinct cores, each touching only its own
+/// core, done atomically with one visit per core (one hop across two
+/// cores when the client's core is the lower one). Returns the parts'
+/// replies in the order given, or None when a check failed — then no part
+/// has run anywhere.
+///
+/// Gates are taken in ascending core order (no deadlock). Every core but
+/// the highest is held: taken (locally, or with one message that also
+/// runs the core's check), and kept. The highest core gets one message
+/// that takes its gate, checks, runs its part and opens it again. Then
+/// the held cores run what they have not run yet and open.
+///
+/// Why no one sees the work half done: a held core opens only after the
+/// highest core's part has run, so a reader that saw new data on the
+/// highest core and then reads a held core waits at that core's gate
+/// until the part there has run; and a reader that saw a held core's new
+/// data did so after its gate opened, when every part had run. A part
+/// runs early, in its core's taking visit, only once no check is left on
+/// a later core (every check that could stop the work has passed); it is
+/// still hidden behind its held gate until the end.
+///
+/// Journal hook points: every gate is held while the last visit's job runs
+/// (`Visit::last`: between taking the highest gate and opening it); the
+/// held gates open in `open_held`, after that visit has returned.
+pub async fn atomically(parts: Vec<Part>) -> Option<Vec<Reply>> {
+    let id = NEXT_TXN.fetch_add(1, Ordering::Relaxed);
+    let me = mesh::me();
+    let ok = Arc::new(AtomicBool::new(true));
+    let mut replies = vec![Reply::Nil; parts.len()];
+    let mut parts: Vec<(usize, Part)> = parts.into_iter().enumerate().collect();
+    parts.sort_by_key(|p| p.1.core);
+    debug_assert!(parts.windows(2).all(|w| w[0].1.core < w[1].1.core));
+    // From this position on, no later core has a check: parts may run as
+    // their gate is taken.
+    let checked = parts.iter().rposition(|p| p.1.check.is_some()).unwrap_or(0);
+    let (last_i, last) = parts.pop().expect("at least one part");
+    // (core, position, the part's job if it has not run yet)
+    let mut held: Vec<(usize, usize, Option<Job>)> = Vec::new();
+    for (k, (i, p)) in parts.into_iter().enumerate() {
+        let (now, later) = if k >= checked {
+            (Some(p.job), None)
+        } else {
+            (None, Some(p.job))
+        };
+        let ran = now.is_some();
+        let r = visit(id, me, p.core, GateOp::Acquire, guarded(p.check, now, &ok)).await;
+        held.push((p.core, i, later));
+        if !ok.load(Ordering::Relaxed) {
+            open_unrun(id, me, held).await;
+            return None;
+        }
+        if ran {
+            replies[i] = r;
+        }
+    }
+    // Visit::last: every gate is held while this visit's job runs.
+    let r = visit(
+        id,
+        me,
+        last.core,
+        GateOp::AcquireRelease,
+        guarded(last.check, Some(last.job), &ok),
+    )
+    .await;
+    if !ok.load(Ordering::Relaxed) {
+        // A check on the last core means no part ran early.
+        open_unrun(id, me, held).await;
+        return None;
+    }
+    replies[last_i] = r;
+    open_held(id, me, held, &mut replies).await;
+    Some(replies)
+}
+
+/// A visit's job: the check, then (if it passed) the part, if given.
+fn guarded(check: Option<Check>, job: Option<Job>, ok: &Arc<AtomicBool>) -> Job {
+    let ok = ok.clone();
+    Box::new(move || {
+        if let Some(check) = check {
+            if !check() {
+                ok.store(false, Ordering::Relaxed);
+                return Reply::Nil;
+            }
+        }
+        job.map_or(Reply::Nil, |j| j())
+    })
+}
+
+/// Runs the held cores' remaining jobs (when the work goes on) and opens
+/// their gates. A remote core with nothing left to run is only told to
+/// open, without waiting for its answer: later messages from this core
+/// queue behind that one, and the gate keeps everyone else out until then.
+async fn open_held(
+    id: u64,
+    me: usize,
+    held: Vec<(usize, usize, Option<Job>)>,
+    replies: &mut [Reply],
+) {
+    let mut runs = Vec::new();
+    for (core, i, job) in held {
+        match job {
+            None if core != me => drop(mesh::post(core, id, GateOp::Release, Vec::new()).await),
+            None => release(id),
+            Some(job) => runs.push(async move {
+                (i, visit(id, me, core, GateOp::Release, job).await)
+            }),
+        }
+    }
+    for (i, r) in futures_util::future::join_all(runs).await {
+        replies[i] = r;
+    }
+}
+
+/// A check failed: the held cores open without running their parts.
+async fn open_unrun(id: u64, me: usize, held: Vec<(usize, usize, Option<Job>)>) {
+    let held = held.into_iter().map(|(c, i, _)| (c, i, None)).collect();
+    open_held(id, me, held, &mut []).await;
+}
+
+/// Runs `job` under transaction `id` on `core`, taking and/or opening
+/// that core's gate as `op` says.
+async fn visit(id: u64, me: usize, core: usize, op: GateOp, job: Job) -> Reply {
     if core != me {
         return mesh::request(core, id, op, vec![job])
             .await
             .pop()
             .unwrap_or(Reply::Nil);
     }
-    if op == GateOp::AcquireRelease {
+    if matches!(op, GateOp::Acquire | GateOp::AcquireRelease) {
         acquire(id).await;
     }
-    let r = job();
-    release(id);
+    let r = as_txn(id, job);
+    if matches!(op, GateOp::Release | GateOp::AcquireRelease) {
+        release(id);
+    }
     r
 }
 

@@ -526,6 +526,30 @@ pub fn merge_parts(merge: Merge, replies: Vec<Reply>, positions: Vec<Vec<usize>>
     }
 }
 
+/// The core a command would run on in one piece: a key command whose keys
+/// all live on one core (None for anything else). EXEC sends a queue of
+/// such commands as one part per core.
+pub fn single_core(args: &[Bytes]) -> Option<usize> {
+    let (_, spec) = commands::table().lookup(&args[0])?;
+    match (spec.handler, route(spec, args)) {
+        (Handler::Key(_), Route::One(core)) => Some(core),
+        _ => None,
+    }
+}
+
+/// A `single_core` command made into the job `run_batch` would run for
+/// it (checked and counted as there), or the reply it gets without
+/// running (-BUSY, -LOADING ...).
+pub fn key_job(client: &ClientRef, args: Vec<Bytes>) -> Result<Job, Reply> {
+    let (ci, spec) = check(client, &args)?;
+    stats::with(|s| s.total_commands += 1);
+    let Handler::Key(f) = spec.handler else {
+        unreachable!("single_core commands are key commands")
+    };
+    let caller = Caller::of(client, ci, spec);
+    Ok(Box::new(move || exec_key(f, caller, now_ms(), &args)))
+}
+
 /// Runs a key command on this core for a script (no client: no tracking,
 /// writes reported as the server's).
 pub fn run_key_here(f: commands::KeyFn, ci: usize, db: usize, args: &[Bytes]) -> Reply {

@@ -16,6 +16,7 @@ use bytes::Bytes;
 
 use super::dispatch;
 use crate::commands::multi::{self, Multi};
+use crate::commands::client::ReplyMode;
 use crate::commands::{self, ClientRef, Handler};
 use crate::protocol::Reply;
 use crate::runtime::{self, gate, Txn};
@@ -82,6 +83,11 @@ async fn exec(client: &ClientRef) -> Reply {
         (c.id, multi::by_core(&c.watched))
     };
     let me = runtime::me();
+    if let Some(at) = one_hop_cores(client, &m.queued, &watched) {
+        let reply = exec_parts(client, id, m.queued, at, watched).await;
+        multi::unwatch_all(client).await;
+        return reply;
+    }
     let cores = cores_needed(&m.queued, watched.iter().map(|w| w.0));
     let txn = if cores.iter().all(|&c| c == me) && cores.len() <= 1 {
         // Everything is on this core: the queue runs in this one task,
@@ -116,6 +122,118 @@ async fn exec(client: &ClientRef) -> Reply {
     }
     multi::unwatch_all(client).await;
     reply
+}
+
+/// Where each queued command runs, when the queue can go as one part per
+/// core (`gate::atomically`): every command is a key command on one core,
+/// the client's replies are on (CLIENT REPLY is per command), and some
+/// command or watch is on another core (else the queue runs inline).
+fn one_hop_cores(
+    client: &ClientRef,
+    queued: &[Vec<Bytes>],
+    watched: &[(usize, Vec<(usize, Bytes)>)],
+) -> Option<Vec<usize>> {
+    if client.borrow().reply != ReplyMode::On {
+        return None;
+    }
+    let at: Vec<usize> = queued
+        .iter()
+        .map(|a| dispatch::single_core(a))
+        .collect::<Option<_>>()?;
+    let me = runtime::me();
+    let remote = at.iter().chain(watched.iter().map(|w| &w.0)).any(|&c| c != me);
+    remote.then_some(at)
+}
+
+/// EXEC of a queue whose commands each run on one core: one part per core
+/// (that core's commands in queue order, after its WATCH check), run by
+/// `gate::atomically` in one visit per core. A part's check also drops
+/// the watches on its core, so a successful EXEC has none left to drop.
+async fn exec_parts(
+    client: &ClientRef,
+    id: u64,
+    queued: Vec<Vec<Bytes>>,
+    at: Vec<usize>,
+    watched: Vec<(usize, Vec<(usize, Bytes)>)>,
+) -> Reply {
+    let mut replies = vec![Reply::Nil; queued.len()];
+    let mut parts: Vec<QueuePart> = Vec::new();
+    for (i, (args, core)) in queued.into_iter().zip(at).enumerate() {
+        match dispatch::key_job(client, args) {
+            Ok(job) => {
+                let p = QueuePart::of(&mut parts, core);
+                p.jobs.push(job);
+                p.positions.push(i);
+            }
+            Err(e) => replies[i] = e,
+        }
+    }
+    for (core, keys) in watched {
+        QueuePart::of(&mut parts, core).watched = keys;
+    }
+    if parts.is_empty() {
+        return Reply::Array(replies);
+    }
+    let mut positions = Vec::new();
+    let work: Vec<gate::Part> = parts
+        .into_iter()
+        .map(|p| {
+            positions.push(p.positions);
+            let keys = p.watched;
+            let jobs = p.jobs;
+            gate::Part {
+                core: p.core,
+                check: (!keys.is_empty()).then(|| {
+                    Box::new(move || {
+                        let changed = multi::changed_here(id, &keys);
+                        multi::unwatch_here(id, &keys);
+                        !changed
+                    }) as gate::Check
+                }),
+                job: Box::new(move || Reply::Array(jobs.into_iter().map(|j| j()).collect())),
+            }
+        })
+        .collect();
+    let Some(done) = gate::atomically(work).await else {
+        return Reply::NilArray;
+    };
+    client.borrow_mut().watched.clear();
+    for (r, pos) in done.into_iter().zip(positions) {
+        if let Reply::Array(rs) = r {
+            for (r, i) in rs.into_iter().zip(pos) {
+                replies[i] = r;
+            }
+        }
+    }
+    Reply::Array(replies)
+}
+
+/// One core's share of an EXEC queue.
+struct QueuePart {
+    core: usize,
+    jobs: Vec<runtime::Job>,
+    /// Each job's position in the queue.
+    positions: Vec<usize>,
+    /// The client's watched keys on this core.
+    watched: Vec<(usize, Bytes)>,
+}
+
+impl QueuePart {
+    fn of(parts: &mut Vec<QueuePart>, core: usize) -> &mut QueuePart {
+        let i = match parts.iter().position(|p| p.core == core) {
+            Some(i) => i,
+            None => {
+                parts.push(QueuePart {
+                    core,
+                    jobs: Vec::new(),
+                    positions: Vec::new(),
+                    watched: Vec::new(),
+                });
+                parts.len() - 1
+            }
+        };
+        &mut parts[i]
+    }
 }
 
 /// The cores a queue of commands touches: its keys' owners and the
