@@ -457,15 +457,24 @@ impl Txn {
         }
     }
 
-    /// Sends jobs to `core` inside the transaction at once, without
-    /// waiting for them: the returned future gives their replies (the
-    /// sending happens whether or not it is polled).
-    pub fn run_spawned(&self, core: usize, jobs: Vec<Job>) -> impl Future<Output = Vec<Reply>> {
-        let id = self.id;
-        let task =
-            glommio::spawn_local(async move { mesh::request(core, id, GateOp::None, jobs).await })
-                .detach();
-        async move { task.await.unwrap_or_default() }
+    /// Sends `jobs` to another of the transaction's cores in one message
+    /// that runs them and then opens that core's gate (which the
+    /// transaction stops holding). Returns once the message is in the
+    /// core's channel — so this thread may block on the jobs' progress
+    /// afterwards (a parked script core) — with the wait for the replies.
+    pub async fn hand_off(
+        &mut self,
+        core: usize,
+        jobs: Vec<Job>,
+    ) -> impl Future<Output = Vec<Reply>> {
+        debug_assert!(core != mesh::me() && self.cores.contains(&core));
+        let op = if self.nested {
+            GateOp::None
+        } else {
+            self.cores.retain(|&c| c != core);
+            GateOp::Release
+        };
+        mesh::post(core, self.id, op, jobs).await
     }
 
     /// Runs `f` on `core` inside the transaction and returns what it
