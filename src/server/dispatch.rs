@@ -41,6 +41,9 @@ struct Batch {
 pub async fn run_batch(client: &ClientRef, cmds: Vec<Vec<Bytes>>) -> Vec<Out> {
     let mut outs: Vec<Out> = Vec::with_capacity(cmds.len());
     let mut batches: Vec<Batch> = Vec::new();
+    // EXECs run together (transaction::Group); while it holds any, no
+    // batch does, and any other command runs it first.
+    let mut group = transaction::Group::default();
     let me = runtime::me();
     // One clock read per read batch for inline commands (re-read after any
     // wait below, so a command never runs with a stale clock).
@@ -72,9 +75,19 @@ pub async fn run_batch(client: &ClientRef, cmds: Vec<Vec<Bytes>>) -> Vec<Out> {
             outs[idx].reply = transaction::queue(client, args, spec.flags & flags::NO_MULTI != 0);
             continue;
         }
+        if spec.name != "multi" && spec.name != "exec" {
+            group.flush(&mut outs).await;
+        }
         stats::with(|s| s.total_commands += 1);
         match spec.handler {
             Handler::Dispatch => {
+                if spec.name == "exec" && transaction::join_group(client, &mut group, idx) {
+                    // Commands before it run first.
+                    flush(&mut batches, &mut outs).await;
+                    account(ci, shard::coarse_micros(), &Reply::Ok);
+                    continue;
+                }
+                group.flush(&mut outs).await;
                 flush(&mut batches, &mut outs).await;
                 let t = shard::coarse_micros();
                 let reply = match spec.name {
@@ -159,6 +172,7 @@ pub async fn run_batch(client: &ClientRef, cmds: Vec<Vec<Bytes>>) -> Vec<Out> {
         }
     }
     flush(&mut batches, &mut outs).await;
+    group.flush(&mut outs).await;
     outs
 }
 

@@ -83,7 +83,8 @@ async fn exec(client: &ClientRef) -> Reply {
         (c.id, multi::by_core(&c.watched))
     };
     let me = runtime::me();
-    if let Some(at) = one_hop_cores(client, &m.queued, &watched) {
+    let reply_mode = client.borrow().reply;
+    if let Some(at) = one_hop_cores(reply_mode, &m.queued, &watched) {
         let reply = exec_parts(client, id, m.queued, at, watched).await;
         multi::unwatch_all(client).await;
         return reply;
@@ -129,11 +130,11 @@ async fn exec(client: &ClientRef) -> Reply {
 /// the client's replies are on (CLIENT REPLY is per command), and some
 /// command or watch is on another core (else the queue runs inline).
 fn one_hop_cores(
-    client: &ClientRef,
+    reply: ReplyMode,
     queued: &[Vec<Bytes>],
     watched: &[(usize, Vec<(usize, Bytes)>)],
 ) -> Option<Vec<usize>> {
-    if client.borrow().reply != ReplyMode::On {
+    if reply != ReplyMode::On {
         return None;
     }
     let at: Vec<usize> = queued
@@ -156,64 +157,132 @@ async fn exec_parts(
     at: Vec<usize>,
     watched: Vec<(usize, Vec<(usize, Bytes)>)>,
 ) -> Reply {
-    let mut replies = vec![Reply::Nil; queued.len()];
-    let mut parts: Vec<QueuePart> = Vec::new();
-    for (i, (args, core)) in queued.into_iter().zip(at).enumerate() {
-        match dispatch::key_job(client, args) {
-            Ok(job) => {
-                let p = QueuePart::of(&mut parts, core);
-                p.jobs.push(job);
-                p.positions.push(i);
-            }
-            Err(e) => replies[i] = e,
-        }
-    }
+    let mut group = Group::default();
+    group.add(client, 0, queued, at);
     for (core, keys) in watched {
-        QueuePart::of(&mut parts, core).watched = keys;
+        QueuePart::of(&mut group.parts, core).watched = keys;
     }
-    if parts.is_empty() {
-        return Reply::Array(replies);
-    }
-    let mut positions = Vec::new();
-    let work: Vec<gate::Part> = parts
-        .into_iter()
-        .map(|p| {
-            positions.push(p.positions);
-            let keys = p.watched;
-            let jobs = p.jobs;
-            gate::Part {
-                core: p.core,
-                check: (!keys.is_empty()).then(|| {
-                    Box::new(move || {
-                        let changed = multi::changed_here(id, &keys);
-                        multi::unwatch_here(id, &keys);
-                        !changed
-                    }) as gate::Check
-                }),
-                job: Box::new(move || Reply::Array(jobs.into_iter().map(|j| j()).collect())),
-            }
-        })
-        .collect();
-    let Some(done) = gate::atomically(work).await else {
+    let Some(mut done) = group.run(id).await else {
         return Reply::NilArray;
     };
     client.borrow_mut().watched.clear();
-    for (r, pos) in done.into_iter().zip(positions) {
-        if let Reply::Array(rs) = r {
-            for (r, i) in rs.into_iter().zip(pos) {
-                replies[i] = r;
-            }
-        }
-    }
-    Reply::Array(replies)
+    done.pop().map_or(Reply::Nil, |r| r.1)
 }
 
-/// One core's share of an EXEC queue.
+/// Consecutive EXECs of one pipelined read, without WATCH, whose commands
+/// each run on one core: run together as one atomic unit (one visit per
+/// core for all of them). Running several transactions back to back as
+/// one indivisible step keeps each atomic and in order; what they give up
+/// is only the chance for other clients to run between them.
+#[derive(Default)]
+pub struct Group {
+    parts: Vec<QueuePart>,
+    /// Per EXEC: its reply slot in the read, and its replies so far.
+    execs: Vec<(usize, Vec<Reply>)>,
+}
+
+impl Group {
+    pub fn is_empty(&self) -> bool {
+        self.execs.is_empty()
+    }
+
+    /// Adds the EXEC in reply slot `slot`, with its queue's commands and
+    /// the core each runs on.
+    fn add(&mut self, client: &ClientRef, slot: usize, queued: Vec<Vec<Bytes>>, at: Vec<usize>) {
+        let n = self.execs.len();
+        let mut replies = vec![Reply::Nil; queued.len()];
+        for (i, (args, core)) in queued.into_iter().zip(at).enumerate() {
+            match dispatch::key_job(client, args) {
+                Ok(job) => {
+                    let p = QueuePart::of(&mut self.parts, core);
+                    p.jobs.push(job);
+                    p.positions.push((n, i));
+                }
+                Err(e) => replies[i] = e,
+            }
+        }
+        self.execs.push((slot, replies));
+    }
+
+    /// Runs the group (watch checks by `client` id, if any part has
+    /// watched keys); each EXEC's slot and reply, or None if a check failed.
+    async fn run(self, id: u64) -> Option<Vec<(usize, Reply)>> {
+        let Group { parts, mut execs } = self;
+        let mut positions = Vec::new();
+        let work: Vec<gate::Part> = parts
+            .into_iter()
+            .map(|p| {
+                positions.push(p.positions);
+                let keys = p.watched;
+                let jobs = p.jobs;
+                gate::Part {
+                    core: p.core,
+                    check: (!keys.is_empty()).then(|| {
+                        Box::new(move || {
+                            let changed = multi::changed_here(id, &keys);
+                            multi::unwatch_here(id, &keys);
+                            !changed
+                        }) as gate::Check
+                    }),
+                    job: Box::new(move || Reply::Array(jobs.into_iter().map(|j| j()).collect())),
+                }
+            })
+            .collect();
+        if !work.is_empty() {
+            let done = gate::atomically(work).await?;
+            for (r, pos) in done.into_iter().zip(positions) {
+                if let Reply::Array(rs) = r {
+                    for (r, (n, i)) in rs.into_iter().zip(pos) {
+                        execs[n].1[i] = r;
+                    }
+                }
+            }
+        }
+        Some(
+            execs
+                .into_iter()
+                .map(|(slot, rs)| (slot, Reply::Array(rs)))
+                .collect(),
+        )
+    }
+
+    /// Runs the group and files each EXEC's reply in `outs`.
+    pub async fn flush(&mut self, outs: &mut [dispatch::Out]) {
+        if self.is_empty() {
+            return;
+        }
+        let group = std::mem::take(self);
+        for (slot, reply) in group.run(0).await.expect("no watches in a group") {
+            outs[slot].reply = reply;
+        }
+    }
+}
+
+/// Joins this EXEC (reply slot `slot`) to the read's group when it can
+/// go there: queued commands each on one core, some on another core, no
+/// WATCH, not aborted. False: the caller runs EXEC the ordinary way.
+pub fn join_group(client: &ClientRef, group: &mut Group, slot: usize) -> bool {
+    let at = {
+        let c = client.borrow();
+        match c.multi.as_ref() {
+            Some(m) if !m.aborted && c.watched.is_empty() => one_hop_cores(c.reply, &m.queued, &[]),
+            _ => None,
+        }
+    };
+    let Some(at) = at else {
+        return false;
+    };
+    let m = client.borrow_mut().multi.take().expect("in MULTI");
+    group.add(client, slot, m.queued, at);
+    true
+}
+
+/// One core's share of an EXEC queue (or of a group of them).
 struct QueuePart {
     core: usize,
     jobs: Vec<runtime::Job>,
-    /// Each job's position in the queue.
-    positions: Vec<usize>,
+    /// Each job's EXEC in the group and position in its queue.
+    positions: Vec<(usize, usize)>,
     /// The client's watched keys on this core.
     watched: Vec<(usize, Bytes)>,
 }
