@@ -75,19 +75,18 @@ pub async fn run_batch(client: &ClientRef, cmds: Vec<Vec<Bytes>>) -> Vec<Out> {
             outs[idx].reply = transaction::queue(client, args, spec.flags & flags::NO_MULTI != 0);
             continue;
         }
-        if spec.name != "multi" && spec.name != "exec" {
+        stats::with(|s| s.total_commands += 1);
+        if spec.name == "exec" && transaction::join_group(client, &mut group, idx) {
+            // Commands before it run first.
+            flush(&mut batches, &mut outs).await;
+            account(ci, shard::coarse_micros(), &Reply::Ok);
+            continue;
+        }
+        if spec.name != "multi" {
             group.flush(&mut outs).await;
         }
-        stats::with(|s| s.total_commands += 1);
         match spec.handler {
             Handler::Dispatch => {
-                if spec.name == "exec" && transaction::join_group(client, &mut group, idx) {
-                    // Commands before it run first.
-                    flush(&mut batches, &mut outs).await;
-                    account(ci, shard::coarse_micros(), &Reply::Ok);
-                    continue;
-                }
-                group.flush(&mut outs).await;
                 flush(&mut batches, &mut outs).await;
                 let t = shard::coarse_micros();
                 let reply = match spec.name {
