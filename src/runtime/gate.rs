@@ -35,8 +35,8 @@ struct Gate {
     /// The transaction holding the gate; 0 when open.
     holder: u64,
     next_ticket: u64,
-    /// Tickets in arrival order, with the waker of each waiter.
-    line: VecDeque<(u64, Option<Waker>)>,
+    /// Tickets in arrival order, with each waiter's transaction and waker.
+    line: VecDeque<(u64, u64, Option<Waker>)>,
     /// When the first in line started waiting (for the stall watchdog).
     front_since: Option<(u64, std::time::Instant)>,
 }
@@ -71,7 +71,7 @@ pub async fn within<F: Future>(txn: u64, fut: F) -> F::Output {
 impl Gate {
     /// Wakes whoever is first in line (it re-checks the gate itself).
     fn front_waker(&mut self) -> Option<Waker> {
-        self.line.front_mut().and_then(|(_, w)| w.take())
+        self.line.front_mut().and_then(|(_, _, w)| w.take())
     }
 }
 
@@ -107,13 +107,13 @@ impl Future for Wait {
                 match self.ticket {
                     Some(t) => {
                         if let Some(e) = g.line.iter_mut().find(|e| e.0 == t) {
-                            e.1 = Some(cx.waker().clone());
+                            e.2 = Some(cx.waker().clone());
                         }
                     }
                     None => {
                         let t = g.next_ticket;
                         g.next_ticket += 1;
-                        g.line.push_back((t, Some(cx.waker().clone())));
+                        g.line.push_back((t, self.txn, Some(cx.waker().clone())));
                         self.ticket = Some(t);
                     }
                 }
@@ -122,17 +122,21 @@ impl Future for Wait {
             if let Some(t) = self.ticket.take() {
                 g.line.retain(|e| e.0 != t);
             }
+            let mut wake: Vec<Waker> = Vec::new();
             if self.take {
                 g.holder = self.txn;
+                // Its own work already in line (sent right behind the
+                // taking message) passes now.
+                let txn = self.txn;
+                wake.extend(g.line.iter_mut().filter(|e| e.1 == txn).filter_map(|e| e.2.take()));
             }
             // Work that passes leaves the gate open: let the next one check.
-            Ok(g.front_waker())
+            wake.extend(g.front_waker());
+            Ok(wake)
         });
         match next {
-            Ok(w) => {
-                if let Some(w) = w {
-                    w.wake();
-                }
+            Ok(wake) => {
+                wake.into_iter().for_each(Waker::wake);
                 Poll::Ready(())
             }
             Err(()) => Poll::Pending,
@@ -161,7 +165,7 @@ impl Drop for Wait {
 pub fn report_stalls(core: usize, limit: std::time::Duration) {
     GATE.with(|g| {
         let mut g = g.borrow_mut();
-        let Some(&(front, _)) = g.line.front() else {
+        let Some(&(front, _, _)) = g.line.front() else {
             g.front_since = None;
             return;
         };
@@ -457,24 +461,62 @@ impl Txn {
         }
     }
 
-    /// Sends `jobs` to another of the transaction's cores in one message
-    /// that runs them and then opens that core's gate (which the
-    /// transaction stops holding). Returns once the message is in the
-    /// core's channel — so this thread may block on the jobs' progress
-    /// afterwards (a parked script core) — with the wait for the replies.
-    pub async fn hand_off(
-        &mut self,
-        core: usize,
-        jobs: Vec<Job>,
-    ) -> impl Future<Output = Vec<Reply>> {
-        debug_assert!(core != mesh::me() && self.cores.contains(&core));
-        let op = if self.nested {
-            GateOp::None
-        } else {
-            self.cores.retain(|&c| c != core);
-            GateOp::Release
+    /// `begin`, and then every other core of the transaction runs
+    /// `park(core)` — a job that may block that core until this thread
+    /// lets it go (a wide script) — after which its gate opens (the
+    /// transaction stops holding it). Returns once every gate is held and
+    /// every park is in its core's channel, so this thread may block on the
+    /// parks; the futures give their replies.
+    ///
+    /// A core may park only once every gate is held (parked, it cannot
+    /// serve another transaction that this one waits for), so parks go out
+    /// after the last gate is taken — except the highest core's, which
+    /// travels right behind its taking message when it is the last gate
+    /// to take: one message pair and one wake-up of that core.
+    pub async fn begin_parking(
+        cores: impl IntoIterator<Item = usize>,
+        mut park: impl FnMut(usize) -> Job,
+    ) -> (Txn, Vec<impl Future<Output = Vec<Reply>>>) {
+        let mut cores: Vec<usize> = cores.into_iter().collect();
+        cores.sort_unstable();
+        cores.dedup();
+        let me = mesh::me();
+        let mut parks = Vec::new();
+        if current() != 0 {
+            // The outer transaction holds every gate and opens them.
+            for &c in cores.iter().filter(|&&c| c != me) {
+                parks.push(mesh::post(c, current(), GateOp::None, vec![park(c)]).await);
+            }
+            let txn = Txn {
+                id: current(),
+                cores,
+                nested: true,
+            };
+            return (txn, parks);
+        }
+        let id = NEXT_TXN.fetch_add(1, Ordering::Relaxed);
+        let highest = cores.last().copied().filter(|&c| c != me);
+        for &c in &cores {
+            if c == me {
+                acquire(id).await;
+            } else if Some(c) == highest {
+                let taken = mesh::post(c, id, GateOp::Acquire, Vec::new()).await;
+                parks.push(mesh::post(c, id, GateOp::Release, vec![park(c)]).await);
+                taken.await;
+            } else {
+                mesh::request(c, id, GateOp::Acquire, Vec::new()).await;
+            }
+        }
+        for &c in cores.iter().filter(|&&c| c != me && Some(c) != highest) {
+            parks.push(mesh::post(c, id, GateOp::Release, vec![park(c)]).await);
+        }
+        cores.retain(|&c| c == me);
+        let txn = Txn {
+            id,
+            cores,
+            nested: false,
         };
-        mesh::post(core, self.id, op, jobs).await
+        (txn, parks)
     }
 
     /// Runs `f` on `core` inside the transaction and returns what it

@@ -329,35 +329,35 @@ async fn run_wide(
 ) -> Reply {
     let me = runtime::me();
     let n = runtime::shards();
-    let mut txn = Txn::begin(0..n).await;
     let mut to = Vec::new();
     let mut back = Vec::new();
-    let mut waits = Vec::new();
+    let mut channels = Vec::new();
     for core in 0..n {
         if core == me {
             to.push(None);
             back.push(None);
+            channels.push(None);
             continue;
         }
         let (call_tx, call_rx) = bounded::<Option<Call>>(1);
         let (reply_tx, reply_rx) = bounded::<Reply>(1);
-        // The parked core serves calls until it gets None, then its gate
-        // opens (the same message).
-        let park: runtime::Job = Box::new(move || {
+        to.push(Some(call_tx));
+        back.push(Some(reply_rx));
+        channels.push(Some((call_rx, reply_tx)));
+    }
+    // Each other core serves the script's calls until it gets None.
+    let (txn, parks) = Txn::begin_parking(0..n, |core| {
+        let (call_rx, reply_tx) = channels[core].take().expect("one park per core");
+        Box::new(move || {
             while let Ok(Some(call)) = recv_soon(&call_rx) {
                 if reply_tx.send(call()).is_err() {
                     break;
                 }
             }
             Reply::Ok
-        });
-        // Every gate is held, so the parked core waits on nothing but this
-        // script, and the script may block on it as soon as the message is
-        // in its channel.
-        waits.push(txn.hand_off(core, vec![park]).await);
-        to.push(Some(call_tx));
-        back.push(Some(reply_rx));
-    }
+        })
+    })
+    .await;
     let mut run = Run {
         client: script_client(db, resp3),
         resp3,
@@ -376,7 +376,7 @@ async fn run_wide(
     // Not waiting for the parked cores to open: whatever this core sends
     // them next queues behind their park, and their gates keep everyone
     // else out until the park has ended.
-    drop(waits);
+    drop(parks);
     txn.end().await;
     reply
 }
