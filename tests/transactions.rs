@@ -293,7 +293,11 @@ fn pipelined_transfers_keep_the_total() {
         }
         let sums: Vec<Vec<i64>> = p.query(&mut r).unwrap();
         for vals in sums {
-            assert_eq!(vals.iter().sum::<i64>(), total, "a read saw a partial transfer");
+            assert_eq!(
+                vals.iter().sum::<i64>(),
+                total,
+                "a read saw a partial transfer"
+            );
         }
         reads += 1;
     }

@@ -128,7 +128,12 @@ impl Future for Wait {
                 // Its own work already in line (sent right behind the
                 // taking message) passes now.
                 let txn = self.txn;
-                wake.extend(g.line.iter_mut().filter(|e| e.1 == txn).filter_map(|e| e.2.take()));
+                wake.extend(
+                    g.line
+                        .iter_mut()
+                        .filter(|e| e.1 == txn)
+                        .filter_map(|e| e.2.take()),
+                );
             }
             // Work that passes leaves the gate open: let the next one check.
             wake.extend(g.front_waker());
@@ -219,6 +224,24 @@ pub fn release(txn: u64) {
     if let Some(w) = w {
         w.wake();
     }
+}
+
+/// How long a core busy-waits for another to reach a point (a park that
+/// has started) before it waits the ordinary way: a wake-up costs tens of
+/// microseconds, the other core usually gets there in a few.
+const SPIN: std::time::Duration = std::time::Duration::from_micros(100);
+
+/// Spins (with backoff) until `done` or `SPIN` has passed; whether done.
+fn spin_until(done: impl Fn() -> bool) -> bool {
+    let backoff = crossbeam::utils::Backoff::new();
+    let start = std::time::Instant::now();
+    while !done() {
+        if start.elapsed() > SPIN {
+            return false;
+        }
+        backoff.snooze();
+    }
+    true
 }
 
 static NEXT_TXN: AtomicU64 = AtomicU64::new(1);
@@ -369,9 +392,9 @@ async fn open_held(
         match job {
             None if core != me => drop(mesh::post(core, id, GateOp::Release, Vec::new()).await),
             None => release(id),
-            Some(job) => runs.push(async move {
-                (i, visit(id, me, core, GateOp::Release, job).await)
-            }),
+            Some(job) => {
+                runs.push(async move { (i, visit(id, me, core, GateOp::Release, job).await) })
+            }
         }
     }
     for (i, r) in futures_util::future::join_all(runs).await {
@@ -501,8 +524,18 @@ impl Txn {
                 acquire(id).await;
             } else if Some(c) == highest {
                 let taken = mesh::post(c, id, GateOp::Acquire, Vec::new()).await;
-                parks.push(mesh::post(c, id, GateOp::Release, vec![park(c)]).await);
-                taken.await;
+                let started = Arc::new(AtomicBool::new(false));
+                let (job, flag) = (park(c), started.clone());
+                let job: Job = Box::new(move || {
+                    flag.store(true, Ordering::Release);
+                    job()
+                });
+                parks.push(mesh::post(c, id, GateOp::Release, vec![job]).await);
+                // A park that has started holds the gate: watching for that
+                // a moment spares this core a wake-up for the taking reply.
+                if !spin_until(|| started.load(Ordering::Acquire)) {
+                    taken.await;
+                }
             } else {
                 mesh::request(c, id, GateOp::Acquire, Vec::new()).await;
             }

@@ -15,8 +15,8 @@ use std::collections::BTreeSet;
 use bytes::Bytes;
 
 use super::dispatch;
-use crate::commands::multi::{self, Multi};
 use crate::commands::client::ReplyMode;
+use crate::commands::multi::{self, Multi};
 use crate::commands::{self, ClientRef, Handler};
 use crate::protocol::Reply;
 use crate::runtime::{self, gate, Txn};
@@ -142,7 +142,10 @@ fn one_hop_cores(
         .map(|a| dispatch::single_core(a))
         .collect::<Option<_>>()?;
     let me = runtime::me();
-    let remote = at.iter().chain(watched.iter().map(|w| &w.0)).any(|&c| c != me);
+    let remote = at
+        .iter()
+        .chain(watched.iter().map(|w| &w.0))
+        .any(|&c| c != me);
     remote.then_some(at)
 }
 
