@@ -1,14 +1,20 @@
 //! MULTI / EXEC / DISCARD.
 //!
-//! MULTI makes the dispatcher queue the client's commands. EXEC takes the
-//! gates of every core the queued commands (and the WATCHed keys) need —
-//! all cores if one of them is a whole-keyspace command — checks the
-//! watches there, and then runs the queue through the ordinary dispatcher
-//! *inside* the transaction (`gate::within`), so each command takes its
-//! usual path (inline, batched hop, split, coordinated) but passes the
-//! gates EXEC holds while every other client waits behind them. No client
-//! sees part of a transaction; commands of one EXEC on one core run in one
-//! hop without any gate.
+//! MULTI makes the dispatcher queue the client's commands. EXEC runs the
+//! queue one of three ways:
+//! - every key (and WATCHed key) on the client's core: inline, no gate;
+//! - every queued command a key command on one core: one part per core
+//!   (its commands, after its WATCH check) run by `gate::atomically`, one
+//!   visit per core; consecutive such EXECs without WATCH in one read run
+//!   together as one atomic unit (`Group`, filled by the dispatcher);
+//! - otherwise: take the gates of every core the queue and the watches need
+//!   (all cores if one command is a whole-keyspace command or a script),
+//!   check the watches there, and run the queue through the ordinary
+//!   dispatcher *inside* the transaction (`gate::within`), so each command
+//!   takes its usual path but passes the gates EXEC holds while every other
+//!   client waits behind them.
+//!
+//! No client sees part of a transaction.
 
 use std::collections::BTreeSet;
 
