@@ -310,9 +310,9 @@ pub struct Part {
 /// a later core (every check that could stop the work has passed); it is
 /// still hidden behind its held gate until the end.
 ///
-/// Journal hook points: every gate is held while the last visit's job runs
-/// (`Visit::last`: between taking the highest gate and opening it); the
-/// held gates open in `open_held`, after that visit has returned.
+/// Where all gates are held: while the highest core's visit runs its job
+/// (marked "all gates held" below), between taking that gate and opening
+/// it; the held gates open afterwards, in `open_held`.
 pub async fn atomically(parts: Vec<Part>) -> Option<Vec<Reply>> {
     let id = NEXT_TXN.fetch_add(1, Ordering::Relaxed);
     let me = mesh::me();
@@ -344,7 +344,7 @@ pub async fn atomically(parts: Vec<Part>) -> Option<Vec<Reply>> {
             replies[i] = r;
         }
     }
-    // Visit::last: every gate is held while this visit's job runs.
+    // All gates held: while this visit's job runs on the highest core.
     let r = visit(
         id,
         me,

@@ -7,7 +7,9 @@
 //! coordinated RENAME, INFO ...) first wait for the batches sent so far.
 //! Replies keep the order of the requests; effects of commands on
 //! different cores within one read may land in either order (as with
-//! pipelining against a Redis Cluster).
+//! pipelining against a Redis Cluster). Consecutive EXECs of single-core
+//! commands gather in a `transaction::Group` that runs (atomically, one
+//! visit per core) before any other command of the read.
 
 use bytes::Bytes;
 
