@@ -199,6 +199,7 @@ fn pipelined_transactions_match_redis() {
         &["INCR", k0],
         &["RENAME", k1, "renamed"],
         &["INCR", "renamed"],
+        &["DBSIZE"],
         &["EXEC"],
         &["MULTI"],
         &["NOSUCHCOMMAND"],
@@ -262,8 +263,9 @@ fn watch_on_either_core_fails_the_whole_exec() {
 }
 
 /// Transfers sent several transactions per pipelined write (EXECs that
-/// run together) while readers read every balance, also several EXECs per
-/// write: every read sees the same total.
+/// run together), some with a multi-core command queued (the general
+/// path), while readers read every balance, also several EXECs per write
+/// and both ways: every read sees the same total.
 #[test]
 fn pipelined_transfers_keep_the_total() {
     let s = Server::start(&["--threads", "2"]);
@@ -271,9 +273,13 @@ fn pipelined_transfers_keep_the_total() {
     let stop = Arc::new(AtomicBool::new(false));
     let threads = transfer_threads(&s, &accounts, 3, &stop, |c, from, to| {
         let mut p = redis::pipe();
-        for _ in 0..4 {
+        for i in 0..4 {
             p.cmd("MULTI").ignore();
             p.cmd("DECRBY").arg(from).arg(3).ignore();
+            if i == 2 {
+                // Split across cores when they differ: the general path.
+                p.cmd("EXISTS").arg(from).arg(to).ignore();
+            }
             p.cmd("INCRBY").arg(to).arg(3).ignore();
             p.cmd("EXEC").ignore();
         }
@@ -291,7 +297,15 @@ fn pipelined_transfers_keep_the_total() {
             }
             p.cmd("EXEC");
         }
-        let sums: Vec<Vec<i64>> = p.query(&mut r).unwrap();
+        // MGET across cores inside MULTI: the general path.
+        p.cmd("MULTI").ignore();
+        p.cmd("MGET").arg(&accounts).ignore();
+        p.cmd("EXEC");
+        let mut replies: Vec<redis::Value> = p.query(&mut r).unwrap();
+        let (mget,): (Vec<i64>,) = redis::from_redis_value(&replies.pop().unwrap()).unwrap();
+        let mut sums: Vec<Vec<i64>> =
+            redis::from_redis_value(&redis::Value::Array(replies)).unwrap();
+        sums.push(mget);
         for vals in sums {
             assert_eq!(
                 vals.iter().sum::<i64>(),
