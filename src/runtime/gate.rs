@@ -248,7 +248,7 @@ static NEXT_TXN: AtomicU64 = AtomicU64::new(1);
 
 /// Runs `f` as part of transaction `txn` (a job run on this core without
 /// crossing the mesh), so `current()` names it meanwhile.
-fn as_txn<R>(txn: u64, f: impl FnOnce() -> R) -> R {
+pub fn as_txn<R>(txn: u64, f: impl FnOnce() -> R) -> R {
     let outer = CURRENT.with(|c| c.replace(txn));
     let r = f();
     CURRENT.with(|c| c.set(outer));
