@@ -17,7 +17,7 @@ use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
@@ -485,66 +485,71 @@ impl Txn {
     }
 
     /// `begin`, and then every other core of the transaction runs
-    /// `park(core)`: a job that may block that core until this thread lets
-    /// it go (a wide script). Returns once every gate is held and every
-    /// park is on its way, so this thread may block on the parks; `end`
-    /// opens the gates after them.
+    /// `park(core)` — a job that may block that core until this thread
+    /// lets it go (a wide script) — after which its gate opens (the
+    /// transaction stops holding it). Returns once every gate is held and
+    /// every park is in its core's channel, so this thread may block on the
+    /// parks; the futures give their replies.
     ///
     /// A core may park only once every gate is held (parked, it cannot
-    /// serve another transaction that this one waits for). So each other
-    /// core's taking message carries a `Standby` job: it signals that the
-    /// gate is taken and waits a moment for its park; when every gate is
-    /// held in time the park goes to it directly — no message and no
-    /// wake-up of its own — else it is sent after the gates.
+    /// serve another transaction that this one waits for), so parks go out
+    /// after the last gate is taken — except the highest core's, which
+    /// travels right behind its taking message when it is the last gate
+    /// to take: one message pair and one wake-up of that core.
     pub async fn begin_parking(
         cores: impl IntoIterator<Item = usize>,
         mut park: impl FnMut(usize) -> Job,
-    ) -> Txn {
+    ) -> (Txn, Vec<impl Future<Output = Vec<Reply>>>) {
         let mut cores: Vec<usize> = cores.into_iter().collect();
         cores.sort_unstable();
         cores.dedup();
         let me = mesh::me();
-        let nested = current() != 0;
-        let id = if nested {
-            current()
-        } else {
-            NEXT_TXN.fetch_add(1, Ordering::Relaxed)
-        };
-        let mut standing: Vec<(usize, Option<Arc<Standby>>)> = Vec::new();
+        let mut parks = Vec::new();
+        if current() != 0 {
+            // The outer transaction holds every gate and opens them.
+            for &c in cores.iter().filter(|&&c| c != me) {
+                parks.push(mesh::post(c, current(), GateOp::None, vec![park(c)]).await);
+            }
+            let txn = Txn {
+                id: current(),
+                cores,
+                nested: true,
+            };
+            return (txn, parks);
+        }
+        let id = NEXT_TXN.fetch_add(1, Ordering::Relaxed);
+        let highest = cores.last().copied().filter(|&c| c != me);
         for &c in &cores {
             if c == me {
-                if !nested {
-                    acquire(id).await;
+                acquire(id).await;
+            } else if Some(c) == highest {
+                let taken = mesh::post(c, id, GateOp::Acquire, Vec::new()).await;
+                let started = Arc::new(AtomicBool::new(false));
+                let (job, flag) = (park(c), started.clone());
+                let job: Job = Box::new(move || {
+                    flag.store(true, Ordering::Release);
+                    job()
+                });
+                parks.push(mesh::post(c, id, GateOp::Release, vec![job]).await);
+                // A park that has started holds the gate: watching for that
+                // a moment spares this core a wake-up for the taking reply.
+                if !spin_until(|| started.load(Ordering::Acquire)) {
+                    taken.await;
                 }
-                continue;
-            }
-            if nested {
-                // The outer transaction holds every gate already.
-                standing.push((c, None));
-                continue;
-            }
-            let sb = Arc::new(Standby::default());
-            let taking = mesh::post(c, id, GateOp::Acquire, vec![sb.job()]).await;
-            if !spin_until(|| sb.state.load(Ordering::Acquire) != 0) && sb.cancel() {
-                // Not there yet: wait for the gate the ordinary way.
-                taking.await;
-                standing.push((c, None));
             } else {
-                standing.push((c, Some(sb)));
+                mesh::request(c, id, GateOp::Acquire, Vec::new()).await;
             }
         }
-        for (c, sb) in standing {
-            let job = park(c);
-            let job = match sb {
-                Some(sb) => match sb.go(job) {
-                    Ok(()) => continue,
-                    Err(job) => job,
-                },
-                None => job,
-            };
-            drop(mesh::post(c, id, GateOp::None, vec![job]).await);
+        for &c in cores.iter().filter(|&&c| c != me && Some(c) != highest) {
+            parks.push(mesh::post(c, id, GateOp::Release, vec![park(c)]).await);
         }
-        Txn { id, cores, nested }
+        cores.retain(|&c| c == me);
+        let txn = Txn {
+            id,
+            cores,
+            nested: false,
+        };
+        (txn, parks)
     }
 
     /// Runs `f` on `core` inside the transaction and returns what it
@@ -581,82 +586,20 @@ impl Txn {
             .collect()
     }
 
-    /// Releases every gate. Other cores are told without waiting for
-    /// their answer: whatever this core sends them next queues behind that
-    /// message, and until it arrives their gates keep everyone else out.
+    /// Releases every gate.
     pub async fn end(self) {
         if self.nested {
             return;
         }
         let me = mesh::me();
-        for &c in self.cores.iter().filter(|&&c| c != me) {
-            drop(mesh::post(c, self.id, GateOp::Release, Vec::new()).await);
-        }
+        let futs = self
+            .cores
+            .iter()
+            .filter(|&&c| c != me)
+            .map(|&c| mesh::request(c, self.id, GateOp::Release, Vec::new()));
+        futures_util::future::join_all(futs).await;
         if self.cores.contains(&me) {
             release(self.id);
-        }
-    }
-}
-
-/// A core that has taken its gate for `Txn::begin_parking` and waits a
-/// moment for its park. States: 0 not started, then WAITING; GO once the
-/// park is sent (the core then waits for it); OFF when either side gave
-/// up (the park then comes as a message of its own).
-#[derive(Default)]
-struct Standby {
-    state: AtomicU8,
-    park: std::sync::Mutex<Option<Job>>,
-}
-
-const WAITING: u8 = 1;
-const GO: u8 = 2;
-const OFF: u8 = 3;
-
-impl Standby {
-    /// The job that travels with the taking message.
-    fn job(self: &Arc<Self>) -> Job {
-        let sb = self.clone();
-        Box::new(move || {
-            let cas = |from, to| {
-                sb.state
-                    .compare_exchange(from, to, Ordering::AcqRel, Ordering::Acquire)
-                    .is_ok()
-            };
-            if !cas(0, WAITING) {
-                return Reply::Ok;
-            }
-            if !spin_until(|| sb.state.load(Ordering::Acquire) == GO) && cas(WAITING, OFF) {
-                return Reply::Ok;
-            }
-            // GO: the park is (being) put in place; every gate is held.
-            let backoff = crossbeam::utils::Backoff::new();
-            loop {
-                if let Some(park) = sb.park.lock().unwrap().take() {
-                    return park();
-                }
-                backoff.snooze();
-            }
-        })
-    }
-
-    /// The taker gives up waiting for the gate this way; false if the
-    /// standby job has started (the gate is taken).
-    fn cancel(&self) -> bool {
-        self.state
-            .compare_exchange(0, OFF, Ordering::AcqRel, Ordering::Acquire)
-            .is_ok()
-    }
-
-    /// Hands the park to the waiting core, or gives it back if it stopped
-    /// waiting.
-    fn go(&self, park: Job) -> Result<(), Job> {
-        *self.park.lock().unwrap() = Some(park);
-        match self
-            .state
-            .compare_exchange(WAITING, GO, Ordering::AcqRel, Ordering::Acquire)
-        {
-            Ok(_) => Ok(()),
-            Err(_) => Err(self.park.lock().unwrap().take().expect("put above")),
         }
     }
 }

@@ -346,7 +346,7 @@ async fn run_wide(
         channels.push(Some((call_rx, reply_tx)));
     }
     // Each other core serves the script's calls until it gets None.
-    let txn = Txn::begin_parking(0..n, |core| {
+    let (txn, parks) = Txn::begin_parking(0..n, |core| {
         let (call_rx, reply_tx) = channels[core].take().expect("one park per core");
         Box::new(move || {
             while let Ok(Some(call)) = recv_soon(&call_rx) {
@@ -374,6 +374,10 @@ async fn run_wide(
             let _ = tx.send(None);
         }
     }
+    // Not waiting for the parked cores to open: whatever this core sends
+    // them next queues behind their park, and their gates keep everyone
+    // else out until the park has ended.
+    drop(parks);
     txn.end().await;
     reply
 }
