@@ -226,24 +226,6 @@ pub fn release(txn: u64) {
     }
 }
 
-/// How long a core busy-waits for another to reach a point (a park that
-/// has started) before it waits the ordinary way: a wake-up costs tens of
-/// microseconds, the other core usually gets there in a few.
-const SPIN: std::time::Duration = std::time::Duration::from_micros(100);
-
-/// Spins (with backoff) until `done` or `SPIN` has passed; whether done.
-fn spin_until(done: impl Fn() -> bool) -> bool {
-    let backoff = crossbeam::utils::Backoff::new();
-    let start = std::time::Instant::now();
-    while !done() {
-        if start.elapsed() > SPIN {
-            return false;
-        }
-        backoff.snooze();
-    }
-    true
-}
-
 static NEXT_TXN: AtomicU64 = AtomicU64::new(1);
 
 /// Runs `f` as part of transaction `txn` (a job run on this core without
@@ -524,18 +506,8 @@ impl Txn {
                 acquire(id).await;
             } else if Some(c) == highest {
                 let taken = mesh::post(c, id, GateOp::Acquire, Vec::new()).await;
-                let started = Arc::new(AtomicBool::new(false));
-                let (job, flag) = (park(c), started.clone());
-                let job: Job = Box::new(move || {
-                    flag.store(true, Ordering::Release);
-                    job()
-                });
-                parks.push(mesh::post(c, id, GateOp::Release, vec![job]).await);
-                // A park that has started holds the gate: watching for that
-                // a moment spares this core a wake-up for the taking reply.
-                if !spin_until(|| started.load(Ordering::Acquire)) {
-                    taken.await;
-                }
+                parks.push(mesh::post(c, id, GateOp::Release, vec![park(c)]).await);
+                taken.await;
             } else {
                 mesh::request(c, id, GateOp::Acquire, Vec::new()).await;
             }
