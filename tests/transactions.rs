@@ -322,3 +322,38 @@ fn pipelined_transfers_keep_the_total() {
     assert_eq!(vals.iter().sum::<i64>(), total);
     assert!(moved > 50 && reads > 20, "moved {moved}, reads {reads}");
 }
+
+/// A script with keys on both cores queued in MULTI (EXEC's general path
+/// parks the other core inside the transaction), pipelined with EXECs
+/// that run together: the same bytes as redis-server.
+#[test]
+fn cross_core_script_inside_exec_matches_redis() {
+    let ours = Server::start(&["--threads", "2"]);
+    let redis = Server::redis(&[]);
+    let (k0, k1) = keys_on_two_cores("s:");
+    let (k0, k1) = (k0.as_str(), k1.as_str());
+    let script = "redis.call('incr', KEYS[1]); return redis.call('incrby', KEYS[2], 5)";
+    let cmds: &[&[&str]] = &[
+        &["MULTI"],
+        &["INCR", k0],
+        &["EXEC"],
+        &["MULTI"],
+        &["EVAL", script, "2", k0, k1],
+        &["INCR", k1],
+        &["EXEC"],
+        &["MULTI"],
+        &["INCR", k1],
+        &["EXEC"],
+        &["EVAL", script, "2", k1, k0],
+        &["MGET", k0, k1],
+    ];
+    let mut replies = Vec::new();
+    for s in [&ours, &redis] {
+        let mut c = RawClient::new(s);
+        c.send_many(cmds);
+        replies.push((0..cmds.len()).map(|_| c.read()).collect::<Vec<_>>());
+    }
+    for (i, cmd) in cmds.iter().enumerate() {
+        assert_eq!(replies[0][i], replies[1][i], "{cmd:?}");
+    }
+}
