@@ -20,6 +20,22 @@ fn same_replies(steps: &[&[&str]]) {
     }
 }
 
+/// Sends `cmds` in one write to a 2-core server and to redis-server and
+/// compares every reply byte for byte.
+fn same_pipelined_replies(cmds: &[&[&str]]) {
+    let ours = Server::start(&["--threads", "2"]);
+    let redis = Server::redis(&[]);
+    let mut replies = Vec::new();
+    for s in [&ours, &redis] {
+        let mut c = RawClient::new(s);
+        c.send_many(cmds);
+        replies.push((0..cmds.len()).map(|_| c.read()).collect::<Vec<_>>());
+    }
+    for (i, cmd) in cmds.iter().enumerate() {
+        assert_eq!(replies[0][i], replies[1][i], "{cmd:?}");
+    }
+}
+
 #[test]
 fn documented_cases_match_redis() {
     let (k0, k1) = keys_on_two_cores("acct:");
@@ -173,8 +189,6 @@ fn transfers_keep_the_total_under_concurrency() {
 /// redis-server.
 #[test]
 fn pipelined_transactions_match_redis() {
-    let ours = Server::start(&["--threads", "2"]);
-    let redis = Server::redis(&[]);
     let (k0, k1) = keys_on_two_cores("p:");
     let (k0, k1) = (k0.as_str(), k1.as_str());
     let cmds: &[&[&str]] = &[
@@ -215,15 +229,7 @@ fn pipelined_transactions_match_redis() {
         &["EXEC"],
         &["MGET", k0, k1, "renamed"],
     ];
-    let mut replies = Vec::new();
-    for s in [&ours, &redis] {
-        let mut c = RawClient::new(s);
-        c.send_many(cmds);
-        replies.push((0..cmds.len()).map(|_| c.read()).collect::<Vec<_>>());
-    }
-    for (i, cmd) in cmds.iter().enumerate() {
-        assert_eq!(replies[0][i], replies[1][i], "{cmd:?}");
-    }
+    same_pipelined_replies(cmds);
 }
 
 /// WATCH with keys on both cores, EXEC whose commands each run on one
@@ -328,8 +334,6 @@ fn pipelined_transfers_keep_the_total() {
 /// that run together: the same bytes as redis-server.
 #[test]
 fn cross_core_script_inside_exec_matches_redis() {
-    let ours = Server::start(&["--threads", "2"]);
-    let redis = Server::redis(&[]);
     let (k0, k1) = keys_on_two_cores("s:");
     let (k0, k1) = (k0.as_str(), k1.as_str());
     let script = "redis.call('incr', KEYS[1]); return redis.call('incrby', KEYS[2], 5)";
@@ -347,13 +351,5 @@ fn cross_core_script_inside_exec_matches_redis() {
         &["EVAL", script, "2", k1, k0],
         &["MGET", k0, k1],
     ];
-    let mut replies = Vec::new();
-    for s in [&ours, &redis] {
-        let mut c = RawClient::new(s);
-        c.send_many(cmds);
-        replies.push((0..cmds.len()).map(|_| c.read()).collect::<Vec<_>>());
-    }
-    for (i, cmd) in cmds.iter().enumerate() {
-        assert_eq!(replies[0][i], replies[1][i], "{cmd:?}");
-    }
+    same_pipelined_replies(cmds);
 }
