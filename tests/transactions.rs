@@ -20,6 +20,22 @@ fn same_replies(steps: &[&[&str]]) {
     }
 }
 
+/// Sends `cmds` in one write to a 2-core server and to redis-server and
+/// compares every reply byte for byte.
+fn same_pipelined_replies(cmds: &[&[&str]]) {
+    let ours = Server::start(&["--threads", "2"]);
+    let redis = Server::redis(&[]);
+    let mut replies = Vec::new();
+    for s in [&ours, &redis] {
+        let mut c = RawClient::new(s);
+        c.send_many(cmds);
+        replies.push((0..cmds.len()).map(|_| c.read()).collect::<Vec<_>>());
+    }
+    for (i, cmd) in cmds.iter().enumerate() {
+        assert_eq!(replies[0][i], replies[1][i], "{cmd:?}");
+    }
+}
+
 #[test]
 fn documented_cases_match_redis() {
     let (k0, k1) = keys_on_two_cores("acct:");
@@ -165,4 +181,175 @@ fn transfers_keep_the_total_under_concurrency() {
     let vals: Vec<i64> = accounts.iter().map(|a| int(&mut c, &["GET", a])).collect();
     assert_eq!(vals.iter().sum::<i64>(), total);
     assert!(moved > 100 && reads > 20, "moved {moved}, reads {reads}");
+}
+
+/// Several transactions in one pipelined write (EXECs that run together
+/// in one visit per core), mixed with plain commands, a coordinated
+/// command inside a queue, a WATCH and an aborted EXEC: the same bytes as
+/// redis-server.
+#[test]
+fn pipelined_transactions_match_redis() {
+    let (k0, k1) = keys_on_two_cores("p:");
+    let (k0, k1) = (k0.as_str(), k1.as_str());
+    let cmds: &[&[&str]] = &[
+        &["SET", k0, "1"],
+        &["MULTI"],
+        &["INCR", k0],
+        &["INCR", k1],
+        &["EXEC"],
+        &["GET", k0],
+        &["MULTI"],
+        &["INCR", k1],
+        &["GET", k0],
+        &["LPUSH", k0, "x"],
+        &["EXEC"],
+        &["MULTI"],
+        &["INCRBY", k0, "10"],
+        &["EXEC"],
+        &["MULTI"],
+        &["INCR", k1],
+        &["EXEC"],
+        &["MULTI"],
+        &["INCR", k0],
+        &["RENAME", k1, "renamed"],
+        &["INCR", "renamed"],
+        &["DBSIZE"],
+        &["EXEC"],
+        &["MULTI"],
+        &["NOSUCHCOMMAND"],
+        &["INCR", k0],
+        &["EXEC"],
+        &["WATCH", k1],
+        &["MULTI"],
+        &["INCR", k0],
+        &["SET", k1, "7"],
+        &["EXEC"],
+        &["MULTI"],
+        &["MGET", k0, k1, "renamed"],
+        &["EXEC"],
+        &["MGET", k0, k1, "renamed"],
+    ];
+    same_pipelined_replies(cmds);
+}
+
+/// WATCH with keys on both cores, EXEC whose commands each run on one
+/// core: a change on either core (local or remote to the client) fails it
+/// and nothing runs; after any EXEC the watches are gone.
+#[test]
+fn watch_on_either_core_fails_the_whole_exec() {
+    let s = Server::start(&["--threads", "2"]);
+    let (k0, k1) = keys_on_two_cores("ww:");
+    let mut a = RawClient::new(&s);
+    let mut other = s.conn();
+    q(&mut other, &["SET", &k0, "100"]);
+    q(&mut other, &["SET", &k1, "100"]);
+    let transfer = |a: &mut RawClient| {
+        a.call(&["MULTI"]);
+        a.call(&["DECRBY", &k0, "1"]);
+        a.call(&["INCRBY", &k1, "1"]);
+        a.call(&["EXEC"])
+    };
+    for changed in [&k0, &k1] {
+        assert_eq!(a.call(&["WATCH", &k0, &k1]), "+OK\r\n");
+        q(&mut other, &["INCRBY", changed, "0"]);
+        assert_eq!(transfer(&mut a), "*-1\r\n", "change of {changed}");
+        assert_eq!(int(&mut other, &["GET", &k0]), 100);
+        assert_eq!(int(&mut other, &["GET", &k1]), 100);
+        // The failed EXEC dropped every watch.
+        q(&mut other, &["INCRBY", &k0, "0"]);
+        assert_eq!(transfer(&mut a), "*2\r\n:99\r\n:101\r\n");
+        q(&mut other, &["SET", &k0, "100"]);
+        q(&mut other, &["SET", &k1, "100"]);
+    }
+    // A successful watched EXEC drops its watches too.
+    a.call(&["WATCH", &k0, &k1]);
+    assert_eq!(transfer(&mut a), "*2\r\n:99\r\n:101\r\n");
+    q(&mut other, &["SET", &k1, "5"]);
+    assert_eq!(transfer(&mut a), "*2\r\n:98\r\n:6\r\n");
+}
+
+/// Transfers sent several transactions per pipelined write (EXECs that
+/// run together), some with a multi-core command queued (the general
+/// path), while readers read every balance, also several EXECs per write
+/// and both ways: every read sees the same total.
+#[test]
+fn pipelined_transfers_keep_the_total() {
+    let s = Server::start(&["--threads", "2"]);
+    let (accounts, total) = accounts(&s, 8);
+    let stop = Arc::new(AtomicBool::new(false));
+    let threads = transfer_threads(&s, &accounts, 3, &stop, |c, from, to| {
+        let mut p = redis::pipe();
+        for i in 0..4 {
+            p.cmd("MULTI").ignore();
+            p.cmd("DECRBY").arg(from).arg(3).ignore();
+            if i == 2 {
+                // Split across cores when they differ: the general path.
+                p.cmd("EXISTS").arg(from).arg(to).ignore();
+            }
+            p.cmd("INCRBY").arg(to).arg(3).ignore();
+            p.cmd("EXEC").ignore();
+        }
+        let _: () = p.query(c).unwrap();
+    });
+    let mut reads = 0;
+    let deadline = Instant::now() + Duration::from_secs(3);
+    let mut r = s.conn();
+    while Instant::now() < deadline {
+        let mut p = redis::pipe();
+        for _ in 0..3 {
+            p.cmd("MULTI").ignore();
+            for a in &accounts {
+                p.cmd("GET").arg(a).ignore();
+            }
+            p.cmd("EXEC");
+        }
+        // MGET across cores inside MULTI: the general path.
+        p.cmd("MULTI").ignore();
+        p.cmd("MGET").arg(&accounts).ignore();
+        p.cmd("EXEC");
+        let mut replies: Vec<redis::Value> = p.query(&mut r).unwrap();
+        let (mget,): (Vec<i64>,) = redis::from_redis_value(&replies.pop().unwrap()).unwrap();
+        let mut sums: Vec<Vec<i64>> =
+            redis::from_redis_value(&redis::Value::Array(replies)).unwrap();
+        sums.push(mget);
+        for vals in sums {
+            assert_eq!(
+                vals.iter().sum::<i64>(),
+                total,
+                "a read saw a partial transfer"
+            );
+        }
+        reads += 1;
+    }
+    stop.store(true, Ordering::Relaxed);
+    let moved: u64 = threads.into_iter().map(|t| t.join().unwrap()).sum();
+    let mut c = s.conn();
+    let vals: Vec<i64> = accounts.iter().map(|a| int(&mut c, &["GET", a])).collect();
+    assert_eq!(vals.iter().sum::<i64>(), total);
+    assert!(moved > 50 && reads > 20, "moved {moved}, reads {reads}");
+}
+
+/// A script with keys on both cores queued in MULTI (EXEC's general path
+/// parks the other core inside the transaction), pipelined with EXECs
+/// that run together: the same bytes as redis-server.
+#[test]
+fn cross_core_script_inside_exec_matches_redis() {
+    let (k0, k1) = keys_on_two_cores("s:");
+    let (k0, k1) = (k0.as_str(), k1.as_str());
+    let script = "redis.call('incr', KEYS[1]); return redis.call('incrby', KEYS[2], 5)";
+    let cmds: &[&[&str]] = &[
+        &["MULTI"],
+        &["INCR", k0],
+        &["EXEC"],
+        &["MULTI"],
+        &["EVAL", script, "2", k0, k1],
+        &["INCR", k1],
+        &["EXEC"],
+        &["MULTI"],
+        &["INCR", k1],
+        &["EXEC"],
+        &["EVAL", script, "2", k1, k0],
+        &["MGET", k0, k1],
+    ];
+    same_pipelined_replies(cmds);
 }

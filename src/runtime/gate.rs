@@ -17,7 +17,8 @@ use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
 use super::mesh::{self, GateOp, Job};
@@ -35,8 +36,8 @@ struct Gate {
     /// The transaction holding the gate; 0 when open.
     holder: u64,
     next_ticket: u64,
-    /// Tickets in arrival order, with the waker of each waiter.
-    line: VecDeque<(u64, Option<Waker>)>,
+    /// Tickets in arrival order, with each waiter's transaction and waker.
+    line: VecDeque<(u64, u64, Option<Waker>)>,
     /// When the first in line started waiting (for the stall watchdog).
     front_since: Option<(u64, std::time::Instant)>,
 }
@@ -64,7 +65,7 @@ pub async fn within<F: Future>(txn: u64, fut: F) -> F::Output {
 impl Gate {
     /// Wakes whoever is first in line (it re-checks the gate itself).
     fn front_waker(&mut self) -> Option<Waker> {
-        self.line.front_mut().and_then(|(_, w)| w.take())
+        self.line.front_mut().and_then(|(_, _, w)| w.take())
     }
 }
 
@@ -100,13 +101,13 @@ impl Future for Wait {
                 match self.ticket {
                     Some(t) => {
                         if let Some(e) = g.line.iter_mut().find(|e| e.0 == t) {
-                            e.1 = Some(cx.waker().clone());
+                            e.2 = Some(cx.waker().clone());
                         }
                     }
                     None => {
                         let t = g.next_ticket;
                         g.next_ticket += 1;
-                        g.line.push_back((t, Some(cx.waker().clone())));
+                        g.line.push_back((t, self.txn, Some(cx.waker().clone())));
                         self.ticket = Some(t);
                     }
                 }
@@ -115,19 +116,28 @@ impl Future for Wait {
             if let Some(t) = self.ticket.take() {
                 g.line.retain(|e| e.0 != t);
             }
+            let mut wake: Vec<Waker> = Vec::new();
             if self.take {
                 g.holder = self.txn;
                 // This core's earlier writes go before the transaction's.
                 journal::publish();
+                // Its own work already in line (sent right behind the
+                // taking message) passes now.
+                let txn = self.txn;
+                wake.extend(
+                    g.line
+                        .iter_mut()
+                        .filter(|e| e.1 == txn)
+                        .filter_map(|e| e.2.take()),
+                );
             }
             // Work that passes leaves the gate open: let the next one check.
-            Ok(g.front_waker())
+            wake.extend(g.front_waker());
+            Ok(wake)
         });
         match next {
-            Ok(w) => {
-                if let Some(w) = w {
-                    w.wake();
-                }
+            Ok(wake) => {
+                wake.into_iter().for_each(Waker::wake);
                 Poll::Ready(())
             }
             Err(()) => Poll::Pending,
@@ -156,7 +166,7 @@ impl Drop for Wait {
 pub fn report_stalls(core: usize, limit: std::time::Duration) {
     GATE.with(|g| {
         let mut g = g.borrow_mut();
-        let Some(&(front, _)) = g.line.front() else {
+        let Some(&(front, _, _)) = g.line.front() else {
             g.front_since = None;
             return;
         };
@@ -214,13 +224,14 @@ pub fn release(txn: u64) {
 
 static NEXT_TXN: AtomicU64 = AtomicU64::new(1);
 
-/// Write-only work on several cores (one job per core), atomic with the
-/// fewest hops: hold every core but the highest, in ascending order; on the
-/// highest, take the gate, run and open it in one visit; then run and open
-/// the held ones. A reader who sees the highest core's new data and then
-/// reads a held core waits for that core's write, so nobody can observe the
-/// work half done; the ascending order keeps it deadlock-free. MSET across
-/// two cores costs one hop instead of a transaction's three.
+/// Runs `f` as part of transaction `txn` (a job run on this core without
+/// crossing the mesh), so `current()` names it meanwhile.
+pub fn as_txn<R>(txn: u64, f: impl FnOnce() -> R) -> R {
+    journal::within(txn, f)
+}
+
+/// Write-only work on several cores (one job per core, distinct cores),
+/// atomic with one visit per core: `atomically` without checks.
 pub async fn write_atomically(parts: Vec<(usize, Job)>) -> Vec<Reply> {
     if current() != 0 {
         // Inside a transaction that already holds these cores.
@@ -231,55 +242,167 @@ pub async fn write_atomically(parts: Vec<(usize, Job)>) -> Vec<Reply> {
             .flatten()
             .collect();
     }
-    let id = NEXT_TXN.fetch_add(1, Ordering::Relaxed);
-    let me = mesh::me();
-    let mut replies = vec![Reply::Nil; parts.len()];
-    // (core, position in the reply, job), lowest core first.
-    let mut held: Vec<(usize, usize, Job)> = parts
-        .into_iter()
-        .enumerate()
-        .map(|(i, (c, j))| (c, i, j))
-        .collect();
-    held.sort_by_key(|p| p.0);
-    let (last_core, last_i, last_job) = held.pop().expect("at least one part");
-    for &(core, _, _) in &held {
-        if core == me {
-            acquire(id).await;
-        } else {
-            mesh::request(core, id, GateOp::Acquire, Vec::new()).await;
-        }
-    }
-    // Every gate is held once the highest core has taken its own: the
-    // work's place in the write stream.
-    let last_job: Job = Box::new(move || {
-        journal::open_block(id);
-        last_job()
+    let parts = parts.into_iter().map(|(core, job)| Part {
+        core,
+        check: None,
+        job,
     });
-    replies[last_i] = run_and_release(id, me, last_core, last_job, GateOp::AcquireRelease).await;
-    let futs = held.into_iter().map(|(core, i, job)| async move {
-        (i, run_and_release(id, me, core, job, GateOp::Release).await)
-    });
-    for (i, r) in futures_util::future::join_all(futs).await {
-        replies[i] = r;
-    }
-    journal::close_block(id);
-    replies
+    atomically(parts.collect())
+        .await
+        .expect("no check can fail")
 }
 
-/// Runs `job` under transaction `id` on `core` and opens that core's gate;
-/// `op` says whether the gate must be taken first.
-async fn run_and_release(id: u64, me: usize, core: usize, job: Job, op: GateOp) -> Reply {
+/// A condition tested on a core with its gate taken, before the work runs
+/// there (EXEC's WATCH check); false stops the whole work.
+pub type Check = Box<dyn FnOnce() -> bool + Send>;
+
+/// One core's share of work done by `atomically`.
+pub struct Part {
+    pub core: usize,
+    pub check: Option<Check>,
+    /// Runs on `core`, touching only that core's data.
+    pub job: Job,
+}
+
+/// Work split into parts on distinct cores, each touching only its own
+/// core, done atomically with one visit per core (one hop across two
+/// cores when the client's core is the lower one). Returns the parts'
+/// replies in the order given, or None when a check failed — then no part
+/// has run anywhere.
+///
+/// Gates are taken in ascending core order (no deadlock). Every core but
+/// the highest is held: taken (locally, or with one message that also
+/// runs the core's check), and kept. The highest core gets one message
+/// that takes its gate, checks, runs its part and opens it again. Then
+/// the held cores run what they have not run yet and open.
+///
+/// Why no one sees the work half done: a held core opens only after the
+/// highest core's part has run, so a reader that saw new data on the
+/// highest core and then reads a held core waits at that core's gate
+/// until the part there has run; and a reader that saw a held core's new
+/// data did so after its gate opened, when every part had run. A part
+/// runs early, in its core's taking visit, only once no check is left on
+/// a later core (every check that could stop the work has passed); it is
+/// still hidden behind its held gate until the end.
+///
+/// Where all gates are held: while the highest core's visit runs its job
+/// (marked "all gates held" below), between taking that gate and opening
+/// it; the held gates open afterwards, in `open_held`.
+pub async fn atomically(parts: Vec<Part>) -> Option<Vec<Reply>> {
+    let id = NEXT_TXN.fetch_add(1, Ordering::Relaxed);
+    let me = mesh::me();
+    let ok = Arc::new(AtomicBool::new(true));
+    let mut replies = vec![Reply::Nil; parts.len()];
+    let mut parts: Vec<(usize, Part)> = parts.into_iter().enumerate().collect();
+    parts.sort_by_key(|p| p.1.core);
+    debug_assert!(parts.windows(2).all(|w| w[0].1.core < w[1].1.core));
+    // From this position on, no later core has a check: parts may run as
+    // their gate is taken.
+    let checked = parts.iter().rposition(|p| p.1.check.is_some()).unwrap_or(0);
+    let (last_i, last) = parts.pop().expect("at least one part");
+    // (core, position, the part's job if it has not run yet)
+    let mut held: Vec<(usize, usize, Option<Job>)> = Vec::new();
+    for (k, (i, p)) in parts.into_iter().enumerate() {
+        let (now, later) = if k >= checked {
+            (Some(p.job), None)
+        } else {
+            (None, Some(p.job))
+        };
+        let ran = now.is_some();
+        let r = visit(id, me, p.core, GateOp::Acquire, guarded(p.check, now, &ok)).await;
+        held.push((p.core, i, later));
+        if !ok.load(Ordering::Relaxed) {
+            open_unrun(id, me, held).await;
+            return None;
+        }
+        if ran {
+            replies[i] = r;
+        }
+    }
+    // All gates held: while this visit's job runs on the highest core. That
+    // is the work's place in the write stream (parts that ran early are in
+    // its block already).
+    let job = guarded(last.check, Some(last.job), &ok);
+    let job: Job = Box::new(move || {
+        journal::open_block(id);
+        job()
+    });
+    let r = visit(id, me, last.core, GateOp::AcquireRelease, job).await;
+    if !ok.load(Ordering::Relaxed) {
+        // A check on the last core means no part ran early.
+        journal::close_block(id);
+        open_unrun(id, me, held).await;
+        return None;
+    }
+    replies[last_i] = r;
+    open_held(id, me, held, &mut replies).await;
+    // Every part has run: the block is complete (its place was fixed
+    // above, so sealing after the gates opened orders nothing wrongly).
+    journal::close_block(id);
+    Some(replies)
+}
+
+/// A visit's job: the check, then (if it passed) the part, if given.
+fn guarded(check: Option<Check>, job: Option<Job>, ok: &Arc<AtomicBool>) -> Job {
+    let ok = ok.clone();
+    Box::new(move || {
+        if let Some(check) = check {
+            if !check() {
+                ok.store(false, Ordering::Relaxed);
+                return Reply::Nil;
+            }
+        }
+        job.map_or(Reply::Nil, |j| j())
+    })
+}
+
+/// Runs the held cores' remaining jobs (when the work goes on) and opens
+/// their gates. A remote core with nothing left to run is only told to
+/// open, without waiting for its answer: later messages from this core
+/// queue behind that one, and the gate keeps everyone else out until then.
+async fn open_held(
+    id: u64,
+    me: usize,
+    held: Vec<(usize, usize, Option<Job>)>,
+    replies: &mut [Reply],
+) {
+    let mut runs = Vec::new();
+    for (core, i, job) in held {
+        match job {
+            None if core != me => drop(mesh::post(core, id, GateOp::Release, Vec::new()).await),
+            None => release(id),
+            Some(job) => {
+                runs.push(async move { (i, visit(id, me, core, GateOp::Release, job).await) })
+            }
+        }
+    }
+    for (i, r) in futures_util::future::join_all(runs).await {
+        replies[i] = r;
+    }
+}
+
+/// A check failed: the held cores open without running their parts.
+async fn open_unrun(id: u64, me: usize, held: Vec<(usize, usize, Option<Job>)>) {
+    let held = held.into_iter().map(|(c, i, _)| (c, i, None)).collect();
+    open_held(id, me, held, &mut []).await;
+}
+
+/// Runs `job` under transaction `id` on `core`, taking and/or opening
+/// that core's gate as `op` says.
+async fn visit(id: u64, me: usize, core: usize, op: GateOp, job: Job) -> Reply {
     if core != me {
         return mesh::request(core, id, op, vec![job])
             .await
             .pop()
             .unwrap_or(Reply::Nil);
     }
-    if op == GateOp::AcquireRelease {
+    if matches!(op, GateOp::Acquire | GateOp::AcquireRelease) {
         acquire(id).await;
     }
-    let r = journal::within(id, job);
-    release(id);
+    let r = as_txn(id, job);
+    if matches!(op, GateOp::Release | GateOp::AcquireRelease) {
+        release(id);
+    }
     r
 }
 
@@ -348,15 +471,66 @@ impl Txn {
         }
     }
 
-    /// Sends jobs to `core` inside the transaction at once, without
-    /// waiting for them: the returned future gives their replies (the
-    /// sending happens whether or not it is polled).
-    pub fn run_spawned(&self, core: usize, jobs: Vec<Job>) -> impl Future<Output = Vec<Reply>> {
-        let id = self.id;
-        let task =
-            glommio::spawn_local(async move { mesh::request(core, id, GateOp::None, jobs).await })
-                .detach();
-        async move { task.await.unwrap_or_default() }
+    /// `begin`, and then every other core of the transaction runs
+    /// `park(core)` — a job that may block that core until this thread
+    /// lets it go (a wide script) — after which its gate opens (the
+    /// transaction stops holding it). Returns once every gate is held and
+    /// every park is in its core's channel, so this thread may block on the
+    /// parks; the futures give their replies.
+    ///
+    /// A core may park only once every gate is held (parked, it cannot
+    /// serve another transaction that this one waits for), so parks go out
+    /// after the last gate is taken — except the highest core's, which
+    /// travels right behind its taking message when it is the last gate
+    /// to take: one message pair and one wake-up of that core.
+    pub async fn begin_parking(
+        cores: impl IntoIterator<Item = usize>,
+        mut park: impl FnMut(usize) -> Job,
+    ) -> (Txn, Vec<impl Future<Output = Vec<Reply>>>) {
+        let mut cores: Vec<usize> = cores.into_iter().collect();
+        cores.sort_unstable();
+        cores.dedup();
+        let me = mesh::me();
+        let mut parks = Vec::new();
+        if current() != 0 {
+            // The outer transaction holds every gate and opens them.
+            for &c in cores.iter().filter(|&&c| c != me) {
+                parks.push(mesh::post(c, current(), GateOp::None, vec![park(c)]).await);
+            }
+            let txn = Txn {
+                id: current(),
+                cores,
+                nested: true,
+            };
+            return (txn, parks);
+        }
+        let id = NEXT_TXN.fetch_add(1, Ordering::Relaxed);
+        let highest = cores.last().copied().filter(|&c| c != me);
+        for &c in &cores {
+            if c == me {
+                acquire(id).await;
+            } else if Some(c) == highest {
+                let taken = mesh::post(c, id, GateOp::Acquire, Vec::new()).await;
+                parks.push(mesh::post(c, id, GateOp::Release, vec![park(c)]).await);
+                taken.await;
+            } else {
+                mesh::request(c, id, GateOp::Acquire, Vec::new()).await;
+            }
+        }
+        // Every gate is held: the transaction's place in the write stream
+        // (nothing is written before the caller runs; the parks only serve
+        // its calls).
+        journal::open_block(id);
+        for &c in cores.iter().filter(|&&c| c != me && Some(c) != highest) {
+            parks.push(mesh::post(c, id, GateOp::Release, vec![park(c)]).await);
+        }
+        cores.retain(|&c| c == me);
+        let txn = Txn {
+            id,
+            cores,
+            nested: false,
+        };
+        (txn, parks)
     }
 
     /// Runs `f` on `core` inside the transaction and returns what it

@@ -268,6 +268,18 @@ impl Future for Wait {
 
 /// Sends `jobs` to `core` and waits for their replies, in order.
 pub(super) async fn request(core: usize, txn: u64, op: GateOp, jobs: Vec<Job>) -> Vec<Reply> {
+    post(core, txn, op, jobs).await.await
+}
+
+/// Puts the request in `core`'s channel (waiting only for room) and
+/// returns the wait for its replies: once this resolves the target will
+/// run the jobs even if this thread then blocks (a parked script host).
+pub(super) async fn post(
+    core: usize,
+    txn: u64,
+    op: GateOp,
+    jobs: Vec<Job>,
+) -> impl Future<Output = Vec<Reply>> {
     let l = local();
     let id = l.next_id.get();
     l.next_id.set(id + 1);
@@ -281,7 +293,7 @@ pub(super) async fn request(core: usize, txn: u64, op: GateOp, jobs: Vec<Job>) -
     l.pending.borrow_mut().insert(id, slot.clone());
     let tx = l.req_tx[core].clone().expect("no channel to that core");
     let from = l.me;
-    if tx
+    let sent = tx
         .send(Request {
             id,
             from,
@@ -289,13 +301,12 @@ pub(super) async fn request(core: usize, txn: u64, op: GateOp, jobs: Vec<Job>) -
             op,
             jobs,
         })
-        .await
-        .is_err()
-    {
+        .await;
+    if sent.is_err() {
         l.pending.borrow_mut().remove(&id);
-        return vec![Reply::error("ERR server is shutting down")];
+        slot.borrow_mut().replies = Some(vec![Reply::error("ERR server is shutting down")]);
     }
-    Wait(slot).await
+    Wait(slot)
 }
 
 /// Runs `jobs` on `core` (here, if it is this core) and returns their replies.

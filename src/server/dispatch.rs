@@ -7,7 +7,9 @@
 //! coordinated RENAME, INFO ...) first wait for the batches sent so far.
 //! Replies keep the order of the requests; effects of commands on
 //! different cores within one read may land in either order (as with
-//! pipelining against a Redis Cluster).
+//! pipelining against a Redis Cluster). Consecutive EXECs of single-core
+//! commands gather in a `transaction::Group` that runs (atomically, one
+//! visit per core) before any other command of the read.
 
 use bytes::Bytes;
 
@@ -41,6 +43,9 @@ struct Batch {
 pub async fn run_batch(client: &ClientRef, cmds: Vec<Vec<Bytes>>) -> Vec<Out> {
     let mut outs: Vec<Out> = Vec::with_capacity(cmds.len());
     let mut batches: Vec<Batch> = Vec::new();
+    // EXECs run together (transaction::Group); while it holds any, no
+    // batch does, and any other command runs it first.
+    let mut group = transaction::Group::default();
     let me = runtime::me();
     // One clock read per read batch for inline commands (re-read after any
     // wait below, so a command never runs with a stale clock).
@@ -73,6 +78,15 @@ pub async fn run_batch(client: &ClientRef, cmds: Vec<Vec<Bytes>>) -> Vec<Out> {
             continue;
         }
         stats::with(|s| s.total_commands += 1);
+        if spec.name == "exec" && transaction::join_group(client, &mut group, idx) {
+            // Commands before it run first.
+            flush(&mut batches, &mut outs).await;
+            account(ci, shard::coarse_micros(), &Reply::Ok);
+            continue;
+        }
+        if spec.name != "multi" {
+            group.flush(&mut outs).await;
+        }
         match spec.handler {
             Handler::Dispatch => {
                 flush(&mut batches, &mut outs).await;
@@ -169,6 +183,7 @@ pub async fn run_batch(client: &ClientRef, cmds: Vec<Vec<Bytes>>) -> Vec<Out> {
         }
     }
     flush(&mut batches, &mut outs).await;
+    group.flush(&mut outs).await;
     outs
 }
 
@@ -571,6 +586,30 @@ pub fn merge_parts(merge: Merge, replies: Vec<Reply>, positions: Vec<Vec<usize>>
             Reply::Array(out)
         }
     }
+}
+
+/// The core a command would run on in one piece: a key command whose keys
+/// all live on one core (None for anything else). EXEC sends a queue of
+/// such commands as one part per core.
+pub fn single_core(args: &[Bytes]) -> Option<usize> {
+    let (_, spec) = commands::table().lookup(&args[0])?;
+    match (spec.handler, route(spec, args)) {
+        (Handler::Key(_), Route::One(core)) => Some(core),
+        _ => None,
+    }
+}
+
+/// A `single_core` command made into the job `run_batch` would run for
+/// it (checked and counted as there), or the reply it gets without
+/// running (-BUSY, -LOADING ...).
+pub fn key_job(client: &ClientRef, args: Vec<Bytes>) -> Result<Job, Reply> {
+    let (ci, spec) = check(client, &args)?;
+    stats::with(|s| s.total_commands += 1);
+    let Handler::Key(f) = spec.handler else {
+        unreachable!("single_core commands are key commands")
+    };
+    let caller = Caller::of(client, ci, spec);
+    Ok(Box::new(move || exec_key(f, caller, now_ms(), &args)))
 }
 
 /// Runs a key command on this core for a script (no client: no tracking,

@@ -20,10 +20,11 @@ use std::cell::RefCell;
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use crossbeam::channel::{bounded, Receiver, Sender};
+use crossbeam::channel::{bounded, Receiver, RecvError, Sender, TryRecvError};
+use crossbeam::utils::Backoff;
 
 use super::dispatch::{merge_parts, run_key_here, split_parts};
 use crate::commands::{self, flags, ClientRef, ClientState, Cross, Handler};
@@ -90,6 +91,27 @@ struct Parked {
     back: Vec<Option<Receiver<Reply>>>,
 }
 
+/// How long a parked core (or the script waiting for a parked core's
+/// reply) spins before it blocks: calls come microseconds apart, and a
+/// thread that blocked must be woken (tens of microseconds each way).
+const SPIN: Duration = Duration::from_micros(200);
+
+/// Receives from a script channel, spinning (with backoff) for up to
+/// `SPIN` before blocking. Both ends are threads that do nothing else
+/// meanwhile: the script's core runs the script, a parked core serves it.
+fn recv_soon<T>(rx: &Receiver<T>) -> Result<T, RecvError> {
+    let backoff = Backoff::new();
+    let start = Instant::now();
+    loop {
+        match rx.try_recv() {
+            Ok(v) => return Ok(v),
+            Err(TryRecvError::Disconnected) => return Err(RecvError),
+            Err(TryRecvError::Empty) if start.elapsed() > SPIN => return rx.recv(),
+            Err(TryRecvError::Empty) => backoff.snooze(),
+        }
+    }
+}
+
 /// What the script runs as: its database, protocol, limits, and where
 /// its calls may go.
 struct Run {
@@ -113,7 +135,7 @@ impl Run {
         }
         let p = self.parked.as_ref()?;
         p.to[core].as_ref()?.send(Some(job)).ok()?;
-        p.back[core].as_ref()?.recv().ok()
+        recv_soon(p.back[core].as_ref()?).ok()
     }
 }
 
@@ -324,43 +346,35 @@ async fn run_wide(
 ) -> Reply {
     let me = runtime::me();
     let n = runtime::shards();
-    let txn = Txn::begin(0..n).await;
     let mut to = Vec::new();
     let mut back = Vec::new();
-    let (ready_tx, ready_rx) = bounded::<()>(n);
-    let mut waits = Vec::new();
+    let mut channels = Vec::new();
     for core in 0..n {
         if core == me {
             to.push(None);
             back.push(None);
+            channels.push(None);
             continue;
         }
         let (call_tx, call_rx) = bounded::<Option<Call>>(1);
         let (reply_tx, reply_rx) = bounded::<Reply>(1);
-        let ready = ready_tx.clone();
-        // The parked core serves calls until it gets None.
-        let park: runtime::Job = Box::new(move || {
-            let _ = ready.send(());
-            while let Ok(Some(call)) = call_rx.recv() {
+        to.push(Some(call_tx));
+        back.push(Some(reply_rx));
+        channels.push(Some((call_rx, reply_tx)));
+    }
+    // Each other core serves the script's calls until it gets None.
+    let (txn, parks) = Txn::begin_parking(0..n, |core| {
+        let (call_rx, reply_tx) = channels[core].take().expect("one park per core");
+        Box::new(move || {
+            while let Ok(Some(call)) = recv_soon(&call_rx) {
                 if reply_tx.send(call()).is_err() {
                     break;
                 }
             }
             Reply::Ok
-        });
-        waits.push(txn.run_spawned(core, vec![park]));
-        to.push(Some(call_tx));
-        back.push(Some(reply_rx));
-    }
-    // Wait (without blocking this executor, which must send the requests)
-    // until every other core is parked.
-    let mut parked = 0;
-    while parked < n - 1 {
-        match ready_rx.try_recv() {
-            Ok(()) => parked += 1,
-            Err(_) => runtime::sleep(Duration::from_micros(50)).await,
-        }
-    }
+        })
+    })
+    .await;
     let mut run = Run {
         client: script_client(db, resp3),
         resp3,
@@ -370,13 +384,17 @@ async fn run_wide(
         wrote: false,
         wants_wide: false,
     };
-    let reply = journal::within(txn.id(), || run_here(kind, &name, &keys, &argv, &mut run));
+    // Every gate is held from here until the parks are let go below.
+    let reply = runtime::gate::as_txn(txn.id(), || run_here(kind, &name, &keys, &argv, &mut run));
     if let Some(p) = run.parked.take() {
         for tx in p.to.into_iter().flatten() {
             let _ = tx.send(None);
         }
     }
-    futures_util::future::join_all(waits).await;
+    // Not waiting for the parked cores to open: whatever this core sends
+    // them next queues behind their park, and their gates keep everyone
+    // else out until the park has ended.
+    drop(parks);
     txn.end().await;
     reply
 }

@@ -1,20 +1,27 @@
 //! MULTI / EXEC / DISCARD.
 //!
-//! MULTI makes the dispatcher queue the client's commands. EXEC takes the
-//! gates of every core the queued commands (and the WATCHed keys) need —
-//! all cores if one of them is a whole-keyspace command — checks the
-//! watches there, and then runs the queue through the ordinary dispatcher
-//! *inside* the transaction (`gate::within`), so each command takes its
-//! usual path (inline, batched hop, split, coordinated) but passes the
-//! gates EXEC holds while every other client waits behind them. No client
-//! sees part of a transaction; commands of one EXEC on one core run in one
-//! hop without any gate.
+//! MULTI makes the dispatcher queue the client's commands. EXEC runs the
+//! queue one of three ways:
+//! - every key (and WATCHed key) on the client's core: inline, no gate;
+//! - every queued command a key command on one core: one part per core
+//!   (its commands, after its WATCH check) run by `gate::atomically`, one
+//!   visit per core; consecutive such EXECs without WATCH in one read run
+//!   together as one atomic unit (`Group`, filled by the dispatcher);
+//! - otherwise: take the gates of every core the queue and the watches need
+//!   (all cores if one command is a whole-keyspace command or a script),
+//!   check the watches there, and run the queue through the ordinary
+//!   dispatcher *inside* the transaction (`gate::within`), so each command
+//!   takes its usual path but passes the gates EXEC holds while every other
+//!   client waits behind them.
+//!
+//! No client sees part of a transaction.
 
 use std::collections::BTreeSet;
 
 use bytes::Bytes;
 
 use super::dispatch;
+use crate::commands::client::ReplyMode;
 use crate::commands::multi::{self, Multi};
 use crate::commands::{self, ClientRef, Handler};
 use crate::protocol::Reply;
@@ -82,6 +89,12 @@ async fn exec(client: &ClientRef) -> Reply {
         (c.id, multi::by_core(&c.watched))
     };
     let me = runtime::me();
+    let reply_mode = client.borrow().reply;
+    if let Some(at) = one_hop_cores(reply_mode, &m.queued, &watched) {
+        let reply = exec_parts(client, id, m.queued, at, watched).await;
+        multi::unwatch_all(client).await;
+        return reply;
+    }
     let cores = cores_needed(&m.queued, watched.iter().map(|w| w.0));
     let txn = if cores.iter().all(|&c| c == me) && cores.len() <= 1 {
         // Everything is on this core: the queue runs in this one task,
@@ -120,6 +133,189 @@ async fn exec(client: &ClientRef) -> Reply {
     }
     multi::unwatch_all(client).await;
     reply
+}
+
+/// Where each queued command runs, when the queue can go as one part per
+/// core (`gate::atomically`): every command is a key command on one core,
+/// the client's replies are on (CLIENT REPLY is per command), and some
+/// command or watch is on another core (else the queue runs inline).
+fn one_hop_cores(
+    reply: ReplyMode,
+    queued: &[Vec<Bytes>],
+    watched: &[(usize, Vec<(usize, Bytes)>)],
+) -> Option<Vec<usize>> {
+    if reply != ReplyMode::On {
+        return None;
+    }
+    let at: Vec<usize> = queued
+        .iter()
+        .map(|a| dispatch::single_core(a))
+        .collect::<Option<_>>()?;
+    let me = runtime::me();
+    let remote = at
+        .iter()
+        .chain(watched.iter().map(|w| &w.0))
+        .any(|&c| c != me);
+    remote.then_some(at)
+}
+
+/// EXEC of a queue whose commands each run on one core: one part per core
+/// (that core's commands in queue order, after its WATCH check), run by
+/// `gate::atomically` in one visit per core. A part's check also drops
+/// the watches on its core, so a successful EXEC has none left to drop.
+async fn exec_parts(
+    client: &ClientRef,
+    id: u64,
+    queued: Vec<Vec<Bytes>>,
+    at: Vec<usize>,
+    watched: Vec<(usize, Vec<(usize, Bytes)>)>,
+) -> Reply {
+    let mut group = Group::default();
+    group.add(client, 0, queued, at);
+    for (core, keys) in watched {
+        QueuePart::of(&mut group.parts, core).watched = keys;
+    }
+    let Some(mut done) = group.run(id).await else {
+        return Reply::NilArray;
+    };
+    client.borrow_mut().watched.clear();
+    done.pop().map_or(Reply::Nil, |r| r.1)
+}
+
+/// Consecutive EXECs of one pipelined read, without WATCH, whose commands
+/// each run on one core: run together as one atomic unit (one visit per
+/// core for all of them). Running several transactions back to back as
+/// one indivisible step keeps each atomic and in order; what they give up
+/// is only the chance for other clients to run between them.
+#[derive(Default)]
+pub struct Group {
+    parts: Vec<QueuePart>,
+    /// Per EXEC: its reply slot in the read, and its replies so far.
+    execs: Vec<(usize, Vec<Reply>)>,
+}
+
+impl Group {
+    pub fn is_empty(&self) -> bool {
+        self.execs.is_empty()
+    }
+
+    /// Adds the EXEC in reply slot `slot`, with its queue's commands and
+    /// the core each runs on.
+    fn add(&mut self, client: &ClientRef, slot: usize, queued: Vec<Vec<Bytes>>, at: Vec<usize>) {
+        let n = self.execs.len();
+        let mut replies = vec![Reply::Nil; queued.len()];
+        for (i, (args, core)) in queued.into_iter().zip(at).enumerate() {
+            match dispatch::key_job(client, args) {
+                Ok(job) => {
+                    let p = QueuePart::of(&mut self.parts, core);
+                    p.jobs.push(job);
+                    p.positions.push((n, i));
+                }
+                Err(e) => replies[i] = e,
+            }
+        }
+        self.execs.push((slot, replies));
+    }
+
+    /// Runs the group (watch checks by `client` id, if any part has
+    /// watched keys); each EXEC's slot and reply, or None if a check failed.
+    async fn run(self, id: u64) -> Option<Vec<(usize, Reply)>> {
+        let Group { parts, mut execs } = self;
+        let mut positions = Vec::new();
+        let work: Vec<gate::Part> = parts
+            .into_iter()
+            .map(|p| {
+                positions.push(p.positions);
+                let keys = p.watched;
+                let jobs = p.jobs;
+                gate::Part {
+                    core: p.core,
+                    check: (!keys.is_empty()).then(|| {
+                        Box::new(move || {
+                            let changed = multi::changed_here(id, &keys);
+                            multi::unwatch_here(id, &keys);
+                            !changed
+                        }) as gate::Check
+                    }),
+                    job: Box::new(move || Reply::Array(jobs.into_iter().map(|j| j()).collect())),
+                }
+            })
+            .collect();
+        if !work.is_empty() {
+            let done = gate::atomically(work).await?;
+            for (r, pos) in done.into_iter().zip(positions) {
+                if let Reply::Array(rs) = r {
+                    for (r, (n, i)) in rs.into_iter().zip(pos) {
+                        execs[n].1[i] = r;
+                    }
+                }
+            }
+        }
+        Some(
+            execs
+                .into_iter()
+                .map(|(slot, rs)| (slot, Reply::Array(rs)))
+                .collect(),
+        )
+    }
+
+    /// Runs the group and files each EXEC's reply in `outs`.
+    pub async fn flush(&mut self, outs: &mut [dispatch::Out]) {
+        if self.is_empty() {
+            return;
+        }
+        let group = std::mem::take(self);
+        for (slot, reply) in group.run(0).await.expect("no watches in a group") {
+            outs[slot].reply = reply;
+        }
+    }
+}
+
+/// Joins this EXEC (reply slot `slot`) to the read's group when it can
+/// go there: queued commands each on one core, some on another core, no
+/// WATCH, not aborted. False: the caller runs EXEC the ordinary way.
+pub fn join_group(client: &ClientRef, group: &mut Group, slot: usize) -> bool {
+    let at = {
+        let c = client.borrow();
+        match c.multi.as_ref() {
+            Some(m) if !m.aborted && c.watched.is_empty() => one_hop_cores(c.reply, &m.queued, &[]),
+            _ => None,
+        }
+    };
+    let Some(at) = at else {
+        return false;
+    };
+    let m = client.borrow_mut().multi.take().expect("in MULTI");
+    group.add(client, slot, m.queued, at);
+    true
+}
+
+/// One core's share of an EXEC queue (or of a group of them).
+struct QueuePart {
+    core: usize,
+    jobs: Vec<runtime::Job>,
+    /// Each job's EXEC in the group and position in its queue.
+    positions: Vec<(usize, usize)>,
+    /// The client's watched keys on this core.
+    watched: Vec<(usize, Bytes)>,
+}
+
+impl QueuePart {
+    fn of(parts: &mut Vec<QueuePart>, core: usize) -> &mut QueuePart {
+        let i = match parts.iter().position(|p| p.core == core) {
+            Some(i) => i,
+            None => {
+                parts.push(QueuePart {
+                    core,
+                    jobs: Vec::new(),
+                    positions: Vec::new(),
+                    watched: Vec::new(),
+                });
+                parts.len() - 1
+            }
+        };
+        &mut parts[i]
+    }
 }
 
 /// The cores a queue of commands touches: its keys' owners and the

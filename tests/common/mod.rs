@@ -252,6 +252,18 @@ impl RawClient {
         self.writer.write_all(&out).unwrap();
     }
 
+    /// Sends commands in one write (so the server reads them together).
+    pub fn send_many(&mut self, cmds: &[&[&str]]) {
+        let mut out = Vec::new();
+        for args in cmds {
+            out.extend_from_slice(format!("*{}\r\n", args.len()).as_bytes());
+            for a in *args {
+                out.extend_from_slice(format!("${}\r\n{a}\r\n", a.len()).as_bytes());
+            }
+        }
+        self.writer.write_all(&out).unwrap();
+    }
+
     /// Reads the next reply or push within `wait`; None if none came.
     pub fn read_within(&mut self, wait: Duration) -> Option<String> {
         use std::io::BufRead;
