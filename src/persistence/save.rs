@@ -97,6 +97,42 @@ pub fn init(start_unix: i64) {
     });
 }
 
+/// Lowers this thread's scheduling priority while it lives, if the old one
+/// can be given back afterwards (root, CAP_SYS_NICE or RLIMIT_NICE):
+/// otherwise it is left alone, so the control thread never stays slowed.
+struct Niced(Option<i32>);
+
+impl Niced {
+    fn new(nice: i32) -> Niced {
+        let tid = this_thread();
+        // SAFETY: get/setpriority on this thread's own id.
+        unsafe {
+            let old = libc::getpriority(libc::PRIO_PROCESS, tid);
+            // Try raising it back first: whether a later restore can work.
+            let restorable = libc::setpriority(libc::PRIO_PROCESS, tid, old - 1) == 0
+                && libc::setpriority(libc::PRIO_PROCESS, tid, old) == 0;
+            if restorable && libc::setpriority(libc::PRIO_PROCESS, tid, nice) == 0 {
+                return Niced(Some(old));
+            }
+        }
+        Niced(None)
+    }
+}
+
+impl Drop for Niced {
+    fn drop(&mut self) {
+        if let Some(old) = self.0 {
+            // SAFETY: as above.
+            unsafe { libc::setpriority(libc::PRIO_PROCESS, this_thread(), old) };
+        }
+    }
+}
+
+fn this_thread() -> libc::id_t {
+    // SAFETY: gettid has no preconditions.
+    unsafe { libc::gettid() as libc::id_t }
+}
+
 /// Why a snapshot did not complete.
 #[derive(Debug)]
 pub enum SaveError {
@@ -176,6 +212,9 @@ pub async fn snapshot_at<W: Write>(
         s.keys_total = total;
         s.keys_processed = 0;
     });
+    // The control thread's part (checksums, file writes) yields to the
+    // shards when they compete for a CPU: clients first.
+    let _nice = Niced::new(10);
     let result = pull(sink, opts, n, total, aof_base).await;
     if result.is_err() {
         runtime::run_on_each(0..n, |_| {
