@@ -926,12 +926,13 @@ fn crash_keeps_transactions_whole() {
     }));
     std::thread::sleep(Duration::from_millis(1500));
     kill9(s);
-    stop.store(true, Ordering::Relaxed);
-    let made: u64 = threads.into_iter().map(|t| t.join().unwrap()).sum();
+    let made = stop_transfers(&stop, threads);
     let s = start_aof(dir.path(), &[]);
-    let mut c = s.conn();
-    let sum: i64 = accounts.iter().map(|a| int(&mut c, &["GET", a])).sum();
-    assert_eq!(sum, total, "after {made} transfers");
+    assert_eq!(
+        balance(&mut s.conn(), &accounts),
+        total,
+        "after {made} transfers"
+    );
     assert!(made > 100, "only {made} transfers");
 }
 

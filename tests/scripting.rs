@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -242,8 +242,7 @@ fn eval_transfers_keep_the_total() {
         assert_eq!(int(&mut c, &args), total, "a script saw a partial transfer");
         reads += 1;
     }
-    stop.store(true, Ordering::Relaxed);
-    let moved: u64 = threads.into_iter().map(|t| t.join().unwrap()).sum();
+    let moved = stop_transfers(&stop, threads);
     assert_eq!(int(&mut c, &args), total);
     assert!(moved > 50 && reads > 10, "moved {moved}, reads {reads}");
 }

@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -176,10 +176,8 @@ fn transfers_keep_the_total_under_concurrency() {
         );
         reads += 1;
     }
-    stop.store(true, Ordering::Relaxed);
-    let moved: u64 = threads.into_iter().map(|t| t.join().unwrap()).sum();
-    let vals: Vec<i64> = accounts.iter().map(|a| int(&mut c, &["GET", a])).collect();
-    assert_eq!(vals.iter().sum::<i64>(), total);
+    let moved = stop_transfers(&stop, threads);
+    assert_eq!(balance(&mut c, &accounts), total);
     assert!(moved > 100 && reads > 20, "moved {moved}, reads {reads}");
 }
 
@@ -321,11 +319,8 @@ fn pipelined_transfers_keep_the_total() {
         }
         reads += 1;
     }
-    stop.store(true, Ordering::Relaxed);
-    let moved: u64 = threads.into_iter().map(|t| t.join().unwrap()).sum();
-    let mut c = s.conn();
-    let vals: Vec<i64> = accounts.iter().map(|a| int(&mut c, &["GET", a])).collect();
-    assert_eq!(vals.iter().sum::<i64>(), total);
+    let moved = stop_transfers(&stop, threads);
+    assert_eq!(balance(&mut s.conn(), &accounts), total);
     assert!(moved > 50 && reads > 20, "moved {moved}, reads {reads}");
 }
 

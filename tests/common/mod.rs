@@ -436,6 +436,20 @@ pub fn accounts(s: &Server, n: usize) -> (Vec<String>, i64) {
     (accounts, 1000 * n as i64)
 }
 
+/// The sum of the accounts' balances.
+pub fn balance(c: &mut redis::Connection, accounts: &[String]) -> i64 {
+    accounts.iter().map(|a| int(c, &["GET", a])).sum()
+}
+
+/// Stops the transfer threads; how many transfers they made.
+pub fn stop_transfers(
+    stop: &std::sync::atomic::AtomicBool,
+    threads: Vec<std::thread::JoinHandle<u64>>,
+) -> u64 {
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    threads.into_iter().map(|t| t.join().unwrap()).sum()
+}
+
 /// `writers` threads moving amounts between accounts with `transfer(conn,
 /// from, to)` until `stop` is set; each thread returns how many it made.
 pub fn transfer_threads(
