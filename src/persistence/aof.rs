@@ -292,10 +292,11 @@ impl Writer {
                     "Creating AOF incr file {} on background rewrite",
                     incr_name(seq)
                 );
+                ROTATED.store(seq, Ordering::SeqCst);
             }
+            // Appending goes on in the old file; the rewrite gives up.
             Err(e) => tracing::warn!("Can't open the append-only file {}: {e}", incr_name(seq)),
         }
-        ROTATED.store(seq, Ordering::SeqCst);
     }
 
     fn run(mut self) {
@@ -868,7 +869,15 @@ async fn write_new_base() -> Result<(), String> {
     );
     if aof_on {
         // The writer must be on the new incremental file before the old go.
+        let deadline = Instant::now() + Duration::from_secs(10);
         while ROTATED.load(Ordering::SeqCst) < incr_seq {
+            if Instant::now() > deadline {
+                let _ = std::fs::remove_file(&tmp);
+                return Err(format!(
+                    "the AOF writer could not switch to {}",
+                    incr_name(incr_seq)
+                ));
+            }
             runtime::sleep(Duration::from_millis(1)).await;
         }
     } else {
