@@ -224,12 +224,6 @@ pub fn release(txn: u64) {
 
 static NEXT_TXN: AtomicU64 = AtomicU64::new(1);
 
-/// Runs `f` as part of transaction `txn` (a job run on this core without
-/// crossing the mesh), so `current()` names it meanwhile.
-pub fn as_txn<R>(txn: u64, f: impl FnOnce() -> R) -> R {
-    journal::within(txn, f)
-}
-
 /// Write-only work on several cores (one job per core, distinct cores),
 /// atomic with one visit per core: `atomically` without checks.
 pub async fn write_atomically(parts: Vec<(usize, Job)>) -> Vec<Reply> {
@@ -399,7 +393,7 @@ async fn visit(id: u64, me: usize, core: usize, op: GateOp, job: Job) -> Reply {
     if matches!(op, GateOp::Acquire | GateOp::AcquireRelease) {
         acquire(id).await;
     }
-    let r = as_txn(id, job);
+    let r = journal::within(id, job);
     if matches!(op, GateOp::Release | GateOp::AcquireRelease) {
         release(id);
     }

@@ -385,7 +385,7 @@ async fn run_wide(
         wants_wide: false,
     };
     // Every gate is held from here until the parks are let go below.
-    let reply = runtime::gate::as_txn(txn.id(), || run_here(kind, &name, &keys, &argv, &mut run));
+    let reply = journal::within(txn.id(), || run_here(kind, &name, &keys, &argv, &mut run));
     if let Some(p) = run.parked.take() {
         for tx in p.to.into_iter().flatten() {
             let _ = tx.send(None);

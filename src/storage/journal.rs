@@ -225,7 +225,7 @@ pub fn current() -> u64 {
 
 /// Makes `txn` the current transaction; returns the previous one.
 #[inline]
-pub fn set_current(txn: u64) -> u64 {
+fn set_current(txn: u64) -> u64 {
     CURRENT.with(|c| c.replace(txn))
 }
 
@@ -564,11 +564,6 @@ pub fn wait(timeout: Duration) {
     }
     s.reader_waiting = true;
     let _ = READY.wait_timeout(s, timeout).unwrap();
-}
-
-/// The stream offset (bytes read by the reader so far).
-pub fn offset() -> u64 {
-    STREAM.lock().unwrap().offset
 }
 
 /// The last publication's number.
