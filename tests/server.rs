@@ -701,3 +701,24 @@ fn old_ziplist_option_names() {
         assert_eq!(b, ["zset-max-listpack-value", "32"], "port {}", s.port);
     }
 }
+
+/// CLIENT INFO names the serving core, and the harness can place a
+/// connection on each core of a 2-core server on purpose.
+#[test]
+fn client_info_names_the_core_and_connections_can_be_placed() {
+    let s = Server::start(&[]);
+    let mut a = s.conn_on_core(0);
+    let mut b = s.conn_on_core(1);
+    assert_eq!(common::core_of(&mut a), 0);
+    assert_eq!(common::core_of(&mut b), 1);
+    let mut c = s.conn_same_core_as(&mut b);
+    assert_eq!(common::core_of(&mut c), 1);
+    let mut d = s.conn_other_core_than(&mut b);
+    assert_eq!(common::core_of(&mut d), 0);
+    let list: String = redis::cmd("CLIENT").arg("LIST").query(&mut a).unwrap();
+    let cores: Vec<&str> = list
+        .lines()
+        .filter_map(|l| l.split_whitespace().find_map(|f| f.strip_prefix("core=")))
+        .collect();
+    assert!(cores.contains(&"0") && cores.contains(&"1"), "{list}");
+}

@@ -164,6 +164,43 @@ impl Server {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// A `redis` crate connection served by shard core `core`. The kernel
+    /// places each connection (SO_REUSEPORT), so this opens connections
+    /// until one lands there; CLIENT INFO's `core=` field says where.
+    pub fn conn_on_core(&self, core: usize) -> redis::Connection {
+        for _ in 0..200 {
+            let mut c = self.conn();
+            if core_of(&mut c) == core {
+                return c;
+            }
+        }
+        panic!("no connection landed on core {core} in 200 tries");
+    }
+
+    /// A connection on the same core as `other`.
+    pub fn conn_same_core_as(&self, other: &mut redis::Connection) -> redis::Connection {
+        let core = core_of(other);
+        self.conn_on_core(core)
+    }
+
+    /// A connection on a different core than `other` (2-core servers).
+    pub fn conn_other_core_than(&self, other: &mut redis::Connection) -> redis::Connection {
+        let core = core_of(other);
+        self.conn_on_core(1 - core)
+    }
+
+    /// A raw RESP connection served by shard core `core`.
+    pub fn raw_on_core(&self, core: usize) -> RawClient {
+        for _ in 0..200 {
+            let mut c = RawClient::new(self);
+            let info = c.call(&["CLIENT", "INFO"]);
+            if parse_core(&info) == core {
+                return c;
+            }
+        }
+        panic!("no raw connection landed on core {core} in 200 tries");
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
@@ -479,4 +516,38 @@ pub fn transfer_threads(
             })
         })
         .collect()
+}
+
+/// The shard core serving connection `c` (Redwing's CLIENT INFO `core=`).
+pub fn core_of(c: &mut redis::Connection) -> usize {
+    let info: String = redis::cmd("CLIENT").arg("INFO").query(c).unwrap();
+    parse_core(&info)
+}
+
+fn parse_core(info: &str) -> usize {
+    info.split_whitespace()
+        .find_map(|f| f.strip_prefix("core="))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("CLIENT INFO has no core= field: {info}"))
+}
+
+/// Both placements of a second client relative to a first: the same core
+/// and the other core of a 2-core server. Tests whose behaviour could depend
+/// on where the kernel put each connection run once per placement.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Placement {
+    SameCore,
+    OtherCore,
+}
+
+pub const PLACEMENTS: [Placement; 2] = [Placement::SameCore, Placement::OtherCore];
+
+impl Placement {
+    /// The core a second client should use, given the first client's core.
+    pub fn core_for(self, first: usize) -> usize {
+        match self {
+            Placement::SameCore => first,
+            Placement::OtherCore => 1 - first,
+        }
+    }
 }
