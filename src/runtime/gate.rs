@@ -174,10 +174,11 @@ pub fn report_stalls(core: usize, limit: std::time::Duration) {
             Some((t, since)) if t == front => {
                 if since.elapsed() > limit && since.elapsed() <= limit + std::time::Duration::from_secs(1) {
                     tracing::warn!(
-                        "core {core}: the gate is held by transaction {} and {} waiter(s) have queued for {:?}",
+                        "core {core}: the gate is held by transaction {} and {} waiter(s) have queued for {:.1} s{}",
                         g.holder,
                         g.line.len(),
-                        since.elapsed()
+                        since.elapsed().as_secs_f64(),
+                        mesh::holding(core)
                     );
                 }
             }
@@ -223,6 +224,35 @@ pub fn release(txn: u64) {
 }
 
 static NEXT_TXN: AtomicU64 = AtomicU64::new(1);
+
+/// Takes this core's gate for a new transaction, now, if it is open: work
+/// that runs here and is about to let other tasks run (a single-core script
+/// past busy-reply-threshold) keeps everyone else's work for this core out
+/// meanwhile. None when a transaction holds it already (the work runs
+/// inside that one, which keeps others out). Open it with `release`.
+pub fn hold() -> Option<u64> {
+    GATE.with(|g| {
+        let mut g = g.borrow_mut();
+        (g.holder == 0).then(|| {
+            g.holder = NEXT_TXN.fetch_add(1, Ordering::Relaxed);
+            g.holder
+        })
+    })
+}
+
+/// Opens a parked core's gate when its park ends, which may be after the
+/// park's job returned (a park that goes on as a task). Open it on the
+/// parked core.
+pub struct Opener(u64);
+
+impl Opener {
+    pub fn open(self) {
+        // 0: the park runs inside an outer transaction, which opens.
+        if self.0 != 0 {
+            release(self.0);
+        }
+    }
+}
 
 /// Write-only work on several cores (one job per core, distinct cores),
 /// atomic with one visit per core: `atomically` without checks.
@@ -466,9 +496,10 @@ impl Txn {
     }
 
     /// `begin`, and then every other core of the transaction runs
-    /// `park(core)` — a job that may block that core until this thread
-    /// lets it go (a wide script) — after which its gate opens (the
-    /// transaction stops holding it). Returns once every gate is held and
+    /// `park(core, opener)` — a job that may block that core until this
+    /// thread lets it go (a wide script), or hand the rest of its work to a
+    /// task there — and opens that core's gate with `opener` when it ends
+    /// (the transaction stops holding it). Returns once every gate is held and
     /// every park is in its core's channel, so this thread may block on the
     /// parks; the futures give their replies.
     ///
@@ -479,7 +510,7 @@ impl Txn {
     /// to take: one message pair and one wake-up of that core.
     pub async fn begin_parking(
         cores: impl IntoIterator<Item = usize>,
-        mut park: impl FnMut(usize) -> Job,
+        mut park: impl FnMut(usize, Opener) -> Job,
     ) -> (Txn, Vec<impl Future<Output = Vec<Reply>>>) {
         let mut cores: Vec<usize> = cores.into_iter().collect();
         cores.sort_unstable();
@@ -489,7 +520,8 @@ impl Txn {
         if current() != 0 {
             // The outer transaction holds every gate and opens them.
             for &c in cores.iter().filter(|&&c| c != me) {
-                parks.push(mesh::post(c, current(), GateOp::None, vec![park(c)]).await);
+                let job = park(c, Opener(0));
+                parks.push(mesh::post(c, current(), GateOp::None, vec![job]).await);
             }
             let txn = Txn {
                 id: current(),
@@ -505,7 +537,7 @@ impl Txn {
                 acquire(id).await;
             } else if Some(c) == highest {
                 let taken = mesh::post(c, id, GateOp::Acquire, Vec::new()).await;
-                parks.push(mesh::post(c, id, GateOp::Release, vec![park(c)]).await);
+                parks.push(mesh::post(c, id, GateOp::Park, vec![park(c, Opener(id))]).await);
                 taken.await;
             } else {
                 mesh::request(c, id, GateOp::Acquire, Vec::new()).await;
@@ -516,7 +548,7 @@ impl Txn {
         // its calls).
         journal::open_block(id);
         for &c in cores.iter().filter(|&&c| c != me && Some(c) != highest) {
-            parks.push(mesh::post(c, id, GateOp::Release, vec![park(c)]).await);
+            parks.push(mesh::post(c, id, GateOp::Park, vec![park(c, Opener(id))]).await);
         }
         cores.retain(|&c| c == me);
         let txn = Txn {

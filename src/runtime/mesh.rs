@@ -37,6 +37,10 @@ pub enum GateOp {
     Release,
     /// Take the gate, run the jobs, and open it again, in one visit.
     AcquireRelease,
+    /// Run the jobs as the holder's work, never inline (behind a taking
+    /// message on the same channel); the jobs open the gate themselves
+    /// (a wide script's park, which may outlive its job).
+    Park,
 }
 
 pub struct Request {
@@ -188,14 +192,53 @@ async fn watchdog(l: Rc<Local>) {
             if !s.reported && s.since.elapsed() > STALL {
                 s.reported = true;
                 tracing::warn!(
-                    "core {}: request {id} to core {} has waited {:?} for a reply",
+                    "core {}: request {id} to core {} has waited {:.1} s for a reply{}",
                     l.me,
                     s.core,
-                    s.since.elapsed()
+                    s.since.elapsed().as_secs_f64(),
+                    holding(s.core)
                 );
             }
         }
         super::gate::report_stalls(l.me, STALL);
+    }
+}
+
+/// What each core has been running for long, if it said (`Doing`).
+static DOING: std::sync::Mutex<Vec<Option<(String, std::time::Instant)>>> =
+    std::sync::Mutex::new(Vec::new());
+
+/// Marks this core as running `what` since `since` until dropped, so a
+/// stall report can name what holds the core. For long work only (a
+/// script past its first hook): it takes a lock.
+pub struct Doing(usize);
+
+impl Doing {
+    pub fn new(what: String, since: std::time::Instant) -> Doing {
+        let me = me();
+        let mut d = DOING.lock().unwrap();
+        if d.len() <= me {
+            d.resize(me + 1, None);
+        }
+        d[me] = Some((what, since));
+        Doing(me)
+    }
+}
+
+impl Drop for Doing {
+    fn drop(&mut self) {
+        DOING.lock().unwrap()[self.0] = None;
+    }
+}
+
+/// "; core N is running X for T s", or nothing when `core` said nothing.
+pub(super) fn holding(core: usize) -> String {
+    match DOING.lock().unwrap().get(core) {
+        Some(Some((what, since))) => format!(
+            "; core {core} is running {what} for {:.1} s",
+            since.elapsed().as_secs_f64()
+        ),
+        _ => String::new(),
     }
 }
 

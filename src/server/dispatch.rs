@@ -222,10 +222,10 @@ fn check<'t>(client: &ClientRef, args: &[Bytes]) -> Result<(usize, &'t Spec), Re
     if !spec.arity_ok(args.len()) {
         return reject(errors::wrong_args(spec.name));
     }
-    if spec.flags & flags::ALLOW_BUSY == 0
-        && script::BUSY.load(std::sync::atomic::Ordering::Relaxed)
-    {
-        return reject(Reply::error(script::BUSY_ERROR));
+    if script::BUSY.load(std::sync::atomic::Ordering::Relaxed) {
+        if let Some(e) = script::refuse_while_busy(spec, args) {
+            return reject(e);
+        }
     }
     if let Some(e) = persistence_refuses(spec).filter(|_| !client.borrow().loader) {
         return reject(e);

@@ -13,17 +13,31 @@
 //!   At most one wide script holds any core, so parked cores never wait on
 //!   each other.
 //!
-//! A script past `busy-reply-threshold` makes other clients get -BUSY
-//! until it ends or SCRIPT KILL / FUNCTION KILL stops it.
+//! A script runs on a stack of its own (a `corosensei` coroutine on the
+//! same thread). Until `busy-reply-threshold` that changes nothing. Past
+//! it, the Lua count hook pauses the script about every 100 000
+//! instructions and its task lets the executor run the core's other tasks,
+//! so every client, on every core, gets -BUSY (or SCRIPT KILL / FUNCTION
+//! KILL / SHUTDOWN NOSAVE act) until the script ends. Meanwhile the gates
+//! of the cores the script holds stay taken, so no other work touches
+//! their keys: a single-core script takes its core's gate when it first
+//! pauses; a wide script holds them all already, and its parked cores
+//! leave their blocking wait for a task that serves the script's calls
+//! between other tasks.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use crossbeam::channel::{bounded, Receiver, RecvError, Sender, TryRecvError};
+use corosensei::stack::DefaultStack;
+use corosensei::{Coroutine, CoroutineResult, Yielder};
+use crossbeam::channel::{bounded, Receiver, RecvTimeoutError, Sender, TryRecvError};
 use crossbeam::utils::Backoff;
 
 use super::dispatch::{merge_parts, run_key_here, split_parts};
@@ -31,6 +45,7 @@ use crate::commands::{self, flags, ClientRef, ClientState, Cross, Handler};
 use crate::config::{self, Opt};
 use crate::protocol::errors::{self, wrong_args};
 use crate::protocol::Reply;
+use crate::runtime::gate::{self, Opener};
 use crate::runtime::{self, Txn};
 use crate::scripting::{
     self, parse_shebang, split_keys, Engine, Host, RestorePolicy, ScriptFlags, Store,
@@ -47,11 +62,12 @@ thread_local! {
     static LUA: RefCell<Option<Engine>> = const { RefCell::new(None) };
 }
 
-/// Runs `f` with this core's engine (made on first use).
-fn with_engine<R>(f: impl FnOnce(&mut Engine) -> R) -> R {
+/// Runs `f` with this core's engine (made on first use); -BUSY while a
+/// paused script has it.
+fn with_engine<R>(f: impl FnOnce(&mut Engine) -> R) -> Result<R, Reply> {
     LUA.with(|e| {
-        let mut e = e.borrow_mut();
-        f(e.get_or_insert_with(|| Engine::new(store().clone())))
+        let mut e = e.try_borrow_mut().map_err(|_| Reply::error(busy_error()))?;
+        Ok(f(e.get_or_insert_with(|| Engine::new(store().clone()))))
     })
 }
 
@@ -61,6 +77,7 @@ pub fn function_hooks() -> crate::persistence::FunctionHooks {
         codes: || store().library_codes(),
         load: |code| {
             with_engine(|e| e.function_load(code, false))
+                .and_then(|r| r)
                 .map(|_| ())
                 .map_err(|r| match r {
                     Reply::Error(e) => e.into_owned(),
@@ -71,16 +88,216 @@ pub fn function_hooks() -> crate::persistence::FunctionHooks {
 }
 
 /// A script is running past busy-reply-threshold: others get -BUSY.
+/// At most one script is (no script starts while another is busy).
 pub static BUSY: AtomicBool = AtomicBool::new(false);
 /// SCRIPT KILL / FUNCTION KILL asked the running script to stop.
 static KILL: AtomicBool = AtomicBool::new(false);
 /// The running script has written (it can no longer be killed).
 static WROTE: AtomicBool = AtomicBool::new(false);
-/// A script is running (FUNCTION STATS, SCRIPT KILL's NOTBUSY).
-static RUNNING: AtomicBool = AtomicBool::new(false);
+/// The running script is an EVAL (not a function): which KILL stops it
+/// and which -BUSY text the others get.
+static EVAL_MODE: AtomicBool = AtomicBool::new(true);
+/// Scripts running, on any core (SCRIPT KILL's NOTBUSY).
+static RUNNING: AtomicUsize = AtomicUsize::new(0);
 
-pub const BUSY_ERROR: &str =
+const BUSY_EVAL: &str =
     "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.";
+const BUSY_FUNCTION: &str =
+    "BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE.";
+
+/// Redis's -BUSY text for the script that runs (EVAL or function).
+fn busy_error() -> &'static str {
+    if EVAL_MODE.load(Ordering::Relaxed) {
+        BUSY_EVAL
+    } else {
+        BUSY_FUNCTION
+    }
+}
+
+/// While a script is busy (`BUSY`): the -BUSY error for a command that
+/// may not run now, or None for one that may (Redis's `allow_busy` rows,
+/// by subcommand: SCRIPT KILL, FUNCTION KILL, FUNCTION STATS during a
+/// function, SHUTDOWN only with NOSAVE).
+pub fn refuse_while_busy(spec: &commands::Spec, args: &[Bytes]) -> Option<Reply> {
+    let sub = |s: &str| args.get(1).is_some_and(|a| commands::is(a, s));
+    let allowed = match spec.name {
+        "script" => sub("kill"),
+        "function" => sub("kill") || (sub("stats") && !EVAL_MODE.load(Ordering::Relaxed)),
+        "shutdown" => args[1..].iter().any(|a| commands::is(a, "nosave")),
+        _ => spec.flags & flags::ALLOW_BUSY != 0,
+    };
+    (!allowed).then(|| Reply::error(busy_error()))
+}
+
+/// The script on this thread's stack: how it gets back to its task.
+type Co<R> = Coroutine<(), (), R, DefaultStack>;
+
+/// Room for Lua's C calls (at most 200 deep) and the commands they run.
+const STACK_SIZE: usize = 8 << 20;
+
+thread_local! {
+    /// A stack kept for the next script (making one is an mmap).
+    static SPARE: RefCell<Option<DefaultStack>> = const { RefCell::new(None) };
+    /// The running script's way back to its task (null: not on a stack).
+    static YIELDER: Cell<*const Yielder<(), ()>> = const { Cell::new(std::ptr::null()) };
+}
+
+/// A script started on its own stack that paused (past the threshold).
+/// Lua errors are longjmps within that stack; a panic comes out of
+/// `resume` (corosensei carries it across) and ends the coroutine.
+struct OnStack<R>(Option<Co<R>>);
+
+enum Step<R> {
+    Done(R),
+    Paused(OnStack<R>),
+}
+
+/// Clears `YIELDER` when the script's body leaves its stack (also by panic).
+struct Leave;
+
+impl Drop for Leave {
+    fn drop(&mut self) {
+        YIELDER.with(|c| c.set(std::ptr::null()));
+    }
+}
+
+/// Runs `f` on a script stack until it ends or pauses.
+fn start<R: 'static>(f: impl FnOnce() -> R + 'static) -> Step<R> {
+    let stack = SPARE
+        .with(|s| s.borrow_mut().take())
+        .unwrap_or_else(|| DefaultStack::new(STACK_SIZE).expect("script stack"));
+    let co = Coroutine::with_stack(stack, move |y: &Yielder<(), ()>, ()| {
+        YIELDER.with(|c| c.set(y));
+        let _leave = Leave;
+        f()
+    });
+    OnStack(Some(co)).resume()
+}
+
+impl<R> OnStack<R> {
+    fn resume(mut self) -> Step<R> {
+        let co = self.0.as_mut().expect("not finished");
+        match co.resume(()) {
+            CoroutineResult::Yield(()) => Step::Paused(self),
+            CoroutineResult::Return(r) => Step::Done(r),
+        }
+    }
+}
+
+impl<R> Drop for OnStack<R> {
+    fn drop(&mut self) {
+        let Some(co) = self.0.take() else { return };
+        if co.done() {
+            SPARE.with(|s| *s.borrow_mut() = Some(co.into_stack()));
+        } else {
+            // Unwinding a paused script would cross Lua's C frames: leak it
+            // (only when its task is dropped at exit).
+            std::mem::forget(co);
+        }
+    }
+}
+
+/// Called by the count hook past the threshold: hands the thread back to
+/// the script's task (which lets the executor run), with the script's
+/// journal state set aside meanwhile. A no-op off a script stack.
+fn pause() {
+    let y = YIELDER.with(|c| c.replace(std::ptr::null()));
+    if y.is_null() {
+        return;
+    }
+    let aside = journal::set_aside();
+    // SAFETY: set by the running coroutine, whose yielder outlives its body.
+    unsafe { &*y }.suspend(());
+    journal::put_back(aside);
+    YIELDER.with(|c| c.set(y));
+}
+
+/// How long a paused script lets the core's other tasks run: a real
+/// sleep, since glommio polls sockets only on reactor visits.
+const BREATHE: Duration = Duration::from_micros(100);
+
+/// Runs a paused script to its end, letting this core's other tasks run at
+/// every pause.
+async fn finish<R>(mut run: OnStack<R>) -> R {
+    loop {
+        runtime::sleep(BREATHE).await;
+        match run.resume() {
+            Step::Done(r) => return r,
+            Step::Paused(p) => run = p,
+        }
+    }
+}
+
+/// The result of work spawned on its core, awaitable from any core.
+struct Later<T>(Arc<Mutex<(Option<T>, Option<Waker>)>>);
+
+impl<T> Future for Later<T> {
+    type Output = T;
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
+        let mut s = self.0.lock().unwrap();
+        match s.0.take() {
+            Some(v) => Poll::Ready(v),
+            None => {
+                s.1 = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        }
+    }
+}
+
+/// Spawns `fut` on this core as a task of its own (it runs to the end
+/// whoever waits for it); the result comes back through `Later`.
+fn spawn_later<T: Send + 'static>(fut: impl Future<Output = T> + 'static) -> Later<T> {
+    let slot: Arc<Mutex<(Option<T>, Option<Waker>)>> = Arc::new(Mutex::new((None, None)));
+    let out = slot.clone();
+    runtime::spawn(async move {
+        let v = fut.await;
+        let w = {
+            let mut s = out.lock().unwrap();
+            s.0 = Some(v);
+            s.1.take()
+        };
+        if let Some(w) = w {
+            w.wake();
+        }
+    });
+    Later(slot)
+}
+
+/// A script's result: now, or when its paused run ends.
+enum Outcome<T> {
+    Now(T),
+    Later(Later<T>),
+}
+
+impl<T> Outcome<T> {
+    async fn get(self) -> T {
+        match self {
+            Outcome::Now(v) => v,
+            Outcome::Later(l) => l.await,
+        }
+    }
+}
+
+/// Runs a script body on its stack here. If it pauses (busy), this core's
+/// gate is taken (when open) so nothing else touches this core's keys, and
+/// a task runs it to the end, publishes its writes and opens the gate.
+fn run_on_stack<T: Send + 'static>(f: impl FnOnce() -> T + 'static) -> Outcome<T> {
+    match start(f) {
+        Step::Done(v) => Outcome::Now(v),
+        Step::Paused(p) => {
+            let held = gate::hold();
+            Outcome::Later(spawn_later(async move {
+                let v = finish(p).await;
+                journal::publish();
+                if let Some(id) = held {
+                    gate::release(id);
+                }
+                v
+            }))
+        }
+    }
+}
 
 /// A call sent to a parked core.
 type Call = Box<dyn FnOnce() -> Reply + Send>;
@@ -99,16 +316,100 @@ const SPIN: Duration = Duration::from_micros(200);
 /// Receives from a script channel, spinning (with backoff) for up to
 /// `SPIN` before blocking. Both ends are threads that do nothing else
 /// meanwhile: the script's core runs the script, a parked core serves it.
-fn recv_soon<T>(rx: &Receiver<T>) -> Result<T, RecvError> {
+/// With `slow`, gives up (None) once that says the script is past
+/// busy-reply-threshold, checking every `SLOW_CHECK` while blocked.
+fn recv_soon<T>(rx: &Receiver<T>, slow: Option<&AtomicBool>) -> Option<Result<T, ()>> {
     let backoff = Backoff::new();
     let start = Instant::now();
     loop {
         match rx.try_recv() {
-            Ok(v) => return Ok(v),
-            Err(TryRecvError::Disconnected) => return Err(RecvError),
-            Err(TryRecvError::Empty) if start.elapsed() > SPIN => return rx.recv(),
+            Ok(v) => return Some(Ok(v)),
+            Err(TryRecvError::Disconnected) => return Some(Err(())),
+            Err(TryRecvError::Empty) if start.elapsed() > SPIN => break,
             Err(TryRecvError::Empty) => backoff.snooze(),
         }
+    }
+    let Some(slow) = slow else {
+        return Some(rx.recv().map_err(|_| ()));
+    };
+    loop {
+        if slow.load(Ordering::Relaxed) {
+            return None;
+        }
+        match rx.recv_timeout(SLOW_CHECK) {
+            Ok(v) => return Some(Ok(v)),
+            Err(RecvTimeoutError::Disconnected) => return Some(Err(())),
+            Err(RecvTimeoutError::Timeout) => {}
+        }
+    }
+}
+
+/// How often a parked core, blocked waiting for the script, looks whether
+/// the script has passed busy-reply-threshold.
+const SLOW_CHECK: Duration = Duration::from_millis(5);
+
+/// A parked core's end of a wide script's channels.
+struct Park {
+    calls: Receiver<Option<Call>>,
+    replies: Sender<Reply>,
+    /// The script is past busy-reply-threshold.
+    slow: Arc<AtomicBool>,
+}
+
+impl Park {
+    /// Serves one call; false when the script let the core go.
+    fn serve(&self, call: Result<Option<Call>, ()>) -> bool {
+        match call {
+            Ok(Some(call)) => self.replies.send(call()).is_ok(),
+            _ => false,
+        }
+    }
+
+    /// The park's job: serves the script's calls, blocking this core,
+    /// until the script ends; once the script is slow, goes on as a task
+    /// (`serve_as_task`) so this core's clients are answered meanwhile.
+    fn run(self, opener: Opener) -> Reply {
+        loop {
+            match recv_soon(&self.calls, Some(&self.slow)) {
+                Some(call) => {
+                    if !self.serve(call) {
+                        break;
+                    }
+                }
+                None => {
+                    runtime::spawn(self.serve_as_task(journal::current(), opener));
+                    return Reply::Ok;
+                }
+            }
+        }
+        opener.open();
+        Reply::Ok
+    }
+
+    /// Serves calls between this core's other tasks: after a call it spins
+    /// briefly for the next (calls come in bursts), else it sleeps.
+    async fn serve_as_task(self, txn: u64, opener: Opener) {
+        let mut last = None::<Instant>;
+        loop {
+            match self.calls.try_recv() {
+                Ok(call) => {
+                    if !journal::within(txn, || self.serve(Ok(call))) {
+                        break;
+                    }
+                    last = Some(Instant::now());
+                }
+                Err(TryRecvError::Disconnected) => break,
+                Err(TryRecvError::Empty) if last.is_some_and(|t| t.elapsed() < SPIN) => {
+                    std::hint::spin_loop()
+                }
+                Err(TryRecvError::Empty) => {
+                    last = None;
+                    runtime::sleep(BREATHE).await;
+                }
+            }
+        }
+        journal::publish();
+        opener.open();
     }
 }
 
@@ -125,6 +426,12 @@ struct Run {
     wrote: bool,
     /// It touched a key on a core it does not hold.
     wants_wide: bool,
+    /// Past busy-reply-threshold (shared with a wide script's parks).
+    slow: Arc<AtomicBool>,
+    /// What the watchdog says this core runs, from the first hook on.
+    doing: Option<runtime::mesh::Doing>,
+    /// What to call it: `EVAL <body start>` or `FCALL <name>`.
+    what: (Kind, Bytes),
 }
 
 impl Run {
@@ -135,7 +442,7 @@ impl Run {
         }
         let p = self.parked.as_ref()?;
         p.to[core].as_ref()?.send(Some(job)).ok()?;
-        recv_soon(p.back[core].as_ref()?).ok()
+        recv_soon(p.back[core].as_ref()?, None)?.ok()
     }
 }
 
@@ -178,7 +485,7 @@ impl Host for Run {
                 "ERR Script touched an undeclared key on another core"
             });
         }
-        if write {
+        if write && !self.wrote {
             self.wrote = true;
             WROTE.store(true, Ordering::Relaxed);
         }
@@ -213,12 +520,33 @@ impl Host for Run {
     }
 
     fn should_abort(&mut self, elapsed: Duration) -> Option<&'static str> {
+        if self.doing.is_none() {
+            // A script long enough to reach the hook: name it for stall reports.
+            let (kind, name) = &self.what;
+            let what = match kind {
+                Kind::Fcall => format!("FCALL {}", String::from_utf8_lossy(name)),
+                Kind::EvalSha => format!("EVALSHA {}", String::from_utf8_lossy(name)),
+                Kind::Eval => {
+                    let body = String::from_utf8_lossy(&name[..name.len().min(40)]);
+                    format!("EVAL \"{}\"", body.escape_debug())
+                }
+            };
+            self.doing = Some(runtime::mesh::Doing::new(what, Instant::now() - elapsed));
+        }
         let limit = config::num(Opt::BusyReplyThreshold).max(0) as u128;
-        if limit > 0 && elapsed.as_millis() >= limit && !BUSY.swap(true, Ordering::Relaxed) {
-            tracing::warn!(
-                "Slow script detected: still in execution after {} milliseconds. You can try killing the script using the SCRIPT KILL command.",
-                elapsed.as_millis()
-            );
+        if limit > 0 && elapsed.as_millis() >= limit {
+            if !self.slow.swap(true, Ordering::Relaxed) {
+                // This run is the busy one: its state is what KILL sees.
+                WROTE.store(self.wrote, Ordering::Relaxed);
+                EVAL_MODE.store(self.what.0 != Kind::Fcall, Ordering::Relaxed);
+                BUSY.store(true, Ordering::Relaxed);
+                tracing::warn!(
+                    "Slow script detected: still in execution after {} milliseconds. You can try killing the script using the SCRIPT KILL command.",
+                    elapsed.as_millis()
+                );
+            }
+            // Let this core's other clients in: they get -BUSY, or kill it.
+            pause();
         }
         (KILL.load(Ordering::Relaxed) && !self.wrote).then_some(scripting::SCRIPT_KILLED)
     }
@@ -252,18 +580,43 @@ enum Kind {
     Fcall,
 }
 
+impl Run {
+    fn new(db: usize, resp3: bool, read_only: bool, me: usize, what: (Kind, Bytes)) -> Run {
+        Run {
+            client: script_client(db, resp3),
+            resp3,
+            read_only,
+            me,
+            parked: None,
+            wrote: false,
+            wants_wide: false,
+            slow: Arc::new(AtomicBool::new(false)),
+            doing: None,
+            what,
+        }
+    }
+}
+
 /// Runs the script on this core with `run` as its host.
 fn run_here(kind: Kind, name: &Bytes, keys: &[Bytes], argv: &[Bytes], run: &mut Run) -> Reply {
-    RUNNING.store(true, Ordering::Relaxed);
-    WROTE.store(false, Ordering::Relaxed);
+    RUNNING.fetch_add(1, Ordering::Relaxed);
+    if !BUSY.load(Ordering::Relaxed) {
+        WROTE.store(false, Ordering::Relaxed);
+        EVAL_MODE.store(kind != Kind::Fcall, Ordering::Relaxed);
+    }
     let reply = with_engine(|e| match kind {
         Kind::Eval => e.eval(run, name, keys, argv),
         Kind::EvalSha => e.evalsha(run, name, keys, argv),
         Kind::Fcall => e.fcall(run, name, keys, argv),
-    });
-    RUNNING.store(false, Ordering::Relaxed);
-    BUSY.store(false, Ordering::Relaxed);
-    KILL.store(false, Ordering::Relaxed);
+    })
+    .unwrap_or_else(|busy| busy);
+    RUNNING.fetch_sub(1, Ordering::Relaxed);
+    run.doing = None;
+    // Only the busy run (or the last one) resets what others see.
+    if run.slow.load(Ordering::Relaxed) || !BUSY.load(Ordering::Relaxed) {
+        BUSY.store(false, Ordering::Relaxed);
+        KILL.store(false, Ordering::Relaxed);
+    }
     reply
 }
 
@@ -305,28 +658,23 @@ async fn run_script(c: ClientRef, args: Vec<Bytes>, kind: Kind, ro: bool) -> Rep
         let core = cores.first().copied().unwrap_or(runtime::me());
         let (name, keys, argv) = (name.clone(), keys.clone(), argv.clone());
         let job = move || {
-            let mut run = Run {
-                client: script_client(db, resp3),
-                resp3,
-                read_only,
-                me: core,
-                parked: None,
-                wrote: false,
-                wants_wide: false,
-            };
-            // Its writes are one MULTI/EXEC in the journal, as in Redis.
-            let reply = journal::atomic_local(|| run_here(kind, &name, &keys, &argv, &mut run));
-            (reply, run.wants_wide && !run.wrote)
+            run_on_stack(move || {
+                let mut run = Run::new(db, resp3, read_only, core, (kind, name.clone()));
+                // Its writes are one MULTI/EXEC in the journal, as in Redis.
+                let reply = journal::atomic_local(|| run_here(kind, &name, &keys, &argv, &mut run));
+                (reply, run.wants_wide && !run.wrote)
+            })
         };
-        let (reply, redo) = if core == runtime::me() {
-            runtime::gate::pass(runtime::gate::current()).await;
+        let outcome = if core == runtime::me() {
+            gate::pass(gate::current()).await;
             job()
         } else {
             match runtime::call_on(core, job).await {
-                Some(r) => r,
+                Some(o) => o,
                 None => return Reply::error("ERR server is shutting down"),
             }
         };
+        let (reply, redo) = outcome.get().await;
         if !redo {
             return reply;
         }
@@ -346,46 +694,43 @@ async fn run_wide(
 ) -> Reply {
     let me = runtime::me();
     let n = runtime::shards();
+    let mut run = Run::new(db, resp3, read_only, me, (kind, name.clone()));
     let mut to = Vec::new();
     let mut back = Vec::new();
-    let mut channels = Vec::new();
+    let mut parks = Vec::new();
     for core in 0..n {
         if core == me {
             to.push(None);
             back.push(None);
-            channels.push(None);
+            parks.push(None);
             continue;
         }
-        let (call_tx, call_rx) = bounded::<Option<Call>>(1);
-        let (reply_tx, reply_rx) = bounded::<Reply>(1);
+        let (call_tx, calls) = bounded::<Option<Call>>(1);
+        let (replies, reply_rx) = bounded::<Reply>(1);
         to.push(Some(call_tx));
         back.push(Some(reply_rx));
-        channels.push(Some((call_rx, reply_tx)));
+        let slow = run.slow.clone();
+        parks.push(Some(Park {
+            calls,
+            replies,
+            slow,
+        }));
     }
     // Each other core serves the script's calls until it gets None.
-    let (txn, parks) = Txn::begin_parking(0..n, |core| {
-        let (call_rx, reply_tx) = channels[core].take().expect("one park per core");
-        Box::new(move || {
-            while let Ok(Some(call)) = recv_soon(&call_rx) {
-                if reply_tx.send(call()).is_err() {
-                    break;
-                }
-            }
-            Reply::Ok
-        })
+    let (txn, parked) = Txn::begin_parking(0..n, |core, opener| {
+        let park = parks[core].take().expect("one park per core");
+        Box::new(move || park.run(opener))
     })
     .await;
-    let mut run = Run {
-        client: script_client(db, resp3),
-        resp3,
-        read_only,
-        me,
-        parked: Some(Parked { to, back }),
-        wrote: false,
-        wants_wide: false,
-    };
+    run.parked = Some(Parked { to, back });
     // Every gate is held from here until the parks are let go below.
-    let reply = journal::within(txn.id(), || run_here(kind, &name, &keys, &argv, &mut run));
+    let id = txn.id();
+    let (reply, mut run) = run_on_stack(move || {
+        let reply = journal::within(id, || run_here(kind, &name, &keys, &argv, &mut run));
+        (reply, run)
+    })
+    .get()
+    .await;
     if let Some(p) = run.parked.take() {
         for tx in p.to.into_iter().flatten() {
             let _ = tx.send(None);
@@ -394,7 +739,7 @@ async fn run_wide(
     // Not waiting for the parked cores to open: whatever this core sends
     // them next queues behind their park, and their gates keep everyone
     // else out until the park has ended.
-    drop(parks);
+    drop(parked);
     txn.end().await;
     reply
 }
@@ -411,13 +756,17 @@ pub fn journal_form(args: &[Bytes]) -> Option<Vec<Bytes>> {
     changes.then(|| args.to_vec())
 }
 
-/// SCRIPT KILL / FUNCTION KILL.
-fn kill() -> Reply {
-    if !RUNNING.load(Ordering::Relaxed) {
+/// SCRIPT KILL (`eval`) / FUNCTION KILL, with Redis's checks in its order.
+fn kill(eval: bool) -> Reply {
+    if RUNNING.load(Ordering::Relaxed) == 0 {
         return Reply::error("NOTBUSY No scripts in execution right now.");
     }
     if WROTE.load(Ordering::Relaxed) {
         return Reply::error("UNKILLABLE Sorry the script already executed write commands against the dataset. You can either wait the script termination or kill the server in a hard way using the SHUTDOWN NOSAVE command.");
+    }
+    // Each KILL stops only its own kind; the other gets the -BUSY text.
+    if eval != EVAL_MODE.load(Ordering::Relaxed) {
+        return Reply::error(busy_error());
     }
     KILL.store(true, Ordering::Relaxed);
     Reply::Ok
@@ -437,7 +786,7 @@ fn script(args: Vec<Bytes>) -> Reply {
         let sub = String::from_utf8_lossy(&args[1]).to_ascii_lowercase();
         let n = args.len();
         match (sub.as_str(), n) {
-            ("load", 3) => match with_engine(|e| e.script_load(&args[2])) {
+            ("load", 3) => match with_engine(|e| e.script_load(&args[2])).and_then(|r| r) {
                 Ok(sha) => Reply::bulk(sha),
                 Err(e) => e,
             },
@@ -454,7 +803,7 @@ fn script(args: Vec<Bytes>) -> Reply {
                 store().script_flush();
                 Reply::Ok
             }
-            ("kill", 2) => kill(),
+            ("kill", 2) => kill(true),
             ("help", 2) => Reply::Array(SCRIPT_HELP.iter().map(|l| Reply::status(*l)).collect()),
             ("load" | "exists" | "flush" | "kill" | "help", _) => {
                 wrong_args(&format!("script|{sub}"))
@@ -483,7 +832,7 @@ fn function(args: Vec<Bytes>) -> Reply {
         let n = args.len();
         match sub.as_str() {
             "load" if n == 3 || (n == 4 && commands::is(&args[2], "replace")) => {
-                match with_engine(|e| e.function_load(&args[n - 1], n == 4)) {
+                match with_engine(|e| e.function_load(&args[n - 1], n == 4)).and_then(|r| r) {
                     Ok(lib) => Reply::bulk(lib),
                     Err(e) => e,
                 }
@@ -538,7 +887,7 @@ fn function(args: Vec<Bytes>) -> Reply {
             }
             "dump" if n == 2 => function_dump(),
             "restore" if n == 3 || n == 4 => function_restore(&args[2..]),
-            "kill" if n == 2 => kill(),
+            "kill" if n == 2 => kill(false),
             "help" if n == 2 => {
                 Reply::Array(FUNCTION_HELP.iter().map(|l| Reply::status(*l)).collect())
             }
@@ -619,7 +968,7 @@ fn function_restore(args: &[Bytes]) -> Reply {
             Err(_) => return Reply::error("ERR payload version or checksum are wrong"),
         }
     }
-    match with_engine(|e| e.function_restore(&codes, policy)) {
+    match with_engine(|e| e.function_restore(&codes, policy)).and_then(|r| r) {
         Ok(()) => Reply::Ok,
         // RESTORE names a clashing library without quotes (LOAD quotes it).
         Err(Reply::Error(e)) if e.ends_with("' already exists") => {

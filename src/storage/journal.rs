@@ -376,6 +376,35 @@ pub fn end_atomic(mark: Option<AtomicMark>) {
     });
 }
 
+/// A paused run's share of this core's journal state: its transaction
+/// and the unpublished buffer (a script that yields to the executor).
+pub struct Aside {
+    current: u64,
+    local: Buf,
+}
+
+/// Takes the running work's journal state out of this thread, so the
+/// tasks that run while it is paused neither write into its transaction
+/// nor publish half of an atomic run.
+pub fn set_aside() -> Aside {
+    Aside {
+        current: set_current(0),
+        local: LOCAL.with(|l| std::mem::take(&mut *l.borrow_mut())),
+    }
+}
+
+/// Puts back what [`set_aside`] took, when the paused work resumes.
+pub fn put_back(a: Aside) {
+    set_current(a.current);
+    LOCAL.with(|l| {
+        let mut l = l.borrow_mut();
+        // Nothing else writes while the work holds the core's gate; if
+        // something did, it goes after the paused run's entries.
+        let later = std::mem::replace(&mut *l, a.local);
+        l.append(later);
+    });
+}
+
 /// [`begin_atomic`] and [`end_atomic`] around synchronous work.
 pub fn atomic_local<R>(f: impl FnOnce() -> R) -> R {
     let mark = begin_atomic();
