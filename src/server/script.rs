@@ -528,7 +528,7 @@ impl Host for Run {
                 Kind::EvalSha => format!("EVALSHA {}", String::from_utf8_lossy(name)),
                 Kind::Eval => {
                     let body = String::from_utf8_lossy(&name[..name.len().min(40)]);
-                    format!("EVAL \"{}\"", body.escape_debug())
+                    format!("EVAL {body:?}")
                 }
             };
             self.doing = Some(runtime::mesh::Doing::new(what, Instant::now() - elapsed));
