@@ -56,56 +56,83 @@ fn clients(s: &Server, placement: Option<Placement>) -> (RawClient, RawClient, R
     }
 }
 
-/// EVAL busy loop: PING on both placements gets -BUSY, SCRIPT KILL from
-/// `other` kills it. Returns every reply, for comparison with Redis.
-fn eval_kill_transcript(s: &Server, placement: Option<Placement>) -> Vec<String> {
-    let (mut script, mut other, mut third) = clients(s, placement);
-    script.send(&["EVAL", "while true do end", "0"]);
-    let mut got = vec![wait_busy(&mut other, &["PING"])];
-    got.push(third.call(&["PING"]));
-    got.push(other.call(&["FUNCTION", "KILL"]));
-    got.push(other.call(&["SCRIPT", "LOAD", "return 1"]));
-    got.push(other.call(&["SHUTDOWN"]));
-    got.push(other.call(&["SCRIPT", "KILL"]));
-    got.push(script.read());
-    got.push(other.call(&["PING"]));
-    got.push(script.call(&["PING"]));
+/// Who sends a step of a transcript: the script's client, `other`, `third`.
+const SCRIPT: usize = 0;
+const OTHER: usize = 1;
+const THIRD: usize = 2;
+/// A step that reads the script's own reply.
+const READ: &[&str] = &[];
+
+/// Starts `run` on the script's client, waits until `other` gets -BUSY,
+/// then runs `steps`. Returns every reply, for comparison with Redis.
+fn transcript(
+    s: &Server,
+    placement: Option<Placement>,
+    run: &[&str],
+    steps: &[(usize, &[&str])],
+) -> Vec<String> {
+    let (script, other, third) = clients(s, placement);
+    let mut c = [script, other, third];
+    c[SCRIPT].send(run);
+    let mut got = vec![wait_busy(&mut c[OTHER], &["PING"])];
+    for &(who, cmd) in steps {
+        got.push(if cmd.is_empty() {
+            c[who].read()
+        } else {
+            c[who].call(cmd)
+        });
+    }
     got
+}
+
+/// EVAL busy loop: PING on both placements gets -BUSY, SCRIPT KILL from
+/// `other` kills it.
+fn eval_kill_transcript(s: &Server, placement: Option<Placement>) -> Vec<String> {
+    let steps: &[(usize, &[&str])] = &[
+        (THIRD, &["PING"]),
+        (OTHER, &["FUNCTION", "KILL"]),
+        (OTHER, &["SCRIPT", "LOAD", "return 1"]),
+        (OTHER, &["SHUTDOWN"]),
+        (OTHER, &["SCRIPT", "KILL"]),
+        (SCRIPT, READ),
+        (OTHER, &["PING"]),
+        (SCRIPT, &["PING"]),
+    ];
+    transcript(s, placement, &["EVAL", "while true do end", "0"], steps)
+}
+
+/// Runs `transcript` on redis-server, then on ours once per placement,
+/// and compares the bytes; returns our server.
+fn same_as_redis(transcript: fn(&Server, Option<Placement>) -> Vec<String>, busy: &str) -> Server {
+    let expected = transcript(&redis(), None);
+    assert_eq!(expected[0], busy);
+    let s = ours();
+    for p in PLACEMENTS {
+        assert_eq!(transcript(&s, Some(p)), expected, "placement {p:?}");
+    }
+    s
 }
 
 #[test]
 fn eval_busy_loop_gets_busy_and_script_kill_from_both_placements() {
-    let expected = eval_kill_transcript(&redis(), None);
-    assert_eq!(expected[0], BUSY_EVAL);
-    let s = ours();
-    for p in PLACEMENTS {
-        let got = eval_kill_transcript(&s, Some(p));
-        assert_eq!(got, expected, "placement {p:?}");
-    }
+    let s = same_as_redis(eval_kill_transcript, BUSY_EVAL);
     assert!(s.log_text().contains("Slow script detected"));
 }
 
 fn fcall_kill_transcript(s: &Server, placement: Option<Placement>) -> Vec<String> {
-    let (mut script, mut other, mut third) = clients(s, placement);
-    script.call(&["FUNCTION", "LOAD", "REPLACE", LIB]);
-    script.send(&["FCALL", "spin", "0"]);
-    let mut got = vec![wait_busy(&mut other, &["PING"])];
-    got.push(third.call(&["GET", "x"]));
-    got.push(other.call(&["SCRIPT", "KILL"]));
-    got.push(other.call(&["FUNCTION", "KILL"]));
-    got.push(script.read());
-    got
+    RawClient::new(s).call(&["FUNCTION", "LOAD", "REPLACE", LIB]);
+    let steps: &[(usize, &[&str])] = &[
+        (THIRD, &["GET", "x"]),
+        (OTHER, &["SCRIPT", "KILL"]),
+        (OTHER, &["FUNCTION", "KILL"]),
+        (SCRIPT, READ),
+    ];
+    transcript(s, placement, &["FCALL", "spin", "0"], steps)
 }
 
 #[test]
 fn fcall_busy_function_and_function_kill_from_both_placements() {
-    let expected = fcall_kill_transcript(&redis(), None);
-    assert_eq!(expected[0], BUSY_FUNCTION);
-    let s = ours();
-    for p in PLACEMENTS {
-        let got = fcall_kill_transcript(&s, Some(p));
-        assert_eq!(got, expected, "placement {p:?}");
-    }
+    same_as_redis(fcall_kill_transcript, BUSY_FUNCTION);
 }
 
 /// A script that wrote cannot be killed; SHUTDOWN NOSAVE from the
