@@ -420,7 +420,12 @@ pub fn arg_i64(b: &[u8]) -> Result<i64, Reply> {
 /// `getRangeLongFromObjectOrReply` texts (`msg`, or the generic "must
 /// between" one). The one place count arguments get their range check.
 pub fn arg_range(b: &[u8], min: i64, max: i64, msg: Option<&'static str>) -> Result<i64, Reply> {
-    let n = arg_i64(b)?;
+    let n = match (crate::protocol::parse_i64(b), msg) {
+        (Some(n), _) => n,
+        // With a message, Redis gives it for a non-number too.
+        (None, Some(m)) => return Err(Reply::error(m)),
+        (None, None) => return Err(Reply::error(crate::protocol::errors::NOT_INTEGER)),
+    };
     if (min..=max).contains(&n) {
         return Ok(n);
     }
@@ -455,7 +460,8 @@ const REPLY_ITEM_COST: u64 = 64;
 /// "value is out of range", a count whose reply would be bigger than the
 /// largest argument a client may send (`proto-max-bulk-len`).
 pub fn repeat_count(count: u64) -> Result<usize, Reply> {
-    let max = crate::config::num(crate::config::Opt::ProtoMaxBulkLen).max(0) as u64 / REPLY_ITEM_COST;
+    let max =
+        crate::config::num(crate::config::Opt::ProtoMaxBulkLen).max(0) as u64 / REPLY_ITEM_COST;
     if count > max {
         return Err(Reply::error(crate::protocol::errors::VALUE_OUT_OF_RANGE));
     }

@@ -15,8 +15,8 @@ use rand::Rng;
 
 use super::blocking::{self, Outcome as Blocked};
 use super::{
-    arg_f64, arg_i64, flags::*, is, parse_cursor, random_count, repeat_count, spec, with_ctx, ClientRef, Cross, Ctx, Handler,
-    Spec,
+    arg_f64, arg_i64, flags::*, is, parse_cursor, random_count, repeat_count, spec, with_ctx,
+    ClientRef, Cross, Ctx, Handler, Spec,
 };
 use crate::config::{self, events, Opt};
 use crate::protocol::errors::{self, err};
