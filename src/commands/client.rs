@@ -320,8 +320,10 @@ fn echo(_: &mut ClientState, args: &[Bytes]) -> Reply {
 }
 
 fn select(c: &mut ClientState, args: &[Bytes]) -> Reply {
-    let Some(n) = parse_i64(&args[1]) else {
-        return err(errors::NOT_INTEGER);
+    // Redis reads the index with getIntFromObjectOrReply (C int range).
+    let n = match super::arg_range(&args[1], i32::MIN as i64, i32::MAX as i64, None) {
+        Ok(n) => n,
+        Err(e) => return e,
     };
     if n < 0 || n >= config::num(Opt::Databases) {
         return err(errors::DB_RANGE);

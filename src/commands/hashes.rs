@@ -5,7 +5,7 @@ use bytes::Bytes;
 
 use super::parse_cursor;
 use super::strings::long_double;
-use super::{arg_i64, flags::*, is, spec, Cross, Ctx, Handler, Spec};
+use super::{arg_i64, flags::*, is, random_count, repeat_count, spec, Cross, Ctx, Handler, Spec};
 use crate::config::events;
 use crate::protocol::errors::{self, err};
 use crate::protocol::{parse_i64, Reply};
@@ -245,26 +245,28 @@ fn hrandfield(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             }
         });
     }
-    let l = match arg_i64(&args[2]) {
-        Ok(n) => n,
-        Err(e) => return e,
-    };
+    // Redis checks the range, then the syntax, then the pair limit.
+    if let Err(e) = random_count(&args[2], false) {
+        return e;
+    }
     let with_values = match args.len() {
         3 => false,
         4 if is(&args[3], "WITHVALUES") => true,
         _ => return err(errors::SYNTAX),
     };
-    // The reply would hold 2 * count items.
-    if with_values && !(-i64::MAX / 2..=i64::MAX / 2).contains(&l) {
-        return err(errors::VALUE_OUT_OF_RANGE);
-    }
+    let l = match random_count(&args[2], with_values) {
+        Ok(n) => n,
+        Err(e) => return e,
+    };
     read_with(ctx, args, Reply::Array(Vec::new()), |h| {
         let mut rng = rand::thread_rng();
-        let count = l.unsigned_abs() as usize;
-        let picked = if l < 0 || count == 1 {
-            h.random_with_repeats(count, &mut rng)
+        let picked = if l < 0 || l == 1 {
+            match repeat_count(l.unsigned_abs()) {
+                Ok(count) => h.random_with_repeats(count, &mut rng),
+                Err(e) => return e,
+            }
         } else {
-            h.random_distinct(count, &mut rng)
+            h.random_distinct(l as usize, &mut rng)
         };
         if with_values {
             Reply::Pairs(

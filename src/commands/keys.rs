@@ -329,10 +329,7 @@ fn renamenx_coord(c: ClientRef, args: Vec<Bytes>) -> Fut {
 
 /// Parses a database index argument as Redis's getIntFromObject + selectDb.
 fn parse_db(b: &[u8]) -> Result<usize, Reply> {
-    let n = arg_i64(b)?;
-    if i32::try_from(n).is_err() {
-        return Err(err(errors::NOT_INTEGER));
-    }
+    let n = super::arg_range(b, i32::MIN as i64, i32::MAX as i64, None)?;
     if n < 0 || n >= config::num(Opt::Databases) {
         return Err(err(errors::DB_RANGE));
     }

@@ -416,6 +416,58 @@ pub fn arg_i64(b: &[u8]) -> Result<i64, Reply> {
     crate::protocol::parse_i64(b).ok_or_else(|| Reply::error(crate::protocol::errors::NOT_INTEGER))
 }
 
+/// An integer argument that must lie in `min..=max`, with Redis's
+/// `getRangeLongFromObjectOrReply` texts (`msg`, or the generic "must
+/// between" one). The one place count arguments get their range check.
+pub fn arg_range(b: &[u8], min: i64, max: i64, msg: Option<&'static str>) -> Result<i64, Reply> {
+    let n = match (crate::protocol::parse_i64(b), msg) {
+        (Some(n), _) => n,
+        // With a message, Redis gives it for a non-number too.
+        (None, Some(m)) => return Err(Reply::error(m)),
+        (None, None) => return Err(Reply::error(crate::protocol::errors::NOT_INTEGER)),
+    };
+    if (min..=max).contains(&n) {
+        return Ok(n);
+    }
+    Err(match msg {
+        Some(m) => Reply::error(m),
+        None => Reply::error(format!(
+            "ERR value is out of range, value must between {min} and {max}"
+        )),
+    })
+}
+
+/// The count of SRANDMEMBER / HRANDFIELD / ZRANDMEMBER: -LONG_MAX..=LONG_MAX,
+/// and half that when every pick is a pair (WITHVALUES / WITHSCORES), so
+/// the reply length `2 * count` cannot overflow (Redis 7.0.9+).
+pub fn random_count(b: &[u8], pairs: bool) -> Result<i64, Reply> {
+    let n = arg_range(b, -i64::MAX, i64::MAX, None)?;
+    if pairs && !(-i64::MAX / 2..=i64::MAX / 2).contains(&n) {
+        return Err(Reply::error(crate::protocol::errors::VALUE_OUT_OF_RANGE));
+    }
+    Ok(n)
+}
+
+/// Bytes of reply (and of its in-memory form) we count per element when a
+/// client's number, not the data, sets a reply's length.
+const REPLY_ITEM_COST: u64 = 64;
+
+/// Checks that `count` elements picked *with repetition* (negative
+/// SRANDMEMBER / HRANDFIELD / ZRANDMEMBER counts) stay a sane reply. Redis
+/// streams such replies into an output buffer that is unlimited for normal
+/// clients by default, so it grows until the OOM killer ends the server;
+/// Redwing builds a reply before writing it, so it refuses, with Redis's
+/// "value is out of range", a count whose reply would be bigger than the
+/// largest argument a client may send (`proto-max-bulk-len`).
+pub fn repeat_count(count: u64) -> Result<usize, Reply> {
+    let max =
+        crate::config::num(crate::config::Opt::ProtoMaxBulkLen).max(0) as u64 / REPLY_ITEM_COST;
+    if count > max {
+        return Err(Reply::error(crate::protocol::errors::VALUE_OUT_OF_RANGE));
+    }
+    Ok(count as usize)
+}
+
 /// Parses a float argument as Redis's strtold-based parsing (no NaN).
 pub fn arg_f64(b: &[u8]) -> Result<f64, Reply> {
     let s = std::str::from_utf8(b).map_err(|_| Reply::error(crate::protocol::errors::NOT_FLOAT))?;

@@ -1138,11 +1138,14 @@ fn flushall(_: ClientRef, args: Vec<Bytes>) -> Fut {
 /// across cores (`write_atomically`).
 fn swapdb(_: ClientRef, args: Vec<Bytes>) -> Fut {
     Box::pin(async move {
-        let Some(a) = parse_i64(&args[1]) else {
-            return err(errors::INVALID_FIRST_DB);
+        let int = |b: &[u8], msg| super::arg_range(b, i32::MIN as i64, i32::MAX as i64, Some(msg));
+        let a = match int(&args[1], errors::INVALID_FIRST_DB) {
+            Ok(n) => n,
+            Err(e) => return e,
         };
-        let Some(b) = parse_i64(&args[2]) else {
-            return err(errors::INVALID_SECOND_DB);
+        let b = match int(&args[2], errors::INVALID_SECOND_DB) {
+            Ok(n) => n,
+            Err(e) => return e,
         };
         let dbs = config::num(Opt::Databases);
         if a < 0 || a >= dbs || b < 0 || b >= dbs {

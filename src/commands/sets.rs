@@ -225,31 +225,32 @@ fn srandmember_inner(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, Reply> {
         let got = read(ctx, key, |s| bulk(s.get(rng.gen_range(0..s.len()))))?;
         return Ok(got.unwrap_or(Reply::Nil));
     };
-    let n = arg_i64(count)?;
-    if n == i64::MIN {
-        return Err(err(errors::SRANDMEMBER_RANGE));
-    }
+    let n = super::random_count(count, false)?;
     let picked = read(ctx, key, |s| {
         let size = s.len();
-        let want = n.unsigned_abs() as usize;
         if n == 0 {
-            return Vec::new();
+            return Ok(Vec::new());
         }
+        let want = if n < 0 {
+            super::repeat_count(n.unsigned_abs())?
+        } else {
+            n as usize
+        };
         // A listpack has no cheap position lookup: list it once.
         let listed: Option<Vec<Elem>> = (!s.random_access()).then(|| s.iter().collect());
         let at = |i: usize| listed.as_ref().map_or_else(|| s.get(i), |v| v[i]);
         if n < 0 {
-            return (0..want)
+            return Ok((0..want)
                 .map(|_| bulk(at(rng.gen_range(0..size))))
-                .collect();
+                .collect());
         }
         if want >= size {
-            return s.iter().map(bulk).collect();
+            return Ok(s.iter().map(bulk).collect());
         }
         if want * 3 > size {
             let mut idx: Vec<usize> = (0..size).collect();
             let (chosen, _) = idx.partial_shuffle(&mut rng, want);
-            return chosen.iter().map(|&i| bulk(at(i))).collect();
+            return Ok(chosen.iter().map(|&i| bulk(at(i))).collect());
         }
         let mut seen = hashbrown::HashSet::with_capacity(want);
         let mut out = Vec::with_capacity(want);
@@ -259,9 +260,9 @@ fn srandmember_inner(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, Reply> {
                 out.push(bulk(at(i)));
             }
         }
-        out
+        Ok(out)
     })?;
-    Ok(Reply::Array(picked.unwrap_or_default()))
+    Ok(Reply::Array(picked.transpose()?.unwrap_or_default()))
 }
 
 /// SMOVE with both keys on this core.

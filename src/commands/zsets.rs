@@ -15,8 +15,8 @@ use rand::Rng;
 
 use super::blocking::{self, Outcome as Blocked};
 use super::{
-    arg_f64, arg_i64, flags::*, is, parse_cursor, spec, with_ctx, ClientRef, Cross, Ctx, Handler,
-    Spec,
+    arg_f64, arg_i64, flags::*, is, parse_cursor, random_count, repeat_count, spec, with_ctx,
+    ClientRef, Cross, Ctx, Handler, Spec,
 };
 use crate::config::{self, events, Opt};
 use crate::protocol::errors::{self, err};
@@ -856,19 +856,19 @@ fn zrandmember(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             }
         };
     };
-    let count = match arg_i64(count) {
-        Ok(n) if n >= -i64::MAX => n,
-        Ok(_) => return err(errors::NOT_INTEGER),
-        Err(e) => return e,
-    };
+    // Redis checks the range, then the syntax, then the pair limit.
+    if let Err(e) = random_count(count, false) {
+        return e;
+    }
     let withscores = match args.len() {
         3 => false,
         4 if is(&args[3], "WITHSCORES") => true,
         _ => return err(errors::SYNTAX),
     };
-    if withscores && !(-i64::MAX / 2..=i64::MAX / 2).contains(&count) {
-        return err(errors::VALUE_OUT_OF_RANGE);
-    }
+    let count = match random_count(count, withscores) {
+        Ok(n) => n,
+        Err(e) => return e,
+    };
     let z = match zset(ctx, &args[1], false) {
         Err(e) => return e,
         Ok(None) => return Reply::Array(Vec::new()),
@@ -878,7 +878,11 @@ fn zrandmember(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let mut rng = rand::thread_rng();
     let items: Items = if count < 0 {
         // Repeats allowed: independent picks.
-        (0..count.unsigned_abs())
+        let n = match repeat_count(count.unsigned_abs()) {
+            Ok(n) => n,
+            Err(e) => return e,
+        };
+        (0..n)
             .map(|_| {
                 let (m, s) = z.at(rng.gen_range(0..len)).expect("in range");
                 (Bytes::from(m), s)

@@ -115,8 +115,6 @@ pub const ZSET_WITHSCORES_LEX: &str =
 pub const ZSET_WEIGHT_FLOAT: &str = "ERR weight value is not a float";
 
 // Set family (sets.rs).
-pub const SRANDMEMBER_RANGE: &str =
-    "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807";
 pub const SET_NUMKEYS_TOO_MANY: &str = "ERR Number of keys can't be greater than number of args";
 
 // List family and blocking commands (lists.rs, blocking.rs).

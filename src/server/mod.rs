@@ -169,21 +169,23 @@ async fn start_connection(mut stream: TcpStream) {
     set_keepalive(fd);
     let peer = stream.peer_addr().ok();
     let local = stream.local_addr().ok();
-    // Protected mode: without a password and with the default bind, only
-    // loopback clients are served (as Redis).
-    if config::num(Opt::ProtectedMode) == 1
-        && config::text(Opt::Requirepass).is_empty()
-        && config::text(Opt::Bind) == Opt::Bind.def().default
-        && peer.is_some_and(|p| !p.ip().is_loopback())
-    {
-        let _ = stream.write_all(PROTECTED_MODE_DENIED.as_bytes()).await;
-        stats::with(|s| s.rejected_connections += 1);
-        return;
-    }
+    // As Redis: the client limit first (counted over every core), then
+    // protected mode.
     if CONNECTED.load(std::sync::atomic::Ordering::Relaxed) as i64 >= config::num(Opt::Maxclients) {
         let _ = stream
             .write_all(b"-ERR max number of clients reached\r\n")
             .await;
+        stats::with(|s| s.rejected_connections += 1);
+        return;
+    }
+    // Protected mode: without a password only loopback clients (127.x,
+    // ::1) are served, whatever `bind` says (Redis 7.0 dropped the bind
+    // condition of 6.x).
+    if config::num(Opt::ProtectedMode) == 1
+        && config::text(Opt::Requirepass).is_empty()
+        && peer.is_some_and(|p| !p.ip().is_loopback())
+    {
+        let _ = stream.write_all(PROTECTED_MODE_DENIED.as_bytes()).await;
         stats::with(|s| s.rejected_connections += 1);
         return;
     }
