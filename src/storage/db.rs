@@ -143,7 +143,15 @@ impl Db {
             .table(slot)
             .entry(hash(key), |n| n.key() == key, rehash)
         {
-            Slot::Occupied(mut o) => Some(std::mem::replace(o.get_mut().entry_mut(), entry)),
+            Slot::Occupied(mut o) => {
+                let mut entry = entry;
+                // Under LFU an overwritten key keeps its counter (Redis's
+                // dbOverwrite): a new value is not a new access history.
+                if super::evict::policy().lfu() {
+                    entry.lru = o.get().entry().lru;
+                }
+                Some(std::mem::replace(o.get_mut().entry_mut(), entry))
+            }
             Slot::Vacant(v) => {
                 v.insert(Node::new(key, entry));
                 None
@@ -260,6 +268,43 @@ impl Db {
             }
         }
         None
+    }
+
+    /// Gives `f` up to `n` entries (only those with a TTL when `volatile`)
+    /// from one random slot that has some, starting at a random position:
+    /// Redis's dictGetSomeKeys. `below(n)` is a random number under n.
+    pub fn sample(
+        &self,
+        n: usize,
+        volatile: bool,
+        below: impl Fn(usize) -> usize,
+        mut f: impl FnMut(&[u8], &Entry),
+    ) {
+        if self.keys == 0 || (volatile && self.volatile == 0) {
+            return;
+        }
+        let start = below(self.nslots);
+        for i in 0..self.nslots {
+            let s = (start + i) % self.nslots;
+            let t = &self.slots[s];
+            if t.is_empty() || (volatile && self.slot_volatile[s] == 0) {
+                continue;
+            }
+            let from = below(t.len());
+            let mut taken = 0;
+            for node in t.iter().skip(from).chain(t.iter().take(from)) {
+                let e = node.entry();
+                if volatile && e.expire_at == 0 {
+                    continue;
+                }
+                f(node.key(), e);
+                taken += 1;
+                if taken == n {
+                    break;
+                }
+            }
+            return;
+        }
     }
 
     pub fn clear(&mut self) {
