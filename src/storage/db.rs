@@ -271,8 +271,9 @@ impl Db {
     }
 
     /// Gives `f` up to `n` entries (only those with a TTL when `volatile`)
-    /// from one random slot that has some, starting at a random position:
-    /// Redis's dictGetSomeKeys. `below(n)` is a random number under n.
+    /// from a random position on: the rest of that slot, then the slots
+    /// after it (a slot often holds only a key or two), as Redis's
+    /// dictGetSomeKeys walks buckets. `below(n)` is a random number under n.
     pub fn sample(
         &self,
         n: usize,
@@ -284,15 +285,18 @@ impl Db {
             return;
         }
         let start = below(self.nslots);
+        let mut taken = 0;
+        let mut first = true;
         for i in 0..self.nslots {
             let s = (start + i) % self.nslots;
             let t = &self.slots[s];
             if t.is_empty() || (volatile && self.slot_volatile[s] == 0) {
                 continue;
             }
-            let from = below(t.len());
-            let mut taken = 0;
-            for node in t.iter().skip(from).chain(t.iter().take(from)) {
+            // A random start within the first slot only.
+            let from = if first { below(t.len()) } else { 0 };
+            first = false;
+            for node in t.iter().skip(from) {
                 let e = node.entry();
                 if volatile && e.expire_at == 0 {
                     continue;
@@ -300,10 +304,9 @@ impl Db {
                 f(node.key(), e);
                 taken += 1;
                 if taken == n {
-                    break;
+                    return;
                 }
             }
-            return;
         }
     }
 
