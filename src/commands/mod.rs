@@ -115,12 +115,11 @@ impl<'a> Ctx<'a> {
             shard.dirty += 1;
             key_expired(db, key);
         }
-        e.map(|e| {
-            if touch {
-                e.lru = crate::storage::evict::touched(e.lru);
-            }
-            e
-        })
+        let e = e?;
+        if touch {
+            e.lru = crate::storage::evict::touched(e.lru);
+        }
+        Some(e)
     }
 
     /// Stores `value` at `key` (Redis's dbAdd or dbOverwrite): a key that
