@@ -66,6 +66,15 @@ fn present(c: &mut Connection, prefix: &str, range: std::ops::Range<usize>) -> u
     n
 }
 
+/// `GET <prefix>:<i>` for i in 0..n, pipelined (an access for LRU/LFU).
+fn read_all(c: &mut Connection, prefix: &str, n: usize) {
+    let mut p = redis::pipe();
+    for i in 0..n {
+        p.cmd("GET").arg(format!("{prefix}:{i}"));
+    }
+    let _: Vec<redis::Value> = p.query(c).unwrap();
+}
+
 /// Once writes stop, memory comes back under the limit (within OVERSHOOT).
 fn settles_under(c: &mut Connection, limit: i64) -> i64 {
     let mut used = 0;
@@ -174,11 +183,7 @@ fn lru_keeps_recently_touched_keys() {
     let limit = limit_at(&mut c, 1 << 20);
     // The LRU clock counts seconds (as Redis's): let the keys age.
     std::thread::sleep(Duration::from_millis(2_200));
-    let mut p = redis::pipe();
-    for i in 0..2_000 {
-        p.cmd("GET").arg(format!("old:{i}"));
-    }
-    let _: Vec<redis::Value> = p.query(&mut c).unwrap();
+    read_all(&mut c, "old", 2_000);
     // Fewer evictions are needed than there are untouched keys.
     fill(&mut c, "new", 7_000, 200, &[]);
     settles_under(&mut c, limit);
@@ -195,11 +200,7 @@ fn lfu_keeps_frequently_used_keys() {
     fill(&mut c, "cold", 8_000, 200, &[]);
     let limit = limit_at(&mut c, 1 << 20);
     for _ in 0..30 {
-        let mut p = redis::pipe();
-        for i in 0..1_000 {
-            p.cmd("GET").arg(format!("cold:{i}"));
-        }
-        let _: Vec<redis::Value> = p.query(&mut c).unwrap();
+        read_all(&mut c, "cold", 1_000);
     }
     assert!(int(&mut c, &["OBJECT", "FREQ", "cold:0"]) > 5);
     assert_eq!(int(&mut c, &["OBJECT", "FREQ", "cold:7999"]), 5);
