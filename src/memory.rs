@@ -63,12 +63,39 @@ unsafe impl GlobalAlloc for Counting {
     }
 }
 
-/// Bytes currently allocated by the process.
+/// Bytes currently allocated by the process. Sums only the stripes threads
+/// were given (a handful), since the memory limit asks before each write.
 pub fn used() -> usize {
-    let n: isize = USED.iter().map(|c| c.load(Ordering::Relaxed)).sum();
+    let stripes = NEXT_STRIPE.load(Ordering::Relaxed).clamp(1, STRIPES);
+    let n: isize = USED[..stripes]
+        .iter()
+        .map(|c| c.load(Ordering::Relaxed))
+        .sum();
     let n = n.max(0) as usize;
     PEAK.fetch_max(n, Ordering::Relaxed);
     n
+}
+
+/// This thread's stripe: what it allocated minus what it freed (threads
+/// share a stripe only past 64). Eviction measures what a deletion freed
+/// by its change, without summing every stripe.
+#[inline]
+pub fn thread_used() -> isize {
+    USED[stripe()].load(Ordering::Relaxed)
+}
+
+/// Bytes the memory limit does not count (Redis's
+/// `mem_not_counted_for_evict`: its replication and AOF buffers). Redwing's
+/// only such buffer is the journal's, which is small and drained every
+/// millisecond, and it is counted: the limit covers everything allocated.
+pub fn not_counted_for_evict() -> usize {
+    0
+}
+
+/// What the memory limit compares with `maxmemory`.
+#[inline]
+pub fn used_for_evict() -> usize {
+    used().saturating_sub(not_counted_for_evict())
 }
 
 /// Highest `used()` seen.

@@ -9,7 +9,7 @@ use super::{arg_i64, flags::*, is, random_count, repeat_count, spec, Cross, Ctx,
 use crate::config::events;
 use crate::protocol::errors::{self, err};
 use crate::protocol::{parse_i64, Reply};
-use crate::storage::shard::lru_clock;
+use crate::storage::evict::new_lru;
 use crate::storage::value::Hash;
 use crate::storage::Value;
 
@@ -41,7 +41,7 @@ fn write_hash<R>(
     let mut h = Box::new(Hash::new());
     let r = f(&mut h)?;
     if !h.is_empty() {
-        ctx.insert(key, Value::Hash(h), 0, lru_clock());
+        ctx.insert(key, Value::Hash(h), 0, new_lru());
     }
     Ok(r)
 }

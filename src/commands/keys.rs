@@ -368,7 +368,7 @@ fn copy_target(ctx: &mut Ctx, key: &[u8], v: Value, at: i64, replace: bool) -> R
     if ctx.lookup_write(key).is_some() && !replace {
         return Reply::Int(0);
     }
-    let lru = crate::storage::shard::lru_clock();
+    let lru = crate::storage::evict::new_lru();
     ctx.db().insert(key, v, at, lru);
     // Redis deletes a replaced key and adds the copy: always "new".
     ctx.notify(events::NEW, "new", key);
@@ -662,13 +662,16 @@ enum ObjectSub {
 
 /// An OBJECT subcommand on the key's own core.
 fn object_here(ctx: &mut Ctx, sub: ObjectSub, key: &[u8]) -> Reply {
-    let now_lru = crate::storage::shard::lru_clock();
+    use crate::storage::evict;
+    let lfu = evict::policy().lfu();
     let saved = std::mem::replace(&mut ctx.no_touch, true);
     let found = ctx.lookup_read_nonotify(key).map(|e| match sub {
         ObjectSub::Encoding => Reply::bulk(e.value.encoding()),
-        // Redwing has no LFU policy, so frequency is never tracked.
-        ObjectSub::Freq => err(errors::LFU_NOT_SELECTED),
-        ObjectSub::IdleTime => Reply::Int(now_lru.saturating_sub(e.lru) as i64),
+        // The field holds one of the two, by policy (storage::evict).
+        ObjectSub::Freq if !lfu => err(errors::LFU_NOT_SELECTED),
+        ObjectSub::Freq => Reply::Int(evict::lfu_counter(e.lru) as i64),
+        ObjectSub::IdleTime if lfu => err(errors::LFU_SELECTED),
+        ObjectSub::IdleTime => Reply::Int(evict::idle_secs(e.lru) as i64),
         // Redis shares the objects of small integers (0..10000).
         ObjectSub::RefCount => match &e.value {
             Value::Str(b)

@@ -19,9 +19,9 @@ use crate::config::{self, events, Opt};
 use crate::protocol::errors::{self, err};
 use crate::protocol::Reply;
 use crate::runtime::{self, Txn};
+use crate::storage::evict::new_lru;
 use crate::storage::journal;
 use crate::storage::list::{End, List};
-use crate::storage::shard::lru_clock;
 use crate::storage::{key_slot, Value};
 
 type Fut = Pin<Box<dyn Future<Output = Reply>>>;
@@ -77,7 +77,7 @@ fn parse_end(b: &[u8]) -> Result<End, Reply> {
 fn push_vals(ctx: &mut Ctx, key: &[u8], end: End, vals: &[Bytes]) -> usize {
     let f = fill();
     if ctx.lookup_write(key).is_none() {
-        ctx.insert(key, Value::List(Box::default()), 0, lru_clock());
+        ctx.insert(key, Value::List(Box::default()), 0, new_lru());
     }
     let l = list_w(ctx, key)
         .ok()

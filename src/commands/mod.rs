@@ -16,6 +16,7 @@
 
 pub mod blocking;
 pub mod client;
+pub mod evict;
 pub mod hashes;
 pub mod keys;
 pub mod lists;
@@ -87,7 +88,7 @@ impl<'a> Ctx<'a> {
             Some(e) => {
                 shard.stats.keyspace_hits += 1;
                 if touch {
-                    e.lru = crate::storage::shard::lru_clock();
+                    e.lru = crate::storage::evict::touched(e.lru);
                 }
                 Some(e)
             }
@@ -101,10 +102,12 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    /// Looks up a key for writing: expires it lazily, no hit/miss counting.
+    /// Looks up a key for writing: expires it lazily, no hit/miss counting;
+    /// a write is an access for LRU/LFU, as in Redis.
     pub fn lookup_write(&mut self, key: &[u8]) -> Option<&mut Entry> {
         let now = self.now;
         let db = self.db;
+        let touch = !self.no_touch;
         let shard = &mut *self.shard;
         let (e, expired) = shard.dbs[db].lookup(key, now);
         if expired {
@@ -112,7 +115,11 @@ impl<'a> Ctx<'a> {
             shard.dirty += 1;
             key_expired(db, key);
         }
-        e
+        let e = e?;
+        if touch {
+            e.lru = crate::storage::evict::touched(e.lru);
+        }
+        Some(e)
     }
 
     /// Stores `value` at `key` (Redis's dbAdd or dbOverwrite): a key that

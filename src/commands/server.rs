@@ -364,15 +364,21 @@ fn info_section(name: &str, snap: &CoreSnap) -> Option<String> {
             );
             kv(o, "total_system_memory", sys);
             kv(o, "total_system_memory_human", memory::human(sys));
-            kv(o, "maxmemory", 0);
-            kv(o, "maxmemory_human", "0B");
-            kv(o, "maxmemory_policy", "noeviction");
+            let max = crate::storage::evict::limit();
+            kv(o, "maxmemory", max);
+            kv(o, "maxmemory_human", memory::human(max));
+            kv(o, "maxmemory_policy", config::text(Opt::MaxmemoryPolicy));
             kv(
                 o,
                 "mem_fragmentation_ratio",
                 format!("{:.2}", rss as f64 / used.max(1) as f64),
             );
             kv(o, "mem_fragmentation_bytes", rss as i64 - used as i64);
+            kv(
+                o,
+                "mem_not_counted_for_evict",
+                memory::not_counted_for_evict(),
+            );
             kv(o, "mem_allocator", "libc");
             kv(o, "lazyfree_pending_objects", 0);
             kv(o, "lazyfreed_objects", 0);
@@ -507,8 +513,8 @@ fn info_section(name: &str, snap: &CoreSnap) -> Option<String> {
                 "expire_cycle_cpu_milliseconds",
                 sh.expire_cycle_time_us / 1000,
             );
+            kv(o, "evicted_keys", sh.evicted_keys);
             for k in [
-                "evicted_keys",
                 "evicted_clients",
                 "total_eviction_exceeded_time",
                 "current_eviction_exceeded_time",
@@ -681,6 +687,8 @@ fn config_cmd(_: ClientRef, args: Vec<Bytes>) -> Fut {
                     let r = config_set(&args[2..]);
                     // appendonly and appendfsync act at once.
                     crate::persistence::aof::config_changed().await;
+                    // A lower maxmemory evicts down to it now.
+                    super::evict::config_changed().await;
                     r
                 }
             },

@@ -22,8 +22,8 @@ use crate::config::events;
 use crate::protocol::errors::{self, err};
 use crate::protocol::Reply;
 use crate::runtime::{self, Txn};
+use crate::storage::evict::new_lru;
 use crate::storage::set::{Elem, Set};
-use crate::storage::shard::lru_clock;
 use crate::storage::{key_slot, Db, Value};
 
 type Fut = Pin<Box<dyn Future<Output = Reply>>>;
@@ -89,7 +89,7 @@ fn add(ctx: &mut Ctx, key: &[u8], members: &[Bytes]) -> Result<i64, Reply> {
     };
     if !exists {
         let s = Set::new(&members[0], members.len());
-        ctx.insert(key, Value::Set(s), 0, lru_clock());
+        ctx.insert(key, Value::Set(s), 0, new_lru());
     }
     let e = ctx.lookup_write(key).expect("present");
     let s = as_set_mut(&mut e.value).expect("a set");
@@ -458,7 +458,7 @@ fn store(ctx: &mut Ctx, dst: &[u8], op: Op, result: Set) -> Reply {
         }
     } else {
         ctx.lookup_write(dst);
-        ctx.insert(dst, Value::Set(result), 0, lru_clock());
+        ctx.insert(dst, Value::Set(result), 0, new_lru());
         ctx.dirty(1);
         let event = match op {
             Op::Inter => "sinterstore",

@@ -17,7 +17,7 @@ use crate::config::{self, events, Opt};
 use crate::protocol::errors::{self, err};
 use crate::protocol::{parse_i64, Reply};
 use crate::runtime::{self, Job, Txn};
-use crate::storage::shard::lru_clock;
+use crate::storage::evict::new_lru;
 use crate::storage::value::Str;
 use crate::storage::{key_slot, Value};
 
@@ -53,7 +53,7 @@ pub(crate) fn read_str(ctx: &mut Ctx, key: &[u8]) -> Result<Option<Bytes>, Reply
 
 /// Stores a new string at `key` with expiry `expire_at` (0: none).
 fn store(ctx: &mut Ctx, key: &[u8], value: &[u8], expire_at: i64) {
-    ctx.insert(key, Value::string(value), expire_at, lru_clock());
+    ctx.insert(key, Value::string(value), expire_at, new_lru());
 }
 
 /// A stored string as a growable buffer, reusing its allocation when no
@@ -415,7 +415,7 @@ pub(crate) fn incr_by(ctx: &mut Ctx, key: &[u8], by: i64) -> Reply {
             n
         }
         None => {
-            ctx.insert(key, text(by), 0, lru_clock());
+            ctx.insert(key, text(by), 0, new_lru());
             by
         }
     };
@@ -575,7 +575,7 @@ fn setrange(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             // A fresh buffer of ours: it pins no read buffer.
             let v = grow(Bytes::new());
             let len = v.len();
-            ctx.insert(key, Value::Str(v.into()), 0, lru_clock());
+            ctx.insert(key, Value::Str(v.into()), 0, new_lru());
             len
         }
     };

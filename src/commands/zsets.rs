@@ -198,7 +198,7 @@ fn zadd_generic(ctx: &mut Ctx, key: &[u8], f: AddFlags, pairs: &[Bytes]) -> Repl
         }
     }
     if let Some(z) = fresh.filter(|z| !z.is_empty()) {
-        let lru = crate::storage::shard::lru_clock();
+        let lru = crate::storage::evict::new_lru();
         ctx.insert(key, Value::ZSet(z), 0, lru);
     }
     ctx.dirty(added + updated);
@@ -1022,7 +1022,7 @@ fn store(ctx: &mut Ctx, key: &[u8], items: Items, event: &str) -> Reply {
     for (m, s) in &items {
         z.insert(m, *s, lim);
     }
-    let lru = crate::storage::shard::lru_clock();
+    let lru = crate::storage::evict::new_lru();
     ctx.insert(key, Value::ZSet(z), 0, lru);
     ctx.dirty(1);
     ctx.notify(events::ZSET, event, key);

@@ -11,7 +11,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};
 use std::sync::{OnceLock, RwLock};
 
-pub use options::{events, parse_memory, save_params, Kind, Opt, OptDef, LOGLEVELS, OPTIONS};
+pub use options::{
+    events, parse_memory, save_params, Kind, Opt, OptDef, LOGLEVELS, OPTIONS, POLICIES,
+};
 
 use crate::protocol::inline::split_args;
 

@@ -64,6 +64,18 @@ const INT: i64 = i32::MAX as i64;
 const MUTABLE: bool = true;
 const FIXED: bool = false;
 pub const LOGLEVELS: &[&str] = &["debug", "verbose", "notice", "warning", "nothing"];
+/// `maxmemory-policy` values, in Redis's order (its error message lists them
+/// so); `storage::evict::Policy` follows the same order.
+pub const POLICIES: &[&str] = &[
+    "volatile-lru",
+    "volatile-lfu",
+    "volatile-random",
+    "volatile-ttl",
+    "allkeys-lru",
+    "allkeys-lfu",
+    "allkeys-random",
+    "noeviction",
+];
 
 options! {
     Bind: "bind", Kind::List, "* -::*", FIXED;
@@ -115,6 +127,12 @@ options! {
     AofUseRdbPreamble: "aof-use-rdb-preamble", Kind::Enum(&["yes"]), "yes", MUTABLE;
     AofTimestampEnabled: "aof-timestamp-enabled", Kind::Enum(&["no"]), "no", MUTABLE;
     AofRewriteIncrementalFsync: "aof-rewrite-incremental-fsync", Kind::Bool, "yes", MUTABLE;
+    Maxmemory: "maxmemory", Kind::Memory { min: 0, max: i64::MAX }, "0", MUTABLE;
+    MaxmemoryPolicy: "maxmemory-policy", Kind::Enum(POLICIES), "noeviction", MUTABLE;
+    MaxmemorySamples: "maxmemory-samples", Kind::Int { min: 1, max: INT }, "5", MUTABLE;
+    MaxmemoryEvictionTenacity: "maxmemory-eviction-tenacity", Kind::Int { min: 0, max: 100 }, "10", MUTABLE;
+    LfuLogFactor: "lfu-log-factor", Kind::Int { min: 0, max: INT }, "10", MUTABLE;
+    LfuDecayTime: "lfu-decay-time", Kind::Int { min: 0, max: INT }, "1", MUTABLE;
 }
 
 /// Older option names (Redis 6 ziplist names) that configs still use.

@@ -217,7 +217,7 @@ async fn send(batches: &mut [Vec<Entry>]) {
         .map(|(core, b)| {
             let entries = std::mem::take(b);
             let job: Job = Box::new(move || {
-                let lru = shard::lru_clock();
+                let lru = crate::storage::evict::new_lru();
                 shard::with(|sh| {
                     for e in entries {
                         let exp = e.expire_ms.unwrap_or(0);

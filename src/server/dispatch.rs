@@ -68,6 +68,16 @@ pub async fn run_batch(client: &ClientRef, cmds: Vec<Vec<Bytes>>) -> Vec<Out> {
                 continue;
             }
         };
+        // maxmemory: evict before a write; -OOM when nothing can be evicted.
+        if config::num(Opt::Maxmemory) != 0 {
+            let queueing = transaction::queueing(client);
+            if let Some(e) = commands::evict::before_command(spec, queueing).await {
+                stats::with(|s| s.command(ci).rejected += 1);
+                transaction::queue_failed(client);
+                outs[idx].reply = e;
+                continue;
+            }
+        }
         if transaction::queueing(client)
             && !matches!(
                 spec.name,

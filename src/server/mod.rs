@@ -214,6 +214,7 @@ async fn active_expire() {
         || Duration::from_millis(1000 / config::num(Opt::Hz).max(1) as u64),
         |budget| {
             shard::refresh_lru_clock();
+            crate::commands::evict::cron();
             // Not while a transaction holds this core: its journal block
             // must not miss a deletion that happened before its writes.
             if !runtime::gate::admits(0) {

@@ -143,7 +143,15 @@ impl Db {
             .table(slot)
             .entry(hash(key), |n| n.key() == key, rehash)
         {
-            Slot::Occupied(mut o) => Some(std::mem::replace(o.get_mut().entry_mut(), entry)),
+            Slot::Occupied(mut o) => {
+                let mut entry = entry;
+                // Under LFU an overwritten key keeps its counter (Redis's
+                // dbOverwrite): a new value is not a new access history.
+                if super::evict::policy().lfu() {
+                    entry.lru = o.get().entry().lru;
+                }
+                Some(std::mem::replace(o.get_mut().entry_mut(), entry))
+            }
             Slot::Vacant(v) => {
                 v.insert(Node::new(key, entry));
                 None
@@ -260,6 +268,46 @@ impl Db {
             }
         }
         None
+    }
+
+    /// Gives `f` up to `n` entries (only those with a TTL when `volatile`)
+    /// from a random position on: the rest of that slot, then the slots
+    /// after it (a slot often holds only a key or two), as Redis's
+    /// dictGetSomeKeys walks buckets. `below(n)` is a random number under n.
+    pub fn sample(
+        &self,
+        n: usize,
+        volatile: bool,
+        below: impl Fn(usize) -> usize,
+        mut f: impl FnMut(&[u8], &Entry),
+    ) {
+        if self.keys == 0 || (volatile && self.volatile == 0) {
+            return;
+        }
+        let start = below(self.nslots);
+        let mut taken = 0;
+        let mut first = true;
+        for i in 0..self.nslots {
+            let s = (start + i) % self.nslots;
+            let t = &self.slots[s];
+            if t.is_empty() || (volatile && self.slot_volatile[s] == 0) {
+                continue;
+            }
+            // A random start within the first slot only.
+            let from = if first { below(t.len()) } else { 0 };
+            first = false;
+            for node in t.iter().skip(from) {
+                let e = node.entry();
+                if volatile && e.expire_at == 0 {
+                    continue;
+                }
+                f(node.key(), e);
+                taken += 1;
+                if taken == n {
+                    return;
+                }
+            }
+        }
     }
 
     pub fn clear(&mut self) {

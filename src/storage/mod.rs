@@ -4,6 +4,7 @@
 
 pub mod db;
 mod entry;
+pub mod evict;
 pub mod hash;
 pub mod journal;
 pub mod list;

@@ -16,6 +16,7 @@ pub struct ShardStats {
     pub expired_keys: u64,
     pub expire_cycle_time_us: u64,
     pub expired_time_cap_reached: u64,
+    pub evicted_keys: u64,
 }
 
 impl ShardStats {
@@ -26,6 +27,7 @@ impl ShardStats {
         self.expired_keys += o.expired_keys;
         self.expire_cycle_time_us += o.expire_cycle_time_us;
         self.expired_time_cap_reached += o.expired_time_cap_reached;
+        self.evicted_keys += o.evicted_keys;
     }
 }
 
@@ -38,6 +40,10 @@ pub struct Shard {
     pub dirty: u64,
     /// Where the active expiry walk resumes.
     expire_cursor: usize,
+    /// Eviction candidates kept between rounds (`evict.rs`).
+    pub(super) evict_pool: super::evict::Pool,
+    /// The database random eviction takes from next.
+    pub(super) evict_next_db: usize,
 }
 
 thread_local! {
@@ -54,6 +60,8 @@ pub fn install(id: usize, slots: Range<usize>, databases: usize) {
         stats: ShardStats::default(),
         dirty: 0,
         expire_cursor: slots.start,
+        evict_pool: Default::default(),
+        evict_next_db: 0,
     };
     SHARD.with(|s| *s.borrow_mut() = Some(shard));
 }
