@@ -166,6 +166,17 @@ pub fn signal(ctx: &mut Ctx, key: &[u8]) {
     // for any other, run once the current work has finished.
     if !SWEEP.with(|s| s.replace(true)) {
         runtime::spawn(async {
+            // The executor may poll a new task at once: let this work end.
+            let mut first = true;
+            std::future::poll_fn(|cx| {
+                if std::mem::take(&mut first) {
+                    cx.waker().wake_by_ref();
+                    Poll::Pending
+                } else {
+                    Poll::Ready(())
+                }
+            })
+            .await;
             runtime::gate::pass(0).await;
             SWEEP.with(|s| s.set(false));
             after_command();
