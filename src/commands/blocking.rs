@@ -4,19 +4,24 @@
 //! Each core keeps, per (db, key) it owns, a FIFO of waiters. A blocked
 //! client registers one shared [`Waiter`] on the owning core of each of its
 //! keys. A write that may make a key ready calls [`signal`] on that core,
-//! which serves the key's waiters in order right there: check the key,
-//! claim the waiter (an atomic flag, so a waiter registered on several
-//! cores is served exactly once), take the data, complete the waiter. The
+//! which only marks the key ready. When the unit of work that made it
+//! ready is over — the command (`after_command`), the EXEC or script on one
+//! core ([`Hold`]), or the transaction holding the core's gate (served as
+//! the gate opens) — [`serve_ready`] serves the key's waiters in order:
+//! check the key, claim the waiter (an atomic flag, so a waiter registered
+//! on several cores is served exactly once), take the data, complete the
+//! waiter. So, as in Redis 7.0, a waiter never sees half a transaction,
+//! and its pop is journaled after the work that made the key ready. The
 //! client's task, parked in [`block`], then replies. A timeout, a
-//! disconnect or CLIENT KILL claims the waiter instead and deregisters it,
-//! so nothing is ever taken for a client that is gone.
+//! disconnect, CLIENT KILL or CLIENT UNBLOCK claims the waiter instead and
+//! deregisters it, so nothing is ever taken for a client that is gone.
 
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
@@ -26,7 +31,7 @@ use super::{with_ctx, ClientRef, Ctx};
 use crate::protocol::errors;
 use crate::protocol::Reply;
 use crate::runtime;
-use crate::storage::key_slot;
+use crate::storage::{journal, key_slot};
 
 /// Clients blocked right now, on all cores (INFO clients `blocked_clients`).
 pub static BLOCKED_CLIENTS: AtomicUsize = AtomicUsize::new(0);
@@ -97,19 +102,30 @@ thread_local! {
     static TABLE: RefCell<Table> = RefCell::new(HashMap::new());
     /// Registered waiters on this core, for a cheap check on every push.
     static WAITING: Cell<usize> = const { Cell::new(0) };
+    /// Keys made ready on this core and not served yet, in order.
+    static READY: RefCell<Vec<(usize, Box<[u8]>)>> = const { RefCell::new(Vec::new()) };
+    /// Open [`Hold`]s: ready keys wait until the last one ends.
+    static HOLD: Cell<u32> = const { Cell::new(0) };
+    /// A [`serve_ready`] pass is running (a serve may mark keys ready).
+    static SERVING: Cell<bool> = const { Cell::new(false) };
+    /// The fallback pass of [`signal`] is scheduled.
+    static SWEEP: Cell<bool> = const { Cell::new(false) };
 }
 
-/// Puts `w` in `key`'s line on this core: at the back when it blocks, or
-/// back at the front when it was taken off but could not be served.
-fn enqueue(w: Arc<Waiter>, key: &[u8], front: bool) {
+/// Blocked clients by id, for CLIENT UNBLOCK from any core (touched only
+/// when a client blocks, wakes or is unblocked).
+static BY_CLIENT: LazyLock<Mutex<HashMap<u64, Arc<Waiter>>>> =
+    LazyLock::new(|| Mutex::new(HashMap::new()));
+
+/// Puts `w` at the back of `key`'s line on this core.
+fn enqueue(w: Arc<Waiter>, key: &[u8]) {
     TABLE.with(|t| {
         let mut t = t.borrow_mut();
-        let q = t.entry(w.db).or_default().entry(key.into()).or_default();
-        if front {
-            q.push_front(w)
-        } else {
-            q.push_back(w)
-        }
+        t.entry(w.db)
+            .or_default()
+            .entry(key.into())
+            .or_default()
+            .push_back(w);
     });
     WAITING.with(|n| n.set(n.get() + 1));
 }
@@ -129,60 +145,169 @@ fn deregister(w: &Arc<Waiter>, key: &[u8]) {
     });
 }
 
-/// The first waiter of `key`, taken off its queue.
-fn pop_first(db: usize, key: &[u8]) -> Option<Arc<Waiter>> {
-    TABLE.with(|t| {
-        let mut t = t.borrow_mut();
-        let keys = t.get_mut(&db)?;
-        let q = keys.get_mut(key)?;
-        let w = q.pop_front();
-        if q.is_empty() {
-            keys.remove(key);
-        }
-        if w.is_some() {
-            WAITING.with(|n| n.set(n.get() - 1));
-        }
-        w
-    })
-}
-
 /// After a write that may have made `key` ready (a push, a move into it):
-/// serves its waiters on this core, first blocked first, while it stays
-/// ready. Costs one thread-local read when nobody waits on this core.
+/// marks it ready on this core. Its waiters are served once the command,
+/// EXEC or script that made it ready has finished (Redis's
+/// handleClientsBlockedOnKeys after call()), so a waiter never sees part of
+/// a transaction and `LPUSH k x; DEL k` inside one wakes nobody. Costs one
+/// thread-local read when nobody waits on this core.
 pub fn signal(ctx: &mut Ctx, key: &[u8]) {
     if WAITING.with(Cell::get) == 0 {
         return;
     }
-    while let Some(w) = pop_first(ctx.db, key) {
-        if w.is_claimed() {
-            continue; // Served elsewhere or cancelled.
+    READY.with(|r| {
+        let mut r = r.borrow_mut();
+        if !r.iter().any(|(db, k)| *db == ctx.db && **k == *key) {
+            r.push((ctx.db, key.into()));
         }
-        if !(w.ready)(ctx, key).unwrap_or(false) {
-            enqueue(w, key, true);
-            return;
-        }
-        if !w.claim() {
-            continue;
-        }
-        match (w.take)(ctx, key) {
-            Some(r) => w.complete(Outcome::Served(r)),
-            None => {
-                // The data stays reserved for this client: stop here.
-                w.complete(Outcome::Woken(Bytes::copy_from_slice(key)));
-                return;
-            }
-        }
+    });
+    // Every path that makes keys ready serves them when its unit of work
+    // ends (`after_command`, `Hold`, the gate's release); this is the net
+    // for any other, run once the current work has finished.
+    if !SWEEP.with(|s| s.replace(true)) {
+        runtime::spawn(async {
+            // The executor may poll a new task at once: let this work end.
+            let mut first = true;
+            std::future::poll_fn(|cx| {
+                if std::mem::take(&mut first) {
+                    cx.waker().wake_by_ref();
+                    Poll::Pending
+                } else {
+                    Poll::Ready(())
+                }
+            })
+            .await;
+            runtime::gate::pass(0).await;
+            SWEEP.with(|s| s.set(false));
+            after_command();
+        });
     }
 }
 
-/// [`signal`] for `key` of `db` from any core: a job on the key's core.
+/// Serves the ready keys' waiters unless this core is inside a unit of
+/// work (a [`Hold`], or a transaction's job): call it after a command.
+pub fn after_command() {
+    if journal::current() == 0 {
+        serve_ready();
+    }
+}
+
+/// Serves the waiters of the keys made ready on this core, in the order
+/// the keys became ready, each key's waiters first blocked first. A serve
+/// that itself makes a key ready (BLMOVE into a watched list) is handled in
+/// the same pass, as Redis does. Does nothing inside a [`Hold`]. Called
+/// when the gate of a transaction opens: its pops are journaled after the
+/// transaction's block, as separate commands.
+pub fn serve_ready() {
+    if HOLD.with(Cell::get) > 0 || READY.with(|r| r.borrow().is_empty()) {
+        return;
+    }
+    if SERVING.with(|s| s.replace(true)) {
+        return; // The outer pass picks up what is added now.
+    }
+    let mut served = false;
+    journal::within(0, || loop {
+        let batch = READY.with(|r| std::mem::take(&mut *r.borrow_mut()));
+        if batch.is_empty() {
+            break;
+        }
+        for (db, key) in batch {
+            served |= with_ctx(db, |ctx| serve_key(ctx, &key));
+        }
+    });
+    SERVING.with(|s| s.set(false));
+    if served {
+        // The served clients' replies are on their way: their pops first.
+        journal::publish();
+    }
+}
+
+/// Keeps this core from serving ready keys while a unit of work that does
+/// not hold the gate runs (an EXEC or a script on one core); when the
+/// last hold ends, the keys it made ready are served.
+pub struct Hold(());
+
+impl Hold {
+    #[allow(clippy::new_without_default)]
+    pub fn new() -> Hold {
+        HOLD.with(|h| h.set(h.get() + 1));
+        Hold(())
+    }
+}
+
+impl Drop for Hold {
+    fn drop(&mut self) {
+        HOLD.with(|h| h.set(h.get() - 1));
+        after_command();
+    }
+}
+
+/// Serves `key`'s waiters on this core in the order they blocked, while it
+/// holds what they wait for. A waiter it cannot serve now (another type,
+/// e.g. a list waiter on a key that became a string: it keeps waiting, as
+/// in Redis 7.0) keeps its place; one whose serve fails (BLMOVE into a key
+/// of another type: WRONGTYPE) is answered and the data goes on to the
+/// next in line. True if any waiter was answered.
+fn serve_key(ctx: &mut Ctx, key: &[u8]) -> bool {
+    let line: Vec<Arc<Waiter>> = TABLE.with(|t| {
+        t.borrow()
+            .get(&ctx.db)
+            .and_then(|keys| keys.get(key))
+            .map(|q| q.iter().cloned().collect())
+            .unwrap_or_default()
+    });
+    let mut served = false;
+    for w in line {
+        if w.is_claimed() {
+            deregister(&w, key); // Served elsewhere or cancelled.
+            continue;
+        }
+        if !(w.ready)(ctx, key).unwrap_or(false) || !w.claim() {
+            continue;
+        }
+        deregister(&w, key);
+        served = true;
+        match (w.take)(ctx, key) {
+            Some(r) => w.complete(Outcome::Served(r)),
+            None => {
+                // The data stays reserved for this client, which finishes
+                // the work and then signals the key again: stop here.
+                w.complete(Outcome::Woken(Bytes::copy_from_slice(key)));
+                break;
+            }
+        }
+    }
+    served
+}
+
+/// [`signal`] for `key` of `db` from any core, served at once: a job on
+/// the key's core.
 pub async fn signal_on(db: usize, key: Bytes) {
     let core = runtime::owner(key_slot(&key));
     let job: runtime::Job = Box::new(move || {
         with_ctx(db, |ctx| signal(ctx, &key));
+        after_command();
         Reply::Ok
     });
     runtime::run_on(core, vec![job]).await;
+}
+
+/// CLIENT UNBLOCK `id` [TIMEOUT|ERROR], from any core: whether the client
+/// was blocked (and is now released, with its timeout reply or -UNBLOCKED).
+pub fn unblock(id: u64, error: bool) -> bool {
+    let w = BY_CLIENT.lock().unwrap().get(&id).cloned();
+    let Some(w) = w else { return false };
+    if !w.claim() {
+        return false;
+    }
+    w.complete(if error {
+        Outcome::Served(Reply::error(
+            "UNBLOCKED client unblocked via CLIENT UNBLOCK",
+        ))
+    } else {
+        Outcome::TimedOut
+    });
+    true
 }
 
 /// Parses a blocking timeout in seconds as Redis 7.0 does; returns the
@@ -254,10 +379,13 @@ pub async fn block(
     ready: ReadyFn,
     take: TakeFn,
 ) -> Outcome {
-    let (db, fd) = {
+    let (db, fd, id) = {
         let c = client.borrow();
-        (c.db, c.fd)
+        (c.db, c.fd, c.id)
     };
+    // Inside EXEC a blocking command does not block: it answers as if its
+    // timeout had passed, as in Redis.
+    let in_exec = client.borrow().in_exec;
     let deadline = (timeout_ms > 0).then(|| Instant::now() + Duration::from_millis(timeout_ms));
     let w = Arc::new(Waiter {
         db,
@@ -285,7 +413,7 @@ pub async fn block(
                         None => w2.complete(Outcome::Woken(k2.clone())),
                     },
                     Err(e) if w2.claim() => w2.complete(Outcome::Served(e)),
-                    Ok(false) => enqueue(w2.clone(), &k2, false),
+                    Ok(false) if !in_exec => enqueue(w2.clone(), &k2),
                     _ => {}
                 }
             });
@@ -294,14 +422,13 @@ pub async fn block(
         runtime::run_on(runtime::owner(key_slot(k)), vec![job]).await;
         registered.push(k.clone());
     }
-    // Inside EXEC a blocking command does not block: it answers as if
-    // its timeout had passed, as in Redis.
-    if client.borrow().in_exec && w.claim() {
+    if in_exec && w.claim() {
         w.complete(Outcome::TimedOut);
     }
     let blocked = !w.is_claimed();
     if blocked {
         BLOCKED_CLIENTS.fetch_add(1, Ordering::Relaxed);
+        BY_CLIENT.lock().unwrap().insert(id, w.clone());
     }
     while !w.is_claimed() {
         let mut wait = PEER_CHECK;
@@ -327,6 +454,7 @@ pub async fn block(
     }
     if blocked {
         BLOCKED_CLIENTS.fetch_sub(1, Ordering::Relaxed);
+        BY_CLIENT.lock().unwrap().remove(&id);
     }
     // Leave no stale entry in the other keys' queues; the reply need not wait.
     for k in registered {

@@ -462,6 +462,7 @@ const CLIENT_HELP: &[&str] = &[
     "SETNAME <name>",
     "TRACKING (ON|OFF) [REDIRECT <id>] [BCAST] [PREFIX <prefix> [...]] [OPTIN] [OPTOUT] [NOLOOP]",
     "TRACKINGINFO",
+    "UNBLOCK <clientid> [TIMEOUT|ERROR]",
     "HELP",
 ];
 
@@ -597,6 +598,7 @@ fn client_coord(
             "tracking" => -3,
             "setinfo" => 4,
             "kill" => -3,
+            "unblock" => -3,
             "list" => -2,
             _ => return errors::unknown_subcommand("client", &args[1]),
         };
@@ -609,6 +611,7 @@ fn client_coord(
         match sub.as_str() {
             "list" => client_list(&c, &args).await,
             "kill" => client_kill(&c, &args).await,
+            "unblock" => client_unblock(&args),
             "tracking" => super::tracking::client_tracking(&c, &args).await,
             _ => client(&mut c.borrow_mut(), &args),
         }
@@ -670,6 +673,24 @@ async fn client_list(_c: &ClientRef, args: &[Bytes]) -> Reply {
         }
     }
     Reply::Verbatim(Bytes::from(all))
+}
+
+/// CLIENT UNBLOCK id [TIMEOUT|ERROR]: the waiter registry is shared by
+/// every core, so a client blocked anywhere is found here.
+fn client_unblock(args: &[Bytes]) -> Reply {
+    if args.len() > 4 {
+        return errors::unknown_subcommand("client", &args[1]);
+    }
+    let error = match args.get(3) {
+        None => false,
+        Some(r) if is(r, "timeout") => false,
+        Some(r) if is(r, "error") => true,
+        Some(_) => return Reply::error("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR"),
+    };
+    match parse_i64(&args[2]) {
+        None => err(errors::NOT_INTEGER),
+        Some(id) => Reply::Int(super::blocking::unblock(id as u64, error) as i64),
+    }
 }
 
 async fn client_kill(c: &ClientRef, args: &[Bytes]) -> Reply {

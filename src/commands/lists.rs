@@ -692,13 +692,16 @@ async fn bmove(c: ClientRef, src: Bytes, dst: Bytes, from: End, to: End, t: &[u8
                 .saturating_duration_since(std::time::Instant::now())
                 .as_millis() as u64;
             if ms == 0 {
-                return Reply::Nil;
+                return Reply::NilArray;
             }
             ms
         };
         match blocking::block(&c, std::slice::from_ref(&src), left, list_ready, take).await {
             Outcome::Served(r) => return r,
-            Outcome::TimedOut | Outcome::Gone => return Reply::Nil,
+            // Redis answers a blocked BLMOVE's timeout with a null array;
+            // inside EXEC (it never blocked) with a null.
+            Outcome::TimedOut | Outcome::Gone if c.borrow().in_exec => return Reply::Nil,
+            Outcome::TimedOut | Outcome::Gone => return Reply::NilArray,
             Outcome::Woken(_) => {
                 let keys = [src.clone(), dst.clone()];
                 let snap = crate::persistence::before_coord(&keys, db..db + 1).await;

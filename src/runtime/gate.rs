@@ -209,8 +209,25 @@ pub async fn acquire(txn: u64) {
     .await
 }
 
+/// Work to do on a core as a transaction's gate opens there (serving the
+/// clients blocked on keys it made ready); set once by the server, since
+/// the runtime knows nothing of commands.
+static ON_OPEN: std::sync::OnceLock<fn()> = std::sync::OnceLock::new();
+
+/// Sets the work done on a core just before a transaction opens its gate.
+pub fn on_open(f: fn()) {
+    let _ = ON_OPEN.set(f);
+}
+
 /// Opens the gate and wakes the first in line.
 pub fn release(txn: u64) {
+    if let Some(f) = ON_OPEN
+        .get()
+        .filter(|_| GATE.with(|g| g.borrow().holder == txn))
+    {
+        // Still held: nothing gets between the transaction and this.
+        f();
+    }
     let w = GATE.with(|g| {
         let mut g = g.borrow_mut();
         if g.holder == txn {

@@ -350,6 +350,9 @@ fn exec_key(f: commands::KeyFn, caller: Caller, now: i64, args: &[Bytes]) -> Rep
         propagate::record(spec, caller.db, args, &reply, now);
     }
     journal::command_done();
+    // Clients blocked on keys this command made ready are served now that
+    // it is done (not inside EXEC or a script: when that ends).
+    commands::blocking::after_command();
     if let Some(tr) = caller.track {
         for i in spec.key_indices(args.len()) {
             tracking::remember(tr, &args[i]);

@@ -79,6 +79,8 @@ pub fn shard_init(i: usize) {
         runtime::slot_range(i, n),
         config::num(Opt::Databases) as usize,
     );
+    // A transaction's ready keys are served as it opens the core's gate.
+    runtime::gate::on_open(crate::commands::blocking::serve_ready);
 }
 
 /// What shard `i` runs: active expiry and the accept loops.

@@ -660,8 +660,11 @@ async fn run_script(c: ClientRef, args: Vec<Bytes>, kind: Kind, ro: bool) -> Rep
         let job = move || {
             run_on_stack(move || {
                 let mut run = Run::new(db, resp3, read_only, core, (kind, name.clone()));
-                // Its writes are one MULTI/EXEC in the journal, as in Redis.
+                // Its writes are one MULTI/EXEC in the journal, as in Redis;
+                // clients blocked on keys it made ready are served after it.
+                let hold = commands::blocking::Hold::new();
                 let reply = journal::atomic_local(|| run_here(kind, &name, &keys, &argv, &mut run));
+                drop(hold);
                 (reply, run.wants_wide && !run.wrote)
             })
         };

@@ -23,7 +23,7 @@ use bytes::Bytes;
 use super::dispatch;
 use crate::commands::client::ReplyMode;
 use crate::commands::multi::{self, Multi};
-use crate::commands::{self, ClientRef, Handler};
+use crate::commands::{self, blocking, ClientRef, Handler};
 use crate::protocol::Reply;
 use crate::runtime::{self, gate, Txn};
 use crate::storage::{journal, key_slot};
@@ -123,8 +123,12 @@ async fn exec(client: &ClientRef) -> Reply {
         // On one core the queue runs with nothing in between: its writes
         // become one MULTI/EXEC here (a transaction's block does that).
         let mark = txn.is_none().then(journal::begin_atomic).flatten();
+        // Blocked clients are served after the whole EXEC, outside its
+        // MULTI/EXEC (a transaction does that as its gates open).
+        let hold = txn.is_none().then(blocking::Hold::new);
         let outs = gate::within(txn_id, queued).await;
         journal::end_atomic(mark);
+        drop(hold);
         client.borrow_mut().in_exec = false;
         Reply::Array(outs.into_iter().map(|o| o.reply).collect())
     };
