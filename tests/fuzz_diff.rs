@@ -69,7 +69,9 @@ fn classify(cmd: &Cmd) -> Cmp {
         "SRANDMEMBER" | "SPOP" | "HRANDFIELD" | "ZRANDMEMBER" | "RANDOMKEY" => Cmp::Random,
         "TTL" | "EXPIRETIME" => Cmp::Approx(1),
         "PTTL" | "PEXPIRETIME" => Cmp::Approx(200),
-        "HELLO" => Cmp::Skip,
+        // HELLO names the server; DBSIZE counts keys that expired but were
+        // not reclaimed yet, which depends on each server's active expiry.
+        "HELLO" | "DBSIZE" => Cmp::Skip,
         // A script's reply is compared exactly; the scripts never return
         // set-ordered data.
         "EVAL" if has("SMEMBERS") => Cmp::Unordered,
@@ -573,6 +575,17 @@ impl Gen {
         }
     }
 
+    /// A relative TTL: an edge integer, but never a small positive one,
+    /// which could expire between the two servers' calls (the `expiring`
+    /// step covers short TTLs, with a pause).
+    fn ttl(&mut self) -> String {
+        let t = self.int();
+        match t.parse::<i64>() {
+            Ok(1..=99) => "100000".into(),
+            _ => t,
+        }
+    }
+
     fn float(&mut self) -> String {
         if self.p(0.3) {
             format!("{}", self.rng.gen_range(-50..50) as f64 / 4.0)
@@ -640,7 +653,9 @@ impl Gen {
             },
         };
         // Arity errors: drop or add an argument now and then.
-        if self.p(0.03) {
+        // (Not EXEC: an EXEC of the wrong arity inside MULTI is a known
+        // difference, docs/fuzzing.md.)
+        if self.p(0.03) && upper(&st.cmds.last().unwrap()[0]) != "EXEC" {
             let c = st.cmds.last_mut().unwrap();
             if c.len() > 1 && self.p(0.5) {
                 c.pop();
@@ -669,7 +684,7 @@ impl Gen {
         };
         Step {
             cmds: vec![cmd],
-            sleep_ms: 5,
+            sleep_ms: 20,
         }
     }
 
@@ -741,7 +756,11 @@ impl Gen {
         cmds.push(vec![b("MULTI")]);
         for _ in 0..self.rng.gen_range(1..5) {
             let c = self.plain();
-            cmds.push(c);
+            // SCAN replies are compared over a whole iteration (scan_all),
+            // which a queued command cannot do.
+            if !upper(&c[0]).ends_with("SCAN") {
+                cmds.push(c);
+            }
         }
         if self.p(0.1) {
             cmds.push(vec![b("GET")]); // a queuing error: EXECABORT
@@ -829,8 +848,8 @@ impl Gen {
             0..=3 => {
                 let mut c = vec![b("SET"), k, self.val()];
                 match self.rng.gen_range(0..8) {
-                    0 => c.extend([b("EX"), self.int().into()]),
-                    1 => c.extend([b("PX"), self.int().into()]),
+                    0 => c.extend([b("EX"), self.ttl().into()]),
+                    1 => c.extend([b("PX"), self.ttl().into()]),
                     2 => c.extend([b("EXAT"), self.pick(&["1", "4102444800", "0", "-1"]).into()]),
                     3 => c.extend([b("PXAT"), self.pick(&["1", "4102444800000"]).into()]),
                     4 => c.push(b("KEEPTTL")),
@@ -846,14 +865,14 @@ impl Gen {
             }
             4 => vec![b("GET"), k],
             5 => vec![b("SETNX"), k, self.val()],
-            6 => vec![b("SETEX"), k, self.int().into(), self.val()],
+            6 => vec![b("SETEX"), k, self.ttl().into(), self.val()],
             7 => vec![b("GETSET"), k, self.val()],
             8 => vec![b("GETDEL"), k],
             9 => {
                 let mut c = vec![b("GETEX"), k];
                 match self.rng.gen_range(0..4) {
-                    0 => c.extend([b("EX"), self.int().into()]),
-                    1 => c.extend([b("PX"), self.int().into()]),
+                    0 => c.extend([b("EX"), self.ttl().into()]),
+                    1 => c.extend([b("PX"), self.ttl().into()]),
                     2 => c.push(b("PERSIST")),
                     _ => {}
                 }
@@ -919,7 +938,7 @@ impl Gen {
                 } else if self.p(0.7) {
                     self.pick(&["100", "1000", "100000", "0", "-1"]).into()
                 } else {
-                    self.int()
+                    self.ttl()
                 };
                 let mut c = vec![b(name), k, t.into()];
                 if self.p(0.3) {
@@ -1397,7 +1416,24 @@ fn fuzz_seed(pair: &mut Pair, seed: u64, len: usize, huge: bool) -> Option<(Stri
 
 /// Regression cases from past mismatches: each runs on fresh databases and
 /// must agree reply for reply.
-const FIXED: &[&[&[&str]]] = &[&[&["SET", "k", "1"], &["GET", "k"]]];
+const FIXED: &[&[&[&str]]] = &[
+    &[&["SET", "k", "1"], &["GET", "k"]],
+    // Scores out of double's range are errors, as strtod's ERANGE is.
+    &[
+        &["ZADD", "z", "1e400", "a"],
+        &["ZADD", "z", "1e-400", "a"],
+        &["ZINCRBY", "z", "-1e400", "a"],
+        &["ZADD", "z", "1e-320", "a"],
+        &["ZUNION", "1", "z", "WEIGHTS", "1e400"],
+    ],
+    // strtod reads hexadecimal scores and range ends.
+    &[
+        &["ZADD", "z", "0x10", "a", "-0x1.8p1", "b"],
+        &["ZRANGE", "z", "0", "-1", "WITHSCORES"],
+        &["ZCOUNT", "z", "-0x10", "0x10"],
+        &["ZREMRANGEBYSCORE", "z", "0x10", ""],
+    ],
+];
 
 fn to_steps(case: &[&[&str]]) -> Vec<Step> {
     case.iter()
