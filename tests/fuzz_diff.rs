@@ -116,7 +116,7 @@ fn classify(cmd: &Cmd) -> Cmp {
 
 // ---------------------------------------------------------------- RESP ---
 
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 enum Node {
     /// Simple string, error, integer, double, nil ...: the type byte and
     /// the rest of the line.
