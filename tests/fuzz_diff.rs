@@ -1475,6 +1475,12 @@ const FIXED: &[&[&[&str]]] = &[
         &["ZADD", "z", "1e-320", "a"],
         &["ZUNION", "1", "z", "WEIGHTS", "1e400"],
     ],
+    // An option's text in an error ends at a NUL, CR/LF become spaces.
+    &[
+        &["PEXPIRE", "k", "100000", "\0\r\nbin"],
+        &["SET", "k", "v"],
+        &["EXPIRE", "k", "100000", "a\r\nb"],
+    ],
     // strtod reads hexadecimal scores and range ends.
     &[
         &["ZADD", "z", "0x10", "a", "-0x1.8p1", "b"],
