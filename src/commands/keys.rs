@@ -87,10 +87,11 @@ fn parse_expire_flags(opts: &[Bytes]) -> Result<ExpireFlags, Reply> {
         } else if is(o, "LT") {
             f.lt = true;
         } else {
-            return Err(Reply::error(format!(
-                "ERR Unsupported option {}",
-                String::from_utf8_lossy(o)
-            )));
+            // Redis formats the option with %s (it ends at a NUL) and its
+            // error replies turn CR/LF into spaces.
+            let o = o.split(|&c| c == 0).next().unwrap_or_default();
+            let o = String::from_utf8_lossy(o).replace(['\r', '\n'], " ");
+            return Err(Reply::error(format!("ERR Unsupported option {o}")));
         }
     }
     if f.nx && (f.xx || f.gt || f.lt) {

@@ -150,7 +150,7 @@ fn zadd_generic(ctx: &mut Ctx, key: &[u8], f: AddFlags, pairs: &[Bytes]) -> Repl
     }
     let mut scores = Vec::with_capacity(pairs.len() / 2);
     for p in pairs.chunks(2) {
-        match arg_f64(&p[0]) {
+        match score_arg(&p[0]) {
             Ok(s) => scores.push(s),
             Err(e) => return e,
         }
@@ -372,9 +372,62 @@ fn parse_score(b: &[u8]) -> Option<(f64, bool)> {
     let v: f64 = match s.to_ascii_lowercase().as_str() {
         "inf" | "+inf" | "infinity" | "+infinity" => f64::INFINITY,
         "-inf" | "-infinity" => f64::NEG_INFINITY,
-        t => t.parse().ok()?,
+        t => t.parse().ok().or_else(|| hex_f64(t))?,
     };
     (!v.is_nan()).then_some((v, excl))
+}
+
+/// strtod's hexadecimal form (`0x10`, `-0x1.8p1`), which Redis's score
+/// parsing accepts because it calls strtod.
+fn hex_f64(t: &str) -> Option<f64> {
+    let (neg, t) = match t.as_bytes().first()? {
+        b'-' => (true, &t[1..]),
+        b'+' => (false, &t[1..]),
+        _ => (false, t),
+    };
+    let t = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X"))?;
+    let (mant, exp) = match t.find(['p', 'P']) {
+        Some(i) => (&t[..i], t[i + 1..].parse::<i32>().ok()?),
+        None => (t, 0),
+    };
+    let (int, frac) = mant.split_once('.').unwrap_or((mant, ""));
+    if int.is_empty() && frac.is_empty() {
+        return None;
+    }
+    let mut v = 0f64;
+    for c in int.chars() {
+        v = v * 16.0 + c.to_digit(16)? as f64;
+    }
+    let mut scale = 1.0 / 16.0;
+    for c in frac.chars() {
+        v += c.to_digit(16)? as f64 * scale;
+        scale /= 16.0;
+    }
+    let v = v * 2f64.powi(exp);
+    Some(if neg { -v } else { v })
+}
+
+/// A score or weight as Redis's getDoubleFromObject reads it: strtod, so
+/// hexadecimal is accepted, but a value out of double's range (1e400,
+/// 1e-400: ERANGE) is "not a valid float" rather than inf or 0.
+fn score_arg(b: &[u8]) -> Result<f64, Reply> {
+    let bad = || Reply::error(errors::NOT_FLOAT);
+    let v = match arg_f64(b) {
+        Ok(v) => v,
+        Err(e) => {
+            let t = std::str::from_utf8(b).map_err(|_| bad())?;
+            return hex_f64(t).filter(|v| v.is_finite()).ok_or(e);
+        }
+    };
+    let t = std::str::from_utf8(b).map_err(|_| bad())?;
+    let digits = t.split(['e', 'E']).next().unwrap_or("");
+    let literal_inf = t.to_ascii_lowercase().contains("inf");
+    if (v.is_infinite() && !literal_inf)
+        || (v == 0.0 && digits.bytes().any(|c| (b'1'..=b'9').contains(&c)))
+    {
+        return Err(bad());
+    }
+    Ok(v)
 }
 
 fn parse_lex(b: &[u8]) -> Option<Lex> {
@@ -1094,7 +1147,7 @@ fn parse_combine(
             if op != SetOp::Diff && !card && left > n && is(a, "WEIGHTS") {
                 for i in 0..n {
                     c.weights[i] =
-                        arg_f64(&args[j + 1 + i]).map_err(|_| err(errors::ZSET_WEIGHT_FLOAT))?;
+                        score_arg(&args[j + 1 + i]).map_err(|_| err(errors::ZSET_WEIGHT_FLOAT))?;
                 }
                 j += n + 1;
             } else if op != SetOp::Diff && !card && left >= 2 && is(a, "AGGREGATE") {
