@@ -302,6 +302,7 @@ pub async fn block(
     let blocked = !w.is_claimed();
     if blocked {
         BLOCKED_CLIENTS.fetch_add(1, Ordering::Relaxed);
+        client.borrow_mut().blocked = true;
     }
     while !w.is_claimed() {
         let mut wait = PEER_CHECK;
@@ -327,6 +328,7 @@ pub async fn block(
     }
     if blocked {
         BLOCKED_CLIENTS.fetch_sub(1, Ordering::Relaxed);
+        client.borrow_mut().blocked = false;
     }
     // Leave no stale entry in the other keys' queues; the reply need not wait.
     for k in registered {
