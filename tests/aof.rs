@@ -704,10 +704,15 @@ fn crash_with_fsync_always_loses_nothing_acknowledged() {
     assert_eq!(crash.missing, 0, "{crash}");
 }
 
+/// README: under everysec the file is appended every millisecond, so a
+/// killed process (not a machine crash, which the fsync a second bounds)
+/// loses only the writes acknowledged in the last few milliseconds. The
+/// bound is 10 ms of writes (the appender may wait for a busy core) plus
+/// one in flight per writer; measured: 3 to 23 of ~20 000/s, under 1 ms.
 #[test]
-fn crash_with_fsync_everysec_loses_at_most_a_second() {
+fn crash_with_fsync_everysec_loses_only_the_last_milliseconds() {
     let crash = crash_under_load("everysec");
-    let allowed = (crash.rate * 1.5) as u64 + 100;
+    let allowed = (crash.rate * 0.010) as u64 + 4;
     assert!(crash.missing <= allowed, "{crash}; {allowed} allowed");
 }
 
