@@ -569,8 +569,10 @@ fn hashes_on_both_cores_and_keyspace_commands() {
     let _: () = cmd(&["COPY", &k3, &k1]).query(&mut c).unwrap();
     let all: HashMap<String, String> = cmd(&["HGETALL", &k1]).query(&mut c).unwrap();
     assert_eq!(all.len(), 2);
-    let mem: i64 = cmd(&["MEMORY", "USAGE", &k1]).query(&mut c).unwrap_or(1);
-    assert!(mem > 0);
+    let mem: i64 = cmd(&["MEMORY", "USAGE", &k1])
+        .query(&mut c)
+        .unwrap_or_else(|e| panic!("MEMORY USAGE {k1}: {e}"));
+    assert!(mem > 0, "MEMORY USAGE {k1} = {mem}");
     let _: () = cmd(&["PEXPIRE", &k2, "50"]).query(&mut c).unwrap();
     std::thread::sleep(Duration::from_millis(120));
     let n: i64 = cmd(&["HLEN", &k2]).query(&mut c).unwrap();

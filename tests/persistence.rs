@@ -160,22 +160,18 @@ fn bgsave_under_writes_is_point_in_time() {
     };
     wait_for("writes", TIMEOUT, || written.load(Ordering::Relaxed) > 100);
     let at_start = written.load(Ordering::Relaxed);
-    assert_eq!(
-        cmd(&["BGSAVE"]).query::<String>(&mut c).unwrap(),
-        "Background saving started"
-    );
-    // Still running: a second one is refused.
-    if info_field(&mut c, "rdb_bgsave_in_progress") == "1" {
-        let e = cmd(&["BGSAVE"]).query::<String>(&mut c).unwrap_err();
-        assert!(e
-            .to_string()
-            .contains("Background save already in progress"));
-    }
+    // A second BGSAVE in the same write (the first cannot have finished
+    // 200 000 keys by then) is refused.
+    let mut raw = RawClient::new(&s);
+    raw.send_many(&[&["BGSAVE"], &["BGSAVE"]]);
+    assert_eq!(raw.read(), "+Background saving started\r\n");
+    assert_eq!(raw.read(), "-ERR Background save already in progress\r\n");
     wait_for("bgsave", Duration::from_secs(60), || {
         info_field(&mut c, "rdb_bgsave_in_progress") == "0"
     });
     let at_end = written.load(Ordering::Relaxed);
     stop.store(true, Ordering::Relaxed);
+
     writer.join().unwrap();
     assert_eq!(info_field(&mut c, "rdb_last_bgsave_status"), "ok");
     let f = std::fs::File::open(dir.path().join("dump.rdb")).unwrap();
@@ -216,40 +212,79 @@ fn bgsave_under_writes_is_point_in_time() {
     check_rdb(&dir.path().join("dump.rdb"));
 }
 
-/// FLUSHALL during a BGSAVE aborts it: no dump is written, the status
-/// stays ok, and the next BGSAVE saves the flushed state.
+/// BGSAVE SCHEDULE during a BGSAVE answers "scheduled" and saves once the
+/// running one is done (as Redis); with none running it starts one.
 #[test]
-fn flushall_aborts_a_running_bgsave() {
+fn bgsave_schedule_runs_after_the_running_save() {
     let dir = tempfile::tempdir().unwrap();
     let s = start_in(dir.path(), &["--save", ""]);
     let mut c = s.conn();
     preload(&mut c, "k", 200_000);
-    run(&mut c, &["BGSAVE"]);
-    run(&mut c, &["FLUSHALL"]);
-    wait_for("bgsave", Duration::from_secs(30), || {
-        info_field(&mut c, "rdb_bgsave_in_progress") == "0"
+    let mut raw = RawClient::new(&s);
+    raw.send_many(&[&["BGSAVE"], &["BGSAVE", "SCHEDULE"]]);
+    assert_eq!(raw.read(), "+Background saving started\r\n");
+    assert_eq!(raw.read(), "+Background saving scheduled\r\n");
+    wait_for("both saves", Duration::from_secs(60), || {
+        info_field(&mut c, "rdb_saves") == "2"
+            && info_field(&mut c, "rdb_bgsave_in_progress") == "0"
     });
-    let dump = dir.path().join("dump.rdb");
-    if s.log_text()
-        .contains("Background saving aborted by FLUSHALL")
-    {
-        assert!(!dump.exists());
-        assert_eq!(info_field(&mut c, "rdb_saves"), "0");
-    }
     assert_eq!(info_field(&mut c, "rdb_last_bgsave_status"), "ok");
-    run(&mut c, &["SET", "after", "1"]);
-    run(&mut c, &["SAVE"]);
-    let keys: Vec<Vec<u8>> = RdbReader::new(std::fs::File::open(&dump).unwrap())
-        .unwrap()
-        .filter_map(|i| match i.unwrap().1 {
-            Item::Entry(e) => Some(e.key),
-            _ => None,
-        })
-        .collect();
-    assert_eq!(keys, [b"after".to_vec()]);
+    assert_eq!(
+        raw.call(&["BGSAVE", "SCHEDULE"]),
+        "+Background saving started\r\n"
+    );
+    wait_for("the third save", Duration::from_secs(60), || {
+        info_field(&mut c, "rdb_saves") == "3"
+    });
+    check_rdb(&dir.path().join("dump.rdb"));
 }
 
-/// Asserts `got` is `want`, naming the first difference (not the lists).
+/// FLUSHALL, FLUSHDB and SWAPDB during a BGSAVE abort it (README,
+/// differences from Redis): no dump is written, the status stays ok, and
+/// the next save writes the new state.
+#[test]
+fn flushes_and_swapdb_abort_a_running_bgsave() {
+    for (verb, args) in [
+        ("FLUSHALL", &["FLUSHALL"][..]),
+        ("FLUSHDB", &["FLUSHDB"]),
+        ("SWAPDB", &["SWAPDB", "0", "1"]),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let s = start_in(dir.path(), &["--save", ""]);
+        let mut c = s.conn();
+        preload(&mut c, "k", 200_000);
+        // In one write: the save cannot have finished 200 000 keys when
+        // the flush arrives.
+        let mut raw = RawClient::new(&s);
+        raw.send_many(&[&["BGSAVE"], args]);
+        assert_eq!(raw.read(), "+Background saving started\r\n");
+        assert_eq!(raw.read(), "+OK\r\n");
+        wait_for("bgsave", Duration::from_secs(30), || {
+            info_field(&mut c, "rdb_bgsave_in_progress") == "0"
+        });
+        let dump = dir.path().join("dump.rdb");
+        assert!(
+            s.log_text()
+                .contains(&format!("Background saving aborted by {verb}")),
+            "{verb}"
+        );
+        assert!(!dump.exists(), "{verb}");
+        assert_eq!(info_field(&mut c, "rdb_saves"), "0", "{verb}");
+        assert_eq!(info_field(&mut c, "rdb_last_bgsave_status"), "ok", "{verb}");
+        run(&mut c, &["FLUSHALL"]);
+        run(&mut c, &["SET", "after", "1"]);
+        run(&mut c, &["SAVE"]);
+        let keys: Vec<Vec<u8>> = RdbReader::new(std::fs::File::open(&dump).unwrap())
+            .unwrap()
+            .filter_map(|i| match i.unwrap().1 {
+                Item::Entry(e) => Some(e.key),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(keys, [b"after".to_vec()], "{verb}");
+    }
+}
+
 fn same(got: &[u64], want: impl Iterator<Item = u64>, what: &str) {
     let want: Vec<u64> = want.collect();
     if let Some(i) = (0..got.len().max(want.len())).find(|&i| got.get(i) != want.get(i)) {

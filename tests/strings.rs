@@ -4,14 +4,9 @@ mod common;
 
 use std::sync::{Arc, Barrier};
 use std::thread;
-use std::time::Duration;
 
 use common::*;
 use redis::{Commands, Connection};
-
-fn ms(n: u64) {
-    thread::sleep(Duration::from_millis(n));
-}
 
 fn get(c: &mut Connection, k: &str) -> Option<String> {
     c.get(k).unwrap()
@@ -26,7 +21,7 @@ fn cmd(c: &mut Connection, args: &[&str]) -> redis::Value {
 }
 
 /// The same tricky commands against redwing and redis-server: every reply
-/// must match byte for byte. `$A` and `$B` are keys on different cores of
+/// must match byte for byte, in RESP2 and RESP3 (the shared comparison). `$A` and `$B` are keys on different cores of
 /// redwing, so MGET/MSET/MSETNX/LCS over them coordinate two cores.
 #[test]
 fn differential_against_redis() {
@@ -308,25 +303,8 @@ fn differential_against_redis() {
         &["SET", "big2", &big],
         &["LCS", "big1", "big2", "LEN"],
     ];
-    let redwing = Server::start(&[]);
-    let redis = Server::redis(&[]);
-    let (mut rw, mut rd) = (RawClient::new(&redwing), RawClient::new(&redis));
-    let mut diffs = Vec::new();
-    for line in script {
-        let args: Vec<&str> = line
-            .iter()
-            .map(|s| match *s {
-                "$A" => a.as_str(),
-                "$B" => b.as_str(),
-                s => s,
-            })
-            .collect();
-        let (got, want) = (rw.call(&args), rd.call(&args));
-        if got != want {
-            diffs.push(format!("{args:?}\n  redwing: {got:?}\n  redis:   {want:?}"));
-        }
-    }
-    assert!(diffs.is_empty(), "replies differ:\n{}", diffs.join("\n"));
+    let script = substitute(script, &[("$A", &a), ("$B", &b)]);
+    compare_with_redis(&[], &slices(&script));
 }
 
 #[test]
@@ -380,23 +358,23 @@ fn expiry_through_set_setex_and_getex() {
     let s = Server::start(&[]);
     let mut c = s.conn();
     let mut r = RawClient::new(&s);
-    r.call(&["SET", "px", "v", "PX", "150"]);
+    r.call(&["SET", "px", "v", "PX", "1000"]);
     r.call(&["SET", "ex", "v", "EX", "100"]);
-    r.call(&["PSETEX", "ps", "150", "v"]);
+    r.call(&["PSETEX", "ps", "1000", "v"]);
     // KEEPTTL keeps the short TTL; a plain SET clears it.
-    r.call(&["SET", "keep", "v", "PX", "150"]);
+    r.call(&["SET", "keep", "v", "PX", "1000"]);
     r.call(&["SET", "keep", "v2", "KEEPTTL"]);
-    r.call(&["SET", "clear", "v", "PX", "150"]);
+    r.call(&["SET", "clear", "v", "PX", "1000"]);
     r.call(&["SET", "clear", "v2"]);
     // INCR, APPEND and SETRANGE keep the TTL.
-    r.call(&["SET", "ctr", "1", "PX", "150"]);
+    r.call(&["SET", "ctr", "1", "PX", "1000"]);
     r.call(&["INCR", "ctr"]);
-    r.call(&["SET", "app", "a", "PX", "150"]);
+    r.call(&["SET", "app", "a", "PX", "1000"]);
     r.call(&["APPEND", "app", "b"]);
     // GETEX sets and removes TTLs.
     r.call(&["SET", "gx", "v"]);
-    assert_eq!(r.call(&["GETEX", "gx", "PX", "150"]), "$1\r\nv\r\n");
-    r.call(&["SET", "gp", "v", "PX", "150"]);
+    assert_eq!(r.call(&["GETEX", "gx", "PX", "1000"]), "$1\r\nv\r\n");
+    r.call(&["SET", "gp", "v", "PX", "1000"]);
     assert_eq!(r.call(&["GETEX", "gp", "PERSIST"]), "$1\r\nv\r\n");
     assert_eq!(r.call(&["TTL", "gp"]), ":-1\r\n");
     r.call(&["SET", "gat", "v"]);
@@ -405,9 +383,13 @@ fn expiry_through_set_setex_and_getex() {
     assert_eq!(r.call(&["TTL", "ex"]), ":100\r\n");
     assert_eq!(get(&mut c, "px").as_deref(), Some("v"));
 
-    ms(400);
+    // The short TTLs are a second, well above a slow machine's delays
+    // between setting a key and reading it back above; then each key must
+    // go (bounded wait) and the others stay.
     for gone in ["px", "ps", "keep", "ctr", "app", "gx"] {
-        assert_eq!(get(&mut c, gone), None, "{gone} should have expired");
+        wait_for(&format!("{gone} to expire"), TIMEOUT, || {
+            get(&mut c, gone).is_none()
+        });
     }
     for kept in ["ex", "clear", "gp"] {
         assert!(get(&mut c, kept).is_some(), "{kept} should still exist");
@@ -624,13 +606,15 @@ fn cross_core_msetnx_is_atomic() {
     let s = Server::start(&[]);
     let (a, b) = keys_on_two_cores("atomic:");
     let mut c = s.conn();
+    // The racers on one core and on different cores, alternately.
     for round in 0..150 {
+        let placement = PLACEMENTS[round % 2];
         let _: () = redis::cmd("DEL").arg(&a).arg(&b).query(&mut c).unwrap();
         let barrier = Arc::new(Barrier::new(2));
-        let racers: Vec<_> = [("one", &a, &b), ("two", &b, &a)]
+        let racers: Vec<_> = [("one", &a, &b, 0), ("two", &b, &a, placement.core_for(0))]
             .into_iter()
-            .map(|(val, k1, k2)| {
-                let (mut conn, barrier) = (s.conn(), barrier.clone());
+            .map(|(val, k1, k2, core)| {
+                let (mut conn, barrier) = (s.conn_on_core(core), barrier.clone());
                 let (k1, k2) = (k1.clone(), k2.clone());
                 thread::spawn(move || {
                     let name = "MSETNX";
@@ -648,12 +632,18 @@ fn cross_core_msetnx_is_atomic() {
             .collect();
         let results: Vec<redis::Value> = racers.into_iter().map(|t| t.join().unwrap()).collect();
         let v: Vec<String> = c.mget(&[&a, &b]).unwrap();
-        assert_eq!(v[0], v[1], "round {round}: a partial write is visible");
+        assert_eq!(
+            v[0], v[1],
+            "round {round} ({placement:?}): a partial write is visible"
+        );
         let won = results
             .iter()
             .filter(|r| **r == redis::Value::Int(1))
             .count();
-        assert_eq!(won, 1, "round {round}: exactly one MSETNX wins");
+        assert_eq!(
+            won, 1,
+            "round {round} ({placement:?}): exactly one MSETNX wins"
+        );
     }
 }
 

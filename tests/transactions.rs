@@ -11,13 +11,7 @@ use std::time::{Duration, Instant};
 use common::*;
 
 fn same_replies(steps: &[&[&str]]) {
-    let ours = Server::start(&[]);
-    let redis = Server::redis(&[]);
-    let mut a = RawClient::new(&ours);
-    let mut b = RawClient::new(&redis);
-    for step in steps {
-        assert_eq!(a.call(step), b.call(step), "{step:?}");
-    }
+    compare_with_redis(&[], steps);
 }
 
 /// Sends `cmds` in one write to a 2-core server and to redis-server and
@@ -91,9 +85,18 @@ fn watch_cases_match_redis() {
     let ours = Server::start(&[]);
     let redis = Server::redis(&[]);
     let (k0, k1) = keys_on_two_cores("w:");
-    for s in [&ours, &redis] {
-        let mut a = RawClient::new(s);
-        let mut other = s.conn();
+    // On redwing the watcher and the writer run on the same core and on
+    // different cores, on purpose; redis-server is the oracle for both.
+    let runs = [
+        (&ours, Some(Placement::SameCore)),
+        (&ours, Some(Placement::OtherCore)),
+        (&redis, None),
+    ];
+    for (s, placement) in runs {
+        let (mut a, mut other) = match placement {
+            Some(p) => (s.raw_on_core(0), s.conn_on_core(p.core_for(0))),
+            None => (RawClient::new(s), s.conn()),
+        };
         let mut run = |setup: &dyn Fn(&mut redis::Connection)| -> String {
             assert_eq!(a.call(&["WATCH", &k0, &k1]), "+OK\r\n");
             setup(&mut other);
@@ -108,12 +111,10 @@ fn watch_cases_match_redis() {
         assert_eq!(run(&|c| drop(q(c, &["DEL", &k0]))), "*-1\r\n");
         // A change that leaves the value the same still counts.
         assert_eq!(run(&|c| drop(q(c, &["INCRBY", &k1, "0"]))), "*-1\r\n");
-        // Expiring between WATCH and EXEC counts.
-        let expired = run(&|c| {
-            q(c, &["SET", &k0, "1", "PX", "300"]);
-            // The watch below must see the key before it expires.
-        });
-        assert!(expired.starts_with("*-1") || expired.starts_with("*2"));
+        // Setting a watched key (here with a TTL) between WATCH and EXEC
+        // counts.
+        let set = run(&|c| drop(q(c, &["SET", &k0, "1", "PX", "300"])));
+        assert_eq!(set, "*-1\r\n");
         let mut b2 = s.conn();
         q(&mut b2, &["SET", &k0, "1", "PX", "300"]);
         drop(b2);
@@ -138,11 +139,6 @@ fn watch_cases_match_redis() {
 fn transfers_keep_the_total_under_concurrency() {
     let s = Server::start(&["--threads", "2"]);
     let (accounts, total) = accounts(&s, 8);
-    let cores: std::collections::HashSet<bool> = accounts
-        .iter()
-        .map(|a| redwing::storage::key_slot(a.as_bytes()) < 8192)
-        .collect();
-    assert_eq!(cores.len(), 2, "accounts on both cores");
     let mut c = s.conn();
     let stop = Arc::new(AtomicBool::new(false));
     let threads = transfer_threads(&s, &accounts, 4, &stop, |c, from, to| {
@@ -158,6 +154,7 @@ fn transfers_keep_the_total_under_concurrency() {
             .ignore()
             .query(c)
             .unwrap();
+        true
     });
     let mut reads = 0;
     let deadline = Instant::now() + Duration::from_secs(4);
@@ -178,7 +175,9 @@ fn transfers_keep_the_total_under_concurrency() {
     }
     let moved = stop_transfers(&stop, threads);
     assert_eq!(balance(&mut c, &accounts), total);
-    assert!(moved > 100 && reads > 20, "moved {moved}, reads {reads}");
+    // Correctness only: some transfers and reads overlapped. Throughput is
+    // bench/'s business.
+    assert!(moved > 0 && reads > 0, "moved {moved}, reads {reads}");
 }
 
 /// Several transactions in one pipelined write (EXECs that run together
@@ -288,6 +287,7 @@ fn pipelined_transfers_keep_the_total() {
             p.cmd("EXEC").ignore();
         }
         let _: () = p.query(c).unwrap();
+        true
     });
     let mut reads = 0;
     let deadline = Instant::now() + Duration::from_secs(3);
@@ -321,7 +321,8 @@ fn pipelined_transfers_keep_the_total() {
     }
     let moved = stop_transfers(&stop, threads);
     assert_eq!(balance(&mut s.conn(), &accounts), total);
-    assert!(moved > 50 && reads > 20, "moved {moved}, reads {reads}");
+    // Correctness only (throughput is bench/'s business).
+    assert!(moved > 0 && reads > 0, "moved {moved}, reads {reads}");
 }
 
 /// A script with keys on both cores queued in MULTI (EXEC's general path

@@ -429,6 +429,7 @@ pub async fn block(
     if blocked {
         BLOCKED_CLIENTS.fetch_add(1, Ordering::Relaxed);
         BY_CLIENT.lock().unwrap().insert(id, w.clone());
+        client.borrow_mut().blocked = true;
     }
     while !w.is_claimed() {
         let mut wait = PEER_CHECK;
@@ -455,6 +456,7 @@ pub async fn block(
     if blocked {
         BLOCKED_CLIENTS.fetch_sub(1, Ordering::Relaxed);
         BY_CLIENT.lock().unwrap().remove(&id);
+        client.borrow_mut().blocked = false;
     }
     // Leave no stale entry in the other keys' queues; the reply need not wait.
     for k in registered {

@@ -69,6 +69,8 @@ pub struct ClientState {
     /// EXEC is running this client's queued commands (blocking commands
     /// then answer at once, as in Redis).
     pub in_exec: bool,
+    /// Waiting in a blocking command (CLIENT LIST flag `b`, as Redis).
+    pub blocked: bool,
     /// The AOF loader's client: runs while the server is loading.
     pub loader: bool,
     /// Keys this client WATCHes.
@@ -142,6 +144,7 @@ impl ClientState {
             tracking: None,
             multi: None,
             in_exec: false,
+            blocked: false,
             loader: false,
             watched: Vec::new(),
         }
@@ -249,6 +252,9 @@ impl ClientState {
         }
         if self.multi.is_some() {
             flags.push('x');
+        }
+        if self.blocked {
+            flags.push('b');
         }
         if flags.is_empty() {
             flags.push('N');

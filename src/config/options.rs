@@ -84,7 +84,7 @@ options! {
     Dir: "dir", Kind::Str, ".", MUTABLE;
     Databases: "databases", Kind::Int { min: 1, max: INT }, "16", FIXED;
     Requirepass: "requirepass", Kind::Str, "", MUTABLE;
-    Maxclients: "maxclients", Kind::Int { min: 1, max: INT }, "10000", MUTABLE;
+    Maxclients: "maxclients", Kind::Int { min: 1, max: u32::MAX as i64 }, "10000", MUTABLE;
     Timeout: "timeout", Kind::Int { min: 0, max: INT }, "0", MUTABLE;
     TcpKeepalive: "tcp-keepalive", Kind::Int { min: 0, max: INT }, "300", MUTABLE;
     TcpBacklog: "tcp-backlog", Kind::Int { min: 0, max: INT }, "511", FIXED;

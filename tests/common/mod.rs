@@ -58,11 +58,16 @@ impl Server {
         Self::spawn("redis-server", all)
     }
 
+    /// Starts `bin` on a free port and waits until it is ready: PING
+    /// answers and, for redwing, the log says "Ready to accept connections"
+    /// (every shard core listens and the data is loaded; a cross-core request
+    /// before that cannot be served). A server that fails to start is a bug:
+    /// this panics with its log. The only retry is for a port someone else
+    /// took between `free_port` and the bind, which the log names.
     fn spawn(bin: &str, args: Vec<String>) -> Server {
         let mut dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("server.log");
-        let mut last_log = String::new();
-        for _ in 0..5 {
+        for attempt in 1.. {
             let port = free_port();
             let mut cmd = Command::new(bin);
             cmd.arg("--port").arg(port.to_string());
@@ -83,13 +88,21 @@ impl Server {
                 dir,
                 log: log.clone(),
             };
-            if s.wait_ready() {
-                return s;
+            let why = match s.wait_ready(bin) {
+                Ok(()) => return s,
+                Err(why) => why,
+            };
+            let text = s.log_text();
+            if text.contains("Address already in use") && attempt < 5 {
+                // Another process took the port after free_port() saw it
+                // free: not this server's fault, try another port.
+                dir = s.take_dir();
+                continue;
             }
-            last_log = s.log_text();
-            dir = s.take_dir();
+            let _ = s.child.kill();
+            panic!("{bin} did not start ({why}); its log:\n{text}");
         }
-        panic!("{bin} did not start; its log:\n{last_log}");
+        unreachable!()
     }
 
     fn take_dir(mut self) -> tempfile::TempDir {
@@ -98,40 +111,46 @@ impl Server {
         std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap())
     }
 
-    /// Waits until PING answers; false if the process died first.
-    fn wait_ready(&mut self) -> bool {
-        let deadline = Instant::now() + TIMEOUT;
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return false;
+    /// Waits until PING answers and, for redwing, until the log says
+    /// "Ready to accept connections" (PING can answer from the first core
+    /// up, before the others listen). Err says why not.
+    fn wait_ready(&mut self, bin: &str) -> Result<(), String> {
+        // Generous: a server may load a dump file first.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut pong = false;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Err(format!("exited: {status}"));
             }
-            if let Ok(mut s) = TcpStream::connect(("127.0.0.1", self.port)) {
-                s.set_read_timeout(Some(Duration::from_secs(1))).ok();
-                let mut buf = [0u8; 64];
-                if s.write_all(b"PING\r\n").is_ok() {
-                    if let Ok(n) = s.read(&mut buf) {
-                        if buf[..n].starts_with(b"+PONG") || buf[..n].starts_with(b"-NOAUTH") {
-                            return true;
-                        }
-                    }
-                }
+            if !pong {
+                // Redwing answers -LOADING before "Ready"; redis-server's
+                // PING answers once its data is loaded.
+                pong = self.answers_ping(bin == redwing_bin());
             }
-            std::thread::sleep(Duration::from_millis(20));
+            if pong
+                && (bin != redwing_bin() || self.log_text().contains("Ready to accept connections"))
+            {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(format!("not ready after 60 s (PING answered: {pong})"));
+            }
+            std::thread::sleep(Duration::from_millis(10));
         }
-        false
     }
 
-    /// Redwing logs "Ready to accept connections" once every shard core
-    /// listens; PING can answer before that (from the first core up).
-    fn wait_log_ready(&self, bin: &str) {
-        if bin != redwing_bin() {
-            return;
+    fn answers_ping(&self, loading_ok: bool) -> bool {
+        let Ok(mut s) = TcpStream::connect(("127.0.0.1", self.port)) else {
+            return false;
+        };
+        s.set_read_timeout(Some(Duration::from_secs(1))).ok();
+        let mut buf = [0u8; 64];
+        if s.write_all(b"PING\r\n").is_err() {
+            return false;
         }
-        let deadline = Instant::now() + TIMEOUT;
-        while Instant::now() < deadline && !self.log_text().contains("Ready to accept connections")
-        {
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        matches!(s.read(&mut buf), Ok(n) if buf[..n].starts_with(b"+PONG")
+            || buf[..n].starts_with(b"-NOAUTH")
+            || (loading_ok && buf[..n].starts_with(b"-LOADING")))
     }
 
     pub fn url(&self) -> String {
@@ -280,6 +299,12 @@ impl RawClient {
         }
     }
 
+    /// The TCP stream (for reading raw bytes); unread buffered replies
+    /// are dropped.
+    pub fn into_stream(self) -> TcpStream {
+        self.writer
+    }
+
     /// Sends one command without reading its reply.
     pub fn send(&mut self, args: &[&str]) {
         let mut out = format!("*{}\r\n", args.len()).into_bytes();
@@ -325,13 +350,18 @@ impl RawClient {
 
     /// Sends one command and returns its whole reply, as text.
     pub fn call(&mut self, args: &[&str]) -> String {
+        String::from_utf8_lossy(&self.call_bytes(args)).into_owned()
+    }
+
+    /// Sends one command and returns its whole reply, as its exact bytes.
+    pub fn call_bytes(&mut self, args: &[&str]) -> Vec<u8> {
         self.send(args);
         let mut reply = Vec::new();
         if let Err(e) = read_reply(&mut self.reader, &mut reply) {
             let shown: Vec<&str> = args.iter().map(|a| &a[..a.len().min(40)]).collect();
             panic!("no reply to {shown:?}: {e}");
         }
-        String::from_utf8_lossy(&reply).into_owned()
+        reply
     }
 }
 
@@ -442,24 +472,29 @@ pub fn wait_loaded(s: &Server, key: &str) -> (redis::Connection, String, Vec<Str
     }
 }
 
-/// Waits until `n` clients are blocked (by CLIENT LIST's cmd= field, since
-/// INFO's blocked_clients belongs to the server family).
+/// Waits until `n` clients are blocked in `cmd` right now: CLIENT LIST
+/// lines with the `b` flag (set once the client waits on all its keys, as
+/// Redis's) and `cmd=<cmd>`. Connections that ran `cmd` before and are no
+/// longer blocked do not count.
 pub fn wait_blocked(c: &mut redis::Connection, cmd: &str, n: usize) {
-    let deadline = Instant::now() + TIMEOUT;
-    loop {
-        let list: String = redis::cmd("CLIENT").arg("LIST").query(c).unwrap();
-        let k = list
-            .lines()
-            .filter(|l| l.contains(&format!("cmd={cmd} ")))
-            .count();
-        if k >= n {
-            // The command name is set before it registers its waiters.
-            std::thread::sleep(Duration::from_millis(100));
-            return;
-        }
-        assert!(Instant::now() < deadline, "clients never blocked");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    let what = format!("{n} clients blocked in {cmd}");
+    wait_for(&what, TIMEOUT, || blocked_in(c, cmd) >= n);
+}
+
+/// How many clients CLIENT LIST shows blocked (flag `b`) in `cmd`.
+pub fn blocked_in(c: &mut redis::Connection, cmd: &str) -> usize {
+    let list: String = redis::cmd("CLIENT").arg("LIST").query(c).unwrap();
+    list.lines()
+        .filter(|l| {
+            let field = |name: &str| {
+                l.split_whitespace()
+                    .find_map(|f| f.strip_prefix(name))
+                    .unwrap_or("")
+                    .to_string()
+            };
+            field("flags=").contains('b') && field("cmd=").eq_ignore_ascii_case(cmd)
+        })
+        .count()
 }
 
 /// Accounts for the transfer tests: `n` keys spread over both cores of a
@@ -470,6 +505,11 @@ pub fn accounts(s: &Server, n: usize) -> (Vec<String>, i64) {
     for a in &accounts {
         q(&mut c, &["SET", a, "1000"]);
     }
+    let cores: std::collections::BTreeSet<bool> = accounts
+        .iter()
+        .map(|a| redwing::storage::key_slot(a.as_bytes()) < 8192)
+        .collect();
+    assert_eq!(cores.len(), 2, "accounts must live on both cores");
     (accounts, 1000 * n as i64)
 }
 
@@ -478,7 +518,8 @@ pub fn balance(c: &mut redis::Connection, accounts: &[String]) -> i64 {
     accounts.iter().map(|a| int(c, &["GET", a])).sum()
 }
 
-/// Stops the transfer threads; how many transfers they made.
+/// Stops the transfer threads; how many transfers succeeded (their reply
+/// came back and said so).
 pub fn stop_transfers(
     stop: &std::sync::atomic::AtomicBool,
     threads: Vec<std::thread::JoinHandle<u64>>,
@@ -488,27 +529,29 @@ pub fn stop_transfers(
 }
 
 /// `writers` threads moving amounts between accounts with `transfer(conn,
-/// from, to)` until `stop` is set; each thread returns how many it made.
+/// from, to)` until `stop` is set. `transfer` answers whether the transfer
+/// was made (an error or an aborted EXEC is not); each thread returns how
+/// many were. Writer `w` runs on core `w % 2`, so both placements relative
+/// to the accounts (spread over both cores) are exercised on purpose.
 pub fn transfer_threads(
     s: &Server,
     accounts: &[String],
     writers: usize,
     stop: &std::sync::Arc<std::sync::atomic::AtomicBool>,
-    transfer: fn(&mut redis::Connection, &str, &str),
+    transfer: fn(&mut redis::Connection, &str, &str) -> bool,
 ) -> Vec<std::thread::JoinHandle<u64>> {
     (0..writers)
         .map(|w| {
-            let (url, accounts, stop) = (s.url(), accounts.to_vec(), stop.clone());
+            let mut c = s.conn_on_core(w % 2);
+            let (accounts, stop) = (accounts.to_vec(), stop.clone());
             std::thread::spawn(move || {
-                let mut c = redis::Client::open(url).unwrap().get_connection().unwrap();
                 let mut n = 0u64;
                 let mut i = w;
                 while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                     let from = &accounts[i % accounts.len()];
                     let to = &accounts[(i * 7 + 3) % accounts.len()];
                     i += 1;
-                    if from != to {
-                        transfer(&mut c, from, to);
+                    if from != to && transfer(&mut c, from, to) {
                         n += 1;
                     }
                 }
@@ -517,7 +560,6 @@ pub fn transfer_threads(
         })
         .collect()
 }
-
 /// The shard core serving connection `c` (Redwing's CLIENT INFO `core=`).
 pub fn core_of(c: &mut redis::Connection) -> usize {
     let info: String = redis::cmd("CLIENT").arg("INFO").query(c).unwrap();
@@ -550,4 +592,216 @@ impl Placement {
             Placement::OtherCore => 1 - first,
         }
     }
+}
+
+/// A difference between Redwing and redis-server 7.0.15 (the oracle) that
+/// [`same_as_redis`] accepts. Each one is documented in README ("Differences
+/// a user may notice") or is an order Redis itself leaves unspecified.
+pub struct Allowed {
+    /// The command (and subcommand) it applies to, upper case.
+    pub command: &'static [&'static str],
+    /// Applies only when one of the arguments is this (upper case), if set.
+    pub with_arg: Option<&'static str>,
+    pub rule: Rule,
+    pub why: &'static str,
+}
+
+/// How an allowed difference is compared.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rule {
+    /// The top-level elements are compared as a sorted list.
+    Unordered,
+    /// The top-level elements are compared as a sorted list of pairs.
+    UnorderedPairs,
+    /// Not compared at all: the test asserts both replies explicitly.
+    Differs,
+}
+
+/// The allow-list. Anything not listed here must be byte-for-byte equal.
+pub const ALLOWED: &[Allowed] = &[
+    Allowed {
+        command: &["ZRANK"],
+        with_arg: Some("WITHSCORE"),
+        rule: Rule::Differs,
+        why: "Redwing accepts ZRANK ... WITHSCORE (Redis 7.2); 7.0 answers a syntax error (README)",
+    },
+    Allowed {
+        command: &["ZREVRANK"],
+        with_arg: Some("WITHSCORE"),
+        rule: Rule::Differs,
+        why: "Redwing accepts ZREVRANK ... WITHSCORE (Redis 7.2); 7.0 answers a syntax error (README)",
+    },
+    Allowed {
+        command: &["CLIENT", "INFO"],
+        with_arg: None,
+        rule: Rule::Differs,
+        why: "ids, addresses and ages differ, and Redwing adds core=N (README)",
+    },
+    Allowed {
+        command: &["CLIENT", "LIST"],
+        with_arg: None,
+        rule: Rule::Differs,
+        why: "ids, addresses and ages differ, and Redwing adds core=N (README)",
+    },
+];
+
+/// Replies in an order Redis leaves to its hash table: compared sorted.
+const UNORDERED: &[(&[&str], Rule)] = &[
+    (&["SMEMBERS"], Rule::Unordered),
+    (&["SINTER"], Rule::Unordered),
+    (&["SUNION"], Rule::Unordered),
+    (&["SDIFF"], Rule::Unordered),
+    (&["HKEYS"], Rule::Unordered),
+    (&["HVALS"], Rule::Unordered),
+    (&["KEYS"], Rule::Unordered),
+    (&["HGETALL"], Rule::UnorderedPairs),
+];
+
+/// The rule for `args`, if any (None: bytes must be equal).
+pub fn allowed_rule(args: &[&str]) -> Option<Rule> {
+    let up: Vec<String> = args.iter().map(|a| a.to_ascii_uppercase()).collect();
+    let starts = |c: &[&str]| c.len() <= up.len() && c.iter().zip(&up).all(|(a, b)| a == b);
+    for a in ALLOWED {
+        if starts(a.command) && a.with_arg.is_none_or(|w| up[1..].iter().any(|u| u == w)) {
+            return Some(a.rule);
+        }
+    }
+    UNORDERED.iter().find(|(c, _)| starts(c)).map(|(_, r)| *r)
+}
+
+/// The top-level elements of one aggregate reply, as byte strings.
+fn elements(reply: &[u8]) -> Option<(Vec<u8>, Vec<Vec<u8>>)> {
+    let nl = reply.windows(2).position(|w| w == b"\r\n")?;
+    if !matches!(reply[0], b'*' | b'~' | b'%') {
+        return None;
+    }
+    let n: i64 = std::str::from_utf8(&reply[1..nl]).ok()?.parse().ok()?;
+    let n = if reply[0] == b'%' { 2 * n } else { n };
+    let mut r = std::io::BufReader::new(&reply[nl + 2..]);
+    let mut out = Vec::new();
+    for _ in 0..n.max(0) {
+        let mut e = Vec::new();
+        read_reply(&mut r, &mut e).ok()?;
+        out.push(e);
+    }
+    Some((reply[..nl + 2].to_vec(), out))
+}
+
+/// `reply` as compared under `rule`.
+fn normalize(rule: Option<Rule>, reply: &[u8]) -> Vec<u8> {
+    let Some((head, mut items)) = elements(reply) else {
+        return reply.to_vec();
+    };
+    match rule {
+        Some(Rule::Unordered) => items.sort(),
+        Some(Rule::UnorderedPairs) => {
+            let mut pairs: Vec<Vec<u8>> = items.chunks(2).map(|p| p.concat()).collect();
+            pairs.sort();
+            items = pairs;
+        }
+        _ => return reply.to_vec(),
+    }
+    [head, items.concat()].concat()
+}
+
+/// Shows RESP bytes on one line (CR LF as `\r\n`).
+pub fn shown(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).replace("\r\n", "\\r\\n")
+}
+
+/// The one comparison with the oracle: runs `cmds` in order on one
+/// connection to each of `redwing` and `redis`, speaking RESP `resp` (2 or
+/// 3, by HELLO), and asserts each reply's raw bytes are equal, apart from
+/// the [`ALLOWED`] differences (and hash-table orders, compared sorted).
+/// Returns both servers' replies (redwing, redis), so a test can assert the
+/// allowed differences explicitly.
+pub fn same_as_redis_resp(
+    redwing: &Server,
+    redis: &Server,
+    resp: u8,
+    cmds: &[&[&str]],
+) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let mut ours = RawClient::new(redwing);
+    let mut theirs = RawClient::new(redis);
+    if resp == 3 {
+        assert!(ours.call_bytes(&["HELLO", "3"]).starts_with(b"%"));
+        assert!(theirs.call_bytes(&["HELLO", "3"]).starts_with(b"%"));
+    }
+    let mut out = Vec::new();
+    for args in cmds {
+        let (a, b) = (ours.call_bytes(args), theirs.call_bytes(args));
+        let rule = allowed_rule(args);
+        if rule != Some(Rule::Differs) {
+            assert!(
+                normalize(rule, &a) == normalize(rule, &b),
+                "RESP{resp} {args:?}\n redwing: {}\n   redis: {}",
+                shown(&a),
+                shown(&b)
+            );
+        }
+        out.push((a, b));
+    }
+    out
+}
+
+/// [`same_as_redis_resp`] in RESP2 and then in RESP3 on the data the
+/// servers hold now (no flush: the commands should leave it as it was, or
+/// give the same replies twice).
+pub fn same_as_redis_both(redwing: &Server, redis: &Server, cmds: &[&[&str]]) {
+    for resp in [2, 3] {
+        same_as_redis_resp(redwing, redis, resp, cmds);
+    }
+}
+
+/// [`same_as_redis_resp`] in RESP2 and then in RESP3, each time from an
+/// empty keyspace (FLUSHALL first). Returns the replies of both runs.
+pub fn same_as_redis(
+    redwing: &Server,
+    redis: &Server,
+    cmds: &[&[&str]],
+) -> [Vec<(Vec<u8>, Vec<u8>)>; 2] {
+    [2, 3].map(|resp| {
+        for s in [redwing, redis] {
+            assert_eq!(RawClient::new(s).call_bytes(&["FLUSHALL"]), b"+OK\r\n");
+        }
+        same_as_redis_resp(redwing, redis, resp, cmds)
+    })
+}
+
+/// Starts redwing (2 cores) and redis-server with the same `args` and runs
+/// [`same_as_redis`] on them.
+pub fn compare_with_redis(args: &[&str], cmds: &[&[&str]]) -> [Vec<(Vec<u8>, Vec<u8>)>; 2] {
+    let (redwing, redis) = (Server::start(args), Server::redis(args));
+    same_as_redis(&redwing, &redis, cmds)
+}
+
+/// `script` with each argument equal to a name in `subs` replaced by its
+/// value (`$A`, `$B`: keys on different redwing cores, for example).
+pub fn substitute<'a>(script: &[&[&'a str]], subs: &[(&str, &'a str)]) -> Vec<Vec<&'a str>> {
+    script
+        .iter()
+        .map(|line| {
+            line.iter()
+                .map(|a| subs.iter().find(|(k, _)| k == a).map_or(*a, |(_, v)| *v))
+                .collect()
+        })
+        .collect()
+}
+
+/// Splits space-separated command lines (`''` stands for an empty
+/// argument) into argument lists for the comparison helpers.
+pub fn split_lines<'a>(lines: &[&'a str]) -> Vec<Vec<&'a str>> {
+    lines
+        .iter()
+        .map(|l| {
+            l.split(' ')
+                .map(|a| if a == "''" { "" } else { a })
+                .collect()
+        })
+        .collect()
+}
+
+/// Argument lists as the slices the comparison helpers take.
+pub fn slices<'a, 'b>(v: &'b [Vec<&'a str>]) -> Vec<&'b [&'a str]> {
+    v.iter().map(Vec::as_slice).collect()
 }
