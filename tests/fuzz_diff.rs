@@ -1397,12 +1397,8 @@ fn shrink(pair: &mut Pair, steps: &[Step], failing: usize) -> Vec<Step> {
         (s, n)
     };
     let (mut cur, _) = target;
-    let still = |pair: &mut Pair, cand: &[Step]| -> Option<usize> {
-        match pair.run(cand) {
-            Some((i, _)) => Some(i),
-            None => None,
-        }
-    };
+    let still =
+        |pair: &mut Pair, cand: &[Step]| -> Option<usize> { pair.run(cand).map(|(i, _)| i) };
     let mut chunk = cur.len() / 2;
     while chunk >= 1 {
         let mut i = 0;

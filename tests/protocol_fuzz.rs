@@ -90,7 +90,7 @@ fn mutated_frames_match_redis_whole_and_split() {
     let mut rw = Server::start(&[]);
     let rd = Server::redis(&[]);
     let mut other = RawClient::new(&rw);
-    let mut rng = rand::rngs::StdRng::seed_from_u64(0x12ed_1e9);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(0x012e_d1e9);
     let deadline = Instant::now() + Duration::from_secs(50);
     let mut frames: Vec<Vec<u8>> = TEMPLATES.iter().map(|t| t.to_vec()).collect();
     for i in 0..240 {
