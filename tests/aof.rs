@@ -906,7 +906,6 @@ fn aof_files_interchange_with_redis() {
 /// one MULTI/EXEC block each in the AOF: after kill -9 mid-load the total is
 /// what it was, so no transaction was persisted in part.
 #[test]
-#[ignore = "open (issue 12/13): after the merge of 2026-12-05 a restart with the AOF did not log Ready within 60 s in the full suite; investigate"]
 fn crash_keeps_transactions_whole() {
     if oracle() {
         return;
@@ -925,12 +924,15 @@ fn crash_keeps_transactions_whole() {
             .cmd("INCRBY")
             .arg(to)
             .arg(3)
-            .query::<(i64, i64)>(c)
+            .cmd("INCR")
+            .arg("transfers")
+            .query::<(i64, i64, i64)>(c)
             .is_ok()
     });
     threads.extend(transfer_threads(&s, &accounts, 2, &stop, |c, from, to| {
-        let script = "redis.call('DECRBY', KEYS[1], 2) return redis.call('INCRBY', KEYS[2], 2)";
-        cmd(&["EVAL", script, "2", from, to])
+        let script = "redis.call('DECRBY', KEYS[1], 2) redis.call('INCR', KEYS[3]) \
+                      return redis.call('INCRBY', KEYS[2], 2)";
+        cmd(&["EVAL", script, "3", from, to, "transfers"])
             .query::<i64>(c)
             .is_ok()
     }));
@@ -941,9 +943,14 @@ fn crash_keeps_transactions_whole() {
     let s = start_aof(dir.path(), &[]);
     let mut c = s.conn();
     assert_eq!(balance(&mut c, &accounts), total, "after {made} transfers");
-    // The acknowledged transfers were persisted: the balances moved.
-    let moved = accounts.iter().any(|a| int(&mut c, &["GET", a]) != 1000);
-    assert!(moved, "{made} transfers acknowledged, none in the AOF");
+    // Transfers were persisted, and no more than were made (each writer may
+    // have one in flight whose reply the kill cut off). Counted, since the
+    // writers' account pattern can bring every balance back to 1000.
+    let persisted = int(&mut c, &["GET", "transfers"]);
+    assert!(
+        persisted > 0 && persisted as u64 <= made + 4,
+        "{made} transfers acknowledged, {persisted} in the AOF"
+    );
 }
 
 /// Off and on again at run time: writes made while it was off are in the

@@ -64,6 +64,53 @@ fn maxclients_counts_all_cores() {
     assert_eq!(greeting(&r), "-ERR max number of clients reached\r\n");
 }
 
+/// Many clients connecting at once on both cores: exactly the free places
+/// are taken, never one more (each core takes its place in one atomic
+/// step, so two cores cannot both take the last one).
+#[test]
+fn maxclients_holds_under_simultaneous_connects() {
+    let s = Server::start(&[]);
+    let mut admin = s.conn();
+    wait_for("probes closed", Duration::from_secs(5), || {
+        connected(&mut admin) == 1
+    });
+    let free = 10;
+    q(
+        &mut admin,
+        &["CONFIG", "SET", "maxclients", &(1 + free).to_string()],
+    );
+    for round in 0..5 {
+        let go = std::sync::Arc::new(std::sync::Barrier::new(40));
+        let threads: Vec<_> = (0..40)
+            .map(|_| {
+                let (go, port) = (go.clone(), s.port);
+                std::thread::spawn(move || {
+                    go.wait();
+                    let mut t = TcpStream::connect(("127.0.0.1", port)).unwrap();
+                    t.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+                    t.write_all(b"PING\r\n").unwrap();
+                    let mut buf = [0u8; 64];
+                    let n = t.read(&mut buf).unwrap_or(0);
+                    let admitted = &buf[..n] == b"+PONG\r\n";
+                    // Held until every thread has its answer.
+                    (admitted, t)
+                })
+            })
+            .collect();
+        let answers: Vec<_> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+        let admitted = answers.iter().filter(|(a, _)| *a).count();
+        assert_eq!(
+            admitted, free,
+            "round {round}: {admitted} admitted for {free} places"
+        );
+        assert_eq!(connected(&mut admin), 1 + free, "round {round}");
+        drop(answers);
+        wait_for("the clients gone", Duration::from_secs(5), || {
+            connected(&mut admin) == 1
+        });
+    }
+}
+
 /// `timeout` closes idle clients but not blocked or subscribed ones.
 #[test]
 fn timeout_closes_only_idle_clients() {

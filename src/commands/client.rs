@@ -150,15 +150,16 @@ impl ClientState {
         }
     }
 
-    /// A new client, registered on this core.
+    /// A new client, registered on this core (its `maxclients` place
+    /// already taken).
     pub fn register(addr: String, laddr: String, fd: i32) -> ClientRef {
         let mut st = ClientState::detached(addr, laddr, fd);
         st.id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
         let id = st.id;
         let c = Rc::new(RefCell::new(st));
         REGISTRY.with(|r| r.borrow_mut().insert(id, c.clone()));
+        // Its place in CONNECTED was taken when it was accepted.
         CORES.lock().unwrap().insert(id, runtime::me());
-        CONNECTED.fetch_add(1, Ordering::Relaxed);
         c
     }
 

@@ -12,6 +12,7 @@ pub mod transaction;
 
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use glommio::net::{TcpListener, TcpStream};
@@ -173,7 +174,7 @@ async fn start_connection(mut stream: TcpStream) {
     let local = stream.local_addr().ok();
     // As Redis: the client limit first (counted over every core), then
     // protected mode.
-    if CONNECTED.load(std::sync::atomic::Ordering::Relaxed) as i64 >= config::num(Opt::Maxclients) {
+    if !take_client_place() {
         let _ = stream
             .write_all(b"-ERR max number of clients reached\r\n")
             .await;
@@ -187,6 +188,7 @@ async fn start_connection(mut stream: TcpStream) {
         && config::text(Opt::Requirepass).is_empty()
         && peer.is_some_and(|p| !p.ip().is_loopback())
     {
+        CONNECTED.fetch_sub(1, Ordering::Relaxed);
         let _ = stream.write_all(PROTECTED_MODE_DENIED.as_bytes()).await;
         stats::with(|s| s.rejected_connections += 1);
         return;
@@ -194,6 +196,18 @@ async fn start_connection(mut stream: TcpStream) {
     let show = |a: Option<SocketAddr>| a.map_or_else(|| "?:0".to_string(), |a| a.to_string());
     let client = ClientState::register(show(peer), show(local), fd);
     connection::serve(stream, client).await;
+}
+
+/// Takes one of the `maxclients` places, counted over every core in one
+/// atomic step, so two cores accepting at once cannot both take the last
+/// place. `ClientState::unregister` gives it back.
+fn take_client_place() -> bool {
+    let max = config::num(Opt::Maxclients).max(0) as usize;
+    CONNECTED
+        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+            (n < max).then_some(n + 1)
+        })
+        .is_ok()
 }
 
 fn set_keepalive(fd: i32) {
