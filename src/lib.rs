@@ -17,6 +17,7 @@ pub mod runtime;
 pub mod scripting;
 pub mod server;
 pub mod storage;
+pub mod strtod;
 pub mod syscheck;
 
 /// Redwing's own version.

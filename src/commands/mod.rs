@@ -26,6 +26,7 @@ pub mod pubsub;
 pub mod scripting;
 pub mod server;
 pub mod sets;
+pub mod sort;
 pub mod stats;
 pub mod strings;
 pub mod tracking;
@@ -181,6 +182,13 @@ pub fn written_keys(spec: &Spec, argc: usize) -> impl Iterator<Item = usize> {
         usize::MAX
     };
     spec.key_indices(argc).take(n)
+}
+
+/// Whether this call of a write command can change the dataset: SORT does
+/// only with STORE (Redis propagates a command only when it changed data).
+pub fn may_write(spec: &Spec, args: &[Bytes]) -> bool {
+    spec.flags & flags::WRITE != 0
+        && (spec.name != "sort" || args.iter().skip(2).any(|a| is(a, "store")))
 }
 
 /// The server deleted an expired key (lazily or by the active walk): the
@@ -393,6 +401,7 @@ pub fn table() -> &'static Table {
         pubsub::register(&mut specs);
         multi::register(&mut specs);
         scripting::register(&mut specs);
+        sort::register(&mut specs);
         let mut by_name = HashMap::with_hasher(ahash::RandomState::new());
         for (i, s) in specs.iter().enumerate() {
             let prev = by_name.insert(s.name.as_bytes(), i);

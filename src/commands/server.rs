@@ -886,7 +886,8 @@ fn extra_categories(name: &str) -> &'static [&'static str] {
     match name {
         "dbsize" => &["keyspace"],
         "flushall" | "flushdb" | "swapdb" => &["keyspace", "dangerous"],
-        "keys" | "sort" | "migrate" | "restore" => &["dangerous"],
+        "keys" | "migrate" | "restore" => &["dangerous"],
+        "sort" | "sort_ro" => &["set", "sortedset", "list", "dangerous"],
         "info" => &["dangerous"],
         "lastsave" => &["admin", "dangerous"],
         "command" => &["connection"],
@@ -897,7 +898,11 @@ fn extra_categories(name: &str) -> &'static [&'static str] {
 /// `@read @string @fast` ...: from the flags, the group and the extras.
 pub fn categories(s: &Spec) -> Vec<&'static str> {
     let mut set: Vec<&str> = extra_categories(s.name).to_vec();
-    set.extend(group_category(s.group));
+    // Redis files SORT under "generic" but gives it the types it sorts
+    // instead of @keyspace.
+    if !s.name.starts_with("sort") {
+        set.extend(group_category(s.group));
+    }
     let f = s.flags;
     for (flag, cats) in [
         (WRITE, &["write"][..]),
@@ -1260,18 +1265,6 @@ const DEBUG_HELP: &[&str] = &[
     "    Prints this help.",
 ];
 
-/// Seconds as C's strtod reads them: the longest numeric prefix, else 0.
-fn strtod_prefix(b: &[u8]) -> f64 {
-    let s = String::from_utf8_lossy(b);
-    let s = s.trim_start();
-    (1..=s.len())
-        .rev()
-        .filter(|&i| s.is_char_boundary(i))
-        .find_map(|i| s[..i].parse::<f64>().ok())
-        .filter(|v| v.is_finite())
-        .unwrap_or(0.0)
-}
-
 fn debug(c: ClientRef, args: Vec<Bytes>) -> Fut {
     Box::pin(async move {
         let sub = args[1].to_ascii_lowercase();
@@ -1280,7 +1273,7 @@ fn debug(c: ClientRef, args: Vec<Bytes>) -> Fut {
             (b"sleep", 3) => {
                 // Redis stops the whole server here; a shard core cannot
                 // stop the others, so only this client waits.
-                let secs = strtod_prefix(&args[2]).max(0.0);
+                let secs = crate::strtod::prefix_or_zero(&args[2]).max(0.0);
                 runtime::sleep(Duration::from_secs_f64(secs.min(1e9))).await;
                 Reply::Ok
             }
@@ -1642,6 +1635,8 @@ mod tests {
         assert_eq!(cats("swapdb"), "keyspace write fast dangerous");
         assert_eq!(cats("info"), "slow dangerous");
         assert_eq!(cats("shutdown"), "admin slow dangerous");
+        assert_eq!(cats("sort"), "write set sortedset list slow dangerous");
+        assert_eq!(cats("sort_ro"), "read set sortedset list slow dangerous");
     }
 
     #[test]
@@ -1651,12 +1646,5 @@ mod tests {
         assert_eq!(rdb_string_len(b"12345"), 3);
         assert_eq!(rdb_string_len(b"1"), 2);
         assert_eq!(rdb_string_len(b"012"), 4);
-    }
-
-    #[test]
-    fn strtod_prefixes() {
-        assert_eq!(strtod_prefix(b"0.5"), 0.5);
-        assert_eq!(strtod_prefix(b"1.5abc"), 1.5);
-        assert_eq!(strtod_prefix(b"abc"), 0.0);
     }
 }

@@ -335,7 +335,7 @@ impl Parser<'_> {
 
     /// A number as C's strtod reads it: the longest prefix that parses.
     fn number(&mut self) -> Tok {
-        match strtod(&self.s[self.pos..]) {
+        match crate::strtod::strtod(&self.s[self.pos..]) {
             Some((n, used)) => {
                 self.pos += used;
                 Tok::Num(n)
@@ -415,72 +415,6 @@ impl Parser<'_> {
             self.at + 1
         ))
     }
-}
-
-/// strtod: sign, then hex (`0x`), `inf`/`infinity`/`nan`, or a decimal with
-/// optional fraction and exponent. Returns the value and the bytes used.
-fn strtod(s: &[u8]) -> Option<(f64, usize)> {
-    let mut i = 0;
-    let neg = match s.first() {
-        Some(b'-') => {
-            i = 1;
-            true
-        }
-        Some(b'+') => {
-            i = 1;
-            false
-        }
-        _ => false,
-    };
-    let sign = if neg { -1.0 } else { 1.0 };
-    let rest = &s[i..];
-    let starts = |w: &[u8]| rest.len() >= w.len() && rest[..w.len()].eq_ignore_ascii_case(w);
-    if starts(b"infinity") {
-        return Some((sign * f64::INFINITY, i + 8));
-    }
-    if starts(b"inf") {
-        return Some((sign * f64::INFINITY, i + 3));
-    }
-    if starts(b"nan") {
-        return Some((f64::NAN, i + 3));
-    }
-    if starts(b"0x") {
-        let digits = rest[2..]
-            .iter()
-            .take_while(|c| c.is_ascii_hexdigit())
-            .count();
-        if digits > 0 {
-            let v = rest[2..2 + digits].iter().fold(0.0, |v, &c| {
-                v * 16.0 + (c as char).to_digit(16).unwrap_or(0) as f64
-            });
-            return Some((sign * v, i + 2 + digits));
-        }
-    }
-    let digits = |from: usize| s[from..].iter().take_while(|c| c.is_ascii_digit()).count();
-    let int = digits(i);
-    let mut end = i + int;
-    let mut frac = 0;
-    if s.get(end) == Some(&b'.') {
-        frac = digits(end + 1);
-        if int + frac > 0 {
-            end += 1 + frac;
-        }
-    }
-    if int + frac == 0 {
-        return None;
-    }
-    if matches!(s.get(end), Some(b'e' | b'E')) {
-        let mut j = end + 1;
-        if matches!(s.get(j), Some(b'+' | b'-')) {
-            j += 1;
-        }
-        let exp = digits(j);
-        if exp > 0 {
-            end = j + exp;
-        }
-    }
-    let text = std::str::from_utf8(&s[..end]).ok()?;
-    Some((text.parse::<f64>().ok()?, end))
 }
 
 /// Pushes the value starting with token `t`.

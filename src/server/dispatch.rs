@@ -488,7 +488,8 @@ async fn coordinated(
     args: Vec<Bytes>,
     f: commands::CoordFn,
 ) -> Reply {
-    if !journal::enabled() || spec.flags & flags::WRITE == 0 || spec.flags & flags::BLOCKING != 0 {
+    if !journal::enabled() || !commands::may_write(spec, &args) || spec.flags & flags::BLOCKING != 0
+    {
         return f(client, args).await;
     }
     let form = args.clone();
