@@ -799,3 +799,85 @@ fn reply_framing_helper() {
     assert_eq!(reply_len(b"%1\r\n+a\r\n_\r\n"), Some(11));
     assert_eq!(reply_len(b"$-1\r\n"), Some(5));
 }
+
+/// RESET, CLIENT NO-EVICT: the same bytes as redis-server (the shared
+/// comparison, RESP2 and RESP3). RESET puts a connection back as new: db
+/// 0, no name, RESP2, out of MULTI, tracking off.
+#[test]
+fn reset_and_client_no_evict_match_redis() {
+    compare_with_redis(
+        &[],
+        &[
+            &["SET", "k", "v"],
+            &["CLIENT", "SETNAME", "someone"],
+            &["SELECT", "2"],
+            &["CLIENT", "TRACKING", "on"],
+            &["MULTI"],
+            &["RESET"],
+            &["CLIENT", "GETNAME"],
+            &["GET", "k"],
+            &["CLIENT", "TRACKINGINFO"],
+            &["EXEC"],
+            // (HELLO's reply holds the connection id, which differs; the
+            // RESP3 run shows RESET going back to RESP2: GET's nil is $-1.)
+            &["RESET"],
+            &["GET", "nosuch"],
+            &["RESET", "x"],
+            &["CLIENT", "NO-EVICT", "on"],
+            &["CLIENT", "NO-EVICT", "off"],
+            &["CLIENT", "NO-EVICT", "maybe"],
+            &["CLIENT", "NO-EVICT"],
+        ],
+    );
+}
+
+/// CLIENT SETINFO and CLIENT NO-TOUCH are Redis 7.2 commands Redwing has
+/// (README, differences); the 7.0 oracle does not know them. Both asserted.
+#[test]
+fn client_setinfo_and_no_touch_as_redis_7_2() {
+    let [resp2, _] = compare_with_redis(
+        &[],
+        &[
+            &["CLIENT", "SETINFO", "lib-name", "mylib"],
+            &["CLIENT", "SETINFO", "lib-ver", "1.2"],
+            &["CLIENT", "NO-TOUCH", "on"],
+        ],
+    );
+    for (i, sub) in ["SETINFO", "SETINFO", "NO-TOUCH"].iter().enumerate() {
+        assert_eq!(resp2[i].0, b"+OK\r\n", "{sub}");
+        let e = format!("-ERR unknown subcommand '{sub}'. Try CLIENT HELP.\r\n");
+        assert_eq!(resp2[i].1, e.as_bytes(), "{sub}");
+    }
+    let s = Server::start(&[]);
+    let mut c = RawClient::new(&s);
+    assert_eq!(
+        c.call(&["CLIENT", "SETINFO", "lib-name", "mylib"]),
+        "+OK\r\n"
+    );
+    assert_eq!(c.call(&["CLIENT", "SETINFO", "lib-ver", "1.2"]), "+OK\r\n");
+    let info = c.call(&["CLIENT", "INFO"]);
+    assert!(info.contains(" lib-name=mylib lib-ver=1.2 "), "{info}");
+    assert!(c
+        .call(&["CLIENT", "SETINFO", "lib-name", "has space"])
+        .starts_with("-ERR"));
+    assert!(c
+        .call(&["CLIENT", "SETINFO", "nosuch", "x"])
+        .starts_with("-ERR"));
+    // NO-TOUCH: reads by this client leave a key's idle time alone.
+    assert_eq!(c.call(&["SET", "k", "v"]), "+OK\r\n");
+    wait_for("idle time 1", TIMEOUT, || {
+        c.call(&["OBJECT", "IDLETIME", "k"]) != ":0\r\n"
+    });
+    assert_eq!(c.call(&["CLIENT", "NO-TOUCH", "on"]), "+OK\r\n");
+    assert_eq!(c.call(&["GET", "k"]), "$1\r\nv\r\n");
+    assert_ne!(c.call(&["OBJECT", "IDLETIME", "k"]), ":0\r\n");
+    // TOUCH still touches, as in Redis 7.2.
+    assert_eq!(c.call(&["TOUCH", "k"]), ":1\r\n");
+    assert_eq!(c.call(&["OBJECT", "IDLETIME", "k"]), ":0\r\n");
+    wait_for("idle time 1 again", TIMEOUT, || {
+        c.call(&["OBJECT", "IDLETIME", "k"]) != ":0\r\n"
+    });
+    assert_eq!(c.call(&["CLIENT", "NO-TOUCH", "off"]), "+OK\r\n");
+    assert_eq!(c.call(&["GET", "k"]), "$1\r\nv\r\n");
+    assert_eq!(c.call(&["OBJECT", "IDLETIME", "k"]), ":0\r\n");
+}

@@ -298,3 +298,55 @@ fn output_limit_option_errors_match_redis() {
         assert_eq!(q(&mut a, &get), q(&mut b, &get), "{v}");
     }
 }
+
+/// PUBSUB CHANNELS (with and without a pattern), NUMSUB, SHARDCHANNELS
+/// and SHARDNUMSUB with subscribers on both cores: the same bytes as
+/// redis-server (the shared comparison; the channel lists compared as
+/// sets, their order being Redis's hash table's).
+#[test]
+fn pubsub_introspection_matches_redis() {
+    let ours = Server::start(&[]);
+    let redis = Server::redis(&[]);
+    // Subscribers: on both redwing cores on purpose, held open meanwhile.
+    let mut subs = Vec::new();
+    for (i, sub) in [
+        &["SUBSCRIBE", "news.a", "news.b"][..],
+        &["SUBSCRIBE", "news.a", "other"],
+        &["PSUBSCRIBE", "news.*"],
+        &["SSUBSCRIBE", "orders"],
+        &["SSUBSCRIBE", "orders", "{orders}2"],
+    ]
+    .iter()
+    .enumerate()
+    {
+        for (s, c) in [(&ours, Some(i % 2)), (&redis, None)] {
+            let mut c = match c {
+                Some(core) => s.raw_on_core(core),
+                None => RawClient::new(s),
+            };
+            c.send(sub);
+            for _ in 1..sub.len() {
+                c.read();
+            }
+            subs.push(c);
+        }
+    }
+    let [resp2, _] = same_as_redis(
+        &ours,
+        &redis,
+        &[
+            &["PUBSUB", "CHANNELS"],
+            &["PUBSUB", "CHANNELS", "news.*"],
+            &["PUBSUB", "CHANNELS", "nomatch*"],
+            &["PUBSUB", "NUMSUB", "news.a", "news.b", "other", "none"],
+            &["PUBSUB", "NUMPAT"],
+            &["PUBSUB", "SHARDCHANNELS"],
+            &["PUBSUB", "SHARDCHANNELS", "ord*"],
+            &["PUBSUB", "SHARDNUMSUB", "orders", "{orders}2", "none"],
+            &["PUBSUB", "SHARDNUMSUB"],
+        ],
+    );
+    // Not vacuous: the channels are there.
+    assert!(shown(&resp2[0].0).contains("news.a"));
+    assert!(shown(&resp2[7].0).contains(":2"));
+}

@@ -643,6 +643,18 @@ pub const ALLOWED: &[Allowed] = &[
         rule: Rule::Differs,
         why: "ids, addresses and ages differ, and Redwing adds core=N (README)",
     },
+    Allowed {
+        command: &["CLIENT", "SETINFO"],
+        with_arg: None,
+        rule: Rule::Differs,
+        why: "a Redis 7.2 subcommand Redwing has; 7.0 answers unknown subcommand (README)",
+    },
+    Allowed {
+        command: &["CLIENT", "NO-TOUCH"],
+        with_arg: None,
+        rule: Rule::Differs,
+        why: "a Redis 7.2 subcommand Redwing has; 7.0 answers unknown subcommand (README)",
+    },
 ];
 
 /// Replies in an order Redis leaves to its hash table: compared sorted.
@@ -655,6 +667,8 @@ const UNORDERED: &[(&[&str], Rule)] = &[
     (&["HVALS"], Rule::Unordered),
     (&["KEYS"], Rule::Unordered),
     (&["HGETALL"], Rule::UnorderedPairs),
+    (&["PUBSUB", "CHANNELS"], Rule::Unordered),
+    (&["PUBSUB", "SHARDCHANNELS"], Rule::Unordered),
 ];
 
 /// The rule for `args`, if any (None: bytes must be equal).
