@@ -756,6 +756,93 @@ fn bgrewriteaof_during_bgsave_is_scheduled() {
     assert_eq!(int(&mut s.conn(), &["DBSIZE"]), 200_000);
 }
 
+/// A tmpfs of `size` mounted on a fresh directory (we run as root),
+/// unmounted when dropped.
+struct SmallDisk(tempfile::TempDir);
+
+impl SmallDisk {
+    fn mount(size: &str) -> SmallDisk {
+        let dir = tempfile::tempdir().unwrap();
+        SmallDisk(dir).with(&format!("size={size}"))
+    }
+
+    fn with(self, opts: &str) -> SmallDisk {
+        let remount = Command::new("findmnt")
+            .arg(self.0.path())
+            .status()
+            .is_ok_and(|s| s.success());
+        let opts = if remount {
+            format!("remount,{opts}")
+        } else {
+            opts.to_string()
+        };
+        let st = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &opts, "tmpfs"])
+            .arg(self.0.path())
+            .status()
+            .unwrap();
+        assert!(st.success(), "mount -o {opts} (needs root)");
+        self
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(self.0.path()).status();
+    }
+}
+
+/// README: a failed AOF write makes writes (and PING) answer -MISCONF
+/// while reads work, until a retry succeeds; nothing acknowledged is lost.
+/// The disk fills up (a small tmpfs), then gets room (remounted larger).
+#[test]
+fn full_disk_refuses_writes_with_misconf_until_there_is_room() {
+    const MISCONF: &str = "-MISCONF Errors writing to the AOF file: ";
+    let disk = SmallDisk::mount("256k");
+    let s = start_aof(disk.0.path(), &[]);
+    let mut c = RawClient::new(&s);
+    let value = "x".repeat(16 * 1024);
+    let mut acked = 0;
+    wait_for("a write refused", Duration::from_secs(30), || {
+        let got = c.call(&["SET", &format!("k{acked}"), &value]);
+        if got == "+OK\r\n" {
+            acked += 1;
+            return false;
+        }
+        // Redis names the errno ("No space left on device"); Redwing
+        // says "write error" (a difference noted in the report).
+        assert!(got.starts_with(MISCONF), "{got}");
+        true
+    });
+    assert!(acked > 0, "the first writes fit");
+    assert!(c.call(&["PING"]).starts_with(MISCONF));
+    assert!(c.call(&["DEL", "k0"]).starts_with(MISCONF));
+    assert_eq!(c.call(&["STRLEN", "k0"]), format!(":{}\r\n", value.len()));
+    let mut admin = s.conn();
+    assert_eq!(info_field(&mut admin, "aof_last_write_status"), "err");
+    // Room again: a retry works and so do writes.
+    let disk = disk.with("size=16m");
+    wait_for("writes accepted again", Duration::from_secs(10), || {
+        c.call(&["PING"]) == "+PONG\r\n"
+    });
+    assert_eq!(info_field(&mut admin, "aof_last_write_status"), "ok");
+    // `always`: this reply waits for the fsync of everything before it.
+    assert_eq!(
+        c.call(&["CONFIG", "SET", "appendfsync", "always"]),
+        "+OK\r\n"
+    );
+    assert_eq!(c.call(&["SET", "last", "1"]), "+OK\r\n");
+    kill9(s);
+    let s = start_aof(disk.0.path(), &[]);
+    let mut c = s.conn();
+    assert_eq!(int(&mut c, &["DBSIZE"]), acked as i64 + 1);
+    assert_eq!(
+        int(&mut c, &["STRLEN", &format!("k{}", acked - 1)]),
+        16 * 1024
+    );
+    kill9(s);
+}
+
 // ---- damaged files ----
 
 /// A server with a few keys in db 0 and 1, killed: its dir and keyspace.
