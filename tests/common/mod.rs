@@ -735,8 +735,19 @@ pub fn same_as_redis_resp(
     resp: u8,
     cmds: &[&[&str]],
 ) -> Vec<(Vec<u8>, Vec<u8>)> {
-    let mut ours = RawClient::new(redwing);
-    let mut theirs = RawClient::new(redis);
+    let (mut ours, mut theirs) = (RawClient::new(redwing), RawClient::new(redis));
+    same_as_redis_on(&mut ours, &mut theirs, resp, cmds)
+}
+
+/// [`same_as_redis_resp`] on connections the test opened (a redwing one
+/// placed on a chosen core, for example): `ours` to redwing, `theirs` to
+/// redis-server.
+pub fn same_as_redis_on(
+    ours: &mut RawClient,
+    theirs: &mut RawClient,
+    resp: u8,
+    cmds: &[&[&str]],
+) -> Vec<(Vec<u8>, Vec<u8>)> {
     if resp == 3 {
         assert!(ours.call_bytes(&["HELLO", "3"]).starts_with(b"%"));
         assert!(theirs.call_bytes(&["HELLO", "3"]).starts_with(b"%"));
