@@ -536,6 +536,23 @@ fn client_subcommand_arity_errors() {
     );
 }
 
+/// The runs of a two-client test: redwing with the second client on the
+/// first one's core and on the other core (the first on core 0), then
+/// redis-server. Each run: the index into `both`, and the placement.
+const TWO_CLIENT_RUNS: [(usize, Option<Placement>); 3] = [
+    (0, Some(Placement::SameCore)),
+    (0, Some(Placement::OtherCore)),
+    (1, None),
+];
+
+/// A raw connection on `core` (redwing), or anywhere (redis-server: None).
+fn raw_at(s: &Server, core: Option<usize>) -> TcpStream {
+    match core {
+        Some(core) => s.raw_on_core(core).into_stream(),
+        None => s.raw(),
+    }
+}
+
 /// The `key=value` fields of a CLIENT LIST/INFO line.
 fn fields(line: &str) -> Vec<(String, String)> {
     line.split_whitespace()
@@ -564,9 +581,10 @@ fn bulk_body(b: &[u8]) -> String {
 fn client_info_and_list() {
     let servers = both(&[]);
     let mut keys = Vec::new();
-    for (i, s) in servers.iter().enumerate() {
-        let mut a = s.raw();
-        let mut b = s.raw();
+    for (i, p) in TWO_CLIENT_RUNS {
+        let s = &servers[i];
+        let mut a = raw_at(s, p.map(|_| 0));
+        let mut b = raw_at(s, p.map(|p| p.core_for(0)));
         let aid = text(&send(
             &mut a,
             b"CLIENT SETNAME alpha\r\nSELECT 3\r\nCLIENT ID\r\n",
@@ -619,14 +637,17 @@ fn client_info_and_list() {
         ));
         keys.push(vec![errs]);
     }
-    // Redis 7.0's fields, in its order, come first (extra fields may follow).
-    assert!(
-        keys[0].starts_with(&keys[2]),
-        "{:?} vs {:?}",
-        keys[0],
-        keys[2]
-    );
-    assert_eq!(keys[1], keys[3]);
+    // Redis 7.0's fields, in its order, come first (extra fields may
+    // follow), in both redwing runs.
+    for run in [0, 2] {
+        assert!(
+            keys[run].starts_with(&keys[4]),
+            "{:?} vs {:?}",
+            keys[run],
+            keys[4]
+        );
+        assert_eq!(keys[run + 1], keys[5]);
+    }
 }
 
 #[test]
@@ -644,10 +665,12 @@ fn client_info_names_the_subcommand() {
 #[test]
 fn client_kill_by_id_addr_and_skipme() {
     let servers = both(&[]);
-    for (i, s) in servers.iter().enumerate() {
-        let who = name(i);
-        let mut me = s.raw();
-        let mut victim = s.raw();
+    for (i, p) in TWO_CLIENT_RUNS {
+        let s = &servers[i];
+        let who = format!("{} {p:?}", name(i));
+        let mut me = raw_at(s, p.map(|_| 0));
+        let victim_core = p.map(|p| p.core_for(0));
+        let mut victim = raw_at(s, victim_core);
         let vid = text(&send(&mut victim, b"CLIENT ID\r\n", 1))[1..]
             .trim()
             .to_string();
@@ -659,7 +682,7 @@ fn client_kill_by_id_addr_and_skipme() {
         );
 
         // Old form: CLIENT KILL ip:port.
-        let mut victim = s.raw();
+        let mut victim = raw_at(s, victim_core);
         send(&mut victim, b"PING\r\n", 1);
         let addr = victim.local_addr().unwrap().to_string();
         let got = send(&mut me, format!("CLIENT KILL {addr}\r\n").as_bytes(), 1);
@@ -667,7 +690,7 @@ fn client_kill_by_id_addr_and_skipme() {
         assert!(read_to_close(&mut victim, TIMEOUT).1, "{who}");
 
         // New form with ADDR; SKIPME yes (the default) spares the caller.
-        let mut victim = s.raw();
+        let mut victim = raw_at(s, victim_core);
         send(&mut victim, b"PING\r\n", 1);
         let addr = victim.local_addr().unwrap().to_string();
         let got = send(
