@@ -165,6 +165,55 @@ fn strs(v: &[String]) -> Vec<&str> {
     v.iter().map(String::as_str).collect()
 }
 
+/// One step of a scripted scenario, with `{k}` for the key the waiter
+/// blocks on and `{o}` for a key on the other core.
+enum Step {
+    /// The waiter sends this blocking command; the step ends once CLIENT
+    /// LIST shows it blocked.
+    Block(&'static [&'static str]),
+    /// The writer runs a command: its reply goes to the transcript.
+    Write(&'static [&'static str]),
+    /// The writer runs these in one MULTI/EXEC: the EXEC reply goes to the
+    /// transcript.
+    Exec(&'static [&'static [&'static str]]),
+    /// The waiter's next reply.
+    Read,
+    /// The waiter's next reply, or "none" if nothing comes within QUIET.
+    Quiet,
+    /// The waiter runs a command (once it was served).
+    Call(&'static [&'static str]),
+}
+use Step::*;
+
+/// Plays `steps` with one waiter and one writer placed as `at` says; the
+/// transcript of what each step returned.
+fn play(s: &Server, at: Option<At>, names: &[String; 2], steps: &[Step]) -> Vec<String> {
+    let (k, o) = keys(at, names);
+    let args = |a: &[&str]| fill(a, &k, &o, "");
+    let mut c = writer(s, at);
+    let mut w = waiter(s, at);
+    let mut out = Vec::new();
+    for step in steps {
+        match step {
+            Block(cmd) => {
+                w.send(&strs(&args(cmd)));
+                wait_blocked(&mut c, &cmd[0].to_lowercase(), 1);
+            }
+            Write(cmd) => out.push(q(&mut c, &strs(&args(cmd)))),
+            Exec(cmds) => {
+                let filled: Vec<Vec<String>> = cmds.iter().map(|a| args(a)).collect();
+                let refs: Vec<Vec<&str>> = filled.iter().map(|a| strs(a)).collect();
+                let refs: Vec<&[&str]> = refs.iter().map(Vec::as_slice).collect();
+                out.push(exec(&mut c, &refs));
+            }
+            Read => out.push(w.read()),
+            Quiet => out.push(quiet(&mut w)),
+            Call(cmd) => out.push(w.call(&strs(&args(cmd)))),
+        }
+    }
+    out
+}
+
 /// `MULTI; push; DEL; EXEC` wakes nobody, for every blocking command; the
 /// next push reaches the waiter, with THAT element.
 #[test]
@@ -194,47 +243,49 @@ fn exec_push_then_del_wakes_nobody() {
 #[test]
 fn exec_push_del_set_keeps_waiting() {
     compare(|s, at, names| {
-        let (k, _) = keys(at, names);
-        let mut c = writer(s, at);
-        let mut w = waiter(s, at);
-        w.send(&["BLPOP", &k, "5"]);
-        wait_blocked(&mut c, "blpop", 1);
-        let mut out = vec![exec(
-            &mut c,
-            &[&["LPUSH", &k, "x"], &["DEL", &k], &["SET", &k, "foo"]],
-        )];
-        out.push(quiet(&mut w));
-        q(&mut c, &["DEL", &k]);
-        q(&mut c, &["LPUSH", &k, "y"]);
-        out.push(w.read());
-        out
+        play(
+            s,
+            at,
+            names,
+            &[
+                Block(&["BLPOP", "{k}", "5"]),
+                Exec(&[
+                    &["LPUSH", "{k}", "x"],
+                    &["DEL", "{k}"],
+                    &["SET", "{k}", "foo"],
+                ]),
+                Quiet,
+                Write(&["DEL", "{k}"]),
+                Write(&["LPUSH", "{k}", "y"]),
+                Read,
+            ],
+        )
     });
 }
 
 /// The waiter is served after the whole EXEC: `RPUSH a; RPUSH b; LPOP`
-/// leaves b for it, and the EXEC's LPOP got a.
+/// leaves b for it, and the EXEC's LPOP got a; nothing of the transaction
+/// is missing once the waiter is served.
 #[test]
 fn waiter_sees_whole_transaction() {
     compare(|s, at, names| {
-        let (k, o) = keys(at, names);
-        let mut c = writer(s, at);
-        let mut w = waiter(s, at);
-        w.send(&["BLPOP", &k, "5"]);
-        wait_blocked(&mut c, "blpop", 1);
-        let mut out = vec![exec(
-            &mut c,
+        play(
+            s,
+            at,
+            names,
             &[
-                &["RPUSH", &k, "a"],
-                &["SET", &o, "v"],
-                &["RPUSH", &k, "b"],
-                &["LPOP", &k],
+                Block(&["BLPOP", "{k}", "5"]),
+                Exec(&[
+                    &["RPUSH", "{k}", "a"],
+                    &["SET", "{o}", "v"],
+                    &["RPUSH", "{k}", "b"],
+                    &["LPOP", "{k}"],
+                ]),
+                Read,
+                Call(&["GET", "{o}"]),
+                Write(&["LLEN", "{k}"]),
             ],
-        )];
-        out.push(w.read());
-        // Nothing of the transaction is missing once the waiter is served.
-        out.push(w.call(&["GET", &o]));
-        out.push(q(&mut c, &["LLEN", &k]));
-        out
+        )
     });
 }
 
@@ -243,33 +294,29 @@ fn waiter_sees_whole_transaction() {
 #[test]
 fn script_serves_after_it_ends() {
     compare(|s, at, names| {
-        let (k, _) = keys(at, names);
-        let mut c = writer(s, at);
-        let mut w = waiter(s, at);
-        w.send(&["BLPOP", &k, "5"]);
-        wait_blocked(&mut c, "blpop", 1);
-        let mut out = vec![q(
-            &mut c,
+        play(
+            s,
+            at,
+            names,
             &[
-                "EVAL",
-                "redis.call('lpush',KEYS[1],'a'); redis.call('del',KEYS[1])",
-                "1",
-                &k,
+                Block(&["BLPOP", "{k}", "5"]),
+                Write(&[
+                    "EVAL",
+                    "redis.call('lpush',KEYS[1],'a'); redis.call('del',KEYS[1])",
+                    "1",
+                    "{k}",
+                ]),
+                Quiet,
+                Write(&[
+                    "EVAL",
+                    "redis.call('rpush',KEYS[1],'b','c'); return redis.call('lpop',KEYS[1])",
+                    "1",
+                    "{k}",
+                ]),
+                Read,
+                Write(&["EXISTS", "{k}"]),
             ],
-        )];
-        out.push(quiet(&mut w));
-        out.push(q(
-            &mut c,
-            &[
-                "EVAL",
-                "redis.call('rpush',KEYS[1],'b','c'); return redis.call('lpop',KEYS[1])",
-                "1",
-                &k,
-            ],
-        ));
-        out.push(w.read());
-        out.push(q(&mut c, &["EXISTS", &k]));
-        out
+        )
     });
 }
 
@@ -307,25 +354,22 @@ fn failed_serve_passes_element_on() {
 #[test]
 fn keys_across_cores_and_timeouts() {
     compare(|s, at, names| {
-        let (k, o) = keys(at, names);
-        let mut c = writer(s, at);
-        let mut w = waiter(s, at);
-        let mut out = Vec::new();
-        w.send(&["BLPOP", &o, &k, "5"]);
-        wait_blocked(&mut c, "blpop", 1);
-        q(&mut c, &["RPUSH", &k, "a", "b"]);
-        out.push(w.read());
-        out.push(q(&mut c, &["LRANGE", &k, "0", "-1"]));
-        for args in [
-            vec!["BLPOP", &o, &k, "0.2"],
-            vec!["BLMOVE", &o, &k, "LEFT", "LEFT", "0.2"],
-            vec!["BZPOPMIN", &o, "0.2"],
-            vec!["BZMPOP", "0.2", "2", &o, "zz", "MAX"],
-        ] {
-            q(&mut c, &["DEL", &k]);
-            out.push(w.call(&args));
-        }
-        out
+        play(
+            s,
+            at,
+            names,
+            &[
+                Block(&["BLPOP", "{o}", "{k}", "5"]),
+                Write(&["RPUSH", "{k}", "a", "b"]),
+                Read,
+                Write(&["LRANGE", "{k}", "0", "-1"]),
+                Write(&["DEL", "{k}"]),
+                Call(&["BLPOP", "{o}", "{k}", "0.2"]),
+                Call(&["BLMOVE", "{o}", "{k}", "LEFT", "LEFT", "0.2"]),
+                Call(&["BZPOPMIN", "{o}", "0.2"]),
+                Call(&["BZMPOP", "0.2", "2", "{o}", "zz", "MAX"]),
+            ],
+        )
     });
 }
 

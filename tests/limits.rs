@@ -8,7 +8,7 @@ mod common;
 use std::io::{Read, Write};
 use std::time::Duration;
 
-use common::{raw_roundtrip, RawClient, Server};
+use common::{raw_roundtrip, same_as_redis, RawClient, Server};
 
 /// Commands whose replies must match redis-server byte for byte. Each
 /// probes a count, offset, TTL or increment at the edges of its range.
@@ -143,23 +143,10 @@ const EDGES: &[&[&str]] = &[
     &["CONFIG", "SET", "proto-max-bulk-len", "1"],
 ];
 
-fn replies(s: &Server) -> Vec<String> {
-    let mut c = RawClient::new(s);
-    c.call(&["FLUSHALL"]);
-    EDGES.iter().map(|a| c.call(a)).collect()
-}
-
 #[test]
 fn count_and_size_edges_match_redis() {
     let (rw, rd) = (Server::start(&[]), Server::redis(&[]));
-    let (a, b) = (replies(&rw), replies(&rd));
-    let mut diffs = Vec::new();
-    for ((cmd, x), y) in EDGES.iter().zip(&a).zip(&b) {
-        if x != y {
-            diffs.push(format!("{cmd:?}\n  redwing: {x:?}\n  redis:   {y:?}"));
-        }
-    }
-    assert!(diffs.is_empty(), "{}", diffs.join("\n"));
+    same_as_redis(&rw, &rd, EDGES);
 }
 
 fn rss_kb(pid: u32) -> u64 {

@@ -6,7 +6,6 @@
 //! killed while blocked.
 mod common;
 
-use std::io::Write;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -24,21 +23,20 @@ fn range(c: &mut Connection, key: &str) -> Vec<String> {
         .unwrap()
 }
 
-/// Runs every command on both servers and compares the replies.
-fn same(r: &mut Connection, w: &mut Connection, cmds: &[&[&str]]) {
-    for args in cmds {
-        assert_eq!(q(w, args), q(r, args), "{args:?}");
-    }
+/// Runs every command on both servers (redis-server `r`, redwing `w`) and
+/// compares the replies' bytes in RESP2 and RESP3 (the shared comparison),
+/// on the data they hold now.
+fn same(r: &Server, w: &Server, cmds: &[&[&str]]) {
+    same_as_redis_both(w, r, cmds);
 }
 
 #[test]
 fn every_command_matches_redis() {
     let rs = Server::redis(&[]);
     let ws = Server::start(&[]);
-    let (mut r, mut w) = (rs.conn(), ws.conn());
     same(
-        &mut r,
-        &mut w,
+        &rs,
+        &ws,
         &[
             &["RPUSH", "l", "a", "b", "c", "a", "d", "a"],
             &["LPUSH", "l", "x", "y"],
@@ -181,7 +179,7 @@ fn every_command_matches_redis() {
 fn wrongtype_on_a_string_key() {
     let rs = Server::redis(&[]);
     let ws = Server::start(&[]);
-    let (mut r, mut w) = (rs.conn(), ws.conn());
+    let mut w = ws.conn();
     let cmds: &[&[&str]] = &[
         &["SET", "s", "v"],
         &["RPUSH", "l", "a"],
@@ -217,7 +215,7 @@ fn wrongtype_on_a_string_key() {
         &["LRANGE", "l", "0", "-1"],
         &["GET", "s"],
     ];
-    same(&mut r, &mut w, cmds);
+    same(&rs, &ws, cmds);
     // The same with the two keys on different cores of redwing.
     let (a, b) = keys_on_two_cores("wt:");
     let _: () = redis::cmd("SET").arg(&a).arg("v").query(&mut w).unwrap();
@@ -243,11 +241,7 @@ fn encoding_and_memory_follow_redis() {
                 let _: i64 = redis::cmd("RPUSH").arg(&key).arg(chunk).query(c).unwrap();
             }
         }
-        same(
-            &mut r,
-            &mut w,
-            &[&["OBJECT", "ENCODING", &key], &["LLEN", &key]],
-        );
+        same(&rs, &ws, &[&["OBJECT", "ENCODING", &key], &["LLEN", &key]]);
         assert_eq!(range(&mut r, &key), range(&mut w, &key));
         // Bytes per element: no more than Redis (plus a little slack for
         // tiny lists, whose fixed costs differ).
@@ -422,60 +416,72 @@ fn lmove_across_cores() {
     assert_eq!(all, want);
 }
 
-#[test]
-fn blpop_served_by_a_push_from_another_connection() {
+/// Runs a blocking test once per placement of its blocked clients (on
+/// `core`) relative to the writer (on core 0): the same core, the other.
+fn each_placement(body: impl Fn(&Server, usize)) {
     let s = Server::start(&[]);
-    let mut c = s.conn();
-    let (a, b) = keys_on_two_cores("bp:");
-    for key in [a, b] {
-        let mut blocked = s.conn();
-        let k = key.clone();
-        let t = thread::spawn(move || q(&mut blocked, &["BLPOP", &k, "5"]));
-        wait_blocked(&mut c, "blpop", 1);
-        assert_eq!(int(&mut c, &["RPUSH", &key, "v1", "v2"]), 2);
-        assert_eq!(
-            t.join().unwrap(),
-            format!("array([bulk-string('\"{key}\"'), bulk-string('\"v1\"')])")
-        );
-        assert_eq!(range(&mut c, &key), ["v2"]);
+    for p in PLACEMENTS {
+        q(&mut s.conn(), &["FLUSHALL"]);
+        body(&s, p.core_for(0));
     }
 }
 
 #[test]
+fn blpop_served_by_a_push_from_another_connection() {
+    each_placement(|s, core| {
+        let mut c = s.conn_on_core(0);
+        let (a, b) = keys_on_two_cores("bp:");
+        for key in [a, b] {
+            let mut blocked = s.conn_on_core(core);
+            let k = key.clone();
+            let t = thread::spawn(move || q(&mut blocked, &["BLPOP", &k, "5"]));
+            wait_blocked(&mut c, "blpop", 1);
+            assert_eq!(int(&mut c, &["RPUSH", &key, "v1", "v2"]), 2);
+            assert_eq!(
+                t.join().unwrap(),
+                format!("array([bulk-string('\"{key}\"'), bulk-string('\"v1\"')])")
+            );
+            assert_eq!(range(&mut c, &key), ["v2"]);
+        }
+    });
+}
+
+#[test]
 fn blocked_clients_are_served_first_come_first_served() {
-    let s = Server::start(&[]);
-    let mut c = s.conn();
-    let mut threads = Vec::new();
-    for i in 0..3 {
-        let mut b = s.conn();
-        threads.push(thread::spawn(move || q(&mut b, &["BRPOP", "fifo", "5"])));
-        wait_blocked(&mut c, "brpop", i + 1);
-    }
-    // One push at a time: each goes to the longest-waiting client.
-    for (i, t) in threads.into_iter().enumerate() {
-        let v = format!("v{i}");
-        assert_eq!(int(&mut c, &["LPUSH", "fifo", &v]), 1);
-        assert_eq!(
-            t.join().unwrap(),
-            format!("array([bulk-string('\"fifo\"'), bulk-string('\"{v}\"')])")
-        );
-    }
-    assert_eq!(int(&mut c, &["EXISTS", "fifo"]), 0);
-    // One push of three elements serves all three, in order.
-    let mut threads = Vec::new();
-    for i in 0..3 {
-        let mut b = s.conn();
-        threads.push(thread::spawn(move || q(&mut b, &["BLPOP", "fifo2", "5"])));
-        wait_blocked(&mut c, "blpop", i + 1);
-    }
-    assert_eq!(int(&mut c, &["RPUSH", "fifo2", "x0", "x1", "x2", "x3"]), 4);
-    for (i, t) in threads.into_iter().enumerate() {
-        assert_eq!(
-            t.join().unwrap(),
-            format!("array([bulk-string('\"fifo2\"'), bulk-string('\"x{i}\"')])")
-        );
-    }
-    assert_eq!(range(&mut c, "fifo2"), ["x3"]);
+    each_placement(|s, core| {
+        let mut c = s.conn_on_core(0);
+        let mut threads = Vec::new();
+        for i in 0..3 {
+            let mut b = s.conn_on_core(core);
+            threads.push(thread::spawn(move || q(&mut b, &["BRPOP", "fifo", "5"])));
+            wait_blocked(&mut c, "brpop", i + 1);
+        }
+        // One push at a time: each goes to the longest-waiting client.
+        for (i, t) in threads.into_iter().enumerate() {
+            let v = format!("v{i}");
+            assert_eq!(int(&mut c, &["LPUSH", "fifo", &v]), 1);
+            assert_eq!(
+                t.join().unwrap(),
+                format!("array([bulk-string('\"fifo\"'), bulk-string('\"{v}\"')])")
+            );
+        }
+        assert_eq!(int(&mut c, &["EXISTS", "fifo"]), 0);
+        // One push of three elements serves all three, in order.
+        let mut threads = Vec::new();
+        for i in 0..3 {
+            let mut b = s.conn_on_core(core);
+            threads.push(thread::spawn(move || q(&mut b, &["BLPOP", "fifo2", "5"])));
+            wait_blocked(&mut c, "blpop", i + 1);
+        }
+        assert_eq!(int(&mut c, &["RPUSH", "fifo2", "x0", "x1", "x2", "x3"]), 4);
+        for (i, t) in threads.into_iter().enumerate() {
+            assert_eq!(
+                t.join().unwrap(),
+                format!("array([bulk-string('\"fifo2\"'), bulk-string('\"x{i}\"')])")
+            );
+        }
+        assert_eq!(range(&mut c, "fifo2"), ["x3"]);
+    });
 }
 
 #[test]
@@ -502,120 +508,132 @@ fn timeouts_return_nil() {
 
 #[test]
 fn blocked_on_keys_of_two_cores() {
-    let s = Server::start(&[]);
-    let mut c = s.conn();
-    let (a, b) = keys_on_two_cores("two:");
-    for push in [&a, &b] {
-        let mut blocked = s.conn();
-        let (ka, kb) = (a.clone(), b.clone());
-        let t = thread::spawn(move || q(&mut blocked, &["BLPOP", &ka, &kb, "5"]));
-        wait_blocked(&mut c, "blpop", 1);
-        assert_eq!(int(&mut c, &["RPUSH", push, "v"]), 1);
-        assert_eq!(
-            t.join().unwrap(),
-            format!("array([bulk-string('\"{push}\"'), bulk-string('\"v\"')])")
-        );
-        assert_eq!(int(&mut c, &["EXISTS", &a, &b]), 0);
-        // The waiter left the other core's queue: a push there stays put.
-        let other = if push == &a { &b } else { &a };
-        assert_eq!(int(&mut c, &["RPUSH", other, "w"]), 1);
-        assert_eq!(range(&mut c, other), ["w"]);
-        let _: i64 = redis::cmd("DEL").arg(other).query(&mut c).unwrap();
-    }
-    // Pushes to both cores at once serve the client exactly once.
-    for _ in 0..20 {
-        let mut blocked = s.conn();
-        let (ka, kb) = (a.clone(), b.clone());
-        let t = thread::spawn(move || {
-            q(
-                &mut blocked,
-                &["BLMPOP", "5", "2", &ka, &kb, "LEFT", "COUNT", "10"],
-            )
-        });
-        wait_blocked(&mut c, "blmpop", 1);
-        let (mut p1, mut p2) = (s.conn(), s.conn());
-        let (ka, kb) = (a.clone(), b.clone());
-        let t1 = thread::spawn(move || int(&mut p1, &["RPUSH", &ka, "x"]));
-        let t2 = thread::spawn(move || int(&mut p2, &["RPUSH", &kb, "y"]));
-        t1.join().unwrap();
-        t2.join().unwrap();
-        let got = t.join().unwrap();
-        let left = range(&mut c, &a).len() + range(&mut c, &b).len();
-        assert_eq!(left, 1, "{got}");
-        let _: i64 = redis::cmd("DEL").arg(&a).arg(&b).query(&mut c).unwrap();
-    }
+    each_placement(|s, core| {
+        let mut c = s.conn_on_core(0);
+        let (a, b) = keys_on_two_cores("two:");
+        for push in [&a, &b] {
+            let mut blocked = s.conn_on_core(core);
+            let (ka, kb) = (a.clone(), b.clone());
+            let t = thread::spawn(move || q(&mut blocked, &["BLPOP", &ka, &kb, "5"]));
+            wait_blocked(&mut c, "blpop", 1);
+            assert_eq!(int(&mut c, &["RPUSH", push, "v"]), 1);
+            assert_eq!(
+                t.join().unwrap(),
+                format!("array([bulk-string('\"{push}\"'), bulk-string('\"v\"')])")
+            );
+            assert_eq!(int(&mut c, &["EXISTS", &a, &b]), 0);
+            // The waiter left the other core's queue: a push there stays put.
+            let other = if push == &a { &b } else { &a };
+            assert_eq!(int(&mut c, &["RPUSH", other, "w"]), 1);
+            assert_eq!(range(&mut c, other), ["w"]);
+            let _: i64 = redis::cmd("DEL").arg(other).query(&mut c).unwrap();
+        }
+        // Pushes to both cores at once serve the client exactly once.
+        for _ in 0..20 {
+            let mut blocked = s.conn_on_core(core);
+            let (ka, kb) = (a.clone(), b.clone());
+            let t = thread::spawn(move || {
+                q(
+                    &mut blocked,
+                    &["BLMPOP", "5", "2", &ka, &kb, "LEFT", "COUNT", "10"],
+                )
+            });
+            wait_blocked(&mut c, "blmpop", 1);
+            let (mut p1, mut p2) = (s.conn_on_core(0), s.conn_on_core(1));
+            let (ka, kb) = (a.clone(), b.clone());
+            let t1 = thread::spawn(move || int(&mut p1, &["RPUSH", &ka, "x"]));
+            let t2 = thread::spawn(move || int(&mut p2, &["RPUSH", &kb, "y"]));
+            t1.join().unwrap();
+            t2.join().unwrap();
+            let got = t.join().unwrap();
+            let left = range(&mut c, &a).len() + range(&mut c, &b).len();
+            assert_eq!(left, 1, "{got}");
+            let _: i64 = redis::cmd("DEL").arg(&a).arg(&b).query(&mut c).unwrap();
+        }
+    });
 }
 
 #[test]
 fn blmove_across_cores() {
-    let s = Server::start(&[]);
-    let mut c = s.conn();
-    let (a, b) = keys_on_two_cores("bm:");
-    for (src, dst) in [(&a, &b), (&b, &a)] {
-        let mut blocked = s.conn();
-        let (s2, d2) = (src.clone(), dst.clone());
-        let t = thread::spawn(move || q(&mut blocked, &["BLMOVE", &s2, &d2, "RIGHT", "LEFT", "5"]));
-        wait_blocked(&mut c, "blmove", 1);
-        assert_eq!(int(&mut c, &["RPUSH", src, "e1", "e2"]), 2);
-        assert_eq!(t.join().unwrap(), "bulk-string('\"e2\"')");
-        assert_eq!(range(&mut c, src), ["e1"]);
-        assert_eq!(range(&mut c, dst), ["e2"]);
-        let _: i64 = redis::cmd("DEL").arg(src).arg(dst).query(&mut c).unwrap();
-    }
-    // Two clients blocked on one source: each gets one element.
-    let mut threads = Vec::new();
-    for i in 0..2 {
-        let mut blocked = s.conn();
-        let (s2, d2) = (a.clone(), b.clone());
-        threads.push(thread::spawn(move || {
-            q(&mut blocked, &["BRPOPLPUSH", &s2, &d2, "5"])
-        }));
-        wait_blocked(&mut c, "brpoplpush", i + 1);
-    }
-    assert_eq!(int(&mut c, &["LPUSH", &a, "x", "y"]), 2);
-    let got: Vec<String> = threads.into_iter().map(|t| t.join().unwrap()).collect();
-    assert_eq!(got, ["bulk-string('\"x\"')", "bulk-string('\"y\"')"]);
-    assert_eq!(range(&mut c, &b), ["y", "x"]);
-    assert_eq!(int(&mut c, &["EXISTS", &a]), 0);
+    each_placement(|s, core| {
+        let mut c = s.conn_on_core(0);
+        let (a, b) = keys_on_two_cores("bm:");
+        for (src, dst) in [(&a, &b), (&b, &a)] {
+            let mut blocked = s.conn_on_core(core);
+            let (s2, d2) = (src.clone(), dst.clone());
+            let t =
+                thread::spawn(move || q(&mut blocked, &["BLMOVE", &s2, &d2, "RIGHT", "LEFT", "5"]));
+            wait_blocked(&mut c, "blmove", 1);
+            assert_eq!(int(&mut c, &["RPUSH", src, "e1", "e2"]), 2);
+            assert_eq!(t.join().unwrap(), "bulk-string('\"e2\"')");
+            assert_eq!(range(&mut c, src), ["e1"]);
+            assert_eq!(range(&mut c, dst), ["e2"]);
+            let _: i64 = redis::cmd("DEL").arg(src).arg(dst).query(&mut c).unwrap();
+        }
+        // Two clients blocked on one source: each gets one element.
+        let mut threads = Vec::new();
+        for i in 0..2 {
+            let mut blocked = s.conn_on_core(core);
+            let (s2, d2) = (a.clone(), b.clone());
+            threads.push(thread::spawn(move || {
+                q(&mut blocked, &["BRPOPLPUSH", &s2, &d2, "5"])
+            }));
+            wait_blocked(&mut c, "brpoplpush", i + 1);
+        }
+        assert_eq!(int(&mut c, &["LPUSH", &a, "x", "y"]), 2);
+        let got: Vec<String> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+        assert_eq!(got, ["bulk-string('\"x\"')", "bulk-string('\"y\"')"]);
+        assert_eq!(range(&mut c, &b), ["y", "x"]);
+        assert_eq!(int(&mut c, &["EXISTS", &a]), 0);
+    });
 }
 
 #[test]
 fn killed_or_gone_while_blocked_loses_nothing() {
-    let s = Server::start(&[]);
-    let mut c = s.conn();
-    // Killed by CLIENT KILL.
-    let mut victim = s.conn();
-    let id = int(&mut victim, &["CLIENT", "ID"]);
-    let t = thread::spawn(move || q(&mut victim, &["BLPOP", "kill", "0"]));
-    wait_blocked(&mut c, "blpop", 1);
-    assert_eq!(int(&mut c, &["CLIENT", "KILL", "ID", &id.to_string()]), 1);
-    assert!(
-        t.join().unwrap().starts_with('-'),
-        "the killed client got an error"
-    );
-    thread::sleep(Duration::from_millis(300));
-    assert_eq!(int(&mut c, &["RPUSH", "kill", "v"]), 1);
-    assert_eq!(range(&mut c, "kill"), ["v"]);
-    // Hung up by the client itself.
-    let mut raw = s.raw();
-    raw.write_all(b"BLPOP gone 0\r\n").unwrap();
-    wait_blocked(&mut c, "blpop", 1);
-    drop(raw);
-    thread::sleep(Duration::from_millis(300));
-    assert_eq!(int(&mut c, &["RPUSH", "gone", "v"]), 1);
-    assert_eq!(range(&mut c, "gone"), ["v"]);
-    // A live client blocked behind a dead one still gets served.
-    let mut raw = s.raw();
-    raw.write_all(b"BLPOP q 0\r\n").unwrap();
-    wait_blocked(&mut c, "blpop", 1);
-    let mut live = s.conn();
-    let t = thread::spawn(move || q(&mut live, &["BLPOP", "q", "5"]));
-    wait_blocked(&mut c, "blpop", 2);
-    drop(raw);
-    thread::sleep(Duration::from_millis(300));
-    assert_eq!(int(&mut c, &["RPUSH", "q", "v"]), 1);
-    assert_eq!(
-        t.join().unwrap(),
-        "array([bulk-string('\"q\"'), bulk-string('\"v\"')])"
-    );
+    each_placement(|s, core| {
+        let mut c = s.conn_on_core(0);
+        // Killed by CLIENT KILL.
+        let mut victim = s.conn_on_core(core);
+        let id = int(&mut victim, &["CLIENT", "ID"]);
+        let t = thread::spawn(move || q(&mut victim, &["BLPOP", "kill", "0"]));
+        wait_blocked(&mut c, "blpop", 1);
+        assert_eq!(int(&mut c, &["CLIENT", "KILL", "ID", &id.to_string()]), 1);
+        assert!(
+            t.join().unwrap().starts_with('-'),
+            "the killed client got an error"
+        );
+        gone(&mut c, 0);
+        assert_eq!(int(&mut c, &["RPUSH", "kill", "v"]), 1);
+        assert_eq!(range(&mut c, "kill"), ["v"]);
+        // Hung up by the client itself.
+        let mut raw = s.raw_on_core(core);
+        raw.send(&["BLPOP", "gone", "0"]);
+        wait_blocked(&mut c, "blpop", 1);
+        drop(raw);
+        gone(&mut c, 0);
+        assert_eq!(int(&mut c, &["RPUSH", "gone", "v"]), 1);
+        assert_eq!(range(&mut c, "gone"), ["v"]);
+        // A live client blocked behind a dead one still gets served.
+        let mut raw = s.raw_on_core(core);
+        raw.send(&["BLPOP", "q", "0"]);
+        wait_blocked(&mut c, "blpop", 1);
+        let mut live = s.conn_on_core(core);
+        let t = thread::spawn(move || q(&mut live, &["BLPOP", "q", "5"]));
+        wait_blocked(&mut c, "blpop", 2);
+        drop(raw);
+        gone(&mut c, 1);
+        assert_eq!(int(&mut c, &["RPUSH", "q", "v"]), 1);
+        assert_eq!(
+            t.join().unwrap(),
+            "array([bulk-string('\"q\"'), bulk-string('\"v\"')])"
+        );
+    });
+}
+
+/// Waits until `left` clients are blocked in BLPOP (the server has seen
+/// the others go).
+fn gone(c: &mut Connection, left: usize) {
+    wait_for("the client gone", TIMEOUT, || {
+        blocked_in(c, "blpop") == left
+    });
 }

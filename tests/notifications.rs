@@ -47,7 +47,11 @@ fn read_push(r: &mut BufReader<TcpStream>) -> Option<Vec<String>> {
 
 impl Subscriber {
     fn new(s: &Server) -> Subscriber {
-        let mut w = s.raw();
+        Subscriber::on(s.raw())
+    }
+
+    /// Pattern-subscribes on `w` (a connection placed on a chosen core).
+    fn on(mut w: TcpStream) -> Subscriber {
         w.write_all(b"PSUBSCRIBE __keyspace@*__:* __keyevent@*__:*\r\n")
             .unwrap();
         let mut r = BufReader::new(w);
@@ -68,7 +72,38 @@ impl Subscriber {
         }
         out
     }
+
+    /// Every message before a marker published from each of `s`'s cores
+    /// (each core's messages reach the subscriber in order, so nothing
+    /// published before a marker can come after it): no quiet period to
+    /// guess, and a late unwanted message cannot pass as none.
+    fn drain_to_markers(&mut self, s: &Server, redwing: bool) -> Vec<(String, String)> {
+        for core in 0..2 {
+            let mut c = if redwing {
+                s.conn_on_core(core)
+            } else {
+                s.conn()
+            };
+            q(&mut c, &["PUBLISH", MARKER, &core.to_string()]);
+        }
+        self.r.get_ref().set_read_timeout(Some(TIMEOUT)).unwrap();
+        let (mut out, mut markers) = (Vec::new(), 0);
+        while markers < 2 {
+            let m = read_push(&mut self.r).expect("the markers");
+            assert_eq!(m[0], "pmessage", "{m:?}");
+            if m[2] == MARKER {
+                markers += 1;
+            } else {
+                out.push((m[2].clone(), m[3].clone()));
+            }
+        }
+        out
+    }
 }
+
+/// The channel of the end-of-events markers (the subscriber's patterns
+/// match it; no command announces it).
+const MARKER: &str = "__keyspace@0__:end-of-events";
 
 /// Messages grouped by the Redwing core that owns their key (or, with
 /// `by_key`, by key), each as "<db> <key> K|E <event>" (keyspace or
@@ -145,24 +180,67 @@ fn run(c: &mut Connection, line: &str) -> String {
     q(c, &refs)
 }
 
-/// Runs `setup` with notifications off, then `cmds` with `flags`, and
-/// returns what a pattern subscriber received.
-fn events(s: &Server, flags: &str, setup: &[String], cmds: &[String], by_key: bool) -> Groups {
-    let mut c = s.conn();
-    run(&mut c, "FLUSHALL");
-    run(&mut c, "CONFIG SET notify-keyspace-events ''");
-    for line in setup {
-        run(&mut c, line);
+/// Where the writer is relative to the subscriber (on redwing's core 0),
+/// and the RESP version the writer speaks: each placement once, and each
+/// RESP version once.
+const RUNS: [(Placement, u8); 2] = [(Placement::SameCore, 2), (Placement::OtherCore, 3)];
+
+/// Runs `setup` with notifications off, then `cmds` with `flags` on both
+/// servers, comparing the replies' bytes (the shared comparison), and
+/// returns what a pattern subscriber received: (redis, redwing).
+fn events(
+    p: &Pair,
+    flags: &str,
+    setup: &[String],
+    cmds: &[String],
+    by_key: bool,
+    (placement, resp): (Placement, u8),
+) -> (Groups, Groups) {
+    let mut subs = Vec::new();
+    for (s, redwing) in [(&p.redis, false), (&p.redwing, true)] {
+        let mut c = s.conn();
+        run(&mut c, "FLUSHALL");
+        run(&mut c, "CONFIG SET notify-keyspace-events ''");
+        for line in setup {
+            run(&mut c, line);
+        }
+        subs.push(match redwing {
+            true => Subscriber::on(s.raw_on_core(0).into_stream()),
+            false => Subscriber::new(s),
+        });
+        let set = ["CONFIG", "SET", "notify-keyspace-events", flags];
+        assert_eq!(q(&mut c, &set), "ok", "CONFIG SET {flags}");
     }
-    let mut sub = Subscriber::new(s);
-    let set = ["CONFIG", "SET", "notify-keyspace-events", flags];
-    assert_eq!(q(&mut c, &set), "ok", "CONFIG SET {flags}");
-    for line in cmds {
-        run(&mut c, line);
+    let mut ours = p.redwing.raw_on_core(placement.core_for(0));
+    let mut theirs = RawClient::new(&p.redis);
+    for chunk in cmds.split_inclusive(|l| l.starts_with("WAIT ")) {
+        let (last, cmds) = chunk.split_last().unwrap();
+        let mut lines: Vec<&str> = cmds.iter().map(String::as_str).collect();
+        let wait = last.strip_prefix("WAIT ");
+        if wait.is_none() {
+            lines.push(last);
+        }
+        let args: Vec<Vec<String>> = lines.iter().map(|l| words(l)).collect();
+        let args: Vec<Vec<&str>> = args
+            .iter()
+            .map(|a| a.iter().map(String::as_str).collect())
+            .collect();
+        same_as_redis_on(&mut ours, &mut theirs, resp, &slices(&args));
+        if let Some(ms) = wait {
+            // Time passes, for keys to expire (Redis refuses DEBUG).
+            thread::sleep(Duration::from_millis(ms.parse().unwrap()));
+        }
     }
-    let got = group(&sub.drain(), by_key);
-    run(&mut c, "CONFIG SET notify-keyspace-events ''");
-    got
+    let mut got = Vec::new();
+    for ((s, redwing), sub) in [(&p.redis, false), (&p.redwing, true)]
+        .into_iter()
+        .zip(&mut subs)
+    {
+        got.push(group(&sub.drain_to_markers(s, redwing), by_key));
+        run(&mut s.conn(), "CONFIG SET notify-keyspace-events ''");
+    }
+    let redwing = got.pop().unwrap();
+    (got.pop().unwrap(), redwing)
 }
 
 /// The servers a test compares, and key names on each of Redwing's cores.
@@ -212,14 +290,17 @@ impl Pair {
 
     fn compare(&self, flags: &str, setup: &str, cmds: &str, by_key: bool) {
         let (setup, cmds) = (self.lines(setup), self.lines(cmds));
-        let want = events(&self.redis, flags, &setup, &cmds, by_key);
-        let got = events(&self.redwing, flags, &setup, &cmds, by_key);
-        let published = flags.contains(['K', 'E']);
-        assert_eq!(!want.is_empty(), published, "events with {flags}: {cmds:?}");
-        if got != want {
-            let diff = first_difference(&want, &got);
-            let culprit = self.first_differing_command(flags, &setup, &cmds, by_key);
-            panic!("events differ for flags {flags}, commands {cmds:#?}\n{diff}\n{culprit}");
+        for run in RUNS {
+            let (want, got) = events(self, flags, &setup, &cmds, by_key, run);
+            let published = flags.contains(['K', 'E']);
+            assert_eq!(!want.is_empty(), published, "events with {flags}: {cmds:?}");
+            if got != want {
+                let diff = first_difference(&want, &got);
+                let culprit = self.first_differing_command(flags, &setup, &cmds, by_key, run);
+                panic!(
+                    "events differ for flags {flags}, {run:?}, commands {cmds:#?}\n{diff}\n{culprit}"
+                );
+            }
         }
     }
 
@@ -231,12 +312,12 @@ impl Pair {
         setup: &[String],
         cmds: &[String],
         by_key: bool,
+        run: (Placement, u8),
     ) -> String {
         for i in 0..cmds.len() {
             let before: Vec<String> = setup.iter().chain(&cmds[..i]).cloned().collect();
             let one = &cmds[i..=i];
-            let want = events(&self.redis, flags, &before, one, by_key);
-            let got = events(&self.redwing, flags, &before, one, by_key);
+            let (want, got) = events(self, flags, &before, one, by_key, run);
             if got != want {
                 return format!(
                     "first differing command: {}\n  redis:   {want:?}\n  redwing: {got:?}",
@@ -833,10 +914,13 @@ fn off_by_default_and_switchable() {
     let mut c = s.conn();
     let mut sub = Subscriber::new(&s);
     run(&mut c, "SET x 1");
-    assert!(sub.drain().is_empty());
+    assert!(sub.drain_to_markers(&s, true).is_empty());
     run(&mut c, "CONFIG SET notify-keyspace-events K$");
     run(&mut c, "SET x 2");
     run(&mut c, "CONFIG SET notify-keyspace-events ''");
     run(&mut c, "SET x 3");
-    assert_eq!(sub.drain(), vec![("__keyspace@0__:x".into(), "set".into())]);
+    assert_eq!(
+        sub.drain_to_markers(&s, true),
+        vec![("__keyspace@0__:x".into(), "set".into())]
+    );
 }

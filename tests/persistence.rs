@@ -212,31 +212,60 @@ fn bgsave_under_writes_is_point_in_time() {
     check_rdb(&dir.path().join("dump.rdb"));
 }
 
-/// BGSAVE SCHEDULE during a BGSAVE answers "scheduled" and saves once the
-/// running one is done (as Redis); with none running it starts one.
+/// BGSAVE SCHEDULE as Redis 7.0 answers it, on both servers: during a
+/// BGSAVE it is refused like a plain BGSAVE; during a BGREWRITEAOF it
+/// answers "scheduled" (a plain BGSAVE is refused) and the save runs once
+/// the rewrite is done; with nothing running it starts a save.
 #[test]
-fn bgsave_schedule_runs_after_the_running_save() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = start_in(dir.path(), &["--save", ""]);
-    let mut c = s.conn();
-    preload(&mut c, "k", 200_000);
-    let mut raw = RawClient::new(&s);
-    raw.send_many(&[&["BGSAVE"], &["BGSAVE", "SCHEDULE"]]);
-    assert_eq!(raw.read(), "+Background saving started\r\n");
-    assert_eq!(raw.read(), "+Background saving scheduled\r\n");
-    wait_for("both saves", Duration::from_secs(60), || {
-        info_field(&mut c, "rdb_saves") == "2"
-            && info_field(&mut c, "rdb_bgsave_in_progress") == "0"
-    });
-    assert_eq!(info_field(&mut c, "rdb_last_bgsave_status"), "ok");
-    assert_eq!(
-        raw.call(&["BGSAVE", "SCHEDULE"]),
-        "+Background saving started\r\n"
-    );
-    wait_for("the third save", Duration::from_secs(60), || {
-        info_field(&mut c, "rdb_saves") == "3"
-    });
-    check_rdb(&dir.path().join("dump.rdb"));
+fn bgsave_schedule_as_redis() {
+    const STARTED: &str = "+Background saving started\r\n";
+    const IN_PROGRESS: &str = "-ERR Background save already in progress\r\n";
+    for oracle in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let args = ["--dir", dir.path().to_str().unwrap(), "--save", ""];
+        let s = if oracle {
+            Server::redis(&args)
+        } else {
+            Server::start(&args)
+        };
+        let mut c = s.conn();
+        preload(&mut c, "k", 200_000);
+        let saves = |c: &mut Connection, n: &str| {
+            wait_for(
+                &format!("save {n} ({oracle})"),
+                Duration::from_secs(60),
+                || {
+                    info_field(c, "rdb_saves") == n
+                        && info_field(c, "rdb_bgsave_in_progress") == "0"
+                        && info_field(c, "aof_rewrite_in_progress") == "0"
+                },
+            )
+        };
+        // In one write each: the first cannot have finished 200 000 keys
+        // when the others arrive.
+        let mut raw = RawClient::new(&s);
+        raw.send_many(&[&["BGSAVE"], &["BGSAVE", "SCHEDULE"], &["BGSAVE"]]);
+        let got: Vec<String> = (0..3).map(|_| raw.read()).collect();
+        assert_eq!(got, [STARTED, IN_PROGRESS, IN_PROGRESS], "oracle: {oracle}");
+        saves(&mut c, "1");
+        raw.send_many(&[&["BGREWRITEAOF"], &["BGSAVE", "SCHEDULE"], &["BGSAVE"]]);
+        let got: Vec<String> = (0..3).map(|_| raw.read()).collect();
+        assert_eq!(
+            got,
+            [
+                "+Background append only file rewriting started\r\n",
+                "+Background saving scheduled\r\n",
+                "-ERR Another child process is active (AOF?): can't BGSAVE right now. \
+                 Use BGSAVE SCHEDULE in order to schedule a BGSAVE whenever possible.\r\n",
+            ],
+            "oracle: {oracle}"
+        );
+        saves(&mut c, "2");
+        assert_eq!(info_field(&mut c, "rdb_last_bgsave_status"), "ok");
+        assert_eq!(raw.call(&["BGSAVE", "SCHEDULE"]), STARTED);
+        saves(&mut c, "3");
+        check_rdb(&dir.path().join("dump.rdb"));
+    }
 }
 
 /// FLUSHALL, FLUSHDB and SWAPDB during a BGSAVE abort it (README,

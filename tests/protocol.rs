@@ -436,13 +436,7 @@ fn hello_before_auth_says_noauth() {
 
 #[test]
 fn auth_without_requirepass() {
-    let servers = both(&[]);
-    let mut got = Vec::new();
-    for s in &servers {
-        let mut c = s.raw();
-        got.push(text(&send(&mut c, b"AUTH x\r\nAUTH default x\r\n", 2)));
-    }
-    assert_eq!(got[0], got[1]);
+    compare_with_redis(&[], &[&["AUTH", "x"], &["AUTH", "default", "x"]]);
 }
 
 #[test]
@@ -501,13 +495,22 @@ fn client_reply_on_is_answered_in_a_later_write() {
 
 #[test]
 fn client_setname_getname_id() {
+    compare_with_redis(
+        &[],
+        &[
+            &["CLIENT", "GETNAME"],
+            &["CLIENT", "SETNAME", "worker-1"],
+            &["CLIENT", "GETNAME"],
+            &["CLIENT", "SETNAME", "a b"],
+            &["CLIENT", "SETNAME", "a\nb"],
+            &["CLIENT", "GETNAME"],
+            &["CLIENT", "SETNAME", ""],
+            &["CLIENT", "GETNAME"],
+        ],
+    );
     let servers = both(&[]);
-    let req: &[u8] = b"CLIENT GETNAME\r\nCLIENT SETNAME worker-1\r\nCLIENT GETNAME\r\n\
-CLIENT SETNAME \"a b\"\r\nCLIENT SETNAME \"a\\nb\"\r\nCLIENT GETNAME\r\nCLIENT SETNAME \"\"\r\nCLIENT GETNAME\r\n";
-    let mut got = Vec::new();
     for s in &servers {
         let mut c = s.raw();
-        got.push(text(&send(&mut c, req, 8)));
         let a = text(&send(&mut c, b"CLIENT ID\r\n", 1));
         let b = text(&send(&mut c, b"CLIENT ID\r\n", 1));
         assert_eq!(a, b, "CLIENT ID is stable");
@@ -516,19 +519,38 @@ CLIENT SETNAME \"a b\"\r\nCLIENT SETNAME \"a\\nb\"\r\nCLIENT GETNAME\r\nCLIENT S
         assert!(a.starts_with(':') && other.starts_with(':'));
         assert_ne!(a, other, "ids are unique");
     }
-    assert_eq!(got[0], got[1]);
 }
 
 #[test]
 fn client_subcommand_arity_errors() {
-    let servers = both(&[]);
-    let req: &[u8] = b"CLIENT SETNAME\r\nCLIENT GETNAME x\r\nCLIENT ID x\r\nCLIENT KILL\r\nCLIENT REPLY\r\nCLIENT FOO\r\n";
-    let mut got = Vec::new();
-    for s in &servers {
-        let mut c = s.raw();
-        got.push(text(&send(&mut c, req, 6)));
+    compare_with_redis(
+        &[],
+        &[
+            &["CLIENT", "SETNAME"],
+            &["CLIENT", "GETNAME", "x"],
+            &["CLIENT", "ID", "x"],
+            &["CLIENT", "KILL"],
+            &["CLIENT", "REPLY"],
+            &["CLIENT", "FOO"],
+        ],
+    );
+}
+
+/// The runs of a two-client test: redwing with the second client on the
+/// first one's core and on the other core (the first on core 0), then
+/// redis-server. Each run: the index into `both`, and the placement.
+const TWO_CLIENT_RUNS: [(usize, Option<Placement>); 3] = [
+    (0, Some(Placement::SameCore)),
+    (0, Some(Placement::OtherCore)),
+    (1, None),
+];
+
+/// A raw connection on `core` (redwing), or anywhere (redis-server: None).
+fn raw_at(s: &Server, core: Option<usize>) -> TcpStream {
+    match core {
+        Some(core) => s.raw_on_core(core).into_stream(),
+        None => s.raw(),
     }
-    assert_eq!(got[0], got[1]);
 }
 
 /// The `key=value` fields of a CLIENT LIST/INFO line.
@@ -559,9 +581,10 @@ fn bulk_body(b: &[u8]) -> String {
 fn client_info_and_list() {
     let servers = both(&[]);
     let mut keys = Vec::new();
-    for (i, s) in servers.iter().enumerate() {
-        let mut a = s.raw();
-        let mut b = s.raw();
+    for (i, p) in TWO_CLIENT_RUNS {
+        let s = &servers[i];
+        let mut a = raw_at(s, p.map(|_| 0));
+        let mut b = raw_at(s, p.map(|p| p.core_for(0)));
         let aid = text(&send(
             &mut a,
             b"CLIENT SETNAME alpha\r\nSELECT 3\r\nCLIENT ID\r\n",
@@ -614,14 +637,17 @@ fn client_info_and_list() {
         ));
         keys.push(vec![errs]);
     }
-    // Redis 7.0's fields, in its order, come first (extra fields may follow).
-    assert!(
-        keys[0].starts_with(&keys[2]),
-        "{:?} vs {:?}",
-        keys[0],
-        keys[2]
-    );
-    assert_eq!(keys[1], keys[3]);
+    // Redis 7.0's fields, in its order, come first (extra fields may
+    // follow), in both redwing runs.
+    for run in [0, 2] {
+        assert!(
+            keys[run].starts_with(&keys[4]),
+            "{:?} vs {:?}",
+            keys[run],
+            keys[4]
+        );
+        assert_eq!(keys[run + 1], keys[5]);
+    }
 }
 
 #[test]
@@ -639,10 +665,12 @@ fn client_info_names_the_subcommand() {
 #[test]
 fn client_kill_by_id_addr_and_skipme() {
     let servers = both(&[]);
-    for (i, s) in servers.iter().enumerate() {
-        let who = name(i);
-        let mut me = s.raw();
-        let mut victim = s.raw();
+    for (i, p) in TWO_CLIENT_RUNS {
+        let s = &servers[i];
+        let who = format!("{} {p:?}", name(i));
+        let mut me = raw_at(s, p.map(|_| 0));
+        let victim_core = p.map(|p| p.core_for(0));
+        let mut victim = raw_at(s, victim_core);
         let vid = text(&send(&mut victim, b"CLIENT ID\r\n", 1))[1..]
             .trim()
             .to_string();
@@ -654,7 +682,7 @@ fn client_kill_by_id_addr_and_skipme() {
         );
 
         // Old form: CLIENT KILL ip:port.
-        let mut victim = s.raw();
+        let mut victim = raw_at(s, victim_core);
         send(&mut victim, b"PING\r\n", 1);
         let addr = victim.local_addr().unwrap().to_string();
         let got = send(&mut me, format!("CLIENT KILL {addr}\r\n").as_bytes(), 1);
@@ -662,7 +690,7 @@ fn client_kill_by_id_addr_and_skipme() {
         assert!(read_to_close(&mut victim, TIMEOUT).1, "{who}");
 
         // New form with ADDR; SKIPME yes (the default) spares the caller.
-        let mut victim = s.raw();
+        let mut victim = raw_at(s, victim_core);
         send(&mut victim, b"PING\r\n", 1);
         let addr = victim.local_addr().unwrap().to_string();
         let got = send(
@@ -798,4 +826,86 @@ fn reply_framing_helper() {
     assert_eq!(reply_len(b"*2\r\n$1\r\na\r\n:1\r\nxx"), Some(15));
     assert_eq!(reply_len(b"%1\r\n+a\r\n_\r\n"), Some(11));
     assert_eq!(reply_len(b"$-1\r\n"), Some(5));
+}
+
+/// RESET, CLIENT NO-EVICT: the same bytes as redis-server (the shared
+/// comparison, RESP2 and RESP3). RESET puts a connection back as new: db
+/// 0, no name, RESP2, out of MULTI, tracking off.
+#[test]
+fn reset_and_client_no_evict_match_redis() {
+    compare_with_redis(
+        &[],
+        &[
+            &["SET", "k", "v"],
+            &["CLIENT", "SETNAME", "someone"],
+            &["SELECT", "2"],
+            &["CLIENT", "TRACKING", "on"],
+            &["MULTI"],
+            &["RESET"],
+            &["CLIENT", "GETNAME"],
+            &["GET", "k"],
+            &["CLIENT", "TRACKINGINFO"],
+            &["EXEC"],
+            // (HELLO's reply holds the connection id, which differs; the
+            // RESP3 run shows RESET going back to RESP2: GET's nil is $-1.)
+            &["RESET"],
+            &["GET", "nosuch"],
+            &["RESET", "x"],
+            &["CLIENT", "NO-EVICT", "on"],
+            &["CLIENT", "NO-EVICT", "off"],
+            &["CLIENT", "NO-EVICT", "maybe"],
+            &["CLIENT", "NO-EVICT"],
+        ],
+    );
+}
+
+/// CLIENT SETINFO and CLIENT NO-TOUCH are Redis 7.2 commands Redwing has
+/// (README, differences); the 7.0 oracle does not know them. Both asserted.
+#[test]
+fn client_setinfo_and_no_touch_as_redis_7_2() {
+    let [resp2, _] = compare_with_redis(
+        &[],
+        &[
+            &["CLIENT", "SETINFO", "lib-name", "mylib"],
+            &["CLIENT", "SETINFO", "lib-ver", "1.2"],
+            &["CLIENT", "NO-TOUCH", "on"],
+        ],
+    );
+    for (i, sub) in ["SETINFO", "SETINFO", "NO-TOUCH"].iter().enumerate() {
+        assert_eq!(resp2[i].0, b"+OK\r\n", "{sub}");
+        let e = format!("-ERR unknown subcommand '{sub}'. Try CLIENT HELP.\r\n");
+        assert_eq!(resp2[i].1, e.as_bytes(), "{sub}");
+    }
+    let s = Server::start(&[]);
+    let mut c = RawClient::new(&s);
+    assert_eq!(
+        c.call(&["CLIENT", "SETINFO", "lib-name", "mylib"]),
+        "+OK\r\n"
+    );
+    assert_eq!(c.call(&["CLIENT", "SETINFO", "lib-ver", "1.2"]), "+OK\r\n");
+    let info = c.call(&["CLIENT", "INFO"]);
+    assert!(info.contains(" lib-name=mylib lib-ver=1.2 "), "{info}");
+    assert!(c
+        .call(&["CLIENT", "SETINFO", "lib-name", "has space"])
+        .starts_with("-ERR"));
+    assert!(c
+        .call(&["CLIENT", "SETINFO", "nosuch", "x"])
+        .starts_with("-ERR"));
+    // NO-TOUCH: reads by this client leave a key's idle time alone.
+    assert_eq!(c.call(&["SET", "k", "v"]), "+OK\r\n");
+    wait_for("idle time 1", TIMEOUT, || {
+        c.call(&["OBJECT", "IDLETIME", "k"]) != ":0\r\n"
+    });
+    assert_eq!(c.call(&["CLIENT", "NO-TOUCH", "on"]), "+OK\r\n");
+    assert_eq!(c.call(&["GET", "k"]), "$1\r\nv\r\n");
+    assert_ne!(c.call(&["OBJECT", "IDLETIME", "k"]), ":0\r\n");
+    // TOUCH still touches, as in Redis 7.2.
+    assert_eq!(c.call(&["TOUCH", "k"]), ":1\r\n");
+    assert_eq!(c.call(&["OBJECT", "IDLETIME", "k"]), ":0\r\n");
+    wait_for("idle time 1 again", TIMEOUT, || {
+        c.call(&["OBJECT", "IDLETIME", "k"]) != ":0\r\n"
+    });
+    assert_eq!(c.call(&["CLIENT", "NO-TOUCH", "off"]), "+OK\r\n");
+    assert_eq!(c.call(&["GET", "k"]), "$1\r\nv\r\n");
+    assert_eq!(c.call(&["OBJECT", "IDLETIME", "k"]), ":0\r\n");
 }

@@ -248,3 +248,61 @@ fn eval_transfers_keep_the_total() {
     // Correctness only (throughput is bench/'s business).
     assert!(moved > 0 && reads > 0, "moved {moved}, reads {reads}");
 }
+
+/// EVALSHA_RO, FUNCTION STATS and the cmsgpack, bit and struct libraries:
+/// the same bytes as redis-server (the shared comparison).
+#[test]
+fn evalsha_ro_function_stats_and_lua_libraries_match_redis() {
+    let get = "return redis.call('GET', KEYS[1])";
+    let set = "return redis.call('SET', KEYS[1], 'x')";
+    let sha = |s: &str| {
+        let ours = Server::start(&[]);
+        RawClient::new(&ours)
+            .call(&["SCRIPT", "LOAD", s])
+            .lines()
+            .nth(1)
+            .unwrap()
+            .to_string()
+    };
+    let (get_sha, set_sha) = (sha(get), sha(set));
+    compare_with_redis(
+        &[],
+        &[
+            &["SET", "k", "v"],
+            &["EVALSHA_RO", &get_sha, "1", "k"],
+            &["SCRIPT", "LOAD", get],
+            &["SCRIPT", "LOAD", set],
+            &["EVALSHA_RO", &get_sha, "1", "k"],
+            &["EVALSHA_RO", &set_sha, "1", "k"],
+            &["EVALSHA_RO", &get_sha],
+            &["FUNCTION", "STATS"],
+            &[
+                "FUNCTION",
+                "LOAD",
+                "#!lua name=lib\nredis.register_function('f', function() return 1 end)",
+            ],
+            &["FUNCTION", "STATS"],
+            &["FUNCTION", "STATS", "x"],
+            &[
+                "EVAL",
+                "return cmsgpack.unpack(cmsgpack.pack({1, 2, 'x', {a = 1}}))",
+                "0",
+            ],
+            &["EVAL", "return cmsgpack.pack({1, 2, 'x'}, 3.5, -1)", "0"],
+            &["EVAL", "return {cmsgpack.unpack_one(cmsgpack.pack(7, 8))}", "0"],
+            &[
+                "EVAL",
+                "return {bit.band(12, 10), bit.bor(12, 10), bit.bxor(12, 10), bit.lshift(1, 4), bit.tohex(255)}",
+                "0",
+            ],
+            &["EVAL", "return struct.pack('>I2i4', 258, -2)", "0"],
+            &[
+                "EVAL",
+                "return {struct.unpack('>I2i4', struct.pack('>I2i4', 258, -2))}",
+                "0",
+            ],
+            &["EVAL", "return struct.size('>I2i4')", "0"],
+            &["EVAL", "return struct.pack('>q')", "0"],
+        ],
+    );
+}

@@ -661,8 +661,13 @@ fn shutdown_exits_with_status_zero() {
         line(&s, &["SHUTDOWN", "SAVE"]),
         "-ERR Errors trying to SHUTDOWN. Check logs.\r\n"
     );
+    // FORCE ignores the failed save (NOW: no replicas to wait for anyway).
     let mut c = s.raw();
-    let got = raw_roundtrip(&mut c, b"*2\r\n$8\r\nSHUTDOWN\r\n$6\r\nNOSAVE\r\n", b"\r\n");
+    let got = raw_roundtrip(
+        &mut c,
+        b"*4\r\n$8\r\nSHUTDOWN\r\n$4\r\nSAVE\r\n$3\r\nNOW\r\n$5\r\nFORCE\r\n",
+        b"\r\n",
+    );
     assert!(got.is_empty(), "SHUTDOWN does not reply: {got:?}");
     let deadline = Instant::now() + TIMEOUT;
     loop {
@@ -673,6 +678,25 @@ fn shutdown_exits_with_status_zero() {
         assert!(Instant::now() < deadline, "still running after SHUTDOWN");
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// SHUTDOWN NOW saves (save rules exist) without waiting, and exits 0.
+#[test]
+fn shutdown_now_saves_and_exits() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = start(&["--dir", dir.path().to_str().unwrap(), "--save", "3600 1"]);
+    let mut c = s.conn();
+    cmd(&mut c, &["SET", "k", "v"]);
+    let mut raw = s.raw();
+    let got = raw_roundtrip(&mut raw, b"SHUTDOWN NOW\r\n", b"\r\n");
+    assert!(got.is_empty(), "SHUTDOWN does not reply: {got:?}");
+    wait_for("the exit", TIMEOUT, || {
+        s.child.try_wait().unwrap().is_some()
+    });
+    assert_eq!(s.child.try_wait().unwrap().unwrap().code(), Some(0));
+    let dump = std::fs::read(dir.path().join("dump.rdb")).unwrap();
+    assert!(dump.starts_with(b"REDIS0010"));
+    assert!(dump.windows(2).any(|w| w == b"\x01k"), "k is in the dump");
 }
 
 /// Redis 6's ziplist option names still work, in files, on the command

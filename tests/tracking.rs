@@ -204,3 +204,57 @@ fn tracking_errors_and_info_match_redis() {
     ];
     same_as_redis(&ours, &redis, steps);
 }
+
+/// tracking-table-max-keys: past the limit, keys are evicted from the
+/// table with an invalidation each, without any write, as Redis does.
+/// Run on both servers; the tracking client on either redwing core.
+#[test]
+fn tracking_table_max_keys_evicts_with_invalidations() {
+    let ours = Server::start(&[]);
+    let redis = Server::redis(&[]);
+    let runs = [(&ours, Some(0)), (&ours, Some(1)), (&redis, None)];
+    for (s, core) in runs {
+        let mut admin = s.conn();
+        q(&mut admin, &["FLUSHALL"]);
+        q(
+            &mut admin,
+            &["CONFIG", "SET", "tracking-table-max-keys", "4"],
+        );
+        let mut t = match core {
+            Some(core) => s.raw_on_core(core),
+            None => RawClient::new(s),
+        };
+        t.call(&["HELLO", "3"]);
+        assert_eq!(t.call(&["CLIENT", "TRACKING", "on"]), "+OK\r\n");
+        let keys: Vec<String> = (0..10).map(|i| format!("tk:{i}")).collect();
+        // Each GET's reply, and the invalidation pushes that come with it
+        // (Redis evicts before running the next command).
+        let mut evicted = std::collections::BTreeSet::new();
+        let mut take = |t: &mut RawClient, until: &str| loop {
+            let got = t.read();
+            if got == until {
+                break;
+            }
+            let k = keys
+                .iter()
+                .find(|k| got == invalidate(k))
+                .unwrap_or_else(|| panic!("not an invalidation of a tracked key: {got:?}"));
+            assert!(evicted.insert(k.clone()), "{k} invalidated twice");
+        };
+        for k in &keys {
+            t.send(&["GET", k]);
+            take(&mut t, "_\r\n");
+        }
+        wait_for("the table at its limit", TIMEOUT, || {
+            let info: String = redis::cmd("INFO").arg("stats").query(&mut admin).unwrap();
+            info.lines()
+                .find_map(|l| l.strip_prefix("tracking_total_keys:"))
+                .is_some_and(|n| n.trim().parse::<u64>().unwrap() <= 4)
+        });
+        // Every eviction's push is in before a PING's reply: at least 6 of
+        // the 10 keys went, each with one invalidation; no key was written.
+        t.send(&["PING"]);
+        take(&mut t, "+PONG\r\n");
+        assert!(evicted.len() >= 6, "{core:?}: {evicted:?}");
+    }
+}

@@ -903,10 +903,19 @@ fn multi_key_across_cores() {
 /// first blocked first; a timeout answers nil.
 #[test]
 fn blocking_pops() {
+    // The waiters on the writer's core and on the other one.
     let rw = Server::start(&[]);
+    for p in PLACEMENTS {
+        q(&mut rw.conn(), &["FLUSHALL"]);
+        blocking_pops_at(&rw, p.core_for(0));
+    }
+}
+
+fn blocking_pops_at(rw: &Server, core: usize) {
     let (a, b) = keys_on_two_cores("zblock:");
+    let mut c = rw.conn_on_core(0);
     let waiter = |args: Vec<String>| {
-        let mut c = rw.conn();
+        let mut c = rw.conn_on_core(core);
         thread::spawn(move || {
             let mut q = redis::cmd(&args[0]);
             args[1..].iter().for_each(|x| {
@@ -915,12 +924,11 @@ fn blocking_pops() {
             q.query::<V>(&mut c).unwrap()
         })
     };
-    let mut c = rw.conn();
     let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
     let first = waiter(s(&["BZPOPMIN", &a, &b, "5"]));
-    thread::sleep(Duration::from_millis(200));
+    wait_blocked(&mut c, "bzpopmin", 1);
     let second = waiter(s(&["BZMPOP", "5", "2", &a, &b, "MAX", "COUNT", "2"]));
-    thread::sleep(Duration::from_millis(200));
+    wait_blocked(&mut c, "bzmpop", 1);
     assert_eq!(int(&mut c, &["ZADD", &b, "1", "x", "2", "y", "3", "z"]), 3);
     let bulk = |x: &str| V::BulkString(x.as_bytes().to_vec());
     assert_eq!(
@@ -939,7 +947,7 @@ fn blocking_pops() {
 
     // A store into a watched key serves too.
     let third = waiter(s(&["BZPOPMAX", &a, "5"]));
-    thread::sleep(Duration::from_millis(200));
+    wait_blocked(&mut c, "bzpopmax", 1);
     cmd(&mut c, &["ZADD", &b, "7", "q"]);
     assert_eq!(int(&mut c, &["ZUNIONSTORE", &a, "1", &b]), 1);
     assert_eq!(

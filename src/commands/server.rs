@@ -1238,6 +1238,11 @@ fn bgsave(_: ClientRef, args: Vec<Bytes>) -> Fut {
             _ => return err(errors::SYNTAX),
         };
         if !save::try_begin() {
+            // As Redis: SCHEDULE waits only for an AOF rewrite; a running
+            // BGSAVE is an error either way.
+            if save::status().in_progress {
+                return err(errors::BGSAVE_IN_PROGRESS);
+            }
             if schedule {
                 save::schedule();
                 return Reply::status("Background saving scheduled");

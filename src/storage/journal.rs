@@ -617,7 +617,11 @@ pub fn replies_wait() -> bool {
 pub fn set_replies_wait(on: bool) {
     WAIT_DURABLE.store(on, Ordering::SeqCst);
     if !on {
-        set_durable(u64::MAX);
+        // Release the waiting replies, but leave DURABLE as it is: raising
+        // it to the top would count every later write as synced once waits
+        // are turned back on (CONFIG SET appendfsync always).
+        let ready: Vec<Waker> = WAITERS.lock().unwrap().drain(..).map(|(_, w)| w).collect();
+        ready.into_iter().for_each(Waker::wake);
     }
 }
 

@@ -643,6 +643,18 @@ pub const ALLOWED: &[Allowed] = &[
         rule: Rule::Differs,
         why: "ids, addresses and ages differ, and Redwing adds core=N (README)",
     },
+    Allowed {
+        command: &["CLIENT", "SETINFO"],
+        with_arg: None,
+        rule: Rule::Differs,
+        why: "a Redis 7.2 subcommand Redwing has; 7.0 answers unknown subcommand (README)",
+    },
+    Allowed {
+        command: &["CLIENT", "NO-TOUCH"],
+        with_arg: None,
+        rule: Rule::Differs,
+        why: "a Redis 7.2 subcommand Redwing has; 7.0 answers unknown subcommand (README)",
+    },
 ];
 
 /// Replies in an order Redis leaves to its hash table: compared sorted.
@@ -655,6 +667,8 @@ const UNORDERED: &[(&[&str], Rule)] = &[
     (&["HVALS"], Rule::Unordered),
     (&["KEYS"], Rule::Unordered),
     (&["HGETALL"], Rule::UnorderedPairs),
+    (&["PUBSUB", "CHANNELS"], Rule::Unordered),
+    (&["PUBSUB", "SHARDCHANNELS"], Rule::Unordered),
 ];
 
 /// The rule for `args`, if any (None: bytes must be equal).
@@ -721,8 +735,19 @@ pub fn same_as_redis_resp(
     resp: u8,
     cmds: &[&[&str]],
 ) -> Vec<(Vec<u8>, Vec<u8>)> {
-    let mut ours = RawClient::new(redwing);
-    let mut theirs = RawClient::new(redis);
+    let (mut ours, mut theirs) = (RawClient::new(redwing), RawClient::new(redis));
+    same_as_redis_on(&mut ours, &mut theirs, resp, cmds)
+}
+
+/// [`same_as_redis_resp`] on connections the test opened (a redwing one
+/// placed on a chosen core, for example): `ours` to redwing, `theirs` to
+/// redis-server.
+pub fn same_as_redis_on(
+    ours: &mut RawClient,
+    theirs: &mut RawClient,
+    resp: u8,
+    cmds: &[&[&str]],
+) -> Vec<(Vec<u8>, Vec<u8>)> {
     if resp == 3 {
         assert!(ours.call_bytes(&["HELLO", "3"]).starts_with(b"%"));
         assert!(theirs.call_bytes(&["HELLO", "3"]).starts_with(b"%"));
