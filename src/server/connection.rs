@@ -115,10 +115,12 @@ pub async fn serve(mut stream: TcpStream, client: ClientRef) {
         if let Some(e) = error {
             tracing::debug!(
                 "Protocol error ({}) from client: {}",
-                e.0,
+                e.text(),
                 client.borrow().info_line()
             );
-            crate::protocol::Reply::error(format!("ERR {}", e.0)).encode(false, &mut out);
+            out.extend_from_slice(b"-ERR ");
+            out.extend_from_slice(&e.0);
+            out.extend_from_slice(b"\r\n");
             stats::with(|s| s.error("ERR"));
         }
         {
