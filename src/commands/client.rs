@@ -194,7 +194,18 @@ impl ClientState {
             return;
         }
         msg.encode(self.resp3, &mut self.pushes);
-        if self.over_output_limit() {
+        self.output_grew();
+        if let Some(w) = self.push_waker.take() {
+            w.wake();
+        }
+    }
+
+    /// The pending output grew: a push, or a reply encoded into the
+    /// connection's buffer (`obuf`). A client past its class's
+    /// `client-output-buffer-limit` is cut off as Redis closes it: logged,
+    /// its output dropped, its socket shut down. True once cut off.
+    pub fn output_grew(&mut self) -> bool {
+        if !self.cut_off && self.over_output_limit() {
             tracing::warn!(
                 "Client {} scheduled to be closed ASAP for overcoming of output buffer limits.",
                 self.info_line()
@@ -205,9 +216,7 @@ impl ClientState {
             // its pending read and write, and the task then closes it.
             unsafe { libc::shutdown(self.fd, libc::SHUT_RDWR) };
         }
-        if let Some(w) = self.push_waker.take() {
-            w.wake();
-        }
+        self.cut_off
     }
 
     fn over_output_limit(&mut self) -> bool {

@@ -34,13 +34,20 @@ pub async fn before_command(spec: &Spec, queueing: bool) -> Option<Reply> {
     if !reject && spec.flags & flags::WRITE == 0 {
         return None;
     }
+    let oom = out_of_memory().await;
+    (reject && oom).then(|| Reply::error(errors::OOM))
+}
+
+/// Evicts what the policy allows if the process is over the limit; true
+/// when it stays over with nothing left to evict (Redis's
+/// `pre_command_oom_state`, which scripts also consult).
+pub async fn out_of_memory() -> bool {
     let limit = evict::limit();
     if limit == 0 || memory::used_for_evict() <= limit {
-        return None;
+        return false;
     }
     let freeable = free(limit).await;
-    let oom = Reply::error(errors::OOM);
-    (reject && !freeable && memory::used_for_evict() > limit).then_some(oom)
+    !freeable && memory::used_for_evict() > limit
 }
 
 /// Over the limit: asks every core for its share and frees this core's.

@@ -11,8 +11,6 @@
 
 use std::ops::Range;
 
-use memchr::memchr;
-
 use super::inline::split_args;
 
 /// Longest inline request or count line Redis accepts before complaining.
@@ -25,13 +23,33 @@ pub const UNAUTH_MULTIBULK_MAX: i64 = 10;
 pub const UNAUTH_BULK_MAX: i64 = 16384;
 
 /// A malformed request. The text is sent as `-ERR <text>` and the
-/// connection is closed after the reply.
+/// connection is closed after the reply. It is bytes, not a String, because
+/// "expected '$', got 'X'" names a raw client byte, as Redis sends it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProtocolError(pub String);
+pub struct ProtocolError(pub Vec<u8>);
 
 impl ProtocolError {
     fn new(s: &str) -> Self {
-        ProtocolError(format!("Protocol error: {s}"))
+        ProtocolError(format!("Protocol error: {s}").into_bytes())
+    }
+
+    /// Redis sends the byte raw, except CR and LF, which become spaces
+    /// (its error replies are one line). A NUL never gets here: it hides
+    /// the line end (see `read_line`).
+    fn expected_dollar(got: u8) -> Self {
+        let got = if got == b'\r' || got == b'\n' {
+            b' '
+        } else {
+            got
+        };
+        let mut text = b"Protocol error: expected '$', got '".to_vec();
+        text.extend_from_slice(&[got, b'\'']);
+        ProtocolError(text)
+    }
+
+    /// Printable form for the log.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0).into_owned()
     }
 }
 
@@ -80,13 +98,13 @@ impl RequestParser {
             return parse_inline(buf);
         }
         if self.remaining.is_none() {
-            let Some((n, next)) = read_count(buf, 1)? else {
+            let Some((line, next)) = read_line(buf, 0) else {
                 if buf.len() > INLINE_MAX {
                     return Err(ProtocolError::new("too big mbulk count string"));
                 }
                 return Ok(None);
             };
-            let n = match n {
+            let n = match parse_i64(&buf[1..line.end]) {
                 Some(n) if n <= MULTIBULK_MAX => n,
                 _ => return Err(ProtocolError::new("invalid multibulk length")),
             };
@@ -109,20 +127,20 @@ impl RequestParser {
                     if self.pos >= buf.len() {
                         return Ok(None);
                     }
-                    if buf[self.pos] != b'$' {
-                        let got = buf[self.pos] as char;
-                        self.reset();
-                        return Err(ProtocolError(format!(
-                            "Protocol error: expected '$', got '{got}'"
-                        )));
-                    }
-                    let Some((n, next)) = read_count(buf, self.pos + 1)? else {
+                    // As Redis: the whole header line first, then its '$'.
+                    let Some((line, next)) = read_line(buf, self.pos) else {
                         if buf.len() - self.pos > INLINE_MAX {
                             self.reset();
                             return Err(ProtocolError::new("too big bulk count string"));
                         }
                         return Ok(None);
                     };
+                    if buf[self.pos] != b'$' {
+                        let got = buf[self.pos];
+                        self.reset();
+                        return Err(ProtocolError::expected_dollar(got));
+                    }
+                    let n = parse_i64(&buf[line.start + 1..line.end]);
                     let n = match n {
                         Some(n) if n >= 0 && n <= limits.max_bulk => n,
                         _ => {
@@ -162,19 +180,23 @@ impl RequestParser {
     }
 }
 
-/// Reads the decimal number between `start` and the next `\r`. Returns
-/// `None` when the line is not complete yet, `Some((None, _))` when it is
-/// not a number.
-fn read_count(buf: &[u8], start: usize) -> Result<Option<(Option<i64>, usize)>, ProtocolError> {
-    let Some(cr) = memchr(b'\r', &buf[start.min(buf.len())..]) else {
-        return Ok(None);
-    };
-    let end = start + cr;
-    // The '\n' after '\r' must be there before the line is complete.
+/// Finds the line that starts at `start`: its range up to the `\r`, and
+/// where the next line starts. `None` while it is incomplete: Redis needs
+/// one byte after the `\r` (unchecked), and it searches with `strchr`, so a
+/// NUL byte before the `\r` hides it.
+fn read_line(buf: &[u8], start: usize) -> Option<(Range<usize>, usize)> {
+    let end = start + find_before_nul(b'\r', &buf[start.min(buf.len())..])?;
     if end + 1 >= buf.len() {
-        return Ok(None);
+        return None;
     }
-    Ok(Some((parse_i64(&buf[start..end]), end + 2)))
+    Some((start..end, end + 2))
+}
+
+/// Position of `c` in `s`, unless a NUL byte comes first (C `strchr` on
+/// Redis's query buffer).
+fn find_before_nul(c: u8, s: &[u8]) -> Option<usize> {
+    let i = memchr::memchr2(c, 0, s)?;
+    (s[i] == c).then_some(i)
 }
 
 /// Strict decimal parse, as Redis's string2ll (no '+', no spaces, no "-0").
@@ -213,7 +235,7 @@ pub fn parse_i64(s: &[u8]) -> Option<i64> {
 }
 
 fn parse_inline(buf: &[u8]) -> Result<Option<Parsed>, ProtocolError> {
-    let Some(nl) = memchr(b'\n', buf) else {
+    let Some(nl) = find_before_nul(b'\n', buf) else {
         if buf.len() > INLINE_MAX {
             return Err(ProtocolError::new("too big inline request"));
         }
@@ -259,9 +281,20 @@ mod tests {
 
     #[test]
     fn errors_match_redis() {
-        let e = |b: &[u8]| one(b).unwrap_err().0;
+        let e = |b: &[u8]| one(b).unwrap_err().text();
         assert_eq!(e(b"*x\r\n"), "Protocol error: invalid multibulk length");
         assert_eq!(e(b"*1\r\n+a\r\n"), "Protocol error: expected '$', got '+'");
+        // The byte after an unchecked bulk terminator: LF shows as a space.
+        assert_eq!(
+            e(b"*2\r\n$4\r\nE CHO\r\n$5\r\nhell"),
+            "Protocol error: expected '$', got ' '"
+        );
+        assert_eq!(one(b"*1\r\n\xff\r\n").unwrap_err().0.last(), Some(&b'\''));
+        // A NUL hides the line end from Redis's strchr: it waits.
+        assert_eq!(one(b"*1\r\n\0\r\n").unwrap(), None);
+        assert_eq!(one(b"GET a\0b\r\n").unwrap(), None);
+        // The header line must be complete before its '$' is checked.
+        assert_eq!(one(b"*1\r\nfoo").unwrap(), None);
         assert_eq!(e(b"*1\r\n$-1\r\n"), "Protocol error: invalid bulk length");
         assert_eq!(e(b"*1\r\n$abc\r\n"), "Protocol error: invalid bulk length");
         assert_eq!(
@@ -294,11 +327,11 @@ mod tests {
             authenticated: false,
         };
         let e = RequestParser::default().parse(b"*11\r\n", lim).unwrap_err();
-        assert_eq!(e.0, "Protocol error: unauthenticated multibulk length");
+        assert_eq!(e.text(), "Protocol error: unauthenticated multibulk length");
         let e = RequestParser::default()
             .parse(b"*1\r\n$16385\r\n", lim)
             .unwrap_err();
-        assert_eq!(e.0, "Protocol error: unauthenticated bulk length");
+        assert_eq!(e.text(), "Protocol error: unauthenticated bulk length");
     }
 
     #[test]

@@ -96,6 +96,7 @@ pub async fn serve(mut stream: TcpStream, client: ClientRef) {
         if !cmds.is_empty() {
             let durable = journal::replies_wait() && cmds.iter().any(|a| dispatch::may_write(a));
             let outs = dispatch::run_batch(&client, cmds).await;
+            let mut cut_off = false;
             // The writes go into the journal before their replies go out;
             // with `appendfsync always` the replies wait for the fsync.
             journal::publish();
@@ -108,17 +109,30 @@ pub async fn serve(mut stream: TcpStream, client: ClientRef) {
                 }
                 if o.send {
                     o.reply.encode(o.resp3, &mut out);
+                    let mut c = client.borrow_mut();
+                    c.obuf = out.len();
+                    if c.output_grew() {
+                        cut_off = true;
+                        break;
+                    }
                 }
+            }
+            if cut_off {
+                // Past client-output-buffer-limit: closed, its replies
+                // dropped, as Redis does.
+                break;
             }
             close |= client.borrow().close_after_reply;
         }
         if let Some(e) = error {
             tracing::debug!(
                 "Protocol error ({}) from client: {}",
-                e.0,
+                e.text(),
                 client.borrow().info_line()
             );
-            crate::protocol::Reply::error(format!("ERR {}", e.0)).encode(false, &mut out);
+            out.extend_from_slice(b"-ERR ");
+            out.extend_from_slice(&e.0);
+            out.extend_from_slice(b"\r\n");
             stats::with(|s| s.error("ERR"));
         }
         {

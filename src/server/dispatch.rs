@@ -63,8 +63,8 @@ pub async fn run_batch(client: &ClientRef, cmds: Vec<Vec<Bytes>>) -> Vec<Out> {
         let (ci, spec) = match check(client, &args) {
             Ok(found) => found,
             Err(e) => {
-                transaction::queue_failed(client);
-                outs[idx].reply = e;
+                let exec = args[0].eq_ignore_ascii_case(b"exec");
+                outs[idx].reply = transaction::refused(client, exec, e).await;
                 continue;
             }
         };
@@ -73,8 +73,7 @@ pub async fn run_batch(client: &ClientRef, cmds: Vec<Vec<Bytes>>) -> Vec<Out> {
             let queueing = transaction::queueing(client);
             if let Some(e) = commands::evict::before_command(spec, queueing).await {
                 stats::with(|s| s.command(ci).rejected += 1);
-                transaction::queue_failed(client);
-                outs[idx].reply = e;
+                outs[idx].reply = transaction::refused(client, spec.name == "exec", e).await;
                 continue;
             }
         }
@@ -226,11 +225,12 @@ fn check<'t>(client: &ClientRef, args: &[Bytes]) -> Result<(usize, &'t Spec), Re
         stats::with(|s| s.command(ci).rejected += 1);
         Err(e)
     };
-    if spec.flags & flags::NO_AUTH == 0 && !client.borrow().authenticated {
-        return reject(Reply::error(errors::NOAUTH));
-    }
+    // Redis 7.0 checks arity before authentication.
     if !spec.arity_ok(args.len()) {
         return reject(errors::wrong_args(spec.name));
+    }
+    if spec.flags & flags::NO_AUTH == 0 && !client.borrow().authenticated {
+        return reject(Reply::error(errors::NOAUTH));
     }
     if script::BUSY.load(std::sync::atomic::Ordering::Relaxed) {
         if let Some(e) = script::refuse_while_busy(spec, args) {

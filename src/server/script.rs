@@ -424,6 +424,9 @@ struct Run {
     me: usize,
     parked: Option<Parked>,
     wrote: bool,
+    /// Over maxmemory when the script started (and not `allow-oom`): a
+    /// `denyoom` call before any write gets -OOM, as Redis's scriptVerifyOOM.
+    oom: bool,
     /// It touched a key on a core it does not hold.
     wants_wide: bool,
     /// Past busy-reply-threshold (shared with a wide script's parks).
@@ -461,6 +464,9 @@ impl Host for Run {
         let write = spec.flags & flags::WRITE != 0;
         if write && self.read_only {
             return Reply::error(scripting::WRITE_IN_READONLY);
+        }
+        if self.oom && !self.wrote && spec.flags & flags::DENYOOM != 0 {
+            return Reply::error(errors::OOM);
         }
         let f = match spec.handler {
             Handler::Key(f) => f,
@@ -589,6 +595,7 @@ impl Run {
             me,
             parked: None,
             wrote: false,
+            oom: false,
             wants_wide: false,
             slow: Arc::new(AtomicBool::new(false)),
             doing: None,
@@ -621,7 +628,7 @@ fn run_here(kind: Kind, name: &Bytes, keys: &[Bytes], argv: &[Bytes], run: &mut 
 }
 
 /// EVAL-family flags for the script or function, or the error to answer.
-fn flags_of(kind: Kind, name: &[u8], ro: bool) -> Result<ScriptFlags, Reply> {
+fn flags_of(kind: Kind, name: &[u8]) -> Result<ScriptFlags, Reply> {
     let flags = match kind {
         Kind::Eval => parse_shebang(name).map_err(Reply::error)?.0,
         Kind::EvalSha => store()
@@ -632,21 +639,32 @@ fn flags_of(kind: Kind, name: &[u8], ro: bool) -> Result<ScriptFlags, Reply> {
             .map(|(_, f)| f.flags)
             .ok_or_else(|| Reply::error(scripting::FUNCTION_NOT_FOUND))?,
     };
-    if ro && !flags.eval_compat && !flags.no_writes {
-        return Err(Reply::error(scripting::RO_WITH_WRITE_FLAG));
-    }
     Ok(flags)
 }
 
 async fn run_script(c: ClientRef, args: Vec<Bytes>, kind: Kind, ro: bool) -> Reply {
+    let flags = flags_of(kind, &args[1]);
+    // As Redis's processCommand: over maxmemory with nothing to evict, a
+    // script that declares flags and may write is refused before anything
+    // else; the others run, but their first write before any other write
+    // gets -OOM (see `Host::call`).
+    let oom = commands::evict::out_of_memory().await;
+    let may_grow = |f: &ScriptFlags| !f.eval_compat && !f.no_writes && !f.allow_oom;
+    if oom && flags.as_ref().is_ok_and(may_grow) {
+        return Reply::error(errors::OOM);
+    }
     let (keys, argv) = match split_keys(&args[2..]) {
         Ok((k, a)) => (k.to_vec(), a.to_vec()),
         Err(e) => return e,
     };
-    let flags = match flags_of(kind, &args[1], ro) {
+    let flags = match flags {
+        Ok(f) if ro && !f.eval_compat && !f.no_writes => {
+            return Reply::error(scripting::RO_WITH_WRITE_FLAG)
+        }
         Ok(f) => f,
         Err(e) => return e,
     };
+    let oom = oom && !flags.allow_oom;
     let (db, resp3) = {
         let st = c.borrow();
         (st.db, st.resp3)
@@ -660,6 +678,7 @@ async fn run_script(c: ClientRef, args: Vec<Bytes>, kind: Kind, ro: bool) -> Rep
         let job = move || {
             run_on_stack(move || {
                 let mut run = Run::new(db, resp3, read_only, core, (kind, name.clone()));
+                run.oom = oom;
                 // Its writes are one MULTI/EXEC in the journal, as in Redis;
                 // clients blocked on keys it made ready are served after it.
                 let hold = commands::blocking::Hold::new();
@@ -682,7 +701,7 @@ async fn run_script(c: ClientRef, args: Vec<Bytes>, kind: Kind, ro: bool) -> Rep
             return reply;
         }
     }
-    run_wide(kind, name, keys, argv, db, resp3, read_only).await
+    run_wide(kind, name, keys, argv, db, resp3, (read_only, oom)).await
 }
 
 /// Runs a script here with every core held and the others parked.
@@ -693,11 +712,12 @@ async fn run_wide(
     argv: Vec<Bytes>,
     db: usize,
     resp3: bool,
-    read_only: bool,
+    (read_only, oom): (bool, bool),
 ) -> Reply {
     let me = runtime::me();
     let n = runtime::shards();
     let mut run = Run::new(db, resp3, read_only, me, (kind, name.clone()));
+    run.oom = oom;
     let mut to = Vec::new();
     let mut back = Vec::new();
     let mut parks = Vec::new();

@@ -69,11 +69,24 @@ pub fn queue(client: &ClientRef, args: Vec<Bytes>, no_multi: bool) -> Reply {
     Reply::status("QUEUED")
 }
 
-/// A command failed to queue (unknown, wrong arity ...): EXEC will abort.
-pub fn queue_failed(client: &ClientRef) {
-    if let Some(m) = client.borrow_mut().multi.as_mut() {
-        m.aborted = true;
+/// A command was refused before it ran (unknown, wrong arity, -OOM ...).
+/// Inside MULTI that makes EXEC abort. A refused EXEC discards the
+/// transaction (and the watches) at once, with the reason, as Redis 7.0's
+/// execCommandAbort does, in or out of MULTI.
+pub async fn refused(client: &ClientRef, exec: bool, e: Reply) -> Reply {
+    if !exec {
+        if let Some(m) = client.borrow_mut().multi.as_mut() {
+            m.aborted = true;
+        }
+        return e;
     }
+    client.borrow_mut().multi = None;
+    multi::unwatch_all(client).await;
+    let Reply::Error(text) = &e else { return e };
+    // Redis formats its own texts without the ERR code; shared errors
+    // (NOAUTH, OOM, BUSY ...) keep theirs.
+    let why = text.strip_prefix("ERR ").unwrap_or(text);
+    Reply::error(format!("EXECABORT Transaction discarded because of: {why}"))
 }
 
 async fn exec(client: &ClientRef) -> Reply {
