@@ -14,6 +14,7 @@
 //!   whole-keyspace command, or keys on different cores); they use
 //!   `runtime` to hop.
 
+pub mod bitmaps;
 pub mod blocking;
 pub mod client;
 pub mod evict;
@@ -171,11 +172,12 @@ pub fn with_ctx<R>(db: usize, f: impl FnOnce(&mut Ctx) -> R) -> R {
 }
 
 /// The keys a write command changes: all its keys, except that the
-/// `*STORE` commands and COPY change only their destination (the first).
+/// `*STORE` commands, COPY, BITOP and PFMERGE change only their
+/// destination (the first).
 pub fn written_keys(spec: &Spec, argc: usize) -> impl Iterator<Item = usize> {
     let n = if spec.flags & flags::WRITE == 0 {
         0
-    } else if spec.name.ends_with("store") || spec.name == "copy" {
+    } else if spec.name.ends_with("store") || matches!(spec.name, "copy" | "bitop" | "pfmerge") {
         1
     } else {
         usize::MAX
@@ -393,6 +395,7 @@ pub fn table() -> &'static Table {
         pubsub::register(&mut specs);
         multi::register(&mut specs);
         scripting::register(&mut specs);
+        bitmaps::register(&mut specs);
         let mut by_name = HashMap::with_hasher(ahash::RandomState::new());
         for (i, s) in specs.iter().enumerate() {
             let prev = by_name.insert(s.name.as_bytes(), i);
