@@ -19,6 +19,7 @@ pub mod blocking;
 pub mod client;
 pub mod evict;
 pub mod hashes;
+pub mod hyperloglog;
 pub mod keys;
 pub mod lists;
 pub mod multi;
@@ -396,6 +397,7 @@ pub fn table() -> &'static Table {
         multi::register(&mut specs);
         scripting::register(&mut specs);
         bitmaps::register(&mut specs);
+        hyperloglog::register(&mut specs);
         let mut by_name = HashMap::with_hasher(ahash::RandomState::new());
         for (i, s) in specs.iter().enumerate() {
             let prev = by_name.insert(s.name.as_bytes(), i);
