@@ -253,3 +253,47 @@ fn keyspace_events_as_redis() {
         RawClient::new(&redwing).call(&["FLUSHALL"]);
     }
 }
+
+/// The writes of the family (BITOP and PFMERGE across cores included) are
+/// journaled so that a restart from the AOF gives the same strings.
+#[test]
+fn writes_replay_from_the_aof() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_str().unwrap();
+    let args = [
+        "--dir",
+        path,
+        "--appendonly",
+        "yes",
+        "--appendfsync",
+        "always",
+    ];
+    let (a, b) = keys_on_two_cores("aof:");
+    let (h1, h2) = keys_on_two_cores("aofh:");
+    let keys = [a.as_str(), b.as_str(), "dst", &h1, &h2, "h3"];
+    let before: Vec<Vec<u8>> = {
+        let s = Server::start(&args);
+        let mut c = RawClient::new(&s);
+        for cmd in [
+            vec!["SETBIT", &a, "100", "1"],
+            vec!["BITFIELD", &b, "INCRBY", "u8", "0", "5", "GET", "u8", "0"],
+            vec!["BITFIELD", &b, "GET", "u8", "0"],
+            vec!["BITOP", "OR", "dst", &a, &b],
+            vec!["PFADD", &h1, "x", "y", "z"],
+            vec!["PFADD", &h2, "q"],
+            vec!["PFCOUNT", &h2],
+            vec!["PFMERGE", "h3", &h1, &h2],
+        ] {
+            c.call(&cmd);
+        }
+        keys.iter().map(|k| c.call_bytes(&["GET", k])).collect()
+    };
+    assert!(
+        before.iter().all(|v| v.starts_with(b"$")),
+        "every key exists"
+    );
+    let s = Server::start(&args);
+    let mut c = RawClient::new(&s);
+    let after: Vec<Vec<u8>> = keys.iter().map(|k| c.call_bytes(&["GET", k])).collect();
+    assert_eq!(before, after);
+}

@@ -425,6 +425,9 @@ fn pfcount(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     v[8..16].copy_from_slice(&card.to_le_bytes());
     save(ctx, key, v);
     ctx.dirty(1);
+    // A read-only command that changed the string: journaled itself, as
+    // Redis propagates it, so replicas and the AOF hold the same bytes.
+    crate::storage::journal::record(ctx.db, args);
     Reply::Int(card as i64)
 }
 
