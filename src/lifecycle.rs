@@ -119,9 +119,12 @@ pub fn take_signal() {
     SIGNAL.store(false, Ordering::SeqCst);
 }
 
-/// Starts a thread that turns SIGTERM and SIGINT into a shutdown.
+/// Starts a thread that turns SIGTERM and SIGINT into a shutdown. SIGHUP
+/// is ignored, as Redis does (a closed terminal does not stop the server).
 pub fn handle_signals() {
     use signal_hook::consts::{SIGINT, SIGTERM};
+    // SAFETY: setting a signal's disposition to "ignore".
+    unsafe { libc::signal(libc::SIGHUP, libc::SIG_IGN) };
     let mut signals =
         signal_hook::iterator::Signals::new([SIGTERM, SIGINT]).expect("signal handlers");
     std::thread::Builder::new()
@@ -139,8 +142,152 @@ pub fn handle_signals() {
         .expect("signal thread");
 }
 
-/// Tells systemd (Type=notify) that the server is ready, when started by it.
+/// The write end of the pipe a daemonized server's parent waits on.
+static READY_FD: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(-1);
+
+/// `daemonize yes`, as redis-server does it: fork, the child leaves the
+/// terminal (setsid, stdio on /dev/null) and goes on starting; the parent
+/// exits 0 once the child is ready to accept connections, or 1 if it
+/// stops before that, so `Type=forking` units see a server that runs.
+/// Must run before any thread starts (executors, signals).
+pub fn daemonize() -> Result<(), String> {
+    let mut fds = [0i32; 2];
+    // SAFETY: pipe2 fills the array we own.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(format!(
+            "daemonize: pipe: {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    // SAFETY: the process has one thread here, so the child is whole.
+    match unsafe { libc::fork() } {
+        -1 => Err(format!(
+            "daemonize: fork: {}",
+            std::io::Error::last_os_error()
+        )),
+        0 => {
+            // SAFETY: closing our fd copies, new session, stdio redirection.
+            unsafe {
+                libc::close(fds[0]);
+                libc::setsid();
+                let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
+                if null >= 0 {
+                    for fd in 0..3 {
+                        libc::dup2(null, fd);
+                    }
+                    if null > 2 {
+                        libc::close(null);
+                    }
+                }
+            }
+            READY_FD.store(fds[1], Ordering::SeqCst);
+            Ok(())
+        }
+        _ => {
+            // SAFETY: close and read on the pipe we created.
+            unsafe { libc::close(fds[1]) };
+            let mut b = 0u8;
+            let n = unsafe { libc::read(fds[0], (&mut b as *mut u8).cast(), 1) };
+            std::process::exit(if n == 1 { 0 } else { 1 })
+        }
+    }
+}
+
+/// Tells a waiting parent (`daemonize`), and the supervisor as configured
+/// by `supervised`, that the server is ready.
 pub fn notify_ready() {
+    let fd = READY_FD.swap(-1, Ordering::SeqCst);
+    if fd >= 0 {
+        // SAFETY: write and close on our pipe end.
+        unsafe {
+            libc::write(fd, b"1".as_ptr().cast(), 1);
+            libc::close(fd);
+        }
+    }
+    use crate::config::{self, Opt};
+    let socket = std::env::var_os("NOTIFY_SOCKET");
+    match config::text(Opt::Supervised).as_str() {
+        "systemd" if socket.is_none() => {
+            tracing::warn!(
+                "systemd supervision requested or auto-detected, but NOTIFY_SOCKET not found!"
+            );
+        }
+        "systemd" | "auto" => notify_systemd(),
+        _ => {}
+    }
+}
+
+/// `supervised upstart` (or `auto` under upstart): stop until upstart
+/// sees the process is up, as Redis does, before serving.
+pub fn supervise_upstart() {
+    use crate::config::{self, Opt};
+    let mode = config::text(Opt::Supervised);
+    let job = std::env::var_os("UPSTART_JOB");
+    if mode == "upstart" && job.is_none() {
+        tracing::warn!("upstart supervision requested, but UPSTART_JOB not found!");
+    }
+    if (mode == "upstart" || mode == "auto") && job.is_some() {
+        tracing::info!("supervised by upstart, will stop to signal readiness.");
+        // SAFETY: raising a signal on ourselves; removing an env var
+        // before any thread starts.
+        unsafe {
+            libc::raise(libc::SIGSTOP);
+        }
+        std::env::remove_var("UPSTART_JOB");
+    }
+}
+
+/// `disable-thp yes`: turns transparent huge pages off for this process
+/// (copy-on-write snapshots would copy 2 MB per touched page otherwise).
+pub fn disable_thp() {
+    if crate::config::num(crate::config::Opt::DisableThp) == 1 {
+        // SAFETY: prctl with integer arguments.
+        unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0) };
+    }
+}
+
+/// The oom_score_adj the process started with (`relative` adds to it).
+static OOM_BASE: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
+
+/// `oom-score-adj` / `oom-score-adj-values`: writes the master's value
+/// (the first of the three) to /proc/self/oom_score_adj, as Redis does.
+pub fn apply_oom_score_adj() -> Result<(), String> {
+    use crate::config::{self, Opt};
+    const PATH: &str = "/proc/self/oom_score_adj";
+    let base = *OOM_BASE.get_or_init(|| {
+        std::fs::read_to_string(PATH)
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(0)
+    });
+    let values: Vec<i64> = config::text(Opt::OomScoreAdjValues)
+        .split_whitespace()
+        .map(|v| v.parse::<i64>())
+        .collect::<Result<_, _>>()
+        .map_err(|_| "Invalid oom-score-adj-values".to_string())?;
+    if values.len() != 3 || values.iter().any(|v| !(-2000..=2000).contains(v)) {
+        return Err(
+            "Invalid oom-score-adj-values, elements must be between -2000 and 2000.".into(),
+        );
+    }
+    let want = match config::text(Opt::OomScoreAdj).as_str() {
+        "no" => base,
+        "absolute" => values[0],
+        _ => base + values[0],
+    }
+    .clamp(-1000, 1000);
+    let now: Option<i64> = std::fs::read_to_string(PATH)
+        .ok()
+        .and_then(|s| s.trim().parse().ok());
+    if now == Some(want) {
+        return Ok(());
+    }
+    std::fs::write(PATH, want.to_string())
+        .map_err(|e| format!("Unable to write oom_score_adj: {e}"))
+}
+
+/// Tells systemd (Type=notify) that the server is ready.
+fn notify_systemd() {
     let Some(path) = std::env::var_os("NOTIFY_SOCKET") else {
         return;
     };

@@ -48,6 +48,20 @@ fn main() {
         tracing::warn!("Sentinel mode is not available in this build yet");
         std::process::exit(1);
     }
+    // Before any thread exists: a fork keeps only the calling thread.
+    if config::num(Opt::Daemonize) == 1 {
+        if let Err(e) = lifecycle::daemonize() {
+            eprintln!("redwing-server: {e}");
+            std::process::exit(1);
+        }
+    }
+    lifecycle::supervise_upstart();
+    lifecycle::disable_thp();
+    if let Err(e) = lifecycle::apply_oom_score_adj() {
+        tracing::warn!("{e}");
+        eprintln!("redwing-server: {e}");
+        std::process::exit(1);
+    }
     if let Err(e) = runtime::preflight() {
         tracing::warn!("{e}");
         eprintln!("redwing-server: {e}");

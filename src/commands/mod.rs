@@ -14,10 +14,12 @@
 //!   whole-keyspace command, or keys on different cores); they use
 //!   `runtime` to hop.
 
+pub mod bitmaps;
 pub mod blocking;
 pub mod client;
 pub mod evict;
 pub mod hashes;
+pub mod hyperloglog;
 pub mod keys;
 pub mod lists;
 pub mod multi;
@@ -172,11 +174,12 @@ pub fn with_ctx<R>(db: usize, f: impl FnOnce(&mut Ctx) -> R) -> R {
 }
 
 /// The keys a write command changes: all its keys, except that the
-/// `*STORE` commands and COPY change only their destination (the first).
+/// `*STORE` commands, COPY, BITOP and PFMERGE change only their
+/// destination (the first).
 pub fn written_keys(spec: &Spec, argc: usize) -> impl Iterator<Item = usize> {
     let n = if spec.flags & flags::WRITE == 0 {
         0
-    } else if spec.name.ends_with("store") || spec.name == "copy" {
+    } else if spec.name.ends_with("store") || matches!(spec.name, "copy" | "bitop" | "pfmerge") {
         1
     } else {
         usize::MAX
@@ -402,6 +405,8 @@ pub fn table() -> &'static Table {
         multi::register(&mut specs);
         scripting::register(&mut specs);
         sort::register(&mut specs);
+        bitmaps::register(&mut specs);
+        hyperloglog::register(&mut specs);
         let mut by_name = HashMap::with_hasher(ahash::RandomState::new());
         for (i, s) in specs.iter().enumerate() {
             let prev = by_name.insert(s.name.as_bytes(), i);

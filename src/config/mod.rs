@@ -12,7 +12,8 @@ use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};
 use std::sync::{OnceLock, RwLock};
 
 pub use options::{
-    events, parse_memory, save_params, Kind, Opt, OptDef, LOGLEVELS, OPTIONS, POLICIES,
+    events, parse_memory, save_params, Kind, Opt, OptDef, ALIASES, LOGLEVELS, ONLY_DEFAULT,
+    OPTIONS, POLICIES,
 };
 
 use crate::protocol::inline::split_args;
@@ -129,25 +130,45 @@ pub fn set(idx: usize, args: &[String], from_client: bool) -> Result<(), String>
     } else {
         options::parse_value(def, args)?
     };
+    if let Some((_, what)) = ONLY_DEFAULT.iter().find(|(n, _)| *n == def.name) {
+        if t != def.default {
+            return Err(format!(
+                "Redwing does not support {what}; only '{}' is accepted",
+                def.default
+            ));
+        }
+    }
+    let mut t = t;
     if def.name == "dir" {
         std::env::set_current_dir(&t).map_err(|e| e.to_string())?;
+        // Shown as the absolute working directory, as Redis's getcwd().
+        if let Ok(cwd) = std::env::current_dir() {
+            t = cwd.display().to_string();
+        }
     }
     store().text.write().unwrap()[idx] = t;
     store().nums[idx].store(n, Ordering::Relaxed);
     if idx == Opt::NotifyKeyspaceEvents as usize {
         NOTIFY_FLAGS.store(n as u32, Ordering::Relaxed);
     }
+    if from_client && (idx == Opt::OomScoreAdj as usize || idx == Opt::OomScoreAdjValues as usize) {
+        crate::lifecycle::apply_oom_score_adj()?;
+    }
     Ok(())
 }
 
-/// `(name, value)` pairs of the options whose name matches `pattern`.
+/// `(name, value)` pairs of the options whose name matches `pattern`;
+/// older names match too and show their option's value, as in Redis 7.0.
 pub fn matching(pattern: &[u8]) -> Vec<(&'static str, String)> {
     let text = store().text.read().unwrap();
-    OPTIONS
+    let names = OPTIONS.iter().enumerate().map(|(i, o)| (o.name, i));
+    let aliases = ALIASES
         .iter()
-        .enumerate()
-        .filter(|(_, o)| crate::glob::matches(pattern, o.name.as_bytes(), true))
-        .map(|(i, o)| (o.name, text[i].clone()))
+        .filter_map(|(old, new)| Some((*old, Opt::by_name(new)?)));
+    names
+        .chain(aliases)
+        .filter(|(name, _)| crate::glob::matches(pattern, name.as_bytes(), true))
+        .map(|(name, i)| (name, text[i].clone()))
         .collect()
 }
 
@@ -164,8 +185,8 @@ impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "\n*** FATAL CONFIG FILE ERROR (Redwing {}) ***\nReading the configuration file {}, at line {}\n>>> '{}'\n{}",
-            env!("CARGO_PKG_VERSION"),
+            "\n*** FATAL CONFIG FILE ERROR (Redis {}) ***\nReading the configuration file {}, at line {}\n>>> '{}'\n{}",
+            crate::commands::server::REDIS_VERSION,
             self.source,
             self.line,
             self.text,
@@ -197,7 +218,54 @@ pub fn load(file: Option<&Path>, cmdline: &str) -> Result<(), ConfigError> {
         })?;
         apply_text(&f.display().to_string(), &body, 0)?;
     }
-    apply_text("(command line)", cmdline, 0)
+    apply_text("(command line)", cmdline, 0)?;
+    if text(Opt::Dir) == "." {
+        let _ = set(Opt::Dir as usize, &[".".into()], false);
+    }
+    // As Redis: a daemon without a pidfile still writes the default one.
+    if num(Opt::Daemonize) == 1 && text(Opt::Pidfile).is_empty() {
+        let _ = set(Opt::Pidfile as usize, &[DEFAULT_PIDFILE.into()], false);
+    }
+    Ok(())
+}
+
+/// Redis's CONFIG_DEFAULT_PID_FILE.
+const DEFAULT_PIDFILE: &str = "/var/run/redis.pid";
+
+/// The files an `include` names: the path itself, or, when its file name
+/// has wildcards, the matching files in alphabetical order (none is fine,
+/// as in Redis 7.0).
+fn include_files(path: &str) -> Result<Vec<PathBuf>, String> {
+    let p = Path::new(path);
+    let name = p.file_name().map(|n| n.to_string_lossy().into_owned());
+    let Some(name) = name.filter(|n| n.contains(['*', '?', '['])) else {
+        return Ok(vec![p.to_path_buf()]);
+    };
+    let dir = p.parent().filter(|d| !d.as_os_str().is_empty());
+    let dir = dir.unwrap_or(Path::new("."));
+    let mut found: Vec<PathBuf> = match std::fs::read_dir(dir) {
+        Ok(entries) => entries
+            .filter_map(|e| e.ok())
+            .filter(|e| {
+                crate::glob::matches(name.as_bytes(), e.file_name().as_encoded_bytes(), false)
+            })
+            .map(|e| e.path())
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    found.sort();
+    Ok(found)
+}
+
+/// Directives that are not options, and why Redwing refuses them.
+fn refused_directive(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "loadmodule" => "Redwing does not load Redis modules",
+        "rename-command" => "Redwing does not rename commands",
+        "user" => "Redwing does not support ACL users yet",
+        "sentinel" => "sentinel directives need sentinel mode, which Redwing does not have yet",
+        _ => return None,
+    })
 }
 
 fn apply_text(source: &str, body: &str, depth: usize) -> Result<(), ConfigError> {
@@ -223,10 +291,15 @@ fn apply_text(source: &str, body: &str, depth: usize) -> Result<(), ConfigError>
             if depth > 16 {
                 return Err(err("include nested too deep".into()));
             }
-            let inc = std::fs::read_to_string(&args[1])
-                .map_err(|e| err(format!("can't open '{}': {e}", args[1])))?;
-            apply_text(&args[1], &inc, depth + 1)?;
+            for f in include_files(&args[1]).map_err(err)? {
+                let inc = std::fs::read_to_string(&f)
+                    .map_err(|e| err(format!("can't open '{}': {e}", f.display())))?;
+                apply_text(&f.display().to_string(), &inc, depth + 1)?;
+            }
             continue;
+        }
+        if let Some(why) = refused_directive(&name) {
+            return Err(err(why.into()));
         }
         let idx = Opt::by_name(&name)
             .ok_or_else(|| err("Bad directive or wrong number of arguments".into()))?;

@@ -133,16 +133,196 @@ options! {
     MaxmemoryEvictionTenacity: "maxmemory-eviction-tenacity", Kind::Int { min: 0, max: 100 }, "10", MUTABLE;
     LfuLogFactor: "lfu-log-factor", Kind::Int { min: 0, max: INT }, "10", MUTABLE;
     LfuDecayTime: "lfu-decay-time", Kind::Int { min: 0, max: INT }, "1", MUTABLE;
+
+    // Process and supervision (src/lifecycle.rs).
+    Daemonize: "daemonize", Kind::Bool, "no", FIXED;
+    Supervised: "supervised", Kind::Enum(&["upstart", "systemd", "auto", "no"]), "no", FIXED;
+    DisableThp: "disable-thp", Kind::Bool, "yes", FIXED;
+    OomScoreAdj: "oom-score-adj", Kind::Enum(&["no", "yes", "relative", "absolute"]), "no", MUTABLE;
+    OomScoreAdjValues: "oom-score-adj-values", Kind::List, "0 200 800", MUTABLE;
+    ShutdownOnSigint: "shutdown-on-sigint", Kind::Str, "default", MUTABLE;
+    ShutdownOnSigterm: "shutdown-on-sigterm", Kind::Str, "default", MUTABLE;
+    ShutdownTimeout: "shutdown-timeout", Kind::Int { min: 0, max: INT }, "10", MUTABLE;
+    HllSparseMaxBytes: "hll-sparse-max-bytes", Kind::Memory { min: 0, max: i64::MAX }, "3000", MUTABLE;
+    // Accepted with no effect: they tune how Redis uses memory, threads,
+    // its allocator or its title, or features with nothing to tune here;
+    // replies and data are the same whatever they say (README lists them).
+    AlwaysShowLogo: "always-show-logo", Kind::Bool, "no", FIXED;
+    SetProcTitle: "set-proc-title", Kind::Bool, "yes", FIXED;
+    ProcTitleTemplate: "proc-title-template", Kind::Str, "{title} {listen-addr} {server-mode}", MUTABLE;
+    Activerehashing: "activerehashing", Kind::Bool, "yes", MUTABLE;
+    DynamicHz: "dynamic-hz", Kind::Bool, "yes", MUTABLE;
+    JemallocBgThread: "jemalloc-bg-thread", Kind::Bool, "yes", MUTABLE;
+    LazyfreeLazyEviction: "lazyfree-lazy-eviction", Kind::Bool, "no", MUTABLE;
+    LazyfreeLazyExpire: "lazyfree-lazy-expire", Kind::Bool, "no", MUTABLE;
+    LazyfreeLazyServerDel: "lazyfree-lazy-server-del", Kind::Bool, "no", MUTABLE;
+    LazyfreeLazyUserDel: "lazyfree-lazy-user-del", Kind::Bool, "no", MUTABLE;
+    LazyfreeLazyUserFlush: "lazyfree-lazy-user-flush", Kind::Bool, "no", MUTABLE;
+    ActiveExpireEffort: "active-expire-effort", Kind::Int { min: 1, max: 10 }, "1", MUTABLE;
+    Activedefrag: "activedefrag", Kind::Bool, "no", MUTABLE;
+    ActiveDefragIgnoreBytes: "active-defrag-ignore-bytes", Kind::Memory { min: 1, max: i64::MAX }, "104857600", MUTABLE;
+    ActiveDefragThresholdLower: "active-defrag-threshold-lower", Kind::Int { min: 0, max: 1000 }, "10", MUTABLE;
+    ActiveDefragThresholdUpper: "active-defrag-threshold-upper", Kind::Int { min: 0, max: 1000 }, "100", MUTABLE;
+    ActiveDefragCycleMin: "active-defrag-cycle-min", Kind::Int { min: 1, max: 99 }, "1", MUTABLE;
+    ActiveDefragCycleMax: "active-defrag-cycle-max", Kind::Int { min: 1, max: 99 }, "25", MUTABLE;
+    ActiveDefragMaxScanFields: "active-defrag-max-scan-fields", Kind::Int { min: 1, max: i64::MAX }, "1000", MUTABLE;
+    IoThreads: "io-threads", Kind::Int { min: 1, max: 128 }, "1", FIXED;
+    IoThreadsDoReads: "io-threads-do-reads", Kind::Bool, "no", FIXED;
+    ListCompressDepth: "list-compress-depth", Kind::Int { min: 0, max: INT }, "0", MUTABLE;
+    StreamNodeMaxBytes: "stream-node-max-bytes", Kind::Memory { min: 0, max: i64::MAX }, "4096", MUTABLE;
+    StreamNodeMaxEntries: "stream-node-max-entries", Kind::Int { min: 0, max: i64::MAX }, "100", MUTABLE;
+    CrashLogEnabled: "crash-log-enabled", Kind::Bool, "yes", MUTABLE;
+    CrashMemcheckEnabled: "crash-memcheck-enabled", Kind::Bool, "yes", MUTABLE;
+    IgnoreWarnings: "ignore-warnings", Kind::Str, "", MUTABLE;
+    SanitizeDumpPayload: "sanitize-dump-payload", Kind::Enum(&["no", "yes", "clients"]), "no", MUTABLE;
+    LatencyMonitorThreshold: "latency-monitor-threshold", Kind::Int { min: 0, max: i64::MAX }, "0", MUTABLE;
+    LatencyTracking: "latency-tracking", Kind::Bool, "yes", MUTABLE;
+    LatencyTrackingInfoPercentiles: "latency-tracking-info-percentiles", Kind::List, "50 99 99.9", MUTABLE;
+    SlowlogLogSlowerThan: "slowlog-log-slower-than", Kind::Int { min: -1, max: i64::MAX }, "10000", MUTABLE;
+    SlowlogMaxLen: "slowlog-max-len", Kind::Int { min: 0, max: i64::MAX }, "128", MUTABLE;
+    AcllogMaxLen: "acllog-max-len", Kind::Int { min: 0, max: i64::MAX }, "128", MUTABLE;
+    AclPubsubDefault: "acl-pubsub-default", Kind::Enum(&["allchannels", "resetchannels"]), "resetchannels", MUTABLE;
+    SyslogIdent: "syslog-ident", Kind::Str, "redis", FIXED;
+    SyslogFacility: "syslog-facility", Kind::Enum(&["user", "local0", "local1", "local2", "local3", "local4", "local5", "local6", "local7"]), "local0", FIXED;
+    // Features Redwing does not have: only the value that leaves them off
+    // is accepted (see ONLY_DEFAULT), so no config claims what is not done.
+    Aclfile: "aclfile", Kind::Str, "", FIXED;
+    SyslogEnabled: "syslog-enabled", Kind::Bool, "no", FIXED;
+    Unixsocket: "unixsocket", Kind::Str, "", FIXED;
+    Unixsocketperm: "unixsocketperm", Kind::Str, "0", FIXED;
+    SocketMarkId: "socket-mark-id", Kind::Int { min: 0, max: u32::MAX as i64 }, "0", FIXED;
+    MaxmemoryClients: "maxmemory-clients", Kind::Str, "0", MUTABLE;
+    ServerCpulist: "server_cpulist", Kind::Str, "", FIXED;
+    BioCpulist: "bio_cpulist", Kind::Str, "", FIXED;
+    AofRewriteCpulist: "aof_rewrite_cpulist", Kind::Str, "", FIXED;
+    BgsaveCpulist: "bgsave_cpulist", Kind::Str, "", FIXED;
+    AofDisableAutoGc: "aof-disable-auto-gc", Kind::Bool, "no", MUTABLE;
+    TlsPort: "tls-port", Kind::Int { min: 0, max: 65535 }, "0", MUTABLE;
+    TlsReplication: "tls-replication", Kind::Bool, "no", MUTABLE;
+    TlsCluster: "tls-cluster", Kind::Bool, "no", MUTABLE;
+    TlsAuthClients: "tls-auth-clients", Kind::Enum(&["no", "yes", "optional"]), "yes", MUTABLE;
+    TlsCertFile: "tls-cert-file", Kind::Str, "", MUTABLE;
+    TlsKeyFile: "tls-key-file", Kind::Str, "", MUTABLE;
+    TlsKeyFilePass: "tls-key-file-pass", Kind::Str, "", MUTABLE;
+    TlsClientCertFile: "tls-client-cert-file", Kind::Str, "", MUTABLE;
+    TlsClientKeyFile: "tls-client-key-file", Kind::Str, "", MUTABLE;
+    TlsClientKeyFilePass: "tls-client-key-file-pass", Kind::Str, "", MUTABLE;
+    TlsDhParamsFile: "tls-dh-params-file", Kind::Str, "", MUTABLE;
+    TlsCaCertFile: "tls-ca-cert-file", Kind::Str, "", MUTABLE;
+    TlsCaCertDir: "tls-ca-cert-dir", Kind::Str, "", MUTABLE;
+    TlsProtocols: "tls-protocols", Kind::Str, "", MUTABLE;
+    TlsCiphers: "tls-ciphers", Kind::Str, "", MUTABLE;
+    TlsCiphersuites: "tls-ciphersuites", Kind::Str, "", MUTABLE;
+    TlsPreferServerCiphers: "tls-prefer-server-ciphers", Kind::Bool, "no", MUTABLE;
+    TlsSessionCaching: "tls-session-caching", Kind::Bool, "yes", MUTABLE;
+    TlsSessionCacheSize: "tls-session-cache-size", Kind::Int { min: 0, max: INT }, "20480", MUTABLE;
+    TlsSessionCacheTimeout: "tls-session-cache-timeout", Kind::Int { min: 0, max: INT }, "300", MUTABLE;
+    ClusterEnabled: "cluster-enabled", Kind::Bool, "no", FIXED;
+    ClusterConfigFile: "cluster-config-file", Kind::Str, "nodes.conf", FIXED;
+    ClusterPort: "cluster-port", Kind::Int { min: 0, max: 65535 }, "0", FIXED;
+    ClusterNodeTimeout: "cluster-node-timeout", Kind::Int { min: 0, max: i64::MAX }, "15000", MUTABLE;
+    ClusterMigrationBarrier: "cluster-migration-barrier", Kind::Int { min: 0, max: INT }, "1", MUTABLE;
+    ClusterReplicaValidityFactor: "cluster-replica-validity-factor", Kind::Int { min: 0, max: INT }, "10", MUTABLE;
+    ClusterRequireFullCoverage: "cluster-require-full-coverage", Kind::Bool, "yes", MUTABLE;
+    ClusterReplicaNoFailover: "cluster-replica-no-failover", Kind::Bool, "no", MUTABLE;
+    ClusterAllowReadsWhenDown: "cluster-allow-reads-when-down", Kind::Bool, "no", MUTABLE;
+    ClusterAllowPubsubshardWhenDown: "cluster-allow-pubsubshard-when-down", Kind::Bool, "yes", MUTABLE;
+    ClusterAllowReplicaMigration: "cluster-allow-replica-migration", Kind::Bool, "yes", MUTABLE;
+    ClusterAnnounceIp: "cluster-announce-ip", Kind::Str, "", MUTABLE;
+    ClusterAnnounceHostname: "cluster-announce-hostname", Kind::Str, "", MUTABLE;
+    ClusterAnnouncePort: "cluster-announce-port", Kind::Int { min: 0, max: 65535 }, "0", MUTABLE;
+    ClusterAnnounceBusPort: "cluster-announce-bus-port", Kind::Int { min: 0, max: 65535 }, "0", MUTABLE;
+    ClusterAnnounceTlsPort: "cluster-announce-tls-port", Kind::Int { min: 0, max: 65535 }, "0", MUTABLE;
+    ClusterPreferredEndpointType: "cluster-preferred-endpoint-type", Kind::Enum(&["ip", "hostname", "unknown-endpoint"]), "ip", MUTABLE;
+    ClusterLinkSendbufLimit: "cluster-link-sendbuf-limit", Kind::Memory { min: 0, max: i64::MAX }, "0", MUTABLE;
+    // Replication. Until this server can be a replica or have replicas,
+    // they are accepted where they only tune a replica or a replication
+    // link; `replicaof` and `min-replicas-to-write`, which change what a
+    // standalone server does, take only their off values (ONLY_DEFAULT).
+    Replicaof: "replicaof", Kind::List, "", FIXED;
+    Masterauth: "masterauth", Kind::Str, "", MUTABLE;
+    Masteruser: "masteruser", Kind::Str, "", MUTABLE;
+    ReplicaServeStaleData: "replica-serve-stale-data", Kind::Bool, "yes", MUTABLE;
+    ReplicaReadOnly: "replica-read-only", Kind::Bool, "yes", MUTABLE;
+    ReplicaLazyFlush: "replica-lazy-flush", Kind::Bool, "no", MUTABLE;
+    ReplicaPriority: "replica-priority", Kind::Int { min: 0, max: INT }, "100", MUTABLE;
+    ReplicaAnnounced: "replica-announced", Kind::Bool, "yes", MUTABLE;
+    ReplicaAnnounceIp: "replica-announce-ip", Kind::Str, "", MUTABLE;
+    ReplicaAnnouncePort: "replica-announce-port", Kind::Int { min: 0, max: 65535 }, "0", MUTABLE;
+    ReplicaIgnoreMaxmemory: "replica-ignore-maxmemory", Kind::Bool, "yes", MUTABLE;
+    ReplicaIgnoreDiskWriteErrors: "replica-ignore-disk-write-errors", Kind::Bool, "no", MUTABLE;
+    ReplDisklessSync: "repl-diskless-sync", Kind::Bool, "yes", MUTABLE;
+    ReplDisklessSyncDelay: "repl-diskless-sync-delay", Kind::Int { min: 0, max: INT }, "5", MUTABLE;
+    ReplDisklessSyncMaxReplicas: "repl-diskless-sync-max-replicas", Kind::Int { min: 0, max: INT }, "0", MUTABLE;
+    ReplDisklessLoad: "repl-diskless-load", Kind::Enum(&["disabled", "on-empty-db", "swapdb"]), "disabled", MUTABLE;
+    ReplDisableTcpNodelay: "repl-disable-tcp-nodelay", Kind::Bool, "no", MUTABLE;
+    ReplBacklogSize: "repl-backlog-size", Kind::Memory { min: 1, max: i64::MAX }, "1048576", MUTABLE;
+    ReplBacklogTtl: "repl-backlog-ttl", Kind::Int { min: 0, max: INT }, "3600", MUTABLE;
+    ReplTimeout: "repl-timeout", Kind::Int { min: 1, max: INT }, "60", MUTABLE;
+    ReplPingReplicaPeriod: "repl-ping-replica-period", Kind::Int { min: 1, max: INT }, "10", MUTABLE;
+    MinReplicasToWrite: "min-replicas-to-write", Kind::Int { min: 0, max: INT }, "0", MUTABLE;
+    MinReplicasMaxLag: "min-replicas-max-lag", Kind::Int { min: 0, max: INT }, "10", MUTABLE;
+    PropagationErrorBehavior: "propagation-error-behavior", Kind::Enum(&["ignore", "panic", "panic-on-replicas"]), "ignore", MUTABLE;
+    BindSourceAddr: "bind-source-addr", Kind::Str, "", MUTABLE;
+    // Redis can refuse DEBUG and CONFIG SET of protected options (dir,
+    // dbfilename ...); Redwing always allows both, so it says so, and it
+    // has no MODULE command. Only the value that describes it is accepted.
+    EnableDebugCommand: "enable-debug-command", Kind::Enum(&["yes"]), "yes", FIXED;
+    EnableProtectedConfigs: "enable-protected-configs", Kind::Enum(&["yes"]), "yes", FIXED;
+    EnableModuleCommand: "enable-module-command", Kind::Enum(&["no"]), "no", FIXED;
 }
 
 /// Older option names (Redis 6 ziplist names) that configs still use.
-const ALIASES: &[(&str, &str)] = &[
+pub const ALIASES: &[(&str, &str)] = &[
     ("list-max-ziplist-size", "list-max-listpack-size"),
     ("hash-max-ziplist-entries", "hash-max-listpack-entries"),
     ("hash-max-ziplist-value", "hash-max-listpack-value"),
     ("zset-max-ziplist-entries", "zset-max-listpack-entries"),
     ("zset-max-ziplist-value", "zset-max-listpack-value"),
     ("lua-time-limit", "busy-reply-threshold"),
+    ("slaveof", "replicaof"),
+    ("slave-serve-stale-data", "replica-serve-stale-data"),
+    ("slave-read-only", "replica-read-only"),
+    ("slave-lazy-flush", "replica-lazy-flush"),
+    ("slave-priority", "replica-priority"),
+    ("slave-announce-ip", "replica-announce-ip"),
+    ("slave-announce-port", "replica-announce-port"),
+    ("slave-ignore-maxmemory", "replica-ignore-maxmemory"),
+    ("repl-ping-slave-period", "repl-ping-replica-period"),
+    ("min-slaves-to-write", "min-replicas-to-write"),
+    ("min-slaves-max-lag", "min-replicas-max-lag"),
+    (
+        "cluster-slave-validity-factor",
+        "cluster-replica-validity-factor",
+    ),
+    ("cluster-slave-no-failover", "cluster-replica-no-failover"),
+];
+
+/// Options of features Redwing does not have: only the value that leaves
+/// the feature off is accepted, with this reason for any other.
+pub const ONLY_DEFAULT: &[(&str, &str)] = &[
+    ("aclfile", "ACL users"),
+    ("syslog-enabled", "logging to syslog"),
+    ("unixsocket", "unix sockets"),
+    ("socket-mark-id", "socket marks"),
+    ("maxmemory-clients", "client eviction"),
+    ("server_cpulist", "CPU lists (use taskset and `threads`)"),
+    ("bio_cpulist", "CPU lists (use taskset and `threads`)"),
+    (
+        "aof_rewrite_cpulist",
+        "CPU lists (use taskset and `threads`)",
+    ),
+    ("bgsave_cpulist", "CPU lists (use taskset and `threads`)"),
+    ("aof-disable-auto-gc", "keeping old AOF files"),
+    ("activedefrag", "active defragmentation"),
+    ("tls-port", "TLS"),
+    ("tls-replication", "TLS"),
+    ("tls-cluster", "TLS"),
+    ("cluster-enabled", "cluster mode"),
+    ("replicaof", "replication yet"),
+    ("min-replicas-to-write", "replication yet"),
+    ("shutdown-on-sigint", "shutdown flags on signals"),
+    ("shutdown-on-sigterm", "shutdown flags on signals"),
 ];
 
 impl Opt {
