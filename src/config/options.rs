@@ -133,6 +133,13 @@ options! {
     MaxmemoryEvictionTenacity: "maxmemory-eviction-tenacity", Kind::Int { min: 0, max: 100 }, "10", MUTABLE;
     LfuLogFactor: "lfu-log-factor", Kind::Int { min: 0, max: INT }, "10", MUTABLE;
     LfuDecayTime: "lfu-decay-time", Kind::Int { min: 0, max: INT }, "1", MUTABLE;
+    ReplBacklogSize: "repl-backlog-size", Kind::Memory { min: 1, max: i64::MAX }, "1048576", MUTABLE;
+    ReplBacklogTtl: "repl-backlog-ttl", Kind::Int { min: 0, max: INT }, "3600", MUTABLE;
+    ReplDisklessSync: "repl-diskless-sync", Kind::Bool, "yes", MUTABLE;
+    ReplDisklessSyncDelay: "repl-diskless-sync-delay", Kind::Int { min: 0, max: INT }, "5", MUTABLE;
+    ReplDisklessSyncMaxReplicas: "repl-diskless-sync-max-replicas", Kind::Int { min: 0, max: INT }, "0", MUTABLE;
+    ReplPingReplicaPeriod: "repl-ping-replica-period", Kind::Int { min: 1, max: INT }, "10", MUTABLE;
+    ReplTimeout: "repl-timeout", Kind::Int { min: 1, max: INT }, "60", MUTABLE;
 }
 
 /// Older option names (Redis 6 ziplist names) that configs still use.
@@ -143,6 +150,7 @@ const ALIASES: &[(&str, &str)] = &[
     ("zset-max-ziplist-entries", "zset-max-listpack-entries"),
     ("zset-max-ziplist-value", "zset-max-listpack-value"),
     ("lua-time-limit", "busy-reply-threshold"),
+    ("repl-ping-slave-period", "repl-ping-replica-period"),
 ];
 
 impl Opt {

@@ -161,6 +161,9 @@ impl Block {
 enum Part {
     Data(Buf),
     Block(Block),
+    /// Commands that belong to no database (the master's PING, REPLCONF
+    /// GETACK): written as they are, with no SELECT.
+    Raw(Vec<u8>),
     /// A point consumers find at its stream position: the AOF switches
     /// files at `Mark::Aof`; `Mark::Instant` is a snapshot's instant.
     Mark(Mark),
@@ -578,6 +581,16 @@ pub fn mark(m: Mark) {
     }
 }
 
+/// Puts a command that belongs to no database in the stream (the
+/// replication PING and GETACK), if something reads it.
+pub fn record_raw<A: AsRef<[u8]>>(args: &[A]) {
+    if enabled() {
+        let mut bytes = Vec::new();
+        encode(&mut bytes, args);
+        push(Part::Raw(bytes));
+    }
+}
+
 /// What a consumer reads.
 pub enum Item {
     /// Stream bytes, SELECTs included.
@@ -593,6 +606,10 @@ fn pump(s: &mut Stream) {
             Part::Block(b) => {
                 let wrap = b.buf.count > 1;
                 add(s, b.buf, wrap)
+            }
+            Part::Raw(bytes) => {
+                s.ring.extend(&bytes);
+                s.pos += bytes.len() as u64;
             }
             Part::Mark(m) => {
                 s.db = None;
