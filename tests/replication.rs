@@ -16,7 +16,9 @@ const SYNC_LIMIT: Duration = Duration::from_secs(30);
 
 /// Every key of every database and what it looks like from outside
 /// (type, content, expiry time; encodings may differ between servers).
-fn dataset(c: &mut redis::Connection) -> BTreeMap<(i64, Vec<u8>), (String, Vec<Vec<u8>>, i64)> {
+type Dataset = BTreeMap<(i64, Vec<u8>), (String, Vec<Vec<u8>>, i64)>;
+
+fn dataset(c: &mut redis::Connection) -> Dataset {
     let mut all = BTreeMap::new();
     for db in 0..16 {
         q(c, &["SELECT", &db.to_string()]);

@@ -62,6 +62,11 @@ pub async fn serve(fd: OwnedFd, rest: Bytes, req: Request) {
         )
     };
     let _ = wr.set_nodelay(true);
+    // A replica that stops reading must not hold a snapshot (or its link)
+    // forever.
+    let _ = wr.set_write_timeout(Some(Duration::from_secs(
+        config::num(Opt::ReplTimeout) as u64
+    )));
     let ip = req.hs.ip_address.clone().unwrap_or(req.peer_ip.clone());
     let port = req.hs.listening_port;
     let who = name(&ip, port);
@@ -508,6 +513,7 @@ impl Sink for FileSink {
 /// diskless transfer).
 async fn run_link(link: u64, rd: TcpStream, mut wr: TcpStream) {
     runtime::spawn(read_acks(link, rd));
+    let mut soft_since = None;
     loop {
         let Some((cursor, acked)) = with(|s| {
             s.replicas
@@ -520,6 +526,10 @@ async fn run_link(link: u64, rd: TcpStream, mut wr: TcpStream) {
         if !acked {
             runtime::sleep(Duration::from_millis(5)).await;
             continue;
+        }
+        if over_limit(cursor, &mut soft_since) {
+            drop_link(link, "");
+            return;
         }
         let mut items = Vec::new();
         journal::read(cursor, READ_MAX, &mut items);
@@ -543,6 +553,39 @@ async fn run_link(link: u64, rd: TcpStream, mut wr: TcpStream) {
     }
 }
 
+/// client-output-buffer-limit for replicas, applied to what the link has
+/// not sent yet (the journal holds it for the link, as Redis's backlog
+/// blocks do): over the hard limit, or over the soft one for its seconds.
+fn over_limit(cursor: u64, soft_since: &mut Option<Instant>) -> bool {
+    let (hard, soft, secs) = config::output_limit(config::OutputClass::Replica);
+    let unread = journal::unread(cursor);
+    let soft_over = soft > 0 && unread > soft;
+    if !soft_over {
+        *soft_since = None;
+    }
+    let since = soft_over.then(|| *soft_since.get_or_insert_with(Instant::now));
+    let over = (hard > 0 && unread > hard)
+        || since.is_some_and(|t| t.elapsed() >= Duration::from_secs(secs));
+    if over {
+        tracing::warn!(
+            "Client {} scheduled to be closed ASAP for overcoming of output buffer limits.",
+            link_name_by_cursor(cursor)
+        );
+    }
+    over
+}
+
+fn link_name_by_cursor(cursor: u64) -> String {
+    with(|s| {
+        s.replicas
+            .iter()
+            .find(|r| r.cursor == cursor)
+            .map_or_else(String::new, |r| {
+                format!("id=0 addr={}:{} flags=S", r.ip, r.port)
+            })
+    })
+}
+
 /// Reads a replica's REPLCONF ACKs (and ignores its newlines).
 async fn read_acks(link: u64, mut rd: TcpStream) {
     let mut buf = BytesMut::with_capacity(4096);
@@ -559,7 +602,7 @@ async fn read_acks(link: u64, mut rd: TcpStream) {
         };
         buf.extend_from_slice(&chunk[..n]);
         loop {
-            match parser.parse(&mut buf, limits) {
+            match parser.parse(&buf, limits) {
                 Ok(None) => break,
                 Ok(Some(Parsed::Args(ranges, used))) => {
                     let frame = buf.split_to(used).freeze();

@@ -288,7 +288,7 @@ pub async fn wait(n: i64, timeout_ms: i64) -> Reply {
 
 /// REPLCONF on a client connection (before PSYNC; ACK/GETACK never reply).
 pub fn replconf(hs: &mut Option<Box<Handshake>>, args: &[Bytes]) -> Option<Reply> {
-    if args.len() % 2 == 0 {
+    if args.len().is_multiple_of(2) {
         return Some(Reply::error("ERR syntax error"));
     }
     let hs = hs.get_or_insert_with(Box::default);

@@ -657,6 +657,11 @@ fn trim(s: &mut Stream) {
         .min(s.pos.saturating_sub(s.keep));
     if need > start {
         s.ring.drain(..(need - start) as usize);
+        // Give back what a burst (a slow reader) left allocated.
+        let want = (s.ring.len() as u64).max(s.keep) as usize;
+        if s.ring.capacity() > 2 * want + (1 << 20) {
+            s.ring.shrink_to(want + want / 4);
+        }
     }
     let start = s.pos - s.ring.len() as u64;
     let delivered = s
@@ -797,8 +802,27 @@ pub fn read(id: u64, max: usize, out: &mut Vec<Item>) -> (u64, u64) {
     (to, covered)
 }
 
+/// Bytes `from..to` of the ring (indices into it), copied out.
 fn ring_bytes(ring: &VecDeque<u8>, from: u64, to: u64) -> Vec<u8> {
-    ring.range(from as usize..to as usize).copied().collect()
+    let (from, to) = (from as usize, to as usize);
+    let (a, b) = ring.as_slices();
+    let mut out = Vec::with_capacity(to - from);
+    if from < a.len() {
+        out.extend_from_slice(&a[from..to.min(a.len())]);
+    }
+    if to > a.len() {
+        out.extend_from_slice(&b[from.saturating_sub(a.len())..to - a.len()]);
+    }
+    out
+}
+
+/// Bytes consumer `id` has not read yet (a replica's output backlog).
+pub fn unread(id: u64) -> u64 {
+    let s = STREAM.lock().unwrap();
+    s.cursors
+        .iter()
+        .find(|c| c.id == id)
+        .map_or(0, |c| s.pos - c.pos)
 }
 
 /// The bytes from `pos` to the end (up to `max`), if still held (a partial
