@@ -13,6 +13,7 @@ pub mod logging;
 pub mod memory;
 pub mod persistence;
 pub mod protocol;
+pub mod replication;
 pub mod runtime;
 pub mod scripting;
 pub mod server;

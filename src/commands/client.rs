@@ -75,6 +75,21 @@ pub struct ClientState {
     pub loader: bool,
     /// Keys this client WATCHes.
     pub watched: Vec<super::multi::Watched>,
+    /// Set by a command that takes the connection over (PSYNC: the socket
+    /// becomes a replica link): the connection task hands it the socket
+    /// and the unread bytes after the replies, and ends.
+    pub take_over: Option<TakeOver>,
+    /// What a replica said with REPLCONF before PSYNC.
+    pub repl_handshake: Option<Box<crate::replication::Handshake>>,
+}
+
+/// Who takes a connection's socket over ([`ClientState::take_over`]).
+pub struct TakeOver(pub Box<dyn FnOnce(std::os::fd::OwnedFd, bytes::Bytes) + Send>);
+
+impl std::fmt::Debug for TakeOver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TakeOver")
+    }
 }
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
@@ -147,6 +162,8 @@ impl ClientState {
             blocked: false,
             loader: false,
             watched: Vec::new(),
+            take_over: None,
+            repl_handshake: None,
         }
     }
 

@@ -94,11 +94,6 @@ fn run_id() -> &'static str {
     ID.get_or_init(random_hex40)
 }
 
-fn master_replid() -> &'static str {
-    static ID: OnceLock<String> = OnceLock::new();
-    ID.get_or_init(random_hex40)
-}
-
 /// Redis's LRU clock: seconds, 24 bits.
 fn lru_24(secs: u32) -> u32 {
     secs & 0xFF_FFFF
@@ -498,9 +493,10 @@ fn info_section(name: &str, snap: &CoreSnap) -> Option<String> {
             kv(o, "instantaneous_input_repl_kbps", "0.00");
             kv(o, "instantaneous_output_repl_kbps", "0.00");
             kv(o, "rejected_connections", st.rejected_connections);
-            kv(o, "sync_full", 0);
-            kv(o, "sync_partial_ok", 0);
-            kv(o, "sync_partial_err", 0);
+            let (full, partial_ok, partial_err) = crate::replication::sync_stats();
+            kv(o, "sync_full", full);
+            kv(o, "sync_partial_ok", partial_ok);
+            kv(o, "sync_partial_err", partial_err);
             kv(o, "expired_keys", sh.expired_keys);
             kv(o, "expired_stale_perc", "0.00");
             kv(
@@ -553,17 +549,7 @@ fn info_section(name: &str, snap: &CoreSnap) -> Option<String> {
         }
         "replication" => {
             o.push_str("# Replication\r\n");
-            kv(o, "role", "master");
-            kv(o, "connected_slaves", 0);
-            kv(o, "master_failover_state", "no-failover");
-            kv(o, "master_replid", master_replid());
-            kv(o, "master_replid2", "0".repeat(40));
-            kv(o, "master_repl_offset", 0);
-            kv(o, "second_repl_offset", -1);
-            kv(o, "repl_backlog_active", 0);
-            kv(o, "repl_backlog_size", 1048576);
-            kv(o, "repl_backlog_first_byte_offset", 0);
-            kv(o, "repl_backlog_histlen", 0);
+            crate::replication::info(o);
         }
         "cpu" => {
             let (sys, user) = rusage(libc::RUSAGE_SELF);
@@ -689,6 +675,8 @@ fn config_cmd(_: ClientRef, args: Vec<Bytes>) -> Fut {
                     crate::persistence::aof::config_changed().await;
                     // A lower maxmemory evicts down to it now.
                     super::evict::config_changed().await;
+                    // repl-backlog-size applies at once.
+                    crate::replication::config_changed();
                     r
                 }
             },
@@ -696,6 +684,7 @@ fn config_cmd(_: ClientRef, args: Vec<Bytes>) -> Fut {
                 Some(e) => e,
                 None => {
                     reset_stats().await;
+                    crate::replication::reset_stats();
                     Reply::Ok
                 }
             },
@@ -1452,11 +1441,119 @@ fn shutdown(_: ClientRef, args: Vec<Bytes>) -> Fut {
     })
 }
 
+// ---- replication: the master's side of the handshake, ROLE, WAIT ----
+
+/// REPLCONF: a replica's settings before PSYNC; ACK and GETACK from a
+/// connection that is not a replica link get no reply, as in Redis.
+fn replconf(c: &mut ClientState, args: &[Bytes]) -> Reply {
+    crate::replication::replconf(&mut c.repl_handshake, args).unwrap_or(Reply::Raw(Bytes::new()))
+}
+
+/// PSYNC / SYNC: the connection becomes a replica link on the control
+/// executor, which writes every reply from here on.
+fn psync(c: &mut ClientState, args: &[Bytes]) -> Reply {
+    let hs = c.repl_handshake.take().map(|b| *b).unwrap_or_default();
+    let req = match crate::replication::psync_request(args, hs, &c.addr) {
+        Ok(r) => r,
+        Err(e) => return e,
+    };
+    c.take_over = Some(super::client::TakeOver(Box::new(move |fd, rest| {
+        runtime::spawn(async move {
+            let job: runtime::Job = Box::new(move || {
+                runtime::spawn(crate::replication::master::serve(fd, rest, req));
+                Reply::Ok
+            });
+            runtime::run_on(runtime::control(), vec![job]).await;
+        });
+    })));
+    Reply::Raw(Bytes::new())
+}
+
+fn role(_: &mut ClientState, _: &[Bytes]) -> Reply {
+    crate::replication::role()
+}
+
+/// WAIT numreplicas timeout.
+fn wait(c: ClientRef, args: Vec<Bytes>) -> Fut {
+    Box::pin(async move {
+        let Some(n) = parse_i64(&args[1]) else {
+            return err(errors::NOT_INTEGER);
+        };
+        let timeout = match parse_i64(&args[2]) {
+            Some(t) if t < 0 => return Reply::error("ERR timeout is negative"),
+            Some(t) => t,
+            None => return Reply::error("ERR timeout is not an integer or out of range"),
+        };
+        // Inside MULTI it cannot block: it answers what is acknowledged.
+        if c.borrow().in_exec {
+            return Reply::Int(crate::replication::acked(
+                crate::replication::master_offset(),
+            ));
+        }
+        crate::replication::wait(n, timeout).await
+    })
+}
+
 pub fn register(t: &mut Vec<Spec>) {
     use Handler::{Conn, Coord, Key};
     const N: (i32, i32, i32) = (0, 0, 0);
     let g = "server";
     t.extend([
+        spec(
+            "sync",
+            1,
+            ADMIN | NOSCRIPT | NO_MULTI,
+            N,
+            Conn(psync),
+            Cross::Never,
+            g,
+            "An internal command used in replication.",
+            "1.0.0",
+        ),
+        spec(
+            "psync",
+            -3,
+            ADMIN | NOSCRIPT | NO_MULTI,
+            N,
+            Conn(psync),
+            Cross::Never,
+            g,
+            "An internal command used in replication.",
+            "2.8.0",
+        ),
+        spec(
+            "replconf",
+            -1,
+            ADMIN | NOSCRIPT | LOADING | STALE | ALLOW_BUSY,
+            N,
+            Conn(replconf),
+            Cross::Never,
+            g,
+            "An internal command for configuring the replication stream.",
+            "3.0.0",
+        ),
+        spec(
+            "role",
+            1,
+            NOSCRIPT | LOADING | STALE | FAST,
+            N,
+            Conn(role),
+            Cross::Never,
+            g,
+            "Returns the replication role.",
+            "2.8.12",
+        ),
+        spec(
+            "wait",
+            3,
+            NOSCRIPT,
+            N,
+            Coord(wait),
+            Cross::Never,
+            "generic",
+            "Blocks until the asynchronous replication of all preceding write commands sent by the connection is completed.",
+            "3.0.0",
+        ),
         spec(
             "info",
             -1,

@@ -235,10 +235,11 @@ options! {
     ClusterAnnounceTlsPort: "cluster-announce-tls-port", Kind::Int { min: 0, max: 65535 }, "0", MUTABLE;
     ClusterPreferredEndpointType: "cluster-preferred-endpoint-type", Kind::Enum(&["ip", "hostname", "unknown-endpoint"]), "ip", MUTABLE;
     ClusterLinkSendbufLimit: "cluster-link-sendbuf-limit", Kind::Memory { min: 0, max: i64::MAX }, "0", MUTABLE;
-    // Replication. Until this server can be a replica or have replicas,
-    // they are accepted where they only tune a replica or a replication
-    // link; `replicaof` and `min-replicas-to-write`, which change what a
-    // standalone server does, take only their off values (ONLY_DEFAULT).
+    // Replication. The master side reads the repl-* options; until this
+    // server can be a replica, the replica-* options only tune what it
+    // would do as one, and `replicaof` and `min-replicas-to-write`, which
+    // change what a standalone server does, take only their off values
+    // (ONLY_DEFAULT).
     Replicaof: "replicaof", Kind::List, "", FIXED;
     Masterauth: "masterauth", Kind::Str, "", MUTABLE;
     Masteruser: "masteruser", Kind::Str, "", MUTABLE;

@@ -192,6 +192,8 @@ pub fn writes_refused() -> bool {
 /// The incremental file the writer has switched to (a rewrite waits for it).
 static ROTATED: AtomicU64 = AtomicU64::new(0);
 static STOP: AtomicBool = AtomicBool::new(false);
+/// The writer's consumer id in the write stream (0: not reading yet).
+static CURSOR: AtomicU64 = AtomicU64::new(0);
 static WRITER: Mutex<Option<std::thread::JoinHandle<()>>> = Mutex::new(None);
 
 /// How often the writer appends under `everysec` and `no`: the most a
@@ -303,7 +305,12 @@ impl Writer {
         let mut items = Vec::new();
         loop {
             let stopping = STOP.load(Ordering::SeqCst);
-            let (_, covered) = journal::drain(&mut items);
+            let cursor = CURSOR.load(Ordering::SeqCst);
+            let covered = if cursor == 0 {
+                0
+            } else {
+                journal::read(cursor, usize::MAX, &mut items).1
+            };
             let mut ok = true;
             for item in items.drain(..) {
                 match item {
@@ -318,7 +325,7 @@ impl Writer {
             match fsync_policy() {
                 0 => {
                     self.fsync();
-                    if ok {
+                    if ok && covered > 0 {
                         journal::set_durable(covered);
                     }
                 }
@@ -336,7 +343,7 @@ impl Writer {
             }
             if fsync_policy() == 0 {
                 // Replies wait on this thread: be woken by the next write.
-                journal::wait(Duration::from_millis(100));
+                journal::wait(CURSOR.load(Ordering::SeqCst), Duration::from_millis(100));
             } else {
                 // Nobody waits: gather a millisecond of writes per write(2)
                 // rather than waking for each (a wake-up per write cost
@@ -364,11 +371,16 @@ fn start_writer(file: File) {
     *WRITER.lock().unwrap() = Some(handle);
 }
 
-/// Stops the writer after it wrote and synced what was published.
+/// Stops the writer after it wrote and synced what was published, and
+/// lets go of its place in the stream.
 fn stop_writer() {
     STOP.store(true, Ordering::SeqCst);
     if let Some(h) = WRITER.lock().unwrap().take() {
         let _ = h.join();
+    }
+    let cursor = CURSOR.swap(0, Ordering::SeqCst);
+    if cursor != 0 {
+        journal::detach(cursor);
     }
 }
 
@@ -448,7 +460,7 @@ pub async fn at_start(replay: &mut dyn Replay) {
         s.base_size = base_size;
     });
     // Nothing runs yet (clients get -LOADING): journaling starts cleanly.
-    journal::set_enabled(true);
+    CURSOR.store(journal::attach(), Ordering::SeqCst);
     start_writer(file);
     apply_fsync_policy();
 }
@@ -842,10 +854,10 @@ async fn write_new_base() -> Result<(), String> {
         // the new incremental file.
         let at_instant = move || {
             if enable {
-                journal::set_enabled(true);
+                CURSOR.store(journal::attach(), Ordering::SeqCst);
             }
             if aof_on {
-                journal::mark(incr_seq);
+                journal::mark(journal::Mark::Aof(incr_seq));
             }
         };
         if enable {
@@ -952,7 +964,6 @@ pub async fn config_changed() {
     } else if !on && enabled {
         // Stop appending; what is on disk stays (as Redis does).
         stop_writer();
-        journal::set_enabled(false);
         with_status(|s| s.enabled = false);
     }
     apply_fsync_policy();

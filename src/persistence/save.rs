@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering::Relaxed, Or
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use super::rdb::{Aux, RdbWriter, WriteOptions};
+use super::rdb::{Aux, RdbWriter, ReplInfo, WriteOptions};
 use super::snapshot;
 use crate::config::{self, Opt};
 use crate::protocol::Reply;
@@ -155,16 +155,34 @@ impl From<std::io::Error> for SaveError {
     }
 }
 
+/// Where a snapshot goes: a file, or replicas' sockets.
+pub trait Sink: Write {
+    /// Called once the snapshot's instant is fixed, before its first byte:
+    /// the replication fields of the header, for a snapshot that replicas
+    /// continue from.
+    fn started(&mut self) -> Option<ReplInfo> {
+        None
+    }
+
+    /// Called after each round of chunks: an asynchronous sink (sockets)
+    /// sends what it holds here, so the control executor never blocks.
+    fn drained(&mut self) -> impl std::future::Future<Output = std::io::Result<()>> {
+        async { Ok(()) }
+    }
+}
+
+impl<W: Write> Sink for BufWriter<W> {}
+
 /// Writes one point-in-time snapshot of every core to `sink`; returns the
 /// number of keys and the cores' summed `dirty` at the start.
-pub async fn snapshot_to<W: Write>(sink: &mut W) -> Result<(u64, u64), SaveError> {
+pub async fn snapshot_to<W: Sink>(sink: &mut W) -> Result<(u64, u64), SaveError> {
     snapshot_at(sink, false, Box::new(|| {})).await
 }
 
 /// [`snapshot_to`], marked as an AOF base when `aof_base`; `at_instant`
 /// runs at the snapshot's instant, while every core is held (the AOF
 /// switches files there).
-pub async fn snapshot_at<W: Write>(
+pub async fn snapshot_at<W: Sink>(
     sink: &mut W,
     aof_base: bool,
     at_instant: Box<dyn FnOnce() + Send>,
@@ -231,7 +249,7 @@ pub async fn snapshot_at<W: Write>(
 
 /// The pull loop: a round asks every unfinished core for a chunk, then
 /// writes the chunks in core order.
-async fn pull<W: Write>(
+async fn pull<W: Sink>(
     sink: &mut W,
     opts: WriteOptions,
     n: usize,
@@ -242,6 +260,7 @@ async fn pull<W: Write>(
     let aux = Aux {
         used_mem: crate::memory::used() as u64,
         aof_base,
+        repl: sink.started(),
         ..Aux::default()
     };
     w.aux_fields(&aux);
@@ -262,6 +281,7 @@ async fn pull<W: Write>(
             w.raw(&c.bytes);
             sink.write_all(&w.take_chunk())?;
             keys[*core] = c.keys;
+            sink.drained().await?;
             if !c.done {
                 still.push(*core);
             }
@@ -280,6 +300,7 @@ async fn pull<W: Write>(
     }
     w.finish();
     sink.write_all(&w.take_chunk())?;
+    sink.drained().await?;
     if ABORT.load(SeqCst) {
         return Err(SaveError::Aborted);
     }

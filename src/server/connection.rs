@@ -161,6 +161,18 @@ pub async fn serve(mut stream: TcpStream, client: ClientRef) {
         if close {
             break;
         }
+        // PSYNC: the socket becomes a replica link elsewhere; this task ends
+        // (closing its own descriptor only).
+        let take_over = client.borrow_mut().take_over.take();
+        if let Some(t) = take_over {
+            use std::os::fd::{AsRawFd, BorrowedFd};
+            // SAFETY: the descriptor is the stream's, open while it lives.
+            let fd = unsafe { BorrowedFd::borrow_raw(stream.as_raw_fd()) };
+            if let Ok(fd) = fd.try_clone_to_owned() {
+                (t.0)(fd, rbuf.split().freeze());
+            }
+            break;
+        }
     }
     let _ = stream.flush().await;
     client.borrow_mut().unregister();

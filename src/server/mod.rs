@@ -144,6 +144,8 @@ pub async fn control_main() {
         load::at_start().await;
     }
     crate::lifecycle::defer_signals();
+    // The role tasks: replication's timer (pings, timeouts, backlog TTL).
+    runtime::spawn(crate::replication::master::cron());
     save::cron().await
 }
 

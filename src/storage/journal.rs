@@ -47,19 +47,21 @@ pub fn enabled() -> bool {
     ENABLED.load(Ordering::Relaxed)
 }
 
-/// Turns journaling on or off. Call it only while every core's gate is held
-/// (or before the cores serve), so no transaction straddles the switch.
-pub fn set_enabled(on: bool) {
+/// Turns journaling on or off; [`attach`] and [`detach`] do it as
+/// consumers come and go. Call it only while every core's gate is held (or
+/// before the cores serve), so no transaction straddles the switch.
+fn set_enabled(s: &mut Stream, on: bool) {
     if on {
         // Entries some core kept from an earlier enabled period are stale.
         EPOCH.fetch_add(1, Ordering::SeqCst);
     }
     ENABLED.store(on, Ordering::SeqCst);
     if !on {
-        let mut s = STREAM.lock().unwrap();
         s.segments.clear();
         s.unplaced.clear();
         s.db = None;
+        s.ring = VecDeque::new();
+        s.marks.clear();
     }
 }
 
@@ -159,8 +161,18 @@ impl Block {
 enum Part {
     Data(Buf),
     Block(Block),
-    /// A consumer-defined point (the AOF switches files here).
-    Mark(u64),
+    /// Commands that belong to no database (the master's PING, REPLCONF
+    /// GETACK): written as they are, with no SELECT.
+    Raw(Vec<u8>),
+    /// A point consumers find at its stream position: the AOF switches
+    /// files at `Mark::Aof`; `Mark::Instant` is a snapshot's instant.
+    Mark(Mark),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mark {
+    Aof(u64),
+    Instant(u64),
 }
 
 /// A part of the stream and the first publication that went into it.
@@ -178,25 +190,61 @@ impl Segment {
 
 struct Stream {
     segments: VecDeque<Segment>,
-    /// The database the stream's reader is in (None: SELECT first).
+    /// The database the stream is in (None: SELECT first).
     db: Option<usize>,
-    /// Bytes read from the stream so far: the replication offset.
-    offset: u64,
+    /// Bytes of the stream so far (moved from the segments into `ring`):
+    /// the position consumers read at.
+    pos: u64,
+    /// The stream's last bytes, `pos - ring.len() .. pos`: what some
+    /// consumer has not read yet, and `keep` bytes of history.
+    ring: VecDeque<u8>,
+    /// History kept for late readers (the replication backlog's size; 0
+    /// without a backlog).
+    keep: u64,
+    /// Consumers and how far each has read.
+    cursors: Vec<Cursor>,
+    next_cursor: u64,
+    /// Marks moved out of the segments, with their position and number.
+    marks: VecDeque<(u64, u64, Mark)>,
+    /// Marks moved out so far.
+    mark_count: u64,
     /// Publications so far; each publish gets the next number.
     seq: u64,
-    /// The reader waits for data on `READY`.
+    /// Publications moved into `ring` (the segments before the first open
+    /// block).
+    covered: u64,
+    /// A reader thread waits for data on `READY`.
     reader_waiting: bool,
+    /// Async readers waiting for data.
+    wakers: Vec<Waker>,
     /// Blocks of transactions that wrote before holding every gate (they
     /// get their place in the stream from `open_block`).
     unplaced: Vec<Block>,
 }
 
+/// A consumer: its id, the position it has read up to, and the number of
+/// the next mark it has to be given.
+#[derive(Clone, Copy)]
+struct Cursor {
+    id: u64,
+    pos: u64,
+    next_mark: u64,
+}
+
 static STREAM: Mutex<Stream> = Mutex::new(Stream {
     segments: VecDeque::new(),
     db: None,
-    offset: 0,
+    pos: 0,
+    ring: VecDeque::new(),
+    keep: 0,
+    cursors: Vec::new(),
+    next_cursor: 1,
+    marks: VecDeque::new(),
+    mark_count: 0,
     seq: 0,
+    covered: 0,
     reader_waiting: false,
+    wakers: Vec::new(),
     unplaced: Vec::new(),
 });
 static READY: Condvar = Condvar::new();
@@ -468,14 +516,15 @@ fn push(part: Part) {
     published_locked(&mut s);
 }
 
-/// Counts a publication and wakes the reader.
+/// Counts a publication and wakes the readers.
 fn published_locked(s: &mut Stream) {
     s.seq += 1;
     PUBLISHED.store(s.seq, Ordering::Release);
     if s.reader_waiting {
         s.reader_waiting = false;
-        READY.notify_one();
+        READY.notify_all();
     }
+    s.wakers.drain(..).for_each(Waker::wake);
 }
 
 /// Places `txn`'s block in the stream: with what it wrote so far (work that
@@ -524,75 +573,306 @@ fn seal(txn: u64) {
 }
 
 /// Puts a mark in the stream (all cores' earlier writes must be published:
-/// call it while every gate is held). The reader sees it as [`Item::Mark`].
-pub fn mark(id: u64) {
+/// call it while every gate is held). A reader finds it at its position;
+/// the database is selected again after it, so what follows stands alone.
+pub fn mark(m: Mark) {
     if enabled() {
-        push(Part::Mark(id));
+        push(Part::Mark(m));
     }
 }
 
-/// What the reader gets from the stream.
+/// Puts a command that belongs to no database in the stream (the
+/// replication PING and GETACK), if something reads it.
+pub fn record_raw<A: AsRef<[u8]>>(args: &[A]) {
+    if enabled() {
+        let mut bytes = Vec::new();
+        encode(&mut bytes, args);
+        push(Part::Raw(bytes));
+    }
+}
+
+/// What a consumer reads.
 pub enum Item {
     /// Stream bytes, SELECTs included.
     Bytes(Vec<u8>),
     Mark(u64),
 }
 
-/// Takes everything readable (up to the first open block) into `out`;
-/// returns the stream offset after it and the publication number it covers.
-pub fn drain(out: &mut Vec<Item>) -> (u64, u64) {
-    let mut s = STREAM.lock().unwrap();
-    let mut bytes = Vec::new();
+/// Moves the readable segments (up to the first open block) into the ring.
+fn pump(s: &mut Stream) {
     while s.segments.front().is_some_and(Segment::readable) {
         match s.segments.pop_front().unwrap().part {
-            Part::Data(buf) => add(&mut s, &mut bytes, buf, false),
+            Part::Data(buf) => add(s, buf, false),
             Part::Block(b) => {
                 let wrap = b.buf.count > 1;
-                add(&mut s, &mut bytes, b.buf, wrap)
+                add(s, b.buf, wrap)
             }
-            Part::Mark(id) => {
-                if !bytes.is_empty() {
-                    out.push(Item::Bytes(std::mem::take(&mut bytes)));
-                }
-                // A new reader (file) starts without a database.
+            Part::Raw(bytes) => {
+                s.ring.extend(&bytes);
+                s.pos += bytes.len() as u64;
+            }
+            Part::Mark(m) => {
                 s.db = None;
-                out.push(Item::Mark(id));
+                let (pos, no) = (s.pos, s.mark_count);
+                s.marks.push_back((pos, no, m));
+                s.mark_count += 1;
             }
         }
     }
-    if !bytes.is_empty() {
-        out.push(Item::Bytes(bytes));
-    }
     // Publications from the first unread segment on are not covered.
-    let covered = s.segments.front().map_or(s.seq, |g| g.seq - 1);
-    (s.offset, covered)
+    s.covered = s.segments.front().map_or(s.seq, |g| g.seq - 1);
+    trim(s);
 }
 
-fn add(s: &mut Stream, out: &mut Vec<u8>, buf: Buf, wrap: bool) {
+fn add(s: &mut Stream, buf: Buf, wrap: bool) {
     let Some(first) = buf.first_db else { return };
-    let start = out.len();
+    let mut out = Vec::with_capacity(buf.bytes.len() + 32);
     if s.db != Some(first) {
-        encode(out, &[b"SELECT".as_slice(), db_name(first).as_bytes()]);
+        encode(&mut out, &[b"SELECT".as_slice(), db_name(first).as_bytes()]);
     }
     if wrap {
-        encode(out, &[b"MULTI"]);
+        encode(&mut out, &[b"MULTI"]);
     }
-    out.extend_from_slice(&buf.bytes);
+    let head = out.len();
+    s.ring.extend(&out);
+    s.ring.extend(&buf.bytes);
+    out.clear();
     if wrap {
-        encode(out, &[b"EXEC"]);
+        encode(&mut out, &[b"EXEC"]);
+        s.ring.extend(&out);
     }
     s.db = buf.last_db;
-    s.offset += (out.len() - start) as u64;
+    s.pos += (head + buf.bytes.len() + out.len()) as u64;
 }
 
-/// Blocks the reader thread until something was published or `timeout`.
-pub fn wait(timeout: Duration) {
+/// Drops what no consumer needs: bytes every cursor read, beyond `keep`.
+fn trim(s: &mut Stream) {
+    let start = s.pos - s.ring.len() as u64;
+    let need = s
+        .cursors
+        .iter()
+        .map(|c| c.pos)
+        .min()
+        .unwrap_or(s.pos)
+        .min(s.pos.saturating_sub(s.keep));
+    if need > start {
+        s.ring.drain(..(need - start) as usize);
+        // Give back what a burst (a slow reader) left allocated.
+        let want = (s.ring.len() as u64).max(s.keep) as usize;
+        if s.ring.capacity() > 2 * want + (1 << 20) {
+            s.ring.shrink_to(want + want / 4);
+        }
+    }
+    let start = s.pos - s.ring.len() as u64;
+    let delivered = s
+        .cursors
+        .iter()
+        .map(|c| c.next_mark)
+        .min()
+        .unwrap_or(u64::MAX);
+    while s
+        .marks
+        .front()
+        .is_some_and(|m| m.0 < start || (m.0 == start && m.1 < delivered))
+    {
+        s.marks.pop_front();
+    }
+}
+
+/// Adds a consumer that reads from the stream's current end (writes
+/// published but not yet placed are read by it too). The first consumer
+/// turns journaling on: call it while every gate is held, or before the
+/// cores serve.
+pub fn attach() -> u64 {
     let mut s = STREAM.lock().unwrap();
-    if s.segments.front().is_some_and(Segment::readable) {
+    if !enabled() {
+        set_enabled(&mut s, true);
+    }
+    pump(&mut s);
+    let pos = s.pos;
+    new_cursor(&mut s, pos)
+}
+
+fn new_cursor(s: &mut Stream, pos: u64) -> u64 {
+    let id = s.next_cursor;
+    s.next_cursor += 1;
+    let next_mark = s.mark_count;
+    s.cursors.push(Cursor { id, pos, next_mark });
+    id
+}
+
+/// Adds a consumer at `pos`, which must still be held (a replica
+/// continuing from the backlog); false if it is not.
+pub fn attach_at(pos: u64) -> Option<u64> {
+    let mut s = STREAM.lock().unwrap();
+    pump(&mut s);
+    if !enabled() || pos > s.pos || pos < s.pos - s.ring.len() as u64 {
+        return None;
+    }
+    Some(new_cursor(&mut s, pos))
+}
+
+/// Removes a consumer; with none left (and no history kept) journaling
+/// stops.
+pub fn detach(id: u64) {
+    let mut s = STREAM.lock().unwrap();
+    s.cursors.retain(|c| c.id != id);
+    if s.cursors.is_empty() && s.keep == 0 {
+        set_enabled(&mut s, false);
+    } else {
+        trim(&mut s);
+    }
+}
+
+/// Keeps `bytes` of history for late readers (the replication backlog),
+/// or none. History counts as a consumer: journaling stays on while it is
+/// kept (turn it on while every gate is held).
+pub fn keep_history(bytes: u64) {
+    let mut s = STREAM.lock().unwrap();
+    s.keep = bytes;
+    if bytes > 0 && !enabled() {
+        set_enabled(&mut s, true);
+    }
+    if bytes == 0 && s.cursors.is_empty() {
+        set_enabled(&mut s, false);
+    } else {
+        pump(&mut s);
+    }
+}
+
+/// Moves consumer `id` to `pos` (a replica starts at its snapshot's
+/// instant); the bytes there must still be held.
+pub fn seek(id: u64, pos: u64) -> bool {
+    let mut s = STREAM.lock().unwrap();
+    let start = s.pos - s.ring.len() as u64;
+    if pos < start || pos > s.pos {
+        return false;
+    }
+    if let Some(c) = s.cursors.iter_mut().find(|c| c.id == id) {
+        c.pos = pos;
+    }
+    trim(&mut s);
+    true
+}
+
+/// The stream position of a mark, once every write before it is readable.
+pub fn mark_position(m: Mark) -> Option<u64> {
+    let mut s = STREAM.lock().unwrap();
+    pump(&mut s);
+    s.marks.iter().find(|x| x.2 == m).map(|x| x.0)
+}
+
+/// Reads what consumer `id` has not read (up to `max` bytes) into `out`,
+/// split at AOF marks; returns its new position and the publication
+/// number covered once it has read everything.
+pub fn read(id: u64, max: usize, out: &mut Vec<Item>) -> (u64, u64) {
+    let mut s = STREAM.lock().unwrap();
+    pump(&mut s);
+    let Some(i) = s.cursors.iter().position(|c| c.id == id) else {
+        return (s.pos, 0);
+    };
+    let Cursor {
+        pos: from,
+        next_mark,
+        ..
+    } = s.cursors[i];
+    let start = s.pos - s.ring.len() as u64;
+    let to = s.pos.min(from.saturating_add(max as u64));
+    let mut at = from;
+    let mut delivered = next_mark;
+    for &(pos, no, m) in &s.marks {
+        if no < next_mark || pos > to {
+            continue;
+        }
+        delivered = no + 1;
+        let Mark::Aof(n) = m else { continue };
+        if pos > at {
+            out.push(Item::Bytes(ring_bytes(&s.ring, at - start, pos - start)));
+            at = pos;
+        }
+        out.push(Item::Mark(n));
+    }
+    if to > at {
+        out.push(Item::Bytes(ring_bytes(&s.ring, at - start, to - start)));
+    }
+    s.cursors[i].pos = to;
+    s.cursors[i].next_mark = delivered;
+    let covered = if to == s.pos { s.covered } else { 0 };
+    trim(&mut s);
+    (to, covered)
+}
+
+/// Bytes `from..to` of the ring (indices into it), copied out.
+fn ring_bytes(ring: &VecDeque<u8>, from: u64, to: u64) -> Vec<u8> {
+    let (from, to) = (from as usize, to as usize);
+    let (a, b) = ring.as_slices();
+    let mut out = Vec::with_capacity(to - from);
+    if from < a.len() {
+        out.extend_from_slice(&a[from..to.min(a.len())]);
+    }
+    if to > a.len() {
+        out.extend_from_slice(&b[from.saturating_sub(a.len())..to - a.len()]);
+    }
+    out
+}
+
+/// Bytes consumer `id` has not read yet (a replica's output backlog).
+pub fn unread(id: u64) -> u64 {
+    let s = STREAM.lock().unwrap();
+    s.cursors
+        .iter()
+        .find(|c| c.id == id)
+        .map_or(0, |c| s.pos - c.pos)
+}
+
+/// The bytes from `pos` to the end (up to `max`), if still held (a partial
+/// resync served from the backlog).
+pub fn read_from(pos: u64, max: usize) -> Option<Vec<u8>> {
+    let mut s = STREAM.lock().unwrap();
+    pump(&mut s);
+    let start = s.pos - s.ring.len() as u64;
+    if !enabled() || pos < start || pos > s.pos {
+        return None;
+    }
+    let to = s.pos.min(pos.saturating_add(max as u64));
+    Some(ring_bytes(&s.ring, pos - start, to - start))
+}
+
+/// The stream's end and the first position still held.
+pub fn extent() -> (u64, u64) {
+    let mut s = STREAM.lock().unwrap();
+    if enabled() {
+        pump(&mut s);
+    }
+    (s.pos, s.pos - s.ring.len() as u64)
+}
+
+/// Blocks a reader thread until something was published or `timeout`.
+pub fn wait(id: u64, timeout: Duration) {
+    let mut s = STREAM.lock().unwrap();
+    if has_news(&s, id) {
         return;
     }
     s.reader_waiting = true;
     let _ = READY.wait_timeout(s, timeout).unwrap();
+}
+
+fn has_news(s: &Stream, id: u64) -> bool {
+    s.segments.front().is_some_and(Segment::readable)
+        || s.cursors.iter().any(|c| c.id == id && c.pos < s.pos)
+}
+
+/// Waits until consumer `id` has something to read.
+pub async fn readable(id: u64) {
+    std::future::poll_fn(|cx: &mut Context<'_>| {
+        let mut s = STREAM.lock().unwrap();
+        if has_news(&s, id) || !s.cursors.iter().any(|c| c.id == id) {
+            return Poll::Ready(());
+        }
+        s.wakers.push(cx.waker().clone());
+        Poll::Pending
+    })
+    .await
 }
 
 /// The last publication's number.
