@@ -324,3 +324,34 @@ fn include_with_wildcards_in_name_order() {
     assert_eq!(got, "*2\r\n$9\r\ndatabases\r\n$1\r\n7\r\n");
     assert_eq!(hz, "*2\r\n$2\r\nhz\r\n$2\r\n20\r\n");
 }
+
+/// A daemon that cannot start (its port is taken) makes the parent exit
+/// non-zero, so a `Type=forking` unit sees the failure.
+#[test]
+fn daemon_that_fails_to_start_fails_the_parent() {
+    let busy = Server::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let port = busy.port.to_string();
+    let (code, _) = run(
+        redwing_bin(),
+        dir.path(),
+        &[
+            "--port",
+            &port,
+            "--bind",
+            "127.0.0.1",
+            "--daemonize",
+            "yes",
+            "--pidfile",
+            dir.path().join("r.pid").to_str().unwrap(),
+            "--logfile",
+            dir.path().join("r.log").to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, Some(1));
+    let log = std::fs::read_to_string(dir.path().join("r.log")).unwrap_or_default();
+    assert!(
+        log.contains("Address already in use") || log.contains("another redwing-server"),
+        "{log}"
+    );
+}

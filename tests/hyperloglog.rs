@@ -193,3 +193,51 @@ fn pfadd_events_as_redis() {
         RawClient::new(&redwing).call(&["FLUSHALL"]);
     }
 }
+
+/// Random elements of every length 0..40 (every MurmurHash tail) into
+/// random keys, with merges: strings and counts equal redis-server's.
+#[test]
+fn randomized_elements_against_redis() {
+    use rand::{Rng, SeedableRng};
+    let redwing = Server::start(&[]);
+    let redis = Server::redis(&[]);
+    let seed: u64 = rand::random();
+    println!("seed {seed}");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut ours = RawClient::new(&redwing);
+    let mut theirs = RawClient::new(&redis);
+    let keys = ["ra", "rb", "rc{ra}", "rd"];
+    for _ in 0..300 {
+        let key = keys[rng.gen_range(0..keys.len())];
+        let elems: Vec<String> = (0..rng.gen_range(0..20))
+            .map(|_| {
+                let len = rng.gen_range(0..40);
+                (0..len)
+                    .map(|_| rng.gen_range(b' '..=b'~') as char)
+                    .collect()
+            })
+            .collect();
+        let mut args = vec!["PFADD", key];
+        args.extend(elems.iter().map(String::as_str));
+        both(&mut ours, &mut theirs, &args);
+        match rng.gen_range(0..10) {
+            0 => {
+                let (d, s) = (keys[rng.gen_range(0..4)], keys[rng.gen_range(0..4)]);
+                both(&mut ours, &mut theirs, &["PFMERGE", d, s]);
+            }
+            1 => {
+                both(&mut ours, &mut theirs, &["PFCOUNT", key]);
+            }
+            _ => {}
+        }
+    }
+    for k in keys {
+        both(&mut ours, &mut theirs, &["GET", k]);
+        both(&mut ours, &mut theirs, &["PFCOUNT", k]);
+    }
+    both(
+        &mut ours,
+        &mut theirs,
+        &["PFCOUNT", "ra", "rb", "rc{ra}", "rd"],
+    );
+}

@@ -172,6 +172,11 @@ fn bitcount(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
                 (Ok(s), Ok(e)) => (s, e),
                 (Err(e), _) | (_, Err(e)) => return e,
             };
+            // Both from the end and crossed: 0, before the unit is read
+            // (BITCOUNT only, as Redis 7.0).
+            if start < 0 && end < 0 && start > end {
+                return Reply::Int(0);
+            }
             match unit(args.get(4)) {
                 Ok(bits) => bit_range(start, end, bits, v.len()),
                 Err(e) => return e,
