@@ -256,8 +256,11 @@ fn noeviction_answers_oom_as_redis() {
 
 #[test]
 fn object_freq_and_idletime_as_redis() {
-    let ours = Server::start(&[]);
-    let redis = Server::redis(&[]);
+    // lfu-log-factor 0: every access counts (with the default 10, past the
+    // first access the counter grows by chance, on both servers alike).
+    let args = ["--lfu-log-factor", "0"];
+    let ours = Server::start(&args);
+    let redis = Server::redis(&args);
     let steps: &[&[&str]] = &[
         &["SET", "k", "v"],
         &["OBJECT", "FREQ", "k"],
