@@ -1482,6 +1482,13 @@ const FIXED: &[&[&[&str]]] = &[
         &["ZCOUNT", "z", "-0x10", "0x10"],
         &["ZREMRANGEBYSCORE", "z", "0x10", ""],
     ],
+    // ZSCAN shows a listpack's whole scores as integers (Redis 7.0's double2ll).
+    &[
+        &[
+            "ZADD", "z", "1e17", "a", "-4e18", "b", "1e19", "c", "2.5", "d", "-0", "e",
+        ],
+        &["ZSCAN", "z", "0"],
+    ],
     // A refused EXEC ends the transaction with EXECABORT and the reason.
     &[
         &["MULTI"],
