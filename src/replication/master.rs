@@ -29,8 +29,9 @@ use crate::protocol::{Limits, Parsed, RequestParser};
 use crate::runtime;
 use crate::storage::journal::{self, Item, Mark};
 
-/// Most bytes a link takes from the journal per socket write.
-const READ_MAX: usize = 1 << 20;
+/// Most bytes a link takes from the journal per socket write: what is
+/// not taken yet counts against the replica's output limit.
+const READ_MAX: usize = 64 << 10;
 
 /// A replica waiting for the next full sync.
 struct Waiting {

@@ -1,6 +1,8 @@
 //! The write journal: every change to the dataset, as the Redis command that
-//! reproduces it, in one stream with one byte offset (the AOF and, later,
-//! replicas and the replication backlog read it).
+//! reproduces it, in one stream with one byte position that several
+//! consumers read at their own pace through cursors (the AOF writer, each
+//! replica link); the ring keeps what a cursor has not read plus the
+//! replication backlog's history.
 //!
 //! Each core appends its writes to a local buffer, with no lock, and moves
 //! the buffer into the shared stream at *publish points*: before a
@@ -27,7 +29,7 @@
 //! served by a push (BLPOP ...) add their pop right after the push
 //! ([`record_effect`]). SELECT is added where the database changes.
 //!
-//! Journaling costs one atomic load per write while nothing reads the
+//! Journaling costs one atomic load per write while nothing consumes the
 //! stream ([`enabled`]).
 
 use std::cell::{Cell, RefCell};
