@@ -99,8 +99,9 @@ impl Server {
                 dir = s.take_dir();
                 continue;
             }
+            let stacks = thread_stacks(s.child.id());
             let _ = s.child.kill();
-            panic!("{bin} did not start ({why}); its log:\n{text}");
+            panic!("{bin} did not start ({why}); its log:\n{text}{stacks}");
         }
         unreachable!()
     }
@@ -829,4 +830,19 @@ pub fn split_lines<'a>(lines: &[&'a str]) -> Vec<Vec<&'a str>> {
 /// Argument lists as the slices the comparison helpers take.
 pub fn slices<'a, 'b>(v: &'b [Vec<&'a str>]) -> Vec<&'b [&'a str]> {
     v.iter().map(Vec::as_slice).collect()
+}
+
+/// Every thread's stack of process `pid`, from gdb when it is installed:
+/// what a hung server was doing is the one clue a CI log can keep.
+pub fn thread_stacks(pid: u32) -> String {
+    match Command::new("gdb")
+        .args(["-p", &pid.to_string(), "-batch", "-ex", "thread apply all bt"])
+        .output()
+    {
+        Ok(out) => format!(
+            "\nits threads:\n{}",
+            String::from_utf8_lossy(&out.stdout)
+        ),
+        Err(_) => String::new(),
+    }
 }
