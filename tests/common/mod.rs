@@ -458,7 +458,9 @@ pub fn wait_loaded(s: &Server, key: &str) -> (redis::Connection, String, Vec<Str
     let mut infos = Vec::new();
     let end = Instant::now() + Duration::from_secs(60);
     loop {
-        assert!(Instant::now() < end, "never loaded");
+        if Instant::now() >= end {
+            panic!("never loaded{}", thread_stacks(s.child.id()));
+        }
         let Ok(mut c) = redis::Client::open(s.url()).and_then(|cl| cl.get_connection()) else {
             std::thread::sleep(Duration::from_millis(5));
             continue;
