@@ -360,7 +360,8 @@ fn search(ctx: &mut Ctx, args: &[Bytes], v: Variant) -> Result<Found, Reply> {
         Variant::SearchStore => store = Some(args[1].clone()),
     }
     let (mut withdist, mut withhash, mut withcoord, mut any) = (false, false, false, false);
-    let (mut from_member, mut from_lonlat, mut by_radius, mut by_box) = (false, false, false, false);
+    let (mut from_member, mut from_lonlat, mut by_radius, mut by_box) =
+        (false, false, false, false);
     let (mut desc, mut sorted, mut storedist) = (false, false, false);
     let mut count: i64 = 0;
     let base = v.base();
@@ -461,7 +462,11 @@ fn search(ctx: &mut Ctx, args: &[Bytes], v: Variant) -> Result<Found, Reply> {
     let limit = if any { count as usize } else { 0 };
     let mut found = points_within(z, &q, limit);
     if sorted {
-        let by_dist = |a: &Point, b: &Point| a.dist.partial_cmp(&b.dist).unwrap_or(std::cmp::Ordering::Equal);
+        let by_dist = |a: &Point, b: &Point| {
+            a.dist
+                .partial_cmp(&b.dist)
+                .unwrap_or(std::cmp::Ordering::Equal)
+        };
         if desc {
             found.sort_by(|a, b| by_dist(b, a));
         } else {
@@ -538,7 +543,13 @@ fn core_of(key: &[u8]) -> usize {
 
 /// A storing search whose destination is on another core: both cores
 /// held, the search on the source's, the write on the destination's.
-async fn search_across(db: usize, args: Vec<Bytes>, dst: Bytes, v: Variant, by: Option<u64>) -> Reply {
+async fn search_across(
+    db: usize,
+    args: Vec<Bytes>,
+    dst: Bytes,
+    v: Variant,
+    by: Option<u64>,
+) -> Reply {
     let (src_core, dst_core) = (core_of(&args[v.src()]), core_of(&dst));
     let txn = Txn::begin([src_core, dst_core]).await;
     let reply = async {
@@ -571,7 +582,8 @@ async fn radius_run(c: ClientRef, args: Vec<Bytes>, v: Variant) -> Reply {
     match store_key(&args, v).filter(|d| core_of(d) != home) {
         Some(dst) => search_across(db, args, dst, v, Some(id)).await,
         None => {
-            let job: Job = Box::new(move || with_ctx(db, |ctx| search_here(ctx, &args, v, Some(id))));
+            let job: Job =
+                Box::new(move || with_ctx(db, |ctx| search_here(ctx, &args, v, Some(id))));
             runtime::run_on(home, vec![job])
                 .await
                 .pop()

@@ -1337,13 +1337,16 @@ async fn populate(c: &ClientRef, args: &[Bytes]) -> Reply {
     }
     // The prefix is a C string there: it ends at a NUL.
     let prefix = args.get(3).map_or(&b"key"[..], |p| &p[..]);
-    let prefix = Bytes::copy_from_slice(&prefix[..memchr::memchr(0, prefix).unwrap_or(prefix.len())]);
+    let prefix =
+        Bytes::copy_from_slice(&prefix[..memchr::memchr(0, prefix).unwrap_or(prefix.len())]);
     let (db, id) = {
         let c = c.borrow();
         (c.db, c.id)
     };
     runtime::gather(0..runtime::shards(), move || {
-        with_ctx(db, |ctx| populate_here(ctx, count, &prefix, size as usize, id))
+        with_ctx(db, |ctx| {
+            populate_here(ctx, count, &prefix, size as usize, id)
+        })
     })
     .await;
     Reply::Ok
@@ -1368,7 +1371,12 @@ fn populate_here(ctx: &mut Ctx, count: u64, prefix: &[u8], size: usize, by: u64)
         if size > 0 {
             value.resize(size, 0);
         }
-        ctx.insert(&key, Value::Str(Bytes::from(value).into()), 0, crate::storage::evict::new_lru());
+        ctx.insert(
+            &key,
+            Value::Str(Bytes::from(value).into()),
+            0,
+            crate::storage::evict::new_lru(),
+        );
         super::key_changed(ctx.db, &key, by);
     }
 }

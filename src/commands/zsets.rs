@@ -40,7 +40,11 @@ fn limits() -> Limits {
 }
 
 /// The zset at `key`: None when missing, WRONGTYPE for another type.
-pub(super) fn zset<'a>(ctx: &'a mut Ctx, key: &[u8], write: bool) -> Result<Option<&'a mut ZSet>, Reply> {
+pub(super) fn zset<'a>(
+    ctx: &'a mut Ctx,
+    key: &[u8],
+    write: bool,
+) -> Result<Option<&'a mut ZSet>, Reply> {
     let e = if write {
         ctx.lookup_write(key)
     } else {
