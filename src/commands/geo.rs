@@ -33,7 +33,7 @@ const NO_MEMBER: &str = "ERR could not decode requested zset member";
 /// A coordinate, radius or size as getDoubleFromObject reads it; `msg`
 /// replaces "value is not a valid float".
 fn number(b: &[u8], msg: Option<&'static str>) -> Result<f64, Reply> {
-    zsets::score_arg(b).map_err(|e| msg.map_or(e, |m| Reply::error(m)))
+    zsets::score_arg(b).map_err(|e| msg.map_or(e, Reply::error))
 }
 
 /// A longitude and a latitude (extractLongLatOrReply).
