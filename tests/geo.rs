@@ -848,3 +848,53 @@ fn debug_populate_matches_redis() {
     assert_eq!(huge.trim(), "ERR OOM in dictTryExpand");
     assert_eq!(int(&mut c, &["DBSIZE"]), 1000);
 }
+
+/// The destination of GEORADIUS ... STORE and GEOSEARCHSTORE, on the
+/// source's core and on the other one: a WATCH on it fails the EXEC, and a
+/// client blocked on it in BZPOPMIN is served.
+#[test]
+fn store_fails_watch_and_wakes_blocked_clients() {
+    let s = Server::start(&[]);
+    let (c0, c1) = keys_on_two_cores("geow");
+    for dst in [format!("{{{c0}}}w"), format!("{{{c1}}}w")] {
+        let stores: [&[&str]; 2] = [
+            &["GEORADIUS", &c0, "15", "37", "200", "km", "STORE", &dst],
+            &[
+                "GEOSEARCHSTORE",
+                &dst,
+                &c0,
+                "FROMLONLAT",
+                "15",
+                "37",
+                "BYRADIUS",
+                "200",
+                "km",
+            ],
+        ];
+        for store in stores {
+            let mut a = s.conn();
+            let mut b = s.conn();
+            q(
+                &mut b,
+                &["GEOADD", &c0, "15.087269", "37.502669", "Catania"],
+            );
+            q(&mut a, &["WATCH", &dst]);
+            assert_eq!(int(&mut b, store), 1, "{store:?}");
+            let exec: Option<Vec<String>> = redis::pipe()
+                .atomic()
+                .cmd("GET")
+                .arg("x")
+                .query(&mut a)
+                .unwrap();
+            assert_eq!(exec, None, "EXEC after {store:?}");
+            q(&mut b, &["DEL", &dst]);
+            let mut blocked = RawClient::new(&s);
+            blocked.send(&["BZPOPMIN", &dst, "5"]);
+            wait_blocked(&mut b, "bzpopmin", 1);
+            assert_eq!(int(&mut b, store), 1);
+            let got = blocked.read();
+            assert!(got.contains("Catania"), "{store:?}: {got}");
+            q(&mut b, &["DEL", &dst, &c0]);
+        }
+    }
+}
