@@ -18,6 +18,8 @@ pub mod bitmaps;
 pub mod blocking;
 pub mod client;
 pub mod evict;
+pub mod geo;
+pub mod geohash;
 pub mod hashes;
 pub mod hyperloglog;
 pub mod keys;
@@ -187,11 +189,13 @@ pub fn written_keys(spec: &Spec, argc: usize) -> impl Iterator<Item = usize> {
     spec.key_indices(argc).take(n)
 }
 
-/// Whether this call of a write command can change the dataset: SORT does
-/// only with STORE (Redis propagates a command only when it changed data).
+/// Whether this call of a write command can change the dataset: SORT,
+/// GEORADIUS and GEORADIUSBYMEMBER do only with STORE (Redis propagates a
+/// command only when it changed data).
 pub fn may_write(spec: &Spec, args: &[Bytes]) -> bool {
     spec.flags & flags::WRITE != 0
         && (spec.name != "sort" || args.iter().skip(2).any(|a| is(a, "store")))
+        && geo::radius_stores(spec.name, args)
 }
 
 /// The server deleted an expired key (lazily or by the active walk): the
@@ -407,6 +411,7 @@ pub fn table() -> &'static Table {
         sort::register(&mut specs);
         bitmaps::register(&mut specs);
         hyperloglog::register(&mut specs);
+        geo::register(&mut specs);
         let mut by_name = HashMap::with_hasher(ahash::RandomState::new());
         for (i, s) in specs.iter().enumerate() {
             let prev = by_name.insert(s.name.as_bytes(), i);

@@ -1253,6 +1253,11 @@ const DEBUG_HELP: &[&str] = &[
     "DEBUG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
     "OBJECT <key>",
     "    Show low level info about `key` and associated value.",
+    "POPULATE <count> [<prefix>] [<size>]",
+    "    Create <count> string keys named key:<num>. If <prefix> is specified then",
+    "    it is used instead of the 'key' prefix. These are not propagated to",
+    "    replicas. Cluster slots are not respected so keys not belonging to the",
+    "    current node can be created in cluster mode.",
     "SLEEP <seconds>",
     "    Stop the server for <seconds>. Decimals allowed.",
     "HELP",
@@ -1285,12 +1290,95 @@ fn debug(c: ClientRef, args: Vec<Bytes>) -> Fut {
                 .pop()
                 .unwrap_or(Reply::Nil)
             }
+            (b"populate", 3..=5) => populate(&c, &args).await,
             _ => Reply::error(format!(
                 "ERR unknown subcommand or wrong number of arguments for '{}'. Try DEBUG HELP.",
                 String::from_utf8_lossy(&args[1])
             )),
         }
     })
+}
+
+/// Bytes a populated key costs at least (table slot, entry, key, value
+/// headers): what the count is checked against before anything is made.
+const POPULATE_KEY_COST: u64 = 64;
+
+/// DEBUG POPULATE count [prefix] [size]: string keys `prefix:N` holding
+/// `value:N` (cut or zero-padded to `size` bytes), keys that exist left
+/// alone; every core makes the keys it owns. Not propagated, as in Redis.
+/// Redis sizes its table for `count` keys first and, when the memory is
+/// not there, answers "OOM in dictTryExpand" (or is killed by the kernel
+/// once it touches it); Redwing gives that error for any count whose keys
+/// could not fit in the machine's memory, before making any.
+async fn populate(c: &ClientRef, args: &[Bytes]) -> Reply {
+    const POSITIVE: &str = "ERR value is out of range, must be positive";
+    const OOM: &str = "ERR OOM in dictTryExpand";
+    let fits = |count: u64, each: u64| {
+        count
+            .checked_mul(each)
+            .is_some_and(|b| b <= total_system_memory() as u64)
+    };
+    let count = match super::arg_range(&args[2], 0, i64::MAX, Some(POSITIVE)) {
+        Ok(n) => n as u64,
+        Err(e) => return e,
+    };
+    if !fits(count, POPULATE_KEY_COST) {
+        return err(OOM);
+    }
+    let size = match args.get(4) {
+        Some(b) => match super::arg_range(b, 0, i64::MAX, Some(POSITIVE)) {
+            Ok(n) => n as u64,
+            Err(e) => return e,
+        },
+        None => 0,
+    };
+    if !fits(count, POPULATE_KEY_COST.saturating_add(size)) {
+        return err(OOM);
+    }
+    // The prefix is a C string there: it ends at a NUL.
+    let prefix = args.get(3).map_or(&b"key"[..], |p| &p[..]);
+    let prefix =
+        Bytes::copy_from_slice(&prefix[..memchr::memchr(0, prefix).unwrap_or(prefix.len())]);
+    let (db, id) = {
+        let c = c.borrow();
+        (c.db, c.id)
+    };
+    runtime::gather(0..runtime::shards(), move || {
+        with_ctx(db, |ctx| {
+            populate_here(ctx, count, &prefix, size as usize, id)
+        })
+    })
+    .await;
+    Reply::Ok
+}
+
+/// The keys of a DEBUG POPULATE that this core owns.
+fn populate_here(ctx: &mut Ctx, count: u64, prefix: &[u8], size: usize, by: u64) {
+    // Redis formats the key into a 128-byte buffer: at most 127 bytes.
+    const KEY_MAX: usize = 127;
+    let me = runtime::me();
+    let mut key = Vec::with_capacity(KEY_MAX);
+    for j in 0..count {
+        key.clear();
+        key.extend_from_slice(prefix);
+        key.push(b':');
+        key.extend_from_slice(itoa::Buffer::new().format(j).as_bytes());
+        key.truncate(KEY_MAX);
+        if runtime::owner(key_slot(&key)) != me || ctx.lookup_write(&key).is_some() {
+            continue;
+        }
+        let mut value = format!("value:{j}").into_bytes();
+        if size > 0 {
+            value.resize(size, 0);
+        }
+        ctx.insert(
+            &key,
+            Value::Str(Bytes::from(value).into()),
+            0,
+            crate::storage::evict::new_lru(),
+        );
+        super::key_changed(ctx.db, &key, by);
+    }
 }
 
 /// Bytes of an RDB length prefix.

@@ -40,7 +40,11 @@ fn limits() -> Limits {
 }
 
 /// The zset at `key`: None when missing, WRONGTYPE for another type.
-fn zset<'a>(ctx: &'a mut Ctx, key: &[u8], write: bool) -> Result<Option<&'a mut ZSet>, Reply> {
+pub(super) fn zset<'a>(
+    ctx: &'a mut Ctx,
+    key: &[u8],
+    write: bool,
+) -> Result<Option<&'a mut ZSet>, Reply> {
     let e = if write {
         ctx.lookup_write(key)
     } else {
@@ -222,7 +226,7 @@ fn zadd_generic(ctx: &mut Ctx, key: &[u8], f: AddFlags, pairs: &[Bytes]) -> Repl
     }
 }
 
-fn zadd(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+pub(super) fn zadd(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let mut f = AddFlags::default();
     let mut i = 2;
     while i < args.len() {
@@ -410,7 +414,7 @@ fn hex_f64(t: &str) -> Option<f64> {
 /// A score or weight as Redis's getDoubleFromObject reads it: strtod, so
 /// hexadecimal is accepted, but a value out of double's range (1e400,
 /// 1e-400: ERANGE) is "not a valid float" rather than inf or 0.
-fn score_arg(b: &[u8]) -> Result<f64, Reply> {
+pub(super) fn score_arg(b: &[u8]) -> Result<f64, Reply> {
     let bad = || Reply::error(errors::NOT_FLOAT);
     let v = match arg_f64(b) {
         Ok(v) => v,
@@ -1073,7 +1077,7 @@ async fn read_all(txn: &Txn, db: usize, keys: &[Bytes]) -> Vec<Result<Option<Ite
 
 /// Writes `items` as the zset at `key` (deleting it when empty), with the
 /// encoding Redis gives a freshly built result; `event` announces it.
-fn store(ctx: &mut Ctx, key: &[u8], items: Items, event: &str) -> Reply {
+pub(super) fn store(ctx: &mut Ctx, key: &[u8], items: Items, event: &str) -> Reply {
     let n = items.len();
     ctx.lookup_write(key);
     if n == 0 {

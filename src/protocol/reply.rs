@@ -32,6 +32,9 @@ pub enum Reply {
     Set(Vec<Reply>),
     /// RESP2: a bulk string in `%.17g` form.
     Double(f64),
+    /// A coordinate as Redis's addReplyHumanLongDouble gives it: `%.17Lf`
+    /// without trailing zeros; RESP3 a double, RESP2 a bulk string.
+    HumanDouble(f64),
     /// RESP2: the integer 1 or 0.
     Bool(bool),
     /// RESP3 verbatim string `=len\r\ntxt:...`; RESP2: a bulk string.
@@ -119,6 +122,14 @@ impl Reply {
                     bulk(out, s.as_bytes());
                 }
             }
+            Reply::HumanDouble(d) => {
+                let s = format_human(*d);
+                if resp3 {
+                    line(out, b',', s.as_bytes());
+                } else {
+                    bulk(out, s.as_bytes());
+                }
+            }
             Reply::Bool(b) if resp3 => {
                 out.extend_from_slice(if *b { b"#t\r\n" } else { b"#f\r\n" })
             }
@@ -163,6 +174,21 @@ pub fn format_double(d: f64) -> String {
         return if d > 0.0 { "inf".into() } else { "-inf".into() };
     }
     format_g(d, 17)
+}
+
+/// Redis's human long double form (ld2string LD_STR_HUMAN) of a double:
+/// 17 decimals, trailing zeros and point dropped, "-0" as "0".
+pub fn format_human(d: f64) -> String {
+    if !d.is_finite() {
+        return format_double(d);
+    }
+    let s = format!("{d:.17}");
+    let t = trim_zeros(&s);
+    if t == "-0" {
+        "0".into()
+    } else {
+        t.to_string()
+    }
 }
 
 /// C's `%.<precision>g`.

@@ -58,12 +58,13 @@ pub unsafe fn push_reply(l: *mut lua_State, r: &Reply, resp3: bool) {
             }
         }
         Reply::Pairs(pairs) => push_array(l, pairs.iter().flat_map(|(k, v)| [k, v]), resp3),
-        Reply::Double(d) if resp3 => {
+        Reply::Double(d) | Reply::HumanDouble(d) if resp3 => {
             ffi::lua_createtable(l, 0, 1);
             ffi::lua_pushnumber(l, *d);
             ffi::lua_setfield(l, -2, c"double".as_ptr());
         }
         Reply::Double(d) => push_bytes(l, format_double(*d).as_bytes()),
+        Reply::HumanDouble(d) => push_bytes(l, crate::protocol::reply::format_human(*d).as_bytes()),
         Reply::Bool(b) if resp3 => ffi::lua_pushboolean(l, *b as c_int),
         Reply::Bool(b) => ffi::lua_pushnumber(l, *b as i32 as f64),
         Reply::Verbatim(s) if resp3 => {
