@@ -60,6 +60,35 @@ impl<'ring> CompletionQueue<'ring> {
         self.wait_inner(count).map(|_| ())
     }
 
+    /// Like `wait`, but gives up after `limit` (an `ETIME` error) when the
+    /// kernel takes the timeout as an argument (IORING_FEAT_EXT_ARG, Linux
+    /// 5.11+). Older kernels wait without a limit: liburing would emulate
+    /// it with a timeout SQE of its own, which glommio's queue does not
+    /// expect.
+    pub fn wait_at_most(&mut self, count: u32, limit: std::time::Duration) -> io::Result<()> {
+        const IORING_FEAT_EXT_ARG: u32 = 1 << 8;
+        // SAFETY: `ring` points to this ring's live io_uring struct.
+        let ext_arg = unsafe { (*self.ring.as_ptr()).features } & IORING_FEAT_EXT_ARG != 0;
+        if !ext_arg {
+            return self.wait(count);
+        }
+        let mut ts = uring_sys::__kernel_timespec {
+            tv_sec: limit.as_secs() as _,
+            tv_nsec: limit.subsec_nanos() as _,
+        };
+        unsafe {
+            let mut cqe = MaybeUninit::uninit();
+            resultify(uring_sys::io_uring_wait_cqes(
+                self.ring.as_ptr(),
+                cqe.as_mut_ptr(),
+                count as _,
+                &mut ts,
+                ptr::null(),
+            ))?;
+        }
+        Ok(())
+    }
+
     #[inline(always)]
     fn wait_inner(&mut self, count: u32) -> io::Result<&mut uring_sys::io_uring_cqe> {
         unsafe {

@@ -883,6 +883,12 @@ impl UringCommon for PollRing {
     }
 }
 
+/// Redwing: the longest a sleeping executor stays in the kernel before it
+/// looks at its queues again. An executor was seen asleep for a minute with
+/// timers due and foreign wakeups sent (REDWING.md); the bound turns such a
+/// lost wakeup into a short delay.
+const SLEEP_LIMIT: std::time::Duration = std::time::Duration::from_millis(20);
+
 struct SleepableRing {
     ring: iou::IoUring,
     size: usize,
@@ -1094,11 +1100,13 @@ impl SleepableRing {
                 unsafe { crate::uring_sys::io_uring_prep_nop(sqe_ptr) };
                 Err(io::Error::from_raw_os_error(libc::EBUSY))
             } else {
-                // The rings are linked. Goodnight!
+                // The rings are linked. Goodnight! (Redwing: for at most
+                // SLEEP_LIMIT; see REDWING.md.)
                 self.ring
                     .cq()
-                    .wait(1)
+                    .wait_at_most(1, SLEEP_LIMIT)
                     .map(|_| 1)
+                    .or_else(Reactor::time_ok)
                     .or_else(Reactor::busy_ok)
                     .or_else(Reactor::again_ok)
                     .or_else(Reactor::intr_ok)
@@ -1711,6 +1719,14 @@ impl Reactor {
             Some(libc::EAGAIN) => Ok(Default::default()),
             Some(_) => Err(x),
             None => Err(x),
+        }
+    }
+
+    /// A bounded sleep that ran out (`ETIME`) is a normal wakeup.
+    fn time_ok<T: Default>(x: std::io::Error) -> io::Result<T> {
+        match x.raw_os_error() {
+            Some(libc::ETIME) => Ok(Default::default()),
+            _ => Err(x),
         }
     }
 
