@@ -488,7 +488,9 @@ async fn session(gen: u64, applier: &mut Applier) -> Result<(), String> {
         let id = it.next().unwrap_or("").to_string();
         let off: i64 = it.next().and_then(|o| o.parse().ok()).unwrap_or(-1);
         if id.len() != 40 || off < 0 {
-            return Err(format!("Master replied with wrong +FULLRESYNC syntax: {rest}"));
+            return Err(format!(
+                "Master replied with wrong +FULLRESYNC syntax: {rest}"
+            ));
         }
         tracing::info!("Full resync from master: {id}:{off}");
         full_sync(gen, &mut conn, applier).await?;
@@ -517,9 +519,7 @@ async fn session(gen: u64, applier: &mut Applier) -> Result<(), String> {
                 s.replid = new.to_string();
             });
         }
-        tracing::info!(
-            "MASTER <-> REPLICA sync: Master accepted a Partial Resynchronization."
-        );
+        tracing::info!("MASTER <-> REPLICA sync: Master accepted a Partial Resynchronization.");
         off
     } else if reply.starts_with("-NOMASTERLINK") || reply.starts_with("-LOADING") {
         return Err(format!(
@@ -617,7 +617,9 @@ async fn full_sync(gen: u64, conn: &mut MasterConn, applier: &mut Applier) -> Re
             .ok_or_else(|| format!("Bad RDB size from MASTER: {head}"))?,
     };
     if mark.is_some() {
-        tracing::info!("MASTER <-> REPLICA sync: receiving streamed RDB from master with EOF to disk");
+        tracing::info!(
+            "MASTER <-> REPLICA sync: receiving streamed RDB from master with EOF to disk"
+        );
     } else {
         tracing::info!("MASTER <-> REPLICA sync: receiving {total} bytes from master to disk");
     }
@@ -632,9 +634,7 @@ async fn full_sync(gen: u64, conn: &mut MasterConn, applier: &mut Applier) -> Re
         std::process::id()
     ));
     let file = std::fs::File::create(&tmp).map_err(|e| {
-        format!(
-            "Opening the temp file needed for MASTER <-> REPLICA synchronization: {e}"
-        )
+        format!("Opening the temp file needed for MASTER <-> REPLICA synchronization: {e}")
     })?;
     let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
     let mut read: i64 = 0;
@@ -684,7 +684,9 @@ async fn full_sync(gen: u64, conn: &mut MasterConn, applier: &mut Applier) -> Re
         return Err(format!("I/O error trying to sync with MASTER: {e}"));
     }
     tracing::info!("MASTER <-> REPLICA sync: Flushing old data");
-    applier.run(vec![vec![Bytes::from_static(b"FLUSHALL")]]).await;
+    applier
+        .run(vec![vec![Bytes::from_static(b"FLUSHALL")]])
+        .await;
     tracing::info!("MASTER <-> REPLICA sync: Loading DB in memory");
     let loaded = crate::persistence::load::replica_load(&tmp).await;
     if let Err(e) = loaded {
@@ -695,7 +697,10 @@ async fn full_sync(gen: u64, conn: &mut MasterConn, applier: &mut Applier) -> Re
     }
     let rdb = crate::persistence::save::rdb_path();
     if let Err(e) = std::fs::rename(&tmp, &rdb) {
-        tracing::warn!("Failed trying to rename the temp DB into {}: {e}", rdb.display());
+        tracing::warn!(
+            "Failed trying to rename the temp DB into {}: {e}",
+            rdb.display()
+        );
         let _ = std::fs::remove_file(&tmp);
     }
     Ok(())
@@ -745,7 +750,9 @@ async fn stream(
             match args.first() {
                 None => {}
                 Some(name) if name.eq_ignore_ascii_case(b"replconf") => {
-                    let getack = args.get(1).is_some_and(|a| a.eq_ignore_ascii_case(b"getack"));
+                    let getack = args
+                        .get(1)
+                        .is_some_and(|a| a.eq_ignore_ascii_case(b"getack"));
                     if getack && !in_multi {
                         // The ACK counts what precedes the GETACK, not itself.
                         applier.run(std::mem::take(&mut batch)).await;
@@ -800,7 +807,11 @@ fn publish(applied: i64) {
 
 /// Writes `REPLCONF ACK <offset>` every second, and at once with each
 /// offset the stream task sends (the first after a sync, GETACK answers).
-async fn acks(gen: u64, mut wr: TcpStream, rx: glommio::channels::local_channel::LocalReceiver<i64>) {
+async fn acks(
+    gen: u64,
+    mut wr: TcpStream,
+    rx: glommio::channels::local_channel::LocalReceiver<i64>,
+) {
     loop {
         let now = futures_lite::future::or(async { Some(rx.recv().await) }, async {
             runtime::sleep(Duration::from_secs(1)).await;
@@ -845,7 +856,10 @@ fn dup(fd: i32) -> Result<i32, String> {
     // SAFETY: dup of the live socket; the caller owns the result.
     let d = unsafe { libc::dup(fd) };
     if d < 0 {
-        Err(format!("Unable to connect to MASTER: {}", std::io::Error::last_os_error()))
+        Err(format!(
+            "Unable to connect to MASTER: {}",
+            std::io::Error::last_os_error()
+        ))
     } else {
         Ok(d)
     }

@@ -243,7 +243,9 @@ fn check<'t>(client: &ClientRef, args: &[Bytes]) -> Result<(usize, &'t Spec), Re
     // A replica: READONLY, MASTERDOWN (not for the master's own stream).
     if crate::replication::replica::is_replica() && !client.borrow().loader {
         let stale_ok = spec.flags & flags::STALE != 0;
-        if let Some(e) = crate::replication::replica::refuses(spec.flags & flags::WRITE != 0, stale_ok) {
+        if let Some(e) =
+            crate::replication::replica::refuses(spec.flags & flags::WRITE != 0, stale_ok)
+        {
             return reject(e);
         }
     }

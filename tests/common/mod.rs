@@ -10,6 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 pub mod dataset;
+pub mod repl;
 
 pub const TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -836,13 +837,16 @@ pub fn slices<'a, 'b>(v: &'b [Vec<&'a str>]) -> Vec<&'b [&'a str]> {
 /// what a hung server was doing is the one clue a CI log can keep.
 pub fn thread_stacks(pid: u32) -> String {
     match Command::new("gdb")
-        .args(["-p", &pid.to_string(), "-batch", "-ex", "thread apply all bt"])
+        .args([
+            "-p",
+            &pid.to_string(),
+            "-batch",
+            "-ex",
+            "thread apply all bt",
+        ])
         .output()
     {
-        Ok(out) => format!(
-            "\nits threads:\n{}",
-            String::from_utf8_lossy(&out.stdout)
-        ),
+        Ok(out) => format!("\nits threads:\n{}", String::from_utf8_lossy(&out.stdout)),
         Err(_) => String::new(),
     }
 }
