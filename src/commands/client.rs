@@ -779,6 +779,14 @@ async fn client_kill(c: &ClientRef, args: &[Bytes]) -> Reply {
             }
         }
     }
+    // The link to our master is no client of a core: TYPE master ends it.
+    let master_link =
+        f.class == Some("master") && f.ids.is_empty() && f.addr.is_none() && f.laddr.is_none();
+    let master_killed = if master_link {
+        crate::replication::replica::kill_link() as i64
+    } else {
+        0
+    };
     let killed = runtime::run_on_each(0..runtime::shards(), move |_| {
         let f = f.clone();
         Box::new(move || {
@@ -805,7 +813,8 @@ async fn client_kill(c: &ClientRef, args: &[Bytes]) -> Reply {
     .await
     .into_iter()
     .map(|r| if let Reply::Int(n) = r { n } else { 0 })
-    .sum::<i64>();
+    .sum::<i64>()
+        + master_killed;
     if c.borrow().close_after_reply && killed > 0 && old_form {
         return Reply::Ok;
     }

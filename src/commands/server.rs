@@ -1540,6 +1540,11 @@ fn replconf(c: &mut ClientState, args: &[Bytes]) -> Reply {
 /// PSYNC / SYNC: the connection becomes a replica link on the control
 /// executor, which writes every reply from here on.
 fn psync(c: &mut ClientState, args: &[Bytes]) -> Reply {
+    // A replica does not serve replicas of its own yet (chained
+    // replication): they wait, as for a replica whose link is down.
+    if crate::replication::replica::is_replica() {
+        return Reply::error("NOMASTERLINK Can't SYNC while not connected with my master");
+    }
     let hs = c.repl_handshake.take().map(|b| *b).unwrap_or_default();
     let req = match crate::replication::psync_request(args, hs, &c.addr) {
         Ok(r) => r,
@@ -1561,6 +1566,31 @@ fn role(_: &mut ClientState, _: &[Bytes]) -> Reply {
     crate::replication::role()
 }
 
+/// REPLICAOF host port | NO ONE, and SLAVEOF (its older name).
+fn replicaof(c: ClientRef, args: Vec<Bytes>) -> Fut {
+    Box::pin(async move {
+        use crate::replication::replica;
+        if config::num(Opt::ClusterEnabled) == 1 {
+            return err("ERR REPLICAOF not allowed in cluster mode.");
+        }
+        let who = c.borrow().info_line();
+        if is(&args[1], "no") && is(&args[2], "one") {
+            replica::stop(&who).await;
+            return Reply::Ok;
+        }
+        let Some(port) = parse_i64(&args[2]).filter(|p| (0..=65535).contains(p)) else {
+            return err("ERR Invalid master port");
+        };
+        let host = String::from_utf8_lossy(&args[1]).into_owned();
+        if replica::start(host, port as u16, &who, true) {
+            Reply::Ok
+        } else {
+            tracing::info!("REPLICAOF would result into synchronization with the master we are already connected with. No operation performed.");
+            Reply::Status("OK Already connected to specified master".into())
+        }
+    })
+}
+
 /// WAIT numreplicas timeout.
 fn wait(c: ClientRef, args: Vec<Bytes>) -> Fut {
     Box::pin(async move {
@@ -1572,6 +1602,9 @@ fn wait(c: ClientRef, args: Vec<Bytes>) -> Fut {
             Some(t) => t,
             None => return Reply::error("ERR timeout is not an integer or out of range"),
         };
+        if crate::replication::replica::is_replica() {
+            return err("ERR WAIT cannot be used with replica instances. Please also note that since Redis 4.0 if a replica is configured to be writable (which is not the default) writes to replicas are just local and are not propagated.");
+        }
         // Inside MULTI it cannot block: it answers what is acknowledged.
         if c.borrow().in_exec {
             return Reply::Int(crate::replication::acked(
@@ -1619,6 +1652,28 @@ pub fn register(t: &mut Vec<Spec>) {
             g,
             "An internal command for configuring the replication stream.",
             "3.0.0",
+        ),
+        spec(
+            "replicaof",
+            3,
+            ADMIN | NOSCRIPT | STALE,
+            N,
+            Coord(replicaof),
+            Cross::Never,
+            g,
+            "Configures a server as replica of another, or promotes it to a master.",
+            "5.0.0",
+        ),
+        spec(
+            "slaveof",
+            3,
+            ADMIN | NOSCRIPT | STALE,
+            N,
+            Coord(replicaof),
+            Cross::Never,
+            g,
+            "Sets a Redis server as a replica of another, or promotes it to being a master.",
+            "1.0.0",
         ),
         spec(
             "role",

@@ -235,10 +235,9 @@ options! {
     ClusterAnnounceTlsPort: "cluster-announce-tls-port", Kind::Int { min: 0, max: 65535 }, "0", MUTABLE;
     ClusterPreferredEndpointType: "cluster-preferred-endpoint-type", Kind::Enum(&["ip", "hostname", "unknown-endpoint"]), "ip", MUTABLE;
     ClusterLinkSendbufLimit: "cluster-link-sendbuf-limit", Kind::Memory { min: 0, max: i64::MAX }, "0", MUTABLE;
-    // Replication. The master side reads the repl-* options; until this
-    // server can be a replica, the replica-* options only tune what it
-    // would do as one, and `replicaof` and `min-replicas-to-write`, which
-    // change what a standalone server does, take only their off values
+    // Replication. The master side reads the repl-* options, the replica
+    // side `replicaof` (set by REPLICAOF too), masterauth/masteruser and
+    // the replica-* ones; `min-replicas-to-write` takes only its off value
     // (ONLY_DEFAULT).
     Replicaof: "replicaof", Kind::List, "", FIXED;
     Masterauth: "masterauth", Kind::Str, "", MUTABLE;
@@ -320,7 +319,6 @@ pub const ONLY_DEFAULT: &[(&str, &str)] = &[
     ("tls-replication", "TLS"),
     ("tls-cluster", "TLS"),
     ("cluster-enabled", "cluster mode"),
-    ("replicaof", "replication yet"),
     ("min-replicas-to-write", "replication yet"),
     ("shutdown-on-sigint", "shutdown flags on signals"),
     ("shutdown-on-sigterm", "shutdown flags on signals"),

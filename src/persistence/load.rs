@@ -120,6 +120,29 @@ pub async fn at_start() {
     }
 }
 
+/// Loads the RDB a master sent to this replica (full sync): clients get
+/// -LOADING meanwhile, as at start-up.
+pub async fn replica_load(path: &std::path::Path) -> Result<(), String> {
+    LOADING.store(true, Ordering::Relaxed);
+    let started = Instant::now();
+    begin_info(std::fs::metadata(path).map_or(0, |m| m.len()));
+    let r = load_file(path, 0).await;
+    LOADING.store(false, Ordering::Relaxed);
+    if r.is_ok() {
+        let i = info();
+        tracing::info!(
+            "Done loading RDB, keys loaded: {}, keys expired: {}.",
+            i.keys_loaded,
+            i.keys_expired
+        );
+        tracing::info!(
+            "MASTER <-> REPLICA sync: Loaded the RDB in {:.3} seconds",
+            started.elapsed().as_secs_f64()
+        );
+    }
+    r
+}
+
 /// Loads one RDB file (the dump, or an AOF's base); `before` bytes of
 /// other files were loaded already (INFO's progress covers them all).
 pub(super) async fn load_file(path: &std::path::Path, before: u64) -> Result<(), String> {

@@ -682,6 +682,47 @@ pub fn drop_link(link: u64, why: &str) {
     }
 }
 
+/// Ends every replica link: this server is becoming a replica itself.
+pub fn drop_all_links() {
+    let links: Vec<u64> = with(|s| s.replicas.iter().map(|r| r.link).collect());
+    for link in links {
+        drop_link(link, "");
+    }
+}
+
+/// A promoted replica's history goes on at once: the backlog starts at
+/// its offset (taken with every core held, as at a snapshot's instant), so
+/// the old master's other replicas can continue from it with replid2.
+pub async fn start_history() {
+    let created = Arc::new(Mutex::new(None));
+    let keep = backlog_size();
+    let last = runtime::shards() - 1;
+    let parts = (0..=last)
+        .map(|core| {
+            let created = created.clone();
+            let job: runtime::Job = Box::new(move || {
+                // The highest core's part runs with every gate held.
+                if core == last {
+                    journal::keep_history(keep);
+                    *created.lock().unwrap() = Some(journal::extent().0);
+                }
+                crate::protocol::Reply::Ok
+            });
+            (core, job)
+        })
+        .collect();
+    runtime::gate::write_atomically(parts).await;
+    let at = created.lock().unwrap().take();
+    with(|s| {
+        if let Some(at) = at {
+            s.backlog = true;
+            s.backlog_pending = false;
+            s.base_pos = at;
+            s.alone_since = Instant::now();
+        }
+    });
+}
+
 /// The master's timer (control executor, once a second): PING in the
 /// stream every repl-ping-replica-period, replicas silent for repl-timeout
 /// dropped, the backlog freed after repl-backlog-ttl with no replica.

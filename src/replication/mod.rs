@@ -15,6 +15,7 @@
 //! the stream and the replica's ACKs.
 
 pub mod master;
+pub mod replica;
 
 use std::sync::Mutex;
 use std::time::Instant;
@@ -204,8 +205,14 @@ pub fn backlog_size() -> u64 {
 /// The body of INFO replication.
 pub fn info(o: &mut String) {
     use std::fmt::Write;
-    with(|s| {
+    // (The replica's lock is never taken inside the state's.)
+    if replica::is_replica() {
+        let _ = write!(o, "role:slave\r\n");
+        replica::info(o);
+    } else {
         let _ = write!(o, "role:master\r\n");
+    }
+    with(|s| {
         let _ = write!(o, "connected_slaves:{}\r\n", s.replicas.len());
         for (i, r) in s.replicas.iter().enumerate() {
             let _ = write!(
@@ -234,6 +241,9 @@ pub fn info(o: &mut String) {
 /// ROLE on a master: `master`, the offset, and `[ip, port, offset]` of
 /// every online replica (port and offset as bulk strings, as Redis).
 pub fn role() -> Reply {
+    if let Some(r) = replica::role() {
+        return r;
+    }
     with(|s| {
         let replicas = s
             .replicas

@@ -240,6 +240,15 @@ fn check<'t>(client: &ClientRef, args: &[Bytes]) -> Result<(usize, &'t Spec), Re
     if let Some(e) = persistence_refuses(spec).filter(|_| !client.borrow().loader) {
         return reject(e);
     }
+    // A replica: READONLY, MASTERDOWN (not for the master's own stream).
+    if crate::replication::replica::is_replica() && !client.borrow().loader {
+        let stale_ok = spec.flags & flags::STALE != 0;
+        if let Some(e) =
+            crate::replication::replica::refuses(spec.flags & flags::WRITE != 0, stale_ok)
+        {
+            return reject(e);
+        }
+    }
     let mut c = client.borrow_mut();
     if c.subs.is_some() && !c.resp3 && !commands::pubsub::allowed_while_subscribed(spec.name) {
         return reject(commands::pubsub::subscribed_mode_error(spec.name));

@@ -144,8 +144,11 @@ pub async fn control_main() {
         load::at_start().await;
     }
     crate::lifecycle::defer_signals();
-    // The role tasks: replication's timer (pings, timeouts, backlog TTL).
+    // The role tasks: replication's timer (pings, timeouts, backlog TTL),
+    // and the link to our master with `replicaof` in the config.
     runtime::spawn(crate::replication::master::cron());
+    crate::replication::replica::set_applier(|| Box::new(replay::Replayer::new()));
+    crate::replication::replica::start_from_config();
     save::cron().await
 }
 
@@ -235,7 +238,8 @@ async fn active_expire() {
             crate::commands::evict::cron();
             // Not while a transaction holds this core: its journal block
             // must not miss a deletion that happened before its writes.
-            if !runtime::gate::admits(0) {
+            // Not on a replica: its master's DELs expire its keys.
+            if !runtime::gate::admits(0) || crate::replication::replica::is_replica() {
                 return false;
             }
             let more = shard::with(|s| s.active_expire(budget, crate::commands::key_expired));
