@@ -30,6 +30,7 @@ pub mod server;
 pub mod sets;
 pub mod sort;
 pub mod stats;
+pub mod streams;
 pub mod strings;
 pub mod tracking;
 pub mod zsets;
@@ -407,6 +408,7 @@ pub fn table() -> &'static Table {
         sort::register(&mut specs);
         bitmaps::register(&mut specs);
         hyperloglog::register(&mut specs);
+        streams::register(&mut specs);
         let mut by_name = HashMap::with_hasher(ahash::RandomState::new());
         for (i, s) in specs.iter().enumerate() {
             let prev = by_name.insert(s.name.as_bytes(), i);

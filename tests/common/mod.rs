@@ -836,13 +836,16 @@ pub fn slices<'a, 'b>(v: &'b [Vec<&'a str>]) -> Vec<&'b [&'a str]> {
 /// what a hung server was doing is the one clue a CI log can keep.
 pub fn thread_stacks(pid: u32) -> String {
     match Command::new("gdb")
-        .args(["-p", &pid.to_string(), "-batch", "-ex", "thread apply all bt"])
+        .args([
+            "-p",
+            &pid.to_string(),
+            "-batch",
+            "-ex",
+            "thread apply all bt",
+        ])
         .output()
     {
-        Ok(out) => format!(
-            "\nits threads:\n{}",
-            String::from_utf8_lossy(&out.stdout)
-        ),
+        Ok(out) => format!("\nits threads:\n{}", String::from_utf8_lossy(&out.stdout)),
         Err(_) => String::new(),
     }
 }
