@@ -294,7 +294,7 @@ fn xadd(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         Err(e) => return e,
     };
     let fields = a.id_idx + 1;
-    if args.len() < fields + 2 || (args.len() - fields) % 2 == 1 {
+    if args.len() < fields + 2 || !(args.len() - fields).is_multiple_of(2) {
         return errors::wrong_args("xadd");
     }
     if let Some((id, true)) = a.id {
@@ -491,7 +491,7 @@ fn xsetid(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             i += 2;
         }
         let s = stream_w(ctx, &args[1])?.ok_or_else(|| err(errors::NO_SUCH_KEY))?;
-        if s.len() > 0 {
+        if !s.is_empty() {
             let top = s.edge(true).map_or(StreamId::MIN, |e| e.0);
             if id < top {
                 return Err(err(
@@ -636,7 +636,7 @@ fn parse_xread(args: &[Bytes]) -> Result<ReadArgs, Reply> {
             i += 2;
         } else if is(o, "STREAMS") && more > 0 {
             let rest = &args[i + 1..];
-            if rest.len() % 2 != 0 {
+            if !rest.len().is_multiple_of(2) {
                 return Err(err("ERR Unbalanced XREAD list of streams: for each stream key an ID or '$' must be specified."));
             }
             let n = rest.len() / 2;

@@ -23,6 +23,12 @@ pub struct LpBuilder {
     count: usize,
 }
 
+impl Default for LpBuilder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl LpBuilder {
     pub fn new() -> LpBuilder {
         LpBuilder {

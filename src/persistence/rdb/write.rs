@@ -293,7 +293,7 @@ impl RdbWriter {
         l.each_from(0, |e| {
             let fits = node.size() + LpBuilder::entry_size(e) + OVERHEAD <= limit;
             if node.count() > 0 && (!fits || node.count() >= cap) {
-                nodes.push(std::mem::replace(&mut node, LpBuilder::new()).finish());
+                nodes.push(std::mem::take(&mut node).finish());
             }
             node.push(e);
             true
