@@ -268,12 +268,14 @@ fn parse_add_or_trim(args: &[Bytes], xadd: bool) -> Result<AddArgs, Reply> {
     })
 }
 
-/// Trims `s` as asked; after an approximate trim that removed something,
-/// the exact form for the journal: `=` and the resulting threshold, no LIMIT.
+/// Trims `s` as asked; after an approximate trim (XADD's always, XTRIM's
+/// when it removed something, as Redis rewrites them) the exact form for
+/// the journal: `=` and the resulting threshold, no LIMIT.
 fn trim(s: &mut Stream, t: &TrimArgs, form: &mut Option<Vec<Bytes>>, args: &[Bytes]) -> u64 {
     let Some(how) = t.how else { return 0 };
     let n = s.trim(how, t.approx, t.limit);
-    if n > 0 && t.approx {
+    let xadd = is(&args[0], "xadd");
+    if t.approx && (n > 0 || xadd) {
         let mut f = form.take().unwrap_or_else(|| args.to_vec());
         f[t.arg_idx - 1] = Bytes::from_static(b"=");
         f[t.arg_idx] = match how {
