@@ -23,6 +23,7 @@ use redwing::persistence::rdb::{
 };
 use redwing::protocol::reply::format_double;
 use redwing::storage::list::End;
+use redwing::storage::stream::StreamId;
 use redwing::storage::value::{Hash, List, Set, ZSet};
 use redwing::storage::zset::Limits;
 use redwing::storage::Value;
@@ -46,6 +47,16 @@ fn our_view(value: &Value, expire_ms: Option<i64>) -> View {
             .into_iter()
             .flat_map(|(m, s)| [m, format_double(s).into_bytes()])
             .collect(),
+        Value::Stream(st) => {
+            let mut v = Vec::new();
+            let all = (StreamId::MIN, StreamId::MAX);
+            st.range(all.0, all.1, false, |id, f| {
+                v.push(id.to_string().into_bytes());
+                v.extend(f.iter().flat_map(|(a, b)| [a.to_vec(), b.to_vec()]));
+                true
+            });
+            v
+        }
     };
     let encoding = match (value, value.encoding()) {
         (Value::Set(_), "listpack") => "hashtable",
@@ -517,10 +528,16 @@ fn corrupt_files_are_errors() {
         e.to_string(),
         "can't handle RDB format version 12 at offset 5"
     );
+    // A stream cut short, and one whose node listpack is not one.
     let mut stream = b"REDIS0010".to_vec();
     stream.extend_from_slice(&[15, 1, b'k']);
     let e = read_all(&stream).unwrap_err();
-    assert_eq!(e.to_string(), "unsupported stream type 15 at offset 9");
+    assert_eq!(e.to_string(), "unexpected end of file at offset 12");
+    stream.extend_from_slice(&[1, 16]);
+    stream.extend_from_slice(&[0; 16]);
+    stream.extend_from_slice(&[3, b'a', b'b', b'c']);
+    let e = read_all(&stream).unwrap_err();
+    assert!(e.to_string().contains("in a stream"), "{e}");
 }
 
 /// For single keys, where nothing depends on hash order or on LZF's match

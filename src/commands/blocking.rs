@@ -42,7 +42,7 @@ const PEER_CHECK: Duration = Duration::from_millis(100);
 /// Whether `key` can serve a waiter now (runs on the key's core). An
 /// error (WRONGTYPE) is the reply when blocking starts; later it just
 /// means "not ready".
-pub type ReadyFn = fn(&mut Ctx, &[u8]) -> Result<bool, Reply>;
+pub type ReadyFn = Box<dyn Fn(&mut Ctx, &[u8]) -> Result<bool, Reply> + Send + Sync>;
 
 /// Serves a claimed waiter from a ready `key` on its core: `Some(reply)`
 /// when done there, `None` when the client must finish the work itself
@@ -376,7 +376,7 @@ pub async fn block(
     client: &ClientRef,
     keys: &[Bytes],
     timeout_ms: u64,
-    ready: ReadyFn,
+    ready: impl Fn(&mut Ctx, &[u8]) -> Result<bool, Reply> + Send + Sync + 'static,
     take: TakeFn,
 ) -> Outcome {
     let (db, fd, id) = {
@@ -390,7 +390,7 @@ pub async fn block(
     let w = Arc::new(Waiter {
         db,
         claimed: AtomicBool::new(false),
-        ready,
+        ready: Box::new(ready),
         take,
         done: Mutex::new((None, None)),
     });

@@ -32,6 +32,7 @@ pub mod server;
 pub mod sets;
 pub mod sort;
 pub mod stats;
+pub mod streams;
 pub mod strings;
 pub mod tracking;
 pub mod zsets;
@@ -412,6 +413,7 @@ pub fn table() -> &'static Table {
         bitmaps::register(&mut specs);
         hyperloglog::register(&mut specs);
         geo::register(&mut specs);
+        streams::register(&mut specs);
         let mut by_name = HashMap::with_hasher(ahash::RandomState::new());
         for (i, s) in specs.iter().enumerate() {
             let prev = by_name.insert(s.name.as_bytes(), i);

@@ -5,16 +5,36 @@
 //! SET ... PXAT), SPOP becomes SREM of what it popped, INCRBYFLOAT becomes
 //! SET of its result.
 
+use std::cell::RefCell;
+
 use bytes::Bytes;
 
 use super::{arg_i64, is, Spec};
 use crate::protocol::Reply;
 use crate::storage::journal;
 
+thread_local! {
+    /// The form the running command chose for itself (XADD's generated ID
+    /// and exact trim), taken by the next [`record`].
+    static FORM: RefCell<Option<Vec<Bytes>>> = const { RefCell::new(None) };
+}
+
+/// Sets the journal form of the command running now, for the writes whose
+/// form depends on what they did (Redis's rewriteClientCommandArgument).
+pub fn set_form(form: Vec<Bytes>) {
+    if journal::enabled() {
+        FORM.with(|f| *f.borrow_mut() = Some(form));
+    }
+}
+
 /// Journals a write command that changed the dataset, given its reply.
 pub fn record(spec: &Spec, db: usize, args: &[Bytes], reply: &Reply, now: i64) {
+    let own = FORM.with(|f| f.borrow_mut().take());
     if !journal::enabled() {
         return;
+    }
+    if let Some(form) = own {
+        return journal::record(db, &form);
     }
     match rewrite(spec.name, args, reply, now) {
         Some(form) => journal::record(db, &form),

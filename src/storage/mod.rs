@@ -8,9 +8,11 @@ pub mod evict;
 pub mod hash;
 pub mod journal;
 pub mod list;
+pub mod listpack;
 pub mod set;
 pub mod shard;
 pub mod slot;
+pub mod stream;
 pub mod value;
 pub mod zset;
 

@@ -11,9 +11,10 @@ use bytes::{Bytes, BytesMut};
 pub use super::hash::Hash;
 pub use super::list::List;
 pub use super::set::Set;
+pub use super::stream::Stream;
 pub use super::zset::ZSet;
 
-/// Lists and hashes are boxed so that every value fits in 32 bytes.
+/// Lists, hashes and streams are boxed so that every value fits in 32 bytes.
 #[derive(Debug, Clone)]
 pub enum Value {
     Str(Str),
@@ -21,6 +22,7 @@ pub enum Value {
     Hash(Box<Hash>),
     Set(Set),
     ZSet(ZSet),
+    Stream(Box<Stream>),
 }
 
 // The entry layout (db.rs) is sized around this.
@@ -35,6 +37,7 @@ impl Value {
             Value::Hash(_) => "hash",
             Value::Set(_) => "set",
             Value::ZSet(_) => "zset",
+            Value::Stream(_) => "stream",
         }
     }
 
@@ -54,6 +57,7 @@ impl Value {
             Value::Hash(v) => v.encoding(),
             Value::Set(v) => v.encoding(),
             Value::ZSet(v) => v.encoding(),
+            Value::Stream(_) => "stream",
         }
     }
 
@@ -66,6 +70,7 @@ impl Value {
                 Value::Hash(v) => v.mem_usage(),
                 Value::Set(v) => v.mem_usage(),
                 Value::ZSet(v) => v.mem_usage(),
+                Value::Stream(v) => v.mem_usage(),
             }
     }
 

@@ -8,7 +8,7 @@
 //! Zipmap: `count u8 | (len key len free value padding)* | 0xFF`, lengths
 //! one byte below 254, else 0xFE + u32.
 
-use super::listpack::Cur;
+use crate::storage::listpack::Cur;
 use crate::storage::set::Elem;
 
 const ZIP_END: u8 = 0xFF;

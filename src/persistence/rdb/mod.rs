@@ -4,9 +4,9 @@
 //! (version 5 on) the CRC-64/Jones of everything before, little-endian, or
 //! 0 when `rdbchecksum no`. [`RdbWriter`] writes what Redis 7.0 writes
 //! (version 10) for the same data; [`RdbReader`] reads versions 1 to 11
-//! (Redis up to 7.2), every encoding but streams and modules.
+//! (Redis up to 7.2), every encoding but modules.
 //!
-//! Collections travel in Redis's own packed layouts (`listpack.rs`:
+//! Collections travel in Redis's own packed layouts (`storage::listpack`:
 //! listpack and intset, read and written; `legacy.rs`: ziplist and zipmap,
 //! read only), whatever our in-memory encoding is.
 
@@ -17,7 +17,6 @@ use crc::{Crc, Table, CRC_64_REDIS};
 use crate::storage::Value;
 
 mod legacy;
-mod listpack;
 mod read;
 mod write;
 

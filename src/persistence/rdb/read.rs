@@ -10,7 +10,6 @@ use std::io::Read;
 use crc::{Digest, Table};
 
 use super::legacy::{ziplist_each, zipmap_each};
-use super::listpack::{intset_each, listpack_each};
 use super::{
     enc, module_name, op, ty, Entry, ErrorKind, Item, RdbError, CRC64, MAX_READ_VERSION,
     QUICKLIST_NODE_PACKED, QUICKLIST_NODE_PLAIN,
@@ -18,7 +17,9 @@ use super::{
 use crate::config::{self, Opt};
 use crate::persistence::lzf;
 use crate::storage::list::End;
+use crate::storage::listpack::{intset_each, listpack_each};
 use crate::storage::set::Elem;
+use crate::storage::stream::{check_node, Stream, StreamId};
 use crate::storage::value::{Hash, List, Set, ZSet};
 use crate::storage::zset::Limits;
 use crate::storage::Value;
@@ -478,8 +479,8 @@ impl<R: Read> RdbReader<R> {
                 l.done()
             }
             ty::STREAM_LISTPACKS | ty::STREAM_LISTPACKS_2 | ty::STREAM_LISTPACKS_3 => {
-                let what = format!("stream type {t}");
-                return Err(RdbError::new(at, ErrorKind::Unsupported(what)));
+                // Streams are kept even when empty.
+                Some(Value::Stream(Box::new(self.stream(t, at)?)))
             }
             ty::MODULE_PRE_GA | ty::MODULE_2 => {
                 let what = format!("module value type {t}");
@@ -488,6 +489,48 @@ impl<R: Read> RdbReader<R> {
             _ => return Err(RdbError::bad(at, format!("unknown value type {t}"))),
         };
         Ok(v)
+    }
+}
+
+impl<R: Read> RdbReader<R> {
+    /// A stream (rdbLoadObject): its node listpacks, each checked, then
+    /// its metadata (first ID, max deleted ID and entries added from type
+    /// 19 on; derived before), then its consumer groups.
+    fn stream(&mut self, t: u8, at: u64) -> Result<Stream, RdbError> {
+        let bad = |what: String| RdbError::bad(at, format!("{what} in a stream"));
+        let mut s = Stream::new();
+        for _ in 0..self.src.len()? {
+            let key = self.src.string()?;
+            let master = StreamId::from_be(&key)
+                .ok_or_else(|| bad("node key entry not the size of a stream ID".into()))?;
+            let node = self.src.string()?;
+            check_node(master, &node).map_err(bad)?;
+            if !s.load_node(master, node) {
+                return Err(bad("listpack re-added with existing key".into()));
+            }
+        }
+        s.length = self.src.len()?;
+        if s.length != s.counted_len() {
+            return Err(bad("length inconsistent with its nodes".into()));
+        }
+        s.last_id = self.stream_id()?;
+        if t >= ty::STREAM_LISTPACKS_2 {
+            s.first_id = self.stream_id()?;
+            s.max_deleted = self.stream_id()?;
+            s.entries_added = self.src.len()?;
+        } else {
+            s.entries_added = s.length;
+            s.first_id = s.edge(false).map_or(StreamId::MIN, |e| e.0);
+        }
+        if self.src.len()? > 0 {
+            let what = "stream consumer groups".to_string();
+            return Err(RdbError::new(at, ErrorKind::Unsupported(what)));
+        }
+        Ok(s)
+    }
+
+    fn stream_id(&mut self) -> Result<StreamId, RdbError> {
+        Ok(StreamId::new(self.src.len()?, self.src.len()?))
     }
 }
 
@@ -694,6 +737,15 @@ mod tests {
                 .iter()
                 .flat_map(|(m, sc)| [s(m), sc.to_string()])
                 .collect(),
+            Value::Stream(st) => {
+                let mut v = Vec::new();
+                st.range(StreamId::MIN, StreamId::MAX, false, |id, f| {
+                    v.push(id.to_string());
+                    v.extend(f.iter().flat_map(|(a, b)| [s(a), s(b)]));
+                    true
+                });
+                v
+            }
         }
     }
 
@@ -784,7 +836,7 @@ mod tests {
     #[test]
     fn redis_7_2_set_listpack_and_plain_nodes() {
         let mut f = b"REDIS0011".to_vec();
-        let mut lp = super::super::listpack::LpBuilder::new();
+        let mut lp = crate::storage::listpack::LpBuilder::new();
         for m in [&b"a"[..], b"7", b"bb"] {
             lp.push(m);
         }
@@ -792,7 +844,7 @@ mod tests {
         s(&mut f, b"s");
         s(&mut f, &lp.finish());
         // A quicklist2 with a plain node (one big element) between packed ones.
-        let mut lp = super::super::listpack::LpBuilder::new();
+        let mut lp = crate::storage::listpack::LpBuilder::new();
         lp.push(b"x");
         let lp = lp.finish();
         f.push(ty::LIST_QUICKLIST_2);

@@ -7,19 +7,20 @@
 //! longer ones when `rdbcompression` is on and it saves space; lists as
 //! quicklist2 of listpack nodes; small hashes and zsets as one listpack;
 //! integer sets as an intset; other sets, hashes and zsets as plain
-//! entries. Redis 7.0 has no listpack sets, so ours are written as plain.
+//! entries; streams as their listpack nodes (type 19). Redis 7.0 has no
+//! listpack sets, so ours are written as plain.
 
 use crc::{Digest, Table};
 
-use super::listpack::{intset, LpBuilder};
 use super::{enc, op, ty, CRC64, QUICKLIST_NODE_PACKED, RDB_VERSION};
 use crate::config::{self, Opt};
 use crate::persistence::lzf;
 use crate::protocol::parse_i64;
 use crate::protocol::reply::format_double;
 use crate::storage::list::{node_limit, OVERHEAD};
+use crate::storage::listpack::{intset, LpBuilder};
 use crate::storage::set::Elem;
-use crate::storage::value::{Hash, List, Set, ZSet};
+use crate::storage::value::{Hash, List, Set, Stream, ZSet};
 use crate::storage::Value;
 
 /// `rdbcompression` and `rdbchecksum`.
@@ -216,6 +217,7 @@ impl RdbWriter {
             Value::Hash(h) => self.hash(key, h),
             Value::Set(s) => self.set(key, s),
             Value::ZSet(z) => self.zset(key, z),
+            Value::Stream(st) => self.stream(key, st),
         }
     }
 
@@ -291,7 +293,7 @@ impl RdbWriter {
         l.each_from(0, |e| {
             let fits = node.size() + LpBuilder::entry_size(e) + OVERHEAD <= limit;
             if node.count() > 0 && (!fits || node.count() >= cap) {
-                nodes.push(std::mem::replace(&mut node, LpBuilder::new()).finish());
+                nodes.push(std::mem::take(&mut node).finish());
             }
             node.push(e);
             true
@@ -347,6 +349,26 @@ impl RdbWriter {
                 e.with(|m| self.string(m));
             }
         }
+    }
+
+    /// Type 19 (rdbSaveObject): the node listpacks as they are, each
+    /// after its 128-bit master ID, then length, last ID, first ID, max
+    /// deleted ID, entries added, and the consumer groups (none).
+    fn stream(&mut self, key: &[u8], s: &Stream) {
+        self.buf.push(ty::STREAM_LISTPACKS_2);
+        self.string(key);
+        self.len(s.node_count() as u64);
+        for (master, node) in s.nodes() {
+            self.string(&master.to_be());
+            self.string(node);
+        }
+        self.len(s.len());
+        for id in [s.last_id, s.first_id, s.max_deleted] {
+            self.len(id.ms);
+            self.len(id.seq);
+        }
+        self.len(s.entries_added);
+        self.len(0);
     }
 
     fn zset(&mut self, key: &[u8], z: &ZSet) {

@@ -18,9 +18,15 @@ const END: u8 = 0xFF;
 const COUNT_UNKNOWN: usize = u16::MAX as usize;
 
 /// Builds one listpack.
-pub(crate) struct LpBuilder {
+pub struct LpBuilder {
     buf: Vec<u8>,
     count: usize,
+}
+
+impl Default for LpBuilder {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl LpBuilder {
@@ -50,53 +56,14 @@ impl LpBuilder {
     }
 
     pub fn push(&mut self, s: &[u8]) {
-        let start = self.buf.len();
-        match parse_i64(s) {
-            Some(n) => self.put_int(n),
-            None => {
-                let n = s.len();
-                if n < 64 {
-                    self.buf.push(0x80 | n as u8);
-                } else if n < 4096 {
-                    self.buf
-                        .extend_from_slice(&[0xE0 | (n >> 8) as u8, n as u8]);
-                } else {
-                    self.buf.push(0xF0);
-                    self.buf.extend_from_slice(&(n as u32).to_le_bytes());
-                }
-                self.buf.extend_from_slice(s);
-            }
-        }
-        let size = self.buf.len() - start;
-        put_backlen(&mut self.buf, size);
+        encode(&mut self.buf, s);
         self.count += 1;
     }
 
-    fn put_int(&mut self, n: i64) {
-        let b = &mut self.buf;
-        match n {
-            0..=127 => b.push(n as u8),
-            -4096..=4095 => {
-                let u = (n as u16) & 0x1FFF;
-                b.extend_from_slice(&[0xC0 | (u >> 8) as u8, u as u8]);
-            }
-            _ if i16::try_from(n).is_ok() => {
-                b.push(0xF1);
-                b.extend_from_slice(&(n as i16).to_le_bytes());
-            }
-            -8_388_608..=8_388_607 => {
-                b.push(0xF2);
-                b.extend_from_slice(&(n as i32).to_le_bytes()[..3]);
-            }
-            _ if i32::try_from(n).is_ok() => {
-                b.push(0xF3);
-                b.extend_from_slice(&(n as i32).to_le_bytes());
-            }
-            _ => {
-                b.push(0xF4);
-                b.extend_from_slice(&n.to_le_bytes());
-            }
-        }
+    /// An integer element (lpAppendInteger).
+    pub fn push_int(&mut self, n: i64) {
+        encode_int(&mut self.buf, n);
+        self.count += 1;
     }
 
     pub fn finish(mut self) -> Vec<u8> {
@@ -107,6 +74,57 @@ impl LpBuilder {
         self.buf[4..6].copy_from_slice(&count.to_le_bytes());
         self.buf
     }
+}
+
+/// Appends element `s` (with its back length): a canonical integer as a
+/// number, anything else as a string.
+fn encode(out: &mut Vec<u8>, s: &[u8]) {
+    if let Some(n) = parse_i64(s) {
+        return encode_int(out, n);
+    }
+    let start = out.len();
+    let n = s.len();
+    if n < 64 {
+        out.push(0x80 | n as u8);
+    } else if n < 4096 {
+        out.extend_from_slice(&[0xE0 | (n >> 8) as u8, n as u8]);
+    } else {
+        out.push(0xF0);
+        out.extend_from_slice(&(n as u32).to_le_bytes());
+    }
+    out.extend_from_slice(s);
+    let size = out.len() - start;
+    put_backlen(out, size);
+}
+
+/// Appends integer element `n` (with its back length).
+fn encode_int(out: &mut Vec<u8>, n: i64) {
+    let start = out.len();
+    match n {
+        0..=127 => out.push(n as u8),
+        -4096..=4095 => {
+            let u = (n as u16) & 0x1FFF;
+            out.extend_from_slice(&[0xC0 | (u >> 8) as u8, u as u8]);
+        }
+        _ if i16::try_from(n).is_ok() => {
+            out.push(0xF1);
+            out.extend_from_slice(&(n as i16).to_le_bytes());
+        }
+        -8_388_608..=8_388_607 => {
+            out.push(0xF2);
+            out.extend_from_slice(&(n as i32).to_le_bytes()[..3]);
+        }
+        _ if i32::try_from(n).is_ok() => {
+            out.push(0xF3);
+            out.extend_from_slice(&(n as i32).to_le_bytes());
+        }
+        _ => {
+            out.push(0xF4);
+            out.extend_from_slice(&n.to_le_bytes());
+        }
+    }
+    let size = out.len() - start;
+    put_backlen(out, size);
 }
 
 fn int_size(n: i64) -> usize {
@@ -150,7 +168,7 @@ fn put_backlen(out: &mut Vec<u8>, n: usize) {
 }
 
 /// Bounds-checked reads from a blob.
-pub(crate) struct Cur<'a> {
+pub struct Cur<'a> {
     b: &'a [u8],
     pub at: usize,
 }
@@ -187,8 +205,124 @@ impl<'a> Cur<'a> {
     }
 }
 
+/// The element at the cursor, its back length checked, the cursor moved
+/// past it; None at the terminator.
+fn decode<'a>(c: &mut Cur<'a>) -> Result<Option<Elem<'a>>, String> {
+    let start = c.at;
+    let e = c.byte()?;
+    if e == END {
+        return Ok(None);
+    }
+    let elem = match e {
+        0x00..=0x7F => Elem::Int(e as i64),
+        0x80..=0xBF => Elem::Str(c.take((e & 0x3F) as usize)?),
+        0xC0..=0xDF => {
+            let v = ((e as i64 & 0x1F) << 8) | c.byte()? as i64;
+            Elem::Int(if v >= 1 << 12 { v - (1 << 13) } else { v })
+        }
+        0xE0..=0xEF => {
+            let n = ((e as usize & 0x0F) << 8) | c.byte()? as usize;
+            Elem::Str(c.take(n)?)
+        }
+        0xF0 => {
+            let n = c.u32_le()? as usize;
+            Elem::Str(c.take(n)?)
+        }
+        0xF1 => Elem::Int(c.int_le(2)?),
+        0xF2 => Elem::Int(c.int_le(3)?),
+        0xF3 => Elem::Int(c.int_le(4)?),
+        0xF4 => Elem::Int(c.int_le(8)?),
+        _ => {
+            return Err(format!(
+                "bad listpack entry encoding {e:#04x} at byte {start}"
+            ))
+        }
+    };
+    let size = c.at - start;
+    let mut want = Vec::with_capacity(5);
+    put_backlen(&mut want, size);
+    if c.take(want.len())? != want {
+        return Err(format!("bad listpack back length at byte {}", c.at));
+    }
+    Ok(Some(elem))
+}
+
+/// Editing a finished listpack in place (streams keep their nodes as
+/// listpacks, as Redis does, so they are saved and loaded as they are).
+pub mod edit {
+    use super::*;
+
+    /// An empty listpack.
+    pub fn new() -> Vec<u8> {
+        LpBuilder::new().finish()
+    }
+
+    /// Offset of the first element.
+    pub fn first() -> usize {
+        HEADER
+    }
+
+    /// The element at `pos` and the offset of the next one; None at the end.
+    pub fn get(lp: &[u8], pos: usize) -> Option<(Elem<'_>, usize)> {
+        let mut c = Cur::new(lp);
+        c.at = pos;
+        let e = decode(&mut c).ok()??;
+        Some((e, c.at))
+    }
+
+    /// The integer at `pos` (0 for a string, which stream nodes never hold
+    /// where an integer belongs), and the next offset.
+    pub fn int(lp: &[u8], pos: usize) -> (i64, usize) {
+        match get(lp, pos) {
+            Some((Elem::Int(n), next)) => (n, next),
+            Some((Elem::Str(s), next)) => (parse_i64(s).unwrap_or(0), next),
+            None => (0, lp.len()),
+        }
+    }
+
+    fn set_header(lp: &mut [u8], added: usize) {
+        let total = lp.len() as u32;
+        lp[..4].copy_from_slice(&total.to_le_bytes());
+        let count = u16::from_le_bytes([lp[4], lp[5]]) as usize;
+        if added > 0 && count != COUNT_UNKNOWN {
+            let n = (count + added).min(COUNT_UNKNOWN) as u16;
+            lp[4..6].copy_from_slice(&n.to_le_bytes());
+        }
+    }
+
+    /// Appends a string element (an integer if it is one, as lpAppend).
+    pub fn append(lp: &mut Vec<u8>, s: &[u8]) {
+        lp.pop();
+        encode(lp, s);
+        lp.push(END);
+        set_header(lp, 1);
+    }
+
+    /// Appends an integer element.
+    pub fn append_int(lp: &mut Vec<u8>, n: i64) {
+        lp.pop();
+        encode_int(lp, n);
+        lp.push(END);
+        set_header(lp, 1);
+    }
+
+    /// Replaces the element at `pos` with integer `n`; returns the offset
+    /// of the element after it.
+    pub fn replace_int(lp: &mut Vec<u8>, pos: usize, n: i64) -> usize {
+        let Some((_, next)) = get(lp, pos) else {
+            return pos;
+        };
+        let mut new = Vec::with_capacity(10);
+        encode_int(&mut new, n);
+        let end = pos + new.len();
+        lp.splice(pos..next, new);
+        set_header(lp, 0);
+        end
+    }
+}
+
 /// Calls `f` for each element of a listpack; returns how many there were.
-pub(crate) fn listpack_each(
+pub fn listpack_each(
     blob: &[u8],
     mut f: impl FnMut(Elem) -> Result<(), String>,
 ) -> Result<usize, String> {
@@ -203,43 +337,7 @@ pub(crate) fn listpack_each(
     let mut c = Cur::new(blob);
     c.at = HEADER;
     let mut count = 0;
-    loop {
-        let start = c.at;
-        let e = c.byte()?;
-        if e == END {
-            break;
-        }
-        let elem = match e {
-            0x00..=0x7F => Elem::Int(e as i64),
-            0x80..=0xBF => Elem::Str(c.take((e & 0x3F) as usize)?),
-            0xC0..=0xDF => {
-                let v = ((e as i64 & 0x1F) << 8) | c.byte()? as i64;
-                Elem::Int(if v >= 1 << 12 { v - (1 << 13) } else { v })
-            }
-            0xE0..=0xEF => {
-                let n = ((e as usize & 0x0F) << 8) | c.byte()? as usize;
-                Elem::Str(c.take(n)?)
-            }
-            0xF0 => {
-                let n = c.u32_le()? as usize;
-                Elem::Str(c.take(n)?)
-            }
-            0xF1 => Elem::Int(c.int_le(2)?),
-            0xF2 => Elem::Int(c.int_le(3)?),
-            0xF3 => Elem::Int(c.int_le(4)?),
-            0xF4 => Elem::Int(c.int_le(8)?),
-            _ => {
-                return Err(format!(
-                    "bad listpack entry encoding {e:#04x} at byte {start}"
-                ))
-            }
-        };
-        let size = c.at - start;
-        let mut want = Vec::with_capacity(5);
-        put_backlen(&mut want, size);
-        if c.take(want.len())? != want {
-            return Err(format!("bad listpack back length at byte {}", c.at));
-        }
+    while let Some(elem) = decode(&mut c)? {
         f(elem)?;
         count += 1;
     }
@@ -253,7 +351,7 @@ pub(crate) fn listpack_each(
 }
 
 /// An intset blob of `ints` (ascending, distinct).
-pub(crate) fn intset(ints: &[i64]) -> Vec<u8> {
+pub fn intset(ints: &[i64]) -> Vec<u8> {
     let width = ints
         .iter()
         .map(|&n| {
@@ -277,7 +375,7 @@ pub(crate) fn intset(ints: &[i64]) -> Vec<u8> {
 }
 
 /// The integers of an intset blob.
-pub(crate) fn intset_each(
+pub fn intset_each(
     blob: &[u8],
     mut f: impl FnMut(i64) -> Result<(), String>,
 ) -> Result<(), String> {
