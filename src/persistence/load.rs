@@ -94,15 +94,8 @@ pub async fn at_start() {
     }
     let path = super::save::rdb_path();
     let started = Instant::now();
-    begin_info(std::fs::metadata(&path).map_or(0, |m| m.len()));
-    match load_file(&path, 0).await {
+    match load_whole(&path).await {
         Ok(()) => {
-            let i = info();
-            tracing::info!(
-                "Done loading RDB, keys loaded: {}, keys expired: {}.",
-                i.keys_loaded,
-                i.keys_expired
-            );
             tracing::info!(
                 "DB loaded from disk: {:.3} seconds",
                 started.elapsed().as_secs_f64()
@@ -125,22 +118,29 @@ pub async fn at_start() {
 pub async fn replica_load(path: &std::path::Path) -> Result<(), String> {
     LOADING.store(true, Ordering::Relaxed);
     let started = Instant::now();
-    begin_info(std::fs::metadata(path).map_or(0, |m| m.len()));
-    let r = load_file(path, 0).await;
+    let r = load_whole(path).await;
     LOADING.store(false, Ordering::Relaxed);
     if r.is_ok() {
-        let i = info();
-        tracing::info!(
-            "Done loading RDB, keys loaded: {}, keys expired: {}.",
-            i.keys_loaded,
-            i.keys_expired
-        );
         tracing::info!(
             "MASTER <-> REPLICA sync: Loaded the RDB in {:.3} seconds",
             started.elapsed().as_secs_f64()
         );
     }
     r
+}
+
+/// Loads `path` as the whole dataset, with INFO's progress and Redis's
+/// closing log line.
+async fn load_whole(path: &std::path::Path) -> Result<(), String> {
+    begin_info(std::fs::metadata(path).map_or(0, |m| m.len()));
+    load_file(path, 0).await?;
+    let i = info();
+    tracing::info!(
+        "Done loading RDB, keys loaded: {}, keys expired: {}.",
+        i.keys_loaded,
+        i.keys_expired
+    );
+    Ok(())
 }
 
 /// Loads one RDB file (the dump, or an AOF's base); `before` bytes of
