@@ -243,7 +243,6 @@ fn absent_features_are_refused_not_pretended() {
         ("tls-port 6380", "does not support TLS"),
         ("cluster-enabled yes", "cluster mode"),
         ("unixsocket /tmp/r.sock", "unix sockets"),
-        ("replicaof 127.0.0.1 6379", "replication"),
         ("maxmemory-clients 10mb", "client eviction"),
         ("loadmodule /usr/lib/redis/x.so", "modules"),
         ("rename-command CONFIG \"\"", "rename"),
