@@ -110,6 +110,9 @@ fn redwing_replica_of_redwing_master_every_type_and_cross_core_writes() {
     ] {
         assert!(log.contains(line), "{line}");
     }
+    // As Redis, a replica's log lines carry the role letter S.
+    let sync = log.lines().find(|l| l.contains("sync started")).unwrap();
+    assert!(sync.contains(":S "), "{sync}");
     // Writes are refused on both cores, also queued in MULTI.
     for core in 0..2 {
         let mut c = replica.conn_on_core(core);

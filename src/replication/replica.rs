@@ -156,6 +156,7 @@ pub fn start(host: String, port: u16, who: &str, cache_self: bool) -> bool {
     let gen = GEN.fetch_add(1, Ordering::AcqRel) + 1;
     LINK_UP.store(false, Ordering::Relaxed);
     IS_REPLICA.store(true, Ordering::Relaxed);
+    crate::logging::set_role('S');
     let _ = config::set(
         Opt::Replicaof as usize,
         &[host.clone(), port.to_string()],
@@ -303,6 +304,7 @@ pub async fn stop(who: &str) {
     };
     GEN.fetch_add(1, Ordering::AcqRel);
     IS_REPLICA.store(false, Ordering::Relaxed);
+    crate::logging::set_role('M');
     LINK_UP.store(false, Ordering::Relaxed);
     shutdown(u.fd);
     let _ = config::set(Opt::Replicaof as usize, &[], false);
