@@ -120,6 +120,20 @@ fn watch_cases_match_redis() {
         drop(b2);
         let expired = run(&|_| std::thread::sleep(Duration::from_millis(400)));
         assert_eq!(expired, "*-1\r\n");
+        // A key already expired when watched: its deletion (here by another
+        // client's read) is no change, as Redis's touchWatchedKey; a new
+        // value is.
+        let reads_then_writes = [
+            (vec!["GET", k0.as_str()], "*2"),
+            (vec!["SET", k0.as_str(), "2"], "*-1"),
+        ];
+        for (cmd, want) in reads_then_writes {
+            let mut b3 = s.conn();
+            q(&mut b3, &["SET", &k0, "1", "PX", "1"]);
+            std::thread::sleep(Duration::from_millis(20));
+            let r = run(&|c| drop(q(c, &cmd)));
+            assert!(r.starts_with(want), "{cmd:?}: {r}");
+        }
         assert_eq!(run(&|c| drop(q(c, &["FLUSHALL"]))), "*-1\r\n");
         // Writes to other keys do not matter.
         assert!(run(&|c| drop(q(c, &["SET", "unrelated", "1"]))).starts_with("*2"));

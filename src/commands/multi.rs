@@ -47,13 +47,30 @@ thread_local! {
 
 /// A key changed on this core: every client watching it will fail EXEC.
 pub fn key_changed(db: usize, key: &[u8]) {
+    touch(db, key, false);
+}
+
+/// The server deleted an expired key on this core. As Redis's
+/// touchWatchedKey: a watcher that found the key already expired sees no
+/// change in its deletion (the key was logically gone all along).
+pub fn key_expired(db: usize, key: &[u8]) {
+    touch(db, key, true);
+}
+
+fn touch(db: usize, key: &[u8], expired_gone: bool) {
     WATCHES.with(|w| {
         let mut w = w.borrow_mut();
         if w.is_empty() {
             return;
         }
         if let Some(ws) = w.get_mut(&(db, Bytes::copy_from_slice(key))) {
-            ws.iter_mut().for_each(|x| x.changed = true);
+            for x in ws.iter_mut() {
+                if expired_gone && x.expired {
+                    x.expired = false;
+                } else {
+                    x.changed = true;
+                }
+            }
         }
     });
 }
