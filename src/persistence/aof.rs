@@ -21,7 +21,7 @@
 use std::fs::{File, OpenOptions};
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -182,9 +182,19 @@ fn with_status<R>(f: impl FnOnce(&mut Status) -> R) -> R {
 
 /// A write to the AOF failed: writes are refused (MISCONF) until one works.
 static WRITE_FAILED: AtomicBool = AtomicBool::new(false);
+/// The errno of the last failed write, named in the MISCONF error.
+static WRITE_ERRNO: AtomicI32 = AtomicI32::new(0);
 
 pub fn writes_refused() -> bool {
     WRITE_FAILED.load(Ordering::Relaxed)
+}
+
+/// Redis's error for writes refused after a failed AOF write: it names the
+/// system error (`strerror`), e.g. "No space left on device".
+pub fn misconf_error() -> String {
+    let e = std::io::Error::from_raw_os_error(WRITE_ERRNO.load(Ordering::Relaxed)).to_string();
+    let text = e.split(" (os error").next().unwrap_or(&e);
+    format!("MISCONF Errors writing to the AOF file: {text}")
 }
 
 // ---- the writer thread ----
@@ -250,6 +260,9 @@ impl Writer {
                 // A short write leaves part of a command: cut it off so the
                 // retry appends whole commands.
                 let _ = self.file.set_len(self.size);
+                // A short write without an errno is a full disk to Redis.
+                let errno = e.raw_os_error().unwrap_or(libc::ENOSPC);
+                WRITE_ERRNO.store(errno, Ordering::Relaxed);
                 if !WRITE_FAILED.swap(true, Ordering::Relaxed) {
                     tracing::warn!("Error writing to the AOF file: {e}");
                     with_status(|s| s.last_write_ok = false);

@@ -137,4 +137,3 @@ pub const LOADING: &str = "LOADING Redis is loading the dataset in memory";
 pub const MISCONF: &str = "MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk. Commands that may modify the data set are disabled, because this instance is configured to report errors during writes if RDB snapshotting fails (stop-writes-on-bgsave-error option). Please check the Redis logs for details about the RDB error.";
 pub const BGSAVE_IN_PROGRESS: &str = "ERR Background save already in progress";
 pub const AOF_REWRITE_ACTIVE: &str = "ERR Another child process is active (AOF?): can't BGSAVE right now. Use BGSAVE SCHEDULE in order to schedule a BGSAVE whenever possible.";
-pub const MISCONF_AOF: &str = "MISCONF Errors writing to the AOF file: write error";

@@ -427,7 +427,7 @@ fn persistence_refuses(spec: &Spec) -> Option<Reply> {
             return Some(Reply::error(errors::MISCONF));
         }
         if persistence::aof::writes_refused() {
-            return Some(Reply::error(errors::MISCONF_AOF));
+            return Some(Reply::error(persistence::aof::misconf_error()));
         }
     }
     None
