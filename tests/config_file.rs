@@ -243,7 +243,7 @@ fn absent_features_are_refused_not_pretended() {
         ("tls-port 6380", "does not support TLS"),
         ("cluster-enabled yes", "cluster mode"),
         ("unixsocket /tmp/r.sock", "unix sockets"),
-        ("maxmemory-clients 10mb", "client eviction"),
+        ("socket-mark-id 7", "socket marks"),
         ("loadmodule /usr/lib/redis/x.so", "modules"),
         ("rename-command CONFIG \"\"", "rename"),
         ("enable-debug-command local", "one of the following: yes"),
@@ -259,8 +259,8 @@ fn absent_features_are_refused_not_pretended() {
     let s = Server::start(&[]);
     let mut c = s.raw_on_core(0);
     assert_eq!(
-        c.call(&["CONFIG", "SET", "maxmemory-clients", "1mb"]),
-        "-ERR CONFIG SET failed (possibly related to argument 'maxmemory-clients') - Redwing does not support client eviction; only '0' is accepted\r\n"
+        c.call(&["CONFIG", "SET", "activedefrag", "yes"]),
+        "-ERR CONFIG SET failed (possibly related to argument 'activedefrag') - Redwing does not support active defragmentation; only 'no' is accepted\r\n"
     );
     assert_eq!(
         c.call(&["CONFIG", "SET", "lazyfree-lazy-user-del", "yes"]),
@@ -274,6 +274,25 @@ fn absent_features_are_refused_not_pretended() {
     assert_eq!(
         c.call(&["CONFIG", "GET", "replica-read-only"]),
         "*2\r\n$17\r\nreplica-read-only\r\n$2\r\nno\r\n"
+    );
+}
+
+/// A multi-word option given as one quoted argument on the command line is
+/// split into its words, as redis-server does.
+#[test]
+fn multi_word_options_in_one_argument_match_redis() {
+    let args = [
+        "--client-output-buffer-limit",
+        "normal 4mb 2mb 30",
+        "--save",
+        "900 1 300 10",
+    ];
+    compare_with_redis(
+        &args,
+        &[
+            &["CONFIG", "GET", "client-output-buffer-limit"],
+            &["CONFIG", "GET", "save"],
+        ],
     );
 }
 

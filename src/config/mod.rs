@@ -117,6 +117,16 @@ pub fn set(idx: usize, args: &[String], from_client: bool) -> Result<(), String>
     if from_client && !def.mutable {
         return Err("can't set immutable config".into());
     }
+    // As Redis's multi-argument options: one quoted argument holds the
+    // words (`--client-output-buffer-limit "normal 4mb 0 0"`).
+    let words: Vec<String>;
+    let args = match args {
+        [one] if def.kind.is_words() => {
+            words = one.split(' ').map(String::from).collect();
+            &words[..]
+        }
+        _ => args,
+    };
     let (t, n) = if let Kind::OutputLimits = def.kind {
         // Classes not named keep their current limits.
         let mut words: Vec<String> = text_at(idx).split(' ').map(String::from).collect();
