@@ -51,6 +51,8 @@ pub struct ClientState {
     pub close_after_reply: bool,
     pub qbuf: usize,
     pub obuf: usize,
+    /// `tot_mem` as last added to this core's client memory total.
+    mem_accounted: usize,
     /// Pub/Sub subscriptions; None until the first SUBSCRIBE.
     pub subs: Option<Box<super::pubsub::Subscriptions>>,
     /// Out-of-band messages (Pub/Sub, invalidations) encoded for this
@@ -151,6 +153,7 @@ impl ClientState {
             close_after_reply: false,
             qbuf: 0,
             obuf: 0,
+            mem_accounted: 0,
             subs: None,
             pushes: Vec::new(),
             push_waker: None,
@@ -191,6 +194,45 @@ impl ClientState {
             runtime::spawn(super::tracking::unregister_prefixes(stopped));
         }
         CONNECTED.fetch_sub(1, Ordering::Relaxed);
+        super::client_evict::adjust(self.mem_accounted, 0);
+        self.mem_accounted = 0;
+    }
+
+    /// Memory this client holds in buffers (CLIENT LIST `tot-mem`).
+    pub fn tot_mem(&self) -> usize {
+        self.qbuf + self.obuf + self.pushes.len() + 1024
+    }
+
+    /// Sets the buffer sizes the connection task holds for this client and
+    /// counts them in this core's client memory (`maxmemory-clients`).
+    pub fn set_buffers(&mut self, qbuf: usize, obuf: usize) {
+        self.qbuf = qbuf;
+        self.obuf = obuf;
+        self.account_mem();
+    }
+
+    fn account_mem(&mut self) {
+        // A closed client's buffers are as good as freed: not counted again.
+        let now = if self.cut_off { 0 } else { self.tot_mem() };
+        super::client_evict::adjust(self.mem_accounted, now);
+        self.mem_accounted = now;
+    }
+
+    /// Whether client eviction may close this client (Redis: normal and
+    /// pub/sub clients without CLIENT NO-EVICT).
+    pub fn evictable(&self) -> bool {
+        !self.no_evict && !self.loader && !self.cut_off
+    }
+
+    /// Ends the connection now: its pending read and write end and its
+    /// task closes it; pushes queued from now on are dropped.
+    pub fn close_now(&mut self) {
+        self.cut_off = true;
+        self.pushes = Vec::new();
+        self.account_mem();
+        // SAFETY: the fd belongs to this live connection (a registered
+        // client's task owns it until it unregisters).
+        unsafe { libc::shutdown(self.fd, libc::SHUT_RDWR) };
     }
 
     /// The client's class for CLIENT LIST/KILL TYPE and output limits.
@@ -211,6 +253,7 @@ impl ClientState {
             return;
         }
         msg.encode(self.resp3, &mut self.pushes);
+        self.account_mem();
         self.output_grew();
         if let Some(w) = self.push_waker.take() {
             w.wake();
@@ -227,11 +270,7 @@ impl ClientState {
                 "Client {} scheduled to be closed ASAP for overcoming of output buffer limits.",
                 self.info_line()
             );
-            self.cut_off = true;
-            self.pushes = Vec::new();
-            // SAFETY: the fd belongs to this live connection; shutdown ends
-            // its pending read and write, and the task then closes it.
-            unsafe { libc::shutdown(self.fd, libc::SHUT_RDWR) };
+            self.close_now();
         }
         self.cut_off
     }
@@ -300,7 +339,7 @@ impl ClientState {
             self.qbuf,
             self.qbuf.max(1024),
             self.obuf + self.pushes.len(),
-            self.qbuf + self.obuf + self.pushes.len() + 1024,
+            self.tot_mem(),
             self.last_cmd,
             super::tracking::getredir(self),
             if self.resp3 { 3 } else { 2 },
@@ -800,9 +839,7 @@ async fn client_kill(c: &ClientRef, args: &[Bytes]) -> Reply {
                             // Our own reply must still go out.
                             c.close_after_reply = true;
                         } else {
-                            // SAFETY: the fd belongs to a live connection on
-                            // this core; shutdown makes its read end.
-                            unsafe { libc::shutdown(c.fd, libc::SHUT_RDWR) };
+                            c.close_now();
                         }
                     }
                 }

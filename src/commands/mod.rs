@@ -17,6 +17,7 @@
 pub mod bitmaps;
 pub mod blocking;
 pub mod client;
+pub mod client_evict;
 pub mod evict;
 pub mod geo;
 pub mod geohash;
@@ -204,7 +205,8 @@ pub fn may_write(spec: &Spec, args: &[Bytes]) -> bool {
 /// Redis propagates expiry).
 pub fn key_expired(db: usize, key: &[u8]) {
     pubsub::notify(events::EXPIRED, "expired", key, db);
-    key_changed(db, key, 0);
+    tracking::key_changed(key, 0);
+    multi::key_expired(db, key);
     crate::storage::journal::record(db, &[b"DEL".as_slice(), key]);
 }
 

@@ -510,8 +510,12 @@ fn info_section(name: &str, snap: &CoreSnap) -> Option<String> {
                 sh.expire_cycle_time_us / 1000,
             );
             kv(o, "evicted_keys", sh.evicted_keys);
-            for k in [
+            kv(
+                o,
                 "evicted_clients",
+                super::client_evict::EVICTED.load(std::sync::atomic::Ordering::Relaxed),
+            );
+            for k in [
                 "total_eviction_exceeded_time",
                 "current_eviction_exceeded_time",
             ] {
@@ -817,6 +821,7 @@ async fn reset_stats() {
         shard::with(|s| s.stats = ShardStats::default());
     })
     .await;
+    super::client_evict::EVICTED.store(0, std::sync::atomic::Ordering::Relaxed);
     SAMPLES.lock().unwrap().clear();
 }
 

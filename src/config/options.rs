@@ -12,6 +12,8 @@ pub enum Kind {
     Int { min: i64, max: i64 },
     /// Bytes, with Redis's units (`1k`=1000, `1kb`=1024, `mb`, `gb` ...).
     Memory { min: i64, max: i64 },
+    /// Bytes, or a percentage of `maxmemory` (`10%`), kept as its negative.
+    MemoryOrPercent,
     /// One of the listed words.
     Enum(&'static [&'static str]),
     /// Free text (one argument).
@@ -191,7 +193,7 @@ options! {
     Unixsocket: "unixsocket", Kind::Str, "", FIXED;
     Unixsocketperm: "unixsocketperm", Kind::Str, "0", FIXED;
     SocketMarkId: "socket-mark-id", Kind::Int { min: 0, max: u32::MAX as i64 }, "0", FIXED;
-    MaxmemoryClients: "maxmemory-clients", Kind::Str, "0", MUTABLE;
+    MaxmemoryClients: "maxmemory-clients", Kind::MemoryOrPercent, "0", MUTABLE;
     ServerCpulist: "server_cpulist", Kind::Str, "", FIXED;
     BioCpulist: "bio_cpulist", Kind::Str, "", FIXED;
     AofRewriteCpulist: "aof_rewrite_cpulist", Kind::Str, "", FIXED;
@@ -305,7 +307,6 @@ pub const ONLY_DEFAULT: &[(&str, &str)] = &[
     ("syslog-enabled", "logging to syslog"),
     ("unixsocket", "unix sockets"),
     ("socket-mark-id", "socket marks"),
-    ("maxmemory-clients", "client eviction"),
     ("server_cpulist", "CPU lists (use taskset and `threads`)"),
     ("bio_cpulist", "CPU lists (use taskset and `threads`)"),
     (
@@ -365,6 +366,22 @@ pub fn parse_value(def: &OptDef, args: &[String]) -> Result<(String, i64), Strin
             let n = parse_memory(v).ok_or_else(|| "argument must be a memory value".to_string())?;
             in_range(n, min, max)?;
             Ok((n.to_string(), n))
+        }
+        Kind::MemoryOrPercent => {
+            let n = match v.strip_suffix('%') {
+                Some(p) => p.parse::<i64>().ok().filter(|n| *n >= 0).map(|n| -n),
+                None => parse_memory(v).filter(|n| *n >= 0),
+            }
+            .ok_or_else(|| "argument must be a memory or percent value".to_string())?;
+            if n < -100 {
+                return Err("percentage argument must be less or equal to 100".into());
+            }
+            let text = if n < 0 {
+                format!("{}%", -n)
+            } else {
+                n.to_string()
+            };
+            Ok((text, n))
         }
         Kind::Enum(words) => match words.iter().position(|w| w.eq_ignore_ascii_case(v)) {
             Some(i) => Ok((words[i].to_string(), i as i64)),

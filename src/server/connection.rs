@@ -7,7 +7,7 @@ use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::TcpStream;
 
 use super::dispatch;
-use crate::commands::{stats, ClientRef};
+use crate::commands::{client_evict, stats, ClientRef};
 use crate::config::{self, Opt};
 use crate::protocol::{Parsed, ProtocolError, RequestParser};
 use crate::storage::journal;
@@ -84,7 +84,8 @@ pub async fn serve(mut stream: TcpStream, client: ClientRef) {
             );
             break;
         }
-        client.borrow_mut().qbuf = rbuf.len();
+        client.borrow_mut().set_buffers(rbuf.len(), out.len());
+        client_evict::evict_if_needed();
 
         let (cmds, error, more) = if pushed {
             (Vec::new(), None, false)
@@ -110,7 +111,7 @@ pub async fn serve(mut stream: TcpStream, client: ClientRef) {
                 if o.send {
                     o.reply.encode(o.resp3, &mut out);
                     let mut c = client.borrow_mut();
-                    c.obuf = out.len();
+                    c.set_buffers(rbuf.len(), out.len());
                     if c.output_grew() {
                         cut_off = true;
                         break;
@@ -141,9 +142,9 @@ pub async fn serve(mut stream: TcpStream, client: ClientRef) {
             out.extend_from_slice(&c.pushes);
             c.pushes.clear();
             c.last_active = std::time::Instant::now();
-            c.qbuf = rbuf.len();
-            c.obuf = out.len();
+            c.set_buffers(rbuf.len(), out.len());
         }
+        client_evict::evict_if_needed();
         if !out.is_empty() {
             if stream.write_all(&out).await.is_err() {
                 break;
@@ -153,7 +154,7 @@ pub async fn serve(mut stream: TcpStream, client: ClientRef) {
                 s.writes_processed += 1;
             });
             out.clear();
-            client.borrow_mut().obuf = 0;
+            client.borrow_mut().set_buffers(rbuf.len(), 0);
             if out.capacity() > 64 * READ_CHUNK {
                 out.shrink_to(READ_CHUNK);
             }
