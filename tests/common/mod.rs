@@ -617,6 +617,9 @@ pub enum Rule {
     Unordered,
     /// The top-level elements are compared as a sorted list of pairs.
     UnorderedPairs,
+    /// A SCAN-family reply (cursor, elements): the elements compared as a
+    /// sorted list.
+    UnorderedScan,
     /// Not compared at all: the test asserts both replies explicitly.
     Differs,
 }
@@ -673,6 +676,7 @@ const UNORDERED: &[(&[&str], Rule)] = &[
     (&["HGETALL"], Rule::UnorderedPairs),
     (&["PUBSUB", "CHANNELS"], Rule::Unordered),
     (&["PUBSUB", "SHARDCHANNELS"], Rule::Unordered),
+    (&["SSCAN"], Rule::UnorderedScan),
 ];
 
 /// The rule for `args`, if any (None: bytes must be equal).
@@ -717,6 +721,9 @@ fn normalize(rule: Option<Rule>, reply: &[u8]) -> Vec<u8> {
             pairs.sort();
             items = pairs;
         }
+        Some(Rule::UnorderedScan) if items.len() == 2 => {
+            items[1] = normalize(Some(Rule::Unordered), &items[1]);
+        }
         _ => return reply.to_vec(),
     }
     [head, items.concat()].concat()
@@ -759,18 +766,49 @@ pub fn same_as_redis_on(
     let mut out = Vec::new();
     for args in cmds {
         let (a, b) = (ours.call_bytes(args), theirs.call_bytes(args));
-        let rule = allowed_rule(args);
-        if rule != Some(Rule::Differs) {
-            assert!(
-                normalize(rule, &a) == normalize(rule, &b),
-                "RESP{resp} {args:?}\n redwing: {}\n   redis: {}",
-                shown(&a),
-                shown(&b)
-            );
-        }
+        assert_same_reply(resp, args, &a, &b);
         out.push((a, b));
     }
     out
+}
+
+/// Asserts that redwing's reply `ours` to `args` equals redis-server's
+/// `theirs` byte for byte, apart from the [`ALLOWED`] differences (and
+/// hash-table orders, compared sorted). For tests that interleave the
+/// comparison with other work (randomized runs).
+pub fn assert_same_reply(resp: u8, args: &[&str], ours: &[u8], theirs: &[u8]) {
+    let rule = allowed_rule(args);
+    if rule != Some(Rule::Differs) {
+        assert!(
+            normalize(rule, ours) == normalize(rule, theirs),
+            "RESP{resp} {args:?}\n redwing: {}\n   redis: {}",
+            shown(ours),
+            shown(theirs)
+        );
+    }
+}
+
+/// COMMAND INFO rows of `names` on both servers, in RESP2 and RESP3: the
+/// first `fields` fields of each row (name, arity, flags, first key, last
+/// key, step, ACL categories, ...) must be equal byte for byte.
+pub fn command_rows_match(redwing: &Server, redis: &Server, names: &[&str], fields: usize) {
+    for resp in [2, 3] {
+        let (mut ours, mut theirs) = (RawClient::new(redwing), RawClient::new(redis));
+        if resp == 3 {
+            ours.call_bytes(&["HELLO", "3"]);
+            theirs.call_bytes(&["HELLO", "3"]);
+        }
+        for n in names {
+            let head = |c: &mut RawClient| -> String {
+                let reply = c.call_bytes(&["COMMAND", "INFO", n]);
+                let (_, rows) = elements(&reply).unwrap_or_else(|| panic!("{}", shown(&reply)));
+                let (_, row) = elements(&rows[0]).unwrap_or_else(|| panic!("{}", shown(&reply)));
+                shown(&row[..fields.min(row.len())].concat())
+            };
+            let (a, b) = (head(&mut ours), head(&mut theirs));
+            assert_eq!(a, b, "RESP{resp} COMMAND INFO {n}");
+        }
+    }
 }
 
 /// [`same_as_redis_resp`] in RESP2 and then in RESP3 on the data the
