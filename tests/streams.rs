@@ -338,9 +338,11 @@ const CHECKS: &[&[&str]] = &[
     &["XLEN", "st"],
 ];
 
-#[test]
-fn rdb_files_go_both_ways_with_redis() {
-    // Redwing saves; redis-check-rdb passes; redis-server loads the same.
+/// The data `build` makes, through RDB files both ways: Redwing saves
+/// (redis-check-rdb passes) and redis-server loads the file; redis-server
+/// saves and Redwing loads it. Returns [saver, loader] pairs:
+/// (redwing, redis) and (redis, redwing).
+fn rdb_both_ways(build: fn(&Server)) -> [(Server, Server); 2] {
     let redwing = Server::start(&[]);
     build(&redwing);
     assert_eq!(call(&redwing, &["SAVE"]), b"+OK\r\n");
@@ -353,16 +355,20 @@ fn rdb_files_go_both_ways_with_redis() {
     );
     let dir = redwing.dir.path().to_str().unwrap().to_string();
     let redis = Server::redis(&["--dir", &dir]);
-    same_as_redis_both(&redwing, &redis, CHECKS);
-    let ttl = call(&redis, &["PTTL", "meta"]);
-    assert!(ttl.starts_with(b":") && ttl.len() > 5, "{}", shown(&ttl));
-
-    // redis-server saves; Redwing loads it.
     let redis2 = Server::redis(&[]);
     build(&redis2);
     assert_eq!(call(&redis2, &["SAVE"]), b"+OK\r\n");
     let dir2 = redis2.dir.path().to_str().unwrap().to_string();
     let ours = Server::start(&["--dir", &dir2]);
+    [(redwing, redis), (redis2, ours)]
+}
+
+#[test]
+fn rdb_files_go_both_ways_with_redis() {
+    let [(redwing, redis), (redis2, ours)] = rdb_both_ways(build);
+    same_as_redis_both(&redwing, &redis, CHECKS);
+    let ttl = call(&redis, &["PTTL", "meta"]);
+    assert!(ttl.starts_with(b":") && ttl.len() > 5, "{}", shown(&ttl));
     same_as_redis_both(&ours, &redis2, CHECKS);
     // And the file Redwing writes for it is byte-identical to Redis's
     // stream encoding: saved again, redis-check-rdb still agrees.
@@ -381,27 +387,39 @@ fn one_entry(key: &str, id: &str, f: &str, v: &str) -> String {
     )
 }
 
+/// Runs `f(key, blocked, writer)` in every placement: the key on either
+/// core, the blocked client on either core and the writer on the other;
+/// the key is deleted first. Returns the two keys.
+fn each_placement(
+    s: &Server,
+    prefix: &str,
+    mut f: impl FnMut(&str, &mut RawClient, &mut RawClient),
+) -> (String, String) {
+    let (a, b) = keys_on_two_cores(prefix);
+    for key in [&a, &b] {
+        for core in [0, 1] {
+            let mut blocked = s.raw_on_core(core);
+            let mut writer = s.raw_on_core(1 - core);
+            writer.call(&["DEL", key]);
+            f(key, &mut blocked, &mut writer);
+        }
+    }
+    (a, b)
+}
+
 #[test]
 fn xread_blocks_and_wakes_across_cores() {
     let redwing = Server::start(&[]);
-    let (a, b) = keys_on_two_cores("xr:");
-    for key in [&a, &b] {
-        for core in [0, 1] {
-            // The blocked client on `core`, the key on either core.
-            let mut blocked = redwing.raw_on_core(core);
-            let mut writer = redwing.raw_on_core(1 - core);
-            writer.call(&["DEL", key]);
-            writer.call(&["XADD", key, "1-1", "old", "1"]);
-            blocked.send(&["XREAD", "BLOCK", "5000", "STREAMS", "nokey", key, "0", "$"]);
-            let mut admin = redwing.conn();
-            wait_blocked(&mut admin, "xread", 1);
-            assert_eq!(
-                writer.call(&["XADD", key, "2-1", "new", "2"]),
-                "$3\r\n2-1\r\n"
-            );
-            assert_eq!(blocked.read(), one_entry(key, "2-1", "new", "2"));
-        }
-    }
+    let (a, b) = each_placement(&redwing, "xr:", |key, blocked, writer| {
+        writer.call(&["XADD", key, "1-1", "old", "1"]);
+        blocked.send(&["XREAD", "BLOCK", "5000", "STREAMS", "nokey", key, "0", "$"]);
+        wait_blocked(&mut redwing.conn(), "xread", 1);
+        assert_eq!(
+            writer.call(&["XADD", key, "2-1", "new", "2"]),
+            "$3\r\n2-1\r\n"
+        );
+        assert_eq!(blocked.read(), one_entry(key, "2-1", "new", "2"));
+    });
     // A timeout answers a null array; BLOCK 0 waits until served.
     let mut c = redwing.raw_on_core(0);
     let t = Instant::now();
@@ -505,18 +523,88 @@ const GROUPS: &[&[&str]] = &[
     &["XREADGROUP", "GROUP", "g", "c", "STREAMS", "nokey", ">"],
     &["XREADGROUP", "GROUP", "nog", "c", "STREAMS", "s", ">"],
     &["XREADGROUP", "GROUP", "g", "c", "STREAMS", "s", "zz"],
-    &["XREADGROUP", "GROUP", "g", "c", "STREAMS", "s", "0", "nokey"],
+    &[
+        "XREADGROUP",
+        "GROUP",
+        "g",
+        "c",
+        "STREAMS",
+        "s",
+        "0",
+        "nokey",
+    ],
     &["XREADGROUP", "GROUP", "g", "c", "FOO", "STREAMS", "s", ">"],
-    &["XREADGROUP", "GROUP", "g", "c", "BLOCK", "-1", "STREAMS", "s", ">"],
-    &["XREADGROUP", "GROUP", "g", "c", "STREAMS", "s", "nokey", ">", ">"],
+    &[
+        "XREADGROUP",
+        "GROUP",
+        "g",
+        "c",
+        "BLOCK",
+        "-1",
+        "STREAMS",
+        "s",
+        ">",
+    ],
+    &[
+        "XREADGROUP",
+        "GROUP",
+        "g",
+        "c",
+        "STREAMS",
+        "s",
+        "nokey",
+        ">",
+        ">",
+    ],
     &["XREAD", "NOACK", "STREAMS", "s", "0"],
-    &["XREADGROUP", "GROUP", "g", "alice", "COUNT", "2", "STREAMS", "s", ">"],
-    &["XREADGROUP", "GROUP", "g", "bob", "NOACK", "COUNT", "1", "STREAMS", "s", ">"],
+    &[
+        "XREADGROUP",
+        "GROUP",
+        "g",
+        "alice",
+        "COUNT",
+        "2",
+        "STREAMS",
+        "s",
+        ">",
+    ],
+    &[
+        "XREADGROUP",
+        "GROUP",
+        "g",
+        "bob",
+        "NOACK",
+        "COUNT",
+        "1",
+        "STREAMS",
+        "s",
+        ">",
+    ],
     &["XINFO", "GROUPS", "s"],
     &["XREADGROUP", "GROUP", "g", "alice", "STREAMS", "s", "0"],
-    &["XREADGROUP", "GROUP", "g", "alice", "COUNT", "1", "STREAMS", "s", "1-1"],
+    &[
+        "XREADGROUP",
+        "GROUP",
+        "g",
+        "alice",
+        "COUNT",
+        "1",
+        "STREAMS",
+        "s",
+        "1-1",
+    ],
     &["XREADGROUP", "GROUP", "g", "newc", "STREAMS", "s", "0"],
-    &["XREADGROUP", "GROUP", "g", "alice", "STREAMS", "s", "s", ">", "0"],
+    &[
+        "XREADGROUP",
+        "GROUP",
+        "g",
+        "alice",
+        "STREAMS",
+        "s",
+        "s",
+        ">",
+        "0",
+    ],
     &["XPENDING", "s"],
     &["XPENDING", "s", "g"],
     &["XPENDING", "s", "g", "-", "+"],
@@ -535,7 +623,14 @@ const GROUPS: &[&[&str]] = &[
     &["XPENDING", "s", "nog"],
     &["XPENDING", "nokey", "g"],
     &["XPENDING", "s", "g", "(", "+", "10"],
-    &["XPENDING", "s", "g", "(18446744073709551615-18446744073709551615", "+", "10"],
+    &[
+        "XPENDING",
+        "s",
+        "g",
+        "(18446744073709551615-18446744073709551615",
+        "+",
+        "10",
+    ],
     &["XACK", "s", "g"],
     &["XACK", "s", "g", "zz"],
     &["XACK", "nokey", "g", "zz"],
@@ -551,15 +646,39 @@ const GROUPS: &[&[&str]] = &[
     &["XCLAIM", "s", "g", "c", "0", "1-1", "TIME", "x"],
     &["XCLAIM", "s", "g", "c", "0", "1-1", "RETRYCOUNT", "x"],
     &["XCLAIM", "s", "g", "c", "0", "1-1", "LASTID", "x"],
-    &["XCLAIM", "s", "g", "bob", "0", "2-1", "TIME", "1000", "RETRYCOUNT", "7"],
+    &[
+        "XCLAIM",
+        "s",
+        "g",
+        "bob",
+        "0",
+        "2-1",
+        "TIME",
+        "1000",
+        "RETRYCOUNT",
+        "7",
+    ],
     &["XPENDING", "s", "g", "-", "+", "10"],
     &["XCLAIM", "s", "g", "carol", "0", "2-1", "3-1", "JUSTID"],
     &["XCLAIM", "s", "g", "dave", "0", "4-1", "FORCE", "JUSTID"],
     &["XCLAIM", "s", "g", "dave", "0", "4-1", "FORCE"],
     &["XCLAIM", "s", "g", "dave", "0", "9-9", "FORCE"],
     &["XCLAIM", "s", "g", "dave", "100000000", "2-1"],
-    &["XCLAIM", "s", "g", "erin", "0", "4-1", "LASTID", "10-0", "IDLE", "5"],
-    &["XCLAIM", "s", "g", "erin", "-5", "4-1", "LASTID", "11-0", "TIME", "99999999999999"],
+    &[
+        "XCLAIM", "s", "g", "erin", "0", "4-1", "LASTID", "10-0", "IDLE", "5",
+    ],
+    &[
+        "XCLAIM",
+        "s",
+        "g",
+        "erin",
+        "-5",
+        "4-1",
+        "LASTID",
+        "11-0",
+        "TIME",
+        "99999999999999",
+    ],
     &["XINFO", "GROUPS", "s"],
     &["XPENDING", "s", "g"],
     &["XDEL", "s", "2-1"],
@@ -571,10 +690,27 @@ const GROUPS: &[&[&str]] = &[
     &["XAUTOCLAIM", "s", "g", "c", "0", "0", "COUNT", "0"],
     &["XAUTOCLAIM", "s", "g", "c", "0", "0", "FOO"],
     &["XAUTOCLAIM", "s", "nog", "c", "0", "0"],
-    &["XAUTOCLAIM", "s", "g", "c", "0", "(18446744073709551615-18446744073709551615"],
+    &[
+        "XAUTOCLAIM",
+        "s",
+        "g",
+        "c",
+        "0",
+        "(18446744073709551615-18446744073709551615",
+    ],
     &["XAUTOCLAIM", "s", "g", "frank", "100000000", "0"],
     &["XAUTOCLAIM", "s", "g", "frank", "0", "0", "COUNT", "1"],
-    &["XAUTOCLAIM", "s", "g", "frank", "0", "0", "COUNT", "1", "JUSTID"],
+    &[
+        "XAUTOCLAIM",
+        "s",
+        "g",
+        "frank",
+        "0",
+        "0",
+        "COUNT",
+        "1",
+        "JUSTID",
+    ],
     &["XAUTOCLAIM", "s", "g", "frank", "0", "0"],
     &["XAUTOCLAIM", "s", "g", "frank", "0", "(4-1"],
     &["XINFO", "STREAM", "s", "FULL"],
@@ -600,7 +736,17 @@ const GROUPS: &[&[&str]] = &[
     &["XGROUP", "SETID", "s", "g", "0-0"],
     &["XADD", "s", "5-1", "e", "5"],
     &["XINFO", "GROUPS", "s"],
-    &["XREADGROUP", "GROUP", "g", "c", "COUNT", "2", "STREAMS", "s", ">"],
+    &[
+        "XREADGROUP",
+        "GROUP",
+        "g",
+        "c",
+        "COUNT",
+        "2",
+        "STREAMS",
+        "s",
+        ">",
+    ],
     &["XINFO", "GROUPS", "s"],
     &["XTRIM", "s", "MAXLEN", "0"],
     &["XINFO", "GROUPS", "s"],
@@ -639,8 +785,8 @@ fn masked(args: &[&str], reply: &[u8], all: bool) -> String {
 }
 
 /// Runs `cmds` on both servers in RESP `resp` and compares the replies
-/// with the clock's values masked.
-fn same_masked(redwing: &Server, redis: &Server, resp: u8, cmds: &[&[&str]]) {
+/// with the clock's values masked (`all`: delivery times too).
+fn same_masked(redwing: &Server, redis: &Server, resp: u8, cmds: &[&[&str]], all: bool) {
     let (mut ours, mut theirs) = (RawClient::new(redwing), RawClient::new(redis));
     if resp == 3 {
         ours.call(&["HELLO", "3"]);
@@ -649,8 +795,8 @@ fn same_masked(redwing: &Server, redis: &Server, resp: u8, cmds: &[&[&str]]) {
     for args in cmds {
         let (a, b) = (ours.call_bytes(args), theirs.call_bytes(args));
         assert_eq!(
-            masked(args, &a, true),
-            masked(args, &b, true),
+            masked(args, &a, all),
+            masked(args, &b, all),
             "RESP{resp} {args:?}\n redwing: {}\n   redis: {}",
             shown(&a),
             shown(&b)
@@ -661,11 +807,11 @@ fn same_masked(redwing: &Server, redis: &Server, resp: u8, cmds: &[&[&str]]) {
 #[test]
 fn consumer_groups_equal_redis() {
     let (redwing, redis) = (Server::start(&[]), Server::redis(&[]));
-    same_masked(&redwing, &redis, 2, GROUPS);
+    same_masked(&redwing, &redis, 2, GROUPS, true);
     for s in [&redwing, &redis] {
         call(s, &["FLUSHALL"]);
     }
-    same_masked(&redwing, &redis, 3, GROUPS);
+    same_masked(&redwing, &redis, 3, GROUPS, true);
 }
 
 /// Keyspace events of the group commands, in Redis's order.
@@ -704,50 +850,79 @@ fn group_keyspace_events_equal_redis() {
     assert_eq!(events[0], events[1]);
 }
 
+/// Sends a blocking XREADGROUP of group g, consumer c on `c` and waits
+/// until it blocks.
+fn block_reader(s: &Server, c: &mut RawClient, key: &str) {
+    c.send(&[
+        "XREADGROUP",
+        "GROUP",
+        "g",
+        "c",
+        "BLOCK",
+        "5000",
+        "STREAMS",
+        key,
+        ">",
+    ]);
+    wait_blocked(&mut s.conn(), "xreadgroup", 1);
+}
+
 #[test]
 fn xreadgroup_blocks_and_wakes_across_cores() {
     let redwing = Server::start(&[]);
-    let (a, b) = keys_on_two_cores("xg:");
-    for key in [&a, &b] {
-        for core in [0, 1] {
-            // The blocked client on `core`, the key on either core.
-            let mut blocked = redwing.raw_on_core(core);
-            let mut writer = redwing.raw_on_core(1 - core);
-            writer.call(&["DEL", key]);
-            writer.call(&["XGROUP", "CREATE", key, "g", "$", "MKSTREAM"]);
-            blocked.send(&["XREADGROUP", "GROUP", "g", "c", "BLOCK", "5000", "STREAMS", key, ">"]);
-            let mut admin = redwing.conn();
-            wait_blocked(&mut admin, "xreadgroup", 1);
-            writer.call(&["XADD", key, "2-1", "new", "2"]);
-            assert_eq!(blocked.read(), one_entry(key, "2-1", "new", "2"));
-            // Delivered: pending for c, and the group moved on.
-            let p = writer.call(&["XPENDING", key, "g"]);
-            assert!(p.starts_with("*4\r\n:1\r\n$3\r\n2-1\r\n"), "{p}");
-            // The group destroyed under a blocked reader: -NOGROUP.
-            blocked.send(&["XREADGROUP", "GROUP", "g", "c", "BLOCK", "5000", "STREAMS", key, ">"]);
-            wait_blocked(&mut admin, "xreadgroup", 1);
-            assert_eq!(writer.call(&["XGROUP", "DESTROY", key, "g"]), ":1\r\n");
-            assert_eq!(
-                blocked.read(),
-                "-NOGROUP the consumer group this client was blocked on no longer exists\r\n"
-            );
-            // The key deleted under a blocked reader: -UNBLOCKED.
-            writer.call(&["XGROUP", "CREATE", key, "g", "$"]);
-            blocked.send(&["XREADGROUP", "GROUP", "g", "c", "BLOCK", "5000", "STREAMS", key, ">"]);
-            wait_blocked(&mut admin, "xreadgroup", 1);
-            assert_eq!(writer.call(&["DEL", key]), ":1\r\n");
-            assert_eq!(blocked.read(), "-UNBLOCKED the stream key no longer exists\r\n");
-        }
-    }
+    let (a, _) = each_placement(&redwing, "xg:", |key, blocked, writer| {
+        writer.call(&["XGROUP", "CREATE", key, "g", "$", "MKSTREAM"]);
+        block_reader(&redwing, blocked, key);
+        writer.call(&["XADD", key, "2-1", "new", "2"]);
+        assert_eq!(blocked.read(), one_entry(key, "2-1", "new", "2"));
+        // Delivered: pending for c, and the group moved on.
+        let p = writer.call(&["XPENDING", key, "g"]);
+        assert!(p.starts_with("*4\r\n:1\r\n$3\r\n2-1\r\n"), "{p}");
+        // The group destroyed under a blocked reader: -NOGROUP.
+        block_reader(&redwing, blocked, key);
+        assert_eq!(writer.call(&["XGROUP", "DESTROY", key, "g"]), ":1\r\n");
+        assert_eq!(
+            blocked.read(),
+            "-NOGROUP the consumer group this client was blocked on no longer exists\r\n"
+        );
+        // The key deleted under a blocked reader: -UNBLOCKED.
+        writer.call(&["XGROUP", "CREATE", key, "g", "$"]);
+        block_reader(&redwing, blocked, key);
+        assert_eq!(writer.call(&["DEL", key]), ":1\r\n");
+        assert_eq!(
+            blocked.read(),
+            "-UNBLOCKED the stream key no longer exists\r\n"
+        );
+    });
     // Two readers of one group share the new entries, first blocked first.
     let mut w = redwing.raw_on_core(0);
     w.call(&["XGROUP", "CREATE", &a, "g", "$", "MKSTREAM"]);
     let mut r1 = redwing.raw_on_core(1);
-    r1.send(&["XREADGROUP", "GROUP", "g", "c1", "BLOCK", "5000", "STREAMS", &a, ">"]);
+    r1.send(&[
+        "XREADGROUP",
+        "GROUP",
+        "g",
+        "c1",
+        "BLOCK",
+        "5000",
+        "STREAMS",
+        &a,
+        ">",
+    ]);
     let mut admin = redwing.conn();
     wait_blocked(&mut admin, "xreadgroup", 1);
     let mut r2 = redwing.raw_on_core(0);
-    r2.send(&["XREADGROUP", "GROUP", "g", "c2", "BLOCK", "5000", "STREAMS", &a, ">"]);
+    r2.send(&[
+        "XREADGROUP",
+        "GROUP",
+        "g",
+        "c2",
+        "BLOCK",
+        "5000",
+        "STREAMS",
+        &a,
+        ">",
+    ]);
     wait_blocked(&mut admin, "xreadgroup", 2);
     w.call(&["XADD", &a, "3-1", "x", "1"]);
     assert_eq!(r1.read(), one_entry(&a, "3-1", "x", "1"));
@@ -756,7 +931,17 @@ fn xreadgroup_blocks_and_wakes_across_cores() {
     // A timeout answers a null array.
     let t = Instant::now();
     assert_eq!(
-        r1.call_bytes(&["XREADGROUP", "GROUP", "g", "c1", "BLOCK", "100", "STREAMS", &a, ">"]),
+        r1.call_bytes(&[
+            "XREADGROUP",
+            "GROUP",
+            "g",
+            "c1",
+            "BLOCK",
+            "100",
+            "STREAMS",
+            &a,
+            ">"
+        ]),
         b"*-1\r\n"
     );
     assert!(t.elapsed() >= Duration::from_millis(100));
@@ -772,12 +957,54 @@ fn build_groups(s: &Server) {
     c.call(&["XGROUP", "CREATE", "gs", "g1", "0"]);
     c.call(&["XGROUP", "CREATE", "gs", "g2", "5-1", "ENTRIESREAD", "5"]);
     c.call(&["XGROUP", "CREATE", "gs", "empty", "$"]);
-    c.call(&["XREADGROUP", "GROUP", "g1", "alice", "COUNT", "5", "STREAMS", "gs", ">"]);
-    c.call(&["XREADGROUP", "GROUP", "g1", "bob", "COUNT", "3", "STREAMS", "gs", ">"]);
-    c.call(&["XREADGROUP", "GROUP", "g1", "nack", "NOACK", "COUNT", "2", "STREAMS", "gs", ">"]);
+    c.call(&[
+        "XREADGROUP",
+        "GROUP",
+        "g1",
+        "alice",
+        "COUNT",
+        "5",
+        "STREAMS",
+        "gs",
+        ">",
+    ]);
+    c.call(&[
+        "XREADGROUP",
+        "GROUP",
+        "g1",
+        "bob",
+        "COUNT",
+        "3",
+        "STREAMS",
+        "gs",
+        ">",
+    ]);
+    c.call(&[
+        "XREADGROUP",
+        "GROUP",
+        "g1",
+        "nack",
+        "NOACK",
+        "COUNT",
+        "2",
+        "STREAMS",
+        "gs",
+        ">",
+    ]);
     c.call(&["XREADGROUP", "GROUP", "g2", "carol", "STREAMS", "gs", ">"]);
     c.call(&["XACK", "gs", "g1", "2-1", "4-1"]);
-    c.call(&["XCLAIM", "gs", "g1", "bob", "0", "1-1", "TIME", "1700000000000", "RETRYCOUNT", "5"]);
+    c.call(&[
+        "XCLAIM",
+        "gs",
+        "g1",
+        "bob",
+        "0",
+        "1-1",
+        "TIME",
+        "1700000000000",
+        "RETRYCOUNT",
+        "5",
+    ]);
     c.call(&["XGROUP", "CREATECONSUMER", "gs", "g1", "idle"]);
     c.call(&["XDEL", "gs", "3-1", "17-1"]);
     c.call(&["XAUTOCLAIM", "gs", "g2", "dave", "0", "15-1", "COUNT", "2"]);
@@ -793,42 +1020,19 @@ const GROUP_CHECKS: &[&[&str]] = &[
     &["XPENDING", "gs", "g2", "-", "+", "100", "dave"],
 ];
 
-/// Runs GROUP_CHECKS on both, clock values that depend on "now" masked.
+/// Runs GROUP_CHECKS on both in RESP2 and RESP3, clock values that
+/// depend on "now" masked (`all`: delivery times too).
 fn same_groups(a: &Server, b: &Server, all: bool) {
     for resp in [2, 3] {
-        let (mut x, mut y) = (RawClient::new(a), RawClient::new(b));
-        if resp == 3 {
-            x.call(&["HELLO", "3"]);
-            y.call(&["HELLO", "3"]);
-        }
-        for args in GROUP_CHECKS {
-            let (p, q) = (x.call_bytes(args), y.call_bytes(args));
-            assert_eq!(masked(args, &p, all), masked(args, &q, all), "RESP{resp} {args:?}");
-        }
+        same_masked(a, b, resp, GROUP_CHECKS, all);
     }
 }
 
 #[test]
 fn rdb_with_groups_goes_both_ways_with_redis() {
-    // Redwing saves; redis-check-rdb passes; redis-server loads the same.
-    let redwing = Server::start(&[]);
-    build_groups(&redwing);
-    assert_eq!(call(&redwing, &["SAVE"]), b"+OK\r\n");
-    let path = redwing.dir.path().join("dump.rdb");
-    let check = Command::new("redis-check-rdb").arg(&path).output().unwrap();
-    let out = String::from_utf8_lossy(&check.stdout);
-    assert!(check.status.success() && out.contains("RDB looks OK"), "{out}");
-    let dir = redwing.dir.path().to_str().unwrap().to_string();
-    let redis = Server::redis(&["--dir", &dir]);
+    let [(redwing, redis), (redis2, ours)] = rdb_both_ways(build_groups);
     // The same file: delivery and seen times equal too.
     same_groups(&redwing, &redis, false);
-
-    // redis-server saves; Redwing loads it.
-    let redis2 = Server::redis(&[]);
-    build_groups(&redis2);
-    assert_eq!(call(&redis2, &["SAVE"]), b"+OK\r\n");
-    let dir2 = redis2.dir.path().to_str().unwrap().to_string();
-    let ours = Server::start(&["--dir", &dir2]);
     same_groups(&ours, &redis2, false);
     // And what the two built independently agrees, times aside.
     same_groups(&ours, &redwing, true);
@@ -849,7 +1053,14 @@ fn group_replies(s: &Server, checks: &[&[&str]]) -> Vec<String> {
 fn group_journal_rebuilds_the_groups() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().to_str().unwrap().to_string();
-    let args = ["--dir", &d, "--appendonly", "yes", "--appendfsync", "always"];
+    let args = [
+        "--dir",
+        &d,
+        "--appendonly",
+        "yes",
+        "--appendfsync",
+        "always",
+    ];
     let redwing = Server::start(&args);
     build_groups(&redwing);
     // A blocked XREADGROUP served across cores is journaled too.
@@ -859,7 +1070,19 @@ fn group_journal_rebuilds_the_groups() {
         w.call(&["XGROUP", "CREATE", k, "g", "$", "MKSTREAM"]);
     }
     let mut r = redwing.raw_on_core(0);
-    r.send(&["XREADGROUP", "GROUP", "g", "c", "BLOCK", "5000", "STREAMS", &a, &b, ">", ">"]);
+    r.send(&[
+        "XREADGROUP",
+        "GROUP",
+        "g",
+        "c",
+        "BLOCK",
+        "5000",
+        "STREAMS",
+        &a,
+        &b,
+        ">",
+        ">",
+    ]);
     wait_blocked(&mut redwing.conn(), "xreadgroup", 1);
     w.call(&["XADD", &b, "1-1", "x", "1"]);
     assert_eq!(r.read(), one_entry(&b, "1-1", "x", "1"));

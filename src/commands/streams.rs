@@ -58,6 +58,11 @@ fn stream_r<'a>(ctx: &'a mut Ctx, key: &[u8]) -> Result<Option<&'a mut Stream>, 
     }
 }
 
+/// The stream at `key` for reading, "ERR no such key" when missing (XINFO).
+fn existing_stream<'a>(ctx: &'a mut Ctx, key: &[u8]) -> Result<&'a mut Stream, Reply> {
+    stream_r(ctx, key)?.ok_or_else(|| err(errors::NO_SUCH_KEY))
+}
+
 fn done(r: Result<Reply, Reply>) -> Reply {
     r.unwrap_or_else(|e| e)
 }
@@ -558,7 +563,7 @@ fn xinfo_stream(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
                 )))
             }
         }
-        let s = stream_r(ctx, &args[2])?.ok_or_else(|| err(errors::NO_SUCH_KEY))?;
+        let s = existing_stream(ctx, &args[2])?;
         let st = |k: &'static str| Reply::bulk(k);
         let id = |i: StreamId| Reply::Bulk(i.to_bytes());
         let mut m = vec![

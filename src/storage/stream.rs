@@ -736,8 +736,7 @@ impl Stream {
         if id <= g.last_id {
             return;
         }
-        if g.entries_read != ENTRIES_READ_UNKNOWN && !self.range_has_tombstones(id, StreamId::MAX)
-        {
+        if g.entries_read != ENTRIES_READ_UNKNOWN && !self.range_has_tombstones(id, StreamId::MAX) {
             g.entries_read += 1;
         } else if self.entries_added > 0 {
             g.entries_read = self.entries_before(id);

@@ -10,7 +10,7 @@
 
 use super::*;
 use crate::storage::journal;
-use crate::storage::stream::{Group, ENTRIES_READ_UNKNOWN};
+use crate::storage::stream::{Consumer, Group, ENTRIES_READ_UNKNOWN};
 
 const XGROUP_HELP: &[&str] = &[
     "XGROUP <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
@@ -331,7 +331,12 @@ fn xpending_r(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, Reply> {
             .consumers
             .iter()
             .filter(|(_, c)| !c.pel.is_empty())
-            .map(|(name, c)| Reply::Array(vec![Reply::Bulk(name.clone()), Reply::Bulk(num(c.pel.len()))]))
+            .map(|(name, c)| {
+                Reply::Array(vec![
+                    Reply::Bulk(name.clone()),
+                    Reply::Bulk(num(c.pel.len())),
+                ])
+            })
             .collect();
         return Ok(Reply::Array(vec![
             Reply::Int(g.pel.len() as i64),
@@ -406,6 +411,18 @@ fn claim(g: &mut Group, consumer: &Bytes, id: StreamId, time: i64, count: Count,
     created
 }
 
+/// After XCLAIM or XAUTOCLAIM: the consumer's event if it was created,
+/// the changes counted, and what is journaled instead of the command.
+fn claims_done(ctx: &mut Ctx, key: &[u8], created: bool, dirty: u64, forms: Vec<Vec<Bytes>>) {
+    if created {
+        ctx.notify(events::STREAM, "xgroup-createconsumer", key);
+    }
+    if dirty > 0 {
+        ctx.dirty(dirty);
+        propagate::set_forms(forms);
+    }
+}
+
 pub(super) fn xclaim(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     done(xclaim_r(ctx, args))
 }
@@ -429,9 +446,8 @@ fn xclaim_r(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, Reply> {
     let (mut force, mut justid) = (false, false);
     let (mut retry, mut time, mut last_id) = (None, None, StreamId::MIN);
     let int = |b: &[u8], what: &str| {
-        parse_i64(b).ok_or_else(|| {
-            Reply::error(format!("ERR Invalid {what} option argument for XCLAIM"))
-        })
+        parse_i64(b)
+            .ok_or_else(|| Reply::error(format!("ERR Invalid {what} option argument for XCLAIM")))
     };
     while j < args.len() {
         let more = j + 1 < args.len();
@@ -513,13 +529,7 @@ fn xclaim_r(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, Reply> {
         dirty += 1;
     }
     s.groups.insert(name, g);
-    if created {
-        ctx.notify(events::STREAM, "xgroup-createconsumer", key);
-    }
-    if dirty > 0 {
-        ctx.dirty(dirty);
-        propagate::set_forms(forms);
-    }
+    claims_done(ctx, key, created, dirty, forms);
     Ok(Reply::Array(out))
 }
 
@@ -591,13 +601,7 @@ fn xautoclaim_r(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, Reply> {
         count -= 1;
     }
     s.groups.insert(name, g);
-    if created {
-        ctx.notify(events::STREAM, "xgroup-createconsumer", key);
-    }
-    if dirty > 0 {
-        ctx.dirty(dirty);
-        propagate::set_forms(forms);
-    }
+    claims_done(ctx, key, created, dirty, forms);
     Ok(Reply::Array(vec![
         Reply::Bulk(cursor.to_bytes()),
         Reply::Array(out),
@@ -627,7 +631,11 @@ fn group_read_id(b: &[u8]) -> Result<Option<StreamId>, Reply> {
 fn check_group_read(ctx: &mut Ctx, key: &[u8], id: &[u8], r: &GroupRead) -> Result<(), Reply> {
     let s = stream_r(ctx, key)?;
     if !s.is_some_and(|s| s.groups.contains_key(&r.group)) {
-        return Err(no_key_or_group(key, &r.group, " in XREADGROUP with GROUP option"));
+        return Err(no_key_or_group(
+            key,
+            &r.group,
+            " in XREADGROUP with GROUP option",
+        ));
     }
     group_read_id(id).map(|_| ())
 }
@@ -646,10 +654,14 @@ fn serve_group_read(
     let now = ctx.now;
     let s = stream_r(ctx, key)?;
     let Some(s) = s.filter(|s| s.groups.contains_key(&r.group)) else {
-        return Err(no_key_or_group(key, &r.group, " in XREADGROUP with GROUP option"));
+        return Err(no_key_or_group(
+            key,
+            &r.group,
+            " in XREADGROUP with GROUP option",
+        ));
     };
     let mut g = s.groups.remove(&r.group).expect("group checked");
-    let serve = from.is_some() || (s.len() > 0 && s.edge(true).is_some_and(|e| e.0 > g.last_id));
+    let serve = from.is_some() || s.edge(true).is_some_and(|e| e.0 > g.last_id);
     if !serve {
         s.groups.insert(r.group.clone(), g);
         return Ok(None);
@@ -682,7 +694,10 @@ fn serve_group_read(
                 let e = claimed(s, id, false);
                 if matches!(e, Reply::Nil) {
                     // Deleted since delivered: its ID and a null entry.
-                    out.push(Reply::Array(vec![Reply::Bulk(id.to_bytes()), Reply::NilArray]));
+                    out.push(Reply::Array(vec![
+                        Reply::Bulk(id.to_bytes()),
+                        Reply::NilArray,
+                    ]));
                     continue;
                 }
                 let nack = g.pel.get_mut(&id).expect("consumer PEL in group PEL");
@@ -753,10 +768,12 @@ async fn xreadgroup(c: ClientRef, args: Vec<Bytes>) -> Reply {
     if a.keys.len() > 1 {
         for (k, id) in a.keys.iter().zip(&a.ids) {
             let (k2, id2, r) = (k.clone(), id.clone(), read.clone());
-            let check = Box::new(move |ctx: &mut Ctx| match check_group_read(ctx, &k2, &id2, &r) {
-                Ok(()) => Reply::Ok,
-                Err(e) => e,
-            });
+            let check = Box::new(
+                move |ctx: &mut Ctx| match check_group_read(ctx, &k2, &id2, &r) {
+                    Ok(()) => Reply::Ok,
+                    Err(e) => e,
+                },
+            );
             let reply = on_core(k, check).await;
             if reply.is_error() {
                 return reply;
@@ -779,7 +796,9 @@ async fn xreadgroup(c: ClientRef, args: Vec<Bytes>) -> Reply {
             }
         });
         match on_core(k, serve).await {
-            Reply::Array(mut v) => found.push((Reply::Bulk(k.clone()), v.pop().unwrap_or(Reply::Nil))),
+            Reply::Array(mut v) => {
+                found.push((Reply::Bulk(k.clone()), v.pop().unwrap_or(Reply::Nil)))
+            }
             Reply::Nil => {}
             e => return e,
         }
@@ -809,7 +828,9 @@ async fn xreadgroup(c: ClientRef, args: Vec<Bytes>) -> Reply {
         match ctx.lookup_read_nonotify(&key).map(|e| &e.value) {
             Some(Value::Stream(s)) if s.groups.contains_key(&r.group) => {}
             Some(Value::Stream(_)) => {
-                return Some(err("NOGROUP the consumer group this client was blocked on no longer exists"))
+                return Some(err(
+                    "NOGROUP the consumer group this client was blocked on no longer exists",
+                ))
             }
             _ => return Some(err("UNBLOCKED the stream key no longer exists")),
         }
@@ -837,7 +858,6 @@ pub(super) fn xreadgroup_coord(c: ClientRef, args: Vec<Bytes>) -> Fut {
 /// consumers, lists cut at `count` (0: all).
 pub(super) fn full_groups(s: &Stream, count: u64) -> Reply {
     let cut = |n: usize| count == 0 || (n as u64) < count;
-    let st = |k: &'static str| Reply::bulk(k);
     let groups = s
         .groups
         .iter()
@@ -870,22 +890,22 @@ pub(super) fn full_groups(s: &Stream, count: u64) -> Reply {
                             Reply::Int(nack.delivery_count as i64),
                         ]));
                     }
-                    Reply::Map(vec![
-                        (st("name"), Reply::Bulk(cname.clone())),
-                        (st("seen-time"), Reply::Int(c.seen_time)),
-                        (st("pel-count"), Reply::Int(c.pel.len() as i64)),
-                        (st("pending"), Reply::Array(own)),
+                    fields(vec![
+                        ("name", Reply::Bulk(cname.clone())),
+                        ("seen-time", Reply::Int(c.seen_time)),
+                        ("pel-count", Reply::Int(c.pel.len() as i64)),
+                        ("pending", Reply::Array(own)),
                     ])
                 })
                 .collect();
-            Reply::Map(vec![
-                (st("name"), Reply::Bulk(name.clone())),
-                (st("last-delivered-id"), Reply::Bulk(g.last_id.to_bytes())),
-                (st("entries-read"), entries_read(g)),
-                (st("lag"), s.lag(g).map_or(Reply::Nil, Reply::Int)),
-                (st("pel-count"), Reply::Int(g.pel.len() as i64)),
-                (st("pending"), Reply::Array(pending)),
-                (st("consumers"), Reply::Array(consumers)),
+            fields(vec![
+                ("name", Reply::Bulk(name.clone())),
+                ("last-delivered-id", Reply::Bulk(g.last_id.to_bytes())),
+                ("entries-read", entries_read(g)),
+                ("lag", s.lag(g).map_or(Reply::Nil, Reply::Int)),
+                ("pel-count", Reply::Int(g.pel.len() as i64)),
+                ("pending", Reply::Array(pending)),
+                ("consumers", Reply::Array(consumers)),
             ])
         })
         .collect();
@@ -900,54 +920,50 @@ fn entries_read(g: &Group) -> Reply {
     }
 }
 
+/// A reply map with these field names.
+fn fields(pairs: Vec<(&'static str, Reply)>) -> Reply {
+    Reply::Map(
+        pairs
+            .into_iter()
+            .map(|(k, v)| (Reply::bulk(k), v))
+            .collect(),
+    )
+}
+
 /// XINFO GROUPS key.
 pub(super) fn xinfo_groups(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    let s = match stream_r(ctx, &args[2]) {
-        Err(e) => return e,
-        Ok(None) => return err(errors::NO_SUCH_KEY),
-        Ok(Some(s)) => s,
-    };
-    let st = |k: &'static str| Reply::bulk(k);
-    let groups = s
-        .groups
-        .iter()
-        .map(|(name, g)| {
-            Reply::Map(vec![
-                (st("name"), Reply::Bulk(name.clone())),
-                (st("consumers"), Reply::Int(g.consumers.len() as i64)),
-                (st("pending"), Reply::Int(g.pel.len() as i64)),
-                (st("last-delivered-id"), Reply::Bulk(g.last_id.to_bytes())),
-                (st("entries-read"), entries_read(g)),
-                (st("lag"), s.lag(g).map_or(Reply::Nil, Reply::Int)),
+    done(existing_stream(ctx, &args[2]).map(|s| {
+        let info = |(name, g): (&Bytes, &Group)| {
+            fields(vec![
+                ("name", Reply::Bulk(name.clone())),
+                ("consumers", Reply::Int(g.consumers.len() as i64)),
+                ("pending", Reply::Int(g.pel.len() as i64)),
+                ("last-delivered-id", Reply::Bulk(g.last_id.to_bytes())),
+                ("entries-read", entries_read(g)),
+                ("lag", s.lag(g).map_or(Reply::Nil, Reply::Int)),
             ])
-        })
-        .collect();
-    Reply::Array(groups)
+        };
+        Reply::Array(s.groups.iter().map(info).collect())
+    }))
 }
 
 /// XINFO CONSUMERS key group.
 pub(super) fn xinfo_consumers(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let now = ctx.now;
     let (key, name) = (&args[2], &args[3]);
-    let s = match stream_r(ctx, key) {
+    let s = match existing_stream(ctx, key) {
         Err(e) => return e,
-        Ok(None) => return err(errors::NO_SUCH_KEY),
-        Ok(Some(s)) => s,
+        Ok(s) => s,
     };
     let Some(g) = s.groups.get(&name[..]) else {
         return no_group(key, name);
     };
-    let st = |k: &'static str| Reply::bulk(k);
-    let consumers = g
-        .consumers
-        .iter()
-        .map(|(cname, c)| {
-            Reply::Map(vec![
-                (st("name"), Reply::Bulk(cname.clone())),
-                (st("pending"), Reply::Int(c.pel.len() as i64)),
-                (st("idle"), Reply::Int((now - c.seen_time).max(0))),
-            ])
-        })
-        .collect();
-    Reply::Array(consumers)
+    let info = |(cname, c): (&Bytes, &Consumer)| {
+        fields(vec![
+            ("name", Reply::Bulk(cname.clone())),
+            ("pending", Reply::Int(c.pel.len() as i64)),
+            ("idle", Reply::Int((now - c.seen_time).max(0))),
+        ])
+    };
+    Reply::Array(g.consumers.iter().map(info).collect())
 }

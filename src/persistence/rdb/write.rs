@@ -379,7 +379,8 @@ impl RdbWriter {
             self.len(g.pel.len() as u64);
             for (id, nack) in &g.pel {
                 self.buf.extend_from_slice(&id.to_be());
-                self.buf.extend_from_slice(&nack.delivery_time.to_le_bytes());
+                self.buf
+                    .extend_from_slice(&nack.delivery_time.to_le_bytes());
                 self.len(nack.delivery_count);
             }
             self.len(g.consumers.len() as u64);
