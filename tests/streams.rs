@@ -785,13 +785,21 @@ fn masked(args: &[&str], reply: &[u8], all: bool) -> String {
 }
 
 /// Runs `cmds` on both servers in RESP `resp` and compares the replies
-/// with the clock's values masked (`all`: delivery times too).
-fn same_masked(redwing: &Server, redis: &Server, resp: u8, cmds: &[&[&str]], all: bool) {
+/// with the clock's values masked (`all`: delivery times too). Returns
+/// Redwing's replies.
+fn same_masked(
+    redwing: &Server,
+    redis: &Server,
+    resp: u8,
+    cmds: &[&[&str]],
+    all: bool,
+) -> Vec<Vec<u8>> {
     let (mut ours, mut theirs) = (RawClient::new(redwing), RawClient::new(redis));
     if resp == 3 {
         ours.call(&["HELLO", "3"]);
         theirs.call(&["HELLO", "3"]);
     }
+    let mut replies = Vec::new();
     for args in cmds {
         let (a, b) = (ours.call_bytes(args), theirs.call_bytes(args));
         assert_eq!(
@@ -801,7 +809,9 @@ fn same_masked(redwing: &Server, redis: &Server, resp: u8, cmds: &[&[&str]], all
             shown(&a),
             shown(&b)
         );
+        replies.push(a);
     }
+    replies
 }
 
 #[test]
@@ -1146,4 +1156,137 @@ fn redis_replica_gets_the_groups() {
     wait_for("the replica's groups", Duration::from_secs(10), || {
         group_replies(&replica, checks) == want
     });
+}
+
+/// Random group work (seeded), side by side with redis-server: adds,
+/// deletes and trims under groups, reads new and old entries, acks,
+/// claims and autoclaims, group and consumer changes; every reply equal
+/// with the clock's values masked.
+#[test]
+fn random_group_work_equals_redis() {
+    use rand::{Rng, SeedableRng};
+    let (redwing, redis) = (Server::start(&[]), Server::redis(&[]));
+    let mut rng = rand::rngs::StdRng::seed_from_u64(17);
+    let mut next_ms = 1u64;
+    let mut script: Vec<Vec<String>> = Vec::new();
+    for _ in 0..1500 {
+        let g = ["g1", "g2", "g3"][rng.gen_range(0..3)];
+        let c = ["a", "b", "c", "d"][rng.gen_range(0..4)];
+        // Mostly recent IDs: old ones are soon trimmed away.
+        let ms = rng.gen_range(next_ms.saturating_sub(25)..next_ms + 2);
+        let id = format!("{ms}-{}", rng.gen_range(0..3));
+        let n = rng.gen_range(0..5).to_string();
+        let cmd: Vec<String> = match rng.gen_range(0..20) {
+            0..=3 => {
+                next_ms += 1;
+                format!("XADD s {next_ms}-{} f {next_ms}", rng.gen_range(0..2))
+                    .split(' ')
+                    .map(String::from)
+                    .collect()
+            }
+            4 => vec!["XDEL".into(), "s".into(), id],
+            5 => vec![
+                "XTRIM".into(),
+                "s".into(),
+                "MAXLEN".into(),
+                rng.gen_range(3..30).to_string(),
+            ],
+            6 => vec!["XGROUP".into(), "CREATE".into(), "s".into(), g.into(), id],
+            7 => vec!["XGROUP".into(), "SETID".into(), "s".into(), g.into(), id],
+            8 => vec![
+                "XGROUP".into(),
+                "DELCONSUMER".into(),
+                "s".into(),
+                g.into(),
+                c.into(),
+            ],
+            9..=11 => {
+                let mut v: Vec<String> =
+                    vec!["XREADGROUP".into(), "GROUP".into(), g.into(), c.into()];
+                if rng.gen_bool(0.5) {
+                    v.extend(["COUNT".into(), n.clone()]);
+                }
+                if rng.gen_bool(0.2) {
+                    v.push("NOACK".into());
+                }
+                let from = if rng.gen_bool(0.7) {
+                    ">".to_string()
+                } else {
+                    id
+                };
+                v.extend(["STREAMS".into(), "s".into(), from]);
+                v
+            }
+            12 => vec!["XACK".into(), "s".into(), g.into(), id],
+            13 => {
+                let mut v: Vec<String> = format!("XCLAIM s {g} {c} 0 {id} TIME {}", 1000 + next_ms)
+                    .split(' ')
+                    .map(String::from)
+                    .collect();
+                for opt in ["FORCE", "JUSTID"] {
+                    if rng.gen_bool(0.3) {
+                        v.push(opt.into());
+                    }
+                }
+                if rng.gen_bool(0.3) {
+                    v.extend([
+                        "LASTID".into(),
+                        format!("{}-0", rng.gen_range(0..next_ms + 2)),
+                    ]);
+                }
+                v
+            }
+            14 => {
+                let mut v: Vec<String> =
+                    format!("XAUTOCLAIM s {g} {c} 0 {id} COUNT {}", rng.gen_range(1..4))
+                        .split(' ')
+                        .map(String::from)
+                        .collect();
+                if rng.gen_bool(0.3) {
+                    v.push("JUSTID".into());
+                }
+                v
+            }
+            15 => vec!["XINFO".into(), "GROUPS".into(), "s".into()],
+            16 => vec!["XINFO".into(), "CONSUMERS".into(), "s".into(), g.into()],
+            17 => vec!["XPENDING".into(), "s".into(), g.into()],
+            18 => vec![
+                "XPENDING".into(),
+                "s".into(),
+                g.into(),
+                "-".into(),
+                "+".into(),
+                "10".into(),
+            ],
+            _ => vec!["XINFO".into(), "STREAM".into(), "s".into(), "FULL".into()],
+        };
+        script.push(cmd);
+    }
+    let cmds: Vec<Vec<&str>> = script
+        .iter()
+        .map(|c| c.iter().map(String::as_str).collect())
+        .collect();
+    let cmds: Vec<&[&str]> = cmds.iter().map(|c| &c[..]).collect();
+    let replies = same_masked(&redwing, &redis, 2, &cmds, true);
+    // The work did happen: entries delivered, claimed, groups listed.
+    let count = |cmd: &str, ok: &dyn Fn(&[u8]) -> bool| {
+        cmds.iter()
+            .zip(&replies)
+            .filter(|(c, r)| c[0] == cmd && ok(r))
+            .count()
+    };
+    let delivered = count("XREADGROUP", &|r| {
+        r.starts_with(b"*1\r\n*2\r\n$1\r\ns\r\n*") && !r.ends_with(b"*0\r\n")
+    });
+    let claimed = count("XCLAIM", &|r| r.len() > 4 && !r.starts_with(b"-"));
+    let autoclaimed = count("XAUTOCLAIM", &|r| {
+        let t = String::from_utf8_lossy(r);
+        t.split("\r\n")
+            .nth(3)
+            .is_some_and(|n| n.starts_with('*') && n != "*0")
+    });
+    assert!(
+        delivered > 50 && claimed >= 3 && autoclaimed > 5,
+        "{delivered} {claimed} {autoclaimed}"
+    );
 }
