@@ -955,6 +955,10 @@ fn xreadgroup_blocks_and_wakes_across_cores() {
         b"*-1\r\n"
     );
     assert!(t.elapsed() >= Duration::from_millis(100));
+    // The stream expiring under a blocked reader: -UNBLOCKED, as in Redis.
+    block_reader(&redwing, &mut r1, &a);
+    w.call(&["PEXPIRE", &a, "1"]);
+    assert_eq!(r1.read(), "-UNBLOCKED the stream key no longer exists\r\n");
 }
 
 /// Groups with pending entries, consumers, a NOACK reader, a destroyed

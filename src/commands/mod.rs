@@ -212,6 +212,8 @@ pub fn key_expired(db: usize, key: &[u8]) {
     pubsub::notify(events::EXPIRED, "expired", key, db);
     tracking::key_changed(key, 0);
     multi::key_expired(db, key);
+    // A blocked XREADGROUP on an expired stream ends its wait.
+    blocking::signal_db(db, key);
     crate::storage::journal::record(db, &[b"DEL".as_slice(), key]);
 }
 
