@@ -358,7 +358,7 @@ fn xpending_r(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, Reply> {
             break;
         }
         let nack = &g.pel[&id];
-        let idle = now - nack.delivery_time;
+        let idle = now.saturating_sub(nack.delivery_time);
         if min_idle != 0 && idle < min_idle {
             continue;
         }
@@ -458,7 +458,7 @@ fn xclaim_r(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, Reply> {
             justid = true;
         } else if is(o, "IDLE") && more {
             j += 1;
-            time = Some(now - int(&args[j], "IDLE")?);
+            time = Some(now.saturating_sub(int(&args[j], "IDLE")?));
         } else if is(o, "TIME") && more {
             j += 1;
             time = Some(int(&args[j], "TIME")?);
@@ -504,7 +504,7 @@ fn xclaim_r(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, Reply> {
             continue;
         }
         if let Some(nack) = g.pel.get(&id) {
-            if min_idle > 0 && !nack.consumer.is_empty() && now - nack.delivery_time < min_idle {
+            if min_idle > 0 && now.saturating_sub(nack.delivery_time) < min_idle {
                 continue;
             }
         }
@@ -587,7 +587,7 @@ fn xautoclaim_r(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, Reply> {
             count -= 1;
             continue;
         }
-        if min_idle > 0 && now - g.pel[&id].delivery_time < min_idle {
+        if min_idle > 0 && now.saturating_sub(g.pel[&id].delivery_time) < min_idle {
             continue;
         }
         let n = if justid { Count::Keep } else { Count::Bump };
@@ -962,7 +962,7 @@ pub(super) fn xinfo_consumers(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         fields(vec![
             ("name", Reply::Bulk(cname.clone())),
             ("pending", Reply::Int(c.pel.len() as i64)),
-            ("idle", Reply::Int((now - c.seen_time).max(0))),
+            ("idle", Reply::Int(now.saturating_sub(c.seen_time).max(0))),
         ])
     };
     Reply::Array(g.consumers.iter().map(info).collect())
