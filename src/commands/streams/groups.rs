@@ -70,19 +70,14 @@ fn sub_syntax(args: &[Bytes]) -> Reply {
     ))
 }
 
-/// The stream and group of a command that needs both, or its -NOGROUP.
+/// The stream and group of a command that needs both, or its -NOGROUP
+/// (looked up as Redis does, for reading: hits and misses count).
 fn group_of<'a>(
     ctx: &'a mut Ctx,
     key: &[u8],
     name: &[u8],
-    write: bool,
 ) -> Result<(&'a mut Stream, Bytes), Reply> {
-    let s = if write {
-        stream_w(ctx, key)?
-    } else {
-        stream_r(ctx, key)?
-    };
-    match s {
+    match stream_r(ctx, key)? {
         Some(s) if s.groups.contains_key(name) => Ok((s, Bytes::copy_from_slice(name))),
         _ => Err(no_key_or_group(key, name, "")),
     }
@@ -256,16 +251,16 @@ fn xgroup_sub(ctx: &mut Ctx, args: &[Bytes], sub: &str) -> Result<Reply, Reply> 
 
 pub(super) fn xack(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let r = (|| {
-        let Ok((s, name)) = group_of(ctx, &args[1], &args[2], true) else {
-            // No key or group: nothing to acknowledge (WRONGTYPE aside).
-            stream_w(ctx, &args[1])?;
-            return Ok(Reply::Int(0));
+        let s = match stream_r(ctx, &args[1])? {
+            Some(s) if s.groups.contains_key(&args[2][..]) => s,
+            // No key or group: nothing to acknowledge.
+            _ => return Ok(Reply::Int(0)),
         };
         let ids = args[3..]
             .iter()
             .map(|a| strict_id(a))
             .collect::<Result<Vec<_>, _>>()?;
-        let g = s.groups.get_mut(&name).expect("group exists");
+        let g = s.groups.get_mut(&args[2][..]).expect("group exists");
         let acked = ids.into_iter().filter(|&id| g.ack(id)).count();
         ctx.dirty(acked as u64);
         Ok(Reply::Int(acked as i64))
@@ -315,7 +310,7 @@ fn xpending_r(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, Reply> {
         range = Some((min_idle, start, end, count, args.get(at + 3)));
     }
     let now = ctx.now;
-    let (s, name) = group_of(ctx, &args[1], &args[2], false)?;
+    let (s, name) = group_of(ctx, &args[1], &args[2])?;
     let g = &s.groups[&name];
     let Some((min_idle, start, end, count, consumer)) = range else {
         // The summary.
@@ -427,20 +422,26 @@ pub(super) fn xclaim(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     done(xclaim_r(ctx, args))
 }
 
-fn xclaim_r(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, Reply> {
-    let now = ctx.now;
-    let (key, name, consumer) = (&args[1], &args[2], &args[3]);
-    group_of(ctx, key, name, true)?;
+/// XCLAIM's arguments after the consumer.
+struct ClaimArgs {
+    min_idle: i64,
+    ids: Vec<StreamId>,
+    force: bool,
+    justid: bool,
+    retry: Option<i64>,
+    /// The delivery time to set (TIME, IDLE, or now).
+    time: i64,
+    last_id: StreamId,
+}
+
+fn parse_xclaim(args: &[Bytes], now: i64) -> Result<ClaimArgs, Reply> {
     let min_idle = super::super::arg_i64(&args[4])
         .map_err(|_| err("ERR Invalid min-idle-time argument for XCLAIM"))?
         .max(0);
     let mut j = 5;
     let mut ids = Vec::new();
-    while j < args.len() {
-        match strict_id(&args[j]) {
-            Ok(id) => ids.push(id),
-            Err(_) => break,
-        }
+    while let Some(Ok(id)) = args.get(j).map(|a| strict_id(a)) {
+        ids.push(id);
         j += 1;
     }
     let (mut force, mut justid) = (false, false);
@@ -476,11 +477,34 @@ fn xclaim_r(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, Reply> {
         }
         j += 1;
     }
-    let time = match time {
-        Some(t) if (0..=now).contains(&t) => t,
-        _ => now,
-    };
-    let (s, name) = group_of(ctx, key, name, true)?;
+    // A time in the future or before the epoch is taken as now.
+    let time = time.filter(|t| (0..=now).contains(t)).unwrap_or(now);
+    Ok(ClaimArgs {
+        min_idle,
+        ids,
+        force,
+        justid,
+        retry,
+        time,
+        last_id,
+    })
+}
+
+fn xclaim_r(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, Reply> {
+    let now = ctx.now;
+    let (key, name, consumer) = (&args[1], &args[2], &args[3]);
+    // A missing key or group is reported before a bad argument.
+    let parsed = parse_xclaim(args, now);
+    let (s, name) = group_of(ctx, key, name)?;
+    let ClaimArgs {
+        min_idle,
+        ids,
+        force,
+        justid,
+        retry,
+        time,
+        last_id,
+    } = parsed?;
     let mut g = s.groups.remove(&name).expect("group exists");
     let mut set_last = false;
     if last_id > g.last_id {
@@ -561,7 +585,7 @@ fn xautoclaim_r(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, Reply> {
             return Err(err(errors::SYNTAX));
         }
     }
-    let (s, name) = group_of(ctx, key, name, true)?;
+    let (s, name) = group_of(ctx, key, name)?;
     let mut g = s.groups.remove(&name).expect("group exists");
     let consumer = Bytes::copy_from_slice(consumer);
     let mut attempts = count * 10;
