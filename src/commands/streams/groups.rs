@@ -651,16 +651,21 @@ fn group_read_id(b: &[u8]) -> Result<Option<StreamId>, Reply> {
     }
 }
 
-/// Checks one key of an XREADGROUP: a stream with the group, a valid ID.
-fn check_group_read(ctx: &mut Ctx, key: &[u8], id: &[u8], r: &GroupRead) -> Result<(), Reply> {
-    let s = stream_r(ctx, key)?;
-    if !s.is_some_and(|s| s.groups.contains_key(&r.group)) {
-        return Err(no_key_or_group(
+/// The stream an XREADGROUP reads at `key`, which must have the group.
+fn read_stream<'a>(ctx: &'a mut Ctx, key: &[u8], r: &GroupRead) -> Result<&'a mut Stream, Reply> {
+    match stream_r(ctx, key)? {
+        Some(s) if s.groups.contains_key(&r.group) => Ok(s),
+        _ => Err(no_key_or_group(
             key,
             &r.group,
             " in XREADGROUP with GROUP option",
-        ));
+        )),
     }
+}
+
+/// Checks one key of an XREADGROUP: a stream with the group, a valid ID.
+fn check_group_read(ctx: &mut Ctx, key: &[u8], id: &[u8], r: &GroupRead) -> Result<(), Reply> {
+    read_stream(ctx, key, r)?;
     group_read_id(id).map(|_| ())
 }
 
@@ -676,14 +681,10 @@ fn serve_group_read(
     record: &mut dyn FnMut(usize, &[Vec<Bytes>]),
 ) -> Result<Option<Reply>, Reply> {
     let now = ctx.now;
-    let s = stream_r(ctx, key)?;
-    let Some(s) = s.filter(|s| s.groups.contains_key(&r.group)) else {
-        return Err(no_key_or_group(
-            key,
-            &r.group,
-            " in XREADGROUP with GROUP option",
-        ));
-    };
+    // A snapshot running now copies the key before it changes (the
+    // command does not hold off snapshots: it may block).
+    crate::persistence::snapshot::before_write(ctx.db, key);
+    let s = read_stream(ctx, key, r)?;
     let mut g = s.groups.remove(&r.group).expect("group checked");
     let serve = from.is_some() || s.edge(true).is_some_and(|e| e.0 > g.last_id);
     if !serve {
@@ -858,7 +859,6 @@ async fn xreadgroup(c: ClientRef, args: Vec<Bytes>) -> Reply {
             }
             _ => return Some(err("UNBLOCKED the stream key no longer exists")),
         }
-        crate::persistence::snapshot::before_write(ctx.db, &key);
         let mut record = |db: usize, forms: &[Vec<Bytes>]| {
             forms.iter().for_each(|f| journal::record_effect(db, f))
         };
