@@ -717,6 +717,16 @@ fn read_key(
     Ok((after, found))
 }
 
+/// How many entries a blocked reader gets at most: its COUNT, or 1000
+/// (XREAD_BLOCKED_DEFAULT_COUNT) without one.
+fn blocked_count(count: u64) -> u64 {
+    if count == 0 {
+        1000
+    } else {
+        count
+    }
+}
+
 /// XREAD's reply: a map of key to entries in RESP3, an array of
 /// [key, entries] pairs in RESP2.
 fn xread_reply(pairs: Vec<(Reply, Reply)>, resp3: bool) -> Reply {
@@ -789,6 +799,7 @@ async fn xread(c: ClientRef, args: Vec<Bytes>) -> Reply {
             _ => false,
         })
     };
+    let count = blocked_count(count);
     let take: blocking::TakeFn = Box::new(move |ctx, key| {
         let after = wanted.get(key).copied()?;
         let s = stream_r(ctx, key).ok().flatten()?;

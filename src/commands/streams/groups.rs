@@ -843,11 +843,8 @@ async fn xreadgroup(c: ClientRef, args: Vec<Bytes>) -> Reply {
             _ => true,
         })
     };
-    // A blocked reader gets at most 1000 entries when it gave no COUNT.
     let mut r = read;
-    if r.count == 0 {
-        r.count = 1000;
-    }
+    r.count = blocked_count(r.count);
     let take: blocking::TakeFn = Box::new(move |ctx, key| {
         let key = Bytes::copy_from_slice(key);
         match ctx.lookup_read_nonotify(&key).map(|e| &e.value) {
