@@ -496,24 +496,16 @@ fn xclaim_r(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, Reply> {
     // A missing key or group is reported before a bad argument.
     let parsed = parse_xclaim(args, now);
     let (s, name) = group_of(ctx, key, name)?;
-    let ClaimArgs {
-        min_idle,
-        ids,
-        force,
-        justid,
-        retry,
-        time,
-        last_id,
-    } = parsed?;
+    let a = parsed?;
     let mut g = s.groups.remove(&name).expect("group exists");
     let mut set_last = false;
-    if last_id > g.last_id {
-        g.last_id = last_id;
+    if a.last_id > g.last_id {
+        g.last_id = a.last_id;
         set_last = true;
     }
     let (mut dirty, mut created) = (0u64, false);
     let (mut out, mut forms) = (Vec::new(), Vec::new());
-    for id in ids {
+    for &id in &a.ids {
         let pending = g.pel.contains_key(&id);
         if !s.entry_exists(id) {
             if pending {
@@ -524,26 +516,26 @@ fn xclaim_r(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, Reply> {
             }
             continue;
         }
-        if !pending && !force {
+        if !pending && !a.force {
             continue;
         }
         if let Some(nack) = g.pel.get(&id) {
-            if min_idle > 0 && now.saturating_sub(nack.delivery_time) < min_idle {
+            if a.min_idle > 0 && now.saturating_sub(nack.delivery_time) < a.min_idle {
                 continue;
             }
         }
         // RETRYCOUNT sets the count; otherwise it grows unless JUSTID.
-        let count = match retry {
+        let count = match a.retry {
             Some(n) if n >= 0 => Count::Set(n as u64),
-            _ if justid => Count::Keep,
+            _ if a.justid => Count::Keep,
             _ => Count::Bump,
         };
         let consumer = Bytes::copy_from_slice(consumer);
-        if claim(&mut g, &consumer, id, time, count, now) {
+        if claim(&mut g, &consumer, id, a.time, count, now) {
             created = true;
             dirty += 1;
         }
-        out.push(claimed(s, id, justid));
+        out.push(claimed(s, id, a.justid));
         forms.push(xclaim_form(key, &name, &g, id));
         set_last = false;
         dirty += 1;
