@@ -5,7 +5,13 @@
 //! them deterministic); the listpack nodes split where Redis's do (XINFO's
 //! radix-tree counts, `~` trims); RDB files with streams go both ways with
 //! redis-server; blocked XREADs are woken across cores; and
-//! redis-benchmark's XADD runs to the end.
+//! redis-benchmark's XADD runs to the end. Consumer groups (XGROUP,
+//! XREADGROUP, XACK, XPENDING, XCLAIM, XAUTOCLAIM, XINFO GROUPS /
+//! CONSUMERS / STREAM FULL) answer as Redis does (clock values masked),
+//! blocked XREADGROUPs wake across cores and get -NOGROUP / -UNBLOCKED as
+//! in Redis, groups go both ways in RDB files with redis-server, what is
+//! journaled rebuilds the same groups (restart, and redis-server loading
+//! Redwing's AOF), and the keyspace events are Redis's.
 mod common;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -332,9 +338,11 @@ const CHECKS: &[&[&str]] = &[
     &["XLEN", "st"],
 ];
 
-#[test]
-fn rdb_files_go_both_ways_with_redis() {
-    // Redwing saves; redis-check-rdb passes; redis-server loads the same.
+/// The data `build` makes, through RDB files both ways: Redwing saves
+/// (redis-check-rdb passes) and redis-server loads the file; redis-server
+/// saves and Redwing loads it. Returns [saver, loader] pairs:
+/// (redwing, redis) and (redis, redwing).
+fn rdb_both_ways(build: fn(&Server)) -> [(Server, Server); 2] {
     let redwing = Server::start(&[]);
     build(&redwing);
     assert_eq!(call(&redwing, &["SAVE"]), b"+OK\r\n");
@@ -347,16 +355,20 @@ fn rdb_files_go_both_ways_with_redis() {
     );
     let dir = redwing.dir.path().to_str().unwrap().to_string();
     let redis = Server::redis(&["--dir", &dir]);
-    same_as_redis_both(&redwing, &redis, CHECKS);
-    let ttl = call(&redis, &["PTTL", "meta"]);
-    assert!(ttl.starts_with(b":") && ttl.len() > 5, "{}", shown(&ttl));
-
-    // redis-server saves; Redwing loads it.
     let redis2 = Server::redis(&[]);
     build(&redis2);
     assert_eq!(call(&redis2, &["SAVE"]), b"+OK\r\n");
     let dir2 = redis2.dir.path().to_str().unwrap().to_string();
     let ours = Server::start(&["--dir", &dir2]);
+    [(redwing, redis), (redis2, ours)]
+}
+
+#[test]
+fn rdb_files_go_both_ways_with_redis() {
+    let [(redwing, redis), (redis2, ours)] = rdb_both_ways(build);
+    same_as_redis_both(&redwing, &redis, CHECKS);
+    let ttl = call(&redis, &["PTTL", "meta"]);
+    assert!(ttl.starts_with(b":") && ttl.len() > 5, "{}", shown(&ttl));
     same_as_redis_both(&ours, &redis2, CHECKS);
     // And the file Redwing writes for it is byte-identical to Redis's
     // stream encoding: saved again, redis-check-rdb still agrees.
@@ -375,27 +387,39 @@ fn one_entry(key: &str, id: &str, f: &str, v: &str) -> String {
     )
 }
 
+/// Runs `f(key, blocked, writer)` in every placement: the key on either
+/// core, the blocked client on either core and the writer on the other;
+/// the key is deleted first. Returns the two keys.
+fn each_placement(
+    s: &Server,
+    prefix: &str,
+    mut f: impl FnMut(&str, &mut RawClient, &mut RawClient),
+) -> (String, String) {
+    let (a, b) = keys_on_two_cores(prefix);
+    for key in [&a, &b] {
+        for core in [0, 1] {
+            let mut blocked = s.raw_on_core(core);
+            let mut writer = s.raw_on_core(1 - core);
+            writer.call(&["DEL", key]);
+            f(key, &mut blocked, &mut writer);
+        }
+    }
+    (a, b)
+}
+
 #[test]
 fn xread_blocks_and_wakes_across_cores() {
     let redwing = Server::start(&[]);
-    let (a, b) = keys_on_two_cores("xr:");
-    for key in [&a, &b] {
-        for core in [0, 1] {
-            // The blocked client on `core`, the key on either core.
-            let mut blocked = redwing.raw_on_core(core);
-            let mut writer = redwing.raw_on_core(1 - core);
-            writer.call(&["DEL", key]);
-            writer.call(&["XADD", key, "1-1", "old", "1"]);
-            blocked.send(&["XREAD", "BLOCK", "5000", "STREAMS", "nokey", key, "0", "$"]);
-            let mut admin = redwing.conn();
-            wait_blocked(&mut admin, "xread", 1);
-            assert_eq!(
-                writer.call(&["XADD", key, "2-1", "new", "2"]),
-                "$3\r\n2-1\r\n"
-            );
-            assert_eq!(blocked.read(), one_entry(key, "2-1", "new", "2"));
-        }
-    }
+    let (a, b) = each_placement(&redwing, "xr:", |key, blocked, writer| {
+        writer.call(&["XADD", key, "1-1", "old", "1"]);
+        blocked.send(&["XREAD", "BLOCK", "5000", "STREAMS", "nokey", key, "0", "$"]);
+        wait_blocked(&mut redwing.conn(), "xread", 1);
+        assert_eq!(
+            writer.call(&["XADD", key, "2-1", "new", "2"]),
+            "$3\r\n2-1\r\n"
+        );
+        assert_eq!(blocked.read(), one_entry(key, "2-1", "new", "2"));
+    });
     // A timeout answers a null array; BLOCK 0 waits until served.
     let mut c = redwing.raw_on_core(0);
     let t = Instant::now();
@@ -454,4 +478,819 @@ fn redis_benchmark_xadd_runs_to_the_end() {
     }
     let mut c = redwing.conn();
     assert_eq!(int(&mut c, &["XLEN", "mystream"]), 20000);
+}
+
+/// Consumer groups, from creation to destruction, errors included.
+const GROUPS: &[&[&str]] = &[
+    &["XADD", "s", "1-1", "a", "1"],
+    &["XADD", "s", "2-1", "b", "2"],
+    &["XADD", "s", "3-1", "c", "3"],
+    &["XADD", "s", "4-1", "d", "4"],
+    &["XGROUP"],
+    &["XGROUP", "foo"],
+    &["XGROUP", "HELP"],
+    &["XGROUP", "HELP", "x"],
+    &["XGROUP", "CREATE", "s", "g"],
+    &["XGROUP", "CREATE", "s", "g", "0", "foo"],
+    &["XGROUP", "CREATE", "s", "g", "0", "ENTRIESREAD", "-3"],
+    &["XGROUP", "CREATE", "s", "g", "0", "ENTRIESREAD", "x"],
+    &["XGROUP", "CREATE", "nokey", "g", "0"],
+    &["XGROUP", "CREATE", "s", "g", "zz"],
+    &["XGROUP", "CREATE", "s", "g", "0", "a", "b", "c", "d"],
+    &["XGROUP", "SETID", "s", "nog", "0"],
+    &["XGROUP", "SETID", "nokey", "nog", "0"],
+    &["XGROUP", "DESTROY", "s"],
+    &["XGROUP", "DESTROY", "nokey", "g"],
+    &["XGROUP", "CREATECONSUMER", "s", "nog", "c"],
+    &["XGROUP", "DELCONSUMER", "s", "nog", "c"],
+    &["XGROUP", "CREATE", "s", "g", "0"],
+    &["XGROUP", "CREATE", "s", "g", "0"],
+    &["XGROUP", "CREATE", "s", "g2", "$", "ENTRIESREAD", "2"],
+    &["XGROUP", "SETID", "s", "g", "0", "MKSTREAM"],
+    &["XGROUP", "SETID", "s", "g", "0", "1"],
+    &["XGROUP", "SETID", "s", "g", "zz"],
+    &["XINFO", "GROUPS", "s"],
+    &["XINFO", "GROUPS"],
+    &["XINFO", "GROUPS", "nokey"],
+    &["XINFO", "GROUPS", "s", "x"],
+    &["XINFO", "CONSUMERS", "s"],
+    &["XINFO", "CONSUMERS", "s", "nog"],
+    &["XINFO", "CONSUMERS", "nokey", "g"],
+    &["XREADGROUP", "STREAMS", "s", ">"],
+    &["XREADGROUP", "COUNT", "1", "STREAMS", "s", ">"],
+    &["XREADGROUP", "GROUP", "g", "c", "STREAMS", "s"],
+    &["XREADGROUP", "GROUP", "g", "c", "STREAMS", "s", "$"],
+    &["XREADGROUP", "GROUP", "g", "c", "STREAMS", "nokey", ">"],
+    &["XREADGROUP", "GROUP", "nog", "c", "STREAMS", "s", ">"],
+    &["XREADGROUP", "GROUP", "g", "c", "STREAMS", "s", "zz"],
+    &[
+        "XREADGROUP",
+        "GROUP",
+        "g",
+        "c",
+        "STREAMS",
+        "s",
+        "0",
+        "nokey",
+    ],
+    &["XREADGROUP", "GROUP", "g", "c", "FOO", "STREAMS", "s", ">"],
+    &[
+        "XREADGROUP",
+        "GROUP",
+        "g",
+        "c",
+        "BLOCK",
+        "-1",
+        "STREAMS",
+        "s",
+        ">",
+    ],
+    &[
+        "XREADGROUP",
+        "GROUP",
+        "g",
+        "c",
+        "STREAMS",
+        "s",
+        "nokey",
+        ">",
+        ">",
+    ],
+    &["XREAD", "NOACK", "STREAMS", "s", "0"],
+    &[
+        "XREADGROUP",
+        "GROUP",
+        "g",
+        "alice",
+        "COUNT",
+        "2",
+        "STREAMS",
+        "s",
+        ">",
+    ],
+    &[
+        "XREADGROUP",
+        "GROUP",
+        "g",
+        "bob",
+        "NOACK",
+        "COUNT",
+        "1",
+        "STREAMS",
+        "s",
+        ">",
+    ],
+    &["XINFO", "GROUPS", "s"],
+    &["XREADGROUP", "GROUP", "g", "alice", "STREAMS", "s", "0"],
+    &[
+        "XREADGROUP",
+        "GROUP",
+        "g",
+        "alice",
+        "COUNT",
+        "1",
+        "STREAMS",
+        "s",
+        "1-1",
+    ],
+    &["XREADGROUP", "GROUP", "g", "newc", "STREAMS", "s", "0"],
+    &[
+        "XREADGROUP",
+        "GROUP",
+        "g",
+        "alice",
+        "STREAMS",
+        "s",
+        "s",
+        ">",
+        "0",
+    ],
+    &["XPENDING", "s"],
+    &["XPENDING", "s", "g"],
+    &["XPENDING", "s", "g", "-", "+"],
+    &["XPENDING", "s", "g", "-", "+", "10"],
+    &["XPENDING", "s", "g", "-", "+", "10", "alice"],
+    &["XPENDING", "s", "g", "-", "+", "10", "nobody"],
+    &["XPENDING", "s", "g", "-", "+", "1"],
+    &["XPENDING", "s", "g", "(1-1", "+", "10"],
+    &["XPENDING", "s", "g", "-", "(4-1", "-5"],
+    &["XPENDING", "s", "g", "IDLE", "1000000", "-", "+", "10"],
+    &["XPENDING", "s", "g", "IDLE", "0", "-", "+", "10", "alice"],
+    &["XPENDING", "s", "g", "IDLE", "10", "-", "+"],
+    &["XPENDING", "s", "g", "IDLE", "x", "-", "+", "10"],
+    &["XPENDING", "s", "g", "-", "+", "x"],
+    &["XPENDING", "s", "g", "-", "+", "10", "c", "extra"],
+    &["XPENDING", "s", "nog"],
+    &["XPENDING", "nokey", "g"],
+    &["XPENDING", "s", "g", "(", "+", "10"],
+    &[
+        "XPENDING",
+        "s",
+        "g",
+        "(18446744073709551615-18446744073709551615",
+        "+",
+        "10",
+    ],
+    &["XACK", "s", "g"],
+    &["XACK", "s", "g", "zz"],
+    &["XACK", "nokey", "g", "zz"],
+    &["XACK", "s", "nog", "1-1"],
+    &["XACK", "s", "g", "1-1", "9-9", "1-1"],
+    &["XPENDING", "s", "g"],
+    &["XCLAIM", "s", "g", "c"],
+    &["XCLAIM", "s", "g", "c", "x", "1-1"],
+    &["XCLAIM", "s", "nog", "c", "0", "1-1"],
+    &["XCLAIM", "nokey", "g", "c", "0", "1-1"],
+    &["XCLAIM", "s", "g", "c", "0", "1-1", "foo"],
+    &["XCLAIM", "s", "g", "c", "0", "1-1", "IDLE", "x"],
+    &["XCLAIM", "s", "g", "c", "0", "1-1", "TIME", "x"],
+    &["XCLAIM", "s", "g", "c", "0", "1-1", "RETRYCOUNT", "x"],
+    &["XCLAIM", "s", "g", "c", "0", "1-1", "LASTID", "x"],
+    &[
+        "XCLAIM",
+        "s",
+        "g",
+        "bob",
+        "0",
+        "2-1",
+        "TIME",
+        "1000",
+        "RETRYCOUNT",
+        "7",
+    ],
+    &["XPENDING", "s", "g", "-", "+", "10"],
+    &["XCLAIM", "s", "g", "carol", "0", "2-1", "3-1", "JUSTID"],
+    &["XCLAIM", "s", "g", "dave", "0", "4-1", "FORCE", "JUSTID"],
+    &["XCLAIM", "s", "g", "dave", "0", "4-1", "FORCE"],
+    &["XCLAIM", "s", "g", "dave", "0", "9-9", "FORCE"],
+    &["XCLAIM", "s", "g", "dave", "100000000", "2-1"],
+    &[
+        "XCLAIM", "s", "g", "erin", "0", "4-1", "LASTID", "10-0", "IDLE", "5",
+    ],
+    &[
+        "XCLAIM",
+        "s",
+        "g",
+        "erin",
+        "-5",
+        "4-1",
+        "LASTID",
+        "11-0",
+        "TIME",
+        "99999999999999",
+    ],
+    &["XINFO", "GROUPS", "s"],
+    &["XPENDING", "s", "g"],
+    &["XDEL", "s", "2-1"],
+    &["XREADGROUP", "GROUP", "g", "carol", "STREAMS", "s", "0"],
+    &["XINFO", "CONSUMERS", "s", "g"],
+    &["XAUTOCLAIM", "s", "g", "c", "0"],
+    &["XAUTOCLAIM", "s", "g", "c", "x", "0"],
+    &["XAUTOCLAIM", "s", "g", "c", "0", "x"],
+    &["XAUTOCLAIM", "s", "g", "c", "0", "0", "COUNT", "0"],
+    &["XAUTOCLAIM", "s", "g", "c", "0", "0", "FOO"],
+    &["XAUTOCLAIM", "s", "nog", "c", "0", "0"],
+    &[
+        "XAUTOCLAIM",
+        "s",
+        "g",
+        "c",
+        "0",
+        "(18446744073709551615-18446744073709551615",
+    ],
+    &["XAUTOCLAIM", "s", "g", "frank", "100000000", "0"],
+    &["XAUTOCLAIM", "s", "g", "frank", "0", "0", "COUNT", "1"],
+    &[
+        "XAUTOCLAIM",
+        "s",
+        "g",
+        "frank",
+        "0",
+        "0",
+        "COUNT",
+        "1",
+        "JUSTID",
+    ],
+    &["XAUTOCLAIM", "s", "g", "frank", "0", "0"],
+    &["XAUTOCLAIM", "s", "g", "frank", "0", "(4-1"],
+    &["XINFO", "STREAM", "s", "FULL"],
+    &["XINFO", "STREAM", "s", "FULL", "COUNT", "1"],
+    &["XINFO", "GROUPS", "s"],
+    &["XGROUP", "SETID", "s", "g", "1-1"],
+    &["XINFO", "GROUPS", "s"],
+    &["XGROUP", "SETID", "s", "g", "$", "ENTRIESREAD", "3"],
+    &["XINFO", "GROUPS", "s"],
+    &["XGROUP", "CREATECONSUMER", "s", "g", "zed"],
+    &["XGROUP", "CREATECONSUMER", "s", "g", "zed"],
+    &["XGROUP", "DELCONSUMER", "s", "g", "frank"],
+    &["XGROUP", "DELCONSUMER", "s", "g", "frank"],
+    &["XINFO", "STREAM", "s"],
+    &["XGROUP", "DESTROY", "s", "g2"],
+    &["XGROUP", "DESTROY", "s", "g2"],
+    &["XINFO", "GROUPS", "s"],
+    &["XGROUP", "CREATE", "e", "g", "$", "MKSTREAM"],
+    &["XINFO", "GROUPS", "e"],
+    &["XINFO", "STREAM", "e", "FULL"],
+    &["XREADGROUP", "GROUP", "g", "c", "STREAMS", "e", ">"],
+    &["XREADGROUP", "GROUP", "g", "c", "STREAMS", "e", "0"],
+    &["XGROUP", "SETID", "s", "g", "0-0"],
+    &["XADD", "s", "5-1", "e", "5"],
+    &["XINFO", "GROUPS", "s"],
+    &[
+        "XREADGROUP",
+        "GROUP",
+        "g",
+        "c",
+        "COUNT",
+        "2",
+        "STREAMS",
+        "s",
+        ">",
+    ],
+    &["XINFO", "GROUPS", "s"],
+    &["XTRIM", "s", "MAXLEN", "0"],
+    &["XINFO", "GROUPS", "s"],
+    &["XREADGROUP", "GROUP", "g", "c", "STREAMS", "s", "0"],
+    &["SET", "str", "x"],
+    &["XGROUP", "CREATE", "str", "g", "0"],
+    &["XREADGROUP", "GROUP", "g", "c", "STREAMS", "str", ">"],
+    &["XACK", "str", "g", "1-1"],
+    &["XPENDING", "str", "g"],
+    &["XCLAIM", "str", "g", "c", "0", "1-1"],
+    &["XAUTOCLAIM", "str", "g", "c", "0", "0"],
+    &["XINFO", "GROUPS", "str"],
+    &["XINFO", "CONSUMERS", "str", "g"],
+    &["COPY", "s", "s2"],
+    &["XINFO", "GROUPS", "s2"],
+];
+
+/// `reply` with the clock's values masked: idle times and seen times
+/// always, and with `all` every unix-ms time (delivery times).
+fn masked(args: &[&str], reply: &[u8], all: bool) -> String {
+    let text = String::from_utf8_lossy(reply).into_owned();
+    let mut toks: Vec<String> = text.split("\r\n").map(str::to_string).collect();
+    let xpending_ext = args[0].eq_ignore_ascii_case("XPENDING") && args.len() > 3;
+    for i in 0..toks.len() {
+        let t = &toks[i];
+        let int = t.starts_with(':') && t.len() > 1;
+        let after = |w: &str| i > 0 && toks[i - 1] == w;
+        if int && (after("idle") || after("seen-time") || (all && t.len() >= 13)) {
+            toks[i] = ":T".into();
+        }
+        if xpending_ext && toks[i] == "*4" && i + 5 < toks.len() {
+            toks[i + 5] = ":T".into();
+        }
+    }
+    toks.join("\r\n")
+}
+
+/// Runs `cmds` on both servers in RESP `resp` and compares the replies
+/// with the clock's values masked (`all`: delivery times too). Returns
+/// Redwing's replies.
+fn same_masked(
+    redwing: &Server,
+    redis: &Server,
+    resp: u8,
+    cmds: &[&[&str]],
+    all: bool,
+) -> Vec<Vec<u8>> {
+    let (mut ours, mut theirs) = (RawClient::new(redwing), RawClient::new(redis));
+    if resp == 3 {
+        ours.call(&["HELLO", "3"]);
+        theirs.call(&["HELLO", "3"]);
+    }
+    let mut replies = Vec::new();
+    for args in cmds {
+        let (a, b) = (ours.call_bytes(args), theirs.call_bytes(args));
+        assert_eq!(
+            masked(args, &a, all),
+            masked(args, &b, all),
+            "RESP{resp} {args:?}\n redwing: {}\n   redis: {}",
+            shown(&a),
+            shown(&b)
+        );
+        replies.push(a);
+    }
+    replies
+}
+
+#[test]
+fn consumer_groups_equal_redis() {
+    let (redwing, redis) = (Server::start(&[]), Server::redis(&[]));
+    same_masked(&redwing, &redis, 2, GROUPS, true);
+    for s in [&redwing, &redis] {
+        call(s, &["FLUSHALL"]);
+    }
+    same_masked(&redwing, &redis, 3, GROUPS, true);
+}
+
+/// Keyspace events of the group commands, in Redis's order.
+#[test]
+fn group_keyspace_events_equal_redis() {
+    let (redwing, redis) = (Server::start(&[]), Server::redis(&[]));
+    let mut events = Vec::new();
+    for s in [&redwing, &redis] {
+        let mut c = RawClient::new(s);
+        c.call(&["CONFIG", "SET", "notify-keyspace-events", "KEA"]);
+        let mut sub = RawClient::new(s);
+        sub.call(&["PSUBSCRIBE", "__keyevent@0__:*"]);
+        for args in [
+            &["XGROUP", "CREATE", "k", "g", "$", "MKSTREAM"][..],
+            &["XADD", "k", "1-1", "a", "1"],
+            &["XGROUP", "CREATECONSUMER", "k", "g", "c0"],
+            &["XREADGROUP", "GROUP", "g", "c1", "STREAMS", "k", ">"],
+            &["XREADGROUP", "GROUP", "g", "c2", "STREAMS", "k", ">"],
+            &["XCLAIM", "k", "g", "c3", "0", "1-1"],
+            &["XAUTOCLAIM", "k", "g", "c4", "0", "0"],
+            &["XGROUP", "SETID", "k", "g", "0"],
+            &["XGROUP", "DELCONSUMER", "k", "g", "c1"],
+            &["XGROUP", "DESTROY", "k", "g"],
+            &["XGROUP", "DESTROY", "k", "g"],
+            &["DEL", "k"],
+        ] {
+            c.call(args);
+        }
+        let mut got = String::new();
+        while let Some(r) = sub.read_within(Duration::from_millis(300)) {
+            got.push_str(&r);
+        }
+        events.push(got);
+    }
+    assert!(events[1].contains("xgroup-createconsumer"), "{}", events[1]);
+    assert_eq!(events[0], events[1]);
+}
+
+/// Sends a blocking XREADGROUP of group g, consumer c on `c` and waits
+/// until it blocks.
+fn block_reader(s: &Server, c: &mut RawClient, key: &str) {
+    c.send(&[
+        "XREADGROUP",
+        "GROUP",
+        "g",
+        "c",
+        "BLOCK",
+        "5000",
+        "STREAMS",
+        key,
+        ">",
+    ]);
+    wait_blocked(&mut s.conn(), "xreadgroup", 1);
+}
+
+#[test]
+fn xreadgroup_blocks_and_wakes_across_cores() {
+    let redwing = Server::start(&[]);
+    let (a, _) = each_placement(&redwing, "xg:", |key, blocked, writer| {
+        writer.call(&["XGROUP", "CREATE", key, "g", "$", "MKSTREAM"]);
+        block_reader(&redwing, blocked, key);
+        writer.call(&["XADD", key, "2-1", "new", "2"]);
+        assert_eq!(blocked.read(), one_entry(key, "2-1", "new", "2"));
+        // Delivered: pending for c, and the group moved on.
+        let p = writer.call(&["XPENDING", key, "g"]);
+        assert!(p.starts_with("*4\r\n:1\r\n$3\r\n2-1\r\n"), "{p}");
+        // The group destroyed under a blocked reader: -NOGROUP.
+        block_reader(&redwing, blocked, key);
+        assert_eq!(writer.call(&["XGROUP", "DESTROY", key, "g"]), ":1\r\n");
+        assert_eq!(
+            blocked.read(),
+            "-NOGROUP the consumer group this client was blocked on no longer exists\r\n"
+        );
+        // The key deleted under a blocked reader: -UNBLOCKED.
+        writer.call(&["XGROUP", "CREATE", key, "g", "$"]);
+        block_reader(&redwing, blocked, key);
+        assert_eq!(writer.call(&["DEL", key]), ":1\r\n");
+        assert_eq!(
+            blocked.read(),
+            "-UNBLOCKED the stream key no longer exists\r\n"
+        );
+    });
+    // Two readers of one group share the new entries, first blocked first.
+    let mut w = redwing.raw_on_core(0);
+    w.call(&["XGROUP", "CREATE", &a, "g", "$", "MKSTREAM"]);
+    let mut r1 = redwing.raw_on_core(1);
+    r1.send(&[
+        "XREADGROUP",
+        "GROUP",
+        "g",
+        "c1",
+        "BLOCK",
+        "5000",
+        "STREAMS",
+        &a,
+        ">",
+    ]);
+    let mut admin = redwing.conn();
+    wait_blocked(&mut admin, "xreadgroup", 1);
+    let mut r2 = redwing.raw_on_core(0);
+    r2.send(&[
+        "XREADGROUP",
+        "GROUP",
+        "g",
+        "c2",
+        "BLOCK",
+        "5000",
+        "STREAMS",
+        &a,
+        ">",
+    ]);
+    wait_blocked(&mut admin, "xreadgroup", 2);
+    w.call(&["XADD", &a, "3-1", "x", "1"]);
+    assert_eq!(r1.read(), one_entry(&a, "3-1", "x", "1"));
+    w.call(&["XADD", &a, "4-1", "y", "1"]);
+    assert_eq!(r2.read(), one_entry(&a, "4-1", "y", "1"));
+    // A timeout answers a null array.
+    let t = Instant::now();
+    assert_eq!(
+        r1.call_bytes(&[
+            "XREADGROUP",
+            "GROUP",
+            "g",
+            "c1",
+            "BLOCK",
+            "100",
+            "STREAMS",
+            &a,
+            ">"
+        ]),
+        b"*-1\r\n"
+    );
+    assert!(t.elapsed() >= Duration::from_millis(100));
+    // The stream expiring under a blocked reader: -UNBLOCKED, as in Redis.
+    block_reader(&redwing, &mut r1, &a);
+    w.call(&["PEXPIRE", &a, "1"]);
+    assert_eq!(r1.read(), "-UNBLOCKED the stream key no longer exists\r\n");
+}
+
+/// Groups with pending entries, consumers, a NOACK reader, a destroyed
+/// entry still pending, built the same way on a server.
+fn build_groups(s: &Server) {
+    let mut c = RawClient::new(s);
+    for i in 1..=20 {
+        c.call(&["XADD", "gs", &format!("{i}-1"), "f", &i.to_string()]);
+    }
+    c.call(&["XGROUP", "CREATE", "gs", "g1", "0"]);
+    c.call(&["XGROUP", "CREATE", "gs", "g2", "5-1", "ENTRIESREAD", "5"]);
+    c.call(&["XGROUP", "CREATE", "gs", "empty", "$"]);
+    c.call(&[
+        "XREADGROUP",
+        "GROUP",
+        "g1",
+        "alice",
+        "COUNT",
+        "5",
+        "STREAMS",
+        "gs",
+        ">",
+    ]);
+    c.call(&[
+        "XREADGROUP",
+        "GROUP",
+        "g1",
+        "bob",
+        "COUNT",
+        "3",
+        "STREAMS",
+        "gs",
+        ">",
+    ]);
+    c.call(&[
+        "XREADGROUP",
+        "GROUP",
+        "g1",
+        "nack",
+        "NOACK",
+        "COUNT",
+        "2",
+        "STREAMS",
+        "gs",
+        ">",
+    ]);
+    c.call(&["XREADGROUP", "GROUP", "g2", "carol", "STREAMS", "gs", ">"]);
+    c.call(&["XACK", "gs", "g1", "2-1", "4-1"]);
+    c.call(&[
+        "XCLAIM",
+        "gs",
+        "g1",
+        "bob",
+        "0",
+        "1-1",
+        "TIME",
+        "1700000000000",
+        "RETRYCOUNT",
+        "5",
+    ]);
+    c.call(&["XGROUP", "CREATECONSUMER", "gs", "g1", "idle"]);
+    c.call(&["XDEL", "gs", "3-1", "17-1"]);
+    c.call(&["XAUTOCLAIM", "gs", "g2", "dave", "0", "15-1", "COUNT", "2"]);
+}
+
+const GROUP_CHECKS: &[&[&str]] = &[
+    &["XINFO", "STREAM", "gs", "FULL"],
+    &["XINFO", "GROUPS", "gs"],
+    &["XINFO", "CONSUMERS", "gs", "g1"],
+    &["XINFO", "CONSUMERS", "gs", "g2"],
+    &["XPENDING", "gs", "g1"],
+    &["XPENDING", "gs", "g1", "-", "+", "100"],
+    &["XPENDING", "gs", "g2", "-", "+", "100", "dave"],
+];
+
+/// Runs GROUP_CHECKS on both in RESP2 and RESP3, clock values that
+/// depend on "now" masked (`all`: delivery times too).
+fn same_groups(a: &Server, b: &Server, all: bool) {
+    for resp in [2, 3] {
+        same_masked(a, b, resp, GROUP_CHECKS, all);
+    }
+}
+
+#[test]
+fn rdb_with_groups_goes_both_ways_with_redis() {
+    let [(redwing, redis), (redis2, ours)] = rdb_both_ways(build_groups);
+    // The same file: delivery and seen times equal too.
+    same_groups(&redwing, &redis, false);
+    same_groups(&ours, &redis2, false);
+    // And what the two built independently agrees, times aside.
+    same_groups(&ours, &redwing, true);
+}
+
+/// GROUP_CHECKS' replies on `s` in RESP2, clock values of "now" masked.
+fn group_replies(s: &Server, checks: &[&[&str]]) -> Vec<String> {
+    let mut c = RawClient::new(s);
+    checks
+        .iter()
+        .map(|args| masked(args, &c.call_bytes(args), false))
+        .collect()
+}
+
+/// What Redwing journals for groups rebuilds them: after a restart from
+/// its AOF, and in redis-server loading that AOF.
+#[test]
+fn group_journal_rebuilds_the_groups() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap().to_string();
+    let args = [
+        "--dir",
+        &d,
+        "--appendonly",
+        "yes",
+        "--appendfsync",
+        "always",
+    ];
+    let redwing = Server::start(&args);
+    build_groups(&redwing);
+    // A blocked XREADGROUP served across cores is journaled too.
+    let (a, b) = keys_on_two_cores("xgj:");
+    let mut w = redwing.raw_on_core(0);
+    for k in [&a, &b] {
+        w.call(&["XGROUP", "CREATE", k, "g", "$", "MKSTREAM"]);
+    }
+    let mut r = redwing.raw_on_core(0);
+    r.send(&[
+        "XREADGROUP",
+        "GROUP",
+        "g",
+        "c",
+        "BLOCK",
+        "5000",
+        "STREAMS",
+        &a,
+        &b,
+        ">",
+        ">",
+    ]);
+    wait_blocked(&mut redwing.conn(), "xreadgroup", 1);
+    w.call(&["XADD", &b, "1-1", "x", "1"]);
+    assert_eq!(r.read(), one_entry(&b, "1-1", "x", "1"));
+    let pending: Vec<&[&str]> = vec![
+        &["XPENDING", "gs", "g1", "-", "+", "100"],
+        &["XPENDING", "gs", "g2", "-", "+", "100"],
+        &["XINFO", "CONSUMERS", "gs", "g1"],
+    ];
+    let key_b: &[&str] = &["XPENDING", &b, "g", "-", "+", "10"];
+    let mut checks = pending.clone();
+    checks.push(key_b);
+    let before = group_replies(&redwing, &checks);
+    assert!(before[3].contains("1-1"), "{}", before[3]);
+    drop(redwing);
+    // The pending entries come back exactly: owner, delivery time, count.
+    let again = Server::start(&args);
+    assert_eq!(before, group_replies(&again, &checks));
+    let mut full: Vec<&[&str]> = GROUP_CHECKS.to_vec();
+    full.extend(checks.iter().copied());
+    let ours = group_replies(&again, &full);
+    drop(again);
+    // redis-server replaying Redwing's AOF builds the same groups.
+    let redis = Server::redis(&args);
+    assert_eq!(ours, group_replies(&redis, &full));
+}
+
+/// A redis-server replica of Redwing gets the groups: in the full sync's
+/// RDB, then through the stream of deliveries, claims and acks.
+#[test]
+fn redis_replica_gets_the_groups() {
+    let master = Server::start(&["--repl-diskless-sync-delay", "0"]);
+    build_groups(&master);
+    let replica = common::repl::redis_replica_of(&master);
+    let mut c = RawClient::new(&master);
+    c.call(&["XADD", "gs", "21-1", "f", "21"]);
+    c.call(&["XREADGROUP", "GROUP", "g1", "erin", "STREAMS", "gs", ">"]);
+    c.call(&[
+        "XREADGROUP",
+        "GROUP",
+        "g2",
+        "nack",
+        "NOACK",
+        "STREAMS",
+        "gs",
+        ">",
+    ]);
+    c.call(&["XCLAIM", "gs", "g1", "frank", "0", "5-1", "RETRYCOUNT", "9"]);
+    c.call(&["XAUTOCLAIM", "gs", "g2", "gina", "0", "0", "COUNT", "3"]);
+    c.call(&["XACK", "gs", "g1", "1-1"]);
+    c.call(&["XGROUP", "DELCONSUMER", "gs", "g1", "idle"]);
+    let checks: &[&[&str]] = &[
+        &["XPENDING", "gs", "g1", "-", "+", "100"],
+        &["XPENDING", "gs", "g2", "-", "+", "100"],
+        &["XINFO", "CONSUMERS", "gs", "g1"],
+        &["XINFO", "CONSUMERS", "gs", "g2"],
+    ];
+    // Not XINFO GROUPS: Redis propagates a delivery as XCLAIM, which does
+    // not carry entries-read, so a Redis replica's counter differs from
+    // its master's too.
+    let want = group_replies(&master, checks);
+    wait_for("the replica's groups", Duration::from_secs(10), || {
+        group_replies(&replica, checks) == want
+    });
+}
+
+/// Random group work (seeded), side by side with redis-server: adds,
+/// deletes and trims under groups, reads new and old entries, acks,
+/// claims and autoclaims, group and consumer changes; every reply equal
+/// with the clock's values masked.
+#[test]
+fn random_group_work_equals_redis() {
+    use rand::{Rng, SeedableRng};
+    let (redwing, redis) = (Server::start(&[]), Server::redis(&[]));
+    let mut rng = rand::rngs::StdRng::seed_from_u64(17);
+    let mut next_ms = 1u64;
+    let mut script: Vec<Vec<String>> = Vec::new();
+    for _ in 0..1500 {
+        let g = ["g1", "g2", "g3"][rng.gen_range(0..3)];
+        let c = ["a", "b", "c", "d"][rng.gen_range(0..4)];
+        // Mostly recent IDs: old ones are soon trimmed away.
+        let ms = rng.gen_range(next_ms.saturating_sub(25)..next_ms + 2);
+        let id = format!("{ms}-{}", rng.gen_range(0..3));
+        let n = rng.gen_range(0..5).to_string();
+        let cmd: Vec<String> = match rng.gen_range(0..20) {
+            0..=3 => {
+                next_ms += 1;
+                format!("XADD s {next_ms}-{} f {next_ms}", rng.gen_range(0..2))
+                    .split(' ')
+                    .map(String::from)
+                    .collect()
+            }
+            4 => vec!["XDEL".into(), "s".into(), id],
+            5 => vec![
+                "XTRIM".into(),
+                "s".into(),
+                "MAXLEN".into(),
+                rng.gen_range(3..30).to_string(),
+            ],
+            6 => vec!["XGROUP".into(), "CREATE".into(), "s".into(), g.into(), id],
+            7 => vec!["XGROUP".into(), "SETID".into(), "s".into(), g.into(), id],
+            8 => vec![
+                "XGROUP".into(),
+                "DELCONSUMER".into(),
+                "s".into(),
+                g.into(),
+                c.into(),
+            ],
+            9..=11 => {
+                let mut v: Vec<String> =
+                    vec!["XREADGROUP".into(), "GROUP".into(), g.into(), c.into()];
+                if rng.gen_bool(0.5) {
+                    v.extend(["COUNT".into(), n.clone()]);
+                }
+                if rng.gen_bool(0.2) {
+                    v.push("NOACK".into());
+                }
+                let from = if rng.gen_bool(0.7) {
+                    ">".to_string()
+                } else {
+                    id
+                };
+                v.extend(["STREAMS".into(), "s".into(), from]);
+                v
+            }
+            12 => vec!["XACK".into(), "s".into(), g.into(), id],
+            13 => {
+                let mut v: Vec<String> = format!("XCLAIM s {g} {c} 0 {id} TIME {}", 1000 + next_ms)
+                    .split(' ')
+                    .map(String::from)
+                    .collect();
+                for opt in ["FORCE", "JUSTID"] {
+                    if rng.gen_bool(0.3) {
+                        v.push(opt.into());
+                    }
+                }
+                if rng.gen_bool(0.3) {
+                    v.extend([
+                        "LASTID".into(),
+                        format!("{}-0", rng.gen_range(0..next_ms + 2)),
+                    ]);
+                }
+                v
+            }
+            14 => {
+                let mut v: Vec<String> =
+                    format!("XAUTOCLAIM s {g} {c} 0 {id} COUNT {}", rng.gen_range(1..4))
+                        .split(' ')
+                        .map(String::from)
+                        .collect();
+                if rng.gen_bool(0.3) {
+                    v.push("JUSTID".into());
+                }
+                v
+            }
+            15 => vec!["XINFO".into(), "GROUPS".into(), "s".into()],
+            16 => vec!["XINFO".into(), "CONSUMERS".into(), "s".into(), g.into()],
+            17 => vec!["XPENDING".into(), "s".into(), g.into()],
+            18 => vec![
+                "XPENDING".into(),
+                "s".into(),
+                g.into(),
+                "-".into(),
+                "+".into(),
+                "10".into(),
+            ],
+            _ => vec!["XINFO".into(), "STREAM".into(), "s".into(), "FULL".into()],
+        };
+        script.push(cmd);
+    }
+    let cmds: Vec<Vec<&str>> = script
+        .iter()
+        .map(|c| c.iter().map(String::as_str).collect())
+        .collect();
+    let cmds: Vec<&[&str]> = cmds.iter().map(|c| &c[..]).collect();
+    let replies = same_masked(&redwing, &redis, 2, &cmds, true);
+    // The work did happen: entries delivered, claimed, groups listed.
+    let count = |cmd: &str, ok: &dyn Fn(&[u8]) -> bool| {
+        cmds.iter()
+            .zip(&replies)
+            .filter(|(c, r)| c[0] == cmd && ok(r))
+            .count()
+    };
+    let delivered = count("XREADGROUP", &|r| {
+        r.starts_with(b"*1\r\n*2\r\n$1\r\ns\r\n*") && !r.ends_with(b"*0\r\n")
+    });
+    let claimed = count("XCLAIM", &|r| r.len() > 4 && !r.starts_with(b"-"));
+    let autoclaimed = count("XAUTOCLAIM", &|r| {
+        let t = String::from_utf8_lossy(r);
+        t.split("\r\n")
+            .nth(3)
+            .is_some_and(|n| n.starts_with('*') && n != "*0")
+    });
+    assert!(
+        delivered > 50 && claimed >= 3 && autoclaimed > 5,
+        "{delivered} {claimed} {autoclaimed}"
+    );
 }

@@ -152,13 +152,19 @@ fn deregister(w: &Arc<Waiter>, key: &[u8]) {
 /// a transaction and `LPUSH k x; DEL k` inside one wakes nobody. Costs one
 /// thread-local read when nobody waits on this core.
 pub fn signal(ctx: &mut Ctx, key: &[u8]) {
+    signal_db(ctx.db, key);
+}
+
+/// [`signal`] for `key` of database `db` on this core (where no command
+/// context is at hand: expiry).
+pub fn signal_db(db: usize, key: &[u8]) {
     if WAITING.with(Cell::get) == 0 {
         return;
     }
     READY.with(|r| {
         let mut r = r.borrow_mut();
-        if !r.iter().any(|(db, k)| *db == ctx.db && **k == *key) {
-            r.push((ctx.db, key.into()));
+        if !r.iter().any(|(d, k)| *d == db && **k == *key) {
+            r.push((db, key.into()));
         }
     });
     // Every path that makes keys ready serves them when its unit of work

@@ -136,6 +136,9 @@ impl<'a> Ctx<'a> {
         let old = self.db().insert(key, value, expire_at, lru);
         if old.is_none() {
             self.notify(events::NEW, "new", key);
+        } else {
+            // A stream replaced under a blocked XREADGROUP ends its wait.
+            blocking::signal(self, key);
         }
         old
     }
@@ -146,6 +149,8 @@ impl<'a> Ctx<'a> {
         let found = self.db().remove(key).is_some();
         if found {
             self.notify(events::GENERIC, "del", key);
+            // A blocked XREADGROUP on a deleted stream ends its wait.
+            blocking::signal(self, key);
         }
         found
     }
@@ -207,6 +212,8 @@ pub fn key_expired(db: usize, key: &[u8]) {
     pubsub::notify(events::EXPIRED, "expired", key, db);
     tracking::key_changed(key, 0);
     multi::key_expired(db, key);
+    // A blocked XREADGROUP on an expired stream ends its wait.
+    blocking::signal_db(db, key);
     crate::storage::journal::record(db, &[b"DEL".as_slice(), key]);
 }
 

@@ -15,15 +15,32 @@ use crate::storage::journal;
 
 thread_local! {
     /// The form the running command chose for itself (XADD's generated ID
-    /// and exact trim), taken by the next [`record`].
-    static FORM: RefCell<Option<Vec<Bytes>>> = const { RefCell::new(None) };
+    /// and exact trim, XCLAIM's effects), taken by the next [`record`].
+    static FORM: RefCell<Option<Vec<Vec<Bytes>>>> = const { RefCell::new(None) };
 }
 
 /// Sets the journal form of the command running now, for the writes whose
 /// form depends on what they did (Redis's rewriteClientCommandArgument).
 pub fn set_form(form: Vec<Bytes>) {
+    set_forms(vec![form]);
+}
+
+/// Journals the running command as these commands instead of itself
+/// (Redis's alsoPropagate with the command's own propagation prevented);
+/// several go out as one MULTI/EXEC, as Redis wraps them.
+pub fn set_forms(forms: Vec<Vec<Bytes>>) {
     if journal::enabled() {
-        FORM.with(|f| *f.borrow_mut() = Some(form));
+        FORM.with(|f| *f.borrow_mut() = Some(forms));
+    }
+}
+
+/// Records `forms` for database `db` now, several wrapped in MULTI/EXEC
+/// (for effects journaled outside a key command: XREADGROUP's).
+pub fn record_forms(db: usize, forms: &[Vec<Bytes>]) {
+    if forms.len() > 1 {
+        journal::atomic_local(|| forms.iter().for_each(|f| journal::record(db, f)));
+    } else if let Some(f) = forms.first() {
+        journal::record(db, f);
     }
 }
 
@@ -33,8 +50,8 @@ pub fn record(spec: &Spec, db: usize, args: &[Bytes], reply: &Reply, now: i64) {
     if !journal::enabled() {
         return;
     }
-    if let Some(form) = own {
-        return journal::record(db, &form);
+    if let Some(forms) = own {
+        return record_forms(db, &forms);
     }
     match rewrite(spec.name, args, reply, now) {
         Some(form) => journal::record(db, &form),

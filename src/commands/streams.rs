@@ -25,6 +25,8 @@ use crate::storage::evict::new_lru;
 use crate::storage::stream::{AppendError, Fields, NodeLimits, Stream, StreamId, Trim};
 use crate::storage::{key_slot, Value};
 
+mod groups;
+
 type Fut = Pin<Box<dyn Future<Output = Reply>>>;
 
 const INVALID_ID: &str = "ERR Invalid stream ID specified as stream command argument";
@@ -54,6 +56,11 @@ fn stream_r<'a>(ctx: &'a mut Ctx, key: &[u8]) -> Result<Option<&'a mut Stream>, 
             .map(Some)
             .ok_or_else(|| err(errors::WRONGTYPE)),
     }
+}
+
+/// The stream at `key` for reading, "ERR no such key" when missing (XINFO).
+fn existing_stream<'a>(ctx: &'a mut Ctx, key: &[u8]) -> Result<&'a mut Stream, Reply> {
+    stream_r(ctx, key)?.ok_or_else(|| err(errors::NO_SUCH_KEY))
 }
 
 fn done(r: Result<Reply, Reply>) -> Reply {
@@ -556,7 +563,7 @@ fn xinfo_stream(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
                 )))
             }
         }
-        let s = stream_r(ctx, &args[2])?.ok_or_else(|| err(errors::NO_SUCH_KEY))?;
+        let s = existing_stream(ctx, &args[2])?;
         let st = |k: &'static str| Reply::bulk(k);
         let id = |i: StreamId| Reply::Bulk(i.to_bytes());
         let mut m = vec![
@@ -570,14 +577,14 @@ fn xinfo_stream(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         ];
         match full {
             None => {
-                m.push((st("groups"), Reply::Int(0)));
+                m.push((st("groups"), Reply::Int(s.groups.len() as i64)));
                 m.push((st("first-entry"), entry_or_nil(s.edge(false))));
                 m.push((st("last-entry"), entry_or_nil(s.edge(true))));
             }
             Some(count) => {
                 let all = entries(s, StreamId::MIN, StreamId::MAX, false, count);
                 m.push((st("entries"), all));
-                m.push((st("groups"), Reply::Array(vec![])));
+                m.push((st("groups"), groups::full_groups(s, count)));
             }
         }
         Ok(Reply::Map(m))
@@ -595,12 +602,19 @@ async fn xinfo(c: ClientRef, args: Vec<Bytes>) -> Reply {
         }
         "help" => return errors::wrong_args("xinfo|help"),
         "stream" if args.len() < 3 => return errors::wrong_args("xinfo|stream"),
-        "stream" => {}
+        "groups" if args.len() != 3 => return errors::wrong_args("xinfo|groups"),
+        "consumers" if args.len() != 4 => return errors::wrong_args("xinfo|consumers"),
+        "stream" | "groups" | "consumers" => {}
         _ => return errors::unknown_subcommand("xinfo", &args[1]),
     }
+    let run: fn(&mut Ctx, &[Bytes]) -> Reply = match name.as_str() {
+        "groups" => groups::xinfo_groups,
+        "consumers" => groups::xinfo_consumers,
+        _ => xinfo_stream,
+    };
     let db = c.borrow().db;
     let core = runtime::owner(key_slot(&args[2]));
-    let job: runtime::Job = Box::new(move || with_ctx(db, |ctx| xinfo_stream(ctx, &args)));
+    let job: runtime::Job = Box::new(move || with_ctx(db, |ctx| run(ctx, &args)));
     runtime::run_on(core, vec![job])
         .await
         .pop()
@@ -611,16 +625,21 @@ fn xinfo_coord(c: ClientRef, args: Vec<Bytes>) -> Fut {
     Box::pin(xinfo(c, args))
 }
 
-/// XREAD's options.
+/// XREAD's and XREADGROUP's options.
 struct ReadArgs {
     block: Option<u64>,
     count: u64,
     keys: Vec<Bytes>,
     ids: Vec<Bytes>,
+    /// XREADGROUP's GROUP group consumer.
+    group: Option<(Bytes, Bytes)>,
+    noack: bool,
 }
 
-fn parse_xread(args: &[Bytes]) -> Result<ReadArgs, Reply> {
+/// Parses XREAD (`xreadgroup` false) or XREADGROUP.
+fn parse_xread(args: &[Bytes], xreadgroup: bool) -> Result<ReadArgs, Reply> {
     let (mut block, mut count) = (None, 0);
+    let (mut group, mut noack) = (None, false);
     let mut i = 1;
     while i < args.len() {
         let more = args.len() - 1 - i;
@@ -641,18 +660,32 @@ fn parse_xread(args: &[Bytes]) -> Result<ReadArgs, Reply> {
             if !rest.len().is_multiple_of(2) {
                 return Err(err("ERR Unbalanced XREAD list of streams: for each stream key an ID or '$' must be specified."));
             }
+            if xreadgroup && group.is_none() {
+                return Err(err("ERR Missing GROUP option for XREADGROUP"));
+            }
             let n = rest.len() / 2;
             return Ok(ReadArgs {
                 block,
                 count,
                 keys: rest[..n].to_vec(),
                 ids: rest[n..].to_vec(),
+                group,
+                noack,
             });
-        } else if is(o, "GROUP") || is(o, "NOACK") {
+        } else if (is(o, "GROUP") && more >= 2) || is(o, "NOACK") {
             let what = if is(o, "GROUP") { "GROUP" } else { "NOACK" };
-            return Err(Reply::error(format!(
-                "ERR The {what} option is only supported by XREADGROUP. You called XREAD instead."
-            )));
+            if !xreadgroup {
+                return Err(Reply::error(format!(
+                    "ERR The {what} option is only supported by XREADGROUP. You called XREAD instead."
+                )));
+            }
+            if what == "NOACK" {
+                noack = true;
+                i += 1;
+            } else {
+                group = Some((args[i + 1].clone(), args[i + 2].clone()));
+                i += 3;
+            }
         } else {
             return Err(err(errors::SYNTAX));
         }
@@ -684,6 +717,16 @@ fn read_key(
     Ok((after, found))
 }
 
+/// How many entries a blocked reader gets at most: its COUNT, or 1000
+/// (XREAD_BLOCKED_DEFAULT_COUNT) without one.
+fn blocked_count(count: u64) -> u64 {
+    if count == 0 {
+        1000
+    } else {
+        count
+    }
+}
+
 /// XREAD's reply: a map of key to entries in RESP3, an array of
 /// [key, entries] pairs in RESP2.
 fn xread_reply(pairs: Vec<(Reply, Reply)>, resp3: bool) -> Reply {
@@ -700,7 +743,7 @@ fn xread_reply(pairs: Vec<(Reply, Reply)>, resp3: bool) -> Reply {
 }
 
 async fn xread(c: ClientRef, args: Vec<Bytes>) -> Reply {
-    let a = match parse_xread(&args) {
+    let a = match parse_xread(&args, false) {
         Ok(a) => a,
         Err(e) => return e,
     };
@@ -756,6 +799,7 @@ async fn xread(c: ClientRef, args: Vec<Bytes>) -> Reply {
             _ => false,
         })
     };
+    let count = blocked_count(count);
     let take: blocking::TakeFn = Box::new(move |ctx, key| {
         let after = wanted.get(key).copied()?;
         let s = stream_r(ctx, key).ok().flatten()?;
@@ -790,6 +834,12 @@ pub fn register(t: &mut Vec<Spec>) {
         spec("xtrim", -4, WRITE, K1, Key(xtrim), Cross::Never, g, "Trims the stream to (approximately if '~' is passed) a certain size", "5.0.0"),
         spec("xsetid", -3, WRITE | DENYOOM | FAST, K1, Key(xsetid), Cross::Never, g, "An internal command for replicating stream values", "5.0.0"),
         spec("xinfo", -2, 0, N, Coord(xinfo_coord), Cross::Never, g, "A container for stream introspection commands", "5.0.0"),
+        spec("xgroup", -2, WRITE | DENYOOM, (2, 2, 1), Key(groups::xgroup), Cross::Never, g, "A container for consumer groups commands", "5.0.0"),
+        spec("xreadgroup", -7, WRITE | BLOCKING | MOVABLE_KEYS, N, Coord(groups::xreadgroup_coord), Cross::Never, g, "Return new entries from a stream using a consumer group, or access the history of the pending entries for a given consumer. Can block.", "5.0.0"),
+        spec("xack", -4, WRITE | FAST, K1, Key(groups::xack), Cross::Never, g, "Marks a pending message as correctly processed, effectively removing it from the pending entries list of the consumer group. Return value of the command is the number of messages successfully acknowledged, that is, the IDs we were actually able to resolve in the PEL.", "5.0.0"),
+        spec("xpending", -3, READONLY, K1, Key(groups::xpending), Cross::Never, g, "Return information and entries from a stream consumer group pending entries list, that are messages fetched but never acknowledged.", "5.0.0"),
+        spec("xclaim", -6, WRITE | FAST, K1, Key(groups::xclaim), Cross::Never, g, "Changes (or acquires) ownership of a message in a consumer group, as if the message was delivered to the specified consumer.", "5.0.0"),
+        spec("xautoclaim", -6, WRITE | FAST, K1, Key(groups::xautoclaim), Cross::Never, g, "Changes (or acquires) ownership of messages in a consumer group, as if the messages were delivered to the specified consumer.", "6.2.0"),
         spec("xread", -4, READONLY | BLOCKING | MOVABLE_KEYS, N, Coord(xread_coord), Cross::Never, g, "Return never seen elements in multiple streams, with IDs greater than the ones reported by the caller for each stream. Can block.", "5.0.0"),
     ]);
 }

@@ -10,7 +10,7 @@
 //! makes `~` trimming, XINFO's radix-tree counts and the RDB form (the
 //! listpacks as they are) come out as Redis's do.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use bytes::Bytes;
@@ -126,6 +126,106 @@ pub struct Stream {
     pub first_id: StreamId,
     pub max_deleted: StreamId,
     pub entries_added: u64,
+    /// Consumer groups by name, in Redis's rax (byte) order.
+    pub groups: BTreeMap<Bytes, Group>,
+}
+
+/// A group's entries-read counter when it is not known
+/// (SCG_INVALID_ENTRIES_READ).
+pub const ENTRIES_READ_UNKNOWN: i64 = -1;
+
+/// A delivered, not yet acknowledged entry (streamNACK).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Nack {
+    /// Unix ms of the last delivery.
+    pub delivery_time: i64,
+    pub delivery_count: u64,
+    /// The consumer that owns it (a key of the group's consumers).
+    pub consumer: Bytes,
+}
+
+/// A consumer of a group: when it was last seen, and the IDs it owns
+/// (their NACKs are in the group's PEL).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Consumer {
+    pub seen_time: i64,
+    pub pel: BTreeSet<StreamId>,
+}
+
+/// A consumer group (streamCG).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Group {
+    pub last_id: StreamId,
+    /// Entries the group has read, or [`ENTRIES_READ_UNKNOWN`].
+    pub entries_read: i64,
+    /// Pending entries of every consumer.
+    pub pel: BTreeMap<StreamId, Nack>,
+    pub consumers: BTreeMap<Bytes, Consumer>,
+}
+
+impl Group {
+    pub fn new(last_id: StreamId, entries_read: i64) -> Group {
+        Group {
+            last_id,
+            entries_read,
+            pel: BTreeMap::new(),
+            consumers: BTreeMap::new(),
+        }
+    }
+
+    /// Adds consumer `name` seen at `now`; false if it exists.
+    pub fn create_consumer(&mut self, name: &[u8], now: i64) -> bool {
+        if self.consumers.contains_key(name) {
+            return false;
+        }
+        let c = Consumer {
+            seen_time: now,
+            pel: BTreeSet::new(),
+        };
+        self.consumers.insert(Bytes::copy_from_slice(name), c);
+        true
+    }
+
+    /// Removes consumer `name` and its pending entries; how many it had
+    /// (None if there is no such consumer).
+    pub fn delete_consumer(&mut self, name: &[u8]) -> Option<usize> {
+        let c = self.consumers.remove(name)?;
+        for id in &c.pel {
+            self.pel.remove(id);
+        }
+        Some(c.pel.len())
+    }
+
+    /// Removes `id` from the PEL (XACK); whether it was pending.
+    pub fn ack(&mut self, id: StreamId) -> bool {
+        let Some(nack) = self.pel.remove(&id) else {
+            return false;
+        };
+        if let Some(c) = self.consumers.get_mut(&nack.consumer) {
+            c.pel.remove(&id);
+        }
+        true
+    }
+
+    /// Makes `consumer` (which must exist) own pending entry `id`, which
+    /// is created when missing; returns the NACK to update.
+    pub fn assign(&mut self, id: StreamId, consumer: &Bytes, now: i64) -> &mut Nack {
+        let nack = self.pel.entry(id).or_insert_with(|| Nack {
+            delivery_time: now,
+            delivery_count: 1,
+            consumer: Bytes::new(),
+        });
+        if nack.consumer != *consumer {
+            if let Some(old) = self.consumers.get_mut(&nack.consumer) {
+                old.pel.remove(&id);
+            }
+            if let Some(new) = self.consumers.get_mut(consumer) {
+                new.pel.insert(id);
+            }
+            nack.consumer = consumer.clone();
+        }
+        nack
+    }
 }
 
 /// An entry's place in its node while walking it.
@@ -572,6 +672,78 @@ impl Stream {
         deleted
     }
 
+    /// Whether a live entry `id` exists.
+    pub fn entry_exists(&self, id: StreamId) -> bool {
+        let mut found = false;
+        self.range(id, id, false, |_, _| {
+            found = true;
+            false
+        });
+        found
+    }
+
+    /// Whether a tombstone may lie between `start` and `end`
+    /// (streamRangeHasTombstones: only the max deleted ID is known).
+    pub fn range_has_tombstones(&self, start: StreamId, end: StreamId) -> bool {
+        if self.length == 0 || self.max_deleted.is_zero() || self.first_id > self.max_deleted {
+            return false;
+        }
+        start <= self.max_deleted && self.max_deleted <= end
+    }
+
+    /// How many entries were added up to `id`, if that can be known
+    /// (streamEstimateDistanceFromFirstEverEntry).
+    pub fn entries_before(&self, id: StreamId) -> i64 {
+        if self.entries_added == 0 {
+            return 0;
+        }
+        if self.length == 0 && id <= self.last_id {
+            return self.entries_added as i64;
+        }
+        match id.cmp(&self.last_id) {
+            std::cmp::Ordering::Equal => return self.entries_added as i64,
+            std::cmp::Ordering::Greater => return ENTRIES_READ_UNKNOWN,
+            _ => {}
+        }
+        if self.max_deleted.is_zero() || self.max_deleted < self.first_id {
+            let before = (self.entries_added - self.length) as i64;
+            match id.cmp(&self.first_id) {
+                std::cmp::Ordering::Less => return before,
+                std::cmp::Ordering::Equal => return before + 1,
+                _ => {}
+            }
+        }
+        ENTRIES_READ_UNKNOWN
+    }
+
+    /// A group's lag (streamReplyWithCGLag); None when it cannot be known.
+    pub fn lag(&self, g: &Group) -> Option<i64> {
+        if self.entries_added == 0 {
+            return Some(0);
+        }
+        if g.entries_read != ENTRIES_READ_UNKNOWN
+            && !self.range_has_tombstones(g.last_id, StreamId::MAX)
+        {
+            return Some(self.entries_added as i64 - g.entries_read);
+        }
+        let read = self.entries_before(g.last_id);
+        (read != ENTRIES_READ_UNKNOWN).then(|| self.entries_added as i64 - read)
+    }
+
+    /// Group `g` delivers entry `id` (past its last ID): moves the last
+    /// ID and keeps the entries-read counter as Redis does.
+    pub fn advance_group(&self, g: &mut Group, id: StreamId) {
+        if id <= g.last_id {
+            return;
+        }
+        if g.entries_read != ENTRIES_READ_UNKNOWN && !self.range_has_tombstones(id, StreamId::MAX) {
+            g.entries_read += 1;
+        } else if self.entries_added > 0 {
+            g.entries_read = self.entries_before(id);
+        }
+        g.last_id = id;
+    }
+
     /// The nodes as Redis saves them: (master ID, listpack).
     pub fn nodes(&self) -> impl Iterator<Item = (StreamId, &[u8])> {
         self.nodes.iter().map(|(k, v)| (*k, &v[..]))
@@ -597,7 +769,13 @@ impl Stream {
 
     /// Approximate bytes used.
     pub fn mem_usage(&self) -> usize {
+        let groups: usize = self
+            .groups
+            .values()
+            .map(|g| 64 + g.pel.len() * 80 + g.consumers.len() * 64)
+            .sum();
         std::mem::size_of::<Stream>()
+            + groups
             + self
                 .nodes
                 .values()

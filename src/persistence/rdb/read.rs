@@ -7,6 +7,8 @@
 
 use std::io::Read;
 
+use bytes::Bytes;
+
 use crc::{Digest, Table};
 
 use super::legacy::{ziplist_each, zipmap_each};
@@ -19,7 +21,7 @@ use crate::persistence::lzf;
 use crate::storage::list::End;
 use crate::storage::listpack::{intset_each, listpack_each};
 use crate::storage::set::Elem;
-use crate::storage::stream::{check_node, Stream, StreamId};
+use crate::storage::stream::{check_node, Consumer, Group, Nack, Stream, StreamId};
 use crate::storage::value::{Hash, List, Set, ZSet};
 use crate::storage::zset::Limits;
 use crate::storage::Value;
@@ -522,11 +524,67 @@ impl<R: Read> RdbReader<R> {
             s.entries_added = s.length;
             s.first_id = s.edge(false).map_or(StreamId::MIN, |e| e.0);
         }
-        if self.src.len()? > 0 {
-            let what = "stream consumer groups".to_string();
-            return Err(RdbError::new(at, ErrorKind::Unsupported(what)));
+        for _ in 0..self.src.len()? {
+            let name = self.src.string()?;
+            let last_id = self.stream_id()?;
+            let entries_read = if t >= ty::STREAM_LISTPACKS_2 {
+                self.src.len()? as i64
+            } else {
+                s.entries_before(last_id)
+            };
+            let mut g = Group::new(last_id, entries_read);
+            // The group's PEL: IDs with delivery time and count.
+            for _ in 0..self.src.len()? {
+                let id = self.pel_id()?;
+                let delivery_time = i64::from_le_bytes(self.src.array()?);
+                let delivery_count = self.src.len()?;
+                let nack = Nack {
+                    delivery_time,
+                    delivery_count,
+                    consumer: Bytes::new(),
+                };
+                if g.pel.insert(id, nack).is_some() {
+                    return Err(bad("duplicated group PEL entry".into()));
+                }
+            }
+            // The consumers, each with the IDs it owns.
+            for _ in 0..self.src.len()? {
+                let cname = Bytes::from(self.src.string()?);
+                let seen_time = i64::from_le_bytes(self.src.array()?);
+                if t >= ty::STREAM_LISTPACKS_3 {
+                    self.src.array::<8>()?; // active time (Redis 7.2)
+                }
+                let mut c = Consumer {
+                    seen_time,
+                    pel: Default::default(),
+                };
+                for _ in 0..self.src.len()? {
+                    let id = self.pel_id()?;
+                    let nack = g.pel.get_mut(&id).filter(|n| n.consumer.is_empty());
+                    let Some(nack) = nack else {
+                        return Err(bad("consumer PEL entry not in the group PEL".into()));
+                    };
+                    nack.consumer = cname.clone();
+                    c.pel.insert(id);
+                }
+                if g.consumers.insert(cname, c).is_some() {
+                    return Err(bad("duplicated consumer".into()));
+                }
+            }
+            if g.pel.values().any(|n| n.consumer.is_empty()) {
+                return Err(bad("group PEL entry without a consumer".into()));
+            }
+            if s.groups.insert(Bytes::from(name), g).is_some() {
+                return Err(bad("duplicated consumer group name".into()));
+            }
         }
         Ok(s)
+    }
+
+    /// A PEL key: a raw 128-bit big-endian stream ID.
+    fn pel_id(&mut self) -> Result<StreamId, RdbError> {
+        let b: [u8; 16] = self.src.array()?;
+        Ok(StreamId::from_be(&b).expect("16 bytes"))
     }
 
     fn stream_id(&mut self) -> Result<StreamId, RdbError> {

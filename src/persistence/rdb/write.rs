@@ -353,7 +353,9 @@ impl RdbWriter {
 
     /// Type 19 (rdbSaveObject): the node listpacks as they are, each
     /// after its 128-bit master ID, then length, last ID, first ID, max
-    /// deleted ID, entries added, and the consumer groups (none).
+    /// deleted ID, entries added, and the consumer groups: name, last ID,
+    /// entries read, the PEL (raw IDs with delivery time and count), the
+    /// consumers (name, seen time, the raw IDs they own).
     fn stream(&mut self, key: &[u8], s: &Stream) {
         self.buf.push(ty::STREAM_LISTPACKS_2);
         self.string(key);
@@ -368,7 +370,29 @@ impl RdbWriter {
             self.len(id.seq);
         }
         self.len(s.entries_added);
-        self.len(0);
+        self.len(s.groups.len() as u64);
+        for (name, g) in &s.groups {
+            self.string(name);
+            self.len(g.last_id.ms);
+            self.len(g.last_id.seq);
+            self.len(g.entries_read as u64);
+            self.len(g.pel.len() as u64);
+            for (id, nack) in &g.pel {
+                self.buf.extend_from_slice(&id.to_be());
+                self.buf
+                    .extend_from_slice(&nack.delivery_time.to_le_bytes());
+                self.len(nack.delivery_count);
+            }
+            self.len(g.consumers.len() as u64);
+            for (cname, c) in &g.consumers {
+                self.string(cname);
+                self.buf.extend_from_slice(&c.seen_time.to_le_bytes());
+                self.len(c.pel.len() as u64);
+                for id in &c.pel {
+                    self.buf.extend_from_slice(&id.to_be());
+                }
+            }
+        }
     }
 
     fn zset(&mut self, key: &[u8], z: &ZSet) {
