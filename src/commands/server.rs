@@ -1540,9 +1540,8 @@ fn replconf(c: &mut ClientState, args: &[Bytes]) -> Reply {
 /// PSYNC / SYNC: the connection becomes a replica link on the control
 /// executor, which writes every reply from here on.
 fn psync(c: &mut ClientState, args: &[Bytes]) -> Reply {
-    // A replica does not serve replicas of its own yet (chained
-    // replication): they wait, as for a replica whose link is down.
-    if crate::replication::replica::is_replica() {
+    // A replica serves its own replicas only while its link is up.
+    if crate::replication::replica::is_replica() && !crate::replication::replica::link_up() {
         return Reply::error("NOMASTERLINK Can't SYNC while not connected with my master");
     }
     let hs = c.repl_handshake.take().map(|b| *b).unwrap_or_default();

@@ -240,6 +240,13 @@ fn check<'t>(client: &ClientRef, args: &[Bytes]) -> Result<(usize, &'t Spec), Re
     if let Some(e) = persistence_refuses(spec).filter(|_| !client.borrow().loader) {
         return reject(e);
     }
+    // A master short of good replicas (min-replicas-to-write).
+    if crate::replication::too_few_replicas()
+        && spec.flags & flags::WRITE != 0
+        && !client.borrow().loader
+    {
+        return reject(Reply::error(crate::replication::NOREPLICAS));
+    }
     // A replica: READONLY, MASTERDOWN (not for the master's own stream).
     if crate::replication::replica::is_replica() && !client.borrow().loader {
         let stale_ok = spec.flags & flags::STALE != 0;
