@@ -333,3 +333,187 @@ fn a_replica_under_load_shows_only_states_the_master_passed_through() {
     let mut m = master.conn();
     wait_equal(&mut m, &mut r, "after the load");
 }
+
+fn role_of(c: &mut redis::Connection) -> String {
+    field(&info(c, "replication"), "role").unwrap()
+}
+
+fn signal(s: &Server, sig: &str) {
+    let ok = std::process::Command::new("kill")
+        .args([sig, &s.pid().to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill {sig}");
+}
+
+#[test]
+fn failover_errors_are_redis_errors() {
+    let ours = Server::start(&[]);
+    let theirs = Server::redis(&[]);
+    let (mut a, mut b) = (ours.conn(), theirs.conn());
+    for args in [
+        &["FAILOVER", "ABORT"][..],
+        &["FAILOVER"],
+        &["FAILOVER", "TIMEOUT", "0"],
+        &["FAILOVER", "TIMEOUT", "x"],
+        &["FAILOVER", "TO", "h", "p"],
+        &["FAILOVER", "FORCE", "FORCE"],
+        &["FAILOVER", "ABORT", "FORCE"],
+        &["FAILOVER", "BOGUS"],
+    ] {
+        assert_eq!(q(&mut a, args), q(&mut b, args), "{args:?}");
+    }
+    let master = Server::start(&["--repl-diskless-sync-delay", "0"]);
+    let _replica = redis_replica_of(&master);
+    let mut m = master.conn();
+    for (args, err) in [
+        (
+            &["FAILOVER", "FORCE"][..],
+            "-ERR FAILOVER with force option requires both a timeout and target HOST and IP.",
+        ),
+        (
+            &["FAILOVER", "TO", "127.0.0.1", "1"],
+            "-ERR FAILOVER target HOST and PORT is not a replica.",
+        ),
+    ] {
+        assert_eq!(q(&mut m, args), err);
+    }
+    assert_eq!(
+        field(&info(&mut m, "replication"), "master_failover_state").as_deref(),
+        Some("no-failover")
+    );
+}
+
+#[test]
+fn failover_hands_the_master_role_to_a_replica() {
+    let master = Server::start(&["--repl-diskless-sync-delay", "0"]);
+    let mut m = master.conn();
+    fill_redis(&mut m, false);
+    let target = Server::start(&["--replicaof", "127.0.0.1", &master.port.to_string()]);
+    let mut t = target.conn();
+    wait_for("the target's link", SYNC_LIMIT, || {
+        field(&info(&mut t, "replication"), "master_link_status").as_deref() == Some("up")
+    });
+    let other = redis_replica_of(&master);
+    let mut o = other.conn();
+    live_writes(&master, "before");
+    assert_eq!(
+        q(
+            &mut m,
+            &["FAILOVER", "TO", "127.0.0.1", &target.port.to_string()]
+        ),
+        "ok"
+    );
+    wait_for("the handover", SYNC_LIMIT, || {
+        role_of(&mut t) == "master"
+            && field(&info(&mut m, "replication"), "master_link_status").as_deref() == Some("up")
+    });
+    assert_eq!(role_of(&mut m), "slave");
+    assert_eq!(
+        field(&info(&mut m, "replication"), "master_failover_state").as_deref(),
+        Some("no-failover")
+    );
+    // The old master continued partially from the new one.
+    let stats = info(&mut t, "stats");
+    assert_eq!(field(&stats, "sync_full").as_deref(), Some("0"));
+    assert_eq!(field(&stats, "sync_partial_ok").as_deref(), Some("1"));
+    for core in 0..2 {
+        let mut c = master.conn_on_core(core);
+        assert!(q(&mut c, &["SET", "k", "v"]).starts_with("-READONLY"));
+    }
+    // The new master's writes reach the old one, and through it its
+    // redis-server replica (a chain now).
+    live_writes(&target, "after");
+    wait_equal(&mut t, &mut m, "the old master after the failover");
+    wait_equal(&mut t, &mut o, "the chained replica after the failover");
+    let log = master.log_text();
+    assert!(log.contains("FAILOVER requested to 127.0.0.1:"));
+    assert!(log.contains("is synced, failing over."));
+    assert!(target
+        .log_text()
+        .contains("Failover request received for replid"));
+}
+
+#[test]
+fn failover_pauses_writes_then_aborts_or_forces_at_its_timeout() {
+    let master = Server::start(&["--repl-diskless-sync-delay", "0"]);
+    let target = Server::start(&["--replicaof", "127.0.0.1", &master.port.to_string()]);
+    let mut t = target.conn();
+    wait_for("the target's link", SYNC_LIMIT, || {
+        field(&info(&mut t, "replication"), "master_link_status").as_deref() == Some("up")
+    });
+    drop(t);
+    let mut m = master.conn();
+    // A stopped replica never catches up.
+    signal(&target, "-STOP");
+    q(&mut m, &["SET", "k", "1"]);
+    assert_eq!(q(&mut m, &["FAILOVER", "TIMEOUT", "500"]), "ok");
+    assert_eq!(
+        field(&info(&mut m, "replication"), "master_failover_state").as_deref(),
+        Some("waiting-for-sync")
+    );
+    assert_eq!(
+        q(&mut m, &["FAILOVER"]),
+        "-ERR FAILOVER already in progress."
+    );
+    // Writes wait (on both cores) until the failover ends; reads do not.
+    let started = std::time::Instant::now();
+    let writers: Vec<_> = (0..2)
+        .map(|core| {
+            let mut c = master.conn_on_core(core);
+            std::thread::spawn(move || q(&mut c, &["SET", &format!("w{core}"), "v"]))
+        })
+        .collect();
+    let v: String = redis::cmd("GET").arg("k").query(&mut m).unwrap();
+    assert_eq!(v, "1");
+    for w in writers {
+        assert_eq!(w.join().unwrap(), "ok");
+    }
+    assert!(
+        started.elapsed() >= Duration::from_millis(300),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(master
+        .log_text()
+        .contains("FAILOVER to any replica aborted: Replica never caught up before timeout"));
+    assert_eq!(role_of(&mut m), "master");
+
+    // ABORT while waiting.
+    assert_eq!(q(&mut m, &["FAILOVER"]), "ok");
+    assert_eq!(q(&mut m, &["FAILOVER", "ABORT"]), "ok");
+    assert_eq!(q(&mut m, &["SET", "k", "2"]), "ok");
+
+    // FORCE: at the timeout it hands over anyway.
+    let port = target.port.to_string();
+    assert_eq!(
+        q(
+            &mut m,
+            &[
+                "FAILOVER",
+                "TO",
+                "127.0.0.1",
+                &port,
+                "TIMEOUT",
+                "300",
+                "FORCE"
+            ]
+        ),
+        "ok"
+    );
+    wait_for("the forced handover", SYNC_LIMIT, || {
+        role_of(&mut m) == "slave"
+    });
+    signal(&target, "-CONT");
+    let mut t = target.conn();
+    wait_for("the new master", SYNC_LIMIT, || {
+        role_of(&mut t) == "master"
+            && field(&info(&mut m, "replication"), "master_link_status").as_deref() == Some("up")
+    });
+    assert!(master
+        .log_text()
+        .contains("time out exceeded, failing over."));
+    q(&mut t, &["SET", "after", "x"]);
+    wait_equal(&mut t, &mut m, "after the forced failover");
+}

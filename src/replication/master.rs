@@ -53,6 +53,14 @@ thread_local! {
 /// was handed over (`fd`, with `rest` unread). Runs on the control executor.
 pub async fn serve(fd: OwnedFd, rest: Bytes, req: Request) {
     let _ = rest;
+    if req.failover && super::replica::is_replica() {
+        // Its master hands over: this replica becomes the master first,
+        // so the old master continues with its old id as our replid2.
+        if let Some((id, _)) = &req.psync {
+            tracing::info!("Failover request received for replid {id}.");
+        }
+        super::replica::stop("failover").await;
+    }
     let Ok(wfd) = fd.try_clone() else { return };
     let raw = fd.as_raw_fd();
     // SAFETY: both descriptors are owned here and handed to the streams.
@@ -745,7 +753,8 @@ pub async fn cron() {
         ticks += 1;
         let period = config::num(Opt::ReplPingReplicaPeriod).max(1);
         let any = with(|s| !s.replicas.is_empty());
-        if any && ticks % period == 0 {
+        // No PING while a failover holds the offset still.
+        if any && ticks % period == 0 && !super::failover::writes_paused() {
             journal::record_raw(&[b"PING".as_slice()]);
         }
         let timeout = Duration::from_secs(config::num(Opt::ReplTimeout) as u64);

@@ -14,6 +14,7 @@
 //! snapshot (`persistence::save`), partial resync from the backlog, then
 //! the stream and the replica's ACKs.
 
+pub mod failover;
 pub mod master;
 pub mod replica;
 
@@ -275,7 +276,7 @@ pub fn info(o: &mut String) {
             );
         }
         let (first, histlen) = s.backlog_extent();
-        let _ = write!(o, "master_failover_state:no-failover\r\n");
+        let _ = write!(o, "master_failover_state:{}\r\n", failover::state_name());
         let _ = write!(o, "master_replid:{}\r\n", s.replid);
         let _ = write!(o, "master_replid2:{}\r\n", s.replid2);
         let _ = write!(o, "master_repl_offset:{}\r\n", s.master_offset());
@@ -396,6 +397,8 @@ pub struct Request {
     pub psync: Option<(String, i64)>,
     pub hs: Handshake,
     pub peer_ip: String,
+    /// PSYNC <id> <off> FAILOVER: the master hands its role to this replica.
+    pub failover: bool,
 }
 
 /// Parses PSYNC's arguments.
@@ -416,5 +419,11 @@ pub fn psync_request(args: &[Bytes], hs: Handshake, peer: &str) -> Result<Reques
         .trim_start_matches('[')
         .trim_end_matches(']')
         .to_string();
-    Ok(Request { psync, hs, peer_ip })
+    let failover = args.len() > 3 && args[3].eq_ignore_ascii_case(b"failover");
+    Ok(Request {
+        psync,
+        hs,
+        peer_ip,
+        failover,
+    })
 }

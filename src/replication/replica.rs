@@ -586,7 +586,12 @@ async fn session(gen: u64, applier: &mut Applier) -> Result<(), String> {
                 "Trying a partial resynchronization (request {id}:{}).",
                 off + 1
             );
-            command(&["PSYNC", id, &(off + 1).to_string()])
+            let off = (off + 1).to_string();
+            if super::failover::in_progress() {
+                command(&["PSYNC", id, &off, "FAILOVER"])
+            } else {
+                command(&["PSYNC", id, &off])
+            }
         }
         None => {
             tracing::info!("Partial resynchronization not possible (no cached master)");
@@ -595,6 +600,11 @@ async fn session(gen: u64, applier: &mut Applier) -> Result<(), String> {
     };
     write(&mut wr, &psync).await?;
     let reply = conn.reply().await?;
+    // A failover handing over ends here, one way or the other.
+    super::failover::psync_answered(
+        reply.starts_with("+FULLRESYNC") || reply.starts_with("+CONTINUE"),
+    )
+    .await;
     let applied = if let Some(rest) = reply.strip_prefix("+FULLRESYNC ") {
         let mut it = rest.split(' ');
         let id = it.next().unwrap_or("").to_string();

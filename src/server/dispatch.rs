@@ -60,6 +60,15 @@ pub async fn run_batch(client: &ClientRef, cmds: Vec<Vec<Bytes>>) -> Vec<Out> {
             send,
             resp3,
         });
+        // FAILOVER pauses client writes until it ends (checked again after).
+        if crate::replication::failover::writes_paused()
+            && !client.borrow().loader
+            && commands::table()
+                .lookup(&args[0])
+                .is_some_and(|(_, s)| s.flags & flags::WRITE != 0)
+        {
+            crate::replication::failover::unpaused().await;
+        }
         let (ci, spec) = match check(client, &args) {
             Ok(found) => found,
             Err(e) => {
