@@ -12,24 +12,6 @@ use common::dataset::fill_redis;
 use common::repl::*;
 use common::*;
 
-/// A Redwing replica of the server at `port` (started with `replicaof`),
-/// waited for until its link is up.
-fn redwing_replica_of(port: u16, extra: &[&str]) -> Server {
-    let port = port.to_string();
-    let mut args = vec!["--replicaof", "127.0.0.1", &port];
-    args.extend_from_slice(extra);
-    let r = Server::start(&args);
-    wait_link_up(&r);
-    r
-}
-
-fn wait_link_up(s: &Server) {
-    let mut c = s.conn();
-    wait_for("the replica's link to come up", SYNC_LIMIT, || {
-        field(&info(&mut c, "replication"), "master_link_status").as_deref() == Some("up")
-    });
-}
-
 /// Waits until the replica has applied everything the master streamed.
 fn wait_offsets(m: &mut redis::Connection, r: &mut redis::Connection) {
     wait_for(

@@ -266,11 +266,8 @@ fn a_replica_under_load_shows_only_states_the_master_passed_through() {
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Arc;
     let master = Server::start(&["--repl-diskless-sync-delay", "0"]);
-    let replica = Server::start(&["--replicaof", "127.0.0.1", &master.port.to_string()]);
+    let replica = redwing_replica_of(master.port, &[]);
     let mut r = replica.conn();
-    wait_for("the replica's link to come up", SYNC_LIMIT, || {
-        field(&info(&mut r, "replication"), "master_link_status").as_deref() == Some("up")
-    });
     let stop = Arc::new(AtomicBool::new(false));
     // Each writer, in order: INCR its core-0 counter, INCR its core-1
     // counter, RPUSH the step to its list. Any state the master passes
@@ -390,11 +387,8 @@ fn failover_hands_the_master_role_to_a_replica() {
     let master = Server::start(&["--repl-diskless-sync-delay", "0"]);
     let mut m = master.conn();
     fill_redis(&mut m, false);
-    let target = Server::start(&["--replicaof", "127.0.0.1", &master.port.to_string()]);
+    let target = redwing_replica_of(master.port, &[]);
     let mut t = target.conn();
-    wait_for("the target's link", SYNC_LIMIT, || {
-        field(&info(&mut t, "replication"), "master_link_status").as_deref() == Some("up")
-    });
     let other = redis_replica_of(&master);
     let mut o = other.conn();
     live_writes(&master, "before");
@@ -438,12 +432,7 @@ fn failover_hands_the_master_role_to_a_replica() {
 #[test]
 fn failover_pauses_writes_then_aborts_or_forces_at_its_timeout() {
     let master = Server::start(&["--repl-diskless-sync-delay", "0"]);
-    let target = Server::start(&["--replicaof", "127.0.0.1", &master.port.to_string()]);
-    let mut t = target.conn();
-    wait_for("the target's link", SYNC_LIMIT, || {
-        field(&info(&mut t, "replication"), "master_link_status").as_deref() == Some("up")
-    });
-    drop(t);
+    let target = redwing_replica_of(master.port, &[]);
     let mut m = master.conn();
     // A stopped replica never catches up.
     signal(&target, "-STOP");
