@@ -12,24 +12,6 @@ use common::dataset::fill_redis;
 use common::repl::*;
 use common::*;
 
-/// A Redwing replica of the server at `port` (started with `replicaof`),
-/// waited for until its link is up.
-fn redwing_replica_of(port: u16, extra: &[&str]) -> Server {
-    let port = port.to_string();
-    let mut args = vec!["--replicaof", "127.0.0.1", &port];
-    args.extend_from_slice(extra);
-    let r = Server::start(&args);
-    wait_link_up(&r);
-    r
-}
-
-fn wait_link_up(s: &Server) {
-    let mut c = s.conn();
-    wait_for("the replica's link to come up", SYNC_LIMIT, || {
-        field(&info(&mut c, "replication"), "master_link_status").as_deref() == Some("up")
-    });
-}
-
 /// Waits until the replica has applied everything the master streamed.
 fn wait_offsets(m: &mut redis::Connection, r: &mut redis::Connection) {
     wait_for(
@@ -308,4 +290,182 @@ fn replicaof_no_one_promotes_and_other_replicas_continue_partially() {
         Some("0")
     );
     wait_equal(&mut a, &mut b, "after the promotion");
+}
+
+/// master_repl_offset of a server (a replica's follows its master's).
+fn repl_offset(c: &mut redis::Connection) -> i64 {
+    field(&info(c, "replication"), "master_repl_offset")
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+/// Waits until `sub` (a replica of a replica) has applied and relays
+/// everything the top master streamed.
+fn wait_chain_offsets(m: &mut redis::Connection, sub: &mut redis::Connection) {
+    wait_for("the chain to reach the master's offset", SYNC_LIMIT, || {
+        let mo = field(&info(m, "replication"), "master_repl_offset");
+        let so = field(&info(sub, "replication"), "slave_repl_offset");
+        mo.is_some() && mo == so
+    });
+}
+
+#[test]
+fn chained_replicas_relay_the_masters_stream_and_resync_partially() {
+    let master = Server::start(&["--repl-diskless-sync-delay", "0"]);
+    let mut m = master.conn();
+    fill_redis(&mut m, false);
+    live_writes(&master, "before");
+    let mid = redwing_replica_of(master.port, &["--repl-diskless-sync-delay", "0"]);
+    let sub = redwing_replica_of(mid.port, &[]);
+    let (mut a, mut b) = (mid.conn(), sub.conn());
+    wait_equal(&mut m, &mut b, "after the chain's full syncs");
+    live_writes(&master, "live");
+    wait_equal(&mut m, &mut b, "after live writes");
+    wait_chain_offsets(&mut m, &mut b);
+    // One history down the chain: the master's replid and offsets.
+    let id = field(&info(&mut m, "replication"), "master_replid");
+    for c in [&mut a, &mut b] {
+        let i = info(c, "replication");
+        assert_eq!(field(&i, "master_replid"), id);
+        assert_eq!(
+            field(&i, "master_repl_offset"),
+            Some(repl_offset(&mut m).to_string())
+        );
+    }
+    assert_eq!(
+        field(&info(&mut a, "replication"), "connected_slaves").as_deref(),
+        Some("1")
+    );
+    assert!(info(&mut a, "replication").contains("slave0:ip=127.0.0.1,port="));
+    assert!(q(&mut b, &["SET", "k", "v"]).starts_with("-READONLY"));
+
+    // The sub-replica's link cut: it continues from the middle one's backlog.
+    assert_eq!(int(&mut b, &["CLIENT", "KILL", "TYPE", "master"]), 1);
+    live_writes(&master, "cut-low");
+    wait_for("the sub-replica's partial resync", SYNC_LIMIT, || {
+        field(&info(&mut a, "stats"), "sync_partial_ok").as_deref() == Some("1")
+    });
+    wait_equal(&mut m, &mut b, "after the sub-replica's partial resync");
+
+    // The middle link cut: it continues from the master, and so does the
+    // sub-replica, still attached.
+    assert_eq!(int(&mut a, &["CLIENT", "KILL", "TYPE", "master"]), 1);
+    live_writes(&master, "cut-mid");
+    wait_for("the middle replica's partial resync", SYNC_LIMIT, || {
+        field(&info(&mut m, "stats"), "sync_partial_ok").as_deref() == Some("1")
+    });
+    wait_equal(&mut m, &mut b, "after the middle replica's partial resync");
+    wait_chain_offsets(&mut m, &mut b);
+    for c in [&mut m, &mut a] {
+        assert_eq!(field(&info(c, "stats"), "sync_full").as_deref(), Some("1"));
+    }
+    assert_eq!(int(&mut m, &["WAIT", "1", "5000"]), 1);
+}
+
+#[test]
+fn chains_mixing_redis_server_both_ways() {
+    // Redwing master -> redis-server replica -> Redwing sub-replica.
+    let master = Server::start(&["--repl-diskless-sync-delay", "0"]);
+    let mut m = master.conn();
+    fill_redis(&mut m, false);
+    let theirs = redis_replica_of(&master);
+    let sub = redwing_replica_of(theirs.port, &[]);
+    let mut b = sub.conn();
+    live_writes(&master, "live");
+    wait_equal(&mut m, &mut b, "Redwing -> redis -> Redwing");
+    wait_chain_offsets(&mut m, &mut b);
+
+    // redis-server master -> Redwing replica -> redis-server sub-replica.
+    let rmaster = Server::redis(&["--repl-diskless-sync-delay", "0"]);
+    let mut rm = rmaster.conn();
+    fill_redis(&mut rm, false);
+    let ours = redwing_replica_of(rmaster.port, &["--repl-diskless-sync-delay", "0"]);
+    let rsub = redis_replica_of(&ours);
+    let (mut a, mut rb) = (ours.conn(), rsub.conn());
+    writes(&mut rm, "live");
+    wait_equal(&mut rm, &mut rb, "redis -> Redwing -> redis");
+    wait_chain_offsets(&mut rm, &mut rb);
+    // The redis-server sub-replica continues partially from ours.
+    q(&mut rb, &["CLIENT", "KILL", "TYPE", "master"]);
+    writes(&mut rm, "cut");
+    wait_for("the partial resync", SYNC_LIMIT, || {
+        field(&info(&mut a, "stats"), "sync_partial_ok").as_deref() == Some("1")
+    });
+    wait_equal(&mut rm, &mut rb, "after the partial resync");
+    assert_eq!(
+        field(&info(&mut a, "stats"), "sync_full").as_deref(),
+        Some("1")
+    );
+}
+
+#[test]
+fn restarted_replica_resyncs_partially_from_its_dump() {
+    let master = Server::start(&["--repl-diskless-sync-delay", "0"]);
+    let mut m = master.conn();
+    fill_redis(&mut m, false);
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap().to_string();
+    let port = master.port.to_string();
+    let args = ["--replicaof", "127.0.0.1", &port, "--dir", &d];
+    {
+        let mut replica = Server::start(&args);
+        wait_link_up(&replica);
+        let mut r = replica.conn();
+        live_writes(&master, "before");
+        wait_equal(&mut m, &mut r, "before the restart");
+        wait_offsets(&mut m, &mut r);
+        let _ = cmd(&["SHUTDOWN"]).query::<redis::Value>(&mut r);
+        wait_for("exit", SYNC_LIMIT, || {
+            replica.child.try_wait().unwrap().is_some()
+        });
+    }
+    live_writes(&master, "while-down");
+    let replica = Server::start(&args);
+    wait_link_up(&replica);
+    let mut r = replica.conn();
+    wait_equal(&mut m, &mut r, "after the restart");
+    let stats = info(&mut m, "stats");
+    assert_eq!(field(&stats, "sync_full").as_deref(), Some("1"));
+    assert_eq!(field(&stats, "sync_partial_ok").as_deref(), Some("1"));
+    assert!(replica
+        .log_text()
+        .contains("Successful partial resynchronization with master."));
+}
+
+#[test]
+fn a_replica_hides_expired_keys_until_its_master_deletes_them() {
+    // The master expires lazily only (no active expiry for the test's keys
+    // while nobody touches them): hz 1 keeps its active cycle rare.
+    let master = Server::start(&["--repl-diskless-sync-delay", "0", "--hz", "1"]);
+    let replica = redwing_replica_of(master.port, &[]);
+    let (k0, k1) = keys_on_two_cores("exp:");
+    let mut m = master.conn();
+    for k in [&k0, &k1] {
+        q(&mut m, &["SET", k, "v", "PX", "300"]);
+    }
+    let mut r = replica.conn();
+    wait_offsets(&mut m, &mut r);
+    std::thread::sleep(std::time::Duration::from_millis(400));
+    for core in 0..2 {
+        let mut c = replica.conn_on_core(core);
+        for k in [&k0, &k1] {
+            assert_eq!(q(&mut c, &["GET", k]), "nil");
+            assert_eq!(int(&mut c, &["EXISTS", k]), 0);
+            assert_eq!(int(&mut c, &["TTL", k]), -2);
+        }
+        // Still there, as in Redis: DBSIZE counts them.
+        assert_eq!(int(&mut c, &["DBSIZE"]), 2);
+    }
+    assert_eq!(
+        field(&info(&mut r, "stats"), "expired_keys").as_deref(),
+        Some("0")
+    );
+    // The master's lookup expires them and streams DELs.
+    for k in [&k0, &k1] {
+        assert_eq!(q(&mut m, &["GET", k]), "nil");
+    }
+    wait_for("the master's DELs", SYNC_LIMIT, || {
+        int(&mut r, &["DBSIZE"]) == 0
+    });
 }

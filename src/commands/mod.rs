@@ -116,7 +116,11 @@ impl<'a> Ctx<'a> {
         let db = self.db;
         let touch = !self.no_touch;
         let shard = &mut *self.shard;
-        let (e, expired) = shard.dbs[db].lookup(key, now);
+        let (e, expired) = if crate::storage::db::keeps_expired() {
+            (shard.dbs[db].lookup_kept(key), false)
+        } else {
+            shard.dbs[db].lookup(key, now)
+        };
         if expired {
             shard.stats.expired_keys += 1;
             shard.dirty += 1;

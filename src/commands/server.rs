@@ -1545,9 +1545,18 @@ fn replconf(c: &mut ClientState, args: &[Bytes]) -> Reply {
 /// PSYNC / SYNC: the connection becomes a replica link on the control
 /// executor, which writes every reply from here on.
 fn psync(c: &mut ClientState, args: &[Bytes]) -> Reply {
-    // A replica does not serve replicas of its own yet (chained
-    // replication): they wait, as for a replica whose link is down.
-    if crate::replication::replica::is_replica() {
+    let failover = args.len() > 3 && is(&args[0], "psync") && is(&args[3], "failover");
+    if failover && args[1] != crate::replication::replid().as_bytes() {
+        return Reply::error("ERR PSYNC FAILOVER replid must match my replid.");
+    }
+    if crate::replication::failover::running() {
+        return Reply::error("NOMASTERLINK Can't SYNC while failing over");
+    }
+    // A replica serves its own replicas only while its link is up.
+    if crate::replication::replica::is_replica()
+        && !crate::replication::replica::link_up()
+        && !failover
+    {
         return Reply::error("NOMASTERLINK Can't SYNC while not connected with my master");
     }
     let hs = c.repl_handshake.take().map(|b| *b).unwrap_or_default();
@@ -1594,6 +1603,11 @@ fn replicaof(c: ClientRef, args: Vec<Bytes>) -> Fut {
             Reply::Status("OK Already connected to specified master".into())
         }
     })
+}
+
+/// FAILOVER [TO host port [FORCE]] [TIMEOUT ms] | ABORT.
+fn failover(_: ClientRef, args: Vec<Bytes>) -> Fut {
+    Box::pin(async move { crate::replication::failover::command(&args).await })
 }
 
 /// WAIT numreplicas timeout.
@@ -1679,6 +1693,17 @@ pub fn register(t: &mut Vec<Spec>) {
             g,
             "Sets a Redis server as a replica of another, or promotes it to being a master.",
             "1.0.0",
+        ),
+        spec(
+            "failover",
+            -1,
+            ADMIN | NOSCRIPT | STALE,
+            N,
+            Coord(failover),
+            Cross::Never,
+            g,
+            "Starts a coordinated failover from a server to one of its replicas.",
+            "6.2.0",
         ),
         spec(
             "role",

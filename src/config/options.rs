@@ -239,8 +239,7 @@ options! {
     ClusterLinkSendbufLimit: "cluster-link-sendbuf-limit", Kind::Memory { min: 0, max: i64::MAX }, "0", MUTABLE;
     // Replication. The master side reads the repl-* options, the replica
     // side `replicaof` (set by REPLICAOF too), masterauth/masteruser and
-    // the replica-* ones; `min-replicas-to-write` takes only its off value
-    // (ONLY_DEFAULT).
+    // the replica-* ones.
     Replicaof: "replicaof", Kind::List, "", FIXED;
     Masterauth: "masterauth", Kind::Str, "", MUTABLE;
     Masteruser: "masteruser", Kind::Str, "", MUTABLE;
@@ -320,7 +319,6 @@ pub const ONLY_DEFAULT: &[(&str, &str)] = &[
     ("tls-replication", "TLS"),
     ("tls-cluster", "TLS"),
     ("cluster-enabled", "cluster mode"),
-    ("min-replicas-to-write", "replication yet"),
     ("shutdown-on-sigint", "shutdown flags on signals"),
     ("shutdown-on-sigterm", "shutdown flags on signals"),
 ];

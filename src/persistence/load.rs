@@ -47,6 +47,15 @@ static INFO: Mutex<LoadInfo> = Mutex::new(LoadInfo {
     keys_expired: 0,
 });
 
+/// The replication fields (repl-id, repl-offset, repl-stream-db) of the
+/// last file loaded, when it had all three: a restarted replica continues
+/// from them with a partial resync.
+static LOADED_REPL: Mutex<Option<super::rdb::ReplInfo>> = Mutex::new(None);
+
+pub fn loaded_repl() -> Option<super::rdb::ReplInfo> {
+    LOADED_REPL.lock().unwrap().clone()
+}
+
 /// Whether the dataset is being loaded (commands answer -LOADING).
 #[inline]
 pub fn loading() -> bool {
@@ -158,9 +167,15 @@ pub(super) async fn load_file(path: &std::path::Path, before: u64) -> Result<(),
     let started = Instant::now();
     let mut last_log = Instant::now();
     let now = now_ms();
+    // A replica keeps keys already expired: its master's DELs remove them.
+    let drop_expired = config::text(Opt::Replicaof).is_empty();
+    let (mut repl_id, mut repl_off, mut repl_db) = (None, None, None);
     while let Some((_, item)) = reader.next_item().map_err(|e| e.to_string())? {
         match item {
             Item::Aux { key, value } => match key.as_slice() {
+                b"repl-id" => repl_id = Some(String::from_utf8_lossy(&value).into_owned()),
+                b"repl-offset" => repl_off = String::from_utf8_lossy(&value).parse::<i64>().ok(),
+                b"repl-stream-db" => repl_db = String::from_utf8_lossy(&value).parse::<i64>().ok(),
                 b"redis-ver" => tracing::info!(
                     "Loading RDB produced by version {}",
                     String::from_utf8_lossy(&value)
@@ -186,7 +201,7 @@ pub(super) async fn load_file(path: &std::path::Path, before: u64) -> Result<(),
                 ));
             }
             Item::Entry(e) => {
-                if e.expire_ms.is_some_and(|t| t <= now) {
+                if drop_expired && e.expire_ms.is_some_and(|t| t <= now) {
                     expired += 1;
                     continue;
                 }
@@ -228,6 +243,16 @@ pub(super) async fn load_file(path: &std::path::Path, before: u64) -> Result<(),
         i.keys_expired = expired;
     }
     send(&mut batches).await;
+    *LOADED_REPL.lock().unwrap() = match (repl_id, repl_off, repl_db) {
+        (Some(id), Some(offset), Some(stream_db)) if id.len() == 40 && stream_db >= 0 => {
+            Some(super::rdb::ReplInfo {
+                stream_db,
+                id,
+                offset,
+            })
+        }
+        _ => None,
+    };
     Ok(())
 }
 

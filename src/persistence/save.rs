@@ -173,6 +173,22 @@ pub trait Sink: Write {
 
 impl<W: Write> Sink for BufWriter<W> {}
 
+/// Replication's part in every snapshot (`replication` registers it;
+/// persistence cannot see it): `hold` waits until a replica's link is
+/// between two applied batches and keeps it there, so the snapshot's
+/// instant falls at a known offset; `at_instant` runs at the instant, ends
+/// the hold and gives the header's replication fields (repl-id ...).
+pub struct ReplHooks {
+    pub hold: fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>,
+    pub at_instant: fn() -> Option<ReplInfo>,
+}
+
+static REPL_HOOKS: std::sync::OnceLock<ReplHooks> = std::sync::OnceLock::new();
+
+pub fn set_repl_hooks(hooks: ReplHooks) {
+    let _ = REPL_HOOKS.set(hooks);
+}
+
 /// Writes one point-in-time snapshot of every core to `sink`; returns the
 /// number of keys and the cores' summed `dirty` at the start.
 pub async fn snapshot_to<W: Sink>(sink: &mut W) -> Result<(u64, u64), SaveError> {
@@ -192,6 +208,11 @@ pub async fn snapshot_at<W: Sink>(
         checksum: config::num(Opt::Rdbchecksum) == 1,
     };
     let n = runtime::shards();
+    let hooks = REPL_HOOKS.get();
+    if let Some(h) = hooks {
+        (h.hold)().await;
+    }
+    let repl = std::sync::Arc::new(Mutex::new(None));
     // No coordinated write may be between its check and its end.
     PHASE.store(STARTING, SeqCst);
     while INFLIGHT.load(SeqCst) > 0 {
@@ -209,9 +230,13 @@ pub async fn snapshot_at<W: Sink>(
             } else {
                 None
             };
+            let repl = repl.clone();
             let job: Job = Box::new(move || {
                 counts.lock().unwrap()[core] = snapshot::begin(opts);
                 if let Some(hook) = hook {
+                    if let Some(h) = hooks {
+                        *repl.lock().unwrap() = (h.at_instant)();
+                    }
                     hook();
                 }
                 Reply::Ok
@@ -233,7 +258,8 @@ pub async fn snapshot_at<W: Sink>(
     // The control thread's part (checksums, file writes) yields to the
     // shards when they compete for a CPU: clients first.
     let _nice = Niced::new(10);
-    let result = pull(sink, opts, n, total, aof_base).await;
+    let repl = repl.lock().unwrap().take();
+    let result = pull(sink, opts, n, total, aof_base, repl).await;
     if result.is_err() {
         runtime::run_on_each(0..n, |_| {
             Box::new(|| {
@@ -255,12 +281,13 @@ async fn pull<W: Sink>(
     n: usize,
     total: u64,
     aof_base: bool,
+    repl: Option<ReplInfo>,
 ) -> Result<u64, SaveError> {
     let mut w = RdbWriter::new(opts);
     let aux = Aux {
         used_mem: crate::memory::used() as u64,
         aof_base,
-        repl: sink.started(),
+        repl: sink.started().or(repl),
         ..Aux::default()
     };
     w.aux_fields(&aux);

@@ -53,6 +53,14 @@ thread_local! {
 /// was handed over (`fd`, with `rest` unread). Runs on the control executor.
 pub async fn serve(fd: OwnedFd, rest: Bytes, req: Request) {
     let _ = rest;
+    if req.failover && super::replica::is_replica() {
+        // Its master hands over: this replica becomes the master first,
+        // so the old master continues with its old id as our replid2.
+        if let Some((id, _)) = &req.psync {
+            tracing::info!("Failover request received for replid {id}.");
+        }
+        super::replica::stop("failover").await;
+    }
     let Ok(wfd) = fd.try_clone() else { return };
     let raw = fd.as_raw_fd();
     // SAFETY: both descriptors are owned here and handed to the streams.
@@ -104,6 +112,7 @@ pub async fn serve(fd: OwnedFd, rest: Bytes, req: Request) {
                     r.ack_off = *off - 1;
                 }
             });
+            super::refresh_good();
             tracing::info!(
                 "Partial resynchronization request from {who} accepted. Sending {bytes} bytes of backlog starting from offset {off}."
             );
@@ -122,9 +131,10 @@ pub async fn serve(fd: OwnedFd, rest: Bytes, req: Request) {
     }
     with(|s| {
         s.sync_full += 1;
-        if !s.backlog && !s.backlog_pending {
+        if !s.backlog && !s.backlog_pending && !super::replica::is_replica() {
             // The first replica: a new history starts (Redis's
-            // changeReplicationId + clearReplicationId2).
+            // changeReplicationId + clearReplicationId2). A replica's
+            // history is its master's.
             s.replid = super::random_hex40();
             s.replid2 = "0".repeat(40);
             s.second_off = -1;
@@ -296,7 +306,13 @@ impl Start {
                 }
             }
             ReplInfo {
-                stream_db: 0,
+                // A master selects again after the instant; a replica
+                // relays its master's stream, in the database it is in.
+                stream_db: if super::replica::is_replica() {
+                    super::replica::stream_db()
+                } else {
+                    0
+                },
                 id: s.replid.clone(),
                 offset: s.offset_at(pos),
             }
@@ -382,6 +398,7 @@ async fn send_snapshot(batch: Vec<Waiting>, diskless: bool) -> Vec<(Waiting, boo
                     r.ack_time = Instant::now();
                 }
             });
+            super::refresh_good();
         }
         out.push((w, ok));
     }
@@ -655,6 +672,7 @@ fn ack(link: u64, args: &[Bytes]) {
     });
     if let Some(Some(who)) = first {
         tracing::info!("Synchronization with replica {who} succeeded");
+        super::refresh_good();
     }
 }
 
@@ -679,6 +697,7 @@ pub fn drop_link(link: u64, why: &str) {
         if !why.is_empty() {
             tracing::info!("{}", why.replace("{}", &r.name()));
         }
+        super::refresh_good();
     }
 }
 
@@ -729,11 +748,13 @@ pub async fn start_history() {
 pub async fn cron() {
     let mut ticks: i64 = 0;
     loop {
+        super::refresh_good();
         runtime::sleep(Duration::from_secs(1)).await;
         ticks += 1;
         let period = config::num(Opt::ReplPingReplicaPeriod).max(1);
         let any = with(|s| !s.replicas.is_empty());
-        if any && ticks % period == 0 {
+        // No PING while a failover holds the offset still.
+        if any && ticks % period == 0 && !super::failover::writes_paused() {
             journal::record_raw(&[b"PING".as_slice()]);
         }
         let timeout = Duration::from_secs(config::num(Opt::ReplTimeout) as u64);
@@ -751,6 +772,7 @@ pub async fn cron() {
         let ttl = config::num(Opt::ReplBacklogTtl) as u64;
         with(|s| {
             if s.backlog
+                && !super::replica::is_replica()
                 && ttl > 0
                 && s.replicas.is_empty()
                 && s.alone_since.elapsed() >= Duration::from_secs(ttl)

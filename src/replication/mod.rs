@@ -14,9 +14,11 @@
 //! snapshot (`persistence::save`), partial resync from the backlog, then
 //! the stream and the replica's ACKs.
 
+pub mod failover;
 pub mod master;
 pub mod replica;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 
@@ -188,13 +190,57 @@ pub fn reset_stats() {
     });
 }
 
-/// After CONFIG SET: a new backlog size applies at once.
+/// After CONFIG SET: a new backlog size and min-replicas-* apply at once.
 pub fn config_changed() {
     with(|s| {
         if s.backlog {
             journal::keep_history(backlog_size());
         }
     });
+    refresh_good();
+}
+
+/// The error for writes while fewer than min-replicas-to-write replicas
+/// are good.
+pub const NOREPLICAS: &str = "NOREPLICAS Not enough good replicas to write.";
+
+/// Writes are refused (min-replicas-to-write): read on every write, one load.
+static TOO_FEW_REPLICAS: AtomicBool = AtomicBool::new(false);
+
+/// Whether a client's write gets [`NOREPLICAS`].
+#[inline]
+pub fn too_few_replicas() -> bool {
+    TOO_FEW_REPLICAS.load(Ordering::Relaxed)
+}
+
+/// (min-replicas-to-write, min-replicas-max-lag) when both are set.
+fn min_replicas() -> Option<(i64, u64)> {
+    let (n, lag) = (
+        config::num(Opt::MinReplicasToWrite),
+        config::num(Opt::MinReplicasMaxLag),
+    );
+    (n > 0 && lag > 0).then_some((n, lag as u64))
+}
+
+impl State {
+    /// Online replicas whose last ACK is at most `max_lag` seconds old
+    /// (Redis's repl_good_slaves_count).
+    fn good_replicas(&self, max_lag: u64) -> i64 {
+        self.replicas
+            .iter()
+            .filter(|r| r.state == LinkState::Online && r.ack_time.elapsed().as_secs() <= max_lag)
+            .count() as i64
+    }
+}
+
+/// Counts the good replicas again (each second, and when one comes or
+/// goes): a master with fewer than min-replicas-to-write refuses writes.
+pub fn refresh_good() {
+    let refuse = match min_replicas() {
+        Some((n, lag)) if !replica::is_replica() => with(|s| s.good_replicas(lag) < n),
+        _ => false,
+    };
+    TOO_FEW_REPLICAS.store(refuse, Ordering::Relaxed);
 }
 
 /// repl-backlog-size, at least Redis's 16 KB.
@@ -212,8 +258,12 @@ pub fn info(o: &mut String) {
     } else {
         let _ = write!(o, "role:master\r\n");
     }
+    let min = min_replicas().filter(|_| !replica::is_replica());
     with(|s| {
         let _ = write!(o, "connected_slaves:{}\r\n", s.replicas.len());
+        if let Some((_, lag)) = min {
+            let _ = write!(o, "min_slaves_good_slaves:{}\r\n", s.good_replicas(lag));
+        }
         for (i, r) in s.replicas.iter().enumerate() {
             let _ = write!(
                 o,
@@ -226,7 +276,7 @@ pub fn info(o: &mut String) {
             );
         }
         let (first, histlen) = s.backlog_extent();
-        let _ = write!(o, "master_failover_state:no-failover\r\n");
+        let _ = write!(o, "master_failover_state:{}\r\n", failover::state_name());
         let _ = write!(o, "master_replid:{}\r\n", s.replid);
         let _ = write!(o, "master_replid2:{}\r\n", s.replid2);
         let _ = write!(o, "master_repl_offset:{}\r\n", s.master_offset());
@@ -347,6 +397,8 @@ pub struct Request {
     pub psync: Option<(String, i64)>,
     pub hs: Handshake,
     pub peer_ip: String,
+    /// PSYNC <id> <off> FAILOVER: the master hands its role to this replica.
+    pub failover: bool,
 }
 
 /// Parses PSYNC's arguments.
@@ -367,5 +419,11 @@ pub fn psync_request(args: &[Bytes], hs: Handshake, peer: &str) -> Result<Reques
         .trim_start_matches('[')
         .trim_end_matches(']')
         .to_string();
-    Ok(Request { psync, hs, peer_ip })
+    let failover = args.len() > 3 && args[3].eq_ignore_ascii_case(b"failover");
+    Ok(Request {
+        psync,
+        hs,
+        peer_ip,
+        failover,
+    })
 }

@@ -37,9 +37,80 @@ pub type Applier = Box<dyn Replay>;
 
 static MAKE_APPLIER: OnceLock<fn() -> Applier> = OnceLock::new();
 
-/// `server` hands the replica side its dispatcher at start.
+/// `server` hands the replica side its dispatcher at start; snapshots
+/// get the replication hooks then.
 pub fn set_applier(make: fn() -> Applier) {
     let _ = MAKE_APPLIER.set(make);
+    crate::persistence::save::set_repl_hooks(crate::persistence::save::ReplHooks {
+        hold: || Box::pin(hold()),
+        at_instant,
+    });
+}
+
+/// Before a snapshot's instant: waits until the link is between two
+/// applied rounds and keeps it there (the applied offset, the relayed
+/// stream and the data then agree).
+async fn hold() {
+    HOLDS.fetch_add(1, Ordering::SeqCst);
+    while APPLYING.load(Ordering::SeqCst) {
+        runtime::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+/// At a snapshot's instant: ends the hold; the replication fields of its
+/// header (a replica's master position, or a master's own with a backlog).
+fn at_instant() -> Option<crate::persistence::rdb::ReplInfo> {
+    HOLDS.fetch_sub(1, Ordering::SeqCst);
+    let stream_db = STREAM_DB.load(Ordering::SeqCst) as i64;
+    if is_replica() {
+        let (id, offset) = with(|u| u.synced.clone()).flatten()?;
+        return Some(crate::persistence::rdb::ReplInfo {
+            stream_db,
+            id,
+            offset,
+        });
+    }
+    super::with(|s| {
+        s.backlog.then(|| crate::persistence::rdb::ReplInfo {
+            stream_db: 0,
+            id: s.replid.clone(),
+            offset: s.master_offset(),
+        })
+    })
+}
+
+/// The database the applied stream is in (a snapshot's repl-stream-db).
+pub fn stream_db() -> i64 {
+    STREAM_DB.load(Ordering::SeqCst) as i64
+}
+
+/// The link is up: this replica serves PSYNC to its own replicas.
+pub fn link_up() -> bool {
+    LINK_UP.load(Ordering::Relaxed)
+}
+
+/// Marks the link as applying for as long as it lives (after any hold).
+struct Applying;
+
+impl Applying {
+    async fn enter() -> Applying {
+        loop {
+            while HOLDS.load(Ordering::SeqCst) > 0 {
+                runtime::sleep(Duration::from_millis(1)).await;
+            }
+            APPLYING.store(true, Ordering::SeqCst);
+            if HOLDS.load(Ordering::SeqCst) == 0 {
+                return Applying;
+            }
+            APPLYING.store(false, Ordering::SeqCst);
+        }
+    }
+}
+
+impl Drop for Applying {
+    fn drop(&mut self) {
+        APPLYING.store(false, Ordering::SeqCst);
+    }
 }
 
 /// This server is a replica (read on every write command: one load).
@@ -48,6 +119,13 @@ static IS_REPLICA: AtomicBool = AtomicBool::new(false);
 static LINK_UP: AtomicBool = AtomicBool::new(false);
 /// Bumped by every REPLICAOF: a link task of an older one ends.
 static GEN: AtomicU64 = AtomicU64::new(0);
+/// Snapshots waiting for (or holding) the link between two applied rounds.
+static HOLDS: AtomicU64 = AtomicU64::new(0);
+/// The link is applying a round of the master's stream.
+static APPLYING: AtomicBool = AtomicBool::new(false);
+/// The database the master's stream is in after the bytes applied so far
+/// (repl-stream-db for this replica's own snapshots and replicas).
+static STREAM_DB: AtomicU64 = AtomicU64::new(0);
 
 #[inline]
 pub fn is_replica() -> bool {
@@ -156,6 +234,8 @@ pub fn start(host: String, port: u16, who: &str, cache_self: bool) -> bool {
     let gen = GEN.fetch_add(1, Ordering::AcqRel) + 1;
     LINK_UP.store(false, Ordering::Relaxed);
     IS_REPLICA.store(true, Ordering::Relaxed);
+    crate::storage::journal::set_relaying(true);
+    crate::storage::db::set_keep_expired(true);
     crate::logging::set_role('S');
     let _ = config::set(
         Opt::Replicaof as usize,
@@ -189,6 +269,21 @@ pub fn start_from_config() {
         [host, port] => match port.parse::<u16>() {
             Ok(port) => {
                 start(host.to_string(), port, "config", false);
+                // A restarted replica continues from its dump file's
+                // position (Redis's cached master from the RDB).
+                if let Some(r) = crate::persistence::load::loaded_repl() {
+                    tracing::info!(
+                        "Using the replication ID and offset of the loaded data: {}:{}",
+                        r.id,
+                        r.offset
+                    );
+                    STREAM_DB.store(r.stream_db as u64, Ordering::SeqCst);
+                    with(|u| u.synced = Some((r.id.clone(), r.offset)));
+                    super::with(|s| {
+                        s.replid = r.id;
+                        s.base_off = r.offset;
+                    });
+                }
             }
             Err(_) => tracing::warn!("Invalid master port in replicaof: '{port}'"),
         },
@@ -302,26 +397,41 @@ pub async fn stop(who: &str) {
     let Some(u) = UPSTREAM.lock().unwrap().take() else {
         return;
     };
-    GEN.fetch_add(1, Ordering::AcqRel);
+    GEN.fetch_add(1, Ordering::SeqCst);
     IS_REPLICA.store(false, Ordering::Relaxed);
     crate::logging::set_role('M');
     LINK_UP.store(false, Ordering::Relaxed);
     shutdown(u.fd);
+    // The link's round in progress ends (a new one sees GEN and stops)
+    // before commands record again.
+    while APPLYING.load(Ordering::SeqCst) {
+        runtime::sleep(Duration::from_millis(1)).await;
+    }
+    crate::storage::journal::set_relaying(false);
+    crate::storage::db::set_keep_expired(false);
     let _ = config::set(Opt::Replicaof as usize, &[], false);
     if let Some((id, off)) = u.synced {
-        super::with(|s| {
+        let backlog = super::with(|s| {
             s.replid2 = id;
             s.second_off = off + 1;
             s.replid = super::random_hex40();
-            s.base_off = off;
+            if !s.backlog {
+                s.base_off = off;
+            }
             tracing::info!(
                 "Setting secondary replication ID to {}, valid up to offset: {}. New replication ID is {}",
                 s.replid2,
                 s.second_off,
                 s.replid
             );
+            s.backlog
         });
-        super::master::start_history().await;
+        // The backlog of the relayed stream goes on; without one, it starts now.
+        if !backlog {
+            super::master::start_history().await;
+        }
+        // Its replicas continue with the new id (Redis disconnects them).
+        super::master::drop_all_links();
     }
     tracing::info!("MASTER MODE enabled (user request from '{who}')");
 }
@@ -476,7 +586,12 @@ async fn session(gen: u64, applier: &mut Applier) -> Result<(), String> {
                 "Trying a partial resynchronization (request {id}:{}).",
                 off + 1
             );
-            command(&["PSYNC", id, &(off + 1).to_string()])
+            let off = (off + 1).to_string();
+            if super::failover::in_progress() {
+                command(&["PSYNC", id, &off, "FAILOVER"])
+            } else {
+                command(&["PSYNC", id, &off])
+            }
         }
         None => {
             tracing::info!("Partial resynchronization not possible (no cached master)");
@@ -485,6 +600,11 @@ async fn session(gen: u64, applier: &mut Applier) -> Result<(), String> {
     };
     write(&mut wr, &psync).await?;
     let reply = conn.reply().await?;
+    // A failover handing over ends here, one way or the other.
+    super::failover::psync_answered(
+        reply.starts_with("+FULLRESYNC") || reply.starts_with("+CONTINUE"),
+    )
+    .await;
     let applied = if let Some(rest) = reply.strip_prefix("+FULLRESYNC ") {
         let mut it = rest.split(' ');
         let id = it.next().unwrap_or("").to_string();
@@ -495,14 +615,18 @@ async fn session(gen: u64, applier: &mut Applier) -> Result<(), String> {
             ));
         }
         tracing::info!("Full resync from master: {id}:{off}");
+        // This replica's replicas resync with the new history.
+        super::master::drop_all_links();
         full_sync(gen, &mut conn, applier).await?;
+        let db = crate::persistence::load::loaded_repl().map_or(0, |r| r.stream_db.max(0));
+        STREAM_DB.store(db as u64, Ordering::SeqCst);
         with(|u| u.synced = Some((id.clone(), off)));
         super::with(|s| {
             s.replid = id;
             s.replid2 = "0".repeat(40);
             s.second_off = -1;
-            s.base_off = off;
         });
+        history(off, true).await;
         tracing::info!("MASTER <-> REPLICA sync: Finished with success");
         off
     } else if let Some(rest) = reply.strip_prefix("+CONTINUE") {
@@ -520,7 +644,10 @@ async fn session(gen: u64, applier: &mut Applier) -> Result<(), String> {
                 s.second_off = off + 1;
                 s.replid = new.to_string();
             });
+            // Its replicas learn the new id when they reconnect.
+            super::master::drop_all_links();
         }
+        history(off, false).await;
         tracing::info!("MASTER <-> REPLICA sync: Master accepted a Partial Resynchronization.");
         off
     } else if reply.starts_with("-NOMASTERLINK") || reply.starts_with("-LOADING") {
@@ -540,6 +667,28 @@ async fn session(gen: u64, applier: &mut Applier) -> Result<(), String> {
     });
     LINK_UP.store(true, Ordering::Relaxed);
     stream(gen, conn, wr, applier, applied).await
+}
+
+/// The backlog of the relayed stream, at offset `off` (Redis's replica
+/// keeps one, for its replicas and for after a promotion): kept when it
+/// already ends there, started again there otherwise (`fresh`: after a
+/// full sync).
+async fn history(off: i64, fresh: bool) {
+    let end = crate::storage::journal::extent().0;
+    let keep = super::with(|s| {
+        if s.backlog && !fresh && s.offset_at(end) == off {
+            return true;
+        }
+        s.base_off = off;
+        if s.backlog {
+            s.base_pos = end;
+            return true;
+        }
+        false
+    });
+    if !keep {
+        super::master::start_history().await;
+    }
 }
 
 /// PING, then AUTH, REPLCONF listening-port, [ip-address] and capa in one
@@ -709,6 +858,8 @@ async fn full_sync(gen: u64, conn: &mut MasterConn, applier: &mut Applier) -> Re
 }
 
 /// Applies the master's stream from offset `applied` until the link ends.
+/// What is applied is relayed, byte for byte, into this server's own
+/// stream (its backlog and its replicas), so offsets stay the master's.
 async fn stream(
     gen: u64,
     mut conn: MasterConn,
@@ -716,6 +867,7 @@ async fn stream(
     applier: &mut Applier,
     mut applied: i64,
 ) -> Result<(), String> {
+    use crate::storage::journal;
     let (tx, rx) = glommio::channels::local_channel::new_unbounded::<i64>();
     runtime::spawn(acks(gen, wr, rx));
     // The first ACK at once: a diskless master streams only after it.
@@ -724,13 +876,25 @@ async fn stream(
         max_bulk: config::num(Opt::ProtoMaxBulkLen),
         authenticated: true,
     };
+    // The applier continues in the stream's database (after a restart too).
+    let mut db = STREAM_DB.load(Ordering::SeqCst);
+    applier
+        .run(vec![vec![
+            Bytes::from_static(b"SELECT"),
+            Bytes::from(db.to_string()),
+        ]])
+        .await;
     loop {
+        let applying = Applying::enter().await;
+        if GEN.load(Ordering::SeqCst) != gen {
+            return Ok(());
+        }
         // Every complete command up to the last one outside MULTI is
         // applied; a MULTI block whose EXEC has not arrived waits whole.
         let frame = conn.buf.split().freeze();
         let (mut pos, mut done) = (0, 0);
         let (mut batch, mut batch_end, mut batch_len) = (Vec::new(), 0, 0);
-        let mut in_multi = false;
+        let (mut in_multi, mut parsed_db, mut batch_db) = (false, db, db);
         loop {
             let mut parser = RequestParser::default();
             let (args, used): (Vec<Bytes>, usize) = match parser.parse(&frame[pos..], limits) {
@@ -757,10 +921,12 @@ async fn stream(
                         .is_some_and(|a| a.eq_ignore_ascii_case(b"getack"));
                     if getack && !in_multi {
                         // The ACK counts what precedes the GETACK, not itself.
-                        applier.run(std::mem::take(&mut batch)).await;
+                        apply_in_order(applier, std::mem::take(&mut batch)).await;
+                        journal::relay(&frame[done..batch_end]);
                         applied += (batch_end - done) as i64;
                         let _ = tx.try_send(applied);
-                        applied += used as i64;
+                        journal::relay(&frame[batch_end..pos]);
+                        applied += (pos - batch_end) as i64;
                         done = pos;
                         batch_len = 0;
                     }
@@ -772,6 +938,13 @@ async fn stream(
                         || name.eq_ignore_ascii_case(b"discard")
                     {
                         in_multi = false;
+                    } else if name.eq_ignore_ascii_case(b"select") {
+                        if let Some(n) = args
+                            .get(1)
+                            .and_then(|a| std::str::from_utf8(a).ok()?.parse().ok())
+                        {
+                            parsed_db = n;
+                        }
                     }
                     batch.push(args);
                 }
@@ -779,16 +952,21 @@ async fn stream(
             if !in_multi {
                 batch_end = pos;
                 batch_len = batch.len();
+                batch_db = parsed_db;
             }
         }
         batch.truncate(batch_len);
-        if !batch.is_empty() {
-            applier.run(batch).await;
+        apply_in_order(applier, batch).await;
+        if batch_end > done {
+            journal::relay(&frame[done..batch_end]);
+            applied += (batch_end - done) as i64;
+            done = batch_end;
         }
-        applied += batch_end.saturating_sub(done) as i64;
-        done = done.max(batch_end);
+        db = batch_db;
+        STREAM_DB.store(db, Ordering::SeqCst);
         conn.buf = BytesMut::from(&frame[done..]);
         publish(applied);
+        drop(applying);
         if GEN.load(Ordering::Acquire) != gen {
             return Ok(());
         }
@@ -797,14 +975,47 @@ async fn stream(
     }
 }
 
-/// The offset applied so far, for INFO, ROLE and the next PSYNC.
+/// Applies commands so that no command becomes visible before one that
+/// preceded it on the master: the dispatcher runs a batch's parts for
+/// different cores concurrently, so the batch is cut wherever the next
+/// key is on another core than the previous one. (Multi-key commands and
+/// MULTI/EXEC already wait for everything before them.)
+async fn apply_in_order(applier: &mut Applier, cmds: Vec<Vec<Bytes>>) {
+    let mut run = Vec::new();
+    let (mut core, mut in_multi) = (None, false);
+    for args in cmds {
+        let name = &args[0];
+        if name.eq_ignore_ascii_case(b"multi") {
+            in_multi = true;
+        } else if name.eq_ignore_ascii_case(b"exec") || name.eq_ignore_ascii_case(b"discard") {
+            in_multi = false;
+        } else if !in_multi && args.len() >= 2 && !name.eq_ignore_ascii_case(b"select") {
+            let owner = runtime::owner(crate::storage::key_slot(&args[1]));
+            if core.is_some_and(|c| c != owner) {
+                applier.run(std::mem::take(&mut run)).await;
+            }
+            core = Some(owner);
+        }
+        run.push(args);
+    }
+    if !run.is_empty() {
+        applier.run(run).await;
+    }
+}
+
+/// The offset applied so far, for INFO, ROLE and the next PSYNC (with a
+/// backlog, master_repl_offset follows the relayed stream by itself).
 fn publish(applied: i64) {
     with(|u| {
         if let Some(s) = u.synced.as_mut() {
             s.1 = applied;
         }
     });
-    super::with(|s| s.base_off = applied);
+    super::with(|s| {
+        if !s.backlog {
+            s.base_off = applied;
+        }
+    });
 }
 
 /// Writes `REPLCONF ACK <offset>` every second, and at once with each

@@ -60,6 +60,15 @@ pub async fn run_batch(client: &ClientRef, cmds: Vec<Vec<Bytes>>) -> Vec<Out> {
             send,
             resp3,
         });
+        // FAILOVER pauses client writes until it ends (checked again after).
+        if crate::replication::failover::writes_paused()
+            && !client.borrow().loader
+            && commands::table()
+                .lookup(&args[0])
+                .is_some_and(|(_, s)| s.flags & flags::WRITE != 0)
+        {
+            crate::replication::failover::unpaused().await;
+        }
         let (ci, spec) = match check(client, &args) {
             Ok(found) => found,
             Err(e) => {
@@ -239,6 +248,13 @@ fn check<'t>(client: &ClientRef, args: &[Bytes]) -> Result<(usize, &'t Spec), Re
     }
     if let Some(e) = persistence_refuses(spec).filter(|_| !client.borrow().loader) {
         return reject(e);
+    }
+    // A master short of good replicas (min-replicas-to-write).
+    if crate::replication::too_few_replicas()
+        && spec.flags & flags::WRITE != 0
+        && !client.borrow().loader
+    {
+        return reject(Reply::error(crate::replication::NOREPLICAS));
     }
     // A replica: READONLY, MASTERDOWN (not for the master's own stream).
     if crate::replication::replica::is_replica() && !client.borrow().loader {

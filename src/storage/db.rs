@@ -33,6 +33,21 @@ impl BuildHasher for KeyHasher {
     }
 }
 
+/// This server is a replica: keys are expired by its master's DELs only.
+/// Reads see a logically expired key as missing, but it stays (Redis's
+/// `expireIfNeeded` on a replica), and the master's commands still see it.
+static KEEP_EXPIRED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Set while this server is a replica (REPLICAOF), cleared on promotion.
+pub fn set_keep_expired(on: bool) {
+    KEEP_EXPIRED.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
+#[inline]
+pub fn keeps_expired() -> bool {
+    KEEP_EXPIRED.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 pub type Key = Box<[u8]>;
 /// One slot's keys: thin pointers to entry blocks (8 bytes a bucket).
 type SlotTable = HashTable<Node>;
@@ -106,8 +121,8 @@ impl Db {
         self.slots.get(slot.checked_sub(self.first_slot)?)
     }
 
-    /// Looks a key up, deleting it first if it has expired.
-    /// Returns `(entry, expired_now)`.
+    /// Looks a key up, deleting it first if it has expired (on a replica
+    /// an expired key is only hidden). Returns `(entry, expired_now)`.
     pub fn lookup(&mut self, key: &[u8], now: i64) -> (Option<&mut Entry>, bool) {
         if self.keys == 0 {
             return (None, false);
@@ -120,6 +135,9 @@ impl Db {
         if !found.get().entry().expired(now) {
             return (Some(found.into_mut().entry_mut()), false);
         }
+        if keeps_expired() {
+            return (None, false);
+        }
         found.remove();
         // Fields apart from `slots`, which `found` still borrows; an
         // expired key was volatile.
@@ -127,6 +145,18 @@ impl Db {
         self.volatile -= 1;
         self.slot_volatile[i] -= 1;
         (None, true)
+    }
+
+    /// A replica's write lookup: its master's commands see a key whether
+    /// or not its time has passed here (the master's DEL removes it).
+    pub fn lookup_kept(&mut self, key: &[u8]) -> Option<&mut Entry> {
+        if self.keys == 0 {
+            return None;
+        }
+        let i = key_slot(key) - self.first_slot;
+        self.slots[i]
+            .find_mut(hash(key), |n| n.key() == key)
+            .map(Node::entry_mut)
     }
 
     /// Reads an entry without expiring it (for code that already expired it).
@@ -233,7 +263,7 @@ impl Db {
     /// Removes the expired keys of one slot; returns the keys removed.
     pub fn expire_slot(&mut self, slot: usize, now: i64) -> Vec<Key> {
         let i = slot - self.first_slot;
-        if self.slot_volatile.get(i).copied().unwrap_or(0) == 0 {
+        if keeps_expired() || self.slot_volatile.get(i).copied().unwrap_or(0) == 0 {
             return Vec::new();
         }
         let mut gone = Vec::new();

@@ -49,6 +49,32 @@ pub fn enabled() -> bool {
     ENABLED.load(Ordering::Relaxed)
 }
 
+/// A replica's stream is its master's: the bytes it applied are relayed
+/// ([`relay`]) and the commands that applied them record nothing.
+static RELAYING: AtomicBool = AtomicBool::new(false);
+
+/// Whether commands' changes are recorded (journaling, not relaying).
+#[inline]
+fn recording() -> bool {
+    enabled() && !RELAYING.load(Ordering::Relaxed)
+}
+
+/// Switches relaying on (this server became a replica) or off.
+pub fn set_relaying(on: bool) {
+    RELAYING.store(on, Ordering::SeqCst);
+    // The relayed bytes changed databases without the stream knowing:
+    // its next own entry selects again.
+    STREAM.lock().unwrap().db = None;
+}
+
+/// Puts bytes of a master's stream, as they were applied, in the stream
+/// (a replica's backlog and its own replicas read them).
+pub fn relay(bytes: &[u8]) {
+    if enabled() && !bytes.is_empty() {
+        push(Part::Raw(bytes.to_vec()));
+    }
+}
+
 /// Turns journaling on or off; [`attach`] and [`detach`] do it as
 /// consumers come and go. Call it only while every core's gate is held (or
 /// before the cores serve), so no transaction straddles the switch.
@@ -302,7 +328,7 @@ fn with_local<R>(f: impl FnOnce(&mut Buf) -> R) -> R {
 /// Records that `args` ran in database `db` (a change the command made).
 #[inline]
 pub fn record<A: AsRef<[u8]>>(db: usize, args: &[A]) {
-    if !enabled() {
+    if !recording() {
         return;
     }
     let txn = current();
@@ -316,7 +342,7 @@ pub fn record<A: AsRef<[u8]>>(db: usize, args: &[A]) {
 /// (the pop that serves a blocked client after a push): it is written after
 /// that command's own entry.
 pub fn record_effect<A: AsRef<[u8]>>(db: usize, args: &[A]) {
-    if !enabled() {
+    if !recording() {
         return;
     }
     let deferred = DEFERRED.with(|d| match d.borrow_mut().as_mut() {
@@ -339,7 +365,7 @@ pub fn record_effect<A: AsRef<[u8]>>(db: usize, args: &[A]) {
 /// Runs a command's code; effects it records wait for [`command_done`].
 #[inline]
 pub fn command_start() {
-    if enabled() {
+    if recording() {
         DEFERRED.with(|d| *d.borrow_mut() = Some(Buf::default()));
     }
 }
@@ -373,7 +399,7 @@ pub fn command_done() {
 /// Records a coordinated command's entry into transaction `txn`'s block,
 /// followed by the effects it caused meanwhile.
 pub fn record_coordinated<A: AsRef<[u8]>>(txn: u64, db: usize, args: &[A]) {
-    if !enabled() {
+    if !recording() {
         return;
     }
     let done = with_block(txn, |b| {
@@ -586,7 +612,7 @@ pub fn mark(m: Mark) {
 /// Puts a command that belongs to no database in the stream (the
 /// replication PING and GETACK), if something reads it.
 pub fn record_raw<A: AsRef<[u8]>>(args: &[A]) {
-    if enabled() {
+    if recording() {
         let mut bytes = Vec::new();
         encode(&mut bytes, args);
         push(Part::Raw(bytes));

@@ -50,6 +50,24 @@ pub fn redis_replica_of(master: &Server) -> Server {
     r
 }
 
+/// A Redwing replica of the server at `port` (started with `replicaof`),
+/// waited for until its link is up.
+pub fn redwing_replica_of(port: u16, extra: &[&str]) -> Server {
+    let port = port.to_string();
+    let mut args = vec!["--replicaof", "127.0.0.1", &port];
+    args.extend_from_slice(extra);
+    let r = Server::start(&args);
+    wait_link_up(&r);
+    r
+}
+
+pub fn wait_link_up(s: &Server) {
+    let mut c = s.conn();
+    wait_for("the replica's link to come up", SYNC_LIMIT, || {
+        field(&info(&mut c, "replication"), "master_link_status").as_deref() == Some("up")
+    });
+}
+
 pub fn wait_equal(master: &mut redis::Connection, replica: &mut redis::Connection, what: &str) {
     let mut last = (BTreeMap::new(), BTreeMap::new());
     let mut ok = false;
