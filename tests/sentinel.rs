@@ -222,6 +222,52 @@ fn killed_master_is_failed_over_by_redwing_sentinels() {
             "{conf}"
         );
     }
+    // The old master comes back (empty, on its old port): the sentinels
+    // make it a replica of the new master (+convert-to-slave, 8 s after it
+    // reports itself a master, as Redis).
+    let dir = tempfile::tempdir().unwrap();
+    let old = Proc(
+        std::process::Command::new(redwing_bin())
+            .args([
+                "--port",
+                &master.port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+            ])
+            .arg("--dir")
+            .arg(dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let url = format!("redis://127.0.0.1:{}/", master.port);
+    wait_for(
+        "the old master to become a replica of the new one",
+        Duration::from_secs(30),
+        || {
+            let Ok(mut c) = redis::Client::open(url.as_str()).unwrap().get_connection() else {
+                return false;
+            };
+            let i: String = cmd(&["INFO", "replication"])
+                .query(&mut c)
+                .unwrap_or_default();
+            field(&i, "master_port") == Some(new_port.to_string())
+        },
+    );
+    drop(old);
+}
+
+/// A process killed when the test ends.
+struct Proc(std::process::Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 #[test]
@@ -240,19 +286,20 @@ fn no_failover_without_quorum() {
         q(&mut c, &["SENTINEL", "CKQUORUM", "mym"]),
         "-NOQUORUM 2 usable Sentinels. Not enough available Sentinels to reach the specified quorum for this master"
     );
-    let mut sub = RawClient::new(all[0]);
-    sub.call(&["SUBSCRIBE", "+sdown", "+odown", "+try-failover"]);
-    sub.read();
-    sub.read();
+    let mut sdown = RawClient::new(all[0]);
+    sdown.call(&["SUBSCRIBE", "+sdown"]);
+    let mut acting = RawClient::new(all[0]);
+    acting.call(&["SUBSCRIBE", "+odown", "+try-failover"]);
+    acting.read();
     let _ = master.child.kill();
     let _ = master.child.wait();
-    let msg = sub.read_within(Duration::from_secs(5)).expect("+sdown");
-    assert!(
-        msg.contains("+sdown") && msg.contains("master mym"),
-        "{msg}"
-    );
+    wait_for("+sdown of the master", Duration::from_secs(5), || {
+        sdown
+            .read_within(Duration::from_secs(5))
+            .is_some_and(|m| m.contains("master mym"))
+    });
     // Several seconds later: no ODOWN, no failover, same address.
-    assert_eq!(sub.read_within(Duration::from_secs(4)), None);
+    assert_eq!(acting.read_within(Duration::from_secs(4)), None);
     for s in &all {
         assert_eq!(master_addr(s), ("127.0.0.1".into(), master.port));
         let f = master_fields(s);
