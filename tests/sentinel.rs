@@ -27,6 +27,20 @@ struct Sentinel {
 /// Starts a sentinel (`redis-sentinel` when `redis`, else redwing-server
 /// `--sentinel`) monitoring `mym` at `master` with `quorum`.
 fn sentinel(master: u16, quorum: u32, extra: &str, redis: bool) -> Sentinel {
+    sentinel_as(
+        if redis {
+            "redis-sentinel"
+        } else {
+            redwing_bin()
+        },
+        master,
+        quorum,
+        extra,
+    )
+}
+
+/// A sentinel started as `bin` (`--sentinel` added for redwing-server).
+fn sentinel_as(bin: &str, master: u16, quorum: u32, extra: &str) -> Sentinel {
     let dir = tempfile::tempdir().unwrap();
     let conf = dir.path().join("sentinel.conf");
     let body = format!(
@@ -35,11 +49,12 @@ fn sentinel(master: u16, quorum: u32, extra: &str, redis: bool) -> Sentinel {
          sentinel failover-timeout mym 3000\n{extra}"
     );
     std::fs::write(&conf, body).unwrap();
-    let s = if redis {
-        Server::with_config("redis-sentinel", &conf, &[])
+    let flag: &[&str] = if bin == redwing_bin() {
+        &["--sentinel"]
     } else {
-        Server::with_config(redwing_bin(), &conf, &["--sentinel"])
+        &[]
     };
+    let s = Server::with_config(bin, &conf, flag);
     Sentinel {
         s,
         _conf: dir,
@@ -418,4 +433,41 @@ fn replies_have_redis_sentinels_shape() {
     let conf = std::fs::read_to_string(&ours.conf).unwrap();
     assert!(conf.contains("sentinel parallel-syncs mym 2"), "{conf}");
     assert_eq!(master_fields(a)["parallel-syncs"], "2");
+}
+
+#[test]
+fn redwing_sentinels_fail_over_redis_servers() {
+    let mut master = Server::redis(&[]);
+    let mp = master.port.to_string();
+    let r = Server::redis(&["--replicaof", "127.0.0.1", &mp]);
+    let sentinels = [
+        sentinel(master.port, 2, "", false),
+        sentinel(master.port, 2, "", false),
+    ];
+    let all: Vec<&Server> = sentinels.iter().map(|s| &s.s).collect();
+    wait_discovery(&all, 1);
+    wait_offsets_equal(&master, &[&r]);
+    let _ = master.child.kill();
+    let _ = master.child.wait();
+    wait_for("both sentinels to name the replica", FAILOVER_LIMIT, || {
+        all.iter()
+            .all(|s| master_addr(s) == ("127.0.0.1".into(), r.port))
+    });
+    assert!(is_master(&r));
+}
+
+#[test]
+fn started_as_redwing_sentinel_it_is_one() {
+    let master = Server::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let link = dir.path().join("redwing-sentinel");
+    std::os::unix::fs::symlink(redwing_bin(), &link).unwrap();
+    let s = sentinel_as(link.to_str().unwrap(), master.port, 1, "");
+    let mut c = s.s.conn();
+    assert!(info(&mut c, "server").contains("redis_mode:sentinel"));
+    assert_eq!(
+        q(&mut c, &["SET", "k", "v"]),
+        "-ERR unknown command 'SET', with args beginning with: 'k' 'v' "
+    );
+    assert_eq!(master_addr(&s.s), ("127.0.0.1".into(), master.port));
 }

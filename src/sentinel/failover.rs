@@ -91,7 +91,8 @@ fn leader(s: &mut Sentinel, name: &str, epoch: u64) -> Option<String> {
         add(&myvote, &mut counts);
     }
     let (winner, votes) = top(&counts)?;
-    (votes >= voters / 2 + 1 && votes >= quorum).then_some(winner)
+    // A majority of the voters (voters / 2 + 1) and the quorum.
+    (votes > voters / 2 && votes >= quorum).then_some(winner)
 }
 
 /// sentinelStartFailoverIfNeeded.

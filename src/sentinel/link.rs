@@ -38,18 +38,22 @@ impl Resp {
     }
 }
 
+/// A reply that is not RESP: the link is dropped.
+#[derive(Debug, PartialEq)]
+pub struct Malformed;
+
 /// Parses one reply from the front of `buf`: `Some((reply, used))`, or
-/// None while it is incomplete. `Err` for a protocol error.
-pub fn parse(buf: &[u8]) -> Result<Option<(Resp, usize)>, ()> {
+/// None while it is incomplete.
+pub fn parse(buf: &[u8]) -> Result<Option<(Resp, usize)>, Malformed> {
     let Some(nl) = memchr::memchr(b'\n', buf) else {
         return Ok(None);
     };
     if nl == 0 || buf[nl - 1] != b'\r' {
-        return Err(());
+        return Err(Malformed);
     }
-    let line = std::str::from_utf8(&buf[1..nl - 1]).map_err(|_| ())?;
+    let line = std::str::from_utf8(&buf[1..nl - 1]).map_err(|_| Malformed)?;
     let after = nl + 1;
-    let num = || line.parse::<i64>().map_err(|_| ());
+    let num = || line.parse::<i64>().map_err(|_| Malformed);
     Ok(Some(match buf[0] {
         b'+' => (Resp::Status(line.to_string()), after),
         b'-' => (Resp::Error(line.to_string()), after),
@@ -83,7 +87,7 @@ pub fn parse(buf: &[u8]) -> Result<Option<(Resp, usize)>, ()> {
             }
             (Resp::Array(Some(items)), at)
         }
-        _ => return Err(()),
+        _ => return Err(Malformed),
     }))
 }
 
@@ -213,7 +217,7 @@ async fn read_replies(mut stream: TcpStream, link: &Link, on_reply: impl Fn(Opti
                     on_reply(asked, r);
                 }
                 Ok(None) => break,
-                Err(()) => return,
+                Err(Malformed) => return,
             }
         }
     }

@@ -455,7 +455,7 @@ pub async fn run() {
     }
     s.previous_time = now();
     STATE.with(|st| *st.borrow_mut() = Some(s));
-    if let Err(e) = with(|s| config::flush(s)) {
+    if let Err(e) = with(config::flush) {
         tracing::warn!(
             "WARNING: Sentinel was not able to save the new configuration on disk!!!: {e}"
         );
