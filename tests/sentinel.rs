@@ -275,16 +275,6 @@ fn killed_master_is_failed_over_by_redwing_sentinels() {
     drop(old);
 }
 
-/// A process killed when the test ends.
-struct Proc(std::process::Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn no_failover_without_quorum() {
     let mut master = Server::start(&["--repl-diskless-sync-delay", "0"]);
@@ -323,34 +313,37 @@ fn no_failover_without_quorum() {
     assert_eq!(replica_of(&r).0, Some(mp));
 }
 
+/// Sentinels (`redis` tells which are redis-sentinel) watching `master`
+/// and its replica `r` with quorum 2: after `master` is killed they all
+/// name `r`, which is a master.
+fn all_agree_after_kill(master: &mut Server, r: &Server, redis: &[bool]) -> Vec<Sentinel> {
+    let sentinels: Vec<Sentinel> = redis
+        .iter()
+        .map(|&theirs| sentinel(master.port, 2, "", theirs))
+        .collect();
+    let all: Vec<&Server> = sentinels.iter().map(|s| &s.s).collect();
+    wait_discovery(&all, 1);
+    wait_offsets_equal(master, &[r]);
+    let _ = master.child.kill();
+    let _ = master.child.wait();
+    wait_for("every sentinel to name the replica", FAILOVER_LIMIT, || {
+        all.iter()
+            .all(|s| master_addr(s) == ("127.0.0.1".into(), r.port))
+    });
+    assert!(is_master(r));
+    sentinels
+}
+
 #[test]
 fn redis_sentinel_and_redwing_sentinels_agree() {
     let mut master = Server::start(&["--repl-diskless-sync-delay", "0"]);
     let mp = master.port.to_string();
     let r = Server::start(&["--replicaof", "127.0.0.1", &mp]);
-    let sentinels = [
-        sentinel(master.port, 2, "", false),
-        sentinel(master.port, 2, "", true),
-        sentinel(master.port, 2, "", false),
-    ];
-    let all: Vec<&Server> = sentinels.iter().map(|s| &s.s).collect();
-    wait_discovery(&all, 1);
-    wait_offsets_equal(&master, &[&r]);
-    let _ = master.child.kill();
-    let _ = master.child.wait();
-    wait_for(
-        "all three sentinels to name the replica",
-        FAILOVER_LIMIT,
-        || {
-            all.iter()
-                .all(|s| master_addr(s) == ("127.0.0.1".into(), r.port))
-        },
-    );
-    assert!(is_master(&r));
+    let sentinels = all_agree_after_kill(&mut master, &r, &[false, true, false]);
     // One epoch: every sentinel agrees on the new master's config epoch.
-    let epochs: Vec<String> = all
+    let epochs: Vec<String> = sentinels
         .iter()
-        .map(|s| master_fields(s)["config-epoch"].clone())
+        .map(|s| master_fields(&s.s)["config-epoch"].clone())
         .collect();
     assert!(
         epochs.iter().all(|e| e == &epochs[0] && e != "0"),
@@ -440,20 +433,7 @@ fn redwing_sentinels_fail_over_redis_servers() {
     let mut master = Server::redis(&[]);
     let mp = master.port.to_string();
     let r = Server::redis(&["--replicaof", "127.0.0.1", &mp]);
-    let sentinels = [
-        sentinel(master.port, 2, "", false),
-        sentinel(master.port, 2, "", false),
-    ];
-    let all: Vec<&Server> = sentinels.iter().map(|s| &s.s).collect();
-    wait_discovery(&all, 1);
-    wait_offsets_equal(&master, &[&r]);
-    let _ = master.child.kill();
-    let _ = master.child.wait();
-    wait_for("both sentinels to name the replica", FAILOVER_LIMIT, || {
-        all.iter()
-            .all(|s| master_addr(s) == ("127.0.0.1".into(), r.port))
-    });
-    assert!(is_master(&r));
+    all_agree_after_kill(&mut master, &r, &[false, false]);
 }
 
 #[test]
@@ -470,4 +450,27 @@ fn started_as_redwing_sentinel_it_is_one() {
         "-ERR unknown command 'SET', with args beginning with: 'k' 'v' "
     );
     assert_eq!(master_addr(&s.s), ("127.0.0.1".into(), master.port));
+}
+
+#[test]
+fn restarted_sentinel_keeps_its_state_from_the_config_file() {
+    let master = Server::start(&["--repl-diskless-sync-delay", "0"]);
+    let mp = master.port.to_string();
+    let r = Server::start(&["--replicaof", "127.0.0.1", &mp]);
+    let mut s = sentinel(master.port, 1, "", false);
+    wait_discovery(&[&s.s], 1);
+    let id: String = cmd(&["SENTINEL", "MYID"]).query(&mut s.s.conn()).unwrap();
+    assert_eq!(id.len(), 40);
+    // Stop it and start it again from the file it rewrote.
+    drop(std::mem::replace(
+        &mut s.s,
+        Server::with_config(redwing_bin(), &s.conf, &["--sentinel"]),
+    ));
+    let mut c = s.s.conn();
+    let again: String = cmd(&["SENTINEL", "MYID"]).query(&mut c).unwrap();
+    assert_eq!(again, id);
+    // The replica is known at once, before any INFO.
+    let replicas: Vec<Vec<String>> = cmd(&["SENTINEL", "REPLICAS", "mym"]).query(&mut c).unwrap();
+    assert_eq!(replicas.len(), 1);
+    assert_eq!(replicas[0][5], r.port.to_string(), "{replicas:?}");
 }

@@ -258,6 +258,16 @@ impl Drop for Server {
     }
 }
 
+/// A process started by hand, killed when the test ends.
+pub struct Proc(pub std::process::Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Sends raw bytes and reads until `until` is seen, the peer closes, or
 /// the timeout passes. Returns everything read.
 pub fn raw_roundtrip(s: &mut TcpStream, send: &[u8], until: &[u8]) -> Vec<u8> {
