@@ -131,6 +131,8 @@ fn apply(s: &mut Sentinel, a: &[String]) -> Result<(), String> {
             m.sentinels.insert(runid, i);
         }
         ("announce-ip", 2) => s.announce_ip = a[1].clone(),
+        ("sentinel-user", 2) => s.sentinel_user = a[1].clone(),
+        ("sentinel-pass", 2) => s.sentinel_pass = a[1].clone(),
         ("announce-port", 2) => {
             s.announce_port = a[1]
                 .parse::<u16>()
@@ -246,6 +248,12 @@ pub fn lines(s: &Sentinel) -> Vec<String> {
     }
     if s.announce_port != 0 {
         out.push(format!("sentinel announce-port {}", s.announce_port));
+    }
+    if !s.sentinel_user.is_empty() {
+        out.push(format!("sentinel sentinel-user {}", q(&s.sentinel_user)));
+    }
+    if !s.sentinel_pass.is_empty() {
+        out.push(format!("sentinel sentinel-pass {}", q(&s.sentinel_pass)));
     }
     out.push(format!("sentinel current-epoch {}", s.current_epoch));
     out

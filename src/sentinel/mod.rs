@@ -217,6 +217,9 @@ pub struct Master {
     pub notification_script: String,
     pub client_reconfig_script: String,
     pub reboot_down_after: i64,
+    /// When a reboot was seen (a new run id) with
+    /// master-reboot-down-after-period set; 0 once it answers PONG.
+    pub reboot_since: i64,
     pub config_epoch: u64,
     /// Our vote for this master's failover leader, and its epoch.
     pub leader: String,
@@ -248,6 +251,7 @@ impl Master {
             notification_script: String::new(),
             client_reconfig_script: String::new(),
             reboot_down_after: 0,
+            reboot_since: 0,
             config_epoch: 0,
             leader: String::new(),
             leader_epoch: 0,
@@ -306,6 +310,9 @@ pub struct Sentinel {
     pub deny_scripts_reconfig: bool,
     pub resolve_hostnames: bool,
     pub announce_hostnames: bool,
+    /// What we authenticate with to other sentinels.
+    pub sentinel_user: String,
+    pub sentinel_pass: String,
     pub tilt: bool,
     pub tilt_start: i64,
     pub previous_time: i64,

@@ -129,11 +129,23 @@ fn handle(s: &mut Sentinel, name: &str, who: &Who) {
 
 fn auth_cmds(s: &Sentinel, m: &Master, who: &Who, pubsub: bool) -> Vec<u8> {
     let mut out = Vec::new();
-    if !matches!(who, Who::Sentinel(_)) && !m.auth_pass.is_empty() {
-        if m.auth_user.is_empty() {
-            out.extend(link::command(&["AUTH", &m.auth_pass]));
+    // Data nodes: the master's auth-pass / auth-user. Sentinels:
+    // sentinel-pass / sentinel-user, else our own requirepass.
+    let (user, pass) = match who {
+        Who::Sentinel(_) if !s.sentinel_pass.is_empty() => {
+            (s.sentinel_user.clone(), s.sentinel_pass.clone())
+        }
+        Who::Sentinel(_) => (
+            String::new(),
+            crate::config::text(crate::config::Opt::Requirepass),
+        ),
+        _ => (m.auth_user.clone(), m.auth_pass.clone()),
+    };
+    if !pass.is_empty() {
+        if user.is_empty() {
+            out.extend(link::command(&["AUTH", &pass]));
         } else {
-            out.extend(link::command(&["AUTH", &m.auth_user, &m.auth_pass]));
+            out.extend(link::command(&["AUTH", &user, &pass]));
         }
     }
     let kind = if pubsub { "pubsub" } else { "cmd" };
@@ -267,6 +279,9 @@ fn on_reply(s: &mut Sentinel, uid: u64, pubsub: bool, asked: Option<Asked>, r: R
     match asked {
         Some(Asked::Ping) => {
             let m = s.masters.get_mut(&name).unwrap();
+            if who == Who::Master && r == Resp::Status("PONG".into()) {
+                m.reboot_since = 0;
+            }
             let Some(i) = inst_mut(m, &who) else {
                 return;
             };
@@ -580,8 +595,11 @@ fn refresh_info(s: &mut Sentinel, name: &str, who: &Who, text: &str) {
     let i = i.clone();
     if rebooted {
         match who {
-            Who::Master => m.ev(Level::Warning, "+reboot", ""),
-            _ => m.ev_on(Level::Warning, "+reboot", &i, ""),
+            Who::Master => m.ev(Level::Notice, "+reboot", ""),
+            _ => m.ev_on(Level::Notice, "+reboot", &i, ""),
+        }
+        if *who == Who::Master && m.reboot_down_after != 0 {
+            m.reboot_since = t;
         }
     }
     if changed_role {
@@ -647,6 +665,10 @@ fn replica_line(l: &str) -> Option<(String, u16)> {
 fn check_sdown(s: &mut Sentinel, name: &str, who: &Who) {
     let t = now();
     let m = s.masters.get_mut(name).unwrap();
+    // master-reboot-down-after-period: a rebooted master that has not
+    // answered PONG since counts as down after that period.
+    let rebooted_down =
+        *who == Who::Master && m.reboot_since != 0 && t - m.reboot_since > m.reboot_down_after;
     let Some(i) = inst_mut(m, who) else {
         return;
     };
@@ -676,6 +698,7 @@ fn check_sdown(s: &mut Sentinel, name: &str, who: &Who) {
         }
     }
     let down = elapsed > i.down_after
+        || rebooted_down
         || (i.is(flag::MASTER)
             && i.role_reported == flag::SLAVE
             && t - i.role_reported_time > i.down_after + INFO_PERIOD * 2);
