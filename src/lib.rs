@@ -16,6 +16,7 @@ pub mod protocol;
 pub mod replication;
 pub mod runtime;
 pub mod scripting;
+pub mod sentinel;
 pub mod server;
 pub mod storage;
 pub mod strtod;

@@ -27,9 +27,24 @@ fn main() {
         usage();
         return;
     }
+    // Sentinel mode: --sentinel, or started as redwing-sentinel (a link).
+    let sentinel = cmd.sentinel
+        || std::env::args()
+            .next()
+            .is_some_and(|a0| a0.ends_with("redwing-sentinel"));
+    if sentinel {
+        redwing::sentinel::enable();
+    }
     if let Err(e) = config::load(cmd.file.as_deref(), &cmd.lines) {
         eprintln!("{e}");
         std::process::exit(1);
+    }
+    if sentinel {
+        if let Err(e) = redwing::sentinel::config::check_file(config::file().as_deref()) {
+            eprintln!("{e}");
+            std::process::exit(1);
+        }
+        logging::set_role('X');
     }
     if let Err(e) = logging::init() {
         eprintln!("{e}");
@@ -37,16 +52,15 @@ fn main() {
     }
     let cpus = runtime::allowed_cpus();
     let threads = match config::num(Opt::Threads) {
+        // A sentinel's work is on the control executor; one shard serves
+        // its clients.
+        _ if sentinel => 1,
         0 => cpus.len(),
         n => n as usize,
     };
     let checks = syscheck::run(threads);
     if cmd.check_system {
         std::process::exit(if syscheck::print(&checks) { 0 } else { 2 });
-    }
-    if cmd.sentinel {
-        tracing::warn!("Sentinel mode is not available in this build yet");
-        std::process::exit(1);
     }
     // Before any thread exists: a fork keeps only the calling thread.
     if config::num(Opt::Daemonize) == 1 {
@@ -99,14 +113,17 @@ fn main() {
         None => tracing::warn!("Warning: no config file specified, using the default config. In order to specify a config file use redwing-server /path/to/redis.conf"),
     }
     tracing::info!(
-        "Running mode=standalone, port={}, threads={} (cpus {:?}), pid={}.",
+        "Running mode={}, port={}, threads={} (cpus {:?}), pid={}.",
+        if sentinel { "sentinel" } else { "standalone" },
         config::num(Opt::Port),
         threads,
         &cpus[..threads.min(cpus.len())],
         std::process::id()
     );
     syscheck::log_warnings(&checks);
-    redwing::persistence::load::prepare();
+    if !sentinel {
+        redwing::persistence::load::prepare();
+    }
     if let Err(e) = runtime::start(
         threads,
         &cpus,

@@ -284,15 +284,6 @@ fn wait_ready(port: u16) -> bool {
     false
 }
 
-struct Proc(std::process::Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn config_rewrite_then_restart_with_the_file() {
     let dir = tempfile::tempdir().unwrap();

@@ -427,6 +427,9 @@ pub fn table() -> &'static Table {
         hyperloglog::register(&mut specs);
         geo::register(&mut specs);
         streams::register(&mut specs);
+        if crate::sentinel::enabled() {
+            crate::sentinel::commands::restrict(&mut specs);
+        }
         let mut by_name = HashMap::with_hasher(ahash::RandomState::new());
         for (i, s) in specs.iter().enumerate() {
             let prev = by_name.insert(s.name.as_bytes(), i);

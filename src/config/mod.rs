@@ -219,6 +219,12 @@ pub fn load(file: Option<&Path>, cmdline: &str) -> Result<(), ConfigError> {
     }
     NOTIFY_FLAGS.store(num(Opt::NotifyKeyspaceEvents) as u32, Ordering::Relaxed);
     SAVE_SEEN.store(false, Ordering::Relaxed);
+    if crate::sentinel::enabled() {
+        // Redis's initSentinelConfig: port 26379, reachable from outside;
+        // a sentinel keeps no dataset.
+        apply_text("(sentinel)", SENTINEL_DEFAULTS, 0)?;
+        SAVE_SEEN.store(false, Ordering::Relaxed);
+    }
     if let Some(f) = &file {
         let body = std::fs::read_to_string(f).map_err(|e| ConfigError {
             source: f.display().to_string(),
@@ -238,6 +244,8 @@ pub fn load(file: Option<&Path>, cmdline: &str) -> Result<(), ConfigError> {
     }
     Ok(())
 }
+
+const SENTINEL_DEFAULTS: &str = "port 26379\nprotected-mode no\nsave \"\"\nappendonly no\n";
 
 /// Redis's CONFIG_DEFAULT_PID_FILE.
 const DEFAULT_PIDFILE: &str = "/var/run/redis.pid";
@@ -273,7 +281,7 @@ fn refused_directive(name: &str) -> Option<&'static str> {
         "loadmodule" => "Redwing does not load Redis modules",
         "rename-command" => "Redwing does not rename commands",
         "user" => "Redwing does not support ACL users yet",
-        "sentinel" => "sentinel directives need sentinel mode, which Redwing does not have yet",
+        "sentinel" => "sentinel directives need sentinel mode (--sentinel)",
         _ => return None,
     })
 }
@@ -306,6 +314,10 @@ fn apply_text(source: &str, body: &str, depth: usize) -> Result<(), ConfigError>
                     .map_err(|e| err(format!("can't open '{}': {e}", f.display())))?;
                 apply_text(&f.display().to_string(), &inc, depth + 1)?;
             }
+            continue;
+        }
+        if name == "sentinel" && crate::sentinel::enabled() {
+            crate::sentinel::config::line(&args[1..]).map_err(err)?;
             continue;
         }
         if let Some(why) = refused_directive(&name) {
@@ -424,6 +436,8 @@ pub fn rewrite() -> Result<(), String> {
     let mut out = String::new();
     let show = |i: usize| -> String {
         match OPTIONS[i].kind {
+            // An empty list (`save ""`) must stay a quoted empty word.
+            k if k.is_words() && text[i].is_empty() => format!("{} \"\"", OPTIONS[i].name),
             k if k.is_words() => format!("{} {}", OPTIONS[i].name, text[i]),
             _ => format!("{} {}", OPTIONS[i].name, quote(&text[i])),
         }

@@ -135,6 +135,13 @@ static BOUND: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::n
 pub async fn control_main() {
     use crate::persistence::{load, save};
     save::init(crate::storage::now_ms() / 1000);
+    if crate::sentinel::enabled() {
+        // A sentinel has no dataset: its role task, and the timer that
+        // serves signals (save rules are off).
+        crate::lifecycle::defer_signals();
+        runtime::spawn(crate::sentinel::run());
+        return save::cron().await;
+    }
     crate::persistence::set_function_hooks(script::function_hooks());
     // A signal while loading exits at once, without saving half a dataset.
     if config::num(Opt::Appendonly) == 1 {

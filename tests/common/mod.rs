@@ -47,6 +47,15 @@ impl Server {
         Self::spawn(redwing_bin(), all)
     }
 
+    /// Starts `bin` with the config file `conf` first on its command line
+    /// (as `redis-sentinel sentinel.conf` needs), then the usual options
+    /// and `args`.
+    pub fn with_config(bin: &str, conf: &std::path::Path, args: &[&str]) -> Server {
+        let mut all = vec![conf.display().to_string()];
+        all.extend(args.iter().map(|s| s.to_string()));
+        Self::spawn(bin, all)
+    }
+
     /// Starts Debian's redis-server, the oracle, with `args`.
     pub fn redis(args: &[&str]) -> Server {
         let mut all: Vec<String> = vec![
@@ -71,10 +80,13 @@ impl Server {
         for attempt in 1.. {
             let port = free_port();
             let mut cmd = Command::new(bin);
+            // A config file goes first (with_config).
+            let conf = args.first().filter(|a| !a.starts_with("--"));
+            cmd.args(conf);
             cmd.arg("--port").arg(port.to_string());
             cmd.arg("--bind").arg("127.0.0.1");
             cmd.arg("--dir").arg(dir.path());
-            cmd.args(&args);
+            cmd.args(&args[conf.is_some() as usize..]);
             cmd.stdout(Stdio::from(std::fs::File::create(&log).unwrap()));
             cmd.stderr(Stdio::from(
                 std::fs::OpenOptions::new().append(true).open(&log).unwrap(),
@@ -243,6 +255,16 @@ impl Drop for Server {
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// A process started by hand, killed when the test ends.
+pub struct Proc(pub std::process::Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }
 

@@ -1,0 +1,624 @@
+//! Leader election and the failover state machine (sentinelVoteLeader,
+//! sentinelGetLeader, sentinelStartFailoverIfNeeded,
+//! sentinelFailoverStateMachine and its states, sentinelSelectSlave,
+//! sentinelFailoverSwitchToPromotedSlave), the reconfiguration
+//! transaction, and the scripts.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use super::link::{self, Asked};
+use super::{event, flag, now, Failover, Inst, Level, Master, Sentinel};
+
+const ELECTION_TIMEOUT: i64 = 10_000;
+const SLAVE_RECONF_TIMEOUT: i64 = 10_000;
+const PUBLISH_PERIOD: i64 = 2_000;
+const PING_PERIOD: i64 = 1_000;
+const INFO_PERIOD: i64 = 10_000;
+
+fn jitter() -> i64 {
+    use rand::Rng;
+    rand::thread_rng().gen_range(0..1000)
+}
+
+/// sentinelVoteLeader: our vote for `req_runid` in `req_epoch`, or the
+/// vote we already gave. Returns (leader, leader_epoch).
+pub fn vote(s: &mut Sentinel, name: &str, req_epoch: u64, req_runid: &str) -> (String, u64) {
+    if req_epoch > s.current_epoch {
+        s.current_epoch = req_epoch;
+        s.dirty = true;
+        event(
+            Level::Warning,
+            "+new-epoch",
+            None,
+            &req_epoch.to_string(),
+            "",
+        );
+    }
+    let current = s.current_epoch;
+    let myid = s.myid.clone();
+    let m = s.masters.get_mut(name).unwrap();
+    if m.leader_epoch < req_epoch && current <= req_epoch {
+        m.leader = req_runid.to_string();
+        m.leader_epoch = current;
+        s.dirty = true;
+        event(
+            Level::Warning,
+            "+vote-for-leader",
+            None,
+            &format!("{} {}", m.leader, m.leader_epoch),
+            &m.notification_script,
+        );
+        // Voting for another delays our own failover attempt.
+        if req_runid != myid {
+            m.failover_start_time = now() + jitter();
+        }
+    }
+    (m.leader.clone(), m.leader_epoch)
+}
+
+/// sentinelGetLeader: the sentinel that has the majority of the votes for
+/// `epoch`, counting ours, if any.
+fn leader(s: &mut Sentinel, name: &str, epoch: u64) -> Option<String> {
+    let m = s.masters.get(name).unwrap();
+    let mut counts: Vec<(String, u32)> = Vec::new();
+    let add = |who: &str, counts: &mut Vec<(String, u32)>| match counts
+        .iter_mut()
+        .find(|(w, _)| w == who)
+    {
+        Some((_, n)) => *n += 1,
+        None => counts.push((who.to_string(), 1)),
+    };
+    for p in m.sentinels.values() {
+        if !p.leader.is_empty() && p.leader_epoch == s.current_epoch {
+            add(&p.leader, &mut counts);
+        }
+    }
+    let voters = m.sentinels.len() as u32 + 1;
+    let quorum = m.quorum;
+    let top = |counts: &Vec<(String, u32)>| {
+        counts
+            .iter()
+            .fold(None::<&(String, u32)>, |best, c| match best {
+                Some(b) if b.1 >= c.1 => Some(b),
+                _ => Some(c),
+            })
+            .cloned()
+    };
+    let candidate = top(&counts).map(|(w, _)| w).unwrap_or(s.myid.clone());
+    let (myvote, vote_epoch) = vote(s, name, epoch, &candidate);
+    if !myvote.is_empty() && vote_epoch == epoch {
+        add(&myvote, &mut counts);
+    }
+    let (winner, votes) = top(&counts)?;
+    // A majority of the voters (voters / 2 + 1) and the quorum.
+    (votes > voters / 2 && votes >= quorum).then_some(winner)
+}
+
+/// sentinelStartFailoverIfNeeded.
+pub fn start_if_needed(s: &mut Sentinel, name: &str) -> bool {
+    let t = now();
+    let m = s.masters.get_mut(name).unwrap();
+    if !m.inst.is(flag::O_DOWN) || m.inst.is(flag::FAILOVER_IN_PROGRESS) {
+        return false;
+    }
+    if t - m.failover_start_time < m.failover_timeout * 2 {
+        if m.failover_delay_logged != m.failover_start_time {
+            m.failover_delay_logged = m.failover_start_time;
+            tracing::warn!(
+                "Next failover delay: I will not start a failover before {} ms from now",
+                m.failover_start_time + m.failover_timeout * 2 - t
+            );
+        }
+        return false;
+    }
+    start(s, name);
+    true
+}
+
+/// sentinelStartFailover.
+pub fn start(s: &mut Sentinel, name: &str) {
+    s.current_epoch += 1;
+    let epoch = s.current_epoch;
+    s.dirty = true;
+    let m = s.masters.get_mut(name).unwrap();
+    m.failover_state = Failover::WaitStart;
+    m.inst.flags |= flag::FAILOVER_IN_PROGRESS;
+    m.failover_epoch = epoch;
+    event(Level::Warning, "+new-epoch", None, &epoch.to_string(), "");
+    m.ev(Level::Warning, "+try-failover", "");
+    m.failover_start_time = now() + jitter();
+    m.failover_state_change_time = now();
+}
+
+fn abort(m: &mut Master) {
+    m.inst.flags &= !(flag::FAILOVER_IN_PROGRESS | flag::FORCE_FAILOVER);
+    m.failover_state = Failover::None;
+    m.failover_state_change_time = now();
+    if let Some(p) = m.promoted.take() {
+        if let Some(r) = m.replicas.get_mut(&p) {
+            r.flags &= !flag::PROMOTED;
+        }
+    }
+}
+
+/// sentinelFailoverStateMachine.
+pub fn state_machine(s: &mut Sentinel, name: &str) {
+    let state = s.masters.get(name).unwrap().failover_state;
+    if !s.masters[name].inst.is(flag::FAILOVER_IN_PROGRESS) {
+        return;
+    }
+    let t = now();
+    match state {
+        Failover::WaitStart => {
+            let epoch = s.masters[name].failover_epoch;
+            let elected = leader(s, name, epoch).is_some_and(|l| l == s.myid);
+            let m = s.masters.get_mut(name).unwrap();
+            if !elected && !m.inst.is(flag::FORCE_FAILOVER) {
+                let timeout = ELECTION_TIMEOUT.min(m.failover_timeout);
+                if t - m.failover_start_time > timeout {
+                    m.ev(Level::Warning, "-failover-abort-not-elected", "");
+                    abort(m);
+                }
+                return;
+            }
+            m.ev(Level::Warning, "+elected-leader", "");
+            m.failover_state = Failover::SelectSlave;
+            m.failover_state_change_time = t;
+            m.ev(Level::Warning, "+failover-state-select-slave", "");
+            // Go on at once: nothing to wait for.
+            state_machine(s, name);
+        }
+        Failover::SelectSlave => {
+            let m = s.masters.get_mut(name).unwrap();
+            match select_replica(m) {
+                None => {
+                    m.ev(Level::Warning, "-failover-abort-no-good-slave", "");
+                    abort(m);
+                }
+                Some(r) => {
+                    let ri = m.replicas.get_mut(&r).unwrap();
+                    ri.flags |= flag::PROMOTED;
+                    let ri = ri.clone();
+                    m.ev_on(Level::Warning, "+selected-slave", &ri, "");
+                    m.promoted = Some(r);
+                    m.failover_state = Failover::SendSlaveofNoone;
+                    m.failover_state_change_time = t;
+                    m.ev_on(Level::Notice, "+failover-state-send-slaveof-noone", &ri, "");
+                    state_machine(s, name);
+                }
+            }
+        }
+        Failover::SendSlaveofNoone => {
+            let m = s.masters.get_mut(name).unwrap();
+            let p = m.promoted.clone().unwrap_or_default();
+            let Some(ri) = m.replicas.get(&p).cloned() else {
+                abort(m);
+                return;
+            };
+            if ri.is(flag::DISCONNECTED) {
+                if t - m.failover_state_change_time > m.failover_timeout {
+                    m.ev(Level::Warning, "-failover-abort-slave-timeout", "");
+                    abort(m);
+                }
+                return;
+            }
+            if send_slaveof(&ri, None) {
+                m.ev_on(Level::Notice, "+failover-state-wait-promotion", &ri, "");
+                m.failover_state = Failover::WaitPromotion;
+                m.failover_state_change_time = t;
+                // Ask the replica for INFO now rather than in a second.
+                if let Some(l) = super::link(ri.uid, false) {
+                    l.send(&link::command(&["INFO"]), &[Asked::Info]);
+                }
+            }
+        }
+        Failover::WaitPromotion => {
+            let m = s.masters.get_mut(name).unwrap();
+            if t - m.failover_state_change_time > m.failover_timeout {
+                m.ev(Level::Warning, "-failover-abort-slave-timeout", "");
+                abort(m);
+            } else if let Some(ri) = m.promoted.as_ref().and_then(|p| m.replicas.get(p)) {
+                // Poll the promoted replica quickly: promotion shows in INFO.
+                if let Some(l) = super::link(ri.uid, false) {
+                    if t - ri.info_refresh > 100 && l.pending.borrow().is_empty() {
+                        l.send(&link::command(&["INFO"]), &[Asked::Info]);
+                    }
+                }
+            }
+        }
+        Failover::ReconfSlaves => reconf_next(s, name),
+        Failover::None | Failover::UpdateConfig => {}
+    }
+}
+
+/// sentinelSelectSlave with compareSlavesForPromotion.
+fn select_replica(m: &Master) -> Option<String> {
+    let t = now();
+    let mut max_down = 0;
+    if m.inst.is(flag::S_DOWN) {
+        max_down += t - m.inst.s_down_since;
+    }
+    max_down += m.inst.down_after * 10;
+    let validity = if m.inst.is(flag::S_DOWN) {
+        PING_PERIOD * 5
+    } else {
+        INFO_PERIOD * 3
+    };
+    let mut c: Vec<&Inst> = m
+        .replicas
+        .values()
+        .filter(|r| {
+            !r.is(flag::S_DOWN | flag::O_DOWN | flag::DISCONNECTED)
+                && t - r.last_avail_time <= PING_PERIOD * 5
+                && r.slave_priority != 0
+                && t - r.info_refresh <= validity
+                && r.master_link_down_time <= max_down
+        })
+        .collect();
+    c.sort_by(|a, b| {
+        a.slave_priority
+            .cmp(&b.slave_priority)
+            .then(b.slave_repl_offset.cmp(&a.slave_repl_offset))
+            .then_with(|| match (a.runid.is_empty(), b.runid.is_empty()) {
+                (true, true) => std::cmp::Ordering::Equal,
+                (true, false) => std::cmp::Ordering::Greater,
+                (false, true) => std::cmp::Ordering::Less,
+                _ => a.runid.to_lowercase().cmp(&b.runid.to_lowercase()),
+            })
+    });
+    c.first().map(|r| r.name.clone())
+}
+
+/// sentinelSendSlaveOf: the reconfiguration as one transaction (SLAVEOF,
+/// never REPLICAOF; replies ignored, the next INFO tells).
+pub fn send_slaveof(ri: &Inst, to: Option<(&str, u16)>) -> bool {
+    let Some(l) = super::link(ri.uid, false) else {
+        return false;
+    };
+    let port;
+    let slaveof: Vec<&str> = match to {
+        Some((ip, p)) => {
+            port = p.to_string();
+            vec!["SLAVEOF", ip, &port]
+        }
+        None => vec!["SLAVEOF", "NO", "ONE"],
+    };
+    let mut b = link::command(&["MULTI"]);
+    b.extend(link::command(&slaveof));
+    b.extend(link::command(&["CONFIG", "REWRITE"]));
+    b.extend(link::command(&["CLIENT", "KILL", "TYPE", "normal"]));
+    b.extend(link::command(&["CLIENT", "KILL", "TYPE", "pubsub"]));
+    b.extend(link::command(&["EXEC"]));
+    l.send(&b, &[Asked::Ignore; 6])
+}
+
+/// What a replica's INFO means for the failover and for its
+/// configuration (the second half of sentinelRefreshInstanceInfo).
+pub fn replica_info(s: &mut Sentinel, name: &str, rname: &str, role: u32) {
+    let t = now();
+    let m = s.masters.get_mut(name).unwrap();
+    let Some(ri) = m.replicas.get(rname).cloned() else {
+        return;
+    };
+    let waiting = m.inst.is(flag::FAILOVER_IN_PROGRESS)
+        && m.failover_state == Failover::WaitPromotion
+        && m.promoted.as_deref() == Some(rname);
+    if role == flag::MASTER && ri.is(flag::PROMOTED) && waiting {
+        // The promotion worked.
+        m.config_epoch = m.failover_epoch;
+        m.failover_state = Failover::ReconfSlaves;
+        m.failover_state_change_time = t;
+        s.dirty = true;
+        m.ev_on(Level::Warning, "+promoted-slave", &ri, "");
+        m.ev(Level::Warning, "+failover-state-reconf-slaves", "");
+        let from = (m.inst.ip.clone(), m.inst.port);
+        reconf_script(m, "leader", (&from.0, from.1), (&ri.ip, ri.port));
+        force_hello(m);
+        // Reconfigure the other replicas now, not at the next tick.
+        reconf_next(s, name);
+        return;
+    }
+    if role == flag::MASTER && !ri.is(flag::PROMOTED) {
+        // A replica that says it is a master (the old master back):
+        // make it a replica again once things are stable.
+        let wait = PUBLISH_PERIOD * 4;
+        if master_sane(m) && ri.no_down_for(wait) && t - ri.role_reported_time > wait {
+            let (ip, port) = (m.inst.ip.clone(), m.inst.port);
+            if send_slaveof(&ri, Some((&ip, port))) {
+                m.ev_on(Level::Notice, "+convert-to-slave", &ri, "");
+            }
+        }
+        return;
+    }
+    if role == flag::SLAVE
+        && !m.inst.is(flag::FAILOVER_IN_PROGRESS)
+        && (ri.slave_master_port != m.inst.port
+            || !ri.slave_master_host.eq_ignore_ascii_case(&m.inst.ip))
+    {
+        let wait = m.failover_timeout;
+        if master_sane(m) && ri.no_down_for(wait) && t - ri.slave_conf_change_time > wait {
+            let (ip, port) = (m.inst.ip.clone(), m.inst.port);
+            if send_slaveof(&ri, Some((&ip, port))) {
+                m.ev_on(Level::Notice, "+fix-slave-config", &ri, "");
+            }
+        }
+    }
+    if role == flag::SLAVE && ri.is(flag::RECONF_SENT | flag::RECONF_INPROG) {
+        let Some(p) = m.promoted.as_ref().and_then(|p| m.replicas.get(p)).cloned() else {
+            return;
+        };
+        let r = m.replicas.get_mut(rname).unwrap();
+        if r.is(flag::RECONF_SENT) && r.slave_master_host == p.ip && r.slave_master_port == p.port {
+            r.flags &= !flag::RECONF_SENT;
+            r.flags |= flag::RECONF_INPROG;
+            let r = r.clone();
+            m.ev_on(Level::Notice, "+slave-reconf-inprog", &r, "");
+        }
+        let r = m.replicas.get_mut(rname).unwrap();
+        if r.is(flag::RECONF_INPROG) && r.slave_master_link_up {
+            r.flags &= !flag::RECONF_INPROG;
+            r.flags |= flag::RECONF_DONE;
+            let r = r.clone();
+            m.ev_on(Level::Notice, "+slave-reconf-done", &r, "");
+        }
+    }
+}
+
+/// sentinelMasterLooksSane.
+fn master_sane(m: &Master) -> bool {
+    m.inst.is(flag::MASTER)
+        && m.inst.role_reported == flag::MASTER
+        && !m.inst.is(flag::S_DOWN | flag::O_DOWN | flag::DISCONNECTED)
+        && now() - m.inst.info_refresh < INFO_PERIOD * 2
+}
+
+/// sentinelForceHelloUpdateForMaster: hellos go out at the next tick.
+fn force_hello(m: &mut Master) {
+    m.inst.last_pub_time = 0;
+    for i in m.replicas.values_mut().chain(m.sentinels.values_mut()) {
+        i.last_pub_time = 0;
+    }
+}
+
+/// sentinelFailoverReconfNextSlave, then sentinelFailoverDetectEnd.
+fn reconf_next(s: &mut Sentinel, name: &str) {
+    let t = now();
+    let m = s.masters.get_mut(name).unwrap();
+    let Some(p) = m.promoted.as_ref().and_then(|p| m.replicas.get(p)).cloned() else {
+        return;
+    };
+    let mut in_progress = m
+        .replicas
+        .values()
+        .filter(|r| r.is(flag::RECONF_SENT | flag::RECONF_INPROG))
+        .count() as u32;
+    let names: Vec<String> = m.replicas.keys().cloned().collect();
+    for rn in &names {
+        if in_progress >= m.parallel_syncs {
+            break;
+        }
+        let r = m.replicas.get_mut(rn).unwrap();
+        if r.is(flag::PROMOTED | flag::RECONF_DONE) {
+            continue;
+        }
+        if r.is(flag::RECONF_SENT) && t - r.slave_reconf_sent_time > SLAVE_RECONF_TIMEOUT {
+            r.flags &= !flag::RECONF_SENT;
+            r.flags |= flag::RECONF_DONE;
+            let r = r.clone();
+            m.ev_on(Level::Notice, "-slave-reconf-sent-timeout", &r, "");
+            continue;
+        }
+        if r.is(flag::RECONF_SENT | flag::RECONF_INPROG | flag::DISCONNECTED) {
+            continue;
+        }
+        if send_slaveof(r, Some((&p.ip, p.port))) {
+            r.flags |= flag::RECONF_SENT;
+            r.slave_reconf_sent_time = t;
+            let r = r.clone();
+            m.ev_on(Level::Notice, "+slave-reconf-sent", &r, "");
+            in_progress += 1;
+        }
+    }
+    detect_end(m);
+}
+
+/// sentinelFailoverDetectEnd.
+fn detect_end(m: &mut Master) {
+    let t = now();
+    let Some(p) = m.promoted.as_ref().and_then(|p| m.replicas.get(p)).cloned() else {
+        return;
+    };
+    if m.failover_state != Failover::ReconfSlaves || p.is(flag::S_DOWN) {
+        return;
+    }
+    let mut left = m
+        .replicas
+        .values()
+        .filter(|r| !r.is(flag::PROMOTED | flag::RECONF_DONE | flag::S_DOWN))
+        .count();
+    let mut timeout = false;
+    if t - m.failover_state_change_time > m.failover_timeout {
+        left = 0;
+        timeout = true;
+        m.ev(Level::Warning, "+failover-end-for-timeout", "");
+    }
+    if left == 0 {
+        m.ev(Level::Warning, "+failover-end", "");
+        m.failover_state = Failover::UpdateConfig;
+        m.failover_state_change_time = t;
+    }
+    if timeout {
+        let names: Vec<String> = m.replicas.keys().cloned().collect();
+        for rn in names {
+            let r = m.replicas.get_mut(&rn).unwrap();
+            if r.is(flag::RECONF_DONE | flag::RECONF_SENT | flag::PROMOTED | flag::DISCONNECTED) {
+                continue;
+            }
+            if send_slaveof(r, Some((&p.ip, p.port))) {
+                r.flags |= flag::RECONF_SENT;
+                let r = r.clone();
+                m.ev_on(Level::Notice, "+slave-reconf-sent-be", &r, "");
+            }
+        }
+    }
+}
+
+/// sentinelFailoverSwitchToPromotedSlave.
+pub fn switch_to_promoted(s: &mut Sentinel, name: &str) {
+    let m = s.masters.get(name).unwrap();
+    let Some(p) = m.promoted.as_ref().and_then(|p| m.replicas.get(p)).cloned() else {
+        return;
+    };
+    event(
+        Level::Warning,
+        "+switch-master",
+        None,
+        &format!("{name} {} {} {} {}", m.inst.ip, m.inst.port, p.ip, p.port),
+        "",
+    );
+    reset_and_change_address(s, name, &p.ip, p.port);
+}
+
+/// sentinelResetMasterAndChangeAddress: the master is now at `ip:port`;
+/// the other replicas and the old master become its replicas, the
+/// sentinels stay.
+pub fn reset_and_change_address(s: &mut Sentinel, name: &str, ip: &str, port: u16) {
+    let m = s.masters.get_mut(name).unwrap();
+    let mut addrs: Vec<(String, u16)> = m
+        .replicas
+        .values()
+        .filter(|r| (r.ip.as_str(), r.port) != (ip, port))
+        .map(|r| (r.ip.clone(), r.port))
+        .collect();
+    if (m.inst.ip.as_str(), m.inst.port) != (ip, port) {
+        addrs.push((m.inst.ip.clone(), m.inst.port));
+    }
+    reset(m, false);
+    m.inst.ip = ip.to_string();
+    m.inst.port = port;
+    for (rip, rport) in addrs {
+        if m.add_replica(&rip, rport) {
+            let r = m
+                .replicas
+                .get(&format!("{}:{rport}", link::bracket(&rip)))
+                .unwrap()
+                .clone();
+            m.ev_on(Level::Notice, "+slave", &r, "");
+        }
+    }
+    s.dirty = true;
+}
+
+/// sentinelResetMaster: forget the replicas (and the sentinels when
+/// asked), the failover, and the links.
+pub fn reset(m: &mut Master, sentinels_too: bool) {
+    for r in std::mem::take(&mut m.replicas).into_values() {
+        super::drop_links(r.uid);
+    }
+    if sentinels_too {
+        for p in std::mem::take(&mut m.sentinels).into_values() {
+            super::drop_links(p.uid);
+        }
+    }
+    super::drop_links(m.inst.uid);
+    let old = m.inst.clone();
+    m.inst = Inst::new(flag::MASTER, old.name, old.ip, old.port, old.down_after);
+    m.failover_state = Failover::None;
+    m.failover_state_change_time = 0;
+    m.failover_start_time = 0;
+    m.promoted = None;
+}
+
+/// Runs client-reconfig-script `<master> <role> start <from> <to>` (in
+/// Redis 7.0 the state is always "start").
+pub fn reconf_script(m: &Master, role: &str, from: (&str, u16), to: (&str, u16)) {
+    if m.client_reconfig_script.is_empty() {
+        return;
+    }
+    run_script(
+        m.client_reconfig_script.clone(),
+        vec![
+            m.name().to_string(),
+            role.to_string(),
+            "start".to_string(),
+            from.0.to_string(),
+            from.1.to_string(),
+            to.0.to_string(),
+            to.1.to_string(),
+        ],
+    );
+}
+
+/// Scripts running now (INFO's sentinel_running_scripts).
+pub static RUNNING_SCRIPTS: AtomicUsize = AtomicUsize::new(0);
+
+const SCRIPT_MAX_RUNTIME: Duration = Duration::from_secs(60);
+const SCRIPT_MAX_RETRY: u32 = 10;
+const SCRIPT_RETRY_DELAY: Duration = Duration::from_secs(30);
+
+/// Runs a script off the executors: at most 60 s per run; exit code 1 or
+/// a signal retries (up to 10 runs, the delay doubling from 30 s), as
+/// Redis's script queue does.
+pub fn run_script(path: String, args: Vec<String>) {
+    std::thread::spawn(move || {
+        for attempt in 1..=SCRIPT_MAX_RETRY {
+            RUNNING_SCRIPTS.fetch_add(1, Ordering::Relaxed);
+            let retry = run_once(&path, &args);
+            RUNNING_SCRIPTS.fetch_sub(1, Ordering::Relaxed);
+            if !retry || attempt == SCRIPT_MAX_RETRY {
+                return;
+            }
+            std::thread::sleep(SCRIPT_RETRY_DELAY * 2u32.pow(attempt - 1));
+        }
+    });
+}
+
+/// One run; true if it should be retried.
+fn run_once(path: &str, args: &[String]) -> bool {
+    use std::os::unix::process::ExitStatusExt;
+    let mut child = match std::process::Command::new(path).args(args).spawn() {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!("-script-error {path}: {e}");
+            return false;
+        }
+    };
+    let start = std::time::Instant::now();
+    loop {
+        match child.try_wait() {
+            Ok(Some(st)) => {
+                if st.code() == Some(1) || st.signal().is_some() {
+                    return true;
+                }
+                return false;
+            }
+            Ok(None) if start.elapsed() > SCRIPT_MAX_RUNTIME => {
+                tracing::warn!("-script-timeout {path}");
+                let _ = child.kill();
+                let _ = child.wait();
+                return true;
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+            Err(_) => return false,
+        }
+    }
+}
+
+/// SENTINEL FAILOVER: a failover that needs no agreement.
+pub fn force(s: &mut Sentinel, name: &str) -> Result<(), &'static str> {
+    let m = s
+        .masters
+        .get(name)
+        .ok_or("ERR No such master with that name")?;
+    if m.inst.is(flag::FAILOVER_IN_PROGRESS) {
+        return Err("INPROG Failover already in progress");
+    }
+    if select_replica(m).is_none() {
+        return Err("NOGOODSLAVE No suitable replica to promote");
+    }
+    tracing::warn!("Executing user requested FAILOVER of '{name}'");
+    start(s, name);
+    s.masters.get_mut(name).unwrap().inst.flags |= flag::FORCE_FAILOVER;
+    Ok(())
+}

@@ -1,0 +1,476 @@
+//! Sentinel mode: Redwing sentinels (and Debian's `redis-sentinel` 7.0
+//! beside them) watching Redwing masters and replicas on loopback ports,
+//! with lean timeouts (down-after 1000 ms, failover-timeout 3000 ms).
+//! A master killed with SIGKILL is failed over: a replica is promoted, the
+//! other follows it, `+switch-master` is published, every sentinel names
+//! the new master, and the client-reconfig-script ran with Redis's seven
+//! arguments. Without quorum nothing happens. The replies clients read
+//! have Redis Sentinel's shape.
+
+mod common;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use common::repl::*;
+use common::*;
+
+const FAILOVER_LIMIT: Duration = Duration::from_secs(25);
+
+/// A sentinel process and the directory holding its config file.
+struct Sentinel {
+    s: Server,
+    _conf: tempfile::TempDir,
+    conf: PathBuf,
+}
+
+/// Starts a sentinel (`redis-sentinel` when `redis`, else redwing-server
+/// `--sentinel`) monitoring `mym` at `master` with `quorum`.
+fn sentinel(master: u16, quorum: u32, extra: &str, redis: bool) -> Sentinel {
+    sentinel_as(
+        if redis {
+            "redis-sentinel"
+        } else {
+            redwing_bin()
+        },
+        master,
+        quorum,
+        extra,
+    )
+}
+
+/// A sentinel started as `bin` (`--sentinel` added for redwing-server).
+fn sentinel_as(bin: &str, master: u16, quorum: u32, extra: &str) -> Sentinel {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("sentinel.conf");
+    let body = format!(
+        "sentinel monitor mym 127.0.0.1 {master} {quorum}\n\
+         sentinel down-after-milliseconds mym 1000\n\
+         sentinel failover-timeout mym 3000\n{extra}"
+    );
+    std::fs::write(&conf, body).unwrap();
+    let flag: &[&str] = if bin == redwing_bin() {
+        &["--sentinel"]
+    } else {
+        &[]
+    };
+    let s = Server::with_config(bin, &conf, flag);
+    Sentinel {
+        s,
+        _conf: dir,
+        conf,
+    }
+}
+
+/// SENTINEL MASTER mym as field → value.
+fn master_fields(s: &Server) -> std::collections::HashMap<String, String> {
+    let v: Vec<String> = cmd(&["SENTINEL", "MASTER", "mym"])
+        .query(&mut s.conn())
+        .unwrap();
+    v.chunks(2).map(|p| (p[0].clone(), p[1].clone())).collect()
+}
+
+fn master_addr(s: &Server) -> (String, u16) {
+    let v: Vec<String> = cmd(&["SENTINEL", "GET-MASTER-ADDR-BY-NAME", "mym"])
+        .query(&mut s.conn())
+        .unwrap();
+    (v[0].clone(), v[1].parse().unwrap())
+}
+
+/// Waits until every sentinel knows `replicas` replicas and the other
+/// sentinels.
+fn wait_discovery(sentinels: &[&Server], replicas: usize) {
+    let others = (sentinels.len() - 1).to_string();
+    let replicas = replicas.to_string();
+    wait_for(
+        "sentinels to discover each other and the replicas",
+        Duration::from_secs(20),
+        || {
+            sentinels.iter().all(|s| {
+                let f = master_fields(s);
+                f["num-slaves"] == replicas && f["num-other-sentinels"] == others
+            })
+        },
+    );
+}
+
+fn role(s: &Server) -> Vec<redis::Value> {
+    cmd(&["ROLE"]).query(&mut s.conn()).unwrap()
+}
+
+fn is_master(s: &Server) -> bool {
+    matches!(&role(s)[0], redis::Value::BulkString(b) if b == b"master")
+}
+
+/// A replica's master port and link state from INFO replication.
+fn replica_of(s: &Server) -> (Option<String>, Option<String>) {
+    let i = info(&mut s.conn(), "replication");
+    (field(&i, "master_port"), field(&i, "master_link_status"))
+}
+
+fn wait_offsets_equal(master: &Server, replicas: &[&Server]) {
+    let mut m = master.conn();
+    wait_for("replicas to catch up", SYNC_LIMIT, || {
+        let mo = field(&info(&mut m, "replication"), "master_repl_offset");
+        replicas.iter().all(|r| {
+            let ro = field(&info(&mut r.conn(), "replication"), "slave_repl_offset");
+            ro.is_some() && ro == mo
+        })
+    });
+}
+
+#[test]
+fn killed_master_is_failed_over_by_redwing_sentinels() {
+    let mut master = Server::start(&["--repl-diskless-sync-delay", "0"]);
+    let mp = master.port.to_string();
+    let r1 = Server::start(&["--replicaof", "127.0.0.1", &mp]);
+    let r2 = Server::start(&["--threads", "1", "--replicaof", "127.0.0.1", &mp]);
+    let scripts = tempfile::tempdir().unwrap();
+    let calls = scripts.path().join("calls");
+    let script = scripts.path().join("reconf.sh");
+    std::fs::write(
+        &script,
+        format!("#!/bin/sh\necho \"$@\" >> {}\n", calls.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let extra = format!("sentinel client-reconfig-script mym {}\n", script.display());
+    let sentinels: Vec<Sentinel> = (0..3)
+        .map(|_| sentinel(master.port, 2, &extra, false))
+        .collect();
+    let all: Vec<&Server> = sentinels.iter().map(|s| &s.s).collect();
+    wait_discovery(&all, 2);
+    // Writes reach both replicas before the master dies.
+    let mut c = master.conn();
+    for i in 0..100 {
+        q(&mut c, &["SET", &format!("k{i}"), &i.to_string()]);
+    }
+    wait_offsets_equal(&master, &[&r1, &r2]);
+    // The state is in each sentinel's rewritten config.
+    let conf = std::fs::read_to_string(&sentinels[0].conf).unwrap();
+    assert!(conf.contains("sentinel myid "), "{conf}");
+    assert!(
+        conf.contains(&format!("sentinel known-replica mym 127.0.0.1 {}", r1.port)),
+        "{conf}"
+    );
+    assert_eq!(
+        conf.matches("sentinel known-sentinel mym").count(),
+        2,
+        "{conf}"
+    );
+
+    let mut sub = RawClient::new(&sentinels[1].s);
+    sub.call(&["SUBSCRIBE", "+switch-master"]);
+    let killed = Instant::now();
+    let _ = master.child.kill();
+    let _ = master.child.wait();
+    let msg = sub
+        .read_within(FAILOVER_LIMIT)
+        .expect("+switch-master within the failover limit");
+    let took = killed.elapsed();
+    // "mym <old ip> <old port> <new ip> <new port>"
+    let new_port: u16 = msg
+        .split_whitespace()
+        .last()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("{msg}"));
+    assert!(new_port == r1.port || new_port == r2.port, "{msg}");
+    assert!(
+        msg.contains(&format!(
+            "mym 127.0.0.1 {} 127.0.0.1 {new_port}",
+            master.port
+        )),
+        "{msg}"
+    );
+    eprintln!("kill -9 to +switch-master: {took:?}");
+    let (promoted, other) = if new_port == r1.port {
+        (&r1, &r2)
+    } else {
+        (&r2, &r1)
+    };
+    assert!(is_master(promoted));
+    wait_for(
+        "every sentinel to name the new master",
+        Duration::from_secs(10),
+        || {
+            all.iter()
+                .all(|s| master_addr(s) == ("127.0.0.1".into(), new_port))
+        },
+    );
+    wait_for(
+        "the other replica to follow the new master",
+        SYNC_LIMIT,
+        || replica_of(other) == (Some(new_port.to_string()), Some("up".into())),
+    );
+    // The data written before the failure is on the new master.
+    let v: String = cmd(&["GET", "k99"]).query(&mut promoted.conn()).unwrap();
+    assert_eq!(v, "99");
+    // One client-reconfig-script run per sentinel: the leader and two
+    // observers, each with Redis's seven arguments.
+    wait_for(
+        "three reconfig script runs",
+        Duration::from_secs(10),
+        || std::fs::read_to_string(&calls).is_ok_and(|t| t.lines().count() >= 3),
+    );
+    let text = std::fs::read_to_string(&calls).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    for l in &lines {
+        let a: Vec<&str> = l.split(' ').collect();
+        assert_eq!(a.len(), 7, "{l}");
+        assert_eq!(a[0], "mym");
+        assert!(a[1] == "leader" || a[1] == "observer", "{l}");
+        assert_eq!(a[2], "start");
+        assert_eq!(a[3..5], ["127.0.0.1", &master.port.to_string()[..]]);
+        assert_eq!(a[5..7], ["127.0.0.1", &new_port.to_string()[..]]);
+    }
+    assert_eq!(
+        lines.iter().filter(|l| l.contains(" leader ")).count(),
+        1,
+        "{text}"
+    );
+    // The new address is in the config files.
+    for s in &sentinels {
+        let conf = std::fs::read_to_string(&s.conf).unwrap();
+        assert!(
+            conf.contains(&format!("sentinel monitor mym 127.0.0.1 {new_port} 2")),
+            "{conf}"
+        );
+    }
+    // The old master comes back (empty, on its old port): the sentinels
+    // make it a replica of the new master (+convert-to-slave, 8 s after it
+    // reports itself a master, as Redis).
+    let dir = tempfile::tempdir().unwrap();
+    let old = Proc(
+        std::process::Command::new(redwing_bin())
+            .args([
+                "--port",
+                &master.port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+            ])
+            .arg("--dir")
+            .arg(dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let url = format!("redis://127.0.0.1:{}/", master.port);
+    wait_for(
+        "the old master to become a replica of the new one",
+        Duration::from_secs(30),
+        || {
+            let Ok(mut c) = redis::Client::open(url.as_str()).unwrap().get_connection() else {
+                return false;
+            };
+            let i: String = cmd(&["INFO", "replication"])
+                .query(&mut c)
+                .unwrap_or_default();
+            field(&i, "master_port") == Some(new_port.to_string())
+        },
+    );
+    drop(old);
+}
+
+#[test]
+fn no_failover_without_quorum() {
+    let mut master = Server::start(&["--repl-diskless-sync-delay", "0"]);
+    let mp = master.port.to_string();
+    let r = Server::start(&["--replicaof", "127.0.0.1", &mp]);
+    // Two sentinels cannot reach a quorum of three.
+    let sentinels: Vec<Sentinel> = (0..2)
+        .map(|_| sentinel(master.port, 3, "", false))
+        .collect();
+    let all: Vec<&Server> = sentinels.iter().map(|s| &s.s).collect();
+    wait_discovery(&all, 1);
+    let mut c = all[0].conn();
+    assert_eq!(
+        q(&mut c, &["SENTINEL", "CKQUORUM", "mym"]),
+        "-NOQUORUM 2 usable Sentinels. Not enough available Sentinels to reach the specified quorum for this master"
+    );
+    let mut sdown = RawClient::new(all[0]);
+    sdown.call(&["SUBSCRIBE", "+sdown"]);
+    let mut acting = RawClient::new(all[0]);
+    acting.call(&["SUBSCRIBE", "+odown", "+try-failover"]);
+    acting.read();
+    let _ = master.child.kill();
+    let _ = master.child.wait();
+    wait_for("+sdown of the master", Duration::from_secs(5), || {
+        sdown
+            .read_within(Duration::from_secs(5))
+            .is_some_and(|m| m.contains("master mym"))
+    });
+    // Several seconds later: no ODOWN, no failover, same address.
+    assert_eq!(acting.read_within(Duration::from_secs(4)), None);
+    for s in &all {
+        assert_eq!(master_addr(s), ("127.0.0.1".into(), master.port));
+        let f = master_fields(s);
+        assert_eq!(f["flags"], "s_down,master,disconnected", "{f:?}");
+    }
+    assert_eq!(replica_of(&r).0, Some(mp));
+}
+
+/// Sentinels (`redis` tells which are redis-sentinel) watching `master`
+/// and its replica `r` with quorum 2: after `master` is killed they all
+/// name `r`, which is a master.
+fn all_agree_after_kill(master: &mut Server, r: &Server, redis: &[bool]) -> Vec<Sentinel> {
+    let sentinels: Vec<Sentinel> = redis
+        .iter()
+        .map(|&theirs| sentinel(master.port, 2, "", theirs))
+        .collect();
+    let all: Vec<&Server> = sentinels.iter().map(|s| &s.s).collect();
+    wait_discovery(&all, 1);
+    wait_offsets_equal(master, &[r]);
+    let _ = master.child.kill();
+    let _ = master.child.wait();
+    wait_for("every sentinel to name the replica", FAILOVER_LIMIT, || {
+        all.iter()
+            .all(|s| master_addr(s) == ("127.0.0.1".into(), r.port))
+    });
+    assert!(is_master(r));
+    sentinels
+}
+
+#[test]
+fn redis_sentinel_and_redwing_sentinels_agree() {
+    let mut master = Server::start(&["--repl-diskless-sync-delay", "0"]);
+    let mp = master.port.to_string();
+    let r = Server::start(&["--replicaof", "127.0.0.1", &mp]);
+    let sentinels = all_agree_after_kill(&mut master, &r, &[false, true, false]);
+    // One epoch: every sentinel agrees on the new master's config epoch.
+    let epochs: Vec<String> = sentinels
+        .iter()
+        .map(|s| master_fields(&s.s)["config-epoch"].clone())
+        .collect();
+    assert!(
+        epochs.iter().all(|e| e == &epochs[0] && e != "0"),
+        "{epochs:?}"
+    );
+}
+
+#[test]
+fn replies_have_redis_sentinels_shape() {
+    let master = Server::start(&[]);
+    let ours = sentinel(master.port, 1, "", false);
+    let theirs = sentinel(master.port, 1, "", true);
+    let (a, b) = (&ours.s, &theirs.s);
+    let mut ca = a.conn();
+    let mut cb = b.conn();
+    for args in [
+        &["GET", "x"][..],
+        &["PUBLISH", "foo", "bar"],
+        &["SENTINEL", "FOO"],
+        &["SENTINEL", "GET-MASTER-ADDR-BY-NAME", "nope"],
+        &["SENTINEL", "GET-MASTER-ADDR-BY-NAME", "mym"],
+        &["SENTINEL", "MASTER", "nope"],
+        &["SENTINEL", "CKQUORUM", "mym"],
+        &["SENTINEL", "SENTINELS", "mym"],
+        &[
+            "SENTINEL",
+            "IS-MASTER-DOWN-BY-ADDR",
+            "127.0.0.1",
+            &master.port.to_string(),
+            "0",
+            "*",
+        ],
+        &["SENTINEL", "SET", "mym", "quorum", "0"],
+        &["SENTINEL", "SET", "mym", "nosuch", "1"],
+        &["SENTINEL", "MONITOR", "mym", "127.0.0.1", "1", "1"],
+        &["SENTINEL", "MONITOR", "x", "127.0.0.1", "1", "0"],
+        &["ROLE"],
+        &["PING"],
+    ] {
+        assert_eq!(q(&mut ca, args), q(&mut cb, args), "{args:?}");
+    }
+    // The same fields, in the same order, for a master.
+    wait_for(
+        "both sentinels to have INFO from the master",
+        Duration::from_secs(5),
+        || master_fields(a)["info-refresh"] != "0" && master_fields(b)["info-refresh"] != "0",
+    );
+    let keys = |s: &Server| -> Vec<String> {
+        let v: Vec<String> = cmd(&["SENTINEL", "MASTER", "mym"])
+            .query(&mut s.conn())
+            .unwrap();
+        v.chunks(2).map(|p| p[0].clone()).collect()
+    };
+    assert_eq!(keys(a), keys(b));
+    let fa = master_fields(a);
+    assert_eq!(fa["flags"], "master");
+    assert_eq!(fa["num-slaves"], "0");
+    // INFO sentinel has the same lines.
+    let names = |s: &Server| -> Vec<String> {
+        info(&mut s.conn(), "sentinel")
+            .lines()
+            .map(|l| l.split(':').next().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(names(a), names(b));
+    let i = info(&mut ca, "sentinel");
+    assert!(
+        i.contains(&format!(
+            "master0:name=mym,status=ok,address=127.0.0.1:{},slaves=0,sentinels=1",
+            master.port
+        )),
+        "{i}"
+    );
+    assert!(info(&mut ca, "server").contains("redis_mode:sentinel"));
+    // SENTINEL SET is remembered in the file.
+    let ok: String = cmd(&["SENTINEL", "SET", "mym", "parallel-syncs", "2"])
+        .query(&mut ca)
+        .unwrap();
+    assert_eq!(ok, "OK");
+    let conf = std::fs::read_to_string(&ours.conf).unwrap();
+    assert!(conf.contains("sentinel parallel-syncs mym 2"), "{conf}");
+    assert_eq!(master_fields(a)["parallel-syncs"], "2");
+}
+
+#[test]
+fn redwing_sentinels_fail_over_redis_servers() {
+    let mut master = Server::redis(&[]);
+    let mp = master.port.to_string();
+    let r = Server::redis(&["--replicaof", "127.0.0.1", &mp]);
+    all_agree_after_kill(&mut master, &r, &[false, false]);
+}
+
+#[test]
+fn started_as_redwing_sentinel_it_is_one() {
+    let master = Server::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let link = dir.path().join("redwing-sentinel");
+    std::os::unix::fs::symlink(redwing_bin(), &link).unwrap();
+    let s = sentinel_as(link.to_str().unwrap(), master.port, 1, "");
+    let mut c = s.s.conn();
+    assert!(info(&mut c, "server").contains("redis_mode:sentinel"));
+    assert_eq!(
+        q(&mut c, &["SET", "k", "v"]),
+        "-ERR unknown command 'SET', with args beginning with: 'k' 'v' "
+    );
+    assert_eq!(master_addr(&s.s), ("127.0.0.1".into(), master.port));
+}
+
+#[test]
+fn restarted_sentinel_keeps_its_state_from_the_config_file() {
+    let master = Server::start(&["--repl-diskless-sync-delay", "0"]);
+    let mp = master.port.to_string();
+    let r = Server::start(&["--replicaof", "127.0.0.1", &mp]);
+    let mut s = sentinel(master.port, 1, "", false);
+    wait_discovery(&[&s.s], 1);
+    let id: String = cmd(&["SENTINEL", "MYID"]).query(&mut s.s.conn()).unwrap();
+    assert_eq!(id.len(), 40);
+    // Stop it and start it again from the file it rewrote.
+    drop(std::mem::replace(
+        &mut s.s,
+        Server::with_config(redwing_bin(), &s.conf, &["--sentinel"]),
+    ));
+    let mut c = s.s.conn();
+    let again: String = cmd(&["SENTINEL", "MYID"]).query(&mut c).unwrap();
+    assert_eq!(again, id);
+    // The replica is known at once, before any INFO.
+    let replicas: Vec<Vec<String>> = cmd(&["SENTINEL", "REPLICAS", "mym"]).query(&mut c).unwrap();
+    assert_eq!(replicas.len(), 1);
+    assert_eq!(replicas[0][5], r.port.to_string(), "{replicas:?}");
+}
