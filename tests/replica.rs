@@ -245,6 +245,23 @@ fn info_replication_role_and_stale_data_as_a_redis_replica_shows_them() {
     }
     assert_eq!(role_shape(&ours), role_shape(&theirs));
     assert_eq!(q(&mut a, &["GET", "k2"]), q(&mut b, &["GET", "k2"]));
+    // The master goes away: both count the seconds since the link went
+    // down (-1 means never connected), also after REPLICAOF elsewhere.
+    drop(mc);
+    drop(master);
+    let down_since = |c: &mut redis::Connection| -> i64 {
+        let i = info(c, "replication");
+        field(&i, "master_link_down_since_seconds").map_or(-2, |v| v.parse().unwrap())
+    };
+    for c in [&mut a, &mut b] {
+        wait_for(
+            "the link to go down",
+            std::time::Duration::from_secs(10),
+            || down_since(c) >= 0,
+        );
+        q(c, &["REPLICAOF", "127.0.0.1", &dead]);
+        assert!(down_since(c) >= 0, "still counting after REPLICAOF");
+    }
 }
 
 #[test]

@@ -211,9 +211,17 @@ pub fn start(host: String, port: u16, who: &str, cache_self: bool) -> bool {
     // A master turning replica keeps its own history as the cached master
     // (Redis's replicationCacheMasterUsingMyself): the new master may
     // continue it partially.
+    // The link is down from now on if it was up (Redis frees the old
+    // master client), or since it went down before: INFO's
+    // master_link_down_since_seconds goes on counting across REPLICAOF.
+    let mut down_since = None;
     let synced = match g.take() {
         Some(u) => {
             shutdown(u.fd);
+            down_since = match u.phase {
+                Phase::Connected => Some(Instant::now()),
+                _ => u.down_since,
+            };
             u.synced
         }
         None if !cache_self => None,
@@ -250,7 +258,7 @@ pub fn start(host: String, port: u16, who: &str, cache_self: bool) -> bool {
         synced,
         read_off: 0,
         last_io: Instant::now(),
-        down_since: None,
+        down_since,
         transfer: (0, 0, Instant::now()),
         fd: -1,
     });
