@@ -120,12 +120,49 @@ fn wait_offsets_equal(master: &Server, replicas: &[&Server]) {
     });
 }
 
-#[test]
-fn killed_master_is_failed_over_by_redwing_sentinels() {
-    let mut master = Server::start(&["--repl-diskless-sync-delay", "0"]);
+/// A master and two replicas of it (one on one core, one on two).
+fn master_and_two_replicas() -> (Server, Server, Server) {
+    let master = Server::start(&["--repl-diskless-sync-delay", "0"]);
     let mp = master.port.to_string();
     let r1 = Server::start(&["--replicaof", "127.0.0.1", &mp]);
     let r2 = Server::start(&["--threads", "1", "--replicaof", "127.0.0.1", &mp]);
+    (master, r1, r2)
+}
+
+/// Kills `master` with SIGKILL; returns the `+switch-master` message
+/// `sentinel` publishes ("mym <old ip> <old port> <new ip> <new port>")
+/// and the new master's port.
+fn kill_until_switch(master: &mut Server, sentinel: &Server) -> (String, u16) {
+    let mut sub = RawClient::new(sentinel);
+    sub.call(&["SUBSCRIBE", "+switch-master"]);
+    let _ = master.child.kill();
+    let _ = master.child.wait();
+    let msg = sub
+        .read_within(FAILOVER_LIMIT)
+        .expect("+switch-master within the failover limit");
+    let new_port: u16 = msg
+        .split_whitespace()
+        .last()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("{msg}"));
+    (msg, new_port)
+}
+
+fn wait_all_name_master(sentinels: &[&Server], port: u16) {
+    wait_for(
+        "every sentinel to name the new master",
+        Duration::from_secs(10),
+        || {
+            sentinels
+                .iter()
+                .all(|s| master_addr(s) == ("127.0.0.1".into(), port))
+        },
+    );
+}
+
+#[test]
+fn killed_master_is_failed_over_by_redwing_sentinels() {
+    let (mut master, r1, r2) = master_and_two_replicas();
     let scripts = tempfile::tempdir().unwrap();
     let calls = scripts.path().join("calls");
     let script = scripts.path().join("reconf.sh");
@@ -160,21 +197,9 @@ fn killed_master_is_failed_over_by_redwing_sentinels() {
         "{conf}"
     );
 
-    let mut sub = RawClient::new(&sentinels[1].s);
-    sub.call(&["SUBSCRIBE", "+switch-master"]);
     let killed = Instant::now();
-    let _ = master.child.kill();
-    let _ = master.child.wait();
-    let msg = sub
-        .read_within(FAILOVER_LIMIT)
-        .expect("+switch-master within the failover limit");
+    let (msg, new_port) = kill_until_switch(&mut master, &sentinels[1].s);
     let took = killed.elapsed();
-    // "mym <old ip> <old port> <new ip> <new port>"
-    let new_port: u16 = msg
-        .split_whitespace()
-        .last()
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("{msg}"));
     assert!(new_port == r1.port || new_port == r2.port, "{msg}");
     assert!(
         msg.contains(&format!(
@@ -190,14 +215,7 @@ fn killed_master_is_failed_over_by_redwing_sentinels() {
         (&r2, &r1)
     };
     assert!(is_master(promoted));
-    wait_for(
-        "every sentinel to name the new master",
-        Duration::from_secs(10),
-        || {
-            all.iter()
-                .all(|s| master_addr(s) == ("127.0.0.1".into(), new_port))
-        },
-    );
+    wait_all_name_master(&all, new_port);
     wait_for(
         "the other replica to follow the new master",
         SYNC_LIMIT,
@@ -524,10 +542,7 @@ fn unix_now() -> f64 {
 
 #[test]
 fn redis_py_sentinel_client_writes_through_a_failover() {
-    let mut master = Server::start(&["--repl-diskless-sync-delay", "0"]);
-    let mp = master.port.to_string();
-    let r1 = Server::start(&["--replicaof", "127.0.0.1", &mp]);
-    let r2 = Server::start(&["--threads", "1", "--replicaof", "127.0.0.1", &mp]);
+    let (mut master, r1, r2) = master_and_two_replicas();
     let sentinels: Vec<Sentinel> = (0..3)
         .map(|_| sentinel(master.port, 2, "", false))
         .collect();
@@ -552,27 +567,9 @@ fn redis_py_sentinel_client_writes_through_a_failover() {
         int(&mut c, &["EXISTS", "counter"]) == 1
     });
     std::thread::sleep(Duration::from_secs(1));
-    let mut sub = RawClient::new(&sentinels[0].s);
-    sub.call(&["SUBSCRIBE", "+switch-master"]);
     let killed = unix_now();
-    let _ = master.child.kill();
-    let _ = master.child.wait();
-    let msg = sub
-        .read_within(FAILOVER_LIMIT)
-        .expect("+switch-master within the failover limit");
-    let new_port: u16 = msg
-        .split_whitespace()
-        .last()
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("{msg}"));
-    wait_for(
-        "every sentinel to name the new master",
-        Duration::from_secs(10),
-        || {
-            all.iter()
-                .all(|s| master_addr(s) == ("127.0.0.1".into(), new_port))
-        },
-    );
+    let (_, new_port) = kill_until_switch(&mut master, &sentinels[0].s);
+    wait_all_name_master(&all, new_port);
     let failed_over = unix_now();
     let (promoted, other) = if new_port == r1.port {
         (&r1, &r2)
