@@ -6,6 +6,7 @@
 //! the new master, and the client-reconfig-script ran with Redis's seven
 //! arguments. Without quorum nothing happens. The replies clients read
 //! have Redis Sentinel's shape.
+//! redis-py's Sentinel client keeps writing through a failover.
 
 mod common;
 
@@ -119,12 +120,49 @@ fn wait_offsets_equal(master: &Server, replicas: &[&Server]) {
     });
 }
 
-#[test]
-fn killed_master_is_failed_over_by_redwing_sentinels() {
-    let mut master = Server::start(&["--repl-diskless-sync-delay", "0"]);
+/// A master and two replicas of it (one on one core, one on two).
+fn master_and_two_replicas() -> (Server, Server, Server) {
+    let master = Server::start(&["--repl-diskless-sync-delay", "0"]);
     let mp = master.port.to_string();
     let r1 = Server::start(&["--replicaof", "127.0.0.1", &mp]);
     let r2 = Server::start(&["--threads", "1", "--replicaof", "127.0.0.1", &mp]);
+    (master, r1, r2)
+}
+
+/// Kills `master` with SIGKILL; returns the `+switch-master` message
+/// `sentinel` publishes ("mym <old ip> <old port> <new ip> <new port>")
+/// and the new master's port.
+fn kill_until_switch(master: &mut Server, sentinel: &Server) -> (String, u16) {
+    let mut sub = RawClient::new(sentinel);
+    sub.call(&["SUBSCRIBE", "+switch-master"]);
+    let _ = master.child.kill();
+    let _ = master.child.wait();
+    let msg = sub
+        .read_within(FAILOVER_LIMIT)
+        .expect("+switch-master within the failover limit");
+    let new_port: u16 = msg
+        .split_whitespace()
+        .last()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("{msg}"));
+    (msg, new_port)
+}
+
+fn wait_all_name_master(sentinels: &[&Server], port: u16) {
+    wait_for(
+        "every sentinel to name the new master",
+        Duration::from_secs(10),
+        || {
+            sentinels
+                .iter()
+                .all(|s| master_addr(s) == ("127.0.0.1".into(), port))
+        },
+    );
+}
+
+#[test]
+fn killed_master_is_failed_over_by_redwing_sentinels() {
+    let (mut master, r1, r2) = master_and_two_replicas();
     let scripts = tempfile::tempdir().unwrap();
     let calls = scripts.path().join("calls");
     let script = scripts.path().join("reconf.sh");
@@ -159,21 +197,9 @@ fn killed_master_is_failed_over_by_redwing_sentinels() {
         "{conf}"
     );
 
-    let mut sub = RawClient::new(&sentinels[1].s);
-    sub.call(&["SUBSCRIBE", "+switch-master"]);
     let killed = Instant::now();
-    let _ = master.child.kill();
-    let _ = master.child.wait();
-    let msg = sub
-        .read_within(FAILOVER_LIMIT)
-        .expect("+switch-master within the failover limit");
+    let (msg, new_port) = kill_until_switch(&mut master, &sentinels[1].s);
     let took = killed.elapsed();
-    // "mym <old ip> <old port> <new ip> <new port>"
-    let new_port: u16 = msg
-        .split_whitespace()
-        .last()
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("{msg}"));
     assert!(new_port == r1.port || new_port == r2.port, "{msg}");
     assert!(
         msg.contains(&format!(
@@ -189,14 +215,7 @@ fn killed_master_is_failed_over_by_redwing_sentinels() {
         (&r2, &r1)
     };
     assert!(is_master(promoted));
-    wait_for(
-        "every sentinel to name the new master",
-        Duration::from_secs(10),
-        || {
-            all.iter()
-                .all(|s| master_addr(s) == ("127.0.0.1".into(), new_port))
-        },
-    );
+    wait_all_name_master(&all, new_port);
     wait_for(
         "the other replica to follow the new master",
         SYNC_LIMIT,
@@ -473,4 +492,155 @@ fn restarted_sentinel_keeps_its_state_from_the_config_file() {
     let replicas: Vec<Vec<String>> = cmd(&["SENTINEL", "REPLICAS", "mym"]).query(&mut c).unwrap();
     assert_eq!(replicas.len(), 1);
     assert_eq!(replicas[0][5], r.port.to_string(), "{replicas:?}");
+}
+
+/// A redis-py client of the sentinels (argv: master name, seconds to run,
+/// sentinel ports). Prints `discover_master`/`discover_slaves` before and
+/// after, one `ack <i> <unix time> <INCR reply>` line per write pair
+/// acknowledged, and `errors <count> <longest window s> <first> <last>`
+/// (a window runs from the last success before an error to the next one).
+const SENTINEL_CLIENT: &str = r#"
+import sys, time
+from redis.exceptions import ConnectionError, ReadOnlyError, TimeoutError
+from redis.sentinel import Sentinel
+name, seconds, ports = sys.argv[1], float(sys.argv[2]), sys.argv[3:]
+s = Sentinel([("127.0.0.1", int(p)) for p in ports], socket_timeout=0.5)
+def addrs(tag):
+    print(tag, "master", "%s:%s" % s.discover_master(name))
+    print(tag, "slaves", *sorted("%s:%s" % a for a in s.discover_slaves(name)))
+addrs("before")
+m = s.master_for(name, socket_timeout=0.5)
+errors, longest, first, last = 0, 0.0, 0.0, 0.0
+ok_at = time.time()
+end = ok_at + seconds
+i = 0
+while time.time() < end:
+    try:
+        n = m.incr("counter")
+        m.set("k%d" % i, i)
+        ok_at = time.time()
+        print("ack", i, repr(ok_at), n)
+        i += 1
+        time.sleep(0.002)
+    except (ConnectionError, TimeoutError, ReadOnlyError):
+        now = time.time()
+        errors += 1
+        first = first or now
+        last = now
+        longest = max(longest, now - ok_at)
+        time.sleep(0.05)
+addrs("after")
+print("errors", errors, longest, first, last)
+"#;
+
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+}
+
+#[test]
+fn redis_py_sentinel_client_writes_through_a_failover() {
+    let (mut master, r1, r2) = master_and_two_replicas();
+    let sentinels: Vec<Sentinel> = (0..3)
+        .map(|_| sentinel(master.port, 2, "", false))
+        .collect();
+    let all: Vec<&Server> = sentinels.iter().map(|s| &s.s).collect();
+    wait_discovery(&all, 2);
+
+    let out_dir = tempfile::tempdir().unwrap();
+    let out_path = out_dir.path().join("client.out");
+    let mut args = vec!["-c", SENTINEL_CLIENT, "mym", "8"];
+    let ports: Vec<String> = all.iter().map(|s| s.port.to_string()).collect();
+    args.extend(ports.iter().map(|p| p.as_str()));
+    let mut client = Proc(
+        std::process::Command::new("python3")
+            .args(&args)
+            .stdout(std::fs::File::create(&out_path).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    // Kill the master about a second into the client's writes.
+    let mut c = master.conn();
+    wait_for("the client to write", Duration::from_secs(10), || {
+        int(&mut c, &["EXISTS", "counter"]) == 1
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    let killed = unix_now();
+    let (_, new_port) = kill_until_switch(&mut master, &sentinels[0].s);
+    wait_all_name_master(&all, new_port);
+    let failed_over = unix_now();
+    let (promoted, other) = if new_port == r1.port {
+        (&r1, &r2)
+    } else {
+        (&r2, &r1)
+    };
+    wait_for("the client to finish", Duration::from_secs(30), || {
+        client.0.try_wait().unwrap().is_some()
+    });
+    assert!(client.0.wait().unwrap().success());
+    let out = std::fs::read_to_string(&out_path).unwrap();
+    let line = |prefix: &str| -> Vec<&str> {
+        out.lines()
+            .find_map(|l| l.strip_prefix(prefix))
+            .unwrap_or_else(|| panic!("no {prefix:?} in the client's output"))
+            .split_whitespace()
+            .collect()
+    };
+    let addr = |s: &Server| format!("127.0.0.1:{}", s.port);
+    let mut replicas = vec![addr(&r1), addr(&r2)];
+    replicas.sort();
+    assert_eq!(line("before master "), [addr(&master)]);
+    assert_eq!(line("before slaves "), replicas);
+    assert_eq!(line("after master "), [addr(promoted)]);
+    assert_eq!(line("after slaves "), [addr(other)]);
+
+    // Errors only between the kill and shortly after the failover, and
+    // writes are acknowledged again after it.
+    let e = line("errors ");
+    let (errors, longest): (u32, f64) = (e[0].parse().unwrap(), e[1].parse().unwrap());
+    let (first, last): (f64, f64) = (e[2].parse().unwrap(), e[3].parse().unwrap());
+    eprintln!(
+        "{errors} errors, longest window {longest:.2}s, failover {:.2}s after the kill",
+        failed_over - killed
+    );
+    if errors > 0 {
+        assert!(first >= killed - 0.1, "error before the kill");
+        assert!(last <= failed_over + 1.0, "errors 1 s after the failover");
+    }
+    assert!(longest < 5.0, "errors for {longest:.2}s");
+    let acks: Vec<(String, f64, i64)> = out
+        .lines()
+        .filter_map(|l| l.strip_prefix("ack "))
+        .map(|l| {
+            let f: Vec<&str> = l.split(' ').collect();
+            (
+                f[0].to_string(),
+                f[1].parse().unwrap(),
+                f[2].parse().unwrap(),
+            )
+        })
+        .collect();
+    let after: Vec<&(String, f64, i64)> = acks.iter().filter(|a| a.1 > failed_over).collect();
+    assert!(
+        after.len() >= 50,
+        "{} writes after the failover",
+        after.len()
+    );
+    assert!(after.last().unwrap().1 > failed_over + 1.0);
+    // Every write acknowledged after the failover is on the new master, and
+    // the counter there is the last value the client read.
+    let mut c = promoted.conn();
+    for (i, _, _) in &after {
+        let v: Option<String> = cmd(&["GET", &format!("k{i}")]).query(&mut c).unwrap();
+        assert_eq!(v.as_deref(), Some(i.as_str()), "k{i}");
+    }
+    let counter: i64 = cmd(&["GET", "counter"]).query(&mut c).unwrap();
+    assert_eq!(counter, acks.last().unwrap().2);
+    eprintln!(
+        "{} write pairs acknowledged, {} after the failover",
+        acks.len(),
+        after.len()
+    );
 }
