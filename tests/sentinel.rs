@@ -401,6 +401,21 @@ fn replies_have_redis_sentinels_shape() {
         &["SENTINEL", "MONITOR", "x", "127.0.0.1", "1", "0"],
         &["ROLE"],
         &["PING"],
+        &["SENTINEL", "CONFIG", "GET", "*"],
+        &["SENTINEL", "CONFIG", "GET", "announce*"],
+        &["SENTINEL", "CONFIG", "GET", "nosuch"],
+        &["SENTINEL", "CONFIG", "GET"],
+        &["SENTINEL", "CONFIG", "GET", "a", "b"],
+        &["SENTINEL", "CONFIG", "FOO", "x"],
+        &["SENTINEL", "CONFIG"],
+        &["SENTINEL", "CONFIG", "SET", "announce-hostnames", "maybe"],
+        &["SENTINEL", "CONFIG", "SET", "announce-port", "70000"],
+        &["SENTINEL", "CONFIG", "SET", "nosuch", "1"],
+        &["SENTINEL", "CONFIG", "SET", "announce-hostnames", "yes"],
+        &["SENTINEL", "CONFIG", "GET", "announce-hostnames"],
+        &["SENTINEL", "CONFIG", "SET", "announce-hostnames", "no"],
+        &["SENTINEL", "INFO-CACHE", "nope"],
+        &["SENTINEL", "INFO-CACHE"],
     ] {
         assert_eq!(q(&mut ca, args), q(&mut cb, args), "{args:?}");
     }
@@ -417,6 +432,12 @@ fn replies_have_redis_sentinels_shape() {
         v.chunks(2).map(|p| p[0].clone()).collect()
     };
     assert_eq!(keys(a), keys(b));
+    // INFO-CACHE: the master's last INFO and how old it is (ms).
+    let cache: Vec<redis::Value> = cmd(&["SENTINEL", "INFO-CACHE", "mym"])
+        .query(&mut ca)
+        .unwrap();
+    let text = format!("{cache:?}");
+    assert!(cache.len() == 2 && text.contains("run_id:"), "{text}");
     let fa = master_fields(a);
     assert_eq!(fa["flags"], "master");
     assert_eq!(fa["num-slaves"], "0");

@@ -231,6 +231,7 @@ fn arity(sub: &str) -> Option<i32> {
         "is-master-down-by-addr" => 6,
         "monitor" => 6,
         "set" => -5,
+        "config" | "info-cache" => -3,
         _ => return None,
     })
 }
@@ -241,6 +242,10 @@ const HELP: &[&str] = &[
     "    Check if the current Sentinel configuration is able to reach the quorum",
     "    needed to failover a master and the majority needed to authorize the",
     "    failover.",
+    "CONFIG SET <param> <value>",
+    "    Set a global Sentinel configuration parameter.",
+    "CONFIG GET <param>",
+    "    Get global Sentinel configuration parameter.",
     "FAILOVER <master-name>",
     "    Manually failover a master node without asking for agreement from other",
     "    Sentinels",
@@ -249,6 +254,8 @@ const HELP: &[&str] = &[
     "    Sentinel state.",
     "GET-MASTER-ADDR-BY-NAME <master-name>",
     "    Return the ip and port number of the master with that name.",
+    "INFO-CACHE <master-name>",
+    "    Return last cached INFO output from masters and all its replicas.",
     "IS-MASTER-DOWN-BY-ADDR <ip> <port> <current-epoch> <runid>",
     "    Check if the master specified by ip:port is down from current Sentinel's",
     "    point of view.",
@@ -360,6 +367,8 @@ fn run(s: &mut Sentinel, a: &[String]) -> Reply {
         }
         "monitor" => monitor_cmd(s, a),
         "set" => set_cmd(s, a),
+        "config" => config_cmd(s, a),
+        "info-cache" => info_cache(s, &a[2..]),
         _ => crate::protocol::errors::unknown_subcommand("sentinel", a[1].as_bytes()),
     }
 }
@@ -630,4 +639,96 @@ fn describe(i: &Inst, m: Option<&Master>) -> Reply {
             .map(|(k, v)| (Reply::bulk(k), Reply::bulk(v)))
             .collect(),
     )
+}
+
+/// The sentinel's own options that SENTINEL CONFIG GET/SET reach (Redis 7.0).
+fn config_values(s: &Sentinel) -> [(&'static str, String); 6] {
+    let yes_no = |b: bool| if b { "yes" } else { "no" }.to_string();
+    [
+        ("resolve-hostnames", yes_no(s.resolve_hostnames)),
+        ("announce-hostnames", yes_no(s.announce_hostnames)),
+        ("announce-ip", s.announce_ip.clone()),
+        ("announce-port", s.announce_port.to_string()),
+        ("sentinel-user", s.sentinel_user.clone()),
+        ("sentinel-pass", s.sentinel_pass.clone()),
+    ]
+}
+
+/// SENTINEL CONFIG GET <pattern> | SET <option> <value>.
+fn config_cmd(s: &mut Sentinel, a: &[String]) -> Reply {
+    const ONLY: &str =
+        "ERR Only SENTINEL CONFIG GET <option> / SET <option> <value> are supported.";
+    match (a[2].to_ascii_lowercase().as_str(), a.len()) {
+        ("get", 4) => Reply::Map(
+            config_values(s)
+                .into_iter()
+                .filter(|(name, _)| crate::glob::matches(a[3].as_bytes(), name.as_bytes(), true))
+                .map(|(name, value)| (Reply::bulk(name), Reply::bulk(value)))
+                .collect(),
+        ),
+        ("set", 5) => {
+            let (opt, val) = (a[3].to_ascii_lowercase(), &a[4]);
+            let invalid = || {
+                err(format!(
+                    "ERR Invalid value '{val}' to SENTINEL CONFIG SET '{opt}'"
+                ))
+            };
+            let yes_no = match val.to_ascii_lowercase().as_str() {
+                "yes" => Some(true),
+                "no" => Some(false),
+                _ => None,
+            };
+            match opt.as_str() {
+                "resolve-hostnames" | "announce-hostnames" => {
+                    let Some(v) = yes_no else { return invalid() };
+                    if opt == "resolve-hostnames" {
+                        s.resolve_hostnames = v;
+                    } else {
+                        s.announce_hostnames = v;
+                    }
+                }
+                "announce-ip" => s.announce_ip = val.clone(),
+                "announce-port" => match val.parse::<u16>() {
+                    Ok(p) => s.announce_port = p,
+                    Err(_) => return invalid(),
+                },
+                "sentinel-user" => s.sentinel_user = val.clone(),
+                "sentinel-pass" => s.sentinel_pass = val.clone(),
+                _ => {
+                    return err(format!(
+                        "ERR Invalid argument '{}' to SENTINEL CONFIG SET",
+                        a[3]
+                    ))
+                }
+            }
+            s.dirty = true;
+            Reply::Ok
+        }
+        _ => err(ONLY),
+    }
+}
+
+/// SENTINEL INFO-CACHE <master> ...: each named master's last INFO and
+/// its replicas', with how old each is (ms); unknown names are skipped.
+fn info_cache(s: &Sentinel, names: &[String]) -> Reply {
+    let t = now();
+    let cached = |i: &Inst| {
+        let age = if i.info_refresh != 0 {
+            t - i.info_refresh
+        } else {
+            0
+        };
+        let text = i.info.as_deref().map_or(Reply::Nil, Reply::bulk);
+        Reply::Array(vec![Reply::Int(age), text])
+    };
+    let mut out = Vec::new();
+    for m in s.masters.values() {
+        if !names.iter().any(|n| n == m.name()) {
+            continue;
+        }
+        let mut all = vec![cached(&m.inst)];
+        all.extend(m.replicas.values().map(cached));
+        out.push((Reply::bulk(m.name()), Reply::Array(all)));
+    }
+    Reply::Map(out)
 }

@@ -124,6 +124,8 @@ pub struct Inst {
     pub s_down_since: i64,
     pub o_down_since: i64,
     pub info_refresh: i64,
+    /// The last INFO reply's text (SENTINEL INFO-CACHE).
+    pub info: Option<String>,
     pub role_reported: u32,
     pub role_reported_time: i64,
     // Replicas.
@@ -166,6 +168,7 @@ impl Inst {
             s_down_since: 0,
             o_down_since: 0,
             info_refresh: 0,
+            info: None,
             role_reported: kind & (flag::MASTER | flag::SLAVE),
             role_reported_time: now,
             master_link_down_time: 0,

@@ -584,6 +584,7 @@ fn refresh_info(s: &mut Sentinel, name: &str, who: &Who, text: &str) {
         }
     }
     i.info_refresh = t;
+    i.info = Some(text.to_string());
     let changed_role = role != 0 && role != i.role_reported;
     if changed_role {
         i.role_reported_time = t;
