@@ -111,7 +111,8 @@ pub async fn serve(mut stream: TcpStream, client: ClientRef) {
                 if o.send {
                     o.reply.encode(o.resp3, &mut out);
                     let mut c = client.borrow_mut();
-                    c.set_buffers(rbuf.len(), out.len());
+                    // Counted for maxmemory-clients once the batch is out.
+                    c.obuf = out.len();
                     if c.output_grew() {
                         cut_off = true;
                         break;
