@@ -18,6 +18,7 @@ pub mod bitmaps;
 pub mod blocking;
 pub mod client;
 pub mod client_evict;
+pub mod digest;
 pub mod evict;
 pub mod geo;
 pub mod geohash;

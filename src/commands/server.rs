@@ -1256,6 +1256,18 @@ fn bgsave(_: ClientRef, args: Vec<Bytes>) -> Fut {
 
 const DEBUG_HELP: &[&str] = &[
     "DEBUG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "CHANGE-REPL-ID",
+    "    Change the replication IDs of the instance.",
+    "    Dangerous: should be used only for testing the replication subsystem.",
+    "DIGEST",
+    "    Output a hex signature representing the current DB content.",
+    "DIGEST-VALUE <key> [<key> ...]",
+    "    Output a hex signature of the values of all the specified keys.",
+    "ERROR <string>",
+    "    Return a Redis protocol error with <string> as message. Useful for clients",
+    "    unit tests to simulate Redis errors.",
+    "LOG <message>",
+    "    Write <message> to the server log.",
     "OBJECT <key>",
     "    Show low level info about `key` and associated value.",
     "POPULATE <count> [<prefix>] [<size>]",
@@ -1263,6 +1275,27 @@ const DEBUG_HELP: &[&str] = &[
     "    it is used instead of the 'key' prefix. These are not propagated to",
     "    replicas. Cluster slots are not respected so keys not belonging to the",
     "    current node can be created in cluster mode.",
+    "PROTOCOL <type>",
+    "    Reply with a test value of the specified type. <type> can be: string,",
+    "    integer, double, bignum, null, array, set, map, attrib, push, verbatim,",
+    "    true, false.",
+    "RELOAD [option ...]",
+    "    Save the RDB on disk and reload it back to memory. Valid <option> values:",
+    "    * MERGE: conflicting keys will be loaded from RDB.",
+    "    * NOFLUSH: the existing database will not be removed before load, but",
+    "      conflicting keys will generate an exception and kill the server.",
+    "    * NOSAVE: the database will be loaded from an existing RDB file.",
+    "    Examples:",
+    "    * DEBUG RELOAD: verify that the server is able to persist, flush and reload",
+    "      the database.",
+    "    * DEBUG RELOAD NOSAVE: replace the current database with the contents of an",
+    "      existing RDB file.",
+    "    * DEBUG RELOAD NOSAVE NOFLUSH MERGE: add the contents of an existing RDB",
+    "      file to the database.",
+    "SET-ACTIVE-EXPIRE <0|1>",
+    "    Setting it to 0 disables expiring keys in background when they are not",
+    "    accessed (otherwise the Redis behavior). Setting it to 1 reenables back the",
+    "    default.",
     "SLEEP <seconds>",
     "    Stop the server for <seconds>. Decimals allowed.",
     "HELP",
@@ -1275,12 +1308,66 @@ fn debug(c: ClientRef, args: Vec<Bytes>) -> Fut {
         match (sub.as_slice(), args.len()) {
             (b"help", 2) => help(DEBUG_HELP),
             (b"sleep", 3) => {
-                // Redis stops the whole server here; a shard core cannot
-                // stop the others, so only this client waits.
+                // As Redis: the whole server stops (every shard core at
+                // once), which failover tests use to make a master
+                // unresponsive. The control executor keeps running.
                 let secs = crate::strtod::prefix_or_zero(&args[2]).max(0.0);
-                runtime::sleep(Duration::from_secs_f64(secs.min(1e9))).await;
+                let pause = Duration::from_secs_f64(secs.min(1e9));
+                let me = runtime::me();
+                let cores = (0..runtime::shards()).filter(|&c| c != me).chain([me]);
+                runtime::gather(cores, move || std::thread::sleep(pause)).await;
                 Reply::Ok
             }
+            (b"digest", 2) => dataset_digest().await,
+            (b"digest-value", _) => {
+                let db = c.borrow().db;
+                let keys = args[2..].to_vec();
+                let digests = runtime::gather(0..runtime::shards(), move || {
+                    let me = runtime::me();
+                    shard::with(|s| {
+                        keys.iter()
+                            .enumerate()
+                            .filter(|(_, k)| runtime::owner(key_slot(k)) == me)
+                            .map(|(i, k)| {
+                                let mut d = [0u8; 20];
+                                // Logically expired keys count, as in Redis.
+                                if let Some(e) = s.dbs[db].peek(k) {
+                                    super::digest::value(&mut d, e);
+                                }
+                                (i, d)
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .await;
+                let mut out = vec![Reply::Nil; args.len() - 2];
+                for (i, d) in digests.into_iter().flatten() {
+                    out[i] = Reply::status(super::digest::hex(&d));
+                }
+                Reply::Array(out)
+            }
+            (b"error", 3) => Reply::error(String::from_utf8_lossy(&args[2]).into_owned()),
+            (b"log", 3) => {
+                tracing::warn!("DEBUG LOG: {}", String::from_utf8_lossy(&args[2]));
+                Reply::Ok
+            }
+            (b"protocol", 3) => debug_protocol(&args[2], c.borrow().resp3),
+            (b"set-active-expire", 3) => {
+                // C's atoi: an optional sign and leading digits; else 0.
+                let a = args[2].strip_prefix(b"-").or(args[2].strip_prefix(b"+"));
+                let mut digits = a
+                    .unwrap_or(&args[2])
+                    .iter()
+                    .take_while(|b| b.is_ascii_digit());
+                let on = digits.any(|&b| b != b'0');
+                shard::set_active_expire(on);
+                Reply::Ok
+            }
+            (b"change-repl-id", 2) => {
+                crate::replication::change_replid();
+                Reply::Ok
+            }
+            (b"reload", _) => debug_reload(&args[2..]).await,
             (b"object", 3) => {
                 let db = c.borrow().db;
                 let key = args[2].clone();
@@ -1302,6 +1389,104 @@ fn debug(c: ClientRef, args: Vec<Bytes>) -> Fut {
             )),
         }
     })
+}
+
+/// DEBUG DIGEST: Redis's fingerprint of the whole dataset; each core
+/// digests its own keys per database and the parts are combined in order.
+async fn dataset_digest() -> Reply {
+    let parts = runtime::gather(0..runtime::shards(), || {
+        shard::with(|s| {
+            s.dbs
+                .iter()
+                .map(|d| {
+                    let mut x = [0u8; 20];
+                    for (k, e) in d.iter() {
+                        super::digest::combine(&mut x, &super::digest::key(k, e));
+                    }
+                    (d.len(), x)
+                })
+                .collect::<Vec<_>>()
+        })
+    })
+    .await;
+    let dbs = (0..parts.first().map_or(0, Vec::len)).filter_map(|db| {
+        let mut keys = [0u8; 20];
+        let mut n = 0;
+        for p in &parts {
+            n += p[db].0;
+            super::digest::combine(&mut keys, &p[db].1);
+        }
+        (n > 0).then_some((db, keys))
+    });
+    Reply::status(super::digest::hex(&super::digest::dataset(dbs)))
+}
+
+/// DEBUG PROTOCOL: a sample reply of each RESP type, as Redis sends them.
+fn debug_protocol(name: &[u8], resp3: bool) -> Reply {
+    let raw = |s: &'static str| Reply::Raw(Bytes::from_static(s.as_bytes()));
+    let three = || (0..3).map(Reply::Int).collect::<Vec<_>>();
+    match name.to_ascii_lowercase().as_slice() {
+        b"string" => Reply::bulk("Hello World"),
+        b"integer" => Reply::Int(12345),
+        #[allow(clippy::approx_constant)] // Redis's sample value, not pi.
+        b"double" => Reply::Double(3.141),
+        b"bignum" if resp3 => raw("(1234567999999999999999999999999999999\r\n"),
+        b"bignum" => Reply::bulk("1234567999999999999999999999999999999"),
+        b"null" => Reply::Nil,
+        b"array" => Reply::Array(three()),
+        b"set" => Reply::Set(three()),
+        b"map" => Reply::Map((0..3).map(|j| (Reply::Int(j), Reply::Bool(j == 1))).collect()),
+        // An attribute (RESP3 only) goes before the reply it describes.
+        b"attrib" if resp3 => Reply::Seq(vec![
+            raw("|1\r\n$14\r\nkey-popularity\r\n*2\r\n$7\r\nkey:123\r\n:90\r\n"),
+            Reply::bulk("Some real reply following the attribute"),
+        ]),
+        b"attrib" => Reply::bulk("Some real reply following the attribute"),
+        b"push" if !resp3 => err("ERR RESP2 is not supported by this command"),
+        b"push" => Reply::Seq(vec![
+            Reply::Push(vec![Reply::bulk("server-cpu-usage"), Reply::Int(42)]),
+            Reply::bulk("Some real reply following the push reply"),
+        ]),
+        b"true" => Reply::Bool(true),
+        b"false" => Reply::Bool(false),
+        b"verbatim" => Reply::Verbatim(Bytes::from_static(b"This is a verbatim\nstring")),
+        _ => err("ERR Wrong protocol type name. Please use one of the following: string|integer|double|bignum|null|array|set|map|attrib|push|verbatim|true|false"),
+    }
+}
+
+/// DEBUG RELOAD [MERGE] [NOFLUSH] [NOSAVE]: save, empty the dataset and load
+/// the dump file back. Clients get -LOADING meanwhile (Redis makes them
+/// wait instead). Keys loaded over existing ones replace them.
+async fn debug_reload(opts: &[Bytes]) -> Reply {
+    use crate::persistence::save;
+    let (mut flush_first, mut save_first) = (true, true);
+    for o in opts {
+        if is(o, "noflush") {
+            flush_first = false;
+        } else if is(o, "nosave") {
+            save_first = false;
+        } else if !is(o, "merge") {
+            return err("ERR DEBUG RELOAD only supports the MERGE, NOFLUSH and NOSAVE options.");
+        }
+    }
+    if save_first {
+        if !save::try_begin() {
+            return err(errors::BGSAVE_IN_PROGRESS);
+        }
+        if !save::start_and_wait(false).await {
+            return err("ERR");
+        }
+    }
+    if flush_first {
+        flush(None).await;
+    }
+    match crate::persistence::load::reload(&save::rdb_path()).await {
+        Ok(()) => {
+            tracing::warn!("DB reloaded by DEBUG RELOAD");
+            Reply::Ok
+        }
+        Err(_) => err("ERR Error trying to load the RDB dump"),
+    }
 }
 
 /// Bytes a populated key costs at least (table slot, entry, key, value

@@ -125,16 +125,23 @@ pub async fn at_start() {
 /// Loads the RDB a master sent to this replica (full sync): clients get
 /// -LOADING meanwhile, as at start-up.
 pub async fn replica_load(path: &std::path::Path) -> Result<(), String> {
-    LOADING.store(true, Ordering::Relaxed);
     let started = Instant::now();
-    let r = load_whole(path).await;
-    LOADING.store(false, Ordering::Relaxed);
+    let r = reload(path).await;
     if r.is_ok() {
         tracing::info!(
             "MASTER <-> REPLICA sync: Loaded the RDB in {:.3} seconds",
             started.elapsed().as_secs_f64()
         );
     }
+    r
+}
+
+/// Loads `path` into the running server (DEBUG RELOAD, a replica's full
+/// sync); clients get -LOADING meanwhile.
+pub async fn reload(path: &std::path::Path) -> Result<(), String> {
+    LOADING.store(true, Ordering::Relaxed);
+    let r = load_whole(path).await;
+    LOADING.store(false, Ordering::Relaxed);
     r
 }
 

@@ -132,6 +132,16 @@ pub fn with<R>(f: impl FnOnce(&mut State) -> R) -> R {
     f(s)
 }
 
+/// DEBUG CHANGE-REPL-ID: a new replication ID and no second one, as
+/// Redis's changeReplicationId and clearReplicationId2.
+pub fn change_replid() {
+    with(|s| {
+        s.replid = random_hex40();
+        s.replid2 = "0".repeat(40);
+        s.second_off = -1;
+    });
+}
+
 pub fn random_hex40() -> String {
     use rand::Rng;
     let mut rng = rand::thread_rng();

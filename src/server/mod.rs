@@ -246,7 +246,10 @@ async fn active_expire() {
             // Not while a transaction holds this core: its journal block
             // must not miss a deletion that happened before its writes.
             // Not on a replica: its master's DELs expire its keys.
-            if !runtime::gate::admits(0) || crate::replication::replica::is_replica() {
+            if !runtime::gate::admits(0)
+                || crate::replication::replica::is_replica()
+                || !shard::active_expire_enabled()
+            {
                 return false;
             }
             let more = shard::with(|s| s.active_expire(budget, crate::commands::key_expired));

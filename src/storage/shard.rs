@@ -4,6 +4,7 @@
 
 use std::cell::RefCell;
 use std::ops::Range;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::db::Db;
@@ -116,6 +117,18 @@ pub fn coarse_micros() -> u64 {
     // SAFETY: clock_gettime writes into the timespec we pass.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
     ts.tv_sec as u64 * 1_000_000 + ts.tv_nsec as u64 / 1000
+}
+
+/// DEBUG SET-ACTIVE-EXPIRE 0 turns the active expiry cycle off (keys still
+/// expire when accessed), as Redis's `active_expire_enabled`.
+static ACTIVE_EXPIRE: AtomicBool = AtomicBool::new(true);
+
+pub fn set_active_expire(on: bool) {
+    ACTIVE_EXPIRE.store(on, Ordering::Relaxed);
+}
+
+pub fn active_expire_enabled() -> bool {
+    ACTIVE_EXPIRE.load(Ordering::Relaxed)
 }
 
 impl Shard {

@@ -380,13 +380,20 @@ impl RawClient {
     /// Sends one command and returns its whole reply, as its exact bytes.
     pub fn call_bytes(&mut self, args: &[&str]) -> Vec<u8> {
         self.send(args);
-        let mut reply = Vec::new();
-        if let Err(e) = read_reply(&mut self.reader, &mut reply) {
-            let shown: Vec<&str> = args.iter().map(|a| &a[..a.len().min(40)]).collect();
-            panic!("no reply to {shown:?}: {e}");
-        }
-        reply
+        self.next_reply()
+            .unwrap_or_else(|e| panic!("no reply to {:?}: {e}", shorten(args)))
     }
+
+    /// Reads the next whole reply (a second reply to one command, a push).
+    pub fn next_reply(&mut self) -> std::io::Result<Vec<u8>> {
+        let mut reply = Vec::new();
+        read_reply(&mut self.reader, &mut reply)?;
+        Ok(reply)
+    }
+}
+
+fn shorten<'a>(args: &[&'a str]) -> Vec<&'a str> {
+    args.iter().map(|a| &a[..a.len().min(40)]).collect()
 }
 
 /// Reads one RESP2/RESP3 reply (with nested elements) into `out`.
@@ -412,6 +419,12 @@ pub fn read_reply(r: &mut impl std::io::BufRead, out: &mut Vec<u8>) -> std::io::
         }
         b'%' => {
             for _ in 0..2 * n.max(0) {
+                read_reply(r, out)?;
+            }
+        }
+        // An attribute map comes before the reply it describes.
+        b'|' => {
+            for _ in 0..2 * n.max(0) + 1 {
                 read_reply(r, out)?;
             }
         }
