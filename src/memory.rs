@@ -128,3 +128,15 @@ pub fn human(n: usize) -> String {
         format!("{:.2}G", n / 1024.0 / 1024.0 / 1024.0)
     }
 }
+
+/// Memory in use while the keyspace was empty (Redis's used_memory_startup):
+/// the lowest such reading seen, so the dataset is what lies above it.
+/// `used` and `keys` are a reading now.
+pub fn startup(used: usize, keys: usize) -> usize {
+    static EMPTY_BASELINE: std::sync::Mutex<Option<usize>> = std::sync::Mutex::new(None);
+    let mut b = EMPTY_BASELINE.lock().unwrap();
+    if keys == 0 {
+        *b = Some(b.map_or(used, |v| v.min(used)));
+    }
+    b.unwrap_or(0)
+}

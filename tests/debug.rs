@@ -202,3 +202,36 @@ fn change_repl_id_makes_a_new_id() {
     assert_eq!(repl_field(&mut c, "master_replid2"), "0".repeat(40));
     assert_eq!(repl_field(&mut c, "second_repl_offset"), "-1");
 }
+
+/// MEMORY STATS lists Redis 7.0's fields in Redis's order; the other MEMORY
+/// subcommands answer and fail as Redis's do.
+#[test]
+fn memory_reports_like_redis() {
+    let (redwing, redis) = (Server::start(&[]), Server::redis(&[]));
+    let names = |s: &Server| -> Vec<String> {
+        let mut c = s.conn();
+        q(&mut c, &["SET", "k", "v"]);
+        let v: Vec<redis::Value> = cmd(&["MEMORY", "STATS"]).query(&mut c).unwrap();
+        v.iter()
+            .step_by(2)
+            .map(|n| redis::from_redis_value::<String>(n).unwrap())
+            .collect()
+    };
+    assert_eq!(names(&redwing), names(&redis));
+    same_as_redis_both(
+        &redwing,
+        &redis,
+        &[
+            &["MEMORY", "STATS", "x"],
+            &["MEMORY", "DOCTOR", "x"],
+            &["MEMORY", "PURGE"],
+            &["MEMORY", "USAGE", "k", "SAMPLES", "x"],
+            &["MEMORY", "USAGE", "k", "SAMPLES", "-1"],
+            &["MEMORY", "USAGE", "nokey"],
+            &["MEMORY", "NOSUCH"],
+        ],
+    );
+    let mut c = redwing.conn();
+    let doctor = text(&mut c, &["MEMORY", "DOCTOR"]);
+    assert!(doctor.starts_with("Hi Sam"), "{doctor}");
+}

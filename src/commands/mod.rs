@@ -26,6 +26,7 @@ pub mod hashes;
 pub mod hyperloglog;
 pub mod keys;
 pub mod lists;
+pub mod memory;
 pub mod multi;
 pub mod propagate;
 pub mod pubsub;

@@ -12,7 +12,7 @@ use bytes::Bytes;
 
 use super::stats::{self, CoreStats};
 use super::{
-    arg_i64, flags::*, is, spec, table, with_ctx, ClientRef, ClientState, Cross, Ctx, Handler, Spec,
+    flags::*, is, spec, table, with_ctx, ClientRef, ClientState, Cross, Ctx, Handler, Spec,
 };
 use crate::config::{self, Opt, OPTIONS};
 use crate::memory;
@@ -20,7 +20,7 @@ use crate::protocol::errors::{self, err, wrong_args};
 use crate::protocol::{parse_i64, Reply};
 use crate::runtime;
 use crate::storage::shard::{self, lru_clock, ShardStats};
-use crate::storage::{key_slot, Entry, Value};
+use crate::storage::{key_slot, Value};
 
 /// The Redis version Redwing answers as, so clients enable the features
 /// it has (HELLO, INFO redis_version).
@@ -30,7 +30,7 @@ type Fut = std::pin::Pin<Box<dyn std::future::Future<Output = Reply>>>;
 
 /// `ERR wrong number of arguments for 'config|get' command` when a
 /// subcommand's own arity (as Redis declares it) is not met.
-fn sub_arity(cmd: &str, sub: &str, arity: i32, argc: usize) -> Option<Reply> {
+pub(super) fn sub_arity(cmd: &str, sub: &str, arity: i32, argc: usize) -> Option<Reply> {
     let ok = if arity >= 0 {
         argc == arity as usize
     } else {
@@ -39,7 +39,7 @@ fn sub_arity(cmd: &str, sub: &str, arity: i32, argc: usize) -> Option<Reply> {
     (!ok).then(|| wrong_args(&format!("{cmd}|{sub}")))
 }
 
-fn help(lines: &[&'static str]) -> Reply {
+pub(super) fn help(lines: &[&'static str]) -> Reply {
     Reply::Array(lines.iter().map(|l| Reply::status(*l)).collect())
 }
 
@@ -202,10 +202,6 @@ fn instantaneous(cur: Sample) -> (u64, f64, f64) {
     )
 }
 
-/// Memory in use while the keyspace was empty (Redis's used_memory_startup);
-/// the lowest such reading seen by INFO, so the dataset is what lies above.
-static EMPTY_BASELINE: Mutex<Option<usize>> = Mutex::new(None);
-
 /// Every section, in the order Redis prints them.
 const ALL_SECTIONS: &[&str] = &[
     "server",
@@ -329,13 +325,7 @@ fn info_section(name: &str, snap: &CoreSnap) -> Option<String> {
             let peak = memory::peak().max(used);
             let rss = memory::rss();
             let keys: usize = snap.dbs.iter().map(|d| d.0).sum();
-            let startup = {
-                let mut b = EMPTY_BASELINE.lock().unwrap();
-                if keys == 0 {
-                    *b = Some(b.map_or(used, |v| v.min(used)));
-                }
-                b.unwrap_or(0)
-            };
+            let startup = memory::startup(used, keys);
             let dataset = used.saturating_sub(startup);
             let sys = total_system_memory();
             o.push_str("# Memory\r\n");
@@ -1626,57 +1616,6 @@ fn debug_object(ctx: &mut Ctx, key: &[u8]) -> Reply {
 }
 
 // ---------------------------------------------------------------------------
-// MEMORY
-
-const MEMORY_HELP: &[&str] = &[
-    "MEMORY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-    "USAGE <key> [SAMPLES <count>]",
-    "    Return memory in bytes used by <key> and its value. Nested values are",
-    "    sampled up to <count> times (default: 5, 0 means sample all).",
-    "HELP",
-    "    Prints this help.",
-];
-
-/// Bytes a stored key costs (see `Entry::mem_usage`).
-pub fn entry_usage(key: &[u8], e: &Entry) -> usize {
-    e.mem_usage(key)
-}
-
-/// MEMORY runs on the core of its key (position 2); MEMORY HELP has no key
-/// and runs where the client is.
-fn memory_cmd(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    let sub = args[1].to_ascii_lowercase();
-    let n = args.len();
-    match sub.as_slice() {
-        b"usage" => {
-            if let Some(e) = sub_arity("memory", "usage", -3, n) {
-                return e;
-            }
-            let mut i = 3;
-            while i < n {
-                if is(&args[i], "samples") && i + 1 < n {
-                    match arg_i64(&args[i + 1]) {
-                        Ok(v) if v >= 0 => {}
-                        Ok(_) => return err(errors::SYNTAX),
-                        Err(e) => return e,
-                    }
-                    i += 2;
-                } else {
-                    return err(errors::SYNTAX);
-                }
-            }
-            ctx.no_touch = true;
-            match ctx.lookup_read_nonotify(&args[2]) {
-                Some(e) => Reply::Int(entry_usage(&args[2], e) as i64),
-                None => Reply::Nil,
-            }
-        }
-        b"help" => sub_arity("memory", "help", 2, n).unwrap_or_else(|| help(MEMORY_HELP)),
-        _ => errors::unknown_subcommand("memory", &args[1]),
-    }
-}
-
-// ---------------------------------------------------------------------------
 // SHUTDOWN
 
 /// SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT]. Nothing is ever pending
@@ -1820,7 +1759,7 @@ fn wait(c: ClientRef, args: Vec<Bytes>) -> Fut {
 }
 
 pub fn register(t: &mut Vec<Spec>) {
-    use Handler::{Conn, Coord, Key};
+    use Handler::{Conn, Coord};
     const N: (i32, i32, i32) = (0, 0, 0);
     let g = "server";
     t.extend([
@@ -2071,7 +2010,7 @@ pub fn register(t: &mut Vec<Spec>) {
             -2,
             READONLY,
             (2, 2, 1),
-            Key(memory_cmd),
+            Coord(super::memory::memory),
             Cross::Never,
             g,
             "A container for memory diagnostics commands.",
