@@ -42,20 +42,34 @@ fn sentinel(master: u16, quorum: u32, extra: &str, redis: bool) -> Sentinel {
 
 /// A sentinel started as `bin` (`--sentinel` added for redwing-server).
 fn sentinel_as(bin: &str, master: u16, quorum: u32, extra: &str) -> Sentinel {
+    sentinel_on(bin, ("127.0.0.1", master), quorum, extra, &[])
+}
+
+/// A sentinel started as `bin` monitoring `mym` at `master`, with `args`
+/// after the usual options.
+fn sentinel_on(
+    bin: &str,
+    master: (&str, u16),
+    quorum: u32,
+    extra: &str,
+    args: &[&str],
+) -> Sentinel {
     let dir = tempfile::tempdir().unwrap();
     let conf = dir.path().join("sentinel.conf");
+    let (host, port) = master;
     let body = format!(
-        "sentinel monitor mym 127.0.0.1 {master} {quorum}\n\
+        "sentinel monitor mym {host} {port} {quorum}\n\
          sentinel down-after-milliseconds mym 1000\n\
          sentinel failover-timeout mym 3000\n{extra}"
     );
     std::fs::write(&conf, body).unwrap();
-    let flag: &[&str] = if bin == redwing_bin() {
-        &["--sentinel"]
+    let mut all: Vec<&str> = if bin == redwing_bin() {
+        vec!["--sentinel"]
     } else {
-        &[]
+        vec![]
     };
-    let s = Server::with_config(bin, &conf, flag);
+    all.extend_from_slice(args);
+    let s = Server::with_config(bin, &conf, &all);
     Sentinel {
         s,
         _conf: dir,
@@ -664,4 +678,202 @@ fn redis_py_sentinel_client_writes_through_a_failover() {
         acks.len(),
         after.len()
     );
+}
+
+/// Pub/Sub messages `sub` receives (raw RESP text, concatenated) until one
+/// contains `last`.
+fn events_until(sub: &mut RawClient, last: &str, limit: Duration) -> String {
+    let end = Instant::now() + limit;
+    let mut seen = String::new();
+    while !seen.contains(last) {
+        let left = end.saturating_duration_since(Instant::now());
+        match sub.read_within(left) {
+            Some(m) => seen.push_str(&m),
+            None => panic!("no {last:?} within {limit:?}; saw:\n{seen}"),
+        }
+    }
+    seen
+}
+
+/// Asks redis-py's Sentinel client (argv: master name, sentinel
+/// `ip:port`s) where the master is, writes through it and reads back.
+const FIND_AND_WRITE: &str = r#"
+import sys
+from redis.sentinel import Sentinel
+s = Sentinel([(a.split(":")[0], int(a.split(":")[1])) for a in sys.argv[2:]],
+             socket_timeout=0.5)
+print("%s:%s" % s.discover_master(sys.argv[1]))
+m = s.master_for(sys.argv[1], socket_timeout=0.5)
+m.set("written", "after the partition")
+print(m.get("written").decode())
+"#;
+
+/// A partition between two network namespaces: the master and sentinel 3
+/// on side B, sentinels 1 and 2 (the first one redis-sentinel when
+/// `redis_first`) and both replicas on side A; quorum 2.
+/// The majority fails over and redis-py's Sentinel client finds the new
+/// master there; the minority sentinel, even with quorum 1 and the old
+/// master stopped, is never elected (1 vote of 3); once healed, the old
+/// master is made a replica of the new one and every sentinel names the
+/// new master with the same config epoch.
+fn partition(redis_first: bool) {
+    let Some(net) = common::netns::NetPair::new() else {
+        return;
+    };
+    use common::netns::{Side, A_IP, B_IP};
+    let _in_a = net.enter(Side::A);
+    let (bind_a, bind_b) = (format!("127.0.0.1 {A_IP}"), format!("127.0.0.1 {B_IP}"));
+    let open = ["--protected-mode", "no"];
+    let at = |mut s: Server, ip: &str| {
+        s.host = ip.to_string();
+        s
+    };
+    let master = net.within(Side::B, || {
+        let args = [&open[..], &["--bind", &bind_b, "--repl-diskless-sync-delay", "0"]];
+        at(Server::start(&args.concat()), B_IP)
+    });
+    let mp = master.port.to_string();
+    let replica = || {
+        let args = [&open[..], &["--bind", &bind_a, "--replicaof", B_IP, &mp]];
+        at(Server::start(&args.concat()), A_IP)
+    };
+    let (r1, r2) = (replica(), replica());
+    let conf = "protected-mode no\n";
+    let sentinel_in = |bin: &str, bind: &str, ip: &str| {
+        let mut s = sentinel_on(bin, (B_IP, master.port), 2, conf, &["--bind", bind]);
+        s.s.host = ip.to_string();
+        s
+    };
+    let first = if redis_first {
+        "redis-sentinel"
+    } else {
+        redwing_bin()
+    };
+    let s1 = sentinel_in(first, &bind_a, A_IP);
+    let s2 = sentinel_in(redwing_bin(), &bind_a, A_IP);
+    let s3 = net.within(Side::B, || sentinel_in(redwing_bin(), &bind_b, B_IP));
+    wait_discovery(&[&s1.s, &s2.s, &s3.s], 2);
+    let mut c = master.conn();
+    q(&mut c, &["SET", "before", "the partition"]);
+    wait_offsets_equal(&master, &[&r1, &r2]);
+    let mut switch = RawClient::new(&s1.s);
+    switch.call(&["SUBSCRIBE", "+switch-master"]);
+    // Side B's own view, through a connection inside side B.
+    let mut minority = net.within(Side::B, || RawClient::new(&s3.s));
+    minority.call(&["PSUBSCRIBE", "*"]);
+
+    net.cut();
+    let msg = switch
+        .read_within(FAILOVER_LIMIT)
+        .expect("+switch-master on the majority side");
+    let new_port: u16 = msg.split_whitespace().last().unwrap().parse().unwrap();
+    assert!(
+        msg.contains(&format!("mym {B_IP} {mp} {A_IP} {new_port}")),
+        "{msg}"
+    );
+    let (promoted, other) = if new_port == r1.port {
+        (&r1, &r2)
+    } else {
+        (&r2, &r1)
+    };
+    assert!(is_master(promoted));
+    wait_for("both majority sentinels to name it", FAILOVER_LIMIT, || {
+        [&s1.s, &s2.s]
+            .iter()
+            .all(|s| master_addr(s) == (A_IP.into(), new_port))
+    });
+    wait_for("the other replica to follow it", SYNC_LIMIT, || {
+        replica_of(other) == (Some(new_port.to_string()), Some("up".into()))
+    });
+    // redis-py's Sentinel client, on side A, given all three sentinels
+    // (the unreachable one first), finds the new master and writes.
+    let sentinels: Vec<String> = [(B_IP, &s3), (A_IP, &s1), (A_IP, &s2)]
+        .iter()
+        .map(|(ip, s)| format!("{ip}:{}", s.s.port))
+        .collect();
+    let out = std::process::Command::new("timeout")
+        .args(["20", "python3", "-c", FIND_AND_WRITE, "mym"])
+        .args(&sentinels)
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("{A_IP}:{new_port}\nafter the partition\n"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // The minority: the old master stops answering there too, and its
+    // sentinel may decide alone that it is down (quorum 1), but it gets 1
+    // vote of the 3 it needs 2 of, so it is never elected.
+    let pid = master.pid() as i32;
+    // SAFETY: signals to a child process this test started.
+    unsafe { libc::kill(pid, libc::SIGSTOP) };
+    let mut in_b = net.within(Side::B, || s3.s.conn());
+    let set_quorum = |c: &mut redis::Connection, n: &str| {
+        let ok: String = cmd(&["SENTINEL", "SET", "mym", "quorum", n])
+            .query(c)
+            .unwrap();
+        assert_eq!(ok, "OK");
+    };
+    set_quorum(&mut in_b, "1");
+    let seen = events_until(
+        &mut minority,
+        "-failover-abort-not-elected",
+        Duration::from_secs(20),
+    );
+    assert!(
+        seen.contains(&format!("master mym {B_IP} {mp} #quorum 1/1")),
+        "{seen}"
+    );
+    assert!(seen.contains("+try-failover"), "{seen}");
+    assert!(!seen.contains("+elected-leader"), "{seen}");
+    assert!(!seen.contains("+switch-master"), "{seen}");
+    assert_eq!(
+        q(&mut in_b, &["SENTINEL", "CKQUORUM", "mym"]),
+        "-NOQUORUM 1 usable Sentinels. Not enough available Sentinels to reach the majority and authorize a failover"
+    );
+    assert_eq!(
+        net.within(Side::B, || master_addr(&s3.s)),
+        (B_IP.into(), master.port)
+    );
+    set_quorum(&mut in_b, "2");
+    // SAFETY: as above.
+    unsafe { libc::kill(pid, libc::SIGCONT) };
+
+    net.heal();
+    wait_for(
+        "the old master to become a replica of the new one",
+        Duration::from_secs(40),
+        || {
+            let i = info(&mut master.conn(), "replication");
+            field(&i, "master_host").as_deref() == Some(A_IP)
+                && field(&i, "master_port") == Some(new_port.to_string())
+        },
+    );
+    let all = [&s1.s, &s2.s, &s3.s];
+    wait_for(
+        "every sentinel to name the new master with one config epoch",
+        Duration::from_secs(30),
+        || {
+            let epochs: Vec<String> = all
+                .iter()
+                .map(|s| master_fields(s)["config-epoch"].clone())
+                .collect();
+            all.iter().all(|s| master_addr(s) == (A_IP.into(), new_port))
+                && epochs.iter().all(|e| e == &epochs[0] && e != "0")
+        },
+    );
+    let v: String = cmd(&["GET", "before"]).query(&mut promoted.conn()).unwrap();
+    assert_eq!(v, "the partition");
+}
+
+#[test]
+fn partition_majority_fails_over_and_minority_cannot() {
+    partition(false);
+}
+
+#[test]
+fn partition_with_a_redis_sentinel_in_the_majority() {
+    partition(true);
 }
