@@ -729,7 +729,10 @@ fn partition(redis_first: bool) {
         s
     };
     let master = net.within(Side::B, || {
-        let args = [&open[..], &["--bind", &bind_b, "--repl-diskless-sync-delay", "0"]];
+        let args = [
+            &open[..],
+            &["--bind", &bind_b, "--repl-diskless-sync-delay", "0"],
+        ];
         at(Server::start(&args.concat()), B_IP)
     });
     let mp = master.port.to_string();
@@ -860,7 +863,8 @@ fn partition(redis_first: bool) {
                 .iter()
                 .map(|s| master_fields(s)["config-epoch"].clone())
                 .collect();
-            all.iter().all(|s| master_addr(s) == (A_IP.into(), new_port))
+            all.iter()
+                .all(|s| master_addr(s) == (A_IP.into(), new_port))
                 && epochs.iter().all(|e| e == &epochs[0] && e != "0")
         },
     );
@@ -876,4 +880,234 @@ fn partition_majority_fails_over_and_minority_cannot() {
 #[test]
 fn partition_with_a_redis_sentinel_in_the_majority() {
     partition(true);
+}
+
+/// SENTINEL DEBUG, PENDING-SCRIPTS, SIMULATE-FAILURE and HELP answer
+/// byte for byte as redis-sentinel's, in RESP2 and RESP3.
+#[test]
+fn debug_pending_scripts_and_simulate_failure_reply_as_redis() {
+    let master = Server::start(&[]);
+    let ours = sentinel(master.port, 1, "", false);
+    let theirs = sentinel(master.port, 1, "", true);
+    let (mut a, mut b) = (RawClient::new(&ours.s), RawClient::new(&theirs.s));
+    let cmds: &[&[&str]] = &[
+        &["SENTINEL", "HELP"],
+        &["SENTINEL", "DEBUG"],
+        &["SENTINEL", "DEBUG", "info-period", "0"],
+        &["SENTINEL", "DEBUG", "info-period", "abc"],
+        &["SENTINEL", "DEBUG", "info-period"],
+        &["SENTINEL", "DEBUG", "foo", "1"],
+        // Applied in order: INFO-PERIOD stays set despite the error.
+        &["SENTINEL", "DEBUG", "INFO-PERIOD", "9000", "nosuch", "1"],
+        &[
+            "SENTINEL",
+            "DEBUG",
+            "ping-period",
+            "900",
+            "election-timeout",
+            "5000",
+        ],
+        &["SENTINEL", "DEBUG"],
+        &["SENTINEL", "PENDING-SCRIPTS"],
+        &["SENTINEL", "PENDING-SCRIPTS", "x"],
+        &["SENTINEL", "SIMULATE-FAILURE"],
+        &["SENTINEL", "SIMULATE-FAILURE", "HELP"],
+        &["SENTINEL", "SIMULATE-FAILURE", "foo"],
+        &[
+            "SENTINEL",
+            "SIMULATE-FAILURE",
+            "crash-after-election",
+            "CRASH-AFTER-PROMOTION",
+        ],
+        &["HELLO", "3"],
+        &["SENTINEL", "DEBUG"],
+        &["SENTINEL", "PENDING-SCRIPTS"],
+        &["SENTINEL", "SIMULATE-FAILURE", "help"],
+    ];
+    for args in cmds {
+        let (ra, rb) = (a.call_bytes(args), b.call_bytes(args));
+        if args[0] == "HELLO" {
+            continue;
+        }
+        assert_eq!(shown(&ra), shown(&rb), "{args:?}");
+    }
+    // Every SIMULATE-FAILURE starts from no flags, HELP included.
+    let flags = |s: &Server| {
+        field(
+            &info(&mut s.conn(), "sentinel"),
+            "sentinel_simulate_failure_flags",
+        )
+    };
+    assert_eq!(flags(&ours.s), Some("0".into()));
+    assert_eq!(flags(&theirs.s), Some("0".into()));
+    for s in [&ours.s, &theirs.s] {
+        let mut c = s.conn();
+        let _: String = cmd(&[
+            "SENTINEL",
+            "SIMULATE-FAILURE",
+            "crash-after-election",
+            "crash-after-promotion",
+        ])
+        .query(&mut c)
+        .unwrap();
+    }
+    assert_eq!(flags(&ours.s), Some("3".into()));
+    assert_eq!(flags(&theirs.s), Some("3".into()));
+}
+
+/// SENTINEL SIMULATE-FAILURE: the sentinel exits (code 99, as Redis's)
+/// right after it wins the election, before touching any replica; or
+/// right after the replica reports its promotion.
+#[test]
+fn simulated_failures_crash_the_sentinel_where_asked() {
+    let mut master = Server::start(&["--repl-diskless-sync-delay", "0"]);
+    let mp = master.port.to_string();
+    let r = Server::start(&["--replicaof", "127.0.0.1", &mp]);
+    wait_offsets_equal(&master, &[&r]);
+    // The replica is in the file: the second sentinel knows it at once.
+    let known = format!("sentinel known-replica mym 127.0.0.1 {}\n", r.port);
+    let mut exits = |flag: &str| {
+        let mut s = sentinel(master.port, 1, &known, false);
+        let ok: String = cmd(&["SENTINEL", "SIMULATE-FAILURE", flag])
+            .query(&mut s.s.conn())
+            .unwrap();
+        assert_eq!(ok, "OK");
+        let _ = master.child.kill();
+        let _ = master.child.wait();
+        wait_for("the sentinel to crash", FAILOVER_LIMIT, || {
+            s.s.child.try_wait().unwrap().is_some()
+        });
+        let code = s.s.child.wait().unwrap().code();
+        assert_eq!(code, Some(99), "{}", s.s.log_text());
+        assert!(s
+            .s
+            .log_text()
+            .contains("Sentinel CRASH because of SENTINEL simulate-failure"));
+    };
+    exits("crash-after-election");
+    assert_eq!(replica_of(&r).0, Some(mp.clone()), "not promoted");
+    exits("crash-after-promotion");
+    assert!(is_master(&r));
+}
+
+/// `sentinel rename-command`: toward a master whose servers renamed CONFIG
+/// and SLAVEOF, the sentinel sends the new names, so the promotion's
+/// transaction is not refused and the failover completes.
+#[test]
+fn renamed_commands_are_used_toward_the_master() {
+    let renames = [
+        "--rename-command",
+        "CONFIG",
+        "GUESSME",
+        "--rename-command",
+        "SLAVEOF",
+        "NOTSLAVEOF",
+    ];
+    let mut master = Server::redis(&renames);
+    let mp = master.port.to_string();
+    let r = Server::redis(&[&renames[..], &["--replicaof", "127.0.0.1", &mp]].concat());
+    let extra = "sentinel rename-command mym CONFIG GUESSME\n\
+                 sentinel rename-command mym slaveof NOTSLAVEOF\n";
+    let s = sentinel(master.port, 1, extra, false);
+    wait_discovery(&[&s.s], 1);
+    wait_offsets_equal(&master, &[&r]);
+    let conf = std::fs::read_to_string(&s.conf).unwrap();
+    assert!(
+        conf.contains("sentinel rename-command mym CONFIG GUESSME")
+            && conf.contains("sentinel rename-command mym slaveof NOTSLAVEOF"),
+        "{conf}"
+    );
+    kill_until_switch(&mut master, &s.s);
+    wait_for("the replica to be promoted", FAILOVER_LIMIT, || {
+        is_master(&r)
+    });
+}
+
+/// The script queue as sentinel.c's, side by side with redis-sentinel:
+/// exit code 1 is retried after SCRIPT-RETRY-DELAY, 2 is a final
+/// `-script-error`, at most 16 scripts run at once (the rest wait in the
+/// queue), and a run longer than SCRIPT-MAX-RUNTIME is killed
+/// (`-script-timeout`).
+#[test]
+fn script_queue_retries_limits_and_kills_as_redis() {
+    let master = Server::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("notify.sh");
+    // $2 is the event's text: "master mym <ip> <port> quorum <n>" for +set.
+    std::fs::write(
+        &script,
+        "#!/bin/sh\n\
+         calls=\"$(dirname \"$0\")/calls.$PPID\"\n\
+         echo \"$1 $2\" >> \"$calls\"\n\
+         case \"$2\" in\n\
+         *'quorum 3') grep -q 'quorum 3' \"$calls.retried\" 2>/dev/null && exit 0\n\
+                      echo 'quorum 3' > \"$calls.retried\"; exit 1;;\n\
+         *'quorum 4') exit 2;;\n\
+         *'quorum 6') exec sleep 30;;\n\
+         esac\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let path = script.display().to_string();
+    let extra = format!("sentinel notification-script mym {path}\n");
+    let run = |redis: bool| -> Vec<String> {
+        let s = sentinel(master.port, 1, &extra, redis);
+        let calls = dir.path().join(format!("calls.{}", s.s.pid()));
+        let mut c = s.s.conn();
+        let mut seen = Vec::new();
+        let mut events = RawClient::new(&s.s);
+        events.call(&["PSUBSCRIBE", "-script-*"]);
+        let set = |c: &mut redis::Connection, args: &[&str]| {
+            let ok: String = cmd(args).query(c).unwrap();
+            assert_eq!(ok, "OK", "{args:?}");
+        };
+        let quorum = |c: &mut redis::Connection, n: &str| {
+            set(c, &["SENTINEL", "SET", "mym", "quorum", n]);
+        };
+        set(&mut c, &["SENTINEL", "DEBUG", "script-retry-delay", "200"]);
+        quorum(&mut c, "3");
+        wait_for("the retried script's second run", TIMEOUT, || {
+            std::fs::read_to_string(&calls).is_ok_and(|t| t.matches("quorum 3").count() == 2)
+        });
+        quorum(&mut c, "4");
+        let e = events.read();
+        assert!(e.contains(&format!("{path} 0 2")), "{e}");
+        seen.push(format!("exit 2: {}", e.replace(&path, "PATH")));
+        set(
+            &mut c,
+            &["SENTINEL", "DEBUG", "script-retry-delay", "60000"],
+        );
+        for _ in 0..20 {
+            quorum(&mut c, "6");
+        }
+        let counts = |c: &mut redis::Connection| {
+            let i = info(c, "sentinel");
+            (
+                field(&i, "sentinel_running_scripts"),
+                field(&i, "sentinel_scripts_queue_length"),
+            )
+        };
+        wait_for("16 running, 20 queued", TIMEOUT, || {
+            counts(&mut c) == (Some("16".into()), Some("20".into()))
+        });
+        let pending: Vec<redis::Value> =
+            cmd(&["SENTINEL", "PENDING-SCRIPTS"]).query(&mut c).unwrap();
+        let text = format!("{pending:?}");
+        seen.push(format!(
+            "pending: {} running, {} scheduled",
+            text.matches("running").count(),
+            text.matches("scheduled").count()
+        ));
+        set(&mut c, &["SENTINEL", "DEBUG", "script-max-runtime", "300"]);
+        let e = events.read();
+        assert!(e.contains("-script-timeout") && e.contains(&path), "{e}");
+        wait_for("the killed scripts to wait for a retry", TIMEOUT, || {
+            counts(&mut c).0 == Some("0".into())
+        });
+        seen.push(format!("after the kills: {:?}", counts(&mut c)));
+        seen
+    };
+    let ours = run(false);
+    let theirs = run(true);
+    assert_eq!(ours, theirs);
 }
