@@ -42,20 +42,34 @@ fn sentinel(master: u16, quorum: u32, extra: &str, redis: bool) -> Sentinel {
 
 /// A sentinel started as `bin` (`--sentinel` added for redwing-server).
 fn sentinel_as(bin: &str, master: u16, quorum: u32, extra: &str) -> Sentinel {
+    sentinel_on(bin, ("127.0.0.1", master), quorum, extra, &[])
+}
+
+/// A sentinel started as `bin` monitoring `mym` at `master`, with `args`
+/// after the usual options.
+fn sentinel_on(
+    bin: &str,
+    master: (&str, u16),
+    quorum: u32,
+    extra: &str,
+    args: &[&str],
+) -> Sentinel {
     let dir = tempfile::tempdir().unwrap();
     let conf = dir.path().join("sentinel.conf");
+    let (host, port) = master;
     let body = format!(
-        "sentinel monitor mym 127.0.0.1 {master} {quorum}\n\
+        "sentinel monitor mym {host} {port} {quorum}\n\
          sentinel down-after-milliseconds mym 1000\n\
          sentinel failover-timeout mym 3000\n{extra}"
     );
     std::fs::write(&conf, body).unwrap();
-    let flag: &[&str] = if bin == redwing_bin() {
-        &["--sentinel"]
+    let mut all: Vec<&str> = if bin == redwing_bin() {
+        vec!["--sentinel"]
     } else {
-        &[]
+        vec![]
     };
-    let s = Server::with_config(bin, &conf, flag);
+    all.extend_from_slice(args);
+    let s = Server::with_config(bin, &conf, &all);
     Sentinel {
         s,
         _conf: dir,
@@ -664,4 +678,436 @@ fn redis_py_sentinel_client_writes_through_a_failover() {
         acks.len(),
         after.len()
     );
+}
+
+/// Pub/Sub messages `sub` receives (raw RESP text, concatenated) until one
+/// contains `last`.
+fn events_until(sub: &mut RawClient, last: &str, limit: Duration) -> String {
+    let end = Instant::now() + limit;
+    let mut seen = String::new();
+    while !seen.contains(last) {
+        let left = end.saturating_duration_since(Instant::now());
+        match sub.read_within(left) {
+            Some(m) => seen.push_str(&m),
+            None => panic!("no {last:?} within {limit:?}; saw:\n{seen}"),
+        }
+    }
+    seen
+}
+
+/// Asks redis-py's Sentinel client (argv: master name, sentinel
+/// `ip:port`s) where the master is, writes through it and reads back.
+const FIND_AND_WRITE: &str = r#"
+import sys
+from redis.sentinel import Sentinel
+s = Sentinel([(a.split(":")[0], int(a.split(":")[1])) for a in sys.argv[2:]],
+             socket_timeout=0.5)
+print("%s:%s" % s.discover_master(sys.argv[1]))
+m = s.master_for(sys.argv[1], socket_timeout=0.5)
+m.set("written", "after the partition")
+print(m.get("written").decode())
+"#;
+
+/// A partition between two network namespaces: the master and sentinel 3
+/// on side B, sentinels 1 and 2 (the first one redis-sentinel when
+/// `redis_first`) and both replicas on side A; quorum 2.
+/// The majority fails over and redis-py's Sentinel client finds the new
+/// master there; the minority sentinel, even with quorum 1 and the old
+/// master stopped, is never elected (1 vote of 3); once healed, the old
+/// master is made a replica of the new one and every sentinel names the
+/// new master with the same config epoch.
+fn partition(redis_first: bool) {
+    let Some(net) = common::netns::NetPair::new() else {
+        return;
+    };
+    use common::netns::{Side, A_IP, B_IP};
+    let _in_a = net.enter(Side::A);
+    let (bind_a, bind_b) = (format!("127.0.0.1 {A_IP}"), format!("127.0.0.1 {B_IP}"));
+    let open = ["--protected-mode", "no"];
+    let at = |mut s: Server, ip: &str| {
+        s.host = ip.to_string();
+        s
+    };
+    let master = net.within(Side::B, || {
+        let args = [
+            &open[..],
+            &["--bind", &bind_b, "--repl-diskless-sync-delay", "0"],
+        ];
+        at(Server::start(&args.concat()), B_IP)
+    });
+    let mp = master.port.to_string();
+    let replica = || {
+        let args = [&open[..], &["--bind", &bind_a, "--replicaof", B_IP, &mp]];
+        at(Server::start(&args.concat()), A_IP)
+    };
+    let (r1, r2) = (replica(), replica());
+    let conf = "protected-mode no\n";
+    let sentinel_in = |bin: &str, bind: &str, ip: &str| {
+        let mut s = sentinel_on(bin, (B_IP, master.port), 2, conf, &["--bind", bind]);
+        s.s.host = ip.to_string();
+        s
+    };
+    let first = if redis_first {
+        "redis-sentinel"
+    } else {
+        redwing_bin()
+    };
+    let s1 = sentinel_in(first, &bind_a, A_IP);
+    let s2 = sentinel_in(redwing_bin(), &bind_a, A_IP);
+    let s3 = net.within(Side::B, || sentinel_in(redwing_bin(), &bind_b, B_IP));
+    wait_discovery(&[&s1.s, &s2.s, &s3.s], 2);
+    let mut c = master.conn();
+    q(&mut c, &["SET", "before", "the partition"]);
+    wait_offsets_equal(&master, &[&r1, &r2]);
+    let mut switch = RawClient::new(&s1.s);
+    switch.call(&["SUBSCRIBE", "+switch-master"]);
+    // Side B's own view, through a connection inside side B.
+    let mut minority = net.within(Side::B, || RawClient::new(&s3.s));
+    minority.call(&["PSUBSCRIBE", "*"]);
+
+    net.cut();
+    let msg = switch
+        .read_within(FAILOVER_LIMIT)
+        .expect("+switch-master on the majority side");
+    let new_port: u16 = msg.split_whitespace().last().unwrap().parse().unwrap();
+    assert!(
+        msg.contains(&format!("mym {B_IP} {mp} {A_IP} {new_port}")),
+        "{msg}"
+    );
+    let (promoted, other) = if new_port == r1.port {
+        (&r1, &r2)
+    } else {
+        (&r2, &r1)
+    };
+    assert!(is_master(promoted));
+    wait_for("both majority sentinels to name it", FAILOVER_LIMIT, || {
+        [&s1.s, &s2.s]
+            .iter()
+            .all(|s| master_addr(s) == (A_IP.into(), new_port))
+    });
+    wait_for("the other replica to follow it", SYNC_LIMIT, || {
+        replica_of(other) == (Some(new_port.to_string()), Some("up".into()))
+    });
+    // redis-py's Sentinel client, on side A, given all three sentinels
+    // (the unreachable one first), finds the new master and writes.
+    let sentinels: Vec<String> = [(B_IP, &s3), (A_IP, &s1), (A_IP, &s2)]
+        .iter()
+        .map(|(ip, s)| format!("{ip}:{}", s.s.port))
+        .collect();
+    let out = std::process::Command::new("timeout")
+        .args(["20", "python3", "-c", FIND_AND_WRITE, "mym"])
+        .args(&sentinels)
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("{A_IP}:{new_port}\nafter the partition\n"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // The minority: the old master stops answering there too, and its
+    // sentinel may decide alone that it is down (quorum 1), but it gets 1
+    // vote of the 3 it needs 2 of, so it is never elected.
+    let pid = master.pid() as i32;
+    // SAFETY: signals to a child process this test started.
+    unsafe { libc::kill(pid, libc::SIGSTOP) };
+    let mut in_b = net.within(Side::B, || s3.s.conn());
+    let set_quorum = |c: &mut redis::Connection, n: &str| {
+        let ok: String = cmd(&["SENTINEL", "SET", "mym", "quorum", n])
+            .query(c)
+            .unwrap();
+        assert_eq!(ok, "OK");
+    };
+    set_quorum(&mut in_b, "1");
+    let seen = events_until(
+        &mut minority,
+        "-failover-abort-not-elected",
+        Duration::from_secs(20),
+    );
+    assert!(
+        seen.contains(&format!("master mym {B_IP} {mp} #quorum 1/1")),
+        "{seen}"
+    );
+    assert!(seen.contains("+try-failover"), "{seen}");
+    assert!(!seen.contains("+elected-leader"), "{seen}");
+    assert!(!seen.contains("+switch-master"), "{seen}");
+    assert_eq!(
+        q(&mut in_b, &["SENTINEL", "CKQUORUM", "mym"]),
+        "-NOQUORUM 1 usable Sentinels. Not enough available Sentinels to reach the majority and authorize a failover"
+    );
+    assert_eq!(
+        net.within(Side::B, || master_addr(&s3.s)),
+        (B_IP.into(), master.port)
+    );
+    set_quorum(&mut in_b, "2");
+    // SAFETY: as above.
+    unsafe { libc::kill(pid, libc::SIGCONT) };
+
+    net.heal();
+    wait_for(
+        "the old master to become a replica of the new one",
+        Duration::from_secs(40),
+        || {
+            let i = info(&mut master.conn(), "replication");
+            field(&i, "master_host").as_deref() == Some(A_IP)
+                && field(&i, "master_port") == Some(new_port.to_string())
+        },
+    );
+    let all = [&s1.s, &s2.s, &s3.s];
+    wait_for(
+        "every sentinel to name the new master with one config epoch",
+        Duration::from_secs(30),
+        || {
+            let epochs: Vec<String> = all
+                .iter()
+                .map(|s| master_fields(s)["config-epoch"].clone())
+                .collect();
+            all.iter()
+                .all(|s| master_addr(s) == (A_IP.into(), new_port))
+                && epochs.iter().all(|e| e == &epochs[0] && e != "0")
+        },
+    );
+    let v: String = cmd(&["GET", "before"]).query(&mut promoted.conn()).unwrap();
+    assert_eq!(v, "the partition");
+}
+
+#[test]
+fn partition_majority_fails_over_and_minority_cannot() {
+    partition(false);
+}
+
+#[test]
+fn partition_with_a_redis_sentinel_in_the_majority() {
+    partition(true);
+}
+
+/// SENTINEL DEBUG, PENDING-SCRIPTS, SIMULATE-FAILURE and HELP answer
+/// byte for byte as redis-sentinel's, in RESP2 and RESP3.
+#[test]
+fn debug_pending_scripts_and_simulate_failure_reply_as_redis() {
+    let master = Server::start(&[]);
+    let ours = sentinel(master.port, 1, "", false);
+    let theirs = sentinel(master.port, 1, "", true);
+    let (mut a, mut b) = (RawClient::new(&ours.s), RawClient::new(&theirs.s));
+    let cmds: &[&[&str]] = &[
+        &["SENTINEL", "HELP"],
+        &["SENTINEL", "DEBUG"],
+        &["SENTINEL", "DEBUG", "info-period", "0"],
+        &["SENTINEL", "DEBUG", "info-period", "abc"],
+        &["SENTINEL", "DEBUG", "info-period"],
+        &["SENTINEL", "DEBUG", "foo", "1"],
+        // Applied in order: INFO-PERIOD stays set despite the error.
+        &["SENTINEL", "DEBUG", "INFO-PERIOD", "9000", "nosuch", "1"],
+        &[
+            "SENTINEL",
+            "DEBUG",
+            "ping-period",
+            "900",
+            "election-timeout",
+            "5000",
+        ],
+        &["SENTINEL", "DEBUG"],
+        &["SENTINEL", "PENDING-SCRIPTS"],
+        &["SENTINEL", "PENDING-SCRIPTS", "x"],
+        &["SENTINEL", "SIMULATE-FAILURE"],
+        &["SENTINEL", "SIMULATE-FAILURE", "HELP"],
+        &["SENTINEL", "SIMULATE-FAILURE", "foo"],
+        &[
+            "SENTINEL",
+            "SIMULATE-FAILURE",
+            "crash-after-election",
+            "CRASH-AFTER-PROMOTION",
+        ],
+        &["HELLO", "3"],
+        &["SENTINEL", "DEBUG"],
+        &["SENTINEL", "PENDING-SCRIPTS"],
+        &["SENTINEL", "SIMULATE-FAILURE", "help"],
+    ];
+    for args in cmds {
+        let (ra, rb) = (a.call_bytes(args), b.call_bytes(args));
+        if args[0] == "HELLO" {
+            continue;
+        }
+        assert_eq!(shown(&ra), shown(&rb), "{args:?}");
+    }
+    // Every SIMULATE-FAILURE starts from no flags, HELP included.
+    let flags = |s: &Server| {
+        field(
+            &info(&mut s.conn(), "sentinel"),
+            "sentinel_simulate_failure_flags",
+        )
+    };
+    assert_eq!(flags(&ours.s), Some("0".into()));
+    assert_eq!(flags(&theirs.s), Some("0".into()));
+    for s in [&ours.s, &theirs.s] {
+        let mut c = s.conn();
+        let _: String = cmd(&[
+            "SENTINEL",
+            "SIMULATE-FAILURE",
+            "crash-after-election",
+            "crash-after-promotion",
+        ])
+        .query(&mut c)
+        .unwrap();
+    }
+    assert_eq!(flags(&ours.s), Some("3".into()));
+    assert_eq!(flags(&theirs.s), Some("3".into()));
+}
+
+/// SENTINEL SIMULATE-FAILURE: the sentinel exits (code 99, as Redis's)
+/// right after it wins the election, before touching any replica; or
+/// right after the replica reports its promotion.
+#[test]
+fn simulated_failures_crash_the_sentinel_where_asked() {
+    let mut master = Server::start(&["--repl-diskless-sync-delay", "0"]);
+    let mp = master.port.to_string();
+    let r = Server::start(&["--replicaof", "127.0.0.1", &mp]);
+    wait_offsets_equal(&master, &[&r]);
+    // The replica is in the file: the second sentinel knows it at once.
+    let known = format!("sentinel known-replica mym 127.0.0.1 {}\n", r.port);
+    let mut exits = |flag: &str| {
+        let mut s = sentinel(master.port, 1, &known, false);
+        let ok: String = cmd(&["SENTINEL", "SIMULATE-FAILURE", flag])
+            .query(&mut s.s.conn())
+            .unwrap();
+        assert_eq!(ok, "OK");
+        let _ = master.child.kill();
+        let _ = master.child.wait();
+        wait_for("the sentinel to crash", FAILOVER_LIMIT, || {
+            s.s.child.try_wait().unwrap().is_some()
+        });
+        let code = s.s.child.wait().unwrap().code();
+        assert_eq!(code, Some(99), "{}", s.s.log_text());
+        assert!(s
+            .s
+            .log_text()
+            .contains("Sentinel CRASH because of SENTINEL simulate-failure"));
+    };
+    exits("crash-after-election");
+    assert_eq!(replica_of(&r).0, Some(mp.clone()), "not promoted");
+    exits("crash-after-promotion");
+    assert!(is_master(&r));
+}
+
+/// `sentinel rename-command`: toward a master whose servers renamed CONFIG
+/// and SLAVEOF, the sentinel sends the new names, so the promotion's
+/// transaction is not refused and the failover completes.
+#[test]
+fn renamed_commands_are_used_toward_the_master() {
+    let renames = [
+        "--rename-command",
+        "CONFIG",
+        "GUESSME",
+        "--rename-command",
+        "SLAVEOF",
+        "NOTSLAVEOF",
+    ];
+    let mut master = Server::redis(&renames);
+    let mp = master.port.to_string();
+    let r = Server::redis(&[&renames[..], &["--replicaof", "127.0.0.1", &mp]].concat());
+    let extra = "sentinel rename-command mym CONFIG GUESSME\n\
+                 sentinel rename-command mym slaveof NOTSLAVEOF\n";
+    let s = sentinel(master.port, 1, extra, false);
+    wait_discovery(&[&s.s], 1);
+    wait_offsets_equal(&master, &[&r]);
+    let conf = std::fs::read_to_string(&s.conf).unwrap();
+    assert!(
+        conf.contains("sentinel rename-command mym CONFIG GUESSME")
+            && conf.contains("sentinel rename-command mym slaveof NOTSLAVEOF"),
+        "{conf}"
+    );
+    kill_until_switch(&mut master, &s.s);
+    wait_for("the replica to be promoted", FAILOVER_LIMIT, || {
+        is_master(&r)
+    });
+}
+
+/// The script queue as sentinel.c's, side by side with redis-sentinel:
+/// exit code 1 is retried after SCRIPT-RETRY-DELAY, 2 is a final
+/// `-script-error`, at most 16 scripts run at once (the rest wait in the
+/// queue), and a run longer than SCRIPT-MAX-RUNTIME is killed
+/// (`-script-timeout`).
+#[test]
+fn script_queue_retries_limits_and_kills_as_redis() {
+    let master = Server::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("notify.sh");
+    // $2 is the event's text: "master mym <ip> <port> quorum <n>" for +set.
+    std::fs::write(
+        &script,
+        "#!/bin/sh\n\
+         calls=\"$(dirname \"$0\")/calls.$PPID\"\n\
+         echo \"$1 $2\" >> \"$calls\"\n\
+         case \"$2\" in\n\
+         *'quorum 3') grep -q 'quorum 3' \"$calls.retried\" 2>/dev/null && exit 0\n\
+                      echo 'quorum 3' > \"$calls.retried\"; exit 1;;\n\
+         *'quorum 4') exit 2;;\n\
+         *'quorum 6') exec sleep 30;;\n\
+         esac\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let path = script.display().to_string();
+    let extra = format!("sentinel notification-script mym {path}\n");
+    let run = |redis: bool| -> Vec<String> {
+        let s = sentinel(master.port, 1, &extra, redis);
+        let calls = dir.path().join(format!("calls.{}", s.s.pid()));
+        let mut c = s.s.conn();
+        let mut seen = Vec::new();
+        let mut events = RawClient::new(&s.s);
+        events.call(&["PSUBSCRIBE", "-script-*"]);
+        let set = |c: &mut redis::Connection, args: &[&str]| {
+            let ok: String = cmd(args).query(c).unwrap();
+            assert_eq!(ok, "OK", "{args:?}");
+        };
+        let quorum = |c: &mut redis::Connection, n: &str| {
+            set(c, &["SENTINEL", "SET", "mym", "quorum", n]);
+        };
+        set(&mut c, &["SENTINEL", "DEBUG", "script-retry-delay", "200"]);
+        quorum(&mut c, "3");
+        wait_for("the retried script's second run", TIMEOUT, || {
+            std::fs::read_to_string(&calls).is_ok_and(|t| t.matches("quorum 3").count() == 2)
+        });
+        quorum(&mut c, "4");
+        let e = events.read();
+        assert!(e.contains(&format!("{path} 0 2")), "{e}");
+        seen.push(format!("exit 2: {}", e.replace(&path, "PATH")));
+        set(
+            &mut c,
+            &["SENTINEL", "DEBUG", "script-retry-delay", "60000"],
+        );
+        for _ in 0..20 {
+            quorum(&mut c, "6");
+        }
+        let counts = |c: &mut redis::Connection| {
+            let i = info(c, "sentinel");
+            (
+                field(&i, "sentinel_running_scripts"),
+                field(&i, "sentinel_scripts_queue_length"),
+            )
+        };
+        wait_for("16 running, 20 queued", TIMEOUT, || {
+            counts(&mut c) == (Some("16".into()), Some("20".into()))
+        });
+        let pending: Vec<redis::Value> =
+            cmd(&["SENTINEL", "PENDING-SCRIPTS"]).query(&mut c).unwrap();
+        let text = format!("{pending:?}");
+        seen.push(format!(
+            "pending: {} running, {} scheduled",
+            text.matches("running").count(),
+            text.matches("scheduled").count()
+        ));
+        set(&mut c, &["SENTINEL", "DEBUG", "script-max-runtime", "300"]);
+        let e = events.read();
+        assert!(e.contains("-script-timeout") && e.contains(&path), "{e}");
+        wait_for("the killed scripts to wait for a retry", TIMEOUT, || {
+            counts(&mut c).0 == Some("0".into())
+        });
+        seen.push(format!("after the kills: {:?}", counts(&mut c)));
+        seen
+    };
+    let ours = run(false);
+    let theirs = run(true);
+    assert_eq!(ours, theirs);
 }

@@ -85,6 +85,9 @@ pub fn restrict(t: &mut Vec<Spec>) {
 /// Runs `f` on the sentinel state (one hop to the control executor) and
 /// writes the config file if it changed the state.
 async fn on_state(f: impl FnOnce(&mut Sentinel) -> Reply + Send + 'static) -> Reply {
+    while !super::ready() {
+        crate::runtime::sleep(std::time::Duration::from_millis(5)).await;
+    }
     let r = crate::runtime::call_on(crate::runtime::control(), move || {
         with(|s| {
             let r = f(s);
@@ -166,11 +169,13 @@ fn info_section(s: &Sentinel) -> String {
     let mut o = String::from("# Sentinel\r\n");
     let _ = write!(
         o,
-        "sentinel_masters:{}\r\nsentinel_tilt:{}\r\nsentinel_tilt_since_seconds:{}\r\nsentinel_running_scripts:{}\r\nsentinel_scripts_queue_length:0\r\nsentinel_simulate_failure_flags:0\r\n",
+        "sentinel_masters:{}\r\nsentinel_tilt:{}\r\nsentinel_tilt_since_seconds:{}\r\nsentinel_running_scripts:{}\r\nsentinel_scripts_queue_length:{}\r\nsentinel_simulate_failure_flags:{}\r\n",
         s.masters.len(),
         s.tilt as u8,
         if s.tilt { (now() - s.tilt_start) / 1000 } else { -1 },
-        failover::RUNNING_SCRIPTS.load(std::sync::atomic::Ordering::Relaxed),
+        super::scripts::running(),
+        super::scripts::queued(),
+        s.simulate_failure,
     );
     for (i, m) in s.masters.values().enumerate() {
         let status = if m.inst.is(flag::O_DOWN) {
@@ -231,7 +236,9 @@ fn arity(sub: &str) -> Option<i32> {
         "is-master-down-by-addr" => 6,
         "monitor" => 6,
         "set" => -5,
-        "config" | "info-cache" => -3,
+        "config" | "info-cache" | "simulate-failure" => -3,
+        "debug" => -2,
+        "pending-scripts" => 2,
         _ => return None,
     })
 }
@@ -246,14 +253,17 @@ const HELP: &[&str] = &[
     "    Set a global Sentinel configuration parameter.",
     "CONFIG GET <param>",
     "    Get global Sentinel configuration parameter.",
+    "DEBUG [<param> <value> ...]",
+    "    Show a list of configurable time parameters and their values (milliseconds).",
+    "    Or update current configurable parameters values (one or more).",
+    "GET-MASTER-ADDR-BY-NAME <master-name>",
+    "    Return the ip and port number of the master with that name.",
     "FAILOVER <master-name>",
     "    Manually failover a master node without asking for agreement from other",
     "    Sentinels",
     "FLUSHCONFIG",
     "    Force Sentinel to rewrite its configuration on disk, including the current",
     "    Sentinel state.",
-    "GET-MASTER-ADDR-BY-NAME <master-name>",
-    "    Return the ip and port number of the master with that name.",
     "INFO-CACHE <master-name>",
     "    Return last cached INFO output from masters and all its replicas.",
     "IS-MASTER-DOWN-BY-ADDR <ip> <port> <current-epoch> <runid>",
@@ -267,6 +277,8 @@ const HELP: &[&str] = &[
     "    Start monitoring a new master with the specified name, ip, port and quorum.",
     "MYID",
     "    Return the ID of the Sentinel instance.",
+    "PENDING-SCRIPTS",
+    "    Get pending scripts information.",
     "REMOVE <master-name>",
     "    Remove master from Sentinel's monitor list.",
     "REPLICAS <master-name>",
@@ -277,6 +289,8 @@ const HELP: &[&str] = &[
     "    Show a list of Sentinel instances for this master and their state.",
     "SET <master-name> <option> <value> [<option> <value> ...]",
     "    Set configuration parameters for certain masters.",
+    "SIMULATE-FAILURE [CRASH-AFTER-ELECTION] [CRASH-AFTER-PROMOTION] [HELP]",
+    "    Simulate a Sentinel crash.",
     "HELP",
     "    Prints this help.",
 ];
@@ -369,6 +383,9 @@ fn run(s: &mut Sentinel, a: &[String]) -> Reply {
         "set" => set_cmd(s, a),
         "config" => config_cmd(s, a),
         "info-cache" => info_cache(s, &a[2..]),
+        "debug" => debug_cmd(&a[2..]),
+        "pending-scripts" => super::scripts::pending(),
+        "simulate-failure" => simulate_failure(s, &a[2..]),
         _ => crate::protocol::errors::unknown_subcommand("sentinel", a[1].as_bytes()),
     }
 }
@@ -731,4 +748,60 @@ fn info_cache(s: &Sentinel, names: &[String]) -> Reply {
         out.push((Reply::bulk(m.name()), Reply::Array(all)));
     }
     Reply::Map(out)
+}
+
+/// SENTINEL DEBUG [<param> <value> ...]: lists the time parameters, or
+/// sets them in order (those before a bad pair stay set, as in Redis).
+fn debug_cmd(a: &[String]) -> Reply {
+    if a.is_empty() {
+        return Reply::Map(
+            super::timing::list()
+                .map(|(name, v)| (Reply::bulk(name), Reply::bulk(v.to_string())))
+                .collect(),
+        );
+    }
+    let mut i = 0;
+    while i < a.len() {
+        let (opt, val) = (&a[i], a.get(i + 1));
+        let Some(val) = val.filter(|_| super::timing::known(opt)) else {
+            return err(format!(
+                "ERR Unknown option or number of arguments for SENTINEL DEBUG '{opt}'"
+            ));
+        };
+        match val.parse::<i64>() {
+            Ok(v) if v > 0 => super::timing::set(opt, v),
+            _ => {
+                return err(format!(
+                    "ERR Invalid argument '{val}' for SENTINEL DEBUG '{opt}'"
+                ))
+            }
+        }
+        i += 2;
+    }
+    Reply::Ok
+}
+
+/// SENTINEL SIMULATE-FAILURE [CRASH-AFTER-ELECTION] [CRASH-AFTER-PROMOTION] [HELP].
+fn simulate_failure(s: &mut Sentinel, a: &[String]) -> Reply {
+    s.simulate_failure = 0;
+    for f in a {
+        match f.to_ascii_lowercase().as_str() {
+            "crash-after-election" => {
+                s.simulate_failure |= super::CRASH_AFTER_ELECTION;
+                tracing::warn!("Failure simulation: this Sentinel will crash after being successfully elected as failover leader");
+            }
+            "crash-after-promotion" => {
+                s.simulate_failure |= super::CRASH_AFTER_PROMOTION;
+                tracing::warn!("Failure simulation: this Sentinel will crash after promoting the selected replica to master");
+            }
+            "help" => {
+                return Reply::Array(vec![
+                    Reply::bulk("crash-after-election"),
+                    Reply::bulk("crash-after-promotion"),
+                ])
+            }
+            _ => return err("ERR Unknown failure simulation specified"),
+        }
+    }
+    Reply::Ok
 }

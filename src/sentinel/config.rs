@@ -5,6 +5,7 @@
 
 use std::io::Write;
 
+use super::timing::{get, T};
 use super::{flag, Inst, Master, Sentinel};
 
 fn num(s: &str) -> Result<i64, String> {
@@ -94,6 +95,11 @@ fn apply(s: &mut Sentinel, a: &[String]) -> Result<(), String> {
             }
             master(s, &a[1])?.reboot_down_after = v;
         }
+        ("rename-command", 4) => {
+            if !master(s, &a[1])?.renamed.add(&a[2], &a[3]) {
+                return Err("Same command renamed multiple times with rename-command.".into());
+            }
+        }
         ("current-epoch", 2) => s.current_epoch = num(&a[1])?.max(0) as u64,
         ("myid", 2) => {
             if a[1].len() != 40 {
@@ -177,13 +183,13 @@ pub fn lines(s: &Sentinel) -> Vec<String> {
         let name = m.name();
         let (ip, port) = m.current_addr();
         out.push(format!("sentinel monitor {name} {ip} {port} {}", m.quorum));
-        if m.inst.down_after != super::DEFAULT_DOWN_AFTER {
+        if m.inst.down_after != get(T::DefaultDownAfter) {
             out.push(format!(
                 "sentinel down-after-milliseconds {name} {}",
                 m.inst.down_after
             ));
         }
-        if m.failover_timeout != super::DEFAULT_FAILOVER_TIMEOUT {
+        if m.failover_timeout != get(T::DefaultFailoverTimeout) {
             out.push(format!(
                 "sentinel failover-timeout {name} {}",
                 m.failover_timeout
@@ -241,6 +247,9 @@ pub fn lines(s: &Sentinel) -> Vec<String> {
                 "sentinel known-sentinel {name} {} {} {}",
                 p.ip, p.port, p.runid
             ));
+        }
+        for (old, new) in m.renamed.pairs() {
+            out.push(format!("sentinel rename-command {name} {old} {new}"));
         }
     }
     if !s.announce_ip.is_empty() {

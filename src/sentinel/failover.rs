@@ -4,17 +4,9 @@
 //! sentinelFailoverSwitchToPromotedSlave), the reconfiguration
 //! transaction, and the scripts.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
-
 use super::link::{self, Asked};
+use super::timing::{get, T};
 use super::{event, flag, now, Failover, Inst, Level, Master, Sentinel};
-
-const ELECTION_TIMEOUT: i64 = 10_000;
-const SLAVE_RECONF_TIMEOUT: i64 = 10_000;
-const PUBLISH_PERIOD: i64 = 2_000;
-const PING_PERIOD: i64 = 1_000;
-const INFO_PERIOD: i64 = 10_000;
 
 fn jitter() -> i64 {
     use rand::Rng;
@@ -155,7 +147,7 @@ pub fn state_machine(s: &mut Sentinel, name: &str) {
             let elected = leader(s, name, epoch).is_some_and(|l| l == s.myid);
             let m = s.masters.get_mut(name).unwrap();
             if !elected && !m.inst.is(flag::FORCE_FAILOVER) {
-                let timeout = ELECTION_TIMEOUT.min(m.failover_timeout);
+                let timeout = get(T::ElectionTimeout).min(m.failover_timeout);
                 if t - m.failover_start_time > timeout {
                     m.ev(Level::Warning, "-failover-abort-not-elected", "");
                     abort(m);
@@ -163,6 +155,8 @@ pub fn state_machine(s: &mut Sentinel, name: &str) {
                 return;
             }
             m.ev(Level::Warning, "+elected-leader", "");
+            super::crash_if(s, super::CRASH_AFTER_ELECTION);
+            let m = s.masters.get_mut(name).unwrap();
             m.failover_state = Failover::SelectSlave;
             m.failover_state_change_time = t;
             m.ev(Level::Warning, "+failover-state-select-slave", "");
@@ -203,13 +197,13 @@ pub fn state_machine(s: &mut Sentinel, name: &str) {
                 }
                 return;
             }
-            if send_slaveof(&ri, None) {
+            if send_slaveof(&m.renamed, &ri, None) {
                 m.ev_on(Level::Notice, "+failover-state-wait-promotion", &ri, "");
                 m.failover_state = Failover::WaitPromotion;
                 m.failover_state_change_time = t;
                 // Ask the replica for INFO now rather than in a second.
                 if let Some(l) = super::link(ri.uid, false) {
-                    l.send(&link::command(&["INFO"]), &[Asked::Info]);
+                    l.send(&m.renamed.cmd(&["INFO"]), &[Asked::Info]);
                 }
             }
         }
@@ -222,7 +216,7 @@ pub fn state_machine(s: &mut Sentinel, name: &str) {
                 // Poll the promoted replica quickly: promotion shows in INFO.
                 if let Some(l) = super::link(ri.uid, false) {
                     if t - ri.info_refresh > 100 && l.pending.borrow().is_empty() {
-                        l.send(&link::command(&["INFO"]), &[Asked::Info]);
+                        l.send(&m.renamed.cmd(&["INFO"]), &[Asked::Info]);
                     }
                 }
             }
@@ -241,16 +235,16 @@ fn select_replica(m: &Master) -> Option<String> {
     }
     max_down += m.inst.down_after * 10;
     let validity = if m.inst.is(flag::S_DOWN) {
-        PING_PERIOD * 5
+        get(T::PingPeriod) * 5
     } else {
-        INFO_PERIOD * 3
+        get(T::InfoPeriod) * 3
     };
     let mut c: Vec<&Inst> = m
         .replicas
         .values()
         .filter(|r| {
             !r.is(flag::S_DOWN | flag::O_DOWN | flag::DISCONNECTED)
-                && t - r.last_avail_time <= PING_PERIOD * 5
+                && t - r.last_avail_time <= get(T::PingPeriod) * 5
                 && r.slave_priority != 0
                 && t - r.info_refresh <= validity
                 && r.master_link_down_time <= max_down
@@ -272,7 +266,7 @@ fn select_replica(m: &Master) -> Option<String> {
 
 /// sentinelSendSlaveOf: the reconfiguration as one transaction (SLAVEOF,
 /// never REPLICAOF; replies ignored, the next INFO tells).
-pub fn send_slaveof(ri: &Inst, to: Option<(&str, u16)>) -> bool {
+pub fn send_slaveof(renamed: &link::Renames, ri: &Inst, to: Option<(&str, u16)>) -> bool {
     let Some(l) = super::link(ri.uid, false) else {
         return false;
     };
@@ -284,12 +278,12 @@ pub fn send_slaveof(ri: &Inst, to: Option<(&str, u16)>) -> bool {
         }
         None => vec!["SLAVEOF", "NO", "ONE"],
     };
-    let mut b = link::command(&["MULTI"]);
-    b.extend(link::command(&slaveof));
-    b.extend(link::command(&["CONFIG", "REWRITE"]));
-    b.extend(link::command(&["CLIENT", "KILL", "TYPE", "normal"]));
-    b.extend(link::command(&["CLIENT", "KILL", "TYPE", "pubsub"]));
-    b.extend(link::command(&["EXEC"]));
+    let mut b = renamed.cmd(&["MULTI"]);
+    b.extend(renamed.cmd(&slaveof));
+    b.extend(renamed.cmd(&["CONFIG", "REWRITE"]));
+    b.extend(renamed.cmd(&["CLIENT", "KILL", "TYPE", "normal"]));
+    b.extend(renamed.cmd(&["CLIENT", "KILL", "TYPE", "pubsub"]));
+    b.extend(renamed.cmd(&["EXEC"]));
     l.send(&b, &[Asked::Ignore; 6])
 }
 
@@ -311,6 +305,8 @@ pub fn replica_info(s: &mut Sentinel, name: &str, rname: &str, role: u32) {
         m.failover_state_change_time = t;
         s.dirty = true;
         m.ev_on(Level::Warning, "+promoted-slave", &ri, "");
+        super::crash_if(s, super::CRASH_AFTER_PROMOTION);
+        let m = s.masters.get_mut(name).unwrap();
         m.ev(Level::Warning, "+failover-state-reconf-slaves", "");
         let from = (m.inst.ip.clone(), m.inst.port);
         reconf_script(m, "leader", (&from.0, from.1), (&ri.ip, ri.port));
@@ -322,10 +318,10 @@ pub fn replica_info(s: &mut Sentinel, name: &str, rname: &str, role: u32) {
     if role == flag::MASTER && !ri.is(flag::PROMOTED) {
         // A replica that says it is a master (the old master back):
         // make it a replica again once things are stable.
-        let wait = PUBLISH_PERIOD * 4;
+        let wait = get(T::PublishPeriod) * 4;
         if master_sane(m) && ri.no_down_for(wait) && t - ri.role_reported_time > wait {
             let (ip, port) = (m.inst.ip.clone(), m.inst.port);
-            if send_slaveof(&ri, Some((&ip, port))) {
+            if send_slaveof(&m.renamed, &ri, Some((&ip, port))) {
                 m.ev_on(Level::Notice, "+convert-to-slave", &ri, "");
             }
         }
@@ -339,7 +335,7 @@ pub fn replica_info(s: &mut Sentinel, name: &str, rname: &str, role: u32) {
         let wait = m.failover_timeout;
         if master_sane(m) && ri.no_down_for(wait) && t - ri.slave_conf_change_time > wait {
             let (ip, port) = (m.inst.ip.clone(), m.inst.port);
-            if send_slaveof(&ri, Some((&ip, port))) {
+            if send_slaveof(&m.renamed, &ri, Some((&ip, port))) {
                 m.ev_on(Level::Notice, "+fix-slave-config", &ri, "");
             }
         }
@@ -370,7 +366,7 @@ fn master_sane(m: &Master) -> bool {
     m.inst.is(flag::MASTER)
         && m.inst.role_reported == flag::MASTER
         && !m.inst.is(flag::S_DOWN | flag::O_DOWN | flag::DISCONNECTED)
-        && now() - m.inst.info_refresh < INFO_PERIOD * 2
+        && now() - m.inst.info_refresh < get(T::InfoPeriod) * 2
 }
 
 /// sentinelForceHelloUpdateForMaster: hellos go out at the next tick.
@@ -402,7 +398,7 @@ fn reconf_next(s: &mut Sentinel, name: &str) {
         if r.is(flag::PROMOTED | flag::RECONF_DONE) {
             continue;
         }
-        if r.is(flag::RECONF_SENT) && t - r.slave_reconf_sent_time > SLAVE_RECONF_TIMEOUT {
+        if r.is(flag::RECONF_SENT) && t - r.slave_reconf_sent_time > get(T::SlaveReconfTimeout) {
             r.flags &= !flag::RECONF_SENT;
             r.flags |= flag::RECONF_DONE;
             let r = r.clone();
@@ -412,7 +408,7 @@ fn reconf_next(s: &mut Sentinel, name: &str) {
         if r.is(flag::RECONF_SENT | flag::RECONF_INPROG | flag::DISCONNECTED) {
             continue;
         }
-        if send_slaveof(r, Some((&p.ip, p.port))) {
+        if send_slaveof(&m.renamed, r, Some((&p.ip, p.port))) {
             r.flags |= flag::RECONF_SENT;
             r.slave_reconf_sent_time = t;
             let r = r.clone();
@@ -455,7 +451,7 @@ fn detect_end(m: &mut Master) {
             if r.is(flag::RECONF_DONE | flag::RECONF_SENT | flag::PROMOTED | flag::DISCONNECTED) {
                 continue;
             }
-            if send_slaveof(r, Some((&p.ip, p.port))) {
+            if send_slaveof(&m.renamed, r, Some((&p.ip, p.port))) {
                 r.flags |= flag::RECONF_SENT;
                 let r = r.clone();
                 m.ev_on(Level::Notice, "+slave-reconf-sent-be", &r, "");
@@ -536,7 +532,7 @@ pub fn reconf_script(m: &Master, role: &str, from: (&str, u16), to: (&str, u16))
     if m.client_reconfig_script.is_empty() {
         return;
     }
-    run_script(
+    super::scripts::schedule(
         m.client_reconfig_script.clone(),
         vec![
             m.name().to_string(),
@@ -548,61 +544,6 @@ pub fn reconf_script(m: &Master, role: &str, from: (&str, u16), to: (&str, u16))
             to.1.to_string(),
         ],
     );
-}
-
-/// Scripts running now (INFO's sentinel_running_scripts).
-pub static RUNNING_SCRIPTS: AtomicUsize = AtomicUsize::new(0);
-
-const SCRIPT_MAX_RUNTIME: Duration = Duration::from_secs(60);
-const SCRIPT_MAX_RETRY: u32 = 10;
-const SCRIPT_RETRY_DELAY: Duration = Duration::from_secs(30);
-
-/// Runs a script off the executors: at most 60 s per run; exit code 1 or
-/// a signal retries (up to 10 runs, the delay doubling from 30 s), as
-/// Redis's script queue does.
-pub fn run_script(path: String, args: Vec<String>) {
-    std::thread::spawn(move || {
-        for attempt in 1..=SCRIPT_MAX_RETRY {
-            RUNNING_SCRIPTS.fetch_add(1, Ordering::Relaxed);
-            let retry = run_once(&path, &args);
-            RUNNING_SCRIPTS.fetch_sub(1, Ordering::Relaxed);
-            if !retry || attempt == SCRIPT_MAX_RETRY {
-                return;
-            }
-            std::thread::sleep(SCRIPT_RETRY_DELAY * 2u32.pow(attempt - 1));
-        }
-    });
-}
-
-/// One run; true if it should be retried.
-fn run_once(path: &str, args: &[String]) -> bool {
-    use std::os::unix::process::ExitStatusExt;
-    let mut child = match std::process::Command::new(path).args(args).spawn() {
-        Ok(c) => c,
-        Err(e) => {
-            tracing::warn!("-script-error {path}: {e}");
-            return false;
-        }
-    };
-    let start = std::time::Instant::now();
-    loop {
-        match child.try_wait() {
-            Ok(Some(st)) => {
-                if st.code() == Some(1) || st.signal().is_some() {
-                    return true;
-                }
-                return false;
-            }
-            Ok(None) if start.elapsed() > SCRIPT_MAX_RUNTIME => {
-                tracing::warn!("-script-timeout {path}");
-                let _ = child.kill();
-                let _ = child.wait();
-                return true;
-            }
-            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
-            Err(_) => return false,
-        }
-    }
 }
 
 /// SENTINEL FAILOVER: a failover that needs no agreement.

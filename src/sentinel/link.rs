@@ -102,6 +102,37 @@ pub fn command(args: &[&str]) -> Vec<u8> {
     out
 }
 
+/// A master's `rename-command`s: the names the master and its replicas
+/// (and, as in Redis, the sentinels watching it) know our commands by.
+#[derive(Debug, Clone, Default)]
+pub struct Renames(std::collections::BTreeMap<String, (String, String)>);
+
+impl Renames {
+    /// Adds `old` → `new`; false if `old` is renamed already.
+    pub fn add(&mut self, old: &str, new: &str) -> bool {
+        let key = old.to_ascii_lowercase();
+        if self.0.contains_key(&key) {
+            return false;
+        }
+        self.0.insert(key, (old.to_string(), new.to_string()));
+        true
+    }
+
+    /// (old, new) pairs, for the config file.
+    pub fn pairs(&self) -> impl Iterator<Item = &(String, String)> {
+        self.0.values()
+    }
+
+    /// `args` in RESP, the command name as the servers know it.
+    pub fn cmd(&self, args: &[&str]) -> Vec<u8> {
+        let mut v = args.to_vec();
+        if let Some((_, new)) = self.0.get(&args[0].to_ascii_lowercase()) {
+            v[0] = new;
+        }
+        command(&v)
+    }
+}
+
 /// What a sent command was, so its reply can be understood.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Asked {

@@ -16,6 +16,8 @@ pub mod config;
 pub mod failover;
 pub mod link;
 pub mod monitor;
+pub mod scripts;
+pub mod timing;
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -26,6 +28,14 @@ use std::sync::Mutex;
 use link::Link;
 
 static ENABLED: AtomicBool = AtomicBool::new(false);
+
+/// Set once the control executor holds the state: clients can connect a
+/// little earlier (the listeners open first), and their commands wait.
+static READY: AtomicBool = AtomicBool::new(false);
+
+pub fn ready() -> bool {
+    READY.load(Ordering::Acquire)
+}
 
 /// Whether this process is a sentinel (set by `main` before the config
 /// file is read).
@@ -220,6 +230,7 @@ pub struct Master {
     pub notification_script: String,
     pub client_reconfig_script: String,
     pub reboot_down_after: i64,
+    pub renamed: link::Renames,
     /// When a reboot was seen (a new run id) with
     /// master-reboot-down-after-period set; 0 once it answers PONG.
     pub reboot_since: i64,
@@ -239,21 +250,25 @@ pub struct Master {
     pub promoted: Option<String>,
 }
 
-pub const DEFAULT_DOWN_AFTER: i64 = 30_000;
-pub const DEFAULT_FAILOVER_TIMEOUT: i64 = 180_000;
-
 impl Master {
     pub fn new(name: String, ip: String, port: u16, quorum: u32) -> Master {
         Master {
-            inst: Inst::new(flag::MASTER, name, ip, port, DEFAULT_DOWN_AFTER),
+            inst: Inst::new(
+                flag::MASTER,
+                name,
+                ip,
+                port,
+                timing::get(timing::T::DefaultDownAfter),
+            ),
             quorum,
             parallel_syncs: 1,
-            failover_timeout: DEFAULT_FAILOVER_TIMEOUT,
+            failover_timeout: timing::get(timing::T::DefaultFailoverTimeout),
             auth_pass: String::new(),
             auth_user: String::new(),
             notification_script: String::new(),
             client_reconfig_script: String::new(),
             reboot_down_after: 0,
+            renamed: link::Renames::default(),
             reboot_since: 0,
             config_epoch: 0,
             leader: String::new(),
@@ -321,6 +336,19 @@ pub struct Sentinel {
     pub previous_time: i64,
     /// The config file needs writing (flushed by the timer and commands).
     pub dirty: bool,
+    /// SENTINEL SIMULATE-FAILURE flags (`CRASH_AFTER_*`).
+    pub simulate_failure: u32,
+}
+
+pub const CRASH_AFTER_ELECTION: u32 = 1 << 0;
+pub const CRASH_AFTER_PROMOTION: u32 = 1 << 1;
+
+/// sentinelSimFailureCrash: exits as Redis does when `flag` is set.
+pub fn crash_if(s: &Sentinel, flag: u32) {
+    if s.simulate_failure & flag != 0 {
+        tracing::warn!("Sentinel CRASH because of SENTINEL simulate-failure");
+        std::process::exit(99);
+    }
 }
 
 /// What `config::line` parsed, until the control executor takes it.
@@ -425,7 +453,7 @@ pub fn event(
         );
     }
     if level == Level::Warning && !script.is_empty() {
-        failover::run_script(script.to_string(), vec![kind.to_string(), msg]);
+        scripts::schedule(script.to_string(), vec![kind.to_string(), msg]);
     }
 }
 
@@ -465,6 +493,7 @@ pub async fn run() {
     }
     s.previous_time = now();
     STATE.with(|st| *st.borrow_mut() = Some(s));
+    READY.store(true, Ordering::Release);
     if let Err(e) = with(config::flush) {
         tracing::warn!(
             "WARNING: Sentinel was not able to save the new configuration on disk!!!: {e}"
@@ -474,17 +503,11 @@ pub async fn run() {
     }
     let id = with(|s| s.myid.clone());
     tracing::warn!("Sentinel ID is {id}");
-    let masters: Vec<Inst> = with(|s| s.masters.values().map(|m| m.inst.clone()).collect());
-    let quorums: Vec<u32> = with(|s| s.masters.values().map(|m| m.quorum).collect());
-    for (m, q) in masters.iter().zip(quorums) {
-        event(
-            Level::Warning,
-            "+monitor",
-            Some((m, None)),
-            &format!(" quorum {q}"),
-            "",
-        );
-    }
+    with(|s| {
+        for m in s.masters.values() {
+            m.ev(Level::Warning, "+monitor", &format!(" quorum {}", m.quorum));
+        }
+    });
     monitor::timer().await
 }
 

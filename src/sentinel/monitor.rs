@@ -6,17 +6,11 @@
 use std::time::Duration;
 
 use super::link::{self, Asked, Resp};
+use super::timing::{get, T};
 use super::{event, failover, flag, now, with, Failover, Inst, Level, Master, Sentinel};
 
 pub const HELLO_CHANNEL: &str = "__sentinel__:hello";
-const INFO_PERIOD: i64 = 10_000;
-const PING_PERIOD: i64 = 1_000;
-const PUBLISH_PERIOD: i64 = 2_000;
-const ASK_PERIOD: i64 = 1_000;
-const TILT_TRIGGER: i64 = 2_000;
-const TILT_PERIOD: i64 = 30_000;
 const MAX_PENDING: usize = 100;
-const MIN_LINK_RECONNECT_PERIOD: i64 = 15_000;
 
 /// Which instance of a master a link or a reply belongs to.
 #[derive(Clone, Debug, PartialEq)]
@@ -68,6 +62,7 @@ pub async fn timer() {
 
 fn tick(s: &mut Sentinel) {
     check_tilt(s);
+    super::scripts::tick();
     let names: Vec<String> = s.masters.keys().cloned().collect();
     for name in names {
         let Some(m) = s.masters.get(&name) else {
@@ -97,7 +92,7 @@ fn tick(s: &mut Sentinel) {
 fn check_tilt(s: &mut Sentinel) {
     let t = now();
     let delta = t - s.previous_time;
-    if !(0..=TILT_TRIGGER).contains(&delta) {
+    if !(0..=get(T::TiltTrigger)).contains(&delta) {
         s.tilt = true;
         s.tilt_start = t;
         event(Level::Warning, "+tilt", None, "#tilt mode entered", "");
@@ -110,7 +105,7 @@ fn handle(s: &mut Sentinel, name: &str, who: &Who) {
     reconnect(s, name, who);
     send_periodic(s, name, who);
     if s.tilt {
-        if now() - s.tilt_start < TILT_PERIOD {
+        if now() - s.tilt_start < get(T::TiltPeriod) {
             return;
         }
         s.tilt = false;
@@ -143,14 +138,14 @@ fn auth_cmds(s: &Sentinel, m: &Master, who: &Who, pubsub: bool) -> Vec<u8> {
     };
     if !pass.is_empty() {
         if user.is_empty() {
-            out.extend(link::command(&["AUTH", &pass]));
+            out.extend(m.renamed.cmd(&["AUTH", &pass]));
         } else {
-            out.extend(link::command(&["AUTH", &user, &pass]));
+            out.extend(m.renamed.cmd(&["AUTH", &user, &pass]));
         }
     }
     let kind = if pubsub { "pubsub" } else { "cmd" };
     let me = format!("sentinel-{}-{kind}", &s.myid[..8.min(s.myid.len())]);
-    out.extend(link::command(&["CLIENT", "SETNAME", &me]));
+    out.extend(m.renamed.cmd(&["CLIENT", "SETNAME", &me]));
     out
 }
 
@@ -204,13 +199,14 @@ fn connected(s: &mut Sentinel, uid: u64, pubsub: bool, l: std::rc::Rc<link::Link
         l.close();
         return;
     }
+    let renamed = &s.masters[&name].renamed;
     let mut first = hello;
     let mut asked = vec![Asked::Ignore; count_cmds(&first)];
     if pubsub {
-        first.extend(link::command(&["SUBSCRIBE", HELLO_CHANNEL]));
+        first.extend(renamed.cmd(&["SUBSCRIBE", HELLO_CHANNEL]));
         asked.clear();
     } else {
-        first.extend(link::command(&["PING"]));
+        first.extend(renamed.cmd(&["PING"]));
         asked.push(Asked::Ping);
     }
     if !l.send(&first, &asked) {
@@ -282,6 +278,7 @@ fn on_reply(s: &mut Sentinel, uid: u64, pubsub: bool, asked: Option<Asked>, r: R
             if who == Who::Master && r == Resp::Status("PONG".into()) {
                 m.reboot_since = 0;
             }
+            let kill = m.renamed.cmd(&["SCRIPT", "KILL"]);
             let Some(i) = inst_mut(m, &who) else {
                 return;
             };
@@ -297,7 +294,7 @@ fn on_reply(s: &mut Sentinel, uid: u64, pubsub: bool, asked: Option<Asked>, r: R
                 // A busy script on a master we see down: kill it once.
                 if e.starts_with("BUSY") && i.is(flag::S_DOWN) && !i.is(flag::SCRIPT_KILL_SENT) {
                     if let Some(l) = super::link(uid, false) {
-                        if l.send(&link::command(&["SCRIPT", "KILL"]), &[Asked::Ignore]) {
+                        if l.send(&kill, &[Asked::Ignore]) {
                             i.flags |= flag::SCRIPT_KILL_SENT;
                         }
                     }
@@ -346,6 +343,7 @@ fn send_periodic(s: &mut Sentinel, name: &str, who: &Who) {
         return;
     };
     let master_flags = m.inst.flags;
+    let (info_cmd, ping_cmd) = (m.renamed.cmd(&["INFO"]), m.renamed.cmd(&["PING"]));
     let Some(i) = inst(m, who) else {
         return;
     };
@@ -366,16 +364,16 @@ fn send_periodic(s: &mut Sentinel, name: &str, who: &Who) {
     {
         1000
     } else {
-        INFO_PERIOD
+        get(T::InfoPeriod)
     };
-    let ping_period = i.down_after.min(PING_PERIOD);
+    let ping_period = i.down_after.min(get(T::PingPeriod));
     let send_info = !is_sentinel && (i.info_refresh == 0 || t - i.info_refresh > info_period);
     let send_ping = t - i.last_pong_time > ping_period && t - i.last_ping_time > ping_period / 2;
-    let send_hello = t - i.last_pub_time > PUBLISH_PERIOD;
+    let send_hello = t - i.last_pub_time > get(T::PublishPeriod);
     if send_info {
-        l.send(&link::command(&["INFO"]), &[Asked::Info]);
+        l.send(&info_cmd, &[Asked::Info]);
     }
-    if send_ping && l.send(&link::command(&["PING"]), &[Asked::Ping]) {
+    if send_ping && l.send(&ping_cmd, &[Asked::Ping]) {
         let m = s.masters.get_mut(name).unwrap();
         let i = inst_mut(m, who).unwrap();
         i.last_ping_time = t;
@@ -419,7 +417,7 @@ pub fn send_hello_to(s: &mut Sentinel, name: &str, who: &Who) {
         m.config_epoch
     );
     if l.send(
-        &link::command(&["PUBLISH", HELLO_CHANNEL, &payload]),
+        &m.renamed.cmd(&["PUBLISH", HELLO_CHANNEL, &payload]),
         &[Asked::Ignore],
     ) {
         let m = s.masters.get_mut(name).unwrap();
@@ -683,7 +681,7 @@ fn check_sdown(s: &mut Sentinel, name: &str, who: &Who) {
     // A link with a ping pending too long is recycled (the peer may be
     // fine and the link stuck); so is a silent pubsub link.
     if let Some(l) = super::link(i.uid, false) {
-        if t - i.cc_conn_time > MIN_LINK_RECONNECT_PERIOD
+        if t - i.cc_conn_time > get(T::MinLinkReconnectPeriod)
             && i.act_ping_time != 0
             && t - i.act_ping_time > i.down_after / 2
             && t - i.last_pong_time > i.down_after / 2
@@ -692,8 +690,8 @@ fn check_sdown(s: &mut Sentinel, name: &str, who: &Who) {
         }
     }
     if let Some(l) = super::link(i.uid, true) {
-        if t - i.pc_conn_time > MIN_LINK_RECONNECT_PERIOD
-            && t - i.pc_last_activity > PUBLISH_PERIOD * 3
+        if t - i.pc_conn_time > get(T::MinLinkReconnectPeriod)
+            && t - i.pc_last_activity > get(T::PublishPeriod) * 3
         {
             l.close();
         }
@@ -702,7 +700,7 @@ fn check_sdown(s: &mut Sentinel, name: &str, who: &Who) {
         || rebooted_down
         || (i.is(flag::MASTER)
             && i.role_reported == flag::SLAVE
-            && t - i.role_reported_time > i.down_after + INFO_PERIOD * 2);
+            && t - i.role_reported_time > i.down_after + get(T::InfoPeriod) * 2);
     let was = i.is(flag::S_DOWN);
     if down && !was {
         i.s_down_since = t;
@@ -764,20 +762,20 @@ fn ask_others(s: &mut Sentinel, name: &str, forced: bool) {
     let (ip, port) = (m.inst.ip.clone(), m.inst.port.to_string());
     for p in m.sentinels.values_mut() {
         let elapsed = t - p.last_master_down_reply_time;
-        if elapsed > ASK_PERIOD * 5 {
+        if elapsed > get(T::AskPeriod) * 5 {
             p.flags &= !flag::MASTER_DOWN;
             p.leader.clear();
         }
         if !sdown || p.is(flag::DISCONNECTED) {
             continue;
         }
-        if !forced && elapsed < ASK_PERIOD {
+        if !forced && elapsed < get(T::AskPeriod) {
             continue;
         }
         let Some(l) = super::link(p.uid, false) else {
             continue;
         };
-        let cmd = link::command(&[
+        let cmd = m.renamed.cmd(&[
             "SENTINEL",
             "is-master-down-by-addr",
             &ip,

@@ -10,6 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 pub mod dataset;
+pub mod netns;
 pub mod repl;
 
 pub const TIMEOUT: Duration = Duration::from_secs(10);
