@@ -340,7 +340,7 @@ impl ClientState {
         }
         let multi = self.multi.as_ref().map_or(-1, |m| m.queued.len() as i64);
         format!(
-            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={flags} db={} sub={sub} psub={psub} ssub={ssub} multi={multi} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs={} rbp=0 obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user=default redir={} resp={} lib-name={} lib-ver={} core={}",
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={flags} db={} sub={sub} psub={psub} ssub={ssub} multi={multi} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs={} rbp=0 obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user={} redir={} resp={} lib-name={} lib-ver={} core={}",
             self.id,
             self.addr,
             self.laddr,
@@ -354,6 +354,12 @@ impl ClientState {
             self.obuf + self.pushes.len(),
             self.tot_mem(),
             self.last_cmd,
+            // A master's link runs as Redis's superuser client.
+            if self.repl_link == Some('M') {
+                "(superuser)"
+            } else {
+                "default"
+            },
             super::tracking::getredir(self),
             if self.resp3 { 3 } else { 2 },
             self.lib_name,
