@@ -79,6 +79,12 @@ fn at_instant() -> Option<crate::persistence::rdb::ReplInfo> {
     })
 }
 
+/// The applied stream is now in database `db` (for snapshots and the AOF).
+fn set_stream_db(db: u64) {
+    STREAM_DB.store(db, Ordering::SeqCst);
+    crate::storage::journal::set_relay_db(db);
+}
+
 /// The database the applied stream is in (a snapshot's repl-stream-db).
 pub fn stream_db() -> i64 {
     STREAM_DB.load(Ordering::SeqCst) as i64
@@ -288,7 +294,7 @@ pub fn start_from_config() {
                         r.id,
                         r.offset
                     );
-                    STREAM_DB.store(r.stream_db as u64, Ordering::SeqCst);
+                    set_stream_db(r.stream_db as u64);
                     with(|u| u.synced = Some((r.id.clone(), r.offset)));
                     super::with(|s| {
                         s.replid = r.id;
@@ -657,7 +663,7 @@ async fn session(gen: u64, applier: &mut Applier) -> Result<(), String> {
         let same_history = super::with(|s| s.replid == id);
         full_sync(gen, &mut conn, applier, same_history).await?;
         let db = crate::persistence::load::loaded_repl().map_or(0, |r| r.stream_db.max(0));
-        STREAM_DB.store(db as u64, Ordering::SeqCst);
+        set_stream_db(db as u64);
         with(|u| u.synced = Some((id.clone(), off)));
         super::with(|s| {
             s.replid = id;
@@ -1237,7 +1243,7 @@ async fn stream(
             done = batch_end;
         }
         db = batch_db;
-        STREAM_DB.store(db, Ordering::SeqCst);
+        set_stream_db(db);
         conn.buf = BytesMut::from(&frame[done..]);
         if let Some(name) = last_cmd {
             let name = String::from_utf8_lossy(&name).to_lowercase();
