@@ -77,6 +77,9 @@ pub struct ClientState {
     pub loader: bool,
     /// Keys this client WATCHes.
     pub watched: Vec<super::multi::Watched>,
+    /// A replication link shown as a client: 'M' (this replica's master),
+    /// 'S' (a replica of this server).
+    pub repl_link: Option<char>,
     /// Set by a command that takes the connection over (PSYNC: the socket
     /// becomes a replica link): the connection task hands it the socket
     /// and the unread bytes after the replies, and ends.
@@ -95,6 +98,11 @@ impl std::fmt::Debug for TakeOver {
 }
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// A client id from the clients' sequence (a replication link's too).
+pub fn new_id() -> u64 {
+    NEXT_ID.fetch_add(1, Ordering::Relaxed)
+}
 /// Connected clients on all cores (for maxclients and INFO).
 pub static CONNECTED: AtomicUsize = AtomicUsize::new(0);
 
@@ -165,6 +173,7 @@ impl ClientState {
             blocked: false,
             loader: false,
             watched: Vec::new(),
+            repl_link: None,
             take_over: None,
             repl_handshake: None,
         }
@@ -174,7 +183,7 @@ impl ClientState {
     /// already taken).
     pub fn register(addr: String, laddr: String, fd: i32) -> ClientRef {
         let mut st = ClientState::detached(addr, laddr, fd);
-        st.id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        st.id = new_id();
         let id = st.id;
         let c = Rc::new(RefCell::new(st));
         REGISTRY.with(|r| r.borrow_mut().insert(id, c.clone()));
@@ -237,6 +246,9 @@ impl ClientState {
 
     /// The client's class for CLIENT LIST/KILL TYPE and output limits.
     pub fn class(&self) -> &'static str {
+        if let Some(role) = self.repl_link {
+            return if role == 'M' { "master" } else { "slave" };
+        }
         if self.subs.is_some() {
             "pubsub"
         } else {
@@ -304,6 +316,7 @@ impl ClientState {
         let now = Instant::now();
         let (sub, psub, ssub) = self.subs.as_ref().map_or((0, 0, 0), |s| s.counts());
         let mut flags = String::new();
+        flags.extend(self.repl_link);
         if self.subs.is_some() {
             flags.push('P');
         }
@@ -327,7 +340,7 @@ impl ClientState {
         }
         let multi = self.multi.as_ref().map_or(-1, |m| m.queued.len() as i64);
         format!(
-            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={flags} db={} sub={sub} psub={psub} ssub={ssub} multi={multi} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs={} rbp=0 obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user=default redir={} resp={} lib-name={} lib-ver={} core={}",
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={flags} db={} sub={sub} psub={psub} ssub={ssub} multi={multi} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs={} rbp=0 obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user={} redir={} resp={} lib-name={} lib-ver={} core={}",
             self.id,
             self.addr,
             self.laddr,
@@ -341,6 +354,12 @@ impl ClientState {
             self.obuf + self.pushes.len(),
             self.tot_mem(),
             self.last_cmd,
+            // A master's link runs as Redis's superuser client.
+            if self.repl_link == Some('M') {
+                "(superuser)"
+            } else {
+                "default"
+            },
             super::tracking::getredir(self),
             if self.resp3 { 3 } else { 2 },
             self.lib_name,
@@ -721,6 +740,7 @@ async fn client_list(_c: &ClientRef, args: &[Bytes]) -> Reply {
             return err(errors::SYNTAX);
         }
     }
+    let links = f.clone();
     let parts = runtime::run_on_each(0..runtime::shards(), move |_| {
         let f = f.clone();
         Box::new(move || {
@@ -744,7 +764,30 @@ async fn client_list(_c: &ClientRef, args: &[Bytes]) -> Reply {
             all.extend_from_slice(&b);
         }
     }
+    for link in link_states() {
+        if links.matches(&link) {
+            all.extend_from_slice(link.info_line().as_bytes());
+            all.push(b'\n');
+        }
+    }
     Reply::Verbatim(Bytes::from(all))
+}
+
+/// The replication links as clients, for CLIENT LIST and CLIENT KILL.
+fn link_states() -> Vec<ClientState> {
+    crate::replication::link_clients()
+        .into_iter()
+        .map(|l| {
+            let mut st = ClientState::detached(l.addr, l.laddr, l.fd);
+            st.id = l.id;
+            st.created = l.created;
+            st.last_active = l.last_io;
+            st.db = l.db;
+            st.last_cmd = l.cmd;
+            st.repl_link = Some(if l.master { 'M' } else { 'S' });
+            st
+        })
+        .collect()
 }
 
 /// CLIENT UNBLOCK id [TIMEOUT|ERROR]: the waiter registry is shared by
@@ -818,14 +861,14 @@ async fn client_kill(c: &ClientRef, args: &[Bytes]) -> Reply {
             }
         }
     }
-    // The link to our master is no client of a core: TYPE master ends it.
-    let master_link =
-        f.class == Some("master") && f.ids.is_empty() && f.addr.is_none() && f.laddr.is_none();
-    let master_killed = if master_link {
-        crate::replication::replica::kill_link() as i64
-    } else {
-        0
-    };
+    // Replication links are no core's clients: they are matched here.
+    let mut links_killed = 0;
+    for link in link_states() {
+        if f.matches(&link) {
+            crate::replication::kill_link_client(link.id);
+            links_killed += 1;
+        }
+    }
     let killed = runtime::run_on_each(0..runtime::shards(), move |_| {
         let f = f.clone();
         Box::new(move || {
@@ -851,7 +894,7 @@ async fn client_kill(c: &ClientRef, args: &[Bytes]) -> Reply {
     .into_iter()
     .map(|r| if let Reply::Int(n) = r { n } else { 0 })
     .sum::<i64>()
-        + master_killed;
+        + links_killed;
     if c.borrow().close_after_reply && killed > 0 && old_form {
         return Reply::Ok;
     }

@@ -375,8 +375,8 @@ fn info_section(name: &str, snap: &CoreSnap) -> Option<String> {
             let loading = load::loading();
             o.push_str("# Persistence\r\n");
             kv(o, "loading", loading as i64);
+            kv(o, "async_loading", load::async_loading() as i64);
             for k in [
-                "async_loading",
                 "current_cow_peak",
                 "current_cow_size",
                 "current_cow_size_age",
@@ -445,7 +445,7 @@ fn info_section(name: &str, snap: &CoreSnap) -> Option<String> {
                 kv(o, "aof_pending_bio_fsync", 0);
                 kv(o, "aof_delayed_fsync", 0);
             }
-            if loading {
+            if loading || load::async_loading() {
                 let secs = li.started.map_or(0.0, |t| t.elapsed().as_secs_f64());
                 let perc = li.loaded_bytes as f64 * 100.0 / li.total_bytes.max(1) as f64;
                 let eta = if li.loaded_bytes > 0 {
@@ -1684,7 +1684,18 @@ fn psync(c: &mut ClientState, args: &[Bytes]) -> Reply {
         return Reply::error("NOMASTERLINK Can't SYNC while not connected with my master");
     }
     let hs = c.repl_handshake.take().map(|b| *b).unwrap_or_default();
-    let req = match crate::replication::psync_request(args, hs, &c.addr) {
+    let client = crate::replication::LinkClient {
+        id: c.id,
+        addr: c.addr.clone(),
+        laddr: c.laddr.clone(),
+        fd: c.fd,
+        created: c.created,
+        last_io: std::time::Instant::now(),
+        master: false,
+        db: 0,
+        cmd: String::from_utf8_lossy(&args[0]).to_lowercase(),
+    };
+    let req = match crate::replication::psync_request(args, hs, client) {
         Ok(r) => r,
         Err(e) => return e,
     };

@@ -228,6 +228,10 @@ fn open_incr(seq: u64) -> std::io::Result<File> {
     Ok(f)
 }
 
+/// A replica's new incr file and the database its relayed stream is in
+/// there (set at the rewrite's instant, used when the writer switches).
+static SELECT_AT: Mutex<Option<(u64, u64)>> = Mutex::new(None);
+
 struct Writer {
     file: File,
     size: u64,
@@ -290,6 +294,13 @@ impl Writer {
             Ok(f) => {
                 self.file = f;
                 self.size = 0;
+                // A replica's relayed stream goes on in its database.
+                let select = SELECT_AT.lock().unwrap().take_if(|(s, _)| *s == seq);
+                if let Some((_, db)) = select.filter(|(_, db)| *db != 0) {
+                    let db = db.to_string();
+                    let cmd = format!("*2\r\n$6\r\nSELECT\r\n${}\r\n{db}\r\n", db.len());
+                    self.write(cmd.as_bytes());
+                }
                 let mut m = MANIFEST.lock().unwrap();
                 let m = m.get_or_insert_with(Manifest::default);
                 m.incrs.push(FileInfo {
@@ -870,6 +881,7 @@ async fn write_new_base() -> Result<(), String> {
                 CURSOR.store(journal::attach(), Ordering::SeqCst);
             }
             if aof_on {
+                *SELECT_AT.lock().unwrap() = journal::relay_db().map(|db| (incr_seq, db));
                 journal::mark(journal::Mark::Aof(incr_seq));
             }
         };

@@ -85,6 +85,7 @@ pub async fn serve(fd: OwnedFd, rest: Bytes, req: Request) {
         s.next_link += 1;
         s.replicas.push(Replica {
             link,
+            client: req.client.clone(),
             ip: ip.clone(),
             port,
             state: LinkState::WaitBgsave,
@@ -663,6 +664,9 @@ fn ack(link: u64, args: &[Bytes]) {
         let r = s.replicas.iter_mut().find(|r| r.link == link)?;
         r.ack_off = r.ack_off.max(off);
         r.ack_time = Instant::now();
+        if r.client.cmd != "replconf" {
+            r.client.cmd = "replconf".into();
+        }
         let first = r.state == LinkState::SendBulk;
         if first {
             r.state = LinkState::Online;

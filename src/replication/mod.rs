@@ -62,6 +62,8 @@ impl LinkState {
 #[derive(Debug, Clone)]
 pub struct Replica {
     pub link: u64,
+    /// The connection that became this link (CLIENT LIST, CLIENT KILL).
+    pub client: LinkClient,
     pub ip: String,
     pub port: u16,
     pub state: LinkState,
@@ -403,6 +405,8 @@ pub fn replconf(hs: &mut Option<Box<Handshake>>, args: &[Bytes]) -> Option<Reply
 /// What PSYNC (or SYNC) asked for.
 #[derive(Debug)]
 pub struct Request {
+    /// The connection that asked, as CLIENT LIST goes on showing it.
+    pub client: LinkClient,
     /// None for SYNC (no +FULLRESYNC line, a bare payload).
     pub psync: Option<(String, i64)>,
     pub hs: Handshake,
@@ -412,7 +416,7 @@ pub struct Request {
 }
 
 /// Parses PSYNC's arguments.
-pub fn psync_request(args: &[Bytes], hs: Handshake, peer: &str) -> Result<Request, Reply> {
+pub fn psync_request(args: &[Bytes], hs: Handshake, client: LinkClient) -> Result<Request, Reply> {
     let psync = if args[0].eq_ignore_ascii_case(b"psync") {
         let id = String::from_utf8_lossy(&args[1]).into_owned();
         let off = std::str::from_utf8(&args[2])
@@ -423,6 +427,7 @@ pub fn psync_request(args: &[Bytes], hs: Handshake, peer: &str) -> Result<Reques
     } else {
         None
     };
+    let peer = client.addr.as_str();
     let peer_ip = peer
         .rsplit_once(':')
         .map_or(peer, |(ip, _)| ip)
@@ -431,9 +436,59 @@ pub fn psync_request(args: &[Bytes], hs: Handshake, peer: &str) -> Result<Reques
         .to_string();
     let failover = args.len() > 3 && args[3].eq_ignore_ascii_case(b"failover");
     Ok(Request {
+        client,
         psync,
         hs,
         peer_ip,
         failover,
     })
+}
+
+/// A replication link as CLIENT LIST shows it: Redis lists a replica's
+/// link to its master (`flags=M`) and a master's replica links
+/// (`flags=S`) among its clients, though here they are no core's clients.
+#[derive(Debug, Clone)]
+pub struct LinkClient {
+    pub id: u64,
+    pub addr: String,
+    pub laddr: String,
+    pub fd: i32,
+    pub created: Instant,
+    pub last_io: Instant,
+    /// The link to this replica's master (else a replica's link).
+    pub master: bool,
+    pub db: usize,
+    /// The last command received on it.
+    pub cmd: String,
+}
+
+/// Every replication link, for CLIENT LIST and CLIENT KILL.
+pub fn link_clients() -> Vec<LinkClient> {
+    let mut all: Vec<LinkClient> = replica::link_client().into_iter().collect();
+    with(|s| {
+        all.extend(s.replicas.iter().map(|r| LinkClient {
+            last_io: r.ack_time,
+            fd: r.fd,
+            ..r.client.clone()
+        }))
+    });
+    all
+}
+
+/// CLIENT KILL of a replication link: the master link reconnects (and
+/// continues partially), a replica's link is dropped.
+pub fn kill_link_client(id: u64) {
+    if replica::link_client().is_some_and(|c| c.id == id) {
+        replica::kill_link();
+        return;
+    }
+    let link = with(|s| {
+        s.replicas
+            .iter()
+            .find(|r| r.client.id == id)
+            .map(|r| r.link)
+    });
+    if let Some(link) = link {
+        master::drop_link(link, "");
+    }
 }

@@ -79,6 +79,12 @@ fn at_instant() -> Option<crate::persistence::rdb::ReplInfo> {
     })
 }
 
+/// The applied stream is now in database `db` (for snapshots and the AOF).
+fn set_stream_db(db: u64) {
+    STREAM_DB.store(db, Ordering::SeqCst);
+    crate::storage::journal::set_relay_db(db);
+}
+
 /// The database the applied stream is in (a snapshot's repl-stream-db).
 pub fn stream_db() -> i64 {
     STREAM_DB.load(Ordering::SeqCst) as i64
@@ -171,6 +177,8 @@ struct Upstream {
     transfer: (i64, i64, Instant),
     /// The link's socket (shut down to end the link), -1 when none.
     fd: i32,
+    /// The link as CLIENT LIST shows it, while connected.
+    client: Option<super::LinkClient>,
 }
 
 static UPSTREAM: Mutex<Option<Upstream>> = Mutex::new(None);
@@ -261,6 +269,7 @@ pub fn start(host: String, port: u16, who: &str, cache_self: bool) -> bool {
         down_since,
         transfer: (0, 0, Instant::now()),
         fd: -1,
+        client: None,
     });
     drop(g);
     tracing::info!("REPLICAOF {host}:{port} enabled (user request from '{who}')");
@@ -285,7 +294,7 @@ pub fn start_from_config() {
                         r.id,
                         r.offset
                     );
-                    STREAM_DB.store(r.stream_db as u64, Ordering::SeqCst);
+                    set_stream_db(r.stream_db as u64);
                     with(|u| u.synced = Some((r.id.clone(), r.offset)));
                     super::with(|s| {
                         s.replid = r.id;
@@ -444,6 +453,18 @@ pub async fn stop(who: &str) {
     tracing::info!("MASTER MODE enabled (user request from '{who}')");
 }
 
+/// The link to the master as CLIENT LIST shows it (flags=M), while connected.
+pub fn link_client() -> Option<super::LinkClient> {
+    with(|u| {
+        u.client.clone().map(|c| super::LinkClient {
+            last_io: u.last_io,
+            db: STREAM_DB.load(Ordering::Relaxed) as usize,
+            ..c
+        })
+    })
+    .flatten()
+}
+
 /// CLIENT KILL TYPE master: ends the link (it reconnects and continues).
 pub fn kill_link() -> usize {
     with(|u| {
@@ -482,6 +503,7 @@ async fn link(gen: u64) {
         LINK_UP.store(false, Ordering::Relaxed);
         let still = with(|u| {
             u.fd = -1;
+            u.client = None;
             if u.phase == Phase::Connected {
                 u.down_since = Some(Instant::now());
             }
@@ -577,9 +599,22 @@ async fn session(gen: u64, applier: &mut Applier) -> Result<(), String> {
     if GEN.load(Ordering::Acquire) != gen {
         return Ok(());
     }
+    let addr = |a: Option<std::net::SocketAddr>| a.map_or(String::new(), |a| a.to_string());
+    let client = super::LinkClient {
+        id: crate::commands::client::new_id(),
+        addr: addr(rd.peer_addr().ok()),
+        laddr: addr(rd.local_addr().ok()),
+        fd,
+        created: Instant::now(),
+        last_io: Instant::now(),
+        master: true,
+        db: 0,
+        cmd: "NULL".into(),
+    };
     with(|u| {
         u.fd = fd;
         u.phase = Phase::Handshake;
+        u.client = Some(client);
     });
     tracing::info!("MASTER <-> REPLICA sync started");
     let mut conn = MasterConn {
@@ -625,9 +660,10 @@ async fn session(gen: u64, applier: &mut Applier) -> Result<(), String> {
         tracing::info!("Full resync from master: {id}:{off}");
         // This replica's replicas resync with the new history.
         super::master::drop_all_links();
-        full_sync(gen, &mut conn, applier).await?;
+        let same_history = super::with(|s| s.replid == id);
+        full_sync(gen, &mut conn, applier, same_history).await?;
         let db = crate::persistence::load::loaded_repl().map_or(0, |r| r.stream_db.max(0));
-        STREAM_DB.store(db as u64, Ordering::SeqCst);
+        set_stream_db(db as u64);
         with(|u| u.synced = Some((id.clone(), off)));
         super::with(|s| {
             s.replid = id;
@@ -756,9 +792,17 @@ async fn handshake(conn: &mut MasterConn, wr: &mut TcpStream) -> Result<(), Stri
     Ok(())
 }
 
-/// Receives the RDB into a temp file, then replaces the dataset with it.
-async fn full_sync(gen: u64, conn: &mut MasterConn, applier: &mut Applier) -> Result<(), String> {
-    use std::io::Write;
+/// Receives the RDB and replaces the dataset with it: through a temp
+/// file, or straight from the socket when `repl-diskless-load` allows
+/// (`swapdb`, or `on-empty-db` with no keys), as Redis 7.0 decides.
+/// `same_history`: the master's replid is this replica's (swapdb then
+/// keeps serving reads from the old data while it loads).
+async fn full_sync(
+    gen: u64,
+    conn: &mut MasterConn,
+    applier: &mut Applier,
+    same_history: bool,
+) -> Result<(), String> {
     let head = conn.reply().await?;
     let Some(size) = head.strip_prefix('$') else {
         return Err(format!(
@@ -775,17 +819,241 @@ async fn full_sync(gen: u64, conn: &mut MasterConn, applier: &mut Applier) -> Re
             .filter(|n: &i64| *n >= 0)
             .ok_or_else(|| format!("Bad RDB size from MASTER: {head}"))?,
     };
+    let load = config::text(Opt::ReplDisklessLoad);
+    let diskless = match load.as_str() {
+        "swapdb" => true,
+        "on-empty-db" => total_keys().await == 0,
+        _ => false,
+    };
+    let to = if diskless { "to parser" } else { "to disk" };
     if mark.is_some() {
-        tracing::info!(
-            "MASTER <-> REPLICA sync: receiving streamed RDB from master with EOF to disk"
-        );
+        tracing::info!("MASTER <-> REPLICA sync: receiving streamed RDB from master with EOF {to}");
     } else {
-        tracing::info!("MASTER <-> REPLICA sync: receiving {total} bytes from master to disk");
+        tracing::info!("MASTER <-> REPLICA sync: receiving {total} bytes from master {to}");
     }
     with(|u| {
         u.phase = Phase::Transfer;
         u.transfer = (total, 0, Instant::now());
     });
+    if diskless {
+        let swap = load == "swapdb";
+        socket_load(conn, applier, total, mark, swap, swap && same_history).await
+    } else {
+        disk_load(gen, conn, applier, total, mark).await
+    }
+}
+
+/// Keys in every database on every core (repl-diskless-load on-empty-db).
+async fn total_keys() -> usize {
+    runtime::gather(0..runtime::shards(), || {
+        crate::storage::shard::with(|sh| sh.dbs.iter().map(|d| d.len()).sum::<usize>())
+    })
+    .await
+    .into_iter()
+    .sum()
+}
+
+/// Diskless load: the RDB is parsed as it arrives. Without swapdb the
+/// old data is flushed first (clients get -LOADING until the end); with
+/// it the snapshot goes into staged databases that replace the dataset
+/// only once it is whole, so a failed transfer leaves the old data, and
+/// with `in_background` clients go on reading the old data meanwhile
+/// (INFO's async_loading).
+async fn socket_load(
+    conn: &mut MasterConn,
+    applier: &mut Applier,
+    total: i64,
+    mark: Option<Vec<u8>>,
+    swap: bool,
+    in_background: bool,
+) -> Result<(), String> {
+    use crate::persistence::load::{self, Target};
+    let fd = with(|u| u.fd).unwrap_or(-1);
+    let src = SocketSource {
+        ahead: conn.buf.split().to_vec(),
+        fd: dup(fd)?,
+        left: if mark.is_some() {
+            u64::MAX
+        } else {
+            total as u64
+        },
+    };
+    let target = if swap {
+        load::begin_staged().await;
+        Target::Staged
+    } else {
+        tracing::info!("MASTER <-> REPLICA sync: Flushing old data");
+        applier
+            .run(vec![vec![Bytes::from_static(b"FLUSHALL")]])
+            .await;
+        Target::Live
+    };
+    tracing::info!("MASTER <-> REPLICA sync: Loading DB in memory");
+    let loaded = load::replica_load_stream(src, target, total.max(0) as u64, in_background)
+        .await
+        .and_then(|(mut src, ahead)| src.after_snapshot(ahead, mark.as_deref()));
+    match loaded {
+        Ok(rest) => {
+            conn.buf = BytesMut::from(&rest[..]);
+            if swap {
+                tracing::info!("MASTER <-> REPLICA sync: Swapping active DB with loaded DB");
+                load::swap_staged(flushed).await;
+                tracing::info!("MASTER <-> REPLICA sync: Discarding previously cached DB");
+            }
+            Ok(())
+        }
+        Err(e) => {
+            // The parser thread may still be reading: the link ends here.
+            shutdown(fd);
+            tracing::warn!(
+                "Failed trying to load the MASTER synchronization DB from socket, check server logs."
+            );
+            if swap {
+                tracing::info!(
+                    "MASTER <-> REPLICA sync: Discarding temporary DB, the old data stays"
+                );
+                load::drop_staged().await;
+            } else {
+                tracing::info!("MASTER <-> REPLICA sync: Discarding the half-loaded data");
+                applier
+                    .run(vec![vec![Bytes::from_static(b"FLUSHALL")]])
+                    .await;
+            }
+            Err(format!("I/O error trying to sync with MASTER: {e}"))
+        }
+    }
+}
+
+/// On each core when a loaded snapshot replaces the dataset: what a flush
+/// tells WATCH and client tracking.
+fn flushed() {
+    crate::commands::multi::db_replaced(None);
+    crate::commands::tracking::flushed();
+}
+
+/// The master's socket as a blocking byte source for the RDB parser's
+/// thread: first the bytes already read, then the socket (waiting at most
+/// `repl-timeout`), never past a `$<len>` payload's end.
+struct SocketSource {
+    ahead: Vec<u8>,
+    fd: i32,
+    left: u64,
+}
+
+impl std::io::Read for SocketSource {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let want = buf.len().min(self.left.min(usize::MAX as u64) as usize);
+        if want == 0 {
+            return Ok(0);
+        }
+        let n = if !self.ahead.is_empty() {
+            let n = want.min(self.ahead.len());
+            buf[..n].copy_from_slice(&self.ahead[..n]);
+            self.ahead.drain(..n);
+            n
+        } else {
+            self.recv(&mut buf[..want])?
+        };
+        if self.left != u64::MAX {
+            self.left -= n as u64;
+        }
+        with(|u| {
+            u.transfer.1 += n as i64;
+            u.transfer.2 = Instant::now();
+            u.last_io = Instant::now();
+        });
+        Ok(n)
+    }
+}
+
+impl SocketSource {
+    fn recv(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let timeout = config::num(Opt::ReplTimeout).clamp(1, i32::MAX as i64 / 1000) as i32;
+        loop {
+            let mut p = libc::pollfd {
+                fd: self.fd,
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            // SAFETY: one pollfd for the socket this source owns.
+            let r = unsafe { libc::poll(&mut p, 1, timeout * 1000) };
+            if r == 0 {
+                return Err(std::io::ErrorKind::TimedOut.into());
+            }
+            if r > 0 {
+                // SAFETY: reads into `buf`, at most its length.
+                let n = unsafe {
+                    libc::recv(
+                        self.fd,
+                        buf.as_mut_ptr().cast(),
+                        buf.len(),
+                        libc::MSG_DONTWAIT,
+                    )
+                };
+                if n >= 0 {
+                    return Ok(n as usize);
+                }
+            }
+            let e = std::io::Error::last_os_error();
+            if !matches!(
+                e.kind(),
+                std::io::ErrorKind::Interrupted | std::io::ErrorKind::WouldBlock
+            ) {
+                return Err(e);
+            }
+        }
+    }
+
+    /// The bytes after the snapshot (the start of the stream), given what
+    /// the parser read ahead: with an EOF mark, the 40-byte mark must
+    /// come first.
+    fn after_snapshot(
+        &mut self,
+        mut ahead: Vec<u8>,
+        mark: Option<&[u8]>,
+    ) -> Result<Vec<u8>, String> {
+        ahead.append(&mut self.ahead);
+        let Some(mark) = mark else {
+            return match self.left {
+                0 => Ok(ahead),
+                n => Err(format!(
+                    "{n} bytes of the payload were left after the RDB's end"
+                )),
+            };
+        };
+        while ahead.len() < mark.len() {
+            let mut chunk = [0u8; 64];
+            let n = self.recv(&mut chunk).map_err(|e| e.to_string())?;
+            if n == 0 {
+                return Err("Connection with master lost.".into());
+            }
+            ahead.extend_from_slice(&chunk[..n]);
+        }
+        if &ahead[..mark.len()] != mark {
+            return Err("the EOF mark after the RDB does not match".into());
+        }
+        Ok(ahead.split_off(mark.len()))
+    }
+}
+
+impl Drop for SocketSource {
+    fn drop(&mut self) {
+        // SAFETY: the duplicate descriptor this source owns.
+        unsafe { libc::close(self.fd) };
+    }
+}
+
+/// Disk load: the RDB goes into a temp file while the old data serves
+/// reads; then the dataset is flushed, the file loaded and renamed to
+/// dbfilename.
+async fn disk_load(
+    gen: u64,
+    conn: &mut MasterConn,
+    applier: &mut Applier,
+    total: i64,
+    mark: Option<Vec<u8>>,
+) -> Result<(), String> {
+    use std::io::Write;
     let dir = std::path::PathBuf::from(config::text(Opt::Dir));
     let tmp = dir.join(format!(
         "temp-{}.{}.rdb",
@@ -903,6 +1171,7 @@ async fn stream(
         let (mut pos, mut done) = (0, 0);
         let (mut batch, mut batch_end, mut batch_len) = (Vec::new(), 0, 0);
         let (mut in_multi, mut parsed_db, mut batch_db) = (false, db, db);
+        let mut last_cmd: Option<Bytes> = None;
         loop {
             let mut parser = RequestParser::default();
             let (args, used): (Vec<Bytes>, usize) = match parser.parse(&frame[pos..], limits) {
@@ -921,6 +1190,9 @@ async fn stream(
                 Err(e) => return Err(format!("Protocol error from MASTER: {}", e.text())),
             };
             pos += used;
+            if let Some(name) = args.first() {
+                last_cmd = Some(name.clone());
+            }
             match args.first() {
                 None => {}
                 Some(name) if name.eq_ignore_ascii_case(b"replconf") => {
@@ -971,8 +1243,16 @@ async fn stream(
             done = batch_end;
         }
         db = batch_db;
-        STREAM_DB.store(db, Ordering::SeqCst);
+        set_stream_db(db);
         conn.buf = BytesMut::from(&frame[done..]);
+        if let Some(name) = last_cmd {
+            let name = String::from_utf8_lossy(&name).to_lowercase();
+            with(|u| {
+                if let Some(c) = u.client.as_mut() {
+                    c.cmd = name;
+                }
+            });
+        }
         publish(applied);
         drop(applying);
         if GEN.load(Ordering::Acquire) != gen {

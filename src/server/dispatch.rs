@@ -39,6 +39,34 @@ struct Batch {
     slots: Vec<usize>,
 }
 
+/// Whether FAILOVER's write pause holds this command, as CLIENT PAUSE
+/// WRITE does in Redis 7.0: a command that may write or replicate, or an
+/// EXEC whose queue holds one. The loader and a running EXEC's commands
+/// go on (the EXEC itself was held).
+fn held_by_pause(client: &ClientRef, args: &[Bytes]) -> bool {
+    let c = client.borrow();
+    if c.loader || c.in_exec {
+        return false;
+    }
+    if args[0].eq_ignore_ascii_case(b"exec") {
+        return c
+            .multi
+            .as_ref()
+            .is_some_and(|m| m.queued.iter().any(|q| may_replicate(q)));
+    }
+    may_replicate(args)
+}
+
+/// Redis's CMD_WRITE | CMD_MAY_REPLICATE, with scripts judged by their
+/// flags (`script::may_write`).
+fn may_replicate(args: &[Bytes]) -> bool {
+    commands::table().lookup(&args[0]).is_some_and(|(_, s)| {
+        s.flags & (flags::WRITE | flags::MAY_REPLICATE) != 0
+            || s.name == "pfcount"
+            || super::script::may_write(s.name, args)
+    })
+}
+
 /// Runs a read's worth of commands for `client`; returns replies in order.
 pub async fn run_batch(client: &ClientRef, cmds: Vec<Vec<Bytes>>) -> Vec<Out> {
     let mut outs: Vec<Out> = Vec::with_capacity(cmds.len());
@@ -61,12 +89,7 @@ pub async fn run_batch(client: &ClientRef, cmds: Vec<Vec<Bytes>>) -> Vec<Out> {
             resp3,
         });
         // FAILOVER pauses client writes until it ends (checked again after).
-        if crate::replication::failover::writes_paused()
-            && !client.borrow().loader
-            && commands::table()
-                .lookup(&args[0])
-                .is_some_and(|(_, s)| s.flags & flags::WRITE != 0)
-        {
+        if crate::replication::failover::writes_paused() && held_by_pause(client, &args) {
             crate::replication::failover::unpaused().await;
         }
         let (ci, spec) = match check(client, &args) {

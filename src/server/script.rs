@@ -627,6 +627,20 @@ fn run_here(kind: Kind, name: &Bytes, keys: &[Bytes], argv: &[Bytes], run: &mut 
     reply
 }
 
+/// Whether EVAL, EVALSHA or FCALL may write, as Redis's getCommandFlags
+/// judges it for a pause: a script without a shebang may, one with flags
+/// unless `no-writes`, an unknown one may (it fails after the pause).
+pub fn may_write(name: &str, args: &[Bytes]) -> bool {
+    let kind = match name {
+        "eval" => Kind::Eval,
+        "evalsha" => Kind::EvalSha,
+        "fcall" => Kind::Fcall,
+        _ => return false,
+    };
+    args.get(1)
+        .is_none_or(|n| !matches!(flags_of(kind, n), Ok(f) if f.no_writes))
+}
+
 /// EVAL-family flags for the script or function, or the error to answer.
 fn flags_of(kind: Kind, name: &[u8]) -> Result<ScriptFlags, Reply> {
     let flags = match kind {

@@ -67,6 +67,22 @@ pub fn set_relaying(on: bool) {
     STREAM.lock().unwrap().db = None;
 }
 
+/// The database a replica's relayed stream is in after the bytes relayed
+/// so far: the master's stream selects only where it changes database,
+/// so an AOF file that starts in the middle of it selects it first.
+static RELAY_DB: AtomicU64 = AtomicU64::new(0);
+
+pub fn set_relay_db(db: u64) {
+    RELAY_DB.store(db, Ordering::SeqCst);
+}
+
+/// The relayed stream's database, while relaying.
+pub fn relay_db() -> Option<u64> {
+    RELAYING
+        .load(Ordering::SeqCst)
+        .then(|| RELAY_DB.load(Ordering::SeqCst))
+}
+
 /// Puts bytes of a master's stream, as they were applied, in the stream
 /// (a replica's backlog and its own replicas read them).
 pub fn relay(bytes: &[u8]) {
