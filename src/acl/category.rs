@@ -149,29 +149,47 @@ fn extra_categories(name: &str) -> &'static [&'static str] {
         "keys" | "migrate" | "restore" => &["dangerous"],
         "sort" | "sort_ro" => &["set", "sortedset", "list", "dangerous"],
         "info" => &["dangerous"],
-        "lastsave" => &["admin", "dangerous"],
-        "command" => &["connection"],
+        "lastsave" | "role" => &["admin", "dangerous"],
+        "command" | "wait" => &["connection"],
         _ => &[],
     }
+}
+
+/// Whether a row takes its group's category. Redis files SORT and WAIT
+/// under "generic" without @keyspace, PUBSUB HELP has no @pubsub, and a
+/// container command's own row has only what its flags give.
+fn takes_group(name: &str) -> bool {
+    !is_container(name) && !name.starts_with("sort") && !matches!(name, "pubsub|help" | "wait")
+}
+
+fn is_container(name: &str) -> bool {
+    SUBCOMMANDS
+        .iter()
+        .any(|(n, _, _)| n.split('|').next() == Some(name))
 }
 
 /// Bit `1 << i` for `CATEGORIES[i]`, from a row's name, group and flags.
 fn mask(name: &str, group: &str, f: u32) -> u32 {
     let mut set: Vec<&str> = extra_categories(name).to_vec();
-    // Redis files SORT under "generic" but gives it the types it sorts
-    // instead of @keyspace; PUBSUB HELP has no @pubsub.
-    if !name.starts_with("sort") && name != "pubsub|help" {
+    if takes_group(name) {
         set.extend(group_category(group));
     }
+    // A container's own row is @slow and its extras; scripts are never @read.
+    let f = if is_container(name) { 0 } else { f };
+    let read = if set.contains(&"scripting") {
+        0
+    } else {
+        READONLY
+    };
     for (flag, cats) in [
         (WRITE, &["write"][..]),
-        (READONLY, &["read"]),
+        (read, &["read"]),
         (ADMIN, &["admin", "dangerous"]),
         (PUBSUB, &["pubsub"]),
         (FAST, &["fast"]),
         (BLOCKING, &["blocking"]),
     ] {
-        if f & flag != 0 {
+        if f & flag != 0 && flag != 0 {
             set.extend(cats);
         }
     }

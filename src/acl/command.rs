@@ -273,7 +273,7 @@ fn getuser(r: &Rules) -> Reply {
     let mut m = vec![
         (
             Reply::bulk("flags"),
-            Reply::Array(r.flag_names().into_iter().map(Reply::bulk).collect()),
+            Reply::Set(r.flag_names().into_iter().map(Reply::bulk).collect()),
         ),
         (
             Reply::bulk("passwords"),
@@ -283,7 +283,12 @@ fn getuser(r: &Rules) -> Reply {
     m.extend(selector_map(&r.root));
     m.push((
         Reply::bulk("selectors"),
-        Reply::Array(r.selectors.iter().map(|s| Reply::Map(selector_map(s))).collect()),
+        Reply::Array(
+            r.selectors
+                .iter()
+                .map(|s| Reply::Map(selector_map(s)))
+                .collect(),
+        ),
     ));
     Reply::Map(m)
 }

@@ -40,7 +40,10 @@ fn install(name: &str, r: Rules) {
     if name == "default" {
         default_user().set_rules(r);
     } else {
-        users().write().unwrap().insert(name.to_string(), User::new(name, r));
+        users()
+            .write()
+            .unwrap()
+            .insert(name.to_string(), User::new(name, r));
     }
 }
 
@@ -51,7 +54,12 @@ pub fn init() -> Result<(), String> {
     if path.is_empty() {
         return Ok(());
     }
-    if CONFIG_USERS.lock().unwrap().as_ref().is_some_and(|s| !s.is_empty()) {
+    if CONFIG_USERS
+        .lock()
+        .unwrap()
+        .as_ref()
+        .is_some_and(|s| !s.is_empty())
+    {
         return Err("Configuring Redis with users defined in redis.conf and at the same setting an ACL file path is invalid. This setup is very likely to lead to configuration errors and security holes, please define either an ACL file or declare users directly in your redis.conf, but not both.".into());
     }
     load().map(|_| ())

@@ -60,7 +60,14 @@ fn add(reason: &'static str, context: &'static str, object: String, username: &s
 
 /// A command refused: `object` is the command's name, or the key or
 /// channel at fault.
-pub fn denied(user: &str, why: Denied, id: usize, arg: &Bytes, context: &'static str, info: String) {
+pub fn denied(
+    user: &str,
+    why: Denied,
+    id: usize,
+    arg: &Bytes,
+    context: &'static str,
+    info: String,
+) {
     let (reason, object) = match why {
         Denied::Command => ("command", ids().names[id].clone()),
         Denied::Key => ("key", String::from_utf8_lossy(arg).into_owned()),

@@ -97,8 +97,14 @@ impl Rules {
             "skip-sanitize-payload" => self.sanitize = Some(false),
             "clearselectors" => self.selectors.clear(),
             "reset" => {
-                for r in ["resetpass", "resetkeys", "resetchannels", "off", "clearselectors", "-@all"]
-                {
+                for r in [
+                    "resetpass",
+                    "resetkeys",
+                    "resetchannels",
+                    "off",
+                    "clearselectors",
+                    "-@all",
+                ] {
                     self.apply(r)?;
                 }
                 if pubsub_default_all() {
@@ -126,8 +132,9 @@ impl Rules {
                 return Err("The password you are trying to remove from the user does not exist");
             }
         } else if let Some(h) = op.strip_prefix('#') {
-            let valid =
-                h.len() == 64 && h.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+            let valid = h.len() == 64
+                && h.bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
             if !valid {
                 return Err("The password hash must be exactly 64 characters and contain only lowercase hexadecimal characters");
             }
@@ -271,7 +278,10 @@ fn users() -> &'static RwLock<BTreeMap<String, UserRef>> {
     static USERS: OnceLock<RwLock<BTreeMap<String, UserRef>>> = OnceLock::new();
     USERS.get_or_init(|| {
         let mut m = BTreeMap::new();
-        m.insert("default".to_string(), User::new("default", Rules::default_user()));
+        m.insert(
+            "default".to_string(),
+            User::new("default", Rules::default_user()),
+        );
         RwLock::new(m)
     })
 }
@@ -313,8 +323,18 @@ fn refused(c: &ClientState, row: usize, args: &[Bytes]) -> Result<(), Reply> {
     let Err((why, id, at)) = c.user.check(row, args) else {
         return Ok(());
     };
-    let context = if c.multi.is_some() { "multi" } else { "toplevel" };
-    log::denied(&c.user.name, why, id, &args[at], context, c.info_line());
+    let context = if c.multi.is_some() {
+        "multi"
+    } else {
+        "toplevel"
+    };
+    // The entry shows this command as the client's, as Redis's does.
+    let info = c.info_line().replacen(
+        &format!(" cmd={} ", c.last_cmd),
+        &format!(" cmd={} ", category::ids().names[id]),
+        1,
+    );
+    log::denied(&c.user.name, why, id, &args[at], context, info);
     Err(Reply::error(match why {
         Denied::Command => format!(
             "NOPERM this user has no permissions to run the '{}' command",
@@ -359,7 +379,11 @@ pub fn authenticate(c: &mut ClientState, name: &[u8], pass: &[u8]) -> Result<(),
             Ok(())
         }
         _ => {
-            let context = if c.multi.is_some() { "multi" } else { "toplevel" };
+            let context = if c.multi.is_some() {
+                "multi"
+            } else {
+                "toplevel"
+            };
             log::auth_failed(&name, context, c.info_line());
             Err(crate::protocol::errors::err(errors::WRONGPASS))
         }

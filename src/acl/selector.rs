@@ -97,7 +97,8 @@ impl Selector {
     fn note_rule(&mut self, rule: &str, allow: bool) {
         let rule = rule.to_ascii_lowercase();
         self.rules.retain(|r| r[1..] != rule);
-        self.rules.push(format!("{}{rule}", if allow { '+' } else { '-' }));
+        self.rules
+            .push(format!("{}{rule}", if allow { '+' } else { '-' }));
     }
 
     /// Applies one rule (`+get`, `~key*`, `&chan`, `allkeys` ...), or says
@@ -219,7 +220,9 @@ impl Selector {
     /// Whether this selector lets `args` run as command `id` (row `row`).
     pub fn check(&self, id: usize, row: usize, args: &[Bytes]) -> Result<(), (Denied, usize)> {
         if !self.allowed(id) {
-            let first = args.get(1).map(|a| String::from_utf8_lossy(a).to_ascii_lowercase());
+            let first = args
+                .get(1)
+                .map(|a| String::from_utf8_lossy(a).to_ascii_lowercase());
             let ok = match (self.first_args.get(&row), first) {
                 (Some(allowed), Some(a)) => allowed.contains(&a),
                 _ => false,
