@@ -291,9 +291,7 @@ impl Ids {
         let sub = args.get(1)?;
         subs.iter().copied().find(|&id| {
             let n = &self.names[id];
-            n[n.find('|').map_or(0, |p| p + 1)..]
-                .as_bytes()
-                .eq_ignore_ascii_case(sub)
+            n.as_bytes()[n.find('|').map_or(0, |p| p + 1)..].eq_ignore_ascii_case(sub)
         })
     }
 

@@ -93,7 +93,7 @@ pub fn entries(count: usize) -> Reply {
             .take(count)
             .map(|e| {
                 let age = now.duration_since(e.at).as_millis() as f64 / 1000.0;
-                let field = |k: &str, v: Reply| (Reply::bulk(k.to_string()), v);
+                let field = |k: &str, v: Reply| (Reply::bulk(k), v);
                 Reply::Map(vec![
                     field("count", Reply::Int(e.count as i64)),
                     field("reason", Reply::bulk(e.reason)),

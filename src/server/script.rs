@@ -718,6 +718,7 @@ async fn run_script(c: ClientRef, args: Vec<Bytes>, kind: Kind, ro: bool) -> Rep
 }
 
 /// Runs a script here with every core held and the others parked.
+#[allow(clippy::too_many_arguments)]
 async fn run_wide(
     kind: Kind,
     name: Bytes,
