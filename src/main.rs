@@ -39,6 +39,10 @@ fn main() {
         eprintln!("{e}");
         std::process::exit(1);
     }
+    if let Err(e) = redwing::acl::file::init() {
+        eprintln!("Aborting Redis startup because of ACL errors: {e}");
+        std::process::exit(1);
+    }
     if sentinel {
         if let Err(e) = redwing::sentinel::config::check_file(config::file().as_deref()) {
             eprintln!("{e}");

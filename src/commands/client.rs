@@ -37,6 +37,8 @@ pub struct ClientState {
     pub db: usize,
     pub resp3: bool,
     pub authenticated: bool,
+    /// The ACL user this connection runs as.
+    pub user: crate::acl::UserRef,
     pub name: String,
     pub lib_name: String,
     pub lib_ver: String,
@@ -141,6 +143,7 @@ impl ClientState {
     /// script's `redis.call` runs connection commands (TIME, SELECT ...) as.
     pub fn detached(addr: String, laddr: String, fd: i32) -> ClientState {
         let now = Instant::now();
+        let (user, authenticated) = crate::acl::initial();
         ClientState {
             id: 0,
             addr,
@@ -148,7 +151,8 @@ impl ClientState {
             fd,
             db: 0,
             resp3: false,
-            authenticated: config::text(Opt::Requirepass).is_empty(),
+            authenticated,
+            user,
             name: String::new(),
             lib_name: String::new(),
             lib_ver: String::new(),
@@ -358,7 +362,7 @@ impl ClientState {
             if self.repl_link == Some('M') {
                 "(superuser)"
             } else {
-                "default"
+                &self.user.name
             },
             super::tracking::getredir(self),
             if self.resp3 { 3 } else { 2 },
@@ -423,23 +427,10 @@ fn select(c: &mut ClientState, args: &[Bytes]) -> Reply {
     Reply::Ok
 }
 
-/// Checks a password for `user` against requirepass, as Redis's default user.
-fn check_password(user: &[u8], pass: &[u8]) -> Result<(), Reply> {
-    let required = config::text(Opt::Requirepass);
-    if user != b"default" {
-        return Err(err(errors::WRONGPASS));
-    }
-    if required.is_empty() || required.as_bytes() == pass {
-        Ok(())
-    } else {
-        Err(err(errors::WRONGPASS))
-    }
-}
-
 fn auth(c: &mut ClientState, args: &[Bytes]) -> Reply {
     let (user, pass): (&[u8], &[u8]) = match args.len() {
         2 => {
-            if config::text(Opt::Requirepass).is_empty() {
+            if !crate::acl::default_has_password() {
                 return err(errors::AUTH_NOT_CONFIGURED);
             }
             (b"default", &args[1])
@@ -447,11 +438,8 @@ fn auth(c: &mut ClientState, args: &[Bytes]) -> Reply {
         3 => (&args[1], &args[2]),
         _ => return err(errors::SYNTAX),
     };
-    match check_password(user, pass) {
-        Ok(()) => {
-            c.authenticated = true;
-            Reply::Ok
-        }
+    match crate::acl::authenticate(c, user, pass) {
+        Ok(()) => Reply::Ok,
         Err(e) => e,
     }
 }
@@ -472,10 +460,9 @@ fn hello(c: &mut ClientState, args: &[Bytes]) -> Reply {
     while i < args.len() {
         let more = args.len() - i - 1;
         if is(&args[i], "AUTH") && more >= 2 {
-            if let Err(e) = check_password(&args[i + 1], &args[i + 2]) {
+            if let Err(e) = crate::acl::authenticate(c, &args[i + 1], &args[i + 2]) {
                 return e;
             }
-            c.authenticated = true;
             i += 3;
         } else if is(&args[i], "SETNAME") && more >= 1 {
             if !valid_name(&args[i + 1]) {
@@ -532,7 +519,7 @@ fn reset(c: &mut ClientState, _: &[Bytes]) -> Reply {
     c.no_evict = false;
     c.no_touch = false;
     c.reply = ReplyMode::On;
-    c.authenticated = config::text(Opt::Requirepass).is_empty();
+    (c.user, c.authenticated) = crate::acl::initial();
     Reply::status("RESET")
 }
 
@@ -659,6 +646,8 @@ struct Filter {
     maxage: Option<u64>,
     /// normal, pubsub, slave or master (CLIENT LIST/KILL TYPE).
     class: Option<&'static str>,
+    /// An ACL user's name (CLIENT KILL USER).
+    user: Option<String>,
 }
 
 impl Filter {
@@ -671,6 +660,7 @@ impl Filter {
                 .maxage
                 .is_none_or(|m| c.created.elapsed().as_secs() >= m)
             && self.class.is_none_or(|k| k == c.class())
+            && self.user.as_ref().is_none_or(|u| *u == c.user.name)
     }
 }
 
@@ -853,9 +843,10 @@ async fn client_kill(c: &ClientRef, args: &[Bytes]) -> Reply {
                     _ => return Reply::error(format!("ERR Unknown client type '{text}'")),
                 }
             } else if is(k, "user") {
-                if text != "default" {
+                if crate::acl::lookup(&text).is_none() {
                     return Reply::error(format!("ERR No such user '{text}'"));
                 }
+                f.user = Some(text);
             } else {
                 return err(errors::SYNTAX);
             }

@@ -429,6 +429,7 @@ pub fn table() -> &'static Table {
         hyperloglog::register(&mut specs);
         geo::register(&mut specs);
         streams::register(&mut specs);
+        crate::acl::command::register(&mut specs);
         if crate::sentinel::enabled() {
             crate::sentinel::commands::restrict(&mut specs);
         }

@@ -59,6 +59,13 @@ pub struct Subscriptions {
 }
 
 impl Subscriptions {
+    /// Channels (plain and shard) and patterns subscribed to (the ACL
+    /// checks them when a user's channels shrink).
+    pub fn names(&self) -> (Vec<&Bytes>, Vec<&Bytes>) {
+        let channels = self.channels.iter().chain(&self.shard).collect();
+        (channels, self.patterns.iter().collect())
+    }
+
     fn set(&mut self, kind: Kind) -> &mut HashSet<Bytes> {
         match kind {
             Kind::Channel => &mut self.channels,

@@ -818,96 +818,9 @@ async fn reset_stats() {
 // ---------------------------------------------------------------------------
 // COMMAND
 
-/// ACL categories in the order Redis lists them.
-const CATEGORIES: &[&str] = &[
-    "keyspace",
-    "read",
-    "write",
-    "set",
-    "sortedset",
-    "list",
-    "hash",
-    "string",
-    "bitmap",
-    "hyperloglog",
-    "geo",
-    "stream",
-    "pubsub",
-    "admin",
-    "fast",
-    "slow",
-    "blocking",
-    "dangerous",
-    "connection",
-    "transaction",
-    "scripting",
-];
-
-/// The category a command group implies.
-fn group_category(group: &str) -> Option<&'static str> {
-    Some(match group {
-        "generic" => "keyspace",
-        "string" => "string",
-        "list" => "list",
-        "hash" => "hash",
-        "set" => "set",
-        "sorted_set" | "sorted-set" => "sortedset",
-        "bitmap" => "bitmap",
-        "hyperloglog" => "hyperloglog",
-        "geo" => "geo",
-        "stream" => "stream",
-        "pubsub" => "pubsub",
-        "connection" => "connection",
-        "transactions" => "transaction",
-        "scripting" => "scripting",
-        _ => return None,
-    })
-}
-
-/// Categories Redis's command table gives by hand (not implied by flags or
-/// group), for the commands Redwing has.
-fn extra_categories(name: &str) -> &'static [&'static str] {
-    match name {
-        "dbsize" => &["keyspace"],
-        "flushall" | "flushdb" | "swapdb" => &["keyspace", "dangerous"],
-        "keys" | "migrate" | "restore" => &["dangerous"],
-        "sort" | "sort_ro" => &["set", "sortedset", "list", "dangerous"],
-        "info" => &["dangerous"],
-        "lastsave" => &["admin", "dangerous"],
-        "command" => &["connection"],
-        _ => &[],
-    }
-}
-
-/// `@read @string @fast` ...: from the flags, the group and the extras.
+/// A row's ACL categories (src/acl/category.rs has Redis's rules).
 pub fn categories(s: &Spec) -> Vec<&'static str> {
-    let mut set: Vec<&str> = extra_categories(s.name).to_vec();
-    // Redis files SORT under "generic" but gives it the types it sorts
-    // instead of @keyspace.
-    if !s.name.starts_with("sort") {
-        set.extend(group_category(s.group));
-    }
-    let f = s.flags;
-    for (flag, cats) in [
-        (WRITE, &["write"][..]),
-        (READONLY, &["read"]),
-        (ADMIN, &["admin", "dangerous"]),
-        (PUBSUB, &["pubsub"]),
-        (FAST, &["fast"]),
-        (BLOCKING, &["blocking"]),
-    ] {
-        if f & flag != 0 {
-            set.extend(cats);
-        }
-    }
-    if f & FAST == 0 {
-        set.push("slow");
-    }
-    CATEGORIES
-        .iter()
-        .copied()
-        .filter(|c| set.contains(c))
-        .collect()
+    crate::acl::category::of(s)
 }
 
 fn command_info(s: &Spec) -> Reply {

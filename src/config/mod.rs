@@ -158,6 +158,9 @@ pub fn set(idx: usize, args: &[String], from_client: bool) -> Result<(), String>
     }
     store().text.write().unwrap()[idx] = t;
     store().nums[idx].store(n, Ordering::Relaxed);
+    if idx == Opt::Requirepass as usize {
+        crate::acl::set_requirepass(&store().text.read().unwrap()[idx]);
+    }
     if idx == Opt::NotifyKeyspaceEvents as usize {
         NOTIFY_FLAGS.store(n as u32, Ordering::Relaxed);
     }
@@ -280,7 +283,6 @@ fn refused_directive(name: &str) -> Option<&'static str> {
     Some(match name {
         "loadmodule" => "Redwing does not load Redis modules",
         "rename-command" => "Redwing does not rename commands",
-        "user" => "Redwing does not support ACL users yet",
         "sentinel" => "sentinel directives need sentinel mode (--sentinel)",
         _ => return None,
     })
@@ -318,6 +320,10 @@ fn apply_text(source: &str, body: &str, depth: usize) -> Result<(), ConfigError>
         }
         if name == "sentinel" && crate::sentinel::enabled() {
             crate::sentinel::config::line(&args[1..]).map_err(err)?;
+            continue;
+        }
+        if name == "user" {
+            crate::acl::file::config_line(&args[1..]).map_err(err)?;
             continue;
         }
         if let Some(why) = refused_directive(&name) {

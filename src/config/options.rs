@@ -184,11 +184,11 @@ options! {
     SlowlogMaxLen: "slowlog-max-len", Kind::Int { min: 0, max: i64::MAX }, "128", MUTABLE;
     AcllogMaxLen: "acllog-max-len", Kind::Int { min: 0, max: i64::MAX }, "128", MUTABLE;
     AclPubsubDefault: "acl-pubsub-default", Kind::Enum(&["allchannels", "resetchannels"]), "resetchannels", MUTABLE;
+    Aclfile: "aclfile", Kind::Str, "", FIXED;
     SyslogIdent: "syslog-ident", Kind::Str, "redis", FIXED;
     SyslogFacility: "syslog-facility", Kind::Enum(&["user", "local0", "local1", "local2", "local3", "local4", "local5", "local6", "local7"]), "local0", FIXED;
     // Features Redwing does not have: only the value that leaves them off
     // is accepted (see ONLY_DEFAULT), so no config claims what is not done.
-    Aclfile: "aclfile", Kind::Str, "", FIXED;
     SyslogEnabled: "syslog-enabled", Kind::Bool, "no", FIXED;
     Unixsocket: "unixsocket", Kind::Str, "", FIXED;
     Unixsocketperm: "unixsocketperm", Kind::Str, "0", FIXED;
@@ -302,7 +302,6 @@ pub const ALIASES: &[(&str, &str)] = &[
 /// Options of features Redwing does not have: only the value that leaves
 /// the feature off is accepted, with this reason for any other.
 pub const ONLY_DEFAULT: &[(&str, &str)] = &[
-    ("aclfile", "ACL users"),
     ("syslog-enabled", "logging to syslog"),
     ("unixsocket", "unix sockets"),
     ("socket-mark-id", "socket marks"),

@@ -264,6 +264,9 @@ fn check<'t>(client: &ClientRef, args: &[Bytes]) -> Result<(usize, &'t Spec), Re
     if spec.flags & flags::NO_AUTH == 0 && !client.borrow().authenticated {
         return reject(Reply::error(errors::NOAUTH));
     }
+    if let Err(e) = crate::acl::permit(&client.borrow(), ci, args) {
+        return reject(e);
+    }
     if script::BUSY.load(std::sync::atomic::Ordering::Relaxed) {
         if let Some(e) = script::refuse_while_busy(spec, args) {
             return reject(e);

@@ -197,7 +197,7 @@ async fn start_connection(mut stream: TcpStream) {
     // ::1) are served, whatever `bind` says (Redis 7.0 dropped the bind
     // condition of 6.x).
     if config::num(Opt::ProtectedMode) == 1
-        && config::text(Opt::Requirepass).is_empty()
+        && !crate::acl::default_has_password()
         && peer.is_some_and(|p| !p.ip().is_loopback())
     {
         CONNECTED.fetch_sub(1, Ordering::Relaxed);

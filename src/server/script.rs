@@ -435,7 +435,12 @@ struct Run {
     doing: Option<runtime::mesh::Doing>,
     /// What to call it: `EVAL <body start>` or `FCALL <name>`.
     what: (Kind, Bytes),
+    /// A restricted ACL user's calls are checked: the user and the calling
+    /// client's CLIENT INFO line (for ACL LOG). None when unrestricted.
+    acl: ScriptAcl,
 }
+
+type ScriptAcl = Option<(crate::acl::UserRef, String)>;
 
 impl Run {
     /// Runs `job` on `core`: here, or on a parked core.
@@ -460,6 +465,11 @@ impl Host for Run {
         }
         if spec.flags & flags::NOSCRIPT != 0 {
             return Reply::error(scripting::NOT_ALLOWED);
+        }
+        if let Some((user, info)) = &self.acl {
+            if let Err(e) = crate::acl::permit_script(user, ci, args, info) {
+                return e;
+            }
         }
         let write = spec.flags & flags::WRITE != 0;
         if write && self.read_only {
@@ -600,6 +610,7 @@ impl Run {
             slow: Arc::new(AtomicBool::new(false)),
             doing: None,
             what,
+            acl: None,
         }
     }
 }
@@ -679,20 +690,22 @@ async fn run_script(c: ClientRef, args: Vec<Bytes>, kind: Kind, ro: bool) -> Rep
         Err(e) => return e,
     };
     let oom = oom && !flags.allow_oom;
-    let (db, resp3) = {
+    let (db, resp3, acl) = {
         let st = c.borrow();
-        (st.db, st.resp3)
+        let acl = (!st.user.unrestricted()).then(|| (st.user.clone(), st.info_line()));
+        (st.db, st.resp3, acl)
     };
     let read_only = ro || flags.no_writes;
     let cores: BTreeSet<usize> = keys.iter().map(|k| runtime::owner(key_slot(k))).collect();
     let name = args[1].clone();
     if cores.len() <= 1 {
         let core = cores.first().copied().unwrap_or(runtime::me());
-        let (name, keys, argv) = (name.clone(), keys.clone(), argv.clone());
+        let (name, keys, argv, acl) = (name.clone(), keys.clone(), argv.clone(), acl.clone());
         let job = move || {
             run_on_stack(move || {
                 let mut run = Run::new(db, resp3, read_only, core, (kind, name.clone()));
                 run.oom = oom;
+                run.acl = acl;
                 // Its writes are one MULTI/EXEC in the journal, as in Redis;
                 // clients blocked on keys it made ready are served after it.
                 let hold = commands::blocking::Hold::new();
@@ -715,10 +728,11 @@ async fn run_script(c: ClientRef, args: Vec<Bytes>, kind: Kind, ro: bool) -> Rep
             return reply;
         }
     }
-    run_wide(kind, name, keys, argv, db, resp3, (read_only, oom)).await
+    run_wide(kind, name, keys, argv, db, resp3, (read_only, oom), acl).await
 }
 
 /// Runs a script here with every core held and the others parked.
+#[allow(clippy::too_many_arguments)]
 async fn run_wide(
     kind: Kind,
     name: Bytes,
@@ -727,11 +741,13 @@ async fn run_wide(
     db: usize,
     resp3: bool,
     (read_only, oom): (bool, bool),
+    acl: ScriptAcl,
 ) -> Reply {
     let me = runtime::me();
     let n = runtime::shards();
     let mut run = Run::new(db, resp3, read_only, me, (kind, name.clone()));
     run.oom = oom;
+    run.acl = acl;
     let mut to = Vec::new();
     let mut back = Vec::new();
     let mut parks = Vec::new();

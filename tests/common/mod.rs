@@ -713,6 +713,7 @@ const UNORDERED: &[(&[&str], Rule)] = &[
     (&["PUBSUB", "CHANNELS"], Rule::Unordered),
     (&["PUBSUB", "SHARDCHANNELS"], Rule::Unordered),
     (&["SSCAN"], Rule::UnorderedScan),
+    (&["ACL", "CAT"], Rule::Unordered),
 ];
 
 /// The rule for `args`, if any (None: bytes must be equal).
