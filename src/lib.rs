@@ -5,6 +5,7 @@
 //! the binary in `main.rs`, which wires them together. See
 //! docs/ARCHITECTURE.md for the threads and the life of a command.
 
+pub mod cluster;
 pub mod commands;
 pub mod config;
 pub mod glob;
