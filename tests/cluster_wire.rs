@@ -12,7 +12,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::*;
-use redwing::cluster::wire::{kind, node, FrameReader, Header, Message, NodeId0, Body, Ping, Slots};
+use redwing::cluster::wire::{
+    kind, node, Body, FrameReader, Header, Message, NodeId0, Ping, Slots,
+};
 
 const FAKE_ID: &[u8; 40] = b"0123456789abcdef0123456789abcdef01234567";
 
@@ -43,28 +45,35 @@ fn ping(header: &Header, body: fn(Ping) -> Body) -> Vec<u8> {
     .encode()
 }
 
-/// Reads frames until one decodes, or `until` passes; every frame Redis
-/// sends must re-encode to the same bytes.
+/// The next whole frame Redis sent, decoded; it must re-encode to the
+/// same bytes.
+fn decoded(r: &mut FrameReader) -> Option<Message> {
+    let frame = r.next_frame().expect("a valid frame from Redis")?;
+    let m = Message::decode(&frame).expect("Redis's frame decodes");
+    assert!(
+        m.encode() == frame,
+        "re-encoding {:?} differs",
+        m.body.kind()
+    );
+    Some(m)
+}
+
+/// Reads until a message is whole, or `until` passes.
 fn next_message(s: &mut TcpStream, r: &mut FrameReader, until: Instant) -> Option<Message> {
     loop {
-        if let Some(frame) = r.next_frame().expect("a valid frame from Redis") {
-            let m = Message::decode(&frame).expect("Redis's frame decodes");
-            assert!(m.encode() == frame, "re-encoding {:?} differs", m.body.kind());
+        if let Some(m) = decoded(r) {
             return Some(m);
         }
         let mut buf = [0u8; 8192];
         match s.read(&mut buf) {
             Ok(0) => return None,
             Ok(n) => r.push(&buf[..n]),
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {}
             Err(e) => panic!("bus read: {e}"),
         }
         if Instant::now() > until {
-            // One last look at what this read completed.
-            let frame = r.next_frame().expect("a valid frame from Redis")?;
-            let m = Message::decode(&frame).expect("Redis's frame decodes");
-            assert!(m.encode() == frame, "re-encoding {:?} differs", m.body.kind());
-            return Some(m);
+            return decoded(r);
         }
     }
 }
@@ -81,14 +90,18 @@ fn a_fake_node_built_by_wire_joins_redis() {
 
     // MEET on our link to Redis's bus port; Redis answers PONG.
     let mut bus = TcpStream::connect(("127.0.0.1", redis.port + 10000)).unwrap();
-    bus.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+    bus.set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
     bus.write_all(&ping(&header, Body::Meet)).unwrap();
     let mut reader = FrameReader::default();
     let deadline = Instant::now() + TIMEOUT;
     let pong = next_message(&mut bus, &mut reader, deadline).expect("a PONG to MEET");
     assert_eq!(pong.body.kind(), kind::PONG);
     assert_eq!(String::from_utf8_lossy(&pong.header.sender.0), redis_id);
-    assert_eq!((pong.header.port, pong.header.cport), (redis.port, redis.port + 10000));
+    assert_eq!(
+        (pong.header.port, pong.header.cport),
+        (redis.port, redis.port + 10000)
+    );
     assert_eq!(pong.header.flags, node::MASTER | node::MYSELF);
     assert_eq!(pong.header.myslots.iter().count(), 0);
 
@@ -103,12 +116,15 @@ fn a_fake_node_built_by_wire_joins_redis() {
             let mut link = loop {
                 match listener.accept() {
                     Ok((s, _)) => break s,
-                    Err(_) if Instant::now() < until => std::thread::sleep(Duration::from_millis(10)),
+                    Err(_) if Instant::now() < until => {
+                        std::thread::sleep(Duration::from_millis(10))
+                    }
                     Err(e) => panic!("Redis never connected: {e}"),
                 }
             };
             link.set_nonblocking(false).unwrap();
-            link.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+            link.set_read_timeout(Some(Duration::from_millis(100)))
+                .unwrap();
             let mut r = FrameReader::default();
             while !stop.load(Ordering::Relaxed) {
                 let soon = Instant::now() + Duration::from_millis(200);
@@ -126,23 +142,38 @@ fn a_fake_node_built_by_wire_joins_redis() {
     let want = format!("127.0.0.1:{port}@{cport},fake-host");
     let fake_id = String::from_utf8_lossy(FAKE_ID).into_owned();
     let mut line = String::new();
-    wait_for("Redis to show the fake node with its slots", TIMEOUT, || {
-        // Our own PINGs make Redis process our slots as soon as it knows us.
-        bus.write_all(&ping(&header, Body::Ping)).unwrap();
-        while next_message(&mut bus, &mut reader, Instant::now()).is_some() {}
-        let nodes: String = cmd(&["CLUSTER", "NODES"]).query(&mut c).unwrap();
-        line = nodes
-            .lines()
-            .find(|l| l.starts_with(&fake_id))
-            .unwrap_or_default()
-            .to_string();
-        let f: Vec<&str> = line.split(' ').collect();
-        f.len() == 9 && f[1] == want && f[2] == "master" && f[7] == "connected" && f[8] == "100-200"
-    });
-    assert!(line.starts_with(&format!("{fake_id} {want} master - ")), "{line}");
+    wait_for(
+        "Redis to show the fake node with its slots",
+        TIMEOUT,
+        || {
+            // Our own PINGs make Redis process our slots as soon as it knows us.
+            bus.write_all(&ping(&header, Body::Ping)).unwrap();
+            while next_message(&mut bus, &mut reader, Instant::now()).is_some() {}
+            let nodes: String = cmd(&["CLUSTER", "NODES"]).query(&mut c).unwrap();
+            line = nodes
+                .lines()
+                .find(|l| l.starts_with(&fake_id))
+                .unwrap_or_default()
+                .to_string();
+            let f: Vec<&str> = line.split(' ').collect();
+            f.len() == 9
+                && f[1] == want
+                && f[2] == "master"
+                && f[7] == "connected"
+                && f[8] == "100-200"
+        },
+    );
+    assert!(
+        line.starts_with(&format!("{fake_id} {want} master - ")),
+        "{line}"
+    );
     stop.store(true, Ordering::Relaxed);
     server.join().unwrap();
-    assert!(seen.lock().unwrap().contains(&kind::PING), "{:?}", seen.lock().unwrap());
+    assert!(
+        seen.lock().unwrap().contains(&kind::PING),
+        "{:?}",
+        seen.lock().unwrap()
+    );
     let info: String = cmd(&["CLUSTER", "INFO"]).query(&mut c).unwrap();
     assert!(info.contains("cluster_known_nodes:2"), "{info}");
 }

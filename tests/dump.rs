@@ -38,14 +38,21 @@ fn keys(c: &mut Connection) -> Vec<Vec<u8>> {
 }
 
 fn encoding(c: &mut Connection, key: &[u8]) -> String {
-    redis::cmd("OBJECT").arg("ENCODING").arg(key).query(c).unwrap()
+    redis::cmd("OBJECT")
+        .arg("ENCODING")
+        .arg(key)
+        .query(c)
+        .unwrap()
 }
 
 /// Streams and HyperLogLogs on top of `fill_redis`: several stream nodes,
 /// a deleted entry, consumer groups; a sparse and a dense HLL.
 fn fill_more(c: &mut Connection) {
     for i in 1..=250 {
-        run(c, &["XADD", "st:big", &format!("{i}-0"), "f", &i.to_string()]);
+        run(
+            c,
+            &["XADD", "st:big", &format!("{i}-0"), "f", &i.to_string()],
+        );
     }
     run(c, &["XADD", "st", "1-1", "a", "1"]);
     run(c, &["XADD", "st", "1-2", "b", "2", "c", "3"]);
@@ -71,9 +78,15 @@ fn ordered_by_hash(enc: &str) -> bool {
     enc == "hashtable"
 }
 
+/// Values go through LZF when `rdbcompression` is on; Redis's liblzf
+/// keeps its hash table uninitialised between calls, so its choices (and
+/// thus the exact bytes) depend on earlier calls: bytes are compared with
+/// compression off.
+const NO_LZF: &[&str] = &["--rdbcompression", "no"];
+
 #[test]
 fn dump_is_redis_bytes_for_every_encoding() {
-    let (ours, theirs) = (Server::start(&[]), Server::redis(&[]));
+    let (ours, theirs) = (Server::start(NO_LZF), Server::redis(NO_LZF));
     let (mut a, mut b) = (ours.conn(), theirs.conn());
     filled(&mut a);
     filled(&mut b);
@@ -136,11 +149,29 @@ fn dataset_without_streams(c: &mut Connection) -> Dataset {
 
 #[test]
 fn payloads_cross_between_redis_and_redwing() {
-    let (ours, theirs) = (Server::start(&[]), Server::redis(&[]));
+    payloads_cross(NO_LZF, true);
+    payloads_cross(&[], false);
+}
+
+fn payloads_cross(args: &[&str], same_bytes: bool) {
+    let (ours, theirs) = (Server::start(args), Server::redis(args));
     let (mut a, mut b) = (ours.conn(), theirs.conn());
     filled(&mut b);
     // A pending entry and a consumer: times that only a payload carries.
-    run(&mut b, &["XREADGROUP", "GROUP", "g1", "alice", "COUNT", "1", "STREAMS", "st", ">"]);
+    run(
+        &mut b,
+        &[
+            "XREADGROUP",
+            "GROUP",
+            "g1",
+            "alice",
+            "COUNT",
+            "1",
+            "STREAMS",
+            "st",
+            ">",
+        ],
+    );
     run(&mut b, &["PERSIST", "h:small"]);
     run(&mut b, &["PERSIST", "ttl"]);
     // Redis's payloads load here, and dump back the same bytes.
@@ -149,8 +180,12 @@ fn payloads_cross_between_redis_and_redwing() {
         let p = dump(&mut b, k).unwrap();
         let reply = call(&mut a, &[b"RESTORE", k, b"0", &p]);
         assert_eq!(reply, "ok", "{}", String::from_utf8_lossy(k));
-        if !ordered_by_hash(&encoding(&mut b, k)) {
-            assert!(dump(&mut a, k).unwrap() == p, "{}", String::from_utf8_lossy(k));
+        if same_bytes && !ordered_by_hash(&encoding(&mut b, k)) {
+            assert!(
+                dump(&mut a, k).unwrap() == p,
+                "{}",
+                String::from_utf8_lossy(k)
+            );
         }
     }
     let theirs_seen = everything(&mut b);
@@ -233,7 +268,12 @@ fn restore_options_and_errors_are_redis() {
             assert_eq!(call(&mut a, args), call(&mut b, args), "{shown_args:?}");
         }
     }
-    command_rows_match(&ours, &theirs, &["dump", "restore", "restore-asking", "migrate"], 6);
+    command_rows_match(
+        &ours,
+        &theirs,
+        &["dump", "restore", "restore-asking", "migrate"],
+        6,
+    );
 }
 
 #[test]
@@ -244,7 +284,10 @@ fn restore_freq_under_lfu_and_relative_ttl() {
     run(&mut b, &["SET", "src", "v"]);
     let p = dump(&mut b, b"src").unwrap();
     for c in [&mut a, &mut b] {
-        assert_eq!(call(c, &[b"RESTORE", b"f", b"50000", &p, b"FREQ", b"100"]), "ok");
+        assert_eq!(
+            call(c, &[b"RESTORE", b"f", b"50000", &p, b"FREQ", b"100"]),
+            "ok"
+        );
         assert_eq!(call(c, &[b"OBJECT", b"FREQ", b"f"]), "int(100)");
         let ttl = int(c, &["PTTL", "f"]);
         assert!((49_000..=50_000).contains(&ttl), "{ttl}");
@@ -260,7 +303,13 @@ fn restore_and_migrate_reach_a_replica_as_redis_sends_them() {
     let p = dump(&mut m, b"src").unwrap();
     assert_eq!(call(&mut m, &[b"RESTORE", b"timed", b"100000", &p]), "ok");
     assert_eq!(call(&mut m, &[b"RESTORE", b"gone", b"0", &p]), "ok");
-    assert_eq!(call(&mut m, &[b"RESTORE", b"gone", b"1", &p, b"ABSTTL", b"REPLACE"]), "ok");
+    assert_eq!(
+        call(
+            &mut m,
+            &[b"RESTORE", b"gone", b"1", &p, b"ABSTTL", b"REPLACE"]
+        ),
+        "ok"
+    );
     let at = int(&mut m, &["PEXPIRETIME", "timed"]);
     wait_for("the replica to have the restored key", SYNC_LIMIT, || {
         int(&mut r, &["PEXPIRETIME", "timed"]) == at
@@ -274,7 +323,20 @@ fn restore_and_migrate_reach_a_replica_as_redis_sends_them() {
         int(&mut r, &["EXISTS", &k0, &k1]) == 2
     });
     let port = target.port.to_string();
-    let reply = q(&mut m, &["MIGRATE", "127.0.0.1", &port, "", "0", "5000", "KEYS", &k0, &k1]);
+    let reply = q(
+        &mut m,
+        &[
+            "MIGRATE",
+            "127.0.0.1",
+            &port,
+            "",
+            "0",
+            "5000",
+            "KEYS",
+            &k0,
+            &k1,
+        ],
+    );
     assert_eq!(reply, "ok");
     wait_for("the replica to drop the migrated keys", SYNC_LIMIT, || {
         int(&mut r, &["EXISTS", &k0, &k1]) == 0
@@ -303,7 +365,10 @@ impl Pair {
         let replies: Vec<String> = (0..2)
             .map(|i| {
                 let port = self.targets[i].port.to_string();
-                let a: Vec<&str> = args.iter().map(|&x| if x == "$PORT" { &port } else { x }).collect();
+                let a: Vec<&str> = args
+                    .iter()
+                    .map(|&x| if x == "$PORT" { &port } else { x })
+                    .collect();
                 let a: Vec<&[u8]> = a.iter().map(|x| x.as_bytes()).collect();
                 call(&mut conns[i], &a)
             })
@@ -313,7 +378,11 @@ impl Pair {
     }
 
     fn targets(&self, args: &[&str]) -> String {
-        let r: Vec<String> = self.targets.iter().map(|t| q(&mut t.conn(), args)).collect();
+        let r: Vec<String> = self
+            .targets
+            .iter()
+            .map(|t| q(&mut t.conn(), args))
+            .collect();
         assert_eq!(r[0], r[1], "{args:?}");
         r[0].clone()
     }
@@ -345,7 +414,10 @@ fn migrate_to_redis_from_either_core() {
         let ttl = int(&mut t, &["PTTL", &k0]);
         assert!((90_000..=100_000).contains(&ttl), "{ttl}");
         // Nothing left here: NOKEY.
-        assert_eq!(src(&[&m[..], &keys[..]].concat()), "simple-string(\"NOKEY\")");
+        assert_eq!(
+            src(&[&m[..], &keys[..]].concat()),
+            "simple-string(\"NOKEY\")"
+        );
         // COPY leaves the source as it was; a second copy is refused by
         // the target, REPLACE overwrites.
         src(&["SET", &k0, "again"]);
@@ -355,7 +427,10 @@ fn migrate_to_redis_from_either_core() {
         let replace = [&m[..], &["COPY", "REPLACE"], &keys[..]].concat();
         assert_eq!(src(&replace), "ok");
         assert_eq!(src(&["EXISTS", &k0, &k1]), "int(2)");
-        assert_eq!(q(&mut t, &["GET", &k1]), q(&mut pair.sources[1].conn(), &["GET", &k1]));
+        assert_eq!(
+            q(&mut t, &["GET", &k1]),
+            q(&mut pair.sources[1].conn(), &["GET", &k1])
+        );
         // Only the keys the target accepted leave the source: k1 is
         // refused (busy), k0 (deleted there first) is taken.
         q(&mut t, &["DEL", &k0]);
@@ -383,26 +458,28 @@ fn migrate_errors_are_redis() {
     let mut src = |args: &[&str]| pair.both(&mut c, args);
     src(&["SET", "k", "v"]);
     let closed = free_port().to_string();
-    for args in [
-        &["MIGRATE", "127.0.0.1", "$PORT", "k", "0", "5000", "KEYS", "k"][..],
-        &["MIGRATE", "127.0.0.1", "$PORT", "k", "0", "5000", "BOGUS"],
-        &["MIGRATE", "127.0.0.1", "$PORT", "k", "0", "5000", "AUTH"],
-        &["MIGRATE", "127.0.0.1", "$PORT", "k", "0", "5000", "AUTH2", "u"],
-        &["MIGRATE", "127.0.0.1", "$PORT", "k", "0", "abc"],
-        &["MIGRATE", "127.0.0.1", "$PORT", "k", "x", "5000"],
-        &["MIGRATE", "127.0.0.1", "$PORT", "k", "0"],
-        &["MIGRATE", "127.0.0.1", "$PORT", "missing", "0", "5000"],
-        &["MIGRATE", "127.0.0.1", &closed, "k", "0", "500"],
+    // Nothing listens there: Redis's connect only waits for writability,
+    // so the first write fails.
+    src(&["MIGRATE", "127.0.0.1", &closed, "k", "0", "500"]);
+    // MIGRATE 127.0.0.1 <port> <key> ... with these endings.
+    for (key, rest) in [
+        ("k", &["0", "5000", "KEYS", "k"][..]),
+        ("k", &["0", "5000", "BOGUS"]),
+        ("k", &["0", "5000", "AUTH"]),
+        ("k", &["0", "5000", "AUTH2", "u"]),
+        ("k", &["0", "abc"]),
+        ("k", &["x", "5000"]),
+        ("k", &["0"]),
+        ("missing", &["0", "5000"]),
         // Authentication refused: the key stays.
-        &["MIGRATE", "127.0.0.1", "$PORT", "k", "0", "5000"],
-        &["MIGRATE", "127.0.0.1", "$PORT", "k", "0", "5000", "AUTH", "wrong"],
-        &["MIGRATE", "127.0.0.1", "$PORT", "k", "0", "5000", "AUTH2", "default", "wrong"],
-        &["MIGRATE", "127.0.0.1", "$PORT", "k", "99", "5000", "AUTH", "pw"],
-        &["EXISTS", "k"],
-        &["MIGRATE", "127.0.0.1", "$PORT", "k", "0", "5000", "AUTH2", "default", "pw"],
-        &["EXISTS", "k"],
+        ("k", &["0", "5000"]),
+        ("k", &["0", "5000", "AUTH", "wrong"]),
+        ("k", &["0", "5000", "AUTH2", "default", "wrong"]),
+        ("k", &["99", "5000", "AUTH", "pw"]),
+        ("k", &["0", "5000", "AUTH2", "default", "pw"]),
     ] {
-        src(args);
+        src(&[&["MIGRATE", "127.0.0.1", "$PORT", key][..], rest].concat());
+        src(&["EXISTS", "k"]);
     }
     assert_eq!(pair.targets(&["AUTH", "pw"]), "ok");
     // A target that accepts and never answers: the timeout, and the key stays.
@@ -424,7 +501,10 @@ fn migrate_errors_are_redis() {
     });
     src(&["SET", "k", "v"]);
     let r = src(&["MIGRATE", "127.0.0.1", &port, "k", "0", "300"]);
-    assert!(r.contains("error or timeout reading to target instance"), "{r}");
+    assert!(
+        r.contains("error or timeout reading to target instance"),
+        "{r}"
+    );
     assert_eq!(src(&["EXISTS", "k"]), "int(1)");
     hold.join().unwrap();
 }
@@ -440,7 +520,16 @@ fn migrate_from_redis_to_redwing() {
         .collect();
     let before = everything(&mut b);
     let port = ours.port.to_string();
-    let mut args = vec!["MIGRATE", "127.0.0.1", &port, "", "0", "5000", "COPY", "KEYS"];
+    let mut args = vec![
+        "MIGRATE",
+        "127.0.0.1",
+        &port,
+        "",
+        "0",
+        "5000",
+        "COPY",
+        "KEYS",
+    ];
     args.extend(names.iter().map(String::as_str));
     assert_eq!(q(&mut b, &args), "ok");
     let (mut got, streams) = everything(&mut a);

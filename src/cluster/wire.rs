@@ -109,7 +109,10 @@ pub type NodeId = [u8; NODE_ID_LEN];
 /// Whether `id` is a node name Redis accepts: 40 characters of `[a-z0-9]`
 /// (verifyClusterNodeId; upper case is refused).
 pub fn valid_node_id(id: &[u8]) -> bool {
-    id.len() == NODE_ID_LEN && id.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+    id.len() == NODE_ID_LEN
+        && id
+            .iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
 }
 
 /// A slot bitmap: slot `s` is bit `s & 7` of byte `s / 8`.
@@ -224,9 +227,17 @@ pub enum Body {
     Pong(Ping),
     Meet(Ping),
     /// The node named is failing.
-    Fail { nodename: NodeId },
-    Publish { channel: Vec<u8>, message: Vec<u8> },
-    PublishShard { channel: Vec<u8>, message: Vec<u8> },
+    Fail {
+        nodename: NodeId,
+    },
+    Publish {
+        channel: Vec<u8>,
+        message: Vec<u8>,
+    },
+    PublishShard {
+        channel: Vec<u8>,
+        message: Vec<u8>,
+    },
     FailoverAuthRequest,
     FailoverAuthAck,
     /// Asks a master to start a manual failover.
@@ -244,7 +255,10 @@ pub enum Body {
     },
     /// A type Redis 7.0 does not know (11 and up): accepted at any length,
     /// ignored.
-    Other { kind: u16, data: Vec<u8> },
+    Other {
+        kind: u16,
+        data: Vec<u8>,
+    },
 }
 
 impl Body {
@@ -303,8 +317,10 @@ impl Message {
         out[off::VER..off::VER + 2].copy_from_slice(&VERSION.to_be_bytes());
         out[off::PORT..off::PORT + 2].copy_from_slice(&h.port.to_be_bytes());
         out[off::TYPE..off::TYPE + 2].copy_from_slice(&self.body.kind().to_be_bytes());
-        out[off::CURRENT_EPOCH..off::CURRENT_EPOCH + 8].copy_from_slice(&h.current_epoch.to_be_bytes());
-        out[off::CONFIG_EPOCH..off::CONFIG_EPOCH + 8].copy_from_slice(&h.config_epoch.to_be_bytes());
+        out[off::CURRENT_EPOCH..off::CURRENT_EPOCH + 8]
+            .copy_from_slice(&h.current_epoch.to_be_bytes());
+        out[off::CONFIG_EPOCH..off::CONFIG_EPOCH + 8]
+            .copy_from_slice(&h.config_epoch.to_be_bytes());
         out[off::OFFSET..off::OFFSET + 8].copy_from_slice(&h.offset.to_be_bytes());
         out[off::SENDER..off::SENDER + NODE_ID_LEN].copy_from_slice(&h.sender.0);
         out[off::MYSLOTS..off::MYSLOTS + SLOT_BYTES].copy_from_slice(&h.myslots.0[..]);
@@ -413,7 +429,9 @@ pub fn frame_len(prefix: &[u8; 8]) -> Result<usize, Invalid> {
     }
     let total = u32_at(prefix, off::TOTLEN) as usize;
     if total < HEADER_LEN {
-        return Err(Invalid::CloseLink(format!("length {total} below the header")));
+        return Err(Invalid::CloseLink(format!(
+            "length {total} below the header"
+        )));
     }
     Ok(total)
 }
@@ -429,7 +447,10 @@ impl Message {
             .ok_or_else(|| Invalid::CloseLink("shorter than the prefix".into()))?;
         let total = frame_len(prefix)?;
         if b.len() != total {
-            return Err(Invalid::Drop(format!("{} bytes for totlen {total}", b.len())));
+            return Err(Invalid::Drop(format!(
+                "{} bytes for totlen {total}",
+                b.len()
+            )));
         }
         let version = u16_at(b, off::VER);
         if version != VERSION {
@@ -457,7 +478,9 @@ impl Message {
             if total == want {
                 Ok(())
             } else {
-                Err(Invalid::Drop(format!("type {ty}: totlen {total}, expected {want}")))
+                Err(Invalid::Drop(format!(
+                    "type {ty}: totlen {total}, expected {want}"
+                )))
             }
         };
         let body = match ty {
@@ -547,7 +570,9 @@ fn decode_ping(b: &[u8], h: &Header, total: usize) -> Result<Ping, Invalid> {
         }
     }
     if total != want {
-        return Err(Invalid::Drop(format!("ping: totlen {total}, expected {want}")));
+        return Err(Invalid::Drop(format!(
+            "ping: totlen {total}, expected {want}"
+        )));
     }
     for (ty, from, to) in exts {
         // Unknown extension types are skipped.
@@ -758,7 +783,10 @@ mod tests {
         assert!(matches!(Message::decode(&b), Err(Invalid::CloseLink(_))));
         let mut b = good.clone();
         b[4..8].copy_from_slice(&2255u32.to_be_bytes());
-        assert!(matches!(Message::decode(&b[..2255]), Err(Invalid::CloseLink(_))));
+        assert!(matches!(
+            Message::decode(&b[..2255]),
+            Err(Invalid::CloseLink(_))
+        ));
         let mut b = good.clone();
         b[9] = 2;
         assert!(matches!(Message::decode(&b), Err(Invalid::Drop(_))));

@@ -145,7 +145,7 @@ fn restore(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 }
 
 pub fn register(t: &mut Vec<Spec>) {
-    use Handler::Key;
+    use Handler::{Coord, Key};
     const K1: (i32, i32, i32) = (1, 1, 1);
     let g = "generic";
     let never = Cross::Never;
@@ -172,6 +172,17 @@ pub fn register(t: &mut Vec<Spec>) {
             "Create a key using the provided serialized value, previously obtained using DUMP.",
             "2.6.0",
         ),
+        spec(
+            "migrate",
+            -6,
+            WRITE | MOVABLE_KEYS,
+            (3, 3, 1),
+            Coord(super::migrate::migrate_coord),
+            never,
+            g,
+            "Atomically transfer a key from a Redis instance to another one.",
+            "2.6.0",
+        ),
         // What MIGRATE sends in cluster mode: RESTORE that a node importing
         // the key's slot accepts as if the client had sent ASKING.
         spec(
@@ -186,5 +197,4 @@ pub fn register(t: &mut Vec<Spec>) {
             "3.0.0",
         ),
     ]);
-    super::migrate::register(t);
 }

@@ -24,7 +24,7 @@ use bytes::Bytes;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::TcpStream;
 
-use super::{arg_i64, flags::*, is, spec, with_ctx, ClientRef, Cross, Handler, Spec};
+use super::{arg_i64, is, with_ctx, ClientRef};
 use crate::config::{self, Opt};
 use crate::protocol::errors::{self, err};
 use crate::protocol::Reply;
@@ -106,7 +106,10 @@ struct Found {
     payload: Vec<u8>,
 }
 
-fn migrate_coord(c: ClientRef, args: Vec<Bytes>) -> Pin<Box<dyn Future<Output = Reply>>> {
+pub(super) fn migrate_coord(
+    c: ClientRef,
+    args: Vec<Bytes>,
+) -> Pin<Box<dyn Future<Output = Reply>>> {
     Box::pin(migrate(c, args))
 }
 
@@ -177,22 +180,37 @@ async fn transfer(txn: &Txn, db: usize, client: u64, req: &Request, found: Vec<F
     let name = format!("{}:{}", req.host, req.port);
     let mut may_retry = true;
     loop {
-        let Some(mut link) = link_for(&name, req).await else {
-            return err(CONNECT_FAILED);
+        let (mut link, x) = match link_for(&name, req).await {
+            Ok(mut link) => {
+                let x = exchange(&mut link, req, &found).await;
+                (Some(link), x)
+            }
+            Err(Refused::NoConnection) => return err(CONNECT_FAILED),
+            // Redis's blocking connect only waits for the socket to be
+            // writable, so a refused connection fails at the first write.
+            Err(Refused::AtFirstWrite) => {
+                let end = End::Socket {
+                    timeout: false,
+                    writing: true,
+                    first: true,
+                };
+                (None, Exchange { acked: vec![], end })
+            }
         };
-        let x = exchange(&mut link, req, &found).await;
         if !req.copy && !x.acked.is_empty() {
             let keys: Vec<Bytes> = x.acked.iter().map(|&i| found[i].key.clone()).collect();
             delete(txn, db, client, keys).await;
         }
         match x.end {
             End::Done => {
-                link.last_db = Some(req.db);
-                keep(name, link);
+                if let Some(mut link) = link.take() {
+                    link.last_db = Some(req.db);
+                    keep(name, link);
+                }
                 return Reply::Ok;
             }
             End::Target { error, closed } => {
-                if !closed {
+                if let Some(mut link) = link.take().filter(|_| !closed) {
                     link.last_db = None;
                     keep(name, link);
                 }
@@ -393,18 +411,37 @@ thread_local! {
     static SWEEPING: Cell<bool> = const { Cell::new(false) };
 }
 
+/// Why no link could be had.
+enum Refused {
+    /// The address did not resolve or the connection timed out: "error or
+    /// timeout connecting".
+    NoConnection,
+    /// The connection was refused; Redis finds out when it writes.
+    AtFirstWrite,
+}
+
 /// The cached link to `name`, taken out of the cache while in use, or a
-/// new connection; None when connecting fails or times out.
-async fn link_for(name: &str, req: &Request) -> Option<Link> {
+/// new connection.
+async fn link_for(name: &str, req: &Request) -> Result<Link, Refused> {
     if let Some(mut l) = LINKS.with(|c| c.borrow_mut().remove(name)) {
         l.last_use = Instant::now();
-        return Some(l);
+        return Ok(l);
     }
     let port = atoi(&req.port);
-    let addr = (req.host.as_str(), port).to_socket_addrs().ok()?.next()?;
-    let stream = TcpStream::connect_timeout(addr, req.timeout).await.ok()?;
+    let addr = (req.host.as_str(), port)
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut a| a.next())
+        .ok_or(Refused::NoConnection)?;
+    let stream = match TcpStream::connect_timeout(addr, req.timeout).await {
+        Ok(s) => s,
+        Err(e) => match std::io::Error::from(e).kind() {
+            ErrorKind::TimedOut => return Err(Refused::NoConnection),
+            _ => return Err(Refused::AtFirstWrite),
+        },
+    };
     stream.set_nodelay(true).ok();
-    Some(Link {
+    Ok(Link {
         stream,
         buf: Vec::new(),
         last_db: None,
@@ -482,20 +519,6 @@ impl Link {
             self.buf.extend_from_slice(&chunk[..n]);
         }
     }
-}
-
-pub fn register(t: &mut Vec<Spec>) {
-    t.push(spec(
-        "migrate",
-        -6,
-        WRITE | MOVABLE_KEYS,
-        (3, 3, 1),
-        Handler::Coord(migrate_coord),
-        Cross::Never,
-        "generic",
-        "Atomically transfer a key from a Redis instance to another one.",
-        "2.6.0",
-    ));
 }
 
 #[cfg(test)]
