@@ -323,25 +323,21 @@ fn restore_and_migrate_reach_a_replica_as_redis_sends_them() {
         int(&mut r, &["EXISTS", &k0, &k1]) == 2
     });
     let port = target.port.to_string();
-    let reply = q(
-        &mut m,
-        &[
-            "MIGRATE",
-            "127.0.0.1",
-            &port,
-            "",
-            "0",
-            "5000",
-            "KEYS",
-            &k0,
-            &k1,
-        ],
-    );
+    let reply = q(&mut m, &migrate_keys(&port, &[], &[&k0, &k1]));
     assert_eq!(reply, "ok");
     wait_for("the replica to drop the migrated keys", SYNC_LIMIT, || {
         int(&mut r, &["EXISTS", &k0, &k1]) == 0
     });
     assert_eq!(int(&mut target.conn(), &["EXISTS", &k0, &k1]), 2);
+}
+
+/// MIGRATE to 127.0.0.1:`port`, database 0, with `opts`, of `keys`.
+fn migrate_keys<'a>(port: &'a str, opts: &[&'a str], keys: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["MIGRATE", "127.0.0.1", port, "", "0", "5000"];
+    args.extend_from_slice(opts);
+    args.push("KEYS");
+    args.extend_from_slice(keys);
+    args
 }
 
 /// The same MIGRATE steps against a Redwing source and a redis-server
@@ -520,17 +516,8 @@ fn migrate_from_redis_to_redwing() {
         .collect();
     let before = everything(&mut b);
     let port = ours.port.to_string();
-    let mut args = vec![
-        "MIGRATE",
-        "127.0.0.1",
-        &port,
-        "",
-        "0",
-        "5000",
-        "COPY",
-        "KEYS",
-    ];
-    args.extend(names.iter().map(String::as_str));
+    let keys: Vec<&str> = names.iter().map(String::as_str).collect();
+    let args = migrate_keys(&port, &["COPY"], &keys);
     assert_eq!(q(&mut b, &args), "ok");
     let (mut got, streams) = everything(&mut a);
     // MIGRATE carries the remaining TTL: the deadline may move by the
@@ -543,8 +530,7 @@ fn migrate_from_redis_to_redwing() {
     assert!(got.is_empty());
     assert_eq!(streams, before.1);
     // Without COPY the keys leave redis-server.
-    args.retain(|a| *a != "COPY");
-    args.insert(6, "REPLACE");
+    let args = migrate_keys(&port, &["REPLACE"], &keys);
     assert_eq!(q(&mut b, &args), "ok");
     assert_eq!(int(&mut b, &["DBSIZE"]), 0);
     assert_eq!(int(&mut a, &["DBSIZE"]), names.len() as i64);
