@@ -562,7 +562,7 @@ fn decode_ping(b: &[u8], h: &Header, total: usize) -> Result<Ping, Invalid> {
                 return Err(Invalid::Drop("extension past the end".into()));
             }
             let len = u32_at(b, want) as usize;
-            if len % 8 != 0 || total - want < len || len < EXT_HEADER_LEN {
+            if !len.is_multiple_of(8) || total - want < len || len < EXT_HEADER_LEN {
                 return Err(Invalid::Drop(format!("ping extension length {len}")));
             }
             exts.push((u16_at(b, want + 4), want + EXT_HEADER_LEN, want + len));

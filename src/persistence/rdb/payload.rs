@@ -63,7 +63,7 @@ mod tests {
     fn string_payloads_are_redis_bytes() {
         // What redis-server 7.0 answers to DUMP of "hello" and of 10.
         let hello = dump(&Value::string(b"hello"), WriteOptions::default());
-        assert_eq!(&hello[..8], b"\x00\x05hello\x0a\x00");
+        assert_eq!(&hello[..9], b"\x00\x05hello\x0a\x00");
         let back = load(&hello).unwrap();
         assert_eq!(back.str_bytes(), Some(&b"hello"[..]));
         let ten = dump(&Value::string(b"10"), WriteOptions::default());
