@@ -6,6 +6,7 @@
 //! docs/ARCHITECTURE.md for the threads and the life of a command.
 
 pub mod acl;
+pub mod cluster;
 pub mod commands;
 pub mod config;
 pub mod glob;

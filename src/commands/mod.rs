@@ -19,6 +19,7 @@ pub mod blocking;
 pub mod client;
 pub mod client_evict;
 pub mod digest;
+pub mod dump;
 pub mod evict;
 pub mod geo;
 pub mod geohash;
@@ -27,6 +28,7 @@ pub mod hyperloglog;
 pub mod keys;
 pub mod lists;
 pub mod memory;
+pub mod migrate;
 pub mod multi;
 pub mod propagate;
 pub mod pubsub;
@@ -204,9 +206,11 @@ pub fn written_keys(spec: &Spec, argc: usize) -> impl Iterator<Item = usize> {
 
 /// Whether this call of a write command can change the dataset: SORT,
 /// GEORADIUS and GEORADIUSBYMEMBER do only with STORE (Redis propagates a
-/// command only when it changed data).
+/// command only when it changed data). MIGRATE journals the DEL of what it
+/// moved itself.
 pub fn may_write(spec: &Spec, args: &[Bytes]) -> bool {
     spec.flags & flags::WRITE != 0
+        && spec.name != "migrate"
         && (spec.name != "sort" || args.iter().skip(2).any(|a| is(a, "store")))
         && geo::radius_stores(spec.name, args)
 }
@@ -313,6 +317,8 @@ pub mod flags {
     pub const ALLOW_BUSY: u32 = 1 << 13;
     pub const SKIP_SLOWLOG: u32 = 1 << 14;
     pub const NO_MULTI: u32 = 1 << 15;
+    /// Served in a slot being imported as if the client sent ASKING.
+    pub const ASKING: u32 = 1 << 16;
 
     pub const NAMES: &[(u32, &str)] = &[
         (WRITE, "write"),
@@ -325,6 +331,7 @@ pub mod flags {
         (LOADING, "loading"),
         (STALE, "stale"),
         (SKIP_SLOWLOG, "skip_slowlog"),
+        (ASKING, "asking"),
         (FAST, "fast"),
         (NO_AUTH, "no_auth"),
         (MAY_REPLICATE, "may_replicate"),
@@ -430,6 +437,7 @@ pub fn table() -> &'static Table {
         geo::register(&mut specs);
         streams::register(&mut specs);
         crate::acl::command::register(&mut specs);
+        dump::register(&mut specs);
         if crate::sentinel::enabled() {
             crate::sentinel::commands::restrict(&mut specs);
         }

@@ -150,7 +150,7 @@ fn rewrite(name: &str, args: &[Bytes], reply: &Reply, now: i64) -> Option<Vec<By
         },
         // Redis runs (and propagates) GEOADD as the ZADD of its scores.
         "geoadd" => super::geo::zadd_args(args).ok(),
-        "restore" => {
+        "restore" | "restore-asking" => {
             let ttl = arg_i64(&args[2]).ok()?;
             if ttl <= 0 || args[4..].iter().any(|a| is(a, "absttl")) {
                 return None;

@@ -17,6 +17,7 @@ use crc::{Crc, Table, CRC_64_REDIS};
 use crate::storage::Value;
 
 mod legacy;
+pub mod payload;
 mod read;
 mod write;
 

@@ -592,6 +592,29 @@ impl<R: Read> RdbReader<R> {
     }
 }
 
+/// A value as DUMP carries it: its type byte, then its RDB encoding
+/// (rdbLoadObjectType and rdbLoadObject). None for an empty collection,
+/// which Redis refuses to load as well. Types newer than `version` are
+/// refused, as the Redis that writes `version` knows no others.
+pub fn typed_value(bytes: &[u8], version: u32) -> Result<Option<Value>, RdbError> {
+    let mut r = RdbReader {
+        src: Src::new(bytes),
+        version,
+        db: 0,
+        done: false,
+    };
+    let t = r.src.byte()?;
+    let newest = if version >= 11 {
+        ty::STREAM_LISTPACKS_3
+    } else {
+        ty::STREAM_LISTPACKS_2
+    };
+    if t > newest {
+        return Err(RdbError::bad(0, format!("unknown value type {t}")));
+    }
+    r.value(t, 0)
+}
+
 impl<R: Read> Iterator for RdbReader<R> {
     type Item = Result<(u64, Item), RdbError>;
 

@@ -203,21 +203,20 @@ impl RdbWriter {
             self.buf.push(op::FREQ);
             self.buf.push(freq);
         }
+        self.buf.push(value_type(value));
+        self.string(key);
+        self.value(value);
+    }
+
+    /// A value without its type byte (rdbSaveObject).
+    fn value(&mut self, value: &Value) {
         match value {
-            Value::Str(_) => {
-                self.buf.push(ty::STRING);
-                self.string(key);
-                self.string(value.str_bytes().unwrap_or_default());
-            }
-            Value::List(l) => {
-                self.buf.push(ty::LIST_QUICKLIST_2);
-                self.string(key);
-                self.list(l);
-            }
-            Value::Hash(h) => self.hash(key, h),
-            Value::Set(s) => self.set(key, s),
-            Value::ZSet(z) => self.zset(key, z),
-            Value::Stream(st) => self.stream(key, st),
+            Value::Str(_) => self.string(value.str_bytes().unwrap_or_default()),
+            Value::List(l) => self.list(l),
+            Value::Hash(h) => self.hash(h),
+            Value::Set(s) => self.set(s),
+            Value::ZSet(z) => self.zset(z),
+            Value::Stream(st) => self.stream(st),
         }
     }
 
@@ -308,19 +307,15 @@ impl RdbWriter {
         }
     }
 
-    fn hash(&mut self, key: &[u8], h: &Hash) {
+    fn hash(&mut self, h: &Hash) {
         if h.encoding() == "listpack" {
             let mut lp = LpBuilder::new();
             for (f, v) in h.iter() {
                 lp.push(f);
                 lp.push(v);
             }
-            self.buf.push(ty::HASH_LISTPACK);
-            self.string(key);
             self.string(&lp.finish());
         } else {
-            self.buf.push(ty::HASH);
-            self.string(key);
             self.len(h.len() as u64);
             for (f, v) in h.iter() {
                 self.string(f);
@@ -329,7 +324,7 @@ impl RdbWriter {
         }
     }
 
-    fn set(&mut self, key: &[u8], s: &Set) {
+    fn set(&mut self, s: &Set) {
         if s.encoding() == "intset" {
             let ints: Vec<i64> = s
                 .iter()
@@ -338,12 +333,8 @@ impl RdbWriter {
                     Elem::Str(_) => None,
                 })
                 .collect();
-            self.buf.push(ty::SET_INTSET);
-            self.string(key);
             self.string(&intset(&ints));
         } else {
-            self.buf.push(ty::SET);
-            self.string(key);
             self.len(s.len() as u64);
             for e in s.iter() {
                 e.with(|m| self.string(m));
@@ -356,9 +347,7 @@ impl RdbWriter {
     /// deleted ID, entries added, and the consumer groups: name, last ID,
     /// entries read, the PEL (raw IDs with delivery time and count), the
     /// consumers (name, seen time, the raw IDs they own).
-    fn stream(&mut self, key: &[u8], s: &Stream) {
-        self.buf.push(ty::STREAM_LISTPACKS_2);
-        self.string(key);
+    fn stream(&mut self, s: &Stream) {
         self.len(s.node_count() as u64);
         for (master, node) in s.nodes() {
             self.string(&master.to_be());
@@ -395,19 +384,15 @@ impl RdbWriter {
         }
     }
 
-    fn zset(&mut self, key: &[u8], z: &ZSet) {
+    fn zset(&mut self, z: &ZSet) {
         if z.encoding() == "listpack" {
             let mut lp = LpBuilder::new();
             z.range(0, z.len(), false, |m, score| {
                 lp.push(m);
                 lp.push(format_double(score).as_bytes());
             });
-            self.buf.push(ty::ZSET_LISTPACK);
-            self.string(key);
             self.string(&lp.finish());
         } else {
-            self.buf.push(ty::ZSET_2);
-            self.string(key);
             self.len(z.len() as u64);
             // Highest first, as Redis does: loading then inserts at the head.
             z.range(0, z.len(), true, |m, score| {
@@ -416,4 +401,29 @@ impl RdbWriter {
             });
         }
     }
+}
+
+/// The RDB type byte a value is written with (rdbSaveObjectType).
+fn value_type(value: &Value) -> u8 {
+    match value {
+        Value::Str(_) => ty::STRING,
+        Value::List(_) => ty::LIST_QUICKLIST_2,
+        Value::Hash(h) if h.encoding() == "listpack" => ty::HASH_LISTPACK,
+        Value::Hash(_) => ty::HASH,
+        Value::Set(s) if s.encoding() == "intset" => ty::SET_INTSET,
+        Value::Set(_) => ty::SET,
+        Value::ZSet(z) if z.encoding() == "listpack" => ty::ZSET_LISTPACK,
+        Value::ZSet(_) => ty::ZSET_2,
+        Value::Stream(_) => ty::STREAM_LISTPACKS_2,
+    }
+}
+
+/// One value as DUMP carries it: its type byte and its RDB encoding, as
+/// `RdbWriter::entry` writes it after the key (createDumpPayload).
+pub fn typed_value(value: &Value, opts: WriteOptions) -> Vec<u8> {
+    let mut w = RdbWriter::new(opts);
+    w.buf.clear();
+    w.buf.push(value_type(value));
+    w.value(value);
+    w.buf
 }

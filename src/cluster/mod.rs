@@ -1,0 +1,3 @@
+//! Redis Cluster.
+
+pub mod wire;
