@@ -118,7 +118,13 @@ fn main() {
     }
     tracing::info!(
         "Running mode={}, port={}, threads={} (cpus {:?}), pid={}.",
-        if sentinel { "sentinel" } else { "standalone" },
+        if sentinel {
+            "sentinel"
+        } else if config::num(Opt::ClusterEnabled) == 1 {
+            "cluster"
+        } else {
+            "standalone"
+        },
         config::num(Opt::Port),
         threads,
         &cpus[..threads.min(cpus.len())],
@@ -127,6 +133,11 @@ fn main() {
     syscheck::log_warnings(&checks);
     if !sentinel {
         redwing::persistence::load::prepare();
+    }
+    if let Err(e) = redwing::cluster::init(threads) {
+        tracing::warn!("{e}");
+        eprintln!("redwing-server: {e}");
+        lifecycle::exit(1);
     }
     if let Err(e) = runtime::start(
         threads,

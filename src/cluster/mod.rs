@@ -1,3 +1,374 @@
-//! Redis Cluster.
+//! Redis Cluster: this node's view of the cluster.
+//!
+//! The node table (`nodes.rs`), who serves each slot, the open
+//! (importing / migrating) slots and the epochs live in one `State`
+//! behind a mutex: only CLUSTER commands, the config file and (later) the
+//! bus touch it. The data path never locks it: what it needs per slot is
+//! mirrored into the lock-free slot table (`runtime::slots`), and the
+//! cluster's ok/fail state into an atomic. `route.rs` turns both into
+//! "run here / on core i / redirect" for every command.
 
+pub mod commands;
+pub mod nodes;
+pub mod nodes_conf;
+pub mod route;
 pub mod wire;
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use crate::config::{self, Opt};
+use crate::runtime::{self, slots};
+use crate::storage::slot::SLOTS;
+pub use nodes::{flag, Node, NodeId};
+
+/// Redis waits this long after start before a master reports ok.
+const WRITABLE_DELAY: Duration = Duration::from_millis(2000);
+
+pub struct State {
+    /// Every known node; `nodes[0]` is myself.
+    pub nodes: Vec<Node>,
+    pub current_epoch: u64,
+    pub last_vote_epoch: u64,
+    /// The node serving each slot.
+    pub owner: Vec<Option<NodeId>>,
+    pub migrating: BTreeMap<usize, NodeId>,
+    pub importing: BTreeMap<usize, NodeId>,
+    /// Slots each core holds (served or importing), for placement.
+    per_core: Vec<usize>,
+    ok: bool,
+    /// Masters serving slots, as of the last state update (Redis starts at 1).
+    pub size: usize,
+    first_update: Option<Instant>,
+    among_minority: Option<Instant>,
+}
+
+static STATE: Mutex<Option<State>> = Mutex::new(None);
+static OK: AtomicBool = AtomicBool::new(false);
+
+/// Whether this server runs as a cluster node.
+#[inline]
+pub fn enabled() -> bool {
+    slots::cluster()
+}
+
+/// Whether the cluster is in the ok state (CLUSTER INFO's cluster_state).
+pub fn is_ok() -> bool {
+    OK.load(Relaxed)
+}
+
+/// Runs `f` on the cluster state (cluster mode only).
+pub fn with<R>(f: impl FnOnce(&mut State) -> R) -> R {
+    let mut g = STATE.lock().unwrap_or_else(|e| e.into_inner());
+    f(g.as_mut().expect("cluster mode"))
+}
+
+/// Fills the slot table for `threads` cores and, in cluster mode, loads
+/// nodes.conf (or creates it with a new node id). Runs before the cores start.
+pub fn init(threads: usize) -> Result<(), String> {
+    let cluster = config::num(Opt::ClusterEnabled) == 1;
+    slots::init(threads, cluster);
+    if !cluster {
+        return Ok(());
+    }
+    let mut st = State::new(threads, NodeId::random());
+    let loaded = nodes_conf::load(&mut st)?;
+    st.refresh_myself();
+    *STATE.lock().unwrap() = Some(st);
+    if loaded {
+        tracing::info!("Node configuration loaded, I'm {}", myself_id());
+    } else {
+        tracing::info!("No cluster configuration found, I'm {}", myself_id());
+    }
+    with(|st| st.save())?;
+    Ok(())
+}
+
+/// This node's id.
+pub fn myself_id() -> NodeId {
+    with(|st| st.myself().id)
+}
+
+/// Re-evaluates the cluster state every 100 ms, as Redis's clusterCron.
+pub async fn cron() {
+    loop {
+        with(|st| st.update_state());
+        runtime::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+impl State {
+    pub fn new(cores: usize, id: NodeId) -> State {
+        State {
+            nodes: vec![Node::new(id, flag::MYSELF | flag::MASTER)],
+            current_epoch: 0,
+            last_vote_epoch: 0,
+            owner: vec![None; SLOTS],
+            migrating: BTreeMap::new(),
+            importing: BTreeMap::new(),
+            per_core: vec![0; cores.max(1)],
+            ok: false,
+            size: 1,
+            first_update: None,
+            among_minority: None,
+        }
+    }
+
+    pub fn myself(&self) -> &Node {
+        &self.nodes[0]
+    }
+
+    pub fn myself_mut(&mut self) -> &mut Node {
+        &mut self.nodes[0]
+    }
+
+    pub fn node(&self, id: &[u8]) -> Option<&Node> {
+        self.nodes.iter().find(|n| n.id.as_str().as_bytes() == id)
+    }
+
+    /// The announced address of myself, from the config (Redis refreshes
+    /// it at start and from the cron).
+    pub fn refresh_myself(&mut self) {
+        let port = config::num(Opt::Port) as u16;
+        let announce = |o: Opt, def: u16| match config::num(o) as u16 {
+            0 => def,
+            p => p,
+        };
+        let bus = announce(Opt::ClusterPort, port.wrapping_add(10000));
+        let me = self.myself_mut();
+        me.port = announce(Opt::ClusterAnnouncePort, port);
+        me.cport = announce(Opt::ClusterAnnounceBusPort, bus);
+        me.hostname = config::text(Opt::ClusterAnnounceHostname);
+        let ip = config::text(Opt::ClusterAnnounceIp);
+        if !ip.is_empty() {
+            me.ip = ip;
+        }
+    }
+
+    /// Whether myself serves `slot`.
+    pub fn mine(&self, slot: usize) -> bool {
+        self.owner[slot] == Some(self.myself().id)
+    }
+
+    /// The slots `id` serves, in order.
+    pub fn slots_of(&self, id: NodeId) -> impl Iterator<Item = usize> + '_ {
+        (0..SLOTS).filter(move |&s| self.owner[s] == Some(id))
+    }
+
+    /// A node's CLUSTER NODES line (`\n` not included).
+    pub fn describe(&self, n: &Node) -> String {
+        let epoch = n
+            .master
+            .and_then(|m| self.node(m.as_str().as_bytes()))
+            .map_or(n.config_epoch, |m| m.config_epoch);
+        let mut line = n.head(epoch);
+        for (a, b) in nodes::ranges(self.slots_of(n.id)) {
+            line.push(' ');
+            line.push_str(&if a == b {
+                a.to_string()
+            } else {
+                format!("{a}-{b}")
+            });
+        }
+        if n.is(flag::MYSELF) {
+            // By slot; a slot both migrating and importing shows migrating.
+            let open: BTreeMap<usize, String> = self
+                .importing
+                .iter()
+                .map(|(s, from)| (*s, format!(" [{s}-<-{from}]")))
+                .chain(
+                    self.migrating
+                        .iter()
+                        .map(|(s, to)| (*s, format!(" [{s}->-{to}]"))),
+                )
+                .collect();
+            open.values().for_each(|m| line.push_str(m));
+        }
+        line
+    }
+
+    /// CLUSTER NODES: every node but those in handshake when `for_file`.
+    pub fn describe_all(&self, for_file: bool) -> String {
+        let mut out = String::new();
+        for n in &self.nodes {
+            if for_file && n.is(flag::HANDSHAKE) {
+                continue;
+            }
+            out.push_str(&self.describe(n));
+            out.push('\n');
+        }
+        out
+    }
+
+    /// Writes nodes.conf; Redis exits when it cannot, callers log.
+    pub fn save(&self) -> Result<(), String> {
+        nodes_conf::save(self)
+    }
+
+    /// The greatest configEpoch known, or currentEpoch if greater.
+    pub fn max_epoch(&self) -> u64 {
+        self.nodes
+            .iter()
+            .map(|n| n.config_epoch)
+            .max()
+            .unwrap_or(0)
+            .max(self.current_epoch)
+    }
+
+    /// Redis's clusterBumpConfigEpochWithoutConsensus: true if bumped.
+    pub fn bump_epoch(&mut self) -> bool {
+        let max = self.max_epoch();
+        let me = self.myself().config_epoch;
+        if me == 0 || me != max {
+            self.current_epoch += 1;
+            self.myself_mut().config_epoch = self.current_epoch;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Gives `slots` to `owner` (None: unassigned) and mirrors the change
+    /// into the slot table.
+    pub fn assign(&mut self, slots: &[usize], owner: Option<NodeId>) {
+        for &s in slots {
+            self.owner[s] = owner;
+            if owner.is_none() {
+                self.importing.remove(&s);
+            }
+        }
+        self.sync(slots);
+    }
+
+    /// Mirrors `slots`' ownership and open state into the slot table:
+    /// slots this node takes and were never placed go to the cores with
+    /// fewest slots, in contiguous runs; placed slots keep their core.
+    pub fn sync(&mut self, slots: &[usize]) {
+        let fresh: Vec<usize> = slots
+            .iter()
+            .copied()
+            .filter(|&s| self.holds(s) && slots::entry(s) & slots::UNPLACED != 0)
+            .collect();
+        self.place(&fresh);
+        for &s in slots {
+            let e = slots::entry(s);
+            let placed = e & slots::UNPLACED == 0;
+            let core = (e & slots::CORE) as usize;
+            let held_before = placed && (e & slots::FOREIGN == 0 || e & slots::IMPORTING != 0);
+            let held = self.holds(s);
+            let mut ne = if placed { core as u16 } else { slots::UNPLACED };
+            if !self.mine(s) {
+                ne |= slots::FOREIGN;
+            }
+            if self.importing.contains_key(&s) {
+                ne |= slots::IMPORTING;
+            }
+            if self.mine(s) && self.migrating.contains_key(&s) {
+                ne |= slots::MIGRATING;
+            }
+            if placed && held != held_before {
+                if held {
+                    self.per_core[core] += 1;
+                } else {
+                    self.per_core[core] -= 1;
+                }
+            }
+            slots::set(s, ne);
+        }
+    }
+
+    /// Whether this node keeps `slot`'s keys: it serves or imports it.
+    fn holds(&self, slot: usize) -> bool {
+        self.mine(slot) || self.importing.contains_key(&slot)
+    }
+
+    /// Places unplaced slots (in order) on cores: each core is filled up
+    /// to an even share of all held slots, fewest-first.
+    fn place(&mut self, fresh: &[usize]) {
+        if fresh.is_empty() {
+            return;
+        }
+        let n = self.per_core.len();
+        let total: usize = self.per_core.iter().sum::<usize>() + fresh.len();
+        let target = total.div_ceil(n);
+        let mut order: Vec<usize> = (0..n).collect();
+        order.sort_by_key(|&c| (self.per_core[c], c));
+        let mut next = fresh.iter();
+        for c in order {
+            let quota = target.saturating_sub(self.per_core[c]);
+            for &s in next.by_ref().take(quota) {
+                // Placed but not yet held: `sync` counts it.
+                slots::set(s, c as u16 | slots::FOREIGN);
+            }
+        }
+    }
+
+    /// Forgets the cores of slots this node no longer holds (after
+    /// FLUSHSLOTS and RESET, which need an empty database), so a new
+    /// assignment is spread evenly again.
+    pub fn unplace_free(&mut self) {
+        for s in 0..SLOTS {
+            if !self.holds(s) {
+                slots::set(s, slots::FOREIGN | slots::UNPLACED);
+            }
+        }
+    }
+
+    /// Redis's clusterUpdateState, for a node that has no bus yet: fail
+    /// on an unassigned slot (with full coverage) or when no reachable
+    /// master serves slots; a master waits 2 s after start, and the
+    /// rejoin delay after being in the minority, before turning ok.
+    pub fn update_state(&mut self) {
+        let now = Instant::now();
+        let first = *self.first_update.get_or_insert(now);
+        let master = self.myself().is(flag::MASTER);
+        if master && !self.ok && now - first < WRITABLE_DELAY {
+            return;
+        }
+        let mut ok = true;
+        if config::num(Opt::ClusterRequireFullCoverage) == 1 {
+            ok = self.owner.iter().all(|o| {
+                o.and_then(|id| self.node(id.as_str().as_bytes()))
+                    .is_some_and(|n| !n.is(flag::FAIL))
+            });
+        }
+        let (size, reachable) = self.masters();
+        self.size = size;
+        if reachable < size / 2 + 1 {
+            ok = false;
+            self.among_minority = Some(now);
+        }
+        if ok != self.ok {
+            let delay = Duration::from_millis(
+                (config::num(Opt::ClusterNodeTimeout) as u64).clamp(500, 5000),
+            );
+            if ok && master && self.among_minority.is_some_and(|t| now - t < delay) {
+                return;
+            }
+            tracing::warn!("Cluster state changed: {}", if ok { "ok" } else { "fail" });
+            self.ok = ok;
+            OK.store(ok, Relaxed);
+        }
+    }
+
+    /// Masters serving slots, and how many of them are reachable.
+    pub fn masters(&self) -> (usize, usize) {
+        let mut size = 0;
+        let mut reachable = 0;
+        for n in &self.nodes {
+            if n.is(flag::MASTER) && self.owner.contains(&Some(n.id)) {
+                size += 1;
+                if !n.is(flag::FAIL | flag::PFAIL) {
+                    reachable += 1;
+                }
+            }
+        }
+        (size, reachable)
+    }
+
+    pub fn state_ok(&self) -> bool {
+        self.ok
+    }
+}

@@ -6,6 +6,7 @@
 //! destination inside one transaction over their cores (`runtime::Txn`),
 //! so it is atomic as in Redis.
 
+use crate::cluster::route::core as core_of;
 use std::future::Future;
 use std::pin::Pin;
 
@@ -15,9 +16,9 @@ use super::{arg_i64, flags::*, is, spec, with_ctx, ClientRef, Cross, Ctx, Handle
 use crate::config::{self, events, Opt};
 use crate::protocol::errors::{self, err};
 use crate::protocol::Reply;
-use crate::runtime::{self, Txn};
+use crate::runtime::Txn;
 use crate::storage::evict::new_lru;
-use crate::storage::{key_slot, Value};
+use crate::storage::Value;
 
 const BIT_OFFSET: &str = "ERR bit offset is not an integer or out of range";
 const BIT_VALUE: &str = "ERR bit is not an integer or out of range";
@@ -328,10 +329,6 @@ fn bitop(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         }
     }
     store_result(ctx, &args[2], combine(op, &srcs))
-}
-
-fn core_of(key: &[u8]) -> usize {
-    runtime::owner(key_slot(key))
 }
 
 /// Reads the strings at `keys` (on any cores) inside `txn`, in key order;

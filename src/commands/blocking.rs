@@ -31,7 +31,7 @@ use super::{with_ctx, ClientRef, Ctx};
 use crate::protocol::errors;
 use crate::protocol::Reply;
 use crate::runtime;
-use crate::storage::{journal, key_slot};
+use crate::storage::journal;
 
 /// Clients blocked right now, on all cores (INFO clients `blocked_clients`).
 pub static BLOCKED_CLIENTS: AtomicUsize = AtomicUsize::new(0);
@@ -289,7 +289,7 @@ fn serve_key(ctx: &mut Ctx, key: &[u8]) -> bool {
 /// [`signal`] for `key` of `db` from any core, served at once: a job on
 /// the key's core.
 pub async fn signal_on(db: usize, key: Bytes) {
-    let core = runtime::owner(key_slot(&key));
+    let core = crate::cluster::route::core(&key);
     let job: runtime::Job = Box::new(move || {
         with_ctx(db, |ctx| signal(ctx, &key));
         after_command();
@@ -425,7 +425,7 @@ pub async fn block(
             });
             Reply::Ok
         });
-        runtime::run_on(runtime::owner(key_slot(k)), vec![job]).await;
+        runtime::run_on(crate::cluster::route::core(k), vec![job]).await;
         registered.push(k.clone());
     }
     if in_exec && w.claim() {
@@ -473,7 +473,7 @@ pub async fn block(
                 deregister(&w2, &key);
                 Reply::Ok
             });
-            runtime::run_on(runtime::owner(key_slot(&k)), vec![job]).await;
+            runtime::run_on(crate::cluster::route::core(&k), vec![job]).await;
         });
     }
     let outcome = w.done.lock().unwrap().0.take();

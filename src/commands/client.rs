@@ -88,6 +88,10 @@ pub struct ClientState {
     pub take_over: Option<TakeOver>,
     /// What a replica said with REPLCONF before PSYNC.
     pub repl_handshake: Option<Box<crate::replication::Handshake>>,
+    /// Cluster mode: ASKING was sent (lasts one command or transaction).
+    pub asking: bool,
+    /// Cluster mode: READONLY (reads of the master's slots on a replica).
+    pub readonly: bool,
 }
 
 /// Who takes a connection's socket over ([`ClientState::take_over`]).
@@ -180,6 +184,8 @@ impl ClientState {
             repl_link: None,
             take_over: None,
             repl_handshake: None,
+            asking: false,
+            readonly: false,
         }
     }
 
@@ -420,6 +426,9 @@ fn select(c: &mut ClientState, args: &[Bytes]) -> Reply {
         Ok(n) => n,
         Err(e) => return e,
     };
+    if crate::cluster::enabled() && n != 0 {
+        return err("ERR SELECT is not allowed in cluster mode");
+    }
     if n < 0 || n >= config::num(Opt::Databases) {
         return err(errors::DB_RANGE);
     }

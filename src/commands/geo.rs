@@ -9,6 +9,7 @@
 //! otherwise it holds both cores (`runtime::Txn`), searches on the
 //! source's core and writes on the destination's, like ZRANGESTORE.
 
+use crate::cluster::route::core as core_of;
 use std::future::Future;
 use std::pin::Pin;
 
@@ -20,7 +21,6 @@ use super::{arg_i64, flags::*, is, spec, with_ctx, ClientRef, Cross, Ctx, Handle
 use crate::protocol::errors::{self, err};
 use crate::protocol::Reply;
 use crate::runtime::{self, Job, Txn};
-use crate::storage::key_slot;
 use crate::storage::value::ZSet;
 
 type Fut = Pin<Box<dyn Future<Output = Reply>>>;
@@ -535,10 +535,6 @@ fn search_here(ctx: &mut Ctx, args: &[Bytes], v: Variant, by: Option<u64>) -> Re
         Ok(Found::Reply(r)) | Err(r) => r,
         Ok(Found::Store(dst, items)) => store_found(ctx, &dst, items, v, by),
     }
-}
-
-fn core_of(key: &[u8]) -> usize {
-    runtime::owner(key_slot(key))
 }
 
 /// A storing search whose destination is on another core: both cores

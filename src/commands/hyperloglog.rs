@@ -13,6 +13,7 @@
 //! PFCOUNT and PFMERGE over keys on several cores read them (and write the
 //! destination) inside one transaction over their cores.
 
+use crate::cluster::route::core as core_of;
 use std::future::Future;
 use std::pin::Pin;
 
@@ -22,9 +23,9 @@ use super::bitmaps::read_strings;
 use super::{flags::*, spec, with_ctx, ClientRef, Cross, Ctx, Handler, Spec};
 use crate::config::{self, events, Opt};
 use crate::protocol::Reply;
-use crate::runtime::{self, Txn};
+use crate::runtime::Txn;
 use crate::storage::evict::new_lru;
-use crate::storage::{key_slot, Value};
+use crate::storage::Value;
 
 const P: u32 = 14;
 const Q: u32 = 64 - P;
@@ -485,10 +486,6 @@ fn pfmerge(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 }
 
 type Fut = Pin<Box<dyn Future<Output = Reply>>>;
-
-fn core_of(key: &[u8]) -> usize {
-    runtime::owner(key_slot(key))
-}
 
 /// PFCOUNT over keys on several cores: a consistent read of all of them.
 fn pfcount_across(c: ClientRef, args: Vec<Bytes>) -> Fut {

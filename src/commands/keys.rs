@@ -7,6 +7,7 @@
 //! KEYS, SCAN, RANDOMKEY and OBJECT coordinate: they are not tied to the
 //! connection's core.
 
+use crate::cluster::route::core as core_of;
 use std::future::Future;
 use std::pin::Pin;
 
@@ -253,10 +254,6 @@ fn renamenx(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     rename_local(ctx, args, true)
 }
 
-fn core_of(key: &[u8]) -> usize {
-    runtime::owner(key_slot(key))
-}
-
 /// RENAME / RENAMENX with the keys on two cores.
 /// Holds both keys' cores while it moves the entry, so no client sees the
 /// key in both places or in neither.
@@ -352,6 +349,11 @@ fn parse_copy(db: usize, args: &[Bytes]) -> Result<(usize, bool), Reply> {
         }
         i += 1;
     }
+    if crate::cluster::enabled() && dst_db != db {
+        return Err(err(
+            "ERR Copying to another database is not allowed in cluster mode",
+        ));
+    }
     if dst_db == db && args[1] == args[2] {
         return Err(err(errors::SAME_OBJECT));
     }
@@ -425,6 +427,9 @@ fn copy_coord(c: ClientRef, args: Vec<Bytes>) -> Fut {
 
 /// MOVE: another database on the same core, so no coordination.
 fn move_(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    if crate::cluster::enabled() {
+        return err("ERR MOVE is not allowed in cluster mode");
+    }
     let key = &args[1];
     let dst_db = match parse_db(&args[2]) {
         Ok(n) => n,
@@ -518,15 +523,15 @@ fn parse_scan_opts(args: &[Bytes]) -> Result<ScanOpts, Reply> {
 }
 
 /// One SCAN step on the core owning `slot`: lists whole slots from `slot`
-/// until COUNT keys or the end of this core's range. Returns the next
+/// until COUNT keys or a slot this core does not store. Returns the next
 /// slot (0 when the keyspace is done) and the keys that pass the filters.
 fn scan_here(ctx: &mut Ctx, slot: usize, o: &ScanOpts) -> (usize, Vec<Bytes>) {
-    let end = ctx.shard.slots.end;
+    let me = ctx.shard.id;
     let now = ctx.now;
     let db = ctx.db();
     let mut found = Vec::new();
     let mut s = slot;
-    while s < end && found.len() < o.count {
+    while s < SLOTS && runtime::owner(s) == me && found.len() < o.count {
         db.slot_keys(s, now, &mut found);
         s += 1;
     }

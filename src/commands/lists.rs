@@ -8,6 +8,7 @@
 //! `blocking::block`; every push calls `blocking::signal` so the key's
 //! waiters are served on its core, first blocked first.
 
+use crate::cluster::route::core as core_of;
 use std::future::Future;
 use std::pin::Pin;
 
@@ -22,7 +23,7 @@ use crate::runtime::{self, Txn};
 use crate::storage::evict::new_lru;
 use crate::storage::journal;
 use crate::storage::list::{End, List};
-use crate::storage::{key_slot, Value};
+use crate::storage::Value;
 
 type Fut = Pin<Box<dyn Future<Output = Reply>>>;
 
@@ -472,10 +473,6 @@ fn lmove_form(src: &[u8], dst: &[u8], from: End, to: End) -> Vec<Bytes> {
         side(from),
         side(to),
     ]
-}
-
-fn core_of(key: &[u8]) -> usize {
-    runtime::owner(key_slot(key))
 }
 
 /// LMOVE with the keys on two cores, holding both cores' gates: check the

@@ -10,7 +10,7 @@ use crate::protocol::errors::{self, err};
 use crate::protocol::parse_i64;
 use crate::protocol::Reply;
 use crate::runtime;
-use crate::storage::{key_slot, shard};
+use crate::storage::shard;
 
 type Fut = std::pin::Pin<Box<dyn std::future::Future<Output = Reply>>>;
 
@@ -82,7 +82,7 @@ async fn usage(c: &ClientRef, args: &[Bytes]) -> Reply {
     }
     let db = c.borrow().db;
     let key = args[2].clone();
-    let core = runtime::owner(key_slot(&key));
+    let core = crate::cluster::route::core(&key);
     let bytes = runtime::call_on(core, move || {
         with_ctx(db, |ctx| {
             ctx.no_touch = true;

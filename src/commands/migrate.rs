@@ -28,8 +28,8 @@ use super::{arg_i64, is, with_ctx, ClientRef};
 use crate::config::{self, Opt};
 use crate::protocol::errors::{self, err};
 use crate::protocol::Reply;
-use crate::runtime::{self, Txn};
-use crate::storage::{journal, key_slot};
+use crate::runtime::Txn;
+use crate::storage::journal;
 
 /// Idle cached links are closed after this long (MIGRATE_SOCKET_CACHE_TTL).
 const LINK_TTL: Duration = Duration::from_secs(10);
@@ -122,7 +122,11 @@ async fn migrate(c: ClientRef, args: Vec<Bytes>) -> Reply {
         let c = c.borrow();
         (c.db, c.id)
     };
-    let cores: Vec<usize> = req.keys.iter().map(|k| core_of(k)).collect();
+    let cores: Vec<usize> = req
+        .keys
+        .iter()
+        .map(|k| crate::cluster::route::core(k))
+        .collect();
     let txn = Txn::begin(cores.iter().copied()).await;
     let reply = match gather(&txn, db, &req.keys, &cores).await {
         Ok(found) if found.is_empty() => Reply::status("NOKEY"),
@@ -131,10 +135,6 @@ async fn migrate(c: ClientRef, args: Vec<Bytes>) -> Reply {
     };
     txn.end().await;
     reply
-}
-
-fn core_of(key: &[u8]) -> usize {
-    runtime::owner(key_slot(key))
 }
 
 /// Each core dumps its keys that exist (a read lookup, as Redis's);
@@ -369,7 +369,7 @@ async fn delete(txn: &Txn, db: usize, client: u64, keys: Vec<Bytes>) {
     for &core in txn.cores() {
         let here: Vec<Bytes> = keys
             .iter()
-            .filter(|k| core_of(k) == core)
+            .filter(|k| crate::cluster::route::core(k) == core)
             .cloned()
             .collect();
         if here.is_empty() {

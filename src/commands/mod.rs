@@ -438,6 +438,7 @@ pub fn table() -> &'static Table {
         streams::register(&mut specs);
         crate::acl::command::register(&mut specs);
         dump::register(&mut specs);
+        crate::cluster::commands::register(&mut specs);
         if crate::sentinel::enabled() {
             crate::sentinel::commands::restrict(&mut specs);
         }

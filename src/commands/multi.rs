@@ -16,7 +16,6 @@ use bytes::Bytes;
 use super::{flags::*, spec, with_ctx, ClientRef, Cross, Handler, Spec};
 use crate::protocol::Reply;
 use crate::runtime;
-use crate::storage::key_slot;
 
 /// Commands queued after MULTI.
 #[derive(Debug, Default)]
@@ -197,7 +196,7 @@ fn watch(c: ClientRef, args: Vec<Bytes>) -> Fut {
         };
         let mut new = Vec::new();
         for key in &args[1..] {
-            let core = runtime::owner(key_slot(key));
+            let core = crate::cluster::route::core(key);
             let known = c
                 .borrow()
                 .watched

@@ -20,7 +20,7 @@ use crate::protocol::errors::{self, err, wrong_args};
 use crate::protocol::{parse_i64, Reply};
 use crate::runtime;
 use crate::storage::shard::{self, lru_clock, ShardStats};
-use crate::storage::{key_slot, Value};
+use crate::storage::Value;
 
 /// The Redis version Redwing answers as, so clients enable the features
 /// it has (HELLO, INFO redis_version).
@@ -585,7 +585,7 @@ fn info_section(name: &str, snap: &CoreSnap) -> Option<String> {
         }
         "cluster" => {
             o.push_str("# Cluster\r\n");
-            kv(o, "cluster_enabled", 0);
+            kv(o, "cluster_enabled", crate::cluster::enabled() as u8);
         }
         "keyspace" => {
             o.push_str("# Keyspace\r\n");
@@ -1048,6 +1048,9 @@ fn flushall(_: ClientRef, args: Vec<Bytes>) -> Fut {
 /// across cores (`write_atomically`).
 fn swapdb(_: ClientRef, args: Vec<Bytes>) -> Fut {
     Box::pin(async move {
+        if crate::cluster::enabled() {
+            return err("ERR SWAPDB is not allowed in cluster mode");
+        }
         let int = |b: &[u8], msg| super::arg_range(b, i32::MIN as i64, i32::MAX as i64, Some(msg));
         let a = match int(&args[1], errors::INVALID_FIRST_DB) {
             Ok(n) => n,
@@ -1230,7 +1233,7 @@ fn debug(c: ClientRef, args: Vec<Bytes>) -> Fut {
                     shard::with(|s| {
                         keys.iter()
                             .enumerate()
-                            .filter(|(_, k)| runtime::owner(key_slot(k)) == me)
+                            .filter(|(_, k)| crate::cluster::route::core(k) == me)
                             .map(|(i, k)| {
                                 let mut d = [0u8; 20];
                                 // Logically expired keys count, as in Redis.
@@ -1274,7 +1277,7 @@ fn debug(c: ClientRef, args: Vec<Bytes>) -> Fut {
             (b"object", 3) => {
                 let db = c.borrow().db;
                 let key = args[2].clone();
-                let core = runtime::owner(key_slot(&key));
+                let core = crate::cluster::route::core(&key);
                 runtime::run_on(
                     core,
                     vec![Box::new(move || {
@@ -1286,6 +1289,10 @@ fn debug(c: ClientRef, args: Vec<Bytes>) -> Fut {
                 .unwrap_or(Reply::Nil)
             }
             (b"populate", 3..=5) => populate(&c, &args).await,
+            // Redwing's own: slots and db-0 keys per core (cluster balance).
+            (b"cores", 2) => {
+                Reply::Verbatim(crate::cluster::commands::per_core_text().await.into())
+            }
             _ => Reply::error(format!(
                 "ERR unknown subcommand or wrong number of arguments for '{}'. Try DEBUG HELP.",
                 String::from_utf8_lossy(&args[1])
@@ -1457,7 +1464,7 @@ fn populate_here(ctx: &mut Ctx, count: u64, prefix: &[u8], size: usize, by: u64)
         key.push(b':');
         key.extend_from_slice(itoa::Buffer::new().format(j).as_bytes());
         key.truncate(KEY_MAX);
-        if runtime::owner(key_slot(&key)) != me || ctx.lookup_write(&key).is_some() {
+        if crate::cluster::route::core(&key) != me || ctx.lookup_write(&key).is_some() {
             continue;
         }
         let mut value = format!("value:{j}").into_bytes();

@@ -8,6 +8,7 @@
 //! is computed here, and the destination is written before the gates open,
 //! so no client sees a half-done SMOVE or *STORE.
 
+use crate::cluster::route::core as core_of;
 use std::future::Future;
 use std::pin::Pin;
 
@@ -24,7 +25,7 @@ use crate::protocol::Reply;
 use crate::runtime::{self, Txn};
 use crate::storage::evict::new_lru;
 use crate::storage::set::{Elem, Set};
-use crate::storage::{key_slot, Db, Value};
+use crate::storage::{Db, Value};
 
 type Fut = Pin<Box<dyn Future<Output = Reply>>>;
 
@@ -512,10 +513,6 @@ fn sunionstore(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 
 fn sdiffstore(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     store_local(ctx, args, Op::Diff)
-}
-
-fn core_of(key: &[u8]) -> usize {
-    runtime::owner(key_slot(key))
 }
 
 /// Copies the sets at `keys` from their cores under `txn`, in key order;

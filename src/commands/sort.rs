@@ -11,6 +11,7 @@
 //! live, sort here, look the GET values up, store on the destination's
 //! core. Holding the gates makes it atomic, as in Redis.
 
+use crate::cluster::route::core as core_of;
 use std::cmp::Ordering;
 use std::future::Future;
 use std::pin::Pin;
@@ -24,7 +25,7 @@ use crate::protocol::Reply;
 use crate::runtime::{self, Txn};
 use crate::storage::evict::new_lru;
 use crate::storage::list::{End, List};
-use crate::storage::{key_slot, Value};
+use crate::storage::Value;
 
 type Fut = Pin<Box<dyn Future<Output = Reply>>>;
 
@@ -172,10 +173,6 @@ async fn read_refs_across(txn: &Txn, db: usize, refs: Vec<Ref>) -> Vec<Option<By
         }
     }
     out
-}
-
-fn core_of(key: &[u8]) -> usize {
-    runtime::owner(key_slot(key))
 }
 
 /// Redis's LIMIT arithmetic: the first and last positions to output

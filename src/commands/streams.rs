@@ -23,7 +23,7 @@ use crate::protocol::{parse_i64, Reply};
 use crate::runtime;
 use crate::storage::evict::new_lru;
 use crate::storage::stream::{AppendError, Fields, NodeLimits, Stream, StreamId, Trim};
-use crate::storage::{key_slot, Value};
+use crate::storage::Value;
 
 mod groups;
 
@@ -613,7 +613,7 @@ async fn xinfo(c: ClientRef, args: Vec<Bytes>) -> Reply {
         _ => xinfo_stream,
     };
     let db = c.borrow().db;
-    let core = runtime::owner(key_slot(&args[2]));
+    let core = crate::cluster::route::core(&args[2]);
     let job: runtime::Job = Box::new(move || with_ctx(db, |ctx| run(ctx, &args)));
     runtime::run_on(core, vec![job])
         .await
@@ -764,7 +764,7 @@ async fn xread(c: ClientRef, args: Vec<Bytes>) -> Reply {
                 }
             })
         });
-        let r = runtime::run_on(runtime::owner(key_slot(k)), vec![job])
+        let r = runtime::run_on(crate::cluster::route::core(k), vec![job])
             .await
             .pop()
             .unwrap_or(Reply::Nil);

@@ -16,10 +16,10 @@ use super::{arg_i64, flags::*, is, spec, with_ctx, ClientRef, Cross, Ctx, Handle
 use crate::config::{self, events, Opt};
 use crate::protocol::errors::{self, err};
 use crate::protocol::{parse_i64, Reply};
-use crate::runtime::{self, Job, Txn};
+use crate::runtime::{Job, Txn};
 use crate::storage::evict::new_lru;
 use crate::storage::value::Str;
-use crate::storage::{key_slot, Value};
+use crate::storage::Value;
 
 type CoordFuture = Pin<Box<dyn Future<Output = Reply>>>;
 
@@ -354,7 +354,7 @@ async fn msetnx_txn(c: ClientRef, args: Vec<Bytes>) -> Reply {
     // Each core's key/value pairs, in argument order.
     let mut parts: Vec<(usize, Vec<Bytes>)> = Vec::new();
     for kv in args[1..].chunks(2) {
-        let core = runtime::owner(key_slot(&kv[0]));
+        let core = crate::cluster::route::core(&kv[0]);
         match parts.iter_mut().find(|p| p.0 == core) {
             Some(p) => p.1.extend_from_slice(kv),
             None => parts.push((core, kv.to_vec())),
@@ -596,7 +596,7 @@ fn lcs_across(c: ClientRef, args: Vec<Bytes>) -> CoordFuture {
     Box::pin(async move {
         let db = c.borrow().db;
         let keys = [args[1].clone(), args[2].clone()];
-        let cores = keys.clone().map(|k| runtime::owner(key_slot(&k)));
+        let cores = keys.clone().map(|k| crate::cluster::route::core(&k));
         let txn = Txn::begin(cores).await;
         let got = txn
             .run_each(&cores, |core| {

@@ -7,6 +7,7 @@
 //! their cores, compute here and write the destination on its core, so no
 //! client sees half of the work.
 
+use crate::cluster::route::core as core_of;
 use std::future::Future;
 use std::pin::Pin;
 
@@ -26,7 +27,7 @@ use crate::runtime::{self, Job, Txn};
 use crate::storage::journal;
 use crate::storage::value::ZSet;
 use crate::storage::zset::Limits;
-use crate::storage::{key_slot, Value};
+use crate::storage::Value;
 
 type Fut = Pin<Box<dyn Future<Output = Reply>>>;
 /// Members with their scores, in order.
@@ -1018,10 +1019,6 @@ fn scan_score(s: f64, packed: bool) -> String {
 }
 
 // ------------------------------------------------------ across the cores
-
-fn core_of(key: &[u8]) -> usize {
-    runtime::owner(key_slot(key))
-}
 
 fn cores_of<'a>(keys: impl Iterator<Item = &'a Bytes>) -> Vec<usize> {
     let mut v: Vec<usize> = keys.map(|k| core_of(k)).collect();

@@ -317,7 +317,6 @@ pub const ONLY_DEFAULT: &[(&str, &str)] = &[
     ("tls-port", "TLS"),
     ("tls-replication", "TLS"),
     ("tls-cluster", "TLS"),
-    ("cluster-enabled", "cluster mode"),
     ("shutdown-on-sigint", "shutdown flags on signals"),
     ("shutdown-on-sigterm", "shutdown flags on signals"),
 ];

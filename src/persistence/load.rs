@@ -18,7 +18,7 @@ use super::rdb::{Entry, Item, RdbReader};
 use crate::config::{self, Opt};
 use crate::protocol::Reply;
 use crate::runtime::{self, Job};
-use crate::storage::{key_slot, now_ms, shard};
+use crate::storage::{now_ms, shard};
 
 static LOADING: AtomicBool = AtomicBool::new(false);
 /// A replica loads a master's snapshot beside the dataset, which serves
@@ -411,7 +411,7 @@ impl Loader {
                     self.expired += 1;
                 } else {
                     self.loaded += 1;
-                    self.batches[runtime::owner(key_slot(&e.key))].push(e);
+                    self.batches[crate::cluster::route::core(&e.key)].push(e);
                     self.queued += 1;
                     if self.queued >= BATCH {
                         send(&mut self.batches, self.target).await;

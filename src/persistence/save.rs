@@ -353,7 +353,7 @@ pub async fn before_coord(keys: &[bytes::Bytes], dbs: std::ops::Range<usize>) ->
     if PHASE.load(SeqCst) == RUNNING {
         let mut per_core: Vec<(usize, Vec<bytes::Bytes>)> = Vec::new();
         for k in keys {
-            let core = runtime::owner(crate::storage::key_slot(k));
+            let core = crate::cluster::route::core(k);
             match per_core.iter_mut().find(|p| p.0 == core) {
                 Some(p) => p.1.push(k.clone()),
                 None => per_core.push((core, vec![k.clone()])),

@@ -1278,7 +1278,7 @@ async fn apply_in_order(applier: &mut Applier, cmds: Vec<Vec<Bytes>>) {
         } else if name.eq_ignore_ascii_case(b"exec") || name.eq_ignore_ascii_case(b"discard") {
             in_multi = false;
         } else if !in_multi && args.len() >= 2 && !name.eq_ignore_ascii_case(b"select") {
-            let owner = runtime::owner(crate::storage::key_slot(&args[1]));
+            let owner = crate::cluster::route::core(&args[1]);
             if core.is_some_and(|c| c != owner) {
                 applier.run(std::mem::take(&mut run)).await;
             }

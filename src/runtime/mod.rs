@@ -18,6 +18,7 @@
 pub mod background;
 pub mod gate;
 pub mod mesh;
+pub mod slots;
 
 use std::future::Future;
 use std::sync::OnceLock;
@@ -28,27 +29,14 @@ use glommio::{LocalExecutorBuilder, Placement};
 pub use gate::{write_atomically, Txn};
 pub use mesh::{call_on, gather, me, run_on, run_on_each, Job};
 
-use crate::storage::slot::SLOTS;
+pub use slots::{owner, storage_range};
 
-/// The slot → shard table, fixed at start.
-static SLOT_OWNER: OnceLock<Vec<u16>> = OnceLock::new();
 static SHARDS: OnceLock<usize> = OnceLock::new();
 
 /// Number of shard cores.
 #[inline]
 pub fn shards() -> usize {
     *SHARDS.get().unwrap_or(&1)
-}
-
-/// The shard that owns `slot`.
-#[inline]
-pub fn owner(slot: usize) -> usize {
-    SLOT_OWNER.get().map_or(0, |t| t[slot] as usize)
-}
-
-/// The contiguous slot range shard `i` of `n` owns.
-pub fn slot_range(i: usize, n: usize) -> std::ops::Range<usize> {
-    (i * SLOTS / n)..((i + 1) * SLOTS / n)
 }
 
 /// Mesh index of the control executor.
@@ -96,7 +84,8 @@ pub fn preflight() -> Result<(), String> {
 }
 
 /// Starts `n` shard executors on `cpus` and the control executor, and
-/// blocks until they all return. On shard i, `shard_init(i)` runs first
+/// blocks until they all return; `slots::init` has filled the slot table.
+/// On shard i, `shard_init(i)` runs first
 /// (before any mesh job can arrive), then `shard_main(i)` once the mesh is
 /// up; `control_main()` runs on the control executor.
 pub fn start<I, S, SF, C, CF>(
@@ -115,11 +104,6 @@ where
 {
     let n = n.max(1);
     let _ = SHARDS.set(n);
-    let _ = SLOT_OWNER.set(
-        (0..SLOTS)
-            .map(|s| (0..n).find(|&i| slot_range(i, n).contains(&s)).unwrap() as u16)
-            .collect(),
-    );
     let mut ends = mesh::build(n + 1);
     let control_ends = ends.pop().expect("control ends");
     let mut handles = Vec::new();

@@ -22,7 +22,7 @@ use crate::persistence::{self, snapshot};
 use crate::protocol::errors;
 use crate::protocol::Reply;
 use crate::runtime::{self, Job};
-use crate::storage::{journal, key_slot, now_ms, shard};
+use crate::storage::{journal, now_ms, shard};
 
 /// One command's reply, whether the client wants to see it, and the
 /// protocol it is encoded in (HELLO can switch it mid-pipeline).
@@ -100,6 +100,15 @@ pub async fn run_batch(client: &ClientRef, cmds: Vec<Vec<Bytes>>) -> Vec<Out> {
                 continue;
             }
         };
+        // Cluster mode: keys of a slot served elsewhere get a redirection.
+        if crate::cluster::enabled() {
+            if let Err(e) = crate::cluster::route::check(client, spec, &args).await {
+                stats::with(|s| s.command(ci).rejected += 1);
+                outs[idx].reply = transaction::redirected(client, spec.name == "exec", e).await;
+                continue;
+            }
+            now = now_ms();
+        }
         // maxmemory: evict before a write; -OOM when nothing can be evicted.
         if config::num(Opt::Maxmemory) != 0 {
             let queueing = transaction::queueing(client);
@@ -201,7 +210,7 @@ pub async fn run_batch(client: &ClientRef, cmds: Vec<Vec<Bytes>>) -> Vec<Out> {
                                 let _snap = snapshot_hook_coord(spec, caller.db, &args).await;
                                 let cores = spec
                                     .key_indices(args.len())
-                                    .map(|i| runtime::owner(key_slot(&args[i])));
+                                    .map(|i| crate::cluster::route::core(&args[i]));
                                 let (c, a) = (client.clone(), args.clone());
                                 let reply = coordinated(spec, caller.db, cores, c, a, g).await;
                                 if !reply.is_error() {
@@ -336,8 +345,8 @@ fn route(spec: &Spec, args: &[Bytes]) -> Route {
     let Some(first) = keys.next() else {
         return Route::One(runtime::me());
     };
-    let core = runtime::owner(key_slot(&args[first]));
-    if runtime::shards() > 1 && keys.any(|i| runtime::owner(key_slot(&args[i])) != core) {
+    let core = crate::cluster::route::core(&args[first]);
+    if runtime::shards() > 1 && keys.any(|i| crate::cluster::route::core(&args[i]) != core) {
         return Route::Many;
     }
     Route::One(core)
@@ -493,7 +502,7 @@ fn account(ci: usize, t: u64, reply: &Reply) {
 async fn after_coord(spec: &Spec, caller: Caller, args: &[Bytes]) {
     let mut per_core: Vec<(usize, Vec<Bytes>, Vec<Bytes>)> = Vec::new();
     let mut add = |key: &Bytes, read: bool| {
-        let core = runtime::owner(key_slot(key));
+        let core = crate::cluster::route::core(key);
         let i = match per_core.iter().position(|p| p.0 == core) {
             Some(i) => i,
             None => {
@@ -611,7 +620,7 @@ pub fn split_parts(spec: &Spec, args: &[Bytes]) -> Result<Vec<Part>, Reply> {
     }
     let mut parts: Vec<Part> = Vec::new();
     for (n, i) in spec.key_indices(args.len()).enumerate() {
-        let core = runtime::owner(key_slot(&args[i]));
+        let core = crate::cluster::route::core(&args[i]);
         let part = match parts.iter_mut().position(|p| p.0 == core) {
             Some(p) => &mut parts[p],
             None => {

@@ -77,7 +77,7 @@ pub fn shard_init(i: usize) {
     let n = runtime::shards();
     shard::install(
         i,
-        runtime::slot_range(i, n),
+        runtime::storage_range(i, n),
         config::num(Opt::Databases) as usize,
     );
     // A transaction's ready keys are served as it opens the core's gate.
@@ -151,6 +151,9 @@ pub async fn control_main() {
         load::at_start().await;
     }
     crate::lifecycle::defer_signals();
+    if crate::cluster::enabled() {
+        runtime::spawn(crate::cluster::cron());
+    }
     // The role tasks: replication's timer (pings, timeouts, backlog TTL),
     // and the link to our master with `replicaof` in the config.
     runtime::spawn(crate::replication::master::cron());

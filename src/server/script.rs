@@ -438,6 +438,11 @@ struct Run {
     /// A restricted ACL user's calls are checked: the user and the calling
     /// client's CLIENT INFO line (for ACL LOG). None when unrestricted.
     acl: ScriptAcl,
+    /// Cluster mode: the slot the script's keys hash to so far (its
+    /// declared keys', then its first call's), and whether the script may
+    /// use other slots (`allow-cross-slot-keys`).
+    slot: Option<usize>,
+    cross_slot_ok: bool,
 }
 
 type ScriptAcl = Option<(crate::acl::UserRef, String)>;
@@ -478,6 +483,11 @@ impl Host for Run {
         if self.oom && !self.wrote && spec.flags & flags::DENYOOM != 0 {
             return Reply::error(errors::OOM);
         }
+        if crate::cluster::enabled() {
+            if let Some(e) = self.cluster_refuses(spec, args) {
+                return e;
+            }
+        }
         let f = match spec.handler {
             Handler::Key(f) => f,
             Handler::Conn(f) => return f(&mut self.client, args),
@@ -488,7 +498,7 @@ impl Host for Run {
         let db = self.client.db;
         let mut cores: Vec<usize> = spec
             .key_indices(args.len())
-            .map(|i| runtime::owner(key_slot(&args[i])))
+            .map(|i| crate::cluster::route::core(&args[i]))
             .collect();
         cores.sort_unstable();
         cores.dedup();
@@ -611,6 +621,45 @@ impl Run {
             doing: None,
             what,
             acl: None,
+            slot: None,
+            cross_slot_ok: false,
+        }
+    }
+
+    /// Cluster mode: the keys of a call must be served here and, unless
+    /// the script allows it, hash to the script's slot (Redis's
+    /// scriptVerifyClusterState).
+    fn cluster_refuses(&mut self, spec: &commands::Spec, args: &[Bytes]) -> Option<Reply> {
+        use crate::cluster::route;
+        let keys = route::command_keys(spec, args);
+        let asked = route::Asked {
+            write: spec.flags & flags::WRITE != 0,
+            ..Default::default()
+        };
+        let exists = |i: usize| {
+            let key = Bytes::copy_from_slice(keys[i]);
+            let job: Call = Box::new(move || {
+                let now = crate::storage::now_ms();
+                let found = crate::storage::shard::with(|s| {
+                    s.dbs[0]
+                        .peek(&key)
+                        .is_some_and(|e| e.expire_at().is_none_or(|t| t > now))
+                });
+                Reply::Int(found as i64)
+            });
+            self.on(route::core(keys[i]), job) == Some(Reply::Int(1))
+        };
+        match route::decide(&keys, asked, exists) {
+            Err(r) => Some(Reply::error(route::script_error(&r))),
+            Ok(Some(slot)) if !self.cross_slot_ok => match self.slot {
+                None => {
+                    self.slot = Some(slot);
+                    None
+                }
+                Some(s) if s != slot => Some(Reply::error(route::SCRIPT_CROSSSLOT)),
+                Some(_) => None,
+            },
+            Ok(_) => None,
         }
     }
 }
@@ -690,13 +739,18 @@ async fn run_script(c: ClientRef, args: Vec<Bytes>, kind: Kind, ro: bool) -> Rep
         Err(e) => return e,
     };
     let oom = oom && !flags.allow_oom;
+    // Scripts without a shebang may use any slot, as in Redis 7.0.
+    let cross_slot_ok = flags.allow_cross_slot_keys || flags.eval_compat;
     let (db, resp3, acl) = {
         let st = c.borrow();
         let acl = (!st.user.unrestricted()).then(|| (st.user.clone(), st.info_line()));
         (st.db, st.resp3, acl)
     };
     let read_only = ro || flags.no_writes;
-    let cores: BTreeSet<usize> = keys.iter().map(|k| runtime::owner(key_slot(k))).collect();
+    let cores: BTreeSet<usize> = keys
+        .iter()
+        .map(|k| crate::cluster::route::core(k))
+        .collect();
     let name = args[1].clone();
     if cores.len() <= 1 {
         let core = cores.first().copied().unwrap_or(runtime::me());
@@ -706,6 +760,8 @@ async fn run_script(c: ClientRef, args: Vec<Bytes>, kind: Kind, ro: bool) -> Rep
                 let mut run = Run::new(db, resp3, read_only, core, (kind, name.clone()));
                 run.oom = oom;
                 run.acl = acl;
+                run.slot = keys.first().map(|k| key_slot(k));
+                run.cross_slot_ok = cross_slot_ok;
                 // Its writes are one MULTI/EXEC in the journal, as in Redis;
                 // clients blocked on keys it made ready are served after it.
                 let hold = commands::blocking::Hold::new();
@@ -728,7 +784,17 @@ async fn run_script(c: ClientRef, args: Vec<Bytes>, kind: Kind, ro: bool) -> Rep
             return reply;
         }
     }
-    run_wide(kind, name, keys, argv, db, resp3, (read_only, oom), acl).await
+    run_wide(
+        kind,
+        name,
+        keys,
+        argv,
+        db,
+        resp3,
+        (read_only, oom, cross_slot_ok),
+        acl,
+    )
+    .await
 }
 
 /// Runs a script here with every core held and the others parked.
@@ -740,7 +806,7 @@ async fn run_wide(
     argv: Vec<Bytes>,
     db: usize,
     resp3: bool,
-    (read_only, oom): (bool, bool),
+    (read_only, oom, cross_slot_ok): (bool, bool, bool),
     acl: ScriptAcl,
 ) -> Reply {
     let me = runtime::me();
@@ -748,6 +814,8 @@ async fn run_wide(
     let mut run = Run::new(db, resp3, read_only, me, (kind, name.clone()));
     run.oom = oom;
     run.acl = acl;
+    run.slot = keys.first().map(|k| key_slot(k));
+    run.cross_slot_ok = cross_slot_ok;
     let mut to = Vec::new();
     let mut back = Vec::new();
     let mut parks = Vec::new();

@@ -26,7 +26,7 @@ use crate::commands::multi::{self, Multi};
 use crate::commands::{self, blocking, ClientRef, Handler};
 use crate::protocol::Reply;
 use crate::runtime::{self, gate, Txn};
-use crate::storage::{journal, key_slot};
+use crate::storage::journal;
 
 /// Runs a Dispatch-handled command (MULTI, EXEC, DISCARD).
 pub async fn run(name: &str, client: &ClientRef) -> Reply {
@@ -87,6 +87,18 @@ pub async fn refused(client: &ClientRef, exec: bool, e: Reply) -> Reply {
     // (NOAUTH, OOM, BUSY ...) keep theirs.
     let why = text.strip_prefix("ERR ").unwrap_or(text);
     Reply::error(format!("EXECABORT Transaction discarded because of: {why}"))
+}
+
+/// A cluster redirection: a queued command makes EXEC abort; a redirected
+/// EXEC discards the transaction and answers the redirection itself
+/// (Redis's processCommand).
+pub async fn redirected(client: &ClientRef, exec: bool, e: Reply) -> Reply {
+    if !exec {
+        return refused(client, false, e).await;
+    }
+    client.borrow_mut().multi = None;
+    multi::unwatch_all(client).await;
+    e
 }
 
 async fn exec(client: &ClientRef) -> Reply {
@@ -348,7 +360,7 @@ fn cores_needed(queued: &[Vec<Bytes>], watch_cores: impl Iterator<Item = usize>)
         match spec.handler {
             Handler::Key(_) => {
                 for i in spec.key_indices(args.len()) {
-                    cores.insert(runtime::owner(key_slot(&args[i])));
+                    cores.insert(crate::cluster::route::core(&args[i]));
                 }
             }
             Handler::Conn(_) => {}

@@ -127,9 +127,12 @@ impl Db {
         if self.keys == 0 {
             return (None, false);
         }
-        let slot = key_slot(key);
-        let i = slot - self.first_slot;
-        let Ok(found) = self.slots[i].find_entry(hash(key), |n| n.key() == key) else {
+        // A slot outside this part (a foreign one) simply has no keys.
+        let i = key_slot(key).wrapping_sub(self.first_slot);
+        let Some(table) = self.slots.get_mut(i) else {
+            return (None, false);
+        };
+        let Ok(found) = table.find_entry(hash(key), |n| n.key() == key) else {
             return (None, false);
         };
         if !found.get().entry().expired(now) {
@@ -153,8 +156,9 @@ impl Db {
         if self.keys == 0 {
             return None;
         }
-        let i = key_slot(key) - self.first_slot;
-        self.slots[i]
+        let i = key_slot(key).wrapping_sub(self.first_slot);
+        self.slots
+            .get_mut(i)?
             .find_mut(hash(key), |n| n.key() == key)
             .map(Node::entry_mut)
     }

@@ -775,7 +775,7 @@ async fn xreadgroup(c: ClientRef, args: Vec<Bytes>) -> Reply {
         let key = key.clone();
         async move {
             let job: runtime::Job = Box::new(move || with_ctx(db, f));
-            runtime::run_on(runtime::owner(key_slot(&key)), vec![job])
+            runtime::run_on(crate::cluster::route::core(&key), vec![job])
                 .await
                 .pop()
                 .unwrap_or(Reply::Nil)

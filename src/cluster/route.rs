@@ -1,0 +1,269 @@
+//! The routing function: which core runs a command, or which redirection
+//! it gets (Redis's getNodeByQuery). Used by dispatch, by MULTI as it
+//! queues a command, by EXEC and by a script's redis.call.
+//!
+//! In standalone mode every slot is served here: [`core`] is the slot
+//! table's one load, and [`decide`] is never called. In cluster mode a
+//! command's keys must hash to one slot this node serves (or imports,
+//! for an ASKING client), else it gets MOVED / ASK / TRYAGAIN /
+//! CROSSSLOT / CLUSTERDOWN with Redis's texts.
+
+use bytes::Bytes;
+
+use super::NodeId;
+use crate::commands::{flags, ClientRef, Spec};
+use crate::config::{self, Opt};
+use crate::protocol::Reply;
+use crate::runtime::{self, slots};
+use crate::storage::key_slot;
+
+/// The core that stores `key` (after [`decide`] accepted the command).
+#[inline]
+pub fn core(key: &[u8]) -> usize {
+    runtime::owner(key_slot(key))
+}
+
+/// Why a command does not run here.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Redirect {
+    Moved(usize, NodeId),
+    Ask(usize, NodeId),
+    TryAgain,
+    CrossSlot,
+    /// The cluster is down.
+    Down,
+    /// Down, and only read commands are accepted.
+    DownReadOnly,
+    /// Nobody serves the slot.
+    Unbound,
+}
+
+pub const CROSSSLOT: &str = "CROSSSLOT Keys in request don't hash to the same slot";
+
+impl Redirect {
+    /// The error a client gets (Redis's clusterRedirectClient).
+    pub fn reply(&self) -> Reply {
+        Reply::error(match self {
+            Redirect::Moved(slot, id) => format!("MOVED {slot} {}", endpoint(id)),
+            Redirect::Ask(slot, id) => format!("ASK {slot} {}", endpoint(id)),
+            Redirect::TryAgain => "TRYAGAIN Multiple keys request during rehashing of slot".into(),
+            Redirect::CrossSlot => CROSSSLOT.into(),
+            Redirect::Down => "CLUSTERDOWN The cluster is down".into(),
+            Redirect::DownReadOnly => {
+                "CLUSTERDOWN The cluster is down and only accepts read commands".into()
+            }
+            Redirect::Unbound => "CLUSTERDOWN Hash slot not served".into(),
+        })
+    }
+}
+
+/// `endpoint:port` of a node, as cluster-preferred-endpoint-type says.
+fn endpoint(id: &NodeId) -> String {
+    super::with(|st| {
+        let Some(n) = st.node(id.as_str().as_bytes()) else {
+            return "?:0".to_string();
+        };
+        let host = match config::text(Opt::ClusterPreferredEndpointType).as_str() {
+            "hostname" if !n.hostname.is_empty() => n.hostname.clone(),
+            "hostname" | "unknown-endpoint" => "?".to_string(),
+            _ => n.ip.clone(),
+        };
+        format!("{host}:{}", n.port)
+    })
+}
+
+/// What the client asked for with ASKING / READONLY, and the command's kind.
+#[derive(Clone, Copy, Default)]
+pub struct Asked {
+    pub asking: bool,
+    pub readonly: bool,
+    pub write: bool,
+}
+
+/// Redis's getNodeByQuery over `keys` (in db 0 terms): Ok(slot) to run
+/// here (None without keys), or the redirection. `exists(i)` says whether
+/// key i exists; it is asked only for keys of an open slot.
+pub fn decide(
+    keys: &[&[u8]],
+    asked: Asked,
+    mut exists: impl FnMut(usize) -> bool,
+) -> Result<Option<usize>, Redirect> {
+    let mut first: Option<(usize, &[u8], u16)> = None;
+    let (mut multiple, mut missing, mut existing) = (false, 0, 0);
+    for (i, &k) in keys.iter().enumerate() {
+        let s = key_slot(k);
+        let e = match first {
+            None => {
+                let e = slots::entry(s);
+                if e & slots::FOREIGN != 0 && owner(s).is_none() {
+                    return Err(Redirect::Unbound);
+                }
+                first = Some((s, k, e));
+                e
+            }
+            Some((s0, k0, e)) => {
+                if k != k0 {
+                    if s != s0 {
+                        return Err(Redirect::CrossSlot);
+                    }
+                    multiple = true;
+                }
+                e
+            }
+        };
+        if e & (slots::MIGRATING | slots::IMPORTING) != 0 {
+            if exists(i) {
+                existing += 1;
+            } else {
+                missing += 1;
+            }
+        }
+    }
+    let Some((slot, _, e)) = first else {
+        return Ok(None);
+    };
+    if !super::is_ok() {
+        if config::num(Opt::ClusterAllowReadsWhenDown) == 0 {
+            return Err(Redirect::Down);
+        }
+        if asked.write {
+            return Err(Redirect::DownReadOnly);
+        }
+    }
+    if e & slots::MIGRATING != 0 && missing > 0 {
+        if existing > 0 {
+            return Err(Redirect::TryAgain);
+        }
+        // Asked of myself (a slot migrating to this node) it runs here.
+        let to = super::with(|st| {
+            st.migrating
+                .get(&slot)
+                .copied()
+                .filter(|&to| to != st.myself().id)
+        });
+        return match to {
+            Some(to) => Err(Redirect::Ask(slot, to)),
+            None => Ok(Some(slot)),
+        };
+    }
+    if e & slots::IMPORTING != 0 && asked.asking {
+        if multiple && missing > 0 {
+            return Err(Redirect::TryAgain);
+        }
+        return Ok(Some(slot));
+    }
+    if e & slots::FOREIGN != 0 {
+        let owner = owner(slot).ok_or(Redirect::Unbound)?;
+        if asked.readonly && !asked.write && serves_as_replica(owner) {
+            return Ok(Some(slot));
+        }
+        return Err(Redirect::Moved(slot, owner));
+    }
+    Ok(Some(slot))
+}
+
+fn owner(slot: usize) -> Option<NodeId> {
+    super::with(|st| st.owner[slot])
+}
+
+/// A READONLY client may read on a replica the slots of its master.
+fn serves_as_replica(owner: NodeId) -> bool {
+    super::with(|st| st.myself().master == Some(owner))
+}
+
+/// The key arguments of a command, movable ones included (EVAL and
+/// FCALL declare theirs with numkeys).
+pub fn command_keys<'a>(spec: &Spec, args: &'a [Bytes]) -> Vec<&'a [u8]> {
+    let scripted = spec.name.starts_with("eval") || spec.name.starts_with("fcall");
+    if spec.flags & flags::MOVABLE_KEYS != 0 && scripted {
+        let n = args
+            .get(2)
+            .and_then(|n| std::str::from_utf8(n).ok()?.parse::<usize>().ok())
+            .unwrap_or(0);
+        return args.iter().skip(3).take(n).map(|k| &k[..]).collect();
+    }
+    spec.key_indices(args.len()).map(|i| &args[i][..]).collect()
+}
+
+/// Whether each key exists (not expired) in db 0, asked of its core.
+async fn existing(keys: &[&[u8]]) -> Vec<bool> {
+    let mut out = Vec::with_capacity(keys.len());
+    for k in keys {
+        let key = Bytes::copy_from_slice(k);
+        let found = runtime::call_on(core(k), move || {
+            let now = crate::storage::now_ms();
+            crate::storage::shard::with(|s| {
+                s.dbs[0]
+                    .peek(&key)
+                    .is_some_and(|e| e.expire_at().is_none_or(|t| t > now))
+            })
+        });
+        out.push(found.await.unwrap_or(false));
+    }
+    out
+}
+
+/// The routing check for a client's command in cluster mode: Ok to run
+/// it, or the redirection's error. EXEC is checked over all its queued
+/// commands. The client's ASKING lasts one command (or one transaction).
+pub async fn check(client: &ClientRef, spec: &Spec, args: &[Bytes]) -> Result<(), Reply> {
+    let (asking, readonly) = {
+        let mut c = client.borrow_mut();
+        if c.loader {
+            return Ok(());
+        }
+        let asking = c.asking;
+        if c.multi.is_none() || spec.name == "exec" {
+            c.asking = false;
+        }
+        (asking, c.readonly)
+    };
+    let table = crate::commands::table();
+    let queued: Vec<Vec<Bytes>> = match (spec.name, &client.borrow().multi) {
+        ("exec", Some(m)) => m.queued.clone(),
+        _ => Vec::new(),
+    };
+    let mut write = spec.flags & flags::WRITE != 0;
+    let mut keys: Vec<&[u8]> = Vec::new();
+    if spec.name == "exec" {
+        for q in &queued {
+            if let Some((_, s)) = table.lookup(&q[0]) {
+                write |= s.flags & flags::WRITE != 0;
+                keys.extend(command_keys(s, q));
+            }
+        }
+    } else {
+        keys = command_keys(spec, args);
+    }
+    let asked = Asked {
+        asking,
+        readonly,
+        write,
+    };
+    let open = keys
+        .iter()
+        .any(|k| slots::entry(key_slot(k)) & (slots::MIGRATING | slots::IMPORTING) != 0);
+    let found = if open {
+        existing(&keys).await
+    } else {
+        Vec::new()
+    };
+    decide(&keys, asked, |i| found[i])
+        .map(|_| ())
+        .map_err(|r| r.reply())
+}
+
+/// Redis 7.0's errors for a script's redis.call in cluster mode
+/// (scriptVerifyClusterState); `slot` is the slot the script used first.
+pub fn script_error(r: &Redirect) -> &'static str {
+    match r {
+        Redirect::DownReadOnly => {
+            "ERR Script attempted to execute a write command while the cluster is down and readonly"
+        }
+        Redirect::Down => "ERR Script attempted to execute a command while the cluster is down",
+        _ => "ERR Script attempted to access a non local key in a cluster node",
+    }
+}
+
+pub const SCRIPT_CROSSSLOT: &str =
+    "ERR Script attempted to access keys that do not hash to the same slot";
