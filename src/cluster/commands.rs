@@ -1,11 +1,11 @@
-//! CLUSTER and its subcommands that need no bus, ASKING, READONLY and
-//! READWRITE, with Redis 7.0's replies (clusterCommand). MEET, FORGET,
-//! REPLICATE and FAILOVER need the bus and answer "unknown subcommand"
-//! until it exists. Outside cluster mode all four commands answer Redis's
-//! "cluster support disabled".
+//! CLUSTER and its subcommands, ASKING, READONLY and READWRITE, with
+//! Redis 7.0's replies (clusterCommand). REPLICATE and FAILOVER answer
+//! "unknown subcommand" until they exist. Outside cluster mode all four
+//! commands answer Redis's "cluster support disabled".
 
 use bytes::Bytes;
 
+use super::bus;
 use super::nodes::{flag, Node};
 use super::{NodeId, State};
 use crate::commands::client::ClientState;
@@ -193,7 +193,9 @@ async fn run(sub: &str, args: &[Bytes]) -> Reply {
         }))),
         "slots" => super::with(|st| slots_reply(st)),
         "shards" => super::with(|st| shards_reply(st)),
-        "links" => Reply::Array(Vec::new()),
+        "links" => links().await,
+        "meet" => meet(args),
+        "forget" => super::with(|st| forget(st, &args[2])),
         "keyslot" => Reply::Int(key_slot(&args[2]) as i64),
         "countkeysinslot" => match parse_i64(&args[2]) {
             None => Reply::error(crate::protocol::errors::NOT_INTEGER),
@@ -240,7 +242,13 @@ async fn run(sub: &str, args: &[Bytes]) -> Reply {
         }),
         "reset" => reset(&args[2..]).await,
         "count-failure-reports" => super::with(|st| match st.node(&args[2]) {
-            Some(_) => Reply::Int(0),
+            Some(n) => {
+                // Reports older than 2 × node timeout no longer count.
+                let valid = 2 * config::num(Opt::ClusterNodeTimeout) as u64;
+                let now = now_ms() as u64;
+                let n = n.fail_reports.iter().filter(|(_, t)| now - t <= valid);
+                Reply::Int(n.count() as i64)
+            }
             None => unknown_node(&args[2]),
         }),
         "replicas" | "slaves" => super::with(|st| match st.node(&args[2]) {
@@ -259,6 +267,112 @@ async fn run(sub: &str, args: &[Bytes]) -> Reply {
         }),
         _ => unreachable!("listed subcommand"),
     }
+}
+
+/// CLUSTER MEET <ip> <port> [<bus-port>]: a handshake node the bus
+/// connects to on its next tick (clusterStartHandshake).
+fn meet(args: &[Bytes]) -> Reply {
+    if args.len() > 5 {
+        return Reply::error(
+            "ERR unknown subcommand or wrong number of arguments for 'meet'. Try CLUSTER HELP.",
+        );
+    }
+    let text = |b: &Bytes| String::from_utf8_lossy(b).into_owned();
+    let Some(port) = parse_i64(&args[3]) else {
+        return Reply::error(format!(
+            "ERR Invalid TCP base port specified: {}",
+            text(&args[3])
+        ));
+    };
+    let cport = match args.get(4) {
+        None => port + 10000,
+        Some(a) => match parse_i64(a) {
+            Some(p) => p,
+            None => {
+                return Reply::error(format!("ERR Invalid TCP bus port specified: {}", text(a)))
+            }
+        },
+    };
+    let ip: Option<std::net::IpAddr> = std::str::from_utf8(&args[2])
+        .ok()
+        .and_then(|s| s.parse().ok());
+    let valid = |p: i64| (1..=65535).contains(&p);
+    let (Some(ip), true, true) = (ip, valid(port), valid(cport)) else {
+        return Reply::error(format!(
+            "ERR Invalid node address specified: {}:{}",
+            text(&args[2]),
+            text(&args[3])
+        ));
+    };
+    let ip = ip.to_string();
+    let (port, cport) = (port as u16, cport as u16);
+    super::with(|st| {
+        let pending = st
+            .nodes
+            .iter()
+            .any(|n| n.is(flag::HANDSHAKE) && n.ip == ip && n.port == port && n.cport == cport);
+        if !pending {
+            let mut n = Node::new(NodeId::random(), flag::HANDSHAKE | flag::MEET);
+            n.ip = ip;
+            n.port = port;
+            n.cport = cport;
+            st.nodes.push(n);
+        }
+    });
+    Reply::Ok
+}
+
+/// CLUSTER FORGET <id>: removed, and kept out of gossip for a minute.
+fn forget(st: &mut State, id: &[u8]) -> Reply {
+    let Some(n) = st.node(id) else {
+        return unknown_node(id);
+    };
+    let id = n.id;
+    if n.is(flag::MYSELF) {
+        return Reply::error("ERR I tried hard but I can't forget myself...");
+    }
+    if st.myself().is(flag::SLAVE) && st.myself().master == Some(id) {
+        return Reply::error("ERR Can't forget my master!");
+    }
+    st.blacklist.insert(id, now_ms() as u64 + 60_000);
+    // The bus closes the links of nodes it no longer knows.
+    let mut out = Vec::new();
+    st.del_node(id, &mut out);
+    st.todo_save = false;
+    saved(st, Reply::Ok)
+}
+
+/// CLUSTER LINKS: the bus's links to and from known nodes.
+async fn links() -> Reply {
+    let rows = runtime::call_on(runtime::control(), bus::link_rows)
+        .await
+        .unwrap_or_default();
+    Reply::Array(
+        rows.into_iter()
+            .map(|r| {
+                Reply::Map(vec![
+                    (
+                        Reply::bulk("direction"),
+                        Reply::bulk(if r.to { "to" } else { "from" }),
+                    ),
+                    (
+                        Reply::bulk("node"),
+                        Reply::bulk(r.node.map(|n| n.to_string()).unwrap_or_default()),
+                    ),
+                    (Reply::bulk("create-time"), Reply::Int(r.ctime as i64)),
+                    (
+                        Reply::bulk("events"),
+                        Reply::bulk(if r.queued > 0 { "rw" } else { "r" }),
+                    ),
+                    (
+                        Reply::bulk("send-buffer-allocated"),
+                        Reply::Int(r.queued as i64),
+                    ),
+                    (Reply::bulk("send-buffer-used"), Reply::Int(r.queued as i64)),
+                ])
+            })
+            .collect(),
+    )
 }
 
 fn unknown_node(id: &[u8]) -> Reply {
@@ -313,11 +427,22 @@ fn info(st: &mut State) -> String {
         ("cluster_size", st.size.to_string()),
         ("cluster_current_epoch", st.current_epoch.to_string()),
         ("cluster_my_epoch", my_epoch.to_string()),
-        ("cluster_stats_messages_sent", "0".to_string()),
-        ("cluster_stats_messages_received", "0".to_string()),
-        ("total_cluster_links_buffer_limit_exceeded", "0".to_string()),
     ];
-    lines.iter().map(|(k, v)| format!("{k}:{v}\r\n")).collect()
+    let mut out: String = lines.iter().map(|(k, v)| format!("{k}:{v}\r\n")).collect();
+    // Per message type, only types seen, then the totals (as Redis).
+    for (dir, counts) in [("sent", &bus::SENT), ("received", &bus::RECEIVED)] {
+        let mut total = 0;
+        for (name, c) in bus::TYPE_NAMES.iter().zip(counts.iter()) {
+            let c = c.load(std::sync::atomic::Ordering::Relaxed);
+            if c != 0 {
+                out.push_str(&format!("cluster_stats_messages_{name}_{dir}:{c}\r\n"));
+            }
+            total += c;
+        }
+        out.push_str(&format!("cluster_stats_messages_{dir}:{total}\r\n"));
+    }
+    out.push_str("total_cluster_links_buffer_limit_exceeded:0\r\n");
+    out
 }
 
 /// A node as CLUSTER SLOTS lists it: endpoint, port, id, extra map.

@@ -8,7 +8,9 @@
 //! cluster's ok/fail state into an atomic. `route.rs` turns both into
 //! "run here / on core i / redirect" for every command.
 
+pub mod bus;
 pub mod commands;
+pub mod gossip;
 pub mod nodes;
 pub mod nodes_conf;
 pub mod route;
@@ -20,7 +22,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::config::{self, Opt};
-use crate::runtime::{self, slots};
+use crate::runtime::slots;
 use crate::storage::slot::SLOTS;
 pub use nodes::{flag, Node, NodeId};
 
@@ -43,6 +45,11 @@ pub struct State {
     pub size: usize,
     first_update: Option<Instant>,
     among_minority: Option<Instant>,
+    /// nodes.conf must be written (the bus saves once per message or tick).
+    pub todo_save: bool,
+    /// Nodes FORGET removed, with the unix ms until which gossip cannot
+    /// bring them back.
+    pub blacklist: std::collections::HashMap<NodeId, u64>,
 }
 
 static STATE: Mutex<Option<State>> = Mutex::new(None);
@@ -91,14 +98,6 @@ pub fn myself_id() -> NodeId {
     with(|st| st.myself().id)
 }
 
-/// Re-evaluates the cluster state every 100 ms, as Redis's clusterCron.
-pub async fn cron() {
-    loop {
-        with(|st| st.update_state());
-        runtime::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 impl State {
     pub fn new(cores: usize, id: NodeId) -> State {
         State {
@@ -113,6 +112,8 @@ impl State {
             size: 1,
             first_update: None,
             among_minority: None,
+            todo_save: false,
+            blacklist: std::collections::HashMap::new(),
         }
     }
 

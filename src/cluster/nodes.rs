@@ -28,6 +28,11 @@ impl NodeId {
     pub fn as_str(&self) -> &str {
         std::str::from_utf8(&self.0).unwrap_or("")
     }
+
+    /// The 40 bytes as the bus carries them.
+    pub fn bytes(&self) -> &[u8; 40] {
+        &self.0
+    }
 }
 
 impl fmt::Display for NodeId {
@@ -86,6 +91,16 @@ pub struct Node {
     /// Whether the bus link to it is up (always true for myself).
     pub connected: bool,
     pub repl_offset: u64,
+    /// Unix ms: when this entry was made (a handshake expires from it),
+    /// and when the bus last received anything from the node.
+    pub ctime: u64,
+    pub data_received: u64,
+    /// Unix ms the node was marked FAIL.
+    pub fail_time: u64,
+    /// Masters that gossiped this node as failing, with the time of each report.
+    pub fail_reports: Vec<(NodeId, u64)>,
+    /// Unix ms the outbound link was opened (`connected` says it exists).
+    pub link_ctime: u64,
 }
 
 impl Node {
@@ -103,6 +118,11 @@ impl Node {
             config_epoch: 0,
             connected: flags & flag::MYSELF != 0,
             repl_offset: 0,
+            ctime: crate::storage::now_ms() as u64,
+            data_received: 0,
+            fail_time: 0,
+            fail_reports: Vec::new(),
+            link_ctime: 0,
         }
     }
 

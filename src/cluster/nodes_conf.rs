@@ -48,6 +48,8 @@ pub fn load(st: &mut State) -> Result<bool, String> {
             continue;
         }
         let (mut n, rest) = nodes::parse_line(line).ok_or(CORRUPT)?;
+        // Links are opened anew by the bus.
+        n.connected = n.is(flag::MYSELF);
         // Ping and pong are only "pending / seen" once reloaded.
         let now = crate::storage::now_ms() as u64;
         n.ping_sent = if n.ping_sent != 0 { now } else { 0 };

@@ -152,7 +152,17 @@ pub async fn control_main() {
     }
     crate::lifecycle::defer_signals();
     if crate::cluster::enabled() {
-        runtime::spawn(crate::cluster::cron());
+        // The bus listens on the `bind` addresses at the cluster port.
+        let port = match config::num(Opt::ClusterPort) as u16 {
+            0 => (config::num(Opt::Port) as u16).wrapping_add(10000),
+            p => p,
+        };
+        let addrs = bind_addrs()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|b| SocketAddr::new(b.addr.ip(), port))
+            .collect();
+        runtime::spawn(crate::cluster::bus::run(addrs));
     }
     // The role tasks: replication's timer (pings, timeouts, backlog TTL),
     // and the link to our master with `replicaof` in the config.
