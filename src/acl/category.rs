@@ -72,6 +72,7 @@ const SUBCOMMANDS: &[(&str, i32, u32)] = &[
     ("cluster|myid", 2, STALE),
     ("cluster|nodes", 2, STALE),
     ("cluster|replicas", 3, ADMIN | STALE),
+    ("cluster|replicate", 3, ADMIN | STALE),
     ("cluster|reset", -2, ADMIN | NOSCRIPT | STALE),
     ("cluster|saveconfig", 2, ADMIN | STALE),
     ("cluster|set-config-epoch", 3, ADMIN | STALE),

@@ -248,6 +248,9 @@ fn carry_out(out: Vec<Send>, link: Option<u64>) {
                     }
                 }
             }),
+            Send::Replicate(ip, port) => {
+                crate::replication::replica::start(ip, port, "cluster", true);
+            }
             Send::Bind(id) => {
                 if let Some(l) = link {
                     LINKS.with(|links| {

@@ -196,6 +196,7 @@ async fn run(sub: &str, args: &[Bytes]) -> Reply {
         "links" => links().await,
         "meet" => meet(args),
         "forget" => super::with(|st| forget(st, &args[2])),
+        "replicate" => replicate(&args[2]).await,
         "keyslot" => Reply::Int(key_slot(&args[2]) as i64),
         "countkeysinslot" => match parse_i64(&args[2]) {
             None => Reply::error(crate::protocol::errors::NOT_INTEGER),
@@ -272,12 +273,13 @@ async fn run(sub: &str, args: &[Bytes]) -> Reply {
 /// CLUSTER MEET <ip> <port> [<bus-port>]: a handshake node the bus
 /// connects to on its next tick (clusterStartHandshake).
 fn meet(args: &[Bytes]) -> Reply {
-    if args.len() > 5 {
-        return Reply::error(
-            "ERR unknown subcommand or wrong number of arguments for 'meet'. Try CLUSTER HELP.",
-        );
-    }
     let text = |b: &Bytes| String::from_utf8_lossy(b).into_owned();
+    if args.len() > 5 {
+        return Reply::error(format!(
+            "ERR unknown subcommand or wrong number of arguments for '{}'. Try CLUSTER HELP.",
+            text(&args[1])
+        ));
+    }
     let Some(port) = parse_i64(&args[3]) else {
         return Reply::error(format!(
             "ERR Invalid TCP base port specified: {}",
@@ -340,6 +342,44 @@ fn forget(st: &mut State, id: &[u8]) -> Reply {
     st.del_node(id, &mut out);
     st.todo_save = false;
     saved(st, Reply::Ok)
+}
+
+/// CLUSTER REPLICATE <id>: an empty master without slots (or a
+/// replica) follows `id`; the bus starts replication from it.
+async fn replicate(id: &[u8]) -> Reply {
+    let check = super::with(|st| {
+        let Some(n) = st.node(id) else {
+            return Err(unknown_node(id));
+        };
+        if n.is(flag::MYSELF) {
+            return Err(Reply::error("ERR Can't replicate myself"));
+        }
+        if n.is(flag::SLAVE) {
+            return Err(Reply::error(
+                "ERR I can only replicate a master, not a replica.",
+            ));
+        }
+        let me = st.myself().id;
+        Ok((
+            n.id,
+            st.myself().is(flag::MASTER),
+            st.slots_of(me).next().is_some(),
+        ))
+    });
+    let (master, i_am_master, have_slots) = match check {
+        Ok(c) => c,
+        Err(e) => return e,
+    };
+    if i_am_master && (have_slots || count_db0().await != 0) {
+        return Reply::error(
+            "ERR To set a master the node must be empty and without assigned slots.",
+        );
+    }
+    super::with(|st| {
+        st.set_my_master(master);
+        st.todo_save = false;
+        saved(st, Reply::Ok)
+    })
 }
 
 /// CLUSTER LINKS: the bus's links to and from known nodes.
@@ -811,7 +851,7 @@ pub async fn per_core_text() -> String {
     let mut held = vec![0usize; n];
     for s in 0..SLOTS {
         let e = slots::entry(s);
-        let here = e & slots::FOREIGN == 0 || e & slots::IMPORTING != 0;
+        let here = e & slots::FOREIGN == 0 || e & (slots::IMPORTING | slots::REPLICA) != 0;
         if here && e & slots::UNPLACED == 0 {
             held[(e & slots::CORE) as usize % n] += 1;
         }

@@ -28,6 +28,8 @@ pub enum Send {
     Rename(NodeId, NodeId),
     /// The inbound link the message came in on belongs to this node.
     Bind(NodeId),
+    /// Replicate from the master at `ip:port` (a no-op if already so).
+    Replicate(String, u16),
 }
 
 /// The link a message arrived on.
@@ -687,6 +689,17 @@ impl State {
             if ping_delay.min(data_delay) > timeout && !n.is(flag::PFAIL | flag::FAIL) {
                 tracing::debug!("*** NODE {id} possibly failing");
                 n.flags |= flag::PFAIL;
+            }
+        }
+        // A replica whose replication is not pointed at its master yet.
+        let me = self.myself();
+        if let Some(m) = me
+            .master
+            .filter(|_| me.is(flag::SLAVE))
+            .and_then(|m| self.get(m))
+        {
+            if !m.ip.is_empty() && m.port != 0 {
+                out.push(Send::Replicate(m.ip.clone(), m.port));
             }
         }
         self.update_state();

@@ -257,7 +257,8 @@ impl State {
             let e = slots::entry(s);
             let placed = e & slots::UNPLACED == 0;
             let core = (e & slots::CORE) as usize;
-            let held_before = placed && (e & slots::FOREIGN == 0 || e & slots::IMPORTING != 0);
+            let held_before =
+                placed && (e & slots::FOREIGN == 0 || e & (slots::IMPORTING | slots::REPLICA) != 0);
             let held = self.holds(s);
             let mut ne = if placed { core as u16 } else { slots::UNPLACED };
             if !self.mine(s) {
@@ -265,6 +266,9 @@ impl State {
             }
             if self.importing.contains_key(&s) {
                 ne |= slots::IMPORTING;
+            }
+            if self.replica_of_owner(s) {
+                ne |= slots::REPLICA;
             }
             if self.mine(s) && self.migrating.contains_key(&s) {
                 ne |= slots::MIGRATING;
@@ -280,9 +284,32 @@ impl State {
         }
     }
 
-    /// Whether this node keeps `slot`'s keys: it serves or imports it.
+    /// Whether this node keeps `slot`'s keys: it serves or imports it,
+    /// or replicates its owner.
     fn holds(&self, slot: usize) -> bool {
-        self.mine(slot) || self.importing.contains_key(&slot)
+        self.mine(slot) || self.importing.contains_key(&slot) || self.replica_of_owner(slot)
+    }
+
+    /// Whether myself is a replica of the master serving `slot`.
+    fn replica_of_owner(&self, slot: usize) -> bool {
+        let me = self.myself();
+        me.is(flag::SLAVE) && me.master.is_some() && self.owner[slot] == me.master
+    }
+
+    /// Makes myself a replica of `master` (clusterSetMaster): a master
+    /// drops its open slots; the master's slots are placed on cores for
+    /// the replicated keys. The bus points replication at it.
+    pub fn set_my_master(&mut self, master: NodeId) {
+        let me = self.myself_mut();
+        if me.is(flag::MASTER) {
+            me.flags = (me.flags & !(flag::MASTER | flag::MIGRATE_TO)) | flag::SLAVE;
+            self.importing.clear();
+            self.migrating.clear();
+        }
+        self.myself_mut().master = Some(master);
+        let all: Vec<usize> = (0..SLOTS).collect();
+        self.sync(&all);
+        self.todo_save = true;
     }
 
     /// Places unplaced slots (in order) on cores: each core is filled up

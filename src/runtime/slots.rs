@@ -15,7 +15,9 @@ use std::sync::atomic::{AtomicBool, AtomicU16, Ordering::Relaxed};
 use crate::storage::slot::SLOTS;
 
 /// The bits that hold the slot's core.
-pub const CORE: u16 = 0x0fff;
+pub const CORE: u16 = 0x07ff;
+/// A replica keeps its master's copy of the slot (served to READONLY reads).
+pub const REPLICA: u16 = 0x0800;
 /// Another node serves the slot (or nobody does).
 pub const FOREIGN: u16 = 0x8000;
 /// The slot is being imported from another node (CLUSTER SETSLOT IMPORTING).

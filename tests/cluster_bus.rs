@@ -1,0 +1,275 @@
+//! The cluster bus (issue 16 part 2): Redwing nodes joined by
+//! `redis-cli --cluster create` gossip until every node agrees and the
+//! cluster is ok; `redis-cli --cluster check` passes and `redis-cli -c`
+//! follows MOVED between nodes; Redwing and redis-server 7.0 nodes form
+//! one cluster whose CLUSTER NODES agree on both sides.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::process::Command;
+use std::time::Duration;
+
+use common::*;
+
+/// A cluster node with a 1 s node timeout and an explicit bus port
+/// (port + 10000 can pass 65535 for the ports tests get).
+fn node(redwing: bool, extra: &[&str]) -> Server {
+    let bus = free_port().to_string();
+    let mut args = vec![
+        "--cluster-enabled",
+        "yes",
+        "--cluster-node-timeout",
+        "1000",
+        "--cluster-port",
+        &bus,
+    ];
+    args.extend_from_slice(extra);
+    if redwing {
+        Server::start(&args)
+    } else {
+        Server::redis(&args)
+    }
+}
+
+/// A command's reply as a string (CLUSTER NODES, INFO, MYID, OK).
+fn text(s: &Server, args: &[&str]) -> String {
+    cmd(args)
+        .query::<String>(&mut s.conn())
+        .unwrap_or_else(|e| panic!("{args:?}: {e}"))
+}
+
+fn addr(s: &Server) -> String {
+    format!("127.0.0.1:{}", s.port)
+}
+
+/// `redis-cli --cluster <args>`, bounded; its output with colours removed.
+fn cluster_cli(args: &[String]) -> String {
+    let out = Command::new("timeout")
+        .arg("30")
+        .arg("redis-cli")
+        .arg("--cluster")
+        .args(args)
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    text.replace("\x1b[0m", "")
+        .replace("\x1b[29;1m", "")
+        .replace("\x1b[31;1m", "")
+        .replace("\x1b[32;1m", "")
+        .replace("\x1b[33;1m", "")
+}
+
+/// `--cluster create` over `nodes`, then waits for cluster_state:ok on all.
+fn create(nodes: &[&Server]) {
+    let mut args = vec!["create".to_string()];
+    args.extend(nodes.iter().map(|s| addr(s)));
+    args.push("--cluster-yes".into());
+    let out = cluster_cli(&args);
+    assert!(out.contains("[OK] All 16384 slots covered."), "{out}");
+    for s in nodes {
+        wait_for("cluster_state:ok", TIMEOUT, || {
+            text(s, &["CLUSTER", "INFO"]).contains("cluster_state:ok")
+        });
+    }
+}
+
+/// A node's CLUSTER NODES as comparable rows: id, address, flags
+/// without `myself`, master, epoch, link state and slots (the ping and
+/// pong times differ from node to node).
+fn view(s: &Server) -> BTreeSet<String> {
+    let nodes = text(s, &["CLUSTER", "NODES"]);
+    nodes
+        .lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split(' ').collect();
+            let flags = f[2].replace("myself,", "");
+            let mut row = vec![f[0], f[1], &flags, f[3], f[6], f[7]];
+            row.extend(&f[8..]);
+            row.join(" ")
+        })
+        .collect()
+}
+
+fn wait_agree(nodes: &[&Server]) {
+    let until = std::time::Instant::now() + TIMEOUT;
+    loop {
+        let views: Vec<BTreeSet<String>> = nodes.iter().map(|s| view(s)).collect();
+        let agree = views.windows(2).all(|w| w[0] == w[1])
+            && views[0].len() == nodes.len()
+            && views[0]
+                .iter()
+                .all(|r| r.contains(" master ") && r.contains(" connected"));
+        if agree {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < until,
+            "the nodes disagree: {views:#?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn three_redwing_masters_form_a_cluster() {
+    let nodes: Vec<Server> = (0..3).map(|_| node(true, &[])).collect();
+    let all: Vec<&Server> = nodes.iter().collect();
+    create(&all);
+    wait_agree(&all);
+
+    let check = cluster_cli(&["check".into(), addr(&nodes[0])]);
+    assert!(
+        check.contains("[OK] All nodes agree about slots configuration."),
+        "{check}"
+    );
+    assert!(check.contains("[OK] All 16384 slots covered."), "{check}");
+    assert!(!check.contains("[ERR]"), "{check}");
+
+    // CLUSTER INFO: three masters, epochs 1..3 as --cluster create sets them.
+    let info = text(&nodes[0], &["CLUSTER", "INFO"]);
+    for want in [
+        "cluster_slots_assigned:16384",
+        "cluster_slots_ok:16384",
+        "cluster_known_nodes:3",
+        "cluster_size:3",
+        "cluster_current_epoch:3",
+        "cluster_stats_messages_ping_sent:",
+        "cluster_stats_messages_pong_received:",
+    ] {
+        assert!(info.contains(want), "{want} in\n{info}");
+    }
+    // Each node links to and from both others.
+    let links = RawClient::new(&nodes[1]).call(&["CLUSTER", "LINKS"]);
+    assert_eq!(links.matches("direction").count(), 4, "{links}");
+    assert_eq!(links.matches("\r\nto\r\n").count(), 2, "{links}");
+    // nodes.conf holds the whole cluster.
+    let conf = std::fs::read_to_string(nodes[2].dir.path().join("nodes.conf")).unwrap();
+    assert_eq!(conf.lines().count(), 4, "{conf}");
+    assert!(
+        conf.ends_with("vars currentEpoch 3 lastVoteEpoch 0\n"),
+        "{conf}"
+    );
+
+    // redis-cli -c follows MOVED: keys written through node 0 read back
+    // through node 1, and they live on all three nodes.
+    let cli = |s: &Server, args: &[&str]| {
+        let out = Command::new("redis-cli")
+            .args(["-c", "-p", &s.port.to_string()])
+            .args(args)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    for i in 0..30 {
+        assert_eq!(
+            cli(&nodes[0], &["SET", &format!("k{i}"), &format!("v{i}")]),
+            "OK"
+        );
+    }
+    for i in 0..30 {
+        assert_eq!(cli(&nodes[1], &["GET", &format!("k{i}")]), format!("v{i}"));
+    }
+    for s in &nodes {
+        let n = int(&mut s.conn(), &["DBSIZE"]);
+        assert!(n > 0 && n < 30, "keys on every node, {n} here");
+    }
+}
+
+#[test]
+fn a_killed_node_turns_pfail_and_the_cluster_fails() {
+    let nodes: Vec<Server> = (0..3).map(|_| node(true, &[])).collect();
+    let all: Vec<&Server> = nodes.iter().collect();
+    create(&all);
+    let mut nodes = nodes;
+    let dead = nodes.pop().unwrap();
+    let dead_id = text(&dead, &["CLUSTER", "MYID"]);
+    drop(dead);
+    for s in &nodes {
+        wait_for("the killed node to be failing", TIMEOUT, || {
+            text(s, &["CLUSTER", "NODES"]).lines().any(|l| {
+                l.starts_with(&dead_id) && l.contains("fail") && l.contains("disconnected")
+            })
+        });
+    }
+    // FORGET removes it; the bus does not bring it back.
+    for s in &nodes {
+        assert_eq!(text(s, &["CLUSTER", "FORGET", &dead_id]), "OK");
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    for s in &nodes {
+        let view = text(s, &["CLUSTER", "NODES"]);
+        assert!(!view.contains(&dead_id), "{view}");
+        let info = text(s, &["CLUSTER", "INFO"]);
+        assert!(info.contains("cluster_known_nodes:2"), "{info}");
+        // Its slots are unassigned now: the cluster is down.
+        assert!(info.contains("cluster_state:fail"), "{info}");
+    }
+}
+
+#[test]
+fn meet_and_forget_errors_match_redis() {
+    let rw = node(true, &[]);
+    let rd = node(false, &[]);
+    for args in [
+        &["CLUSTER", "MEET", "nohost", "7000"][..],
+        &["CLUSTER", "MEET", "127.0.0.1", "x"],
+        &["CLUSTER", "MEET", "127.0.0.1", "7000", "y"],
+        &["CLUSTER", "MEET", "127.0.0.1", "70000"],
+        &["CLUSTER", "MEET", "127.0.0.1", "7000", "1", "2"],
+        &["CLUSTER", "MEET", "127.0.0.1"],
+        &[
+            "CLUSTER",
+            "FORGET",
+            "0123456789012345678901234567890123456789",
+        ],
+        &["CLUSTER", "FORGET"],
+    ] {
+        let a = RawClient::new(&rw).call(args);
+        let b = RawClient::new(&rd).call(args);
+        assert_eq!(a, b, "{args:?}");
+    }
+    let me = text(&rw, &["CLUSTER", "MYID"]);
+    let redis_me = text(&rd, &["CLUSTER", "MYID"]);
+    assert_eq!(
+        RawClient::new(&rw).call(&["CLUSTER", "FORGET", &me]),
+        RawClient::new(&rd).call(&["CLUSTER", "FORGET", &redis_me])
+    );
+}
+
+#[test]
+fn redwing_and_redis_nodes_form_one_cluster() {
+    let a = node(true, &["--cluster-announce-hostname", "redwing-a"]);
+    let b = node(false, &["--cluster-announce-hostname", "redis-b"]);
+    let c = node(true, &[]);
+    let d = node(false, &[]);
+    let all = [&a, &b, &c, &d];
+    create(&all);
+    wait_agree(&all);
+    let rows = view(&b);
+    assert!(rows.iter().any(|r| r.contains(",redwing-a ")), "{rows:?}");
+    assert!(view(&a).iter().any(|r| r.contains(",redis-b ")), "{rows:?}");
+    let epochs: BTreeSet<String> = rows
+        .iter()
+        .map(|r| r.split(' ').nth(4).unwrap().to_string())
+        .collect();
+    assert_eq!(epochs.len(), 4, "distinct epochs {rows:?}");
+    let check = cluster_cli(&["check".into(), addr(&b)]);
+    assert!(
+        check.contains("[OK] All nodes agree about slots configuration."),
+        "{check}"
+    );
+    assert!(!check.contains("[ERR]"), "{check}");
+    // Keys through the Redis node land on Redwing nodes too.
+    let out = Command::new("redis-cli")
+        .args(["-c", "-p", &b.port.to_string(), "SET", "foo", "bar"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "OK");
+    let out = Command::new("redis-cli")
+        .args(["-c", "-p", &a.port.to_string(), "GET", "foo"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "bar");
+}
