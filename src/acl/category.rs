@@ -61,6 +61,7 @@ const SUBCOMMANDS: &[(&str, i32, u32)] = &[
     ("cluster|countkeysinslot", 3, STALE),
     ("cluster|delslots", -3, ADMIN | STALE),
     ("cluster|delslotsrange", -4, ADMIN | STALE),
+    ("cluster|failover", -2, ADMIN | STALE),
     ("cluster|flushslots", 2, ADMIN | STALE),
     ("cluster|forget", 3, ADMIN | STALE),
     ("cluster|getkeysinslot", 4, STALE),

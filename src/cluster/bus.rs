@@ -208,6 +208,21 @@ fn close(link: u64) {
     }
 }
 
+/// Carries out `Send`s decided elsewhere (a CLUSTER command on a shard
+/// core) on the control executor, where the links are.
+pub fn send_later(out: Vec<Send>) {
+    if out.is_empty() {
+        return;
+    }
+    runtime::spawn(async move {
+        let job: runtime::Job = Box::new(move || {
+            carry_out(out, None);
+            crate::protocol::Reply::Ok
+        });
+        runtime::run_on(runtime::control(), vec![job]).await;
+    });
+}
+
 fn carry_out(out: Vec<Send>, link: Option<u64>) {
     for s in out {
         match s {
@@ -250,6 +265,9 @@ fn carry_out(out: Vec<Send>, link: Option<u64>) {
             }),
             Send::Replicate(ip, port) => {
                 crate::replication::replica::start(ip, port, "cluster", true);
+            }
+            Send::StopReplication => {
+                runtime::spawn(crate::replication::replica::stop("cluster failover"));
             }
             Send::Bind(id) => {
                 if let Some(l) = link {

@@ -197,6 +197,7 @@ async fn run(sub: &str, args: &[Bytes]) -> Reply {
         "meet" => meet(args),
         "forget" => super::with(|st| forget(st, &args[2])),
         "replicate" => replicate(&args[2]).await,
+        "failover" => failover(&args[2..]),
         "keyslot" => Reply::Int(key_slot(&args[2]) as i64),
         "countkeysinslot" => match parse_i64(&args[2]) {
             None => Reply::error(crate::protocol::errors::NOT_INTEGER),
@@ -341,6 +342,7 @@ fn forget(st: &mut State, id: &[u8]) -> Reply {
     let mut out = Vec::new();
     st.del_node(id, &mut out);
     st.todo_save = false;
+    bus::send_later(out);
     saved(st, Reply::Ok)
 }
 
@@ -380,6 +382,35 @@ async fn replicate(id: &[u8]) -> Reply {
         st.todo_save = false;
         saved(st, Reply::Ok)
     })
+}
+
+/// CLUSTER FAILOVER [FORCE|TAKEOVER]: the bus carries it out.
+fn failover(args: &[Bytes]) -> Reply {
+    let (force, takeover) = match args {
+        [] => (false, false),
+        [a] if a.eq_ignore_ascii_case(b"force") => (true, false),
+        [a] if a.eq_ignore_ascii_case(b"takeover") => (false, true),
+        [_] => return Reply::error(crate::protocol::errors::SYNTAX),
+        _ => return Reply::error(
+            "ERR unknown subcommand or wrong number of arguments for 'failover'. Try CLUSTER HELP.",
+        ),
+    };
+    let sent = super::with(|st| {
+        let mut out = Vec::new();
+        st.failover_command(force, takeover, &mut out).map(|()| {
+            st.update_state();
+            let _ = st.save();
+            st.todo_save = false;
+            out
+        })
+    });
+    match sent {
+        Ok(out) => {
+            bus::send_later(out);
+            Reply::Ok
+        }
+        Err(e) => Reply::error(e),
+    }
 }
 
 /// CLUSTER LINKS: the bus's links to and from known nodes.

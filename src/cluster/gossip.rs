@@ -30,6 +30,8 @@ pub enum Send {
     Bind(NodeId),
     /// Replicate from the master at `ip:port` (a no-op if already so).
     Replicate(String, u16),
+    /// Myself turned master: stop replicating.
+    StopReplication,
 }
 
 /// The link a message arrived on.
@@ -85,6 +87,7 @@ impl State {
                 myslots.set(s, true);
             }
         }
+        let paused = me.is(flag::MASTER) && self.manual.end != 0 && self.manual.replica.is_some();
         let slaveof = if me.is(flag::SLAVE) {
             me.master.map(|m| *m.bytes())
         } else {
@@ -103,7 +106,7 @@ impl State {
             cport: me.cport,
             flags: me.flags,
             state: if self.state_ok() { 0 } else { 1 },
-            mflags: [0; 3],
+            mflags: [paused as u8 * wire::mflag::PAUSED, 0, 0],
         }
     }
 
@@ -283,8 +286,23 @@ impl State {
                 self.update_slots_with(id, config_epoch, &slots);
                 self.todo_save = true;
             }
-            // Pub/Sub forwarding, failover messages and modules are not
-            // handled yet: accepted and ignored.
+            Body::FailoverAuthRequest => {
+                if let Some(s) = sender {
+                    self.vote(s, &m.header, out);
+                }
+            }
+            Body::FailoverAuthAck => {
+                if let Some(s) = sender {
+                    self.count_vote(s, &m.header, out);
+                }
+            }
+            Body::MfStart => {
+                if let Some(s) = sender {
+                    self.manual_start(s, out);
+                }
+            }
+            // Pub/Sub forwarding and module messages are not handled
+            // yet: accepted and ignored.
             _ => {}
         }
     }
@@ -432,6 +450,7 @@ impl State {
         {
             self.config_epoch_collision(sid);
         }
+        self.master_paused(s, h);
         self.process_gossip(Some(s), &p.gossip, out);
         let host = p.hostname.unwrap_or_default();
         if self.nodes[s].hostname != host {
@@ -490,6 +509,11 @@ impl State {
         if sender == me {
             return;
         }
+        let current = if self.myself().is(flag::MASTER) {
+            Some(me)
+        } else {
+            self.myself().master
+        };
         let mut won = Vec::new();
         for slot in claimed.iter() {
             let owner = self.owner[slot];
@@ -512,8 +536,19 @@ impl State {
                 "Slots of this node were claimed by {sender} with a greater configEpoch"
             );
         }
+        let ours = won.iter().filter(|&&s| self.owner[s] == current).count();
         self.assign(&won, Some(sender));
         self.todo_save = true;
+        // Our side lost its last slot to the sender: follow it.
+        if ours > 0 && current.is_some_and(|c| self.slots_of(c).next().is_none()) {
+            let claimed = claimed.iter().count();
+            if config::num(Opt::ClusterAllowReplicaMigration) == 1 || claimed == ours {
+                tracing::info!(
+                    "Configuration change detected. Reconfiguring myself as a replica of {sender}"
+                );
+                self.set_my_master(sender);
+            }
+        }
     }
 
     /// Two masters with one configEpoch: the smaller name takes a new one
@@ -550,6 +585,7 @@ impl State {
                     n.fail_reports.retain(|(who, _)| *who != r);
                     if failing {
                         n.fail_reports.push((r, now));
+                        self.mark_failing_if_needed(i, out);
                     }
                 }
                 let n = &mut self.nodes[i];
@@ -691,6 +727,8 @@ impl State {
                 n.flags |= flag::PFAIL;
             }
         }
+        self.manual_cron(out);
+        self.replica_failover(out);
         // A replica whose replication is not pointed at its master yet.
         let me = self.myself();
         if let Some(m) = me

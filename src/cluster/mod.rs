@@ -10,6 +10,7 @@
 
 pub mod bus;
 pub mod commands;
+pub mod failover;
 pub mod gossip;
 pub mod nodes;
 pub mod nodes_conf;
@@ -50,6 +51,10 @@ pub struct State {
     /// Nodes FORGET removed, with the unix ms until which gossip cannot
     /// bring them back.
     pub blacklist: std::collections::HashMap<NodeId, u64>,
+    /// This replica's election (`failover.rs`).
+    pub election: failover::Election,
+    /// A manual failover in progress (`failover.rs`).
+    pub manual: failover::Manual,
 }
 
 static STATE: Mutex<Option<State>> = Mutex::new(None);
@@ -114,6 +119,8 @@ impl State {
             among_minority: None,
             todo_save: false,
             blacklist: std::collections::HashMap::new(),
+            election: Default::default(),
+            manual: Default::default(),
         }
     }
 
@@ -300,6 +307,7 @@ impl State {
     /// drops its open slots; the master's slots are placed on cores for
     /// the replicated keys. The bus points replication at it.
     pub fn set_my_master(&mut self, master: NodeId) {
+        self.reset_manual();
         let me = self.myself_mut();
         if me.is(flag::MASTER) {
             me.flags = (me.flags & !(flag::MASTER | flag::MIGRATE_TO)) | flag::SLAVE;

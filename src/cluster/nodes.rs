@@ -101,6 +101,8 @@ pub struct Node {
     pub fail_reports: Vec<(NodeId, u64)>,
     /// Unix ms the outbound link was opened (`connected` says it exists).
     pub link_ctime: u64,
+    /// Unix ms myself last voted for a replica of this master.
+    pub voted_time: u64,
 }
 
 impl Node {
@@ -123,6 +125,7 @@ impl Node {
             fail_time: 0,
             fail_reports: Vec::new(),
             link_ctime: 0,
+            voted_time: 0,
         }
     }
 

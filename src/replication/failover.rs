@@ -75,7 +75,8 @@ pub fn in_progress() -> bool {
         .is_some_and(|f| f.phase == Phase::InProgress)
 }
 
-fn pause(on: bool) {
+/// Pauses (or resumes) client writes; also for a cluster manual failover.
+pub fn pause(on: bool) {
     PAUSED.store(on, Ordering::SeqCst);
     // Keys are not expired while paused (an expiry moves the offset).
     if !super::replica::is_replica() {
