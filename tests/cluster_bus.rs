@@ -273,3 +273,134 @@ fn redwing_and_redis_nodes_form_one_cluster() {
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "bar");
 }
+
+/// The id of the node a CLUSTER NODES line names for `s` (myself).
+fn myid(s: &Server) -> String {
+    text(s, &["CLUSTER", "MYID"])
+}
+
+fn role(s: &Server) -> String {
+    let v: Vec<redis::Value> = cmd(&["ROLE"]).query(&mut s.conn()).unwrap();
+    match &v[0] {
+        redis::Value::BulkString(b) => String::from_utf8_lossy(b).into_owned(),
+        other => format!("{other:?}"),
+    }
+}
+
+fn cli_c(s: &Server, args: &[&str]) -> String {
+    let out = Command::new("timeout")
+        .args(["10", "redis-cli", "-c", "-p", &s.port.to_string()])
+        .args(args)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+#[test]
+fn six_nodes_with_replicas_survive_a_killed_master() {
+    let mut nodes: Vec<Option<Server>> = (0..6)
+        .map(|_| Some(node(true, &["--repl-diskless-sync-delay", "0"])))
+        .collect();
+    let all: Vec<&Server> = nodes.iter().flatten().collect();
+    let mut args = vec!["create".to_string()];
+    args.extend(all.iter().map(|s| addr(s)));
+    args.extend([
+        "--cluster-replicas".into(),
+        "1".into(),
+        "--cluster-yes".into(),
+    ]);
+    let out = cluster_cli(&args);
+    assert!(out.contains("[OK] All 16384 slots covered."), "{out}");
+    for s in &all {
+        wait_for("cluster_state:ok", TIMEOUT, || {
+            text(s, &["CLUSTER", "INFO"]).contains("cluster_state:ok")
+        });
+    }
+    // Three masters, three replicas, each replica's link up.
+    let roles: Vec<String> = all.iter().map(|s| role(s)).collect();
+    assert_eq!(
+        roles.iter().filter(|r| *r == "master").count(),
+        3,
+        "{roles:?}"
+    );
+    for s in all.iter().filter(|s| role(s) == "slave") {
+        wait_for("replication link up", TIMEOUT, || {
+            text(s, &["INFO", "replication"]).contains("master_link_status:up")
+        });
+    }
+    let check = cluster_cli(&["check".into(), addr(all[0])]);
+    assert!(
+        check.contains("[OK] All nodes agree about slots configuration."),
+        "{check}"
+    );
+    assert!(!check.contains("[ERR]"), "{check}");
+
+    for i in 0..20 {
+        assert_eq!(
+            cli_c(all[0], &["SET", &format!("k{i}"), &format!("v{i}")]),
+            "OK"
+        );
+    }
+    // The victim: the first master; its replica from CLUSTER NODES.
+    let victim = all.iter().position(|s| role(s) == "master").unwrap();
+    let victim_id = myid(all[victim]);
+    let replica = all
+        .iter()
+        .position(|s| {
+            text(s, &["CLUSTER", "NODES"])
+                .lines()
+                .any(|l| l.contains("myself,slave") && l.contains(&victim_id))
+        })
+        .expect("a replica of the victim");
+    // Its writes reached the replica.
+    let acked = int(&mut all[victim].conn(), &["WAIT", "1", "2000"]);
+    assert_eq!(acked, 1);
+    drop(all);
+    drop(nodes[victim].take()); // SIGKILL
+    let alive: Vec<&Server> = nodes.iter().flatten().collect();
+    let new_master = nodes[replica].as_ref().unwrap();
+    let started = std::time::Instant::now();
+    wait_for("the replica to take over", Duration::from_secs(15), || {
+        role(new_master) == "master"
+    });
+    for s in &alive {
+        wait_for("cluster_state:ok again", Duration::from_secs(15), || {
+            text(s, &["CLUSTER", "INFO"]).contains("cluster_state:ok")
+        });
+    }
+    eprintln!("failover to cluster_state:ok in {:?}", started.elapsed());
+    let view = text(new_master, &["CLUSTER", "NODES"]);
+    assert!(
+        view.lines()
+            .any(|l| l.starts_with(&victim_id) && l.contains("master,fail")),
+        "{view}"
+    );
+    for i in 0..20 {
+        assert_eq!(cli_c(alive[0], &["GET", &format!("k{i}")]), format!("v{i}"));
+    }
+
+    // CLUSTER FAILOVER on another replica: it and its master swap.
+    let other = alive
+        .iter()
+        .find(|s| role(s) == "slave")
+        .expect("another replica");
+    let before: Vec<String> = alive.iter().map(|s| role(s)).collect();
+    assert_eq!(text(other, &["CLUSTER", "FAILOVER"]), "OK");
+    wait_for("the manual failover", TIMEOUT, || role(other) == "master");
+    for s in &alive {
+        wait_for(
+            "cluster_state:ok after the manual failover",
+            TIMEOUT,
+            || text(s, &["CLUSTER", "INFO"]).contains("cluster_state:ok"),
+        );
+    }
+    // Its old master follows it: as many masters as before.
+    let masters = |v: &[String]| v.iter().filter(|r| *r == "master").count();
+    wait_for("the old master to turn replica", TIMEOUT, || {
+        let after: Vec<String> = alive.iter().map(|s| role(s)).collect();
+        masters(&after) == masters(&before)
+    });
+    for i in 0..20 {
+        assert_eq!(cli_c(alive[1], &["GET", &format!("k{i}")]), format!("v{i}"));
+    }
+}

@@ -197,7 +197,7 @@ async fn run(sub: &str, args: &[Bytes]) -> Reply {
         "meet" => meet(args),
         "forget" => super::with(|st| forget(st, &args[2])),
         "replicate" => replicate(&args[2]).await,
-        "failover" => failover(&args[2..]),
+        "failover" => failover(&args[1], &args[2..]),
         "keyslot" => Reply::Int(key_slot(&args[2]) as i64),
         "countkeysinslot" => match parse_i64(&args[2]) {
             None => Reply::error(crate::protocol::errors::NOT_INTEGER),
@@ -385,7 +385,7 @@ async fn replicate(id: &[u8]) -> Reply {
 }
 
 /// CLUSTER FAILOVER [FORCE|TAKEOVER]: the bus carries it out.
-fn failover(args: &[Bytes]) -> Reply {
+fn failover(name: &Bytes, args: &[Bytes]) -> Reply {
     let (force, takeover) = match args {
         [] => (false, false),
         [a] if a.eq_ignore_ascii_case(b"force") => (true, false),
