@@ -209,7 +209,7 @@ fn a_killed_node_turns_pfail_and_the_cluster_fails() {
 }
 
 #[test]
-fn meet_and_forget_errors_match_redis() {
+fn bus_subcommand_errors_match_redis() {
     let rw = node(true, &[]);
     let rd = node(false, &[]);
     for args in [
@@ -225,6 +225,14 @@ fn meet_and_forget_errors_match_redis() {
             "0123456789012345678901234567890123456789",
         ],
         &["CLUSTER", "FORGET"],
+        &[
+            "CLUSTER",
+            "REPLICATE",
+            "0123456789012345678901234567890123456789",
+        ],
+        &["CLUSTER", "FAILOVER"],
+        &["CLUSTER", "FAILOVER", "bla"],
+        &["CLUSTER", "FAILOVER", "force", "x"],
     ] {
         let a = RawClient::new(&rw).call(args);
         let b = RawClient::new(&rd).call(args);
@@ -232,10 +240,12 @@ fn meet_and_forget_errors_match_redis() {
     }
     let me = text(&rw, &["CLUSTER", "MYID"]);
     let redis_me = text(&rd, &["CLUSTER", "MYID"]);
-    assert_eq!(
-        RawClient::new(&rw).call(&["CLUSTER", "FORGET", &me]),
-        RawClient::new(&rd).call(&["CLUSTER", "FORGET", &redis_me])
-    );
+    for sub in ["FORGET", "REPLICATE"] {
+        assert_eq!(
+            RawClient::new(&rw).call(&["CLUSTER", sub, &me]),
+            RawClient::new(&rd).call(&["CLUSTER", sub, &redis_me])
+        );
+    }
 }
 
 #[test]

@@ -391,9 +391,12 @@ fn failover(name: &Bytes, args: &[Bytes]) -> Reply {
         [a] if a.eq_ignore_ascii_case(b"force") => (true, false),
         [a] if a.eq_ignore_ascii_case(b"takeover") => (false, true),
         [_] => return Reply::error(crate::protocol::errors::SYNTAX),
-        _ => return Reply::error(
-            "ERR unknown subcommand or wrong number of arguments for 'failover'. Try CLUSTER HELP.",
-        ),
+        _ => {
+            return Reply::error(format!(
+                "ERR unknown subcommand or wrong number of arguments for '{}'. Try CLUSTER HELP.",
+                String::from_utf8_lossy(name)
+            ))
+        }
     };
     let sent = super::with(|st| {
         let mut out = Vec::new();
