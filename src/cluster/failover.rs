@@ -54,7 +54,7 @@ impl State {
     /// PFAIL → FAIL when myself (if a master) and the masters reporting
     /// it make a majority; everybody is told.
     pub fn mark_failing_if_needed(&mut self, i: usize, out: &mut Vec<Send>) {
-        let needed = self.size / 2 + 1;
+        let needed = self.size / 2 + 1; // a majority of the masters
         let now = now();
         let valid = node_timeout() * 2;
         let i_am_master = self.myself().is(flag::MASTER);
@@ -172,7 +172,7 @@ impl State {
             self.todo_save = true;
             return;
         }
-        if self.election.count >= self.size / 2 + 1 {
+        if self.election.count > self.size / 2 {
             tracing::info!("Failover election won: I'm the new master.");
             if self.myself().config_epoch < self.election.epoch {
                 self.myself_mut().config_epoch = self.election.epoch;

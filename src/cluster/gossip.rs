@@ -389,7 +389,7 @@ impl State {
             }
         }
         if !from.inbound && ty == kind::PONG {
-            if let Some(i) = from.node.and_then(|_| sender) {
+            if let Some(i) = from.node.and(sender) {
                 let n = &mut self.nodes[i];
                 n.pong_received = now;
                 n.ping_sent = 0;
