@@ -2,7 +2,9 @@
 //! `redis-cli --cluster create` gossip until every node agrees and the
 //! cluster is ok; `redis-cli --cluster check` passes and `redis-cli -c`
 //! follows MOVED between nodes; Redwing and redis-server 7.0 nodes form
-//! one cluster whose CLUSTER NODES agree on both sides.
+//! one cluster whose CLUSTER NODES agree on both sides; replicas take
+//! over from a killed master (Redwing and Redis ones, both ways) and
+//! CLUSTER FAILOVER swaps a master and its replica.
 
 mod common;
 
@@ -92,15 +94,15 @@ fn view(s: &Server) -> BTreeSet<String> {
         .collect()
 }
 
+/// Waits until every node shows the same ids, addresses, flags, masters,
+/// epochs and slots, all links up.
 fn wait_agree(nodes: &[&Server]) {
     let until = std::time::Instant::now() + TIMEOUT;
     loop {
         let views: Vec<BTreeSet<String>> = nodes.iter().map(|s| view(s)).collect();
         let agree = views.windows(2).all(|w| w[0] == w[1])
             && views[0].len() == nodes.len()
-            && views[0]
-                .iter()
-                .all(|r| r.contains(" master ") && r.contains(" connected"));
+            && views[0].iter().all(|r| r.contains(" connected"));
         if agree {
             return;
         }
@@ -412,5 +414,62 @@ fn six_nodes_with_replicas_survive_a_killed_master() {
     });
     for i in 0..20 {
         assert_eq!(cli_c(alive[1], &["GET", &format!("k{i}")]), format!("v{i}"));
+    }
+}
+
+/// `redis-cli --cluster add-node` of `new` as a replica of `master`.
+fn add_replica(new: &Server, master: &Server) {
+    let out = cluster_cli(&[
+        "add-node".into(),
+        addr(new),
+        addr(master),
+        "--cluster-slave".into(),
+        "--cluster-master-id".into(),
+        myid(master),
+    ]);
+    assert!(out.contains("[OK] New node added correctly."), "{out}");
+    wait_for("the replica's link up", TIMEOUT, || {
+        text(new, &["INFO", "replication"]).contains("master_link_status:up")
+    });
+}
+
+#[test]
+fn mixed_cluster_fails_over_both_ways() {
+    let extra = ["--repl-diskless-sync-delay", "0"];
+    let a = node(false, &extra);
+    let b = node(true, &extra);
+    let c = node(false, &extra);
+    create(&[&a, &b, &c]);
+    // A Redwing replica of a Redis master, a Redis replica of a Redwing one.
+    let d = node(true, &extra);
+    let e = node(false, &extra);
+    add_replica(&d, &a);
+    add_replica(&e, &b);
+    wait_agree(&[&a, &b, &c, &d, &e]);
+    for i in 0..20 {
+        assert_eq!(
+            cli_c(&c, &["SET", &format!("k{i}"), &format!("v{i}")]),
+            "OK"
+        );
+    }
+    for m in [&a, &b] {
+        assert_eq!(int(&mut m.conn(), &["WAIT", "1", "2000"]), 1);
+    }
+    let mut servers = vec![Some(a), Some(b), Some(c), Some(d), Some(e)];
+    for (dead, heir) in [(0, 3), (1, 4)] {
+        drop(servers[dead].take()); // SIGKILL
+        let heir_server = servers[heir].as_ref().unwrap();
+        wait_for("the replica to take over", Duration::from_secs(15), || {
+            role(heir_server) == "master"
+        });
+        for s in servers.iter().flatten() {
+            wait_for("cluster_state:ok again", Duration::from_secs(15), || {
+                text(s, &["CLUSTER", "INFO"]).contains("cluster_state:ok")
+            });
+        }
+        let alive: Vec<&Server> = servers.iter().flatten().collect();
+        for i in 0..20 {
+            assert_eq!(cli_c(alive[0], &["GET", &format!("k{i}")]), format!("v{i}"));
+        }
     }
 }
