@@ -473,3 +473,40 @@ fn mixed_cluster_fails_over_both_ways() {
         }
     }
 }
+
+#[test]
+fn a_restarted_node_rejoins_from_nodes_conf() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("nodes.conf");
+    let conf = conf.to_str().unwrap().to_string();
+    let kept = ["--cluster-config-file", conf.as_str()];
+    let mut nodes = vec![node(true, &[]), node(true, &[]), node(true, &kept)];
+    create(&nodes.iter().collect::<Vec<_>>());
+    let id = myid(&nodes[2]);
+    let slots = text(&nodes[2], &["CLUSTER", "NODES"])
+        .lines()
+        .find(|l| l.contains("myself"))
+        .map(|l| l.split(' ').nth(8).unwrap().to_string())
+        .unwrap();
+    drop(nodes.pop()); // SIGKILL
+                       // Back on other ports: the others learn its new address from its PINGs.
+    nodes.push(node(true, &kept));
+    assert_eq!(myid(&nodes[2]), id);
+    let all: Vec<&Server> = nodes.iter().collect();
+    wait_agree(&all);
+    for s in &all {
+        wait_for("cluster_state:ok", TIMEOUT, || {
+            text(s, &["CLUSTER", "INFO"]).contains("cluster_state:ok")
+        });
+    }
+    let line = text(&nodes[0], &["CLUSTER", "NODES"])
+        .lines()
+        .find(|l| l.starts_with(&id))
+        .unwrap()
+        .to_string();
+    assert!(
+        line.contains(&format!("127.0.0.1:{}@", nodes[2].port)),
+        "{line}"
+    );
+    assert!(line.ends_with(&format!(" connected {slots}")), "{line}");
+}
