@@ -409,6 +409,8 @@ impl State {
                     let id = self.nodes[s].id;
                     let owned: Vec<usize> = self.slots_of(id).collect();
                     self.assign(&owned, None);
+                }
+                if !self.nodes[s].is(flag::SLAVE) {
                     let n = &mut self.nodes[s];
                     n.flags = (n.flags & !(flag::MASTER | flag::MIGRATE_TO)) | flag::SLAVE;
                     self.todo_save = true;
@@ -614,7 +616,9 @@ impl State {
                 && wire::valid_node_id(&g.nodename)
                 && !self.blacklisted(id)
             {
-                let mut n = Node::new(id, 0);
+                // With the flags the sender sees (a replica must be known as one
+                // for the votes of a later election).
+                let mut n = Node::new(id, g.flags & !flag::MYSELF);
                 n.ip = g.ip.clone();
                 n.port = g.port;
                 n.cport = g.cport;
