@@ -455,7 +455,7 @@ fn mixed_cluster_fails_over_both_ways() {
     for m in [&a, &b] {
         assert_eq!(int(&mut m.conn(), &["WAIT", "1", "2000"]), 1);
     }
-    let mut servers = vec![Some(a), Some(b), Some(c), Some(d), Some(e)];
+    let mut servers = [Some(a), Some(b), Some(c), Some(d), Some(e)];
     for (dead, heir) in [(0, 3), (1, 4)] {
         drop(servers[dead].take()); // SIGKILL
         let heir_server = servers[heir].as_ref().unwrap();
