@@ -415,6 +415,29 @@ fn six_nodes_with_replicas_survive_a_killed_master() {
     for i in 0..20 {
         assert_eq!(cli_c(alive[1], &["GET", &format!("k{i}")]), format!("v{i}"));
     }
+
+    // FORCE and TAKEOVER: the same swap without the master's agreement,
+    // and without votes (a new epoch of its own).
+    for how in ["FORCE", "TAKEOVER"] {
+        let r = alive
+            .iter()
+            .find(|s| role(s) == "slave")
+            .expect("a replica");
+        assert_eq!(text(r, &["CLUSTER", "FAILOVER", how]), "OK");
+        wait_for("the forced failover", TIMEOUT, || role(r) == "master");
+        wait_for("the old master to turn replica", TIMEOUT, || {
+            let after: Vec<String> = alive.iter().map(|s| role(s)).collect();
+            masters(&after) == masters(&before)
+        });
+        for s in &alive {
+            wait_for("cluster_state:ok", TIMEOUT, || {
+                text(s, &["CLUSTER", "INFO"]).contains("cluster_state:ok")
+            });
+        }
+    }
+    for i in 0..20 {
+        assert_eq!(cli_c(alive[2], &["GET", &format!("k{i}")]), format!("v{i}"));
+    }
 }
 
 /// `redis-cli --cluster add-node` of `new` as a replica of `master`.
