@@ -849,7 +849,14 @@ fn partition(redis_first: bool) {
         "the old master to become a replica of the new one",
         Duration::from_secs(40),
         || {
-            let i = info(&mut master.conn(), "replication");
+            // The sentinels' reconfiguration ends with CLIENT KILL TYPE
+            // normal, which may close this very connection: ask again.
+            let Ok(i) = redis::Client::open(master.url())
+                .and_then(|c| c.get_connection_with_timeout(Duration::from_secs(2)))
+                .and_then(|mut c| cmd(&["INFO", "replication"]).query::<String>(&mut c))
+            else {
+                return false;
+            };
             field(&i, "master_host").as_deref() == Some(A_IP)
                 && field(&i, "master_port") == Some(new_port.to_string())
         },
