@@ -185,14 +185,14 @@ fn cluster(_: ClientRef, args: Vec<Bytes>) -> Fut {
 async fn run(sub: &str, args: &[Bytes]) -> Reply {
     match sub {
         "help" => Reply::Array(HELP.iter().map(|l| Reply::status(*l)).collect()),
-        "info" => Reply::Verbatim(Bytes::from(super::with(|st| info(st)))),
+        "info" => Reply::Verbatim(Bytes::from(super::with(info))),
         "myid" => Reply::bulk(super::myself_id().as_str()),
         "nodes" => Reply::Verbatim(Bytes::from(super::with(|st| {
             st.refresh_myself();
             st.describe_all(false)
         }))),
-        "slots" => super::with(|st| slots_reply(st)),
-        "shards" => super::with(|st| shards_reply(st)),
+        "slots" => super::with(slots_reply),
+        "shards" => super::with(shards_reply),
         "links" => Reply::Array(Vec::new()),
         "keyslot" => Reply::Int(key_slot(&args[2]) as i64),
         "countkeysinslot" => match parse_i64(&args[2]) {
