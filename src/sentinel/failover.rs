@@ -320,10 +320,12 @@ pub fn replica_info(s: &mut Sentinel, name: &str, rname: &str, role: u32) {
         // A replica that says it is a master (the old master back):
         // make it a replica again once things are stable.
         let wait = get(T::PublishPeriod) * 4;
-        if master_sane(m) && ri.no_down_for(wait) && t - ri.role_reported_time > wait {
-            if send_slaveof(&m.renamed, &ri, Some(&m.inst.addr)) {
-                m.ev_on(Level::Notice, "+convert-to-slave", &ri, "");
-            }
+        if master_sane(m)
+            && ri.no_down_for(wait)
+            && t - ri.role_reported_time > wait
+            && send_slaveof(&m.renamed, &ri, Some(&m.inst.addr))
+        {
+            m.ev_on(Level::Notice, "+convert-to-slave", &ri, "");
         }
         return;
     }
@@ -333,10 +335,12 @@ pub fn replica_info(s: &mut Sentinel, name: &str, rname: &str, role: u32) {
             || !m.inst.addr.equals_host(&ri.slave_master_host))
     {
         let wait = m.failover_timeout;
-        if master_sane(m) && ri.no_down_for(wait) && t - ri.slave_conf_change_time > wait {
-            if send_slaveof(&m.renamed, &ri, Some(&m.inst.addr)) {
-                m.ev_on(Level::Notice, "+fix-slave-config", &ri, "");
-            }
+        if master_sane(m)
+            && ri.no_down_for(wait)
+            && t - ri.slave_conf_change_time > wait
+            && send_slaveof(&m.renamed, &ri, Some(&m.inst.addr))
+        {
+            m.ev_on(Level::Notice, "+fix-slave-config", &ri, "");
         }
     }
     if role == flag::SLAVE && ri.is(flag::RECONF_SENT | flag::RECONF_INPROG) {
