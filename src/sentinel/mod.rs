@@ -9,7 +9,8 @@
 //! links, sends PING / INFO / hellos, detects SDOWN and ODOWN, and drives
 //! the election and the failover (`failover.rs`). Client commands reach the
 //! state with one hop to the control executor. `config.rs` reads and
-//! rewrites the `sentinel` lines of the config file.
+//! rewrites the `sentinel` lines of the config file; `addr.rs` holds
+//! instance addresses (hostnames, resolve- and announce-hostnames).
 
 pub mod addr;
 pub mod commands;
