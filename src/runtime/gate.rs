@@ -276,13 +276,7 @@ impl Opener {
 /// atomic with one visit per core: `atomically` without checks.
 pub async fn write_atomically(parts: Vec<(usize, Job)>) -> Vec<Reply> {
     if current() != 0 {
-        // Inside a transaction that already holds these cores.
-        let futs = parts.into_iter().map(|(c, j)| mesh::run_on(c, vec![j]));
-        return futures_util::future::join_all(futs)
-            .await
-            .into_iter()
-            .flatten()
-            .collect();
+        return run_inside(parts).await;
     }
     let parts = parts.into_iter().map(|(core, job)| Part {
         core,
@@ -292,6 +286,17 @@ pub async fn write_atomically(parts: Vec<(usize, Job)>) -> Vec<Reply> {
     atomically(parts.collect())
         .await
         .expect("no check can fail")
+}
+
+/// Runs one job per core inside the current transaction, which already
+/// holds those cores.
+async fn run_inside(parts: Vec<(usize, Job)>) -> Vec<Reply> {
+    let futs = parts.into_iter().map(|(c, j)| mesh::run_on(c, vec![j]));
+    futures_util::future::join_all(futs)
+        .await
+        .into_iter()
+        .flatten()
+        .collect()
 }
 
 /// Check-free atomic work of many tasks on this core, sent together.
@@ -308,12 +313,7 @@ pub async fn write_atomically(parts: Vec<(usize, Job)>) -> Vec<Reply> {
 /// Inside a transaction, which already holds its cores, the jobs simply run.
 pub async fn together(parts: Vec<(usize, Job)>) -> Vec<Reply> {
     if current() != 0 {
-        let futs = parts.into_iter().map(|(c, j)| mesh::run_on(c, vec![j]));
-        return futures_util::future::join_all(futs)
-            .await
-            .into_iter()
-            .flatten()
-            .collect();
+        return run_inside(parts).await;
     }
     let done = Rc::new(RefCell::new(Done::default()));
     let start = QUEUE.with(|q| {
@@ -346,10 +346,21 @@ struct Done {
     waker: Option<Waker>,
 }
 
+/// One caller's parts (one job per core) and where its replies go.
+type Unit = (Vec<(usize, Job)>, Rc<RefCell<Done>>);
+
+/// One core's share of a round: the units' jobs there in arrival order,
+/// and each job's unit and part.
+struct Share {
+    core: usize,
+    jobs: Vec<Job>,
+    owners: Vec<(usize, usize)>,
+}
+
 /// Units waiting for `together`'s next visit on this core.
 #[derive(Default)]
 struct Queue {
-    units: Vec<(Vec<(usize, Job)>, Rc<RefCell<Done>>)>,
+    units: Vec<Unit>,
     /// A `run_queue` task is running.
     running: bool,
 }
@@ -371,32 +382,36 @@ async fn run_queue() {
         if units.is_empty() {
             return;
         }
-        // Per core: the units' jobs in arrival order, and whose they are.
-        let mut cores: Vec<(usize, Vec<Job>, Vec<(usize, usize)>)> = Vec::new();
+        let mut shares: Vec<Share> = Vec::new();
         let mut dones = Vec::with_capacity(units.len());
         for (u, (parts, done)) in units.into_iter().enumerate() {
             dones.push((done, vec![Reply::Nil; parts.len()]));
             for (p, (core, job)) in parts.into_iter().enumerate() {
-                let i = match cores.iter().position(|c| c.0 == core) {
+                let i = match shares.iter().position(|s| s.core == core) {
                     Some(i) => i,
                     None => {
-                        cores.push((core, Vec::new(), Vec::new()));
-                        cores.len() - 1
+                        shares.push(Share {
+                            core,
+                            jobs: Vec::new(),
+                            owners: Vec::new(),
+                        });
+                        shares.len() - 1
                     }
                 };
-                cores[i].1.push(job);
-                cores[i].2.push((u, p));
+                shares[i].jobs.push(job);
+                shares[i].owners.push((u, p));
             }
         }
-        let mut owners = Vec::with_capacity(cores.len());
-        let work = cores
+        let mut owners = Vec::with_capacity(shares.len());
+        let work = shares
             .into_iter()
-            .map(|(core, jobs, owner)| {
-                owners.push(owner);
+            .map(|s| {
+                owners.push(s.owners);
+                let jobs = s.jobs;
                 let job: Job =
                     Box::new(move || Reply::Array(jobs.into_iter().map(|j| j()).collect()));
                 Part {
-                    core,
+                    core: s.core,
                     check: None,
                     job,
                 }

@@ -5,6 +5,9 @@
 //! live on another core joins that core's batch, and each batch crosses the
 //! mesh as one message. Commands that need several cores (a split MGET, a
 //! coordinated RENAME, INFO ...) first wait for the batches sent so far.
+//! A multi-key command split over cores (MSET, MGET, DEL ...) is atomic: it
+//! joins the read's `transaction::Group` with the EXECs and split commands
+//! next to it, which runs before any other command of the read.
 //! Replies keep the order of the requests; effects of commands on
 //! different cores within one read may land in either order (as with
 //! pipelining against a Redis Cluster). Consecutive EXECs of single-core
