@@ -241,7 +241,6 @@ fn absent_features_are_refused_not_pretended() {
     let d = dir.path();
     for (bad, words) in [
         ("tls-port 6380", "does not support TLS"),
-        ("cluster-enabled yes", "cluster mode"),
         ("unixsocket /tmp/r.sock", "unix sockets"),
         ("socket-mark-id 7", "socket marks"),
         ("loadmodule /usr/lib/redis/x.so", "modules"),

@@ -125,8 +125,16 @@ fn redwing_replica_of_redis_master_full_sync_stream_and_partial_resync() {
         ),
         "ok"
     );
+    // The sync may already be loading the snapshot: as in Redis, SLAVEOF
+    // is not served while loading (-LOADING), so ask until it is served.
+    let port = master.port.to_string();
+    let mut again = String::new();
+    wait_for("SLAVEOF served", std::time::Duration::from_secs(10), || {
+        again = q(&mut r, &["SLAVEOF", "127.0.0.1", &port]);
+        !again.starts_with("-LOADING")
+    });
     assert_eq!(
-        q(&mut r, &["SLAVEOF", "127.0.0.1", &master.port.to_string()]),
+        again,
         "simple-string(\"OK Already connected to specified master\")"
     );
     wait_link_up(&replica);

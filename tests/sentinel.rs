@@ -117,9 +117,19 @@ fn is_master(s: &Server) -> bool {
     matches!(&role(s)[0], redis::Value::BulkString(b) if b == b"master")
 }
 
+/// INFO `section` of `s`, or "" when connecting or the command fails: a
+/// sentinel's SLAVEOF transaction ends with CLIENT KILL TYPE normal, which
+/// may close a polling connection mid-query (a test under load saw it).
+fn info_now(s: &Server, section: &str) -> String {
+    redis::Client::open(s.url())
+        .and_then(|c| c.get_connection_with_timeout(Duration::from_secs(2)))
+        .and_then(|mut c| cmd(&["INFO", section]).query(&mut c))
+        .unwrap_or_default()
+}
+
 /// A replica's master port and link state from INFO replication.
 fn replica_of(s: &Server) -> (Option<String>, Option<String>) {
-    let i = info(&mut s.conn(), "replication");
+    let i = info_now(s, "replication");
     (field(&i, "master_port"), field(&i, "master_link_status"))
 }
 
@@ -177,16 +187,7 @@ fn wait_all_name_master(sentinels: &[&Server], port: u16) {
 #[test]
 fn killed_master_is_failed_over_by_redwing_sentinels() {
     let (mut master, r1, r2) = master_and_two_replicas();
-    let scripts = tempfile::tempdir().unwrap();
-    let calls = scripts.path().join("calls");
-    let script = scripts.path().join("reconf.sh");
-    std::fs::write(
-        &script,
-        format!("#!/bin/sh\necho \"$@\" >> {}\n", calls.display()),
-    )
-    .unwrap();
-    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let extra = format!("sentinel client-reconfig-script mym {}\n", script.display());
+    let (_scripts, calls, extra) = reconf_script();
     let sentinels: Vec<Sentinel> = (0..3)
         .map(|_| sentinel(master.port, 2, &extra, false))
         .collect();
@@ -849,7 +850,7 @@ fn partition(redis_first: bool) {
         "the old master to become a replica of the new one",
         Duration::from_secs(40),
         || {
-            let i = info(&mut master.conn(), "replication");
+            let i = info_now(&master, "replication");
             field(&i, "master_host").as_deref() == Some(A_IP)
                 && field(&i, "master_port") == Some(new_port.to_string())
         },
@@ -1110,4 +1111,242 @@ fn script_queue_retries_limits_and_kills_as_redis() {
     let ours = run(false);
     let theirs = run(true);
     assert_eq!(ours, theirs);
+}
+
+/// A client-reconfig-script that appends its arguments to a file: the
+/// script's directory (kept alive by the caller), the file, and the
+/// sentinel.conf line naming the script.
+fn reconf_script() -> (tempfile::TempDir, PathBuf, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let calls = dir.path().join("calls");
+    let script = dir.path().join("reconf.sh");
+    std::fs::write(
+        &script,
+        format!("#!/bin/sh\necho \"$@\" >> {}\n", calls.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let line = format!("sentinel client-reconfig-script mym {}\n", script.display());
+    (dir, calls, line)
+}
+
+/// `field` of every entry of SENTINEL REPLICAS / SENTINELS mym.
+fn entries_field(s: &Server, sub: &str, field: &str) -> Vec<String> {
+    let v: Vec<Vec<String>> = cmd(&["SENTINEL", sub, "mym"]).query(&mut s.conn()).unwrap();
+    v.iter()
+        .map(|e| {
+            e.chunks(2)
+                .find(|p| p[0] == field)
+                .map(|p| p[1].clone())
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+fn master0_line(s: &Server) -> String {
+    info(&mut s.conn(), "sentinel")
+        .lines()
+        .find(|l| l.starts_with("master0:"))
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// resolve-hostnames and announce-hostnames as Redis 7.0 Sentinel: the
+/// master is monitored as `localhost`, the replica announces `localhost`
+/// (replica-announce-ip), the sentinels too (announce-ip). Two Redwing
+/// sentinels and a redis-sentinel see the same names; hellos, replies,
+/// `+switch-master`, the reconfig script and the config file carry the
+/// hostname, not the IP.
+#[test]
+fn hostnames_are_resolved_and_announced_as_redis_sentinel_does() {
+    let mut master = Server::start(&["--repl-diskless-sync-delay", "0"]);
+    let mp = master.port.to_string();
+    let r = Server::start(&[
+        "--replica-announce-ip",
+        "localhost",
+        "--replicaof",
+        "localhost",
+        &mp,
+    ]);
+    let rp = r.port.to_string();
+    let (_scripts, calls, script_line) = reconf_script();
+    // The flags come after the monitor line: they hold for the whole file.
+    let extra = format!(
+        "sentinel resolve-hostnames yes\nsentinel announce-hostnames yes\n\
+         sentinel announce-ip localhost\n{script_line}"
+    );
+    let sentinels: Vec<Sentinel> = [false, false, true]
+        .iter()
+        .map(|&redis| {
+            let bin = if redis {
+                "redis-sentinel"
+            } else {
+                redwing_bin()
+            };
+            sentinel_on(bin, ("localhost", master.port), 2, &extra, &[])
+        })
+        .collect();
+    let all: Vec<&Server> = sentinels.iter().map(|s| &s.s).collect();
+    let (ours, theirs) = (all[0], all[2]);
+    wait_discovery(&all, 1);
+    for s in &all {
+        assert_eq!(master_addr(s), ("localhost".into(), master.port));
+        assert_eq!(master_fields(s)["ip"], "localhost");
+        assert_eq!(
+            entries_field(s, "REPLICAS", "name"),
+            [format!("localhost:{rp}")]
+        );
+        assert_eq!(entries_field(s, "REPLICAS", "ip"), ["localhost"]);
+        // Every hello carried `localhost`, Redwing's and Redis's.
+        assert_eq!(
+            entries_field(s, "SENTINELS", "ip"),
+            ["localhost", "localhost"]
+        );
+    }
+    assert_eq!(
+        master0_line(ours),
+        format!("master0:name=mym,status=ok,address=localhost:{mp},slaves=1,sentinels=3")
+    );
+    assert_eq!(master0_line(ours), master0_line(theirs));
+    let conf = std::fs::read_to_string(&sentinels[0].conf).unwrap();
+    for l in [
+        format!("sentinel monitor mym localhost {mp} 2"),
+        format!("sentinel known-replica mym localhost {rp}"),
+        "sentinel resolve-hostnames yes".into(),
+        "sentinel announce-hostnames yes".into(),
+    ] {
+        assert!(conf.contains(&l), "{l}\n{conf}");
+    }
+    assert_eq!(
+        conf.matches("sentinel known-sentinel mym localhost ")
+            .count(),
+        2,
+        "{conf}"
+    );
+
+    wait_offsets_equal(&master, &[&r]);
+    let (msg, _) = kill_until_switch(&mut master, ours);
+    let want = format!("\r\nmym localhost {mp} localhost {rp}\r\n");
+    assert!(msg.ends_with(&want), "{msg}");
+    wait_for(
+        "every sentinel to name the replica",
+        Duration::from_secs(10),
+        || {
+            all.iter()
+                .all(|s| master_addr(s) == ("localhost".into(), r.port))
+        },
+    );
+    assert!(is_master(&r));
+    // The leader and two observers ran the script with hostnames.
+    wait_for(
+        "three reconfig script runs",
+        Duration::from_secs(10),
+        || std::fs::read_to_string(&calls).is_ok_and(|t| t.lines().count() >= 3),
+    );
+    let text = std::fs::read_to_string(&calls).unwrap();
+    for l in text.lines() {
+        let a: Vec<&str> = l.split(' ').collect();
+        assert!(a[1] == "leader" || a[1] == "observer", "{l}");
+        assert_eq!(
+            [a[0], a[2], a[3], a[4], a[5], a[6]],
+            ["mym", "start", "localhost", &mp[..], "localhost", &rp[..]],
+            "{text}"
+        );
+    }
+    // Announcing IPs again: the same address, as an IP, on both kinds.
+    for s in [ours, theirs] {
+        let ok: String = cmd(&["SENTINEL", "CONFIG", "SET", "announce-hostnames", "no"])
+            .query(&mut s.conn())
+            .unwrap();
+        assert_eq!(ok, "OK");
+        assert_eq!(master_addr(s), ("127.0.0.1".into(), r.port));
+    }
+}
+
+/// Runs `bin conf` (+ `--sentinel` for redwing) and returns what it wrote
+/// to stderr and stdout when it exits (10 s at most).
+fn failed_start(bin: &str, conf: &std::path::Path) -> String {
+    let mut c = std::process::Command::new(bin);
+    c.arg(conf);
+    if bin == redwing_bin() {
+        c.arg("--sentinel");
+    }
+    let mut child = Proc(
+        c.stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let limit = Instant::now() + Duration::from_secs(10);
+    while child.0.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < limit, "{bin} did not exit");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut out = String::new();
+    use std::io::Read;
+    for pipe in [
+        child.0.stderr.take().map(|p| Box::new(p) as Box<dyn Read>),
+        child.0.stdout.take().map(|p| Box::new(p) as Box<dyn Read>),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        let mut p = pipe;
+        p.read_to_string(&mut out).unwrap();
+    }
+    out
+}
+
+/// Without resolve-hostnames a hostname is refused where Redis refuses
+/// it, with Redis's words; with it, SENTINEL MONITOR takes `localhost`
+/// and answers with the IP unless announce-hostnames is on.
+#[test]
+fn hostnames_need_resolve_hostnames_as_in_redis() {
+    let master = Server::start(&[]);
+    let mp = master.port.to_string();
+    let ours = sentinel(master.port, 1, "", false);
+    let theirs = sentinel(master.port, 1, "", true);
+    let (mut ca, mut cb) = (ours.s.conn(), theirs.s.conn());
+    for args in [
+        &["SENTINEL", "MONITOR", "h", "localhost", &mp, "1"][..],
+        &["SENTINEL", "MONITOR", "h", "nosuch.invalid", &mp, "1"],
+        &["SENTINEL", "MONITOR", "h", "127.0.0.1", "abc", "1"],
+        &["SENTINEL", "MONITOR", "h", "127.0.0.1", "70000", "1"],
+        &["SENTINEL", "MONITOR", "h", "127.0.0.1", "-1", "1"],
+        &["SENTINEL", "MONITOR", "h", "127.0.0.1", &mp, "x"],
+        &["SENTINEL", "CONFIG", "SET", "resolve-hostnames", "yes"],
+        &["SENTINEL", "MONITOR", "h", "nosuch.invalid", &mp, "1"],
+        &["SENTINEL", "MONITOR", "h", "localhost", &mp, "1"],
+        &["SENTINEL", "GET-MASTER-ADDR-BY-NAME", "h"],
+        &[
+            "SENTINEL",
+            "IS-MASTER-DOWN-BY-ADDR",
+            "localhost",
+            &mp,
+            "0",
+            "*",
+        ],
+        &["SENTINEL", "CONFIG", "SET", "announce-hostnames", "yes"],
+        &["SENTINEL", "GET-MASTER-ADDR-BY-NAME", "h"],
+        &["SENTINEL", "CONFIG", "GET", "*hostnames"],
+        &["SENTINEL", "REMOVE", "h"],
+    ] {
+        assert_eq!(q(&mut ca, args), q(&mut cb, args), "{args:?}");
+    }
+    let a: Vec<String> = cmd(&["SENTINEL", "CONFIG", "GET", "resolve-hostnames"])
+        .query(&mut ca)
+        .unwrap();
+    assert_eq!(a, ["resolve-hostnames", "yes"]);
+    // A config file naming a hostname without resolve-hostnames: neither
+    // starts, both say why.
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("sentinel.conf");
+    for bin in [redwing_bin(), "redis-sentinel"] {
+        std::fs::write(&conf, format!("sentinel monitor mym localhost {mp} 1\n")).unwrap();
+        let out = failed_start(bin, &conf);
+        assert!(
+            out.contains("Can't resolve instance hostname."),
+            "{bin}: {out}"
+        );
+    }
 }

@@ -196,7 +196,7 @@ fn stats(f: &Figures) -> Reply {
         ("keys.count", int(keys)),
         (
             "keys.bytes-per-key",
-            int(if keys == 0 { 0 } else { net / keys }),
+            int(net.checked_div(keys).unwrap_or(0)),
         ),
         ("dataset.bytes", int(dataset)),
         (

@@ -282,8 +282,8 @@ pub enum Cross {
     /// Single-key command: never spans cores.
     Never,
     /// Split per core into the same command over that core's keys, run
-    /// concurrently, and merge (MGET, MSET, DEL, EXISTS ...). Non-atomic,
-    /// as in Redis Cluster.
+    /// atomically in one visit per core (`transaction::Group`, `gate::together`),
+    /// and merge (MGET, MSET, DEL, EXISTS ...).
     Split(Merge),
     /// Needs a coordinated, atomic run (MSETNX, RENAME, COPY ...).
     Coord(CoordFn),

@@ -923,36 +923,40 @@ fn command(_: &mut ClientState, args: &[Bytes]) -> Reply {
     }
 }
 
-/// COMMAND LIST [FILTERBY MODULE m | ACLCAT c | PATTERN p].
+/// COMMAND LIST [FILTERBY MODULE m | ACLCAT c | PATTERN p]: as Redis,
+/// every command followed by its subcommands (`config`, `config|get` ...).
 fn command_list(args: &[Bytes]) -> Reply {
-    let specs = &table().specs;
-    let keep: Box<dyn Fn(&Spec) -> bool> = match args {
+    let ids = crate::acl::category::ids();
+    let keep: Box<dyn Fn(usize) -> bool> = match args {
         [] => Box::new(|_| true),
         [f, kind, v] if is(f, "filterby") => {
             let v = v.clone();
             if is(kind, "module") {
                 Box::new(|_| false)
             } else if is(kind, "aclcat") {
-                Box::new(move |s| {
-                    categories(s)
-                        .iter()
-                        .any(|c| c.as_bytes().eq_ignore_ascii_case(&v))
-                })
+                let cat = std::str::from_utf8(&v)
+                    .ok()
+                    .and_then(crate::acl::category::by_name)
+                    .unwrap_or(0);
+                Box::new(move |id| ids.masks[id] & cat != 0)
             } else if is(kind, "pattern") {
-                Box::new(move |s| crate::glob::matches(&v, s.name.as_bytes(), true))
+                Box::new(move |id| crate::glob::matches(&v, ids.names[id].as_bytes(), true))
             } else {
                 return err(errors::SYNTAX);
             }
         }
         _ => return err(errors::SYNTAX),
     };
-    Reply::Array(
-        specs
-            .iter()
-            .filter(|s| keep(s))
-            .map(|s| Reply::bulk(s.name))
-            .collect(),
-    )
+    let mut out = Vec::new();
+    for row in 0..table().specs.len() {
+        let subs = ids.subs.get(&row).map_or(&[][..], |v| v.as_slice());
+        for id in std::iter::once(row).chain(subs.iter().copied()) {
+            if keep(id) {
+                out.push(Reply::bulk(ids.names[id].as_str()));
+            }
+        }
+    }
+    Reply::Array(out)
 }
 
 /// COMMAND GETKEYS: the keys of a full command, from its key positions.

@@ -2,10 +2,11 @@
 //! and LCS, with Redis 7.0's replies and error texts.
 //!
 //! Every command runs on the core that owns its key. When the keys of a
-//! multi-key command live on several cores: MGET is split per core (reads
-//! need no atomicity); MSET and MSETNX hold the gates of every involved
-//! core (`runtime::Txn`) so no client ever sees them half done; LCS reads
-//! both values under the gates and computes on the coordinating core.
+//! multi-key command live on several cores: MGET and MSET are split per
+//! core and run atomically in one visit per core (`gate::together`);
+//! MSETNX holds the gates of every involved core (`runtime::Txn`) to check
+//! before it sets, so no client ever sees them half done; LCS reads both
+//! values under the gates and computes on the coordinating core.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -344,8 +345,8 @@ fn msetnx_across(c: ClientRef, args: Vec<Bytes>) -> CoordFuture {
 
 /// MSETNX over keys on several cores, atomically: it must first check that
 /// no key exists anywhere, so it holds every involved core in a
-/// transaction, checks, then sets. (MSET is split per core instead, as
-/// across the nodes of a cluster.)
+/// transaction, checks, then sets. (MSET needs no check: it is split per
+/// core and run in one atomic visit per core.)
 async fn msetnx_txn(c: ClientRef, args: Vec<Bytes>) -> Reply {
     if args.len().is_multiple_of(2) {
         return errors::wrong_args("msetnx");

@@ -17,6 +17,7 @@ use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
+use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
@@ -275,13 +276,7 @@ impl Opener {
 /// atomic with one visit per core: `atomically` without checks.
 pub async fn write_atomically(parts: Vec<(usize, Job)>) -> Vec<Reply> {
     if current() != 0 {
-        // Inside a transaction that already holds these cores.
-        let futs = parts.into_iter().map(|(c, j)| mesh::run_on(c, vec![j]));
-        return futures_util::future::join_all(futs)
-            .await
-            .into_iter()
-            .flatten()
-            .collect();
+        return run_inside(parts).await;
     }
     let parts = parts.into_iter().map(|(core, job)| Part {
         core,
@@ -291,6 +286,156 @@ pub async fn write_atomically(parts: Vec<(usize, Job)>) -> Vec<Reply> {
     atomically(parts.collect())
         .await
         .expect("no check can fail")
+}
+
+/// Runs one job per core inside the current transaction, which already
+/// holds those cores.
+async fn run_inside(parts: Vec<(usize, Job)>) -> Vec<Reply> {
+    let futs = parts.into_iter().map(|(c, j)| mesh::run_on(c, vec![j]));
+    futures_util::future::join_all(futs)
+        .await
+        .into_iter()
+        .flatten()
+        .collect()
+}
+
+/// Check-free atomic work of many tasks on this core, sent together.
+///
+/// `atomically` holds the lower cores' gates for a hop, so atomic work
+/// from one core runs one unit after another. `together` lets the units
+/// that arrive while one is in flight share the next visit: they are
+/// queued, and one task per core runs the queue as a single `atomically`
+/// (each core's part runs the units' jobs in arrival order), so N units
+/// cost one visit per core instead of N. Running several atomic units back
+/// to back as one indivisible step keeps each atomic and in order.
+///
+/// `parts` are one job per distinct core; returns their replies in order.
+/// Inside a transaction, which already holds its cores, the jobs simply run.
+pub async fn together(parts: Vec<(usize, Job)>) -> Vec<Reply> {
+    if current() != 0 {
+        return run_inside(parts).await;
+    }
+    let done = Rc::new(RefCell::new(Done::default()));
+    let start = QUEUE.with(|q| {
+        let mut q = q.borrow_mut();
+        q.units.push((parts, done.clone()));
+        !std::mem::replace(&mut q.running, true)
+    });
+    if start {
+        // A task of its own: a unit's caller may go away (its connection
+        // closes), the queue must still drain.
+        glommio::spawn_local(run_queue()).detach();
+    }
+    std::future::poll_fn(|cx| {
+        let mut d = done.borrow_mut();
+        match d.replies.take() {
+            Some(r) => Poll::Ready(r),
+            None => {
+                d.waker = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        }
+    })
+    .await
+}
+
+/// A queued unit's replies, when its visit is done.
+#[derive(Default)]
+struct Done {
+    replies: Option<Vec<Reply>>,
+    waker: Option<Waker>,
+}
+
+/// One caller's parts (one job per core) and where its replies go.
+type Unit = (Vec<(usize, Job)>, Rc<RefCell<Done>>);
+
+/// One core's share of a round: the units' jobs there in arrival order,
+/// and each job's unit and part.
+struct Share {
+    core: usize,
+    jobs: Vec<Job>,
+    owners: Vec<(usize, usize)>,
+}
+
+/// Units waiting for `together`'s next visit on this core.
+#[derive(Default)]
+struct Queue {
+    units: Vec<Unit>,
+    /// A `run_queue` task is running.
+    running: bool,
+}
+
+thread_local! {
+    static QUEUE: RefCell<Queue> = RefCell::new(Queue::default());
+}
+
+/// Runs the queued units, all that are waiting as one `atomically` each
+/// round, until none is left.
+async fn run_queue() {
+    loop {
+        let units = QUEUE.with(|q| {
+            let mut q = q.borrow_mut();
+            let units = std::mem::take(&mut q.units);
+            q.running = !units.is_empty();
+            units
+        });
+        if units.is_empty() {
+            return;
+        }
+        let mut shares: Vec<Share> = Vec::new();
+        let mut dones = Vec::with_capacity(units.len());
+        for (u, (parts, done)) in units.into_iter().enumerate() {
+            dones.push((done, vec![Reply::Nil; parts.len()]));
+            for (p, (core, job)) in parts.into_iter().enumerate() {
+                let i = match shares.iter().position(|s| s.core == core) {
+                    Some(i) => i,
+                    None => {
+                        shares.push(Share {
+                            core,
+                            jobs: Vec::new(),
+                            owners: Vec::new(),
+                        });
+                        shares.len() - 1
+                    }
+                };
+                shares[i].jobs.push(job);
+                shares[i].owners.push((u, p));
+            }
+        }
+        let mut owners = Vec::with_capacity(shares.len());
+        let work = shares
+            .into_iter()
+            .map(|s| {
+                owners.push(s.owners);
+                let jobs = s.jobs;
+                let job: Job =
+                    Box::new(move || Reply::Array(jobs.into_iter().map(|j| j()).collect()));
+                Part {
+                    core: s.core,
+                    check: None,
+                    job,
+                }
+            })
+            .collect();
+        let replies = atomically(work).await.expect("no check can fail");
+        for (r, owner) in replies.into_iter().zip(owners) {
+            let rs = match r {
+                Reply::Array(rs) => rs,
+                // The core could not be reached (shutdown).
+                e => vec![e; owner.len()],
+            };
+            for (r, (u, p)) in rs.into_iter().zip(owner) {
+                dones[u].1[p] = r;
+            }
+        }
+        for (done, replies) in dones {
+            let mut d = done.borrow_mut();
+            d.replies = Some(replies);
+            if let Some(w) = d.waker.take() {
+                w.wake();
+            }
+        }
+    }
 }
 
 /// A condition tested on a core with its gate taken, before the work runs

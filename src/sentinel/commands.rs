@@ -9,6 +9,8 @@ use std::pin::Pin;
 
 use bytes::Bytes;
 
+use super::addr::{self, Addr};
+use super::config::{create_error, Kind};
 use super::{failover, flag, monitor, now, with, Inst, Level, Master, Sentinel};
 use crate::commands::flags::*;
 use crate::commands::{spec, ClientRef, Cross, Handler, Spec};
@@ -185,12 +187,13 @@ fn info_section(s: &Sentinel) -> String {
         } else {
             "ok"
         };
-        let (ip, port) = m.current_addr();
+        let a = m.current_addr();
         let _ = write!(
             o,
-            "master{i}:name={},status={status},address={}:{port},slaves={},sentinels={}\r\n",
+            "master{i}:name={},status={status},address={}:{},slaves={},sentinels={}\r\n",
             m.name(),
-            ip,
+            a.announced(),
+            a.port,
             m.replicas.len(),
             m.sentinels.len() + 1
         );
@@ -334,8 +337,11 @@ fn run(s: &mut Sentinel, a: &[String]) -> Reply {
         },
         "get-master-addr-by-name" => match s.masters.get(&a[2]) {
             Some(m) => {
-                let (ip, port) = m.current_addr();
-                Reply::Array(vec![Reply::bulk(ip), Reply::bulk(port.to_string())])
+                let a = m.current_addr();
+                Reply::Array(vec![
+                    Reply::bulk(a.announced()),
+                    Reply::bulk(a.port.to_string()),
+                ])
             }
             None => Reply::NilArray,
         },
@@ -398,11 +404,15 @@ fn is_master_down(s: &mut Sentinel, a: &[String]) -> Reply {
     let Ok(req_epoch) = a[4].parse::<i64>() else {
         return err(crate::protocol::errors::NOT_INTEGER);
     };
-    let name = s
-        .masters
-        .values()
-        .find(|m| m.inst.ip == a[2] && m.inst.port as i64 == port)
-        .map(|m| m.name().to_string());
+    // The master is named by address: a hostname matches by what it
+    // resolves to, or by name while it does not resolve.
+    let asked = Addr::new(&a[2], port, true).ok();
+    let name = asked.and_then(|asked| {
+        s.masters
+            .values()
+            .find(|m| m.inst.addr.same(&asked))
+            .map(|m| m.name().to_string())
+    });
     let down = !s.tilt
         && name
             .as_ref()
@@ -449,26 +459,29 @@ fn ckquorum(m: &Master) -> Reply {
     err(e)
 }
 
+/// SENTINEL MONITOR name host port quorum: a hostname needs
+/// resolve-hostnames and must resolve now.
 fn monitor_cmd(s: &mut Sentinel, a: &[String]) -> Reply {
     let Ok(quorum) = a[5].parse::<i64>() else {
-        return err(crate::protocol::errors::NOT_INTEGER);
+        return err("ERR Invalid quorum");
+    };
+    let Ok(port) = a[4].parse::<i64>() else {
+        return err("ERR Invalid port");
     };
     if quorum <= 0 {
         return err("ERR Quorum must be 1 or greater.");
     }
-    let Ok(port) = a[4].parse::<i64>() else {
-        return err(crate::protocol::errors::NOT_INTEGER);
-    };
-    if !(1..=65535).contains(&port) {
-        return err("ERR Invalid port number");
-    }
-    if a[3].parse::<std::net::IpAddr>().is_err() && !s.resolve_hostnames {
+    if addr::resolve(&a[3]).is_none() {
         return err("ERR Invalid IP address or hostname specified");
     }
+    let at = match Addr::new(&a[3], port, true) {
+        Ok(at) => at,
+        Err(b) => return err(format!("ERR {}", create_error(Kind::Master, Some(b)))),
+    };
     if s.masters.contains_key(&a[2]) {
-        return err("ERR Duplicate master name.");
+        return err(format!("ERR {}", create_error(Kind::Master, None)));
     }
-    let m = Master::new(a[2].clone(), a[3].clone(), port as u16, quorum as u32);
+    let m = Master::new(a[2].clone(), at, quorum as u32);
     m.ev(Level::Warning, "+monitor", &format!(" quorum {quorum}"));
     s.masters.insert(a[2].clone(), m);
     s.dirty = true;
@@ -574,8 +587,8 @@ fn describe(i: &Inst, m: Option<&Master>) -> Reply {
     let t = now();
     let mut f: Vec<(&str, String)> = vec![
         ("name", i.name.clone()),
-        ("ip", i.ip.clone()),
-        ("port", i.port.to_string()),
+        ("ip", i.addr.announced().to_string()),
+        ("port", i.addr.port.to_string()),
         ("runid", i.runid.clone()),
         ("flags", flags_text(i)),
         (
@@ -662,8 +675,8 @@ fn describe(i: &Inst, m: Option<&Master>) -> Reply {
 fn config_values(s: &Sentinel) -> [(&'static str, String); 6] {
     let yes_no = |b: bool| if b { "yes" } else { "no" }.to_string();
     [
-        ("resolve-hostnames", yes_no(s.resolve_hostnames)),
-        ("announce-hostnames", yes_no(s.announce_hostnames)),
+        ("resolve-hostnames", yes_no(addr::resolve_hostnames())),
+        ("announce-hostnames", yes_no(addr::announce_hostnames())),
         ("announce-ip", s.announce_ip.clone()),
         ("announce-port", s.announce_port.to_string()),
         ("sentinel-user", s.sentinel_user.clone()),
@@ -699,9 +712,9 @@ fn config_cmd(s: &mut Sentinel, a: &[String]) -> Reply {
                 "resolve-hostnames" | "announce-hostnames" => {
                     let Some(v) = yes_no else { return invalid() };
                     if opt == "resolve-hostnames" {
-                        s.resolve_hostnames = v;
+                        addr::set_resolve_hostnames(v);
                     } else {
-                        s.announce_hostnames = v;
+                        addr::set_announce_hostnames(v);
                     }
                 }
                 "announce-ip" => s.announce_ip = val.clone(),

@@ -5,6 +5,7 @@
 
 use std::io::Write;
 
+use super::addr::{self, Addr, Bad};
 use super::timing::{get, T};
 use super::{flag, Inst, Master, Sentinel};
 
@@ -13,13 +14,77 @@ fn num(s: &str) -> Result<i64, String> {
         .map_err(|_| format!("'{s}' is not a number"))
 }
 
-fn port(s: &str) -> Option<u16> {
-    s.parse::<u16>().ok().filter(|p| *p > 0)
+/// C's atoi, as Redis reads ports and quorums here: leading digits, 0
+/// when there are none.
+fn atoi(s: &str) -> i64 {
+    let t = s.trim_start();
+    let (sign, digits) = match t.strip_prefix('-') {
+        Some(r) => (-1, r),
+        None => (1, t.strip_prefix('+').unwrap_or(t)),
+    };
+    let end = digits
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(digits.len());
+    sign * digits[..end].parse::<i64>().unwrap_or(0)
+}
+
+/// What kind of instance could not be created.
+#[derive(Clone, Copy)]
+pub enum Kind {
+    Master,
+    Replica,
+    Sentinel,
+}
+
+/// sentinelCheckCreateInstanceErrors: `dup` for a name already taken.
+pub fn create_error(kind: Kind, why: Option<Bad>) -> &'static str {
+    match (why, kind) {
+        (None, Kind::Master) => "Duplicate master name.",
+        (None, Kind::Replica) => "Duplicate hostname and port for replica.",
+        (None, Kind::Sentinel) => "Duplicate runid for sentinel.",
+        (Some(Bad::Unresolved), _) => "Can't resolve instance hostname.",
+        (Some(Bad::Port), _) => "Invalid port number.",
+    }
+}
+
+/// An instance address from a config line: hostnames that do not
+/// resolve yet are kept with resolve-hostnames.
+fn config_addr(kind: Kind, host: &str, port: &str) -> Result<Addr, String> {
+    Addr::new(host, atoi(port), true).map_err(|b| create_error(kind, Some(b)).to_string())
 }
 
 /// Applies one `sentinel <args...>` config line (args without "sentinel").
 pub fn line(args: &[String]) -> Result<(), String> {
+    static FLAGS_READ: std::sync::Once = std::sync::Once::new();
+    FLAGS_READ.call_once(read_hostname_flags);
     super::with_parsed(|s| apply(s, args))
+}
+
+/// resolve-hostnames and announce-hostnames hold for the whole file, as
+/// Redis applies them before any monitor line (its "pre-monitor" config):
+/// addresses and replica names read earlier in the file depend on them.
+/// Their lines are still applied (and checked) in place.
+fn read_hostname_flags() {
+    let Some(body) = crate::config::file().and_then(|f| std::fs::read_to_string(f).ok()) else {
+        return;
+    };
+    for l in body.lines() {
+        let Some(a) = crate::protocol::inline::split_args(l.trim().as_bytes()) else {
+            continue;
+        };
+        let a: Vec<String> = a
+            .iter()
+            .map(|x| String::from_utf8_lossy(x).to_ascii_lowercase())
+            .collect();
+        if a.len() != 3 || a[0] != "sentinel" {
+            continue;
+        }
+        match (a[1].as_str(), yes_no(&a[2])) {
+            ("resolve-hostnames", Ok(v)) => addr::set_resolve_hostnames(v),
+            ("announce-hostnames", Ok(v)) => addr::set_announce_hostnames(v),
+            _ => {}
+        }
+    }
 }
 
 fn master<'a>(s: &'a mut Sentinel, name: &str) -> Result<&'a mut Master, String> {
@@ -44,15 +109,15 @@ fn apply(s: &mut Sentinel, a: &[String]) -> Result<(), String> {
     let n = a.len();
     match (sub.as_str(), n) {
         ("monitor", 5) => {
-            let quorum = num(&a[4])?;
+            let quorum = atoi(&a[4]);
             if quorum <= 0 {
                 return Err("Quorum must be 1 or greater.".into());
             }
+            let addr = config_addr(Kind::Master, &a[2], &a[3])?;
             if s.masters.contains_key(&a[1]) {
-                return Err("Duplicated master name.".into());
+                return Err(create_error(Kind::Master, None).into());
             }
-            let p = port(&a[3]).ok_or("Invalid port number")?;
-            let m = Master::new(a[1].clone(), a[2].clone(), p, quorum as u32);
+            let m = Master::new(a[1].clone(), addr, quorum as u32);
             s.masters.insert(a[1].clone(), m);
         }
         ("down-after-milliseconds", 3) => {
@@ -118,21 +183,22 @@ fn apply(s: &mut Sentinel, a: &[String]) -> Result<(), String> {
             master(s, &a[1])?.leader_epoch = v;
         }
         ("known-slave" | "known-replica", 4) => {
-            let p = port(&a[3]).ok_or("Wrong hostname or port for replica.")?;
             let m = master(s, &a[1])?;
-            m.add_replica(&a[2], p);
+            let addr = config_addr(Kind::Replica, &a[2], &a[3])?;
+            if m.add_replica(addr).is_none() {
+                return Err(create_error(Kind::Replica, None).into());
+            }
         }
-        ("known-sentinel", 4 | 5) => {
-            let p = port(&a[3]).ok_or("Wrong hostname or port for sentinel.")?;
+        // The old form without a run id is ignored, as in Redis.
+        ("known-sentinel", 4) => {}
+        ("known-sentinel", 5) => {
             let m = master(s, &a[1])?;
-            let runid = a.get(4).cloned().unwrap_or_default();
-            let mut i = Inst::new(
-                flag::SENTINEL,
-                runid.clone(),
-                a[2].clone(),
-                p,
-                m.inst.down_after,
-            );
+            let addr = config_addr(Kind::Sentinel, &a[2], &a[3])?;
+            let runid = a[4].clone();
+            if m.sentinels.contains_key(&runid) {
+                return Err(create_error(Kind::Sentinel, None).into());
+            }
+            let mut i = Inst::new(flag::SENTINEL, runid.clone(), addr, m.inst.down_after);
             i.runid = runid.clone();
             m.sentinels.insert(runid, i);
         }
@@ -145,8 +211,8 @@ fn apply(s: &mut Sentinel, a: &[String]) -> Result<(), String> {
                 .map_err(|_| "Please specify a valid port number".to_string())?
         }
         ("deny-scripts-reconfig", 2) => s.deny_scripts_reconfig = yes_no(&a[1])?,
-        ("resolve-hostnames", 2) => s.resolve_hostnames = yes_no(&a[1])?,
-        ("announce-hostnames", 2) => s.announce_hostnames = yes_no(&a[1])?,
+        ("resolve-hostnames", 2) => addr::set_resolve_hostnames(yes_no(&a[1])?),
+        ("announce-hostnames", 2) => addr::set_announce_hostnames(yes_no(&a[1])?),
         _ => return Err("Unrecognized sentinel configuration statement.".into()),
     }
     Ok(())
@@ -173,16 +239,22 @@ pub fn lines(s: &Sentinel) -> Vec<String> {
     if !s.deny_scripts_reconfig {
         out.push("sentinel deny-scripts-reconfig no".into());
     }
-    if s.resolve_hostnames {
+    // Before the monitor lines: they need it to read hostnames.
+    if addr::resolve_hostnames() {
         out.push("sentinel resolve-hostnames yes".into());
     }
-    if s.announce_hostnames {
+    if addr::announce_hostnames() {
         out.push("sentinel announce-hostnames yes".into());
     }
     for m in s.masters.values() {
         let name = m.name();
-        let (ip, port) = m.current_addr();
-        out.push(format!("sentinel monitor {name} {ip} {port} {}", m.quorum));
+        let cur = m.current_addr();
+        out.push(format!(
+            "sentinel monitor {name} {} {} {}",
+            cur.announced(),
+            cur.port,
+            m.quorum
+        ));
         if m.inst.down_after != get(T::DefaultDownAfter) {
             out.push(format!(
                 "sentinel down-after-milliseconds {name} {}",
@@ -228,24 +300,25 @@ pub fn lines(s: &Sentinel) -> Vec<String> {
         out.push(format!("sentinel config-epoch {name} {}", m.config_epoch));
         out.push(format!("sentinel leader-epoch {name} {}", m.leader_epoch));
         for r in m.replicas.values() {
-            // The promoted replica is the master address now.
-            if (r.ip.as_str(), r.port) == (ip.as_str(), port) {
-                continue;
-            }
-            out.push(format!("sentinel known-replica {name} {} {}", r.ip, r.port));
-        }
-        if m.failover_state >= super::Failover::ReconfSlaves
-            && (m.inst.ip.as_str(), m.inst.port) != (ip.as_str(), port)
-        {
+            // The promoted replica is the master address now: the old
+            // master takes its place among the replicas.
+            let a = if r.addr.same(cur) {
+                &m.inst.addr
+            } else {
+                &r.addr
+            };
             out.push(format!(
                 "sentinel known-replica {name} {} {}",
-                m.inst.ip, m.inst.port
+                a.announced(),
+                a.port
             ));
         }
         for p in m.sentinels.values().filter(|p| !p.runid.is_empty()) {
             out.push(format!(
                 "sentinel known-sentinel {name} {} {} {}",
-                p.ip, p.port, p.runid
+                p.addr.announced(),
+                p.addr.port,
+                p.runid
             ));
         }
         for (old, new) in m.renamed.pairs() {
@@ -337,7 +410,7 @@ mod tests {
         apply(&mut st, &s(&["current-epoch", "3"])).unwrap();
         assert_eq!(
             apply(&mut st, &s(&["monitor", "m", "127.0.0.1", "6379", "2"])).unwrap_err(),
-            "Duplicated master name."
+            "Duplicate master name."
         );
         assert_eq!(
             apply(&mut st, &s(&["parallel-syncs", "x", "1"])).unwrap_err(),

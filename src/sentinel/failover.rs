@@ -4,6 +4,7 @@
 //! sentinelFailoverSwitchToPromotedSlave), the reconfiguration
 //! transaction, and the scripts.
 
+use super::addr::Addr;
 use super::link::{self, Asked};
 use super::timing::{get, T};
 use super::{event, flag, now, Failover, Inst, Level, Master, Sentinel};
@@ -264,17 +265,18 @@ fn select_replica(m: &Master) -> Option<String> {
     c.first().map(|r| r.name.clone())
 }
 
-/// sentinelSendSlaveOf: the reconfiguration as one transaction (SLAVEOF,
-/// never REPLICAOF; replies ignored, the next INFO tells).
-pub fn send_slaveof(renamed: &link::Renames, ri: &Inst, to: Option<(&str, u16)>) -> bool {
+/// sentinelSendSlaveOf: the reconfiguration as one transaction (SLAVEOF
+/// the announced address, never REPLICAOF; replies ignored, the next INFO
+/// tells).
+pub fn send_slaveof(renamed: &link::Renames, ri: &Inst, to: Option<&Addr>) -> bool {
     let Some(l) = super::link(ri.uid, false) else {
         return false;
     };
     let port;
     let slaveof: Vec<&str> = match to {
-        Some((ip, p)) => {
-            port = p.to_string();
-            vec!["SLAVEOF", ip, &port]
+        Some(a) => {
+            port = a.port.to_string();
+            vec!["SLAVEOF", a.announced(), &port]
         }
         None => vec!["SLAVEOF", "NO", "ONE"],
     };
@@ -308,8 +310,7 @@ pub fn replica_info(s: &mut Sentinel, name: &str, rname: &str, role: u32) {
         super::crash_if(s, super::CRASH_AFTER_PROMOTION);
         let m = s.masters.get_mut(name).unwrap();
         m.ev(Level::Warning, "+failover-state-reconf-slaves", "");
-        let from = (m.inst.ip.clone(), m.inst.port);
-        reconf_script(m, "leader", (&from.0, from.1), (&ri.ip, ri.port));
+        reconf_script(m, "leader", &m.inst.addr, &ri.addr);
         force_hello(m);
         // Reconfigure the other replicas now, not at the next tick.
         reconf_next(s, name);
@@ -319,25 +320,27 @@ pub fn replica_info(s: &mut Sentinel, name: &str, rname: &str, role: u32) {
         // A replica that says it is a master (the old master back):
         // make it a replica again once things are stable.
         let wait = get(T::PublishPeriod) * 4;
-        if master_sane(m) && ri.no_down_for(wait) && t - ri.role_reported_time > wait {
-            let (ip, port) = (m.inst.ip.clone(), m.inst.port);
-            if send_slaveof(&m.renamed, &ri, Some((&ip, port))) {
-                m.ev_on(Level::Notice, "+convert-to-slave", &ri, "");
-            }
+        if master_sane(m)
+            && ri.no_down_for(wait)
+            && t - ri.role_reported_time > wait
+            && send_slaveof(&m.renamed, &ri, Some(&m.inst.addr))
+        {
+            m.ev_on(Level::Notice, "+convert-to-slave", &ri, "");
         }
         return;
     }
     if role == flag::SLAVE
         && !m.inst.is(flag::FAILOVER_IN_PROGRESS)
-        && (ri.slave_master_port != m.inst.port
-            || !ri.slave_master_host.eq_ignore_ascii_case(&m.inst.ip))
+        && (ri.slave_master_port != m.inst.addr.port
+            || !m.inst.addr.equals_host(&ri.slave_master_host))
     {
         let wait = m.failover_timeout;
-        if master_sane(m) && ri.no_down_for(wait) && t - ri.slave_conf_change_time > wait {
-            let (ip, port) = (m.inst.ip.clone(), m.inst.port);
-            if send_slaveof(&m.renamed, &ri, Some((&ip, port))) {
-                m.ev_on(Level::Notice, "+fix-slave-config", &ri, "");
-            }
+        if master_sane(m)
+            && ri.no_down_for(wait)
+            && t - ri.slave_conf_change_time > wait
+            && send_slaveof(&m.renamed, &ri, Some(&m.inst.addr))
+        {
+            m.ev_on(Level::Notice, "+fix-slave-config", &ri, "");
         }
     }
     if role == flag::SLAVE && ri.is(flag::RECONF_SENT | flag::RECONF_INPROG) {
@@ -345,7 +348,11 @@ pub fn replica_info(s: &mut Sentinel, name: &str, rname: &str, role: u32) {
             return;
         };
         let r = m.replicas.get_mut(rname).unwrap();
-        if r.is(flag::RECONF_SENT) && r.slave_master_host == p.ip && r.slave_master_port == p.port {
+        if r.is(flag::RECONF_SENT)
+            && !r.slave_master_host.is_empty()
+            && p.addr.equals_host(&r.slave_master_host)
+            && r.slave_master_port == p.addr.port
+        {
             r.flags &= !flag::RECONF_SENT;
             r.flags |= flag::RECONF_INPROG;
             let r = r.clone();
@@ -408,7 +415,7 @@ fn reconf_next(s: &mut Sentinel, name: &str) {
         if r.is(flag::RECONF_SENT | flag::RECONF_INPROG | flag::DISCONNECTED) {
             continue;
         }
-        if send_slaveof(&m.renamed, r, Some((&p.ip, p.port))) {
+        if send_slaveof(&m.renamed, r, Some(&p.addr)) {
             r.flags |= flag::RECONF_SENT;
             r.slave_reconf_sent_time = t;
             let r = r.clone();
@@ -451,7 +458,7 @@ fn detect_end(m: &mut Master) {
             if r.is(flag::RECONF_DONE | flag::RECONF_SENT | flag::PROMOTED | flag::DISCONNECTED) {
                 continue;
             }
-            if send_slaveof(&m.renamed, r, Some((&p.ip, p.port))) {
+            if send_slaveof(&m.renamed, r, Some(&p.addr)) {
                 r.flags |= flag::RECONF_SENT;
                 let r = r.clone();
                 m.ev_on(Level::Notice, "+slave-reconf-sent-be", &r, "");
@@ -466,44 +473,53 @@ pub fn switch_to_promoted(s: &mut Sentinel, name: &str) {
     let Some(p) = m.promoted.as_ref().and_then(|p| m.replicas.get(p)).cloned() else {
         return;
     };
+    let (old, new) = (&m.inst.addr, &p.addr);
     event(
         Level::Warning,
         "+switch-master",
         None,
-        &format!("{name} {} {} {} {}", m.inst.ip, m.inst.port, p.ip, p.port),
+        &format!(
+            "{name} {} {} {} {}",
+            old.announced(),
+            old.port,
+            new.announced(),
+            new.port
+        ),
         "",
     );
-    reset_and_change_address(s, name, &p.ip, p.port);
+    reset_and_change_address(s, name, &p.addr.host, p.addr.port);
 }
 
-/// sentinelResetMasterAndChangeAddress: the master is now at `ip:port`;
+/// sentinelResetMasterAndChangeAddress: the master is now at `host:port`;
 /// the other replicas and the old master become its replicas, the
-/// sentinels stay.
-pub fn reset_and_change_address(s: &mut Sentinel, name: &str, ip: &str, port: u16) {
+/// sentinels stay. False (nothing changed) if `host` does not resolve.
+pub fn reset_and_change_address(s: &mut Sentinel, name: &str, host: &str, port: u16) -> bool {
+    let Ok(new) = Addr::new(host, port as i64, false) else {
+        return false;
+    };
     let m = s.masters.get_mut(name).unwrap();
-    let mut addrs: Vec<(String, u16)> = m
+    let mut addrs: Vec<Addr> = m
         .replicas
         .values()
-        .filter(|r| (r.ip.as_str(), r.port) != (ip, port))
-        .map(|r| (r.ip.clone(), r.port))
+        .filter(|r| !r.addr.same(&new))
+        .map(|r| r.addr.clone())
         .collect();
-    if (m.inst.ip.as_str(), m.inst.port) != (ip, port) {
-        addrs.push((m.inst.ip.clone(), m.inst.port));
+    if !new.same(&m.inst.addr) {
+        addrs.push(m.inst.addr.clone());
     }
     reset(m, false);
-    m.inst.ip = ip.to_string();
-    m.inst.port = port;
-    for (rip, rport) in addrs {
-        if m.add_replica(&rip, rport) {
-            let r = m
-                .replicas
-                .get(&format!("{}:{rport}", link::bracket(&rip)))
-                .unwrap()
-                .clone();
+    m.inst.addr = new;
+    for a in addrs {
+        // Resolved again, as Redis creates them anew.
+        let Ok(a) = Addr::new(&a.host, a.port as i64, true) else {
+            continue;
+        };
+        if let Some(r) = m.add_replica(a) {
             m.ev_on(Level::Notice, "+slave", &r, "");
         }
     }
     s.dirty = true;
+    true
 }
 
 /// sentinelResetMaster: forget the replicas (and the sentinels when
@@ -519,16 +535,17 @@ pub fn reset(m: &mut Master, sentinels_too: bool) {
     }
     super::drop_links(m.inst.uid);
     let old = m.inst.clone();
-    m.inst = Inst::new(flag::MASTER, old.name, old.ip, old.port, old.down_after);
+    m.inst = Inst::new(flag::MASTER, old.name, old.addr, old.down_after);
     m.failover_state = Failover::None;
     m.failover_state_change_time = 0;
     m.failover_start_time = 0;
     m.promoted = None;
 }
 
-/// Runs client-reconfig-script `<master> <role> start <from> <to>` (in
+/// Runs client-reconfig-script `<master> <role> start <from-host>
+/// <from-port> <to-host> <to-port>` with the announced addresses (in
 /// Redis 7.0 the state is always "start").
-pub fn reconf_script(m: &Master, role: &str, from: (&str, u16), to: (&str, u16)) {
+pub fn reconf_script(m: &Master, role: &str, from: &Addr, to: &Addr) {
     if m.client_reconfig_script.is_empty() {
         return;
     }
@@ -538,10 +555,10 @@ pub fn reconf_script(m: &Master, role: &str, from: (&str, u16), to: (&str, u16))
             m.name().to_string(),
             role.to_string(),
             "start".to_string(),
-            from.0.to_string(),
-            from.1.to_string(),
-            to.0.to_string(),
-            to.1.to_string(),
+            from.announced().to_string(),
+            from.port.to_string(),
+            to.announced().to_string(),
+            to.port.to_string(),
         ],
     );
 }

@@ -188,23 +188,18 @@ impl Link {
     }
 }
 
-/// Connects to `ip:port` (1 s at most) and starts the reader: every reply
-/// goes to `on_reply(asked, reply)` (asked is None for a push on a pubsub
-/// link); `on_close` runs once when the link ends.
+/// Connects to `ip:port` (an IP: `addr.rs` resolves hostnames; 1 s at
+/// most) and starts the reader: every reply goes to `on_reply(asked,
+/// reply)` (asked is None for a push on a pubsub link); `on_close` runs
+/// once when the link ends.
 pub async fn connect(
     ip: &str,
     port: u16,
     on_reply: impl Fn(Option<Asked>, Resp) + 'static,
     on_close: impl FnOnce() + 'static,
 ) -> Result<Rc<Link>, String> {
-    let addr = format!("{}:{port}", bracket(ip));
-    let sock: std::net::SocketAddr = match addr.parse() {
-        Ok(a) => a,
-        Err(_) => std::net::ToSocketAddrs::to_socket_addrs(&addr)
-            .map_err(|e| e.to_string())?
-            .next()
-            .ok_or("no address")?,
-    };
+    let ip: std::net::IpAddr = ip.parse().map_err(|_| format!("not an IP: '{ip}'"))?;
+    let sock = std::net::SocketAddr::new(ip, port);
     let stream = TcpStream::connect_timeout(sock, Duration::from_secs(1))
         .await
         .map_err(|e| e.to_string())?;
@@ -251,15 +246,6 @@ async fn read_replies(mut stream: TcpStream, link: &Link, on_reply: impl Fn(Opti
                 Err(Malformed) => return,
             }
         }
-    }
-}
-
-/// `[v6]` for an IPv6 address, as host:port forms need.
-pub fn bracket(ip: &str) -> String {
-    if ip.contains(':') {
-        format!("[{ip}]")
-    } else {
-        ip.to_string()
     }
 }
 

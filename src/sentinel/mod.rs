@@ -9,8 +9,10 @@
 //! links, sends PING / INFO / hellos, detects SDOWN and ODOWN, and drives
 //! the election and the failover (`failover.rs`). Client commands reach the
 //! state with one hop to the control executor. `config.rs` reads and
-//! rewrites the `sentinel` lines of the config file.
+//! rewrites the `sentinel` lines of the config file; `addr.rs` holds
+//! instance addresses (hostnames, resolve- and announce-hostnames).
 
+pub mod addr;
 pub mod commands;
 pub mod config;
 pub mod failover;
@@ -25,6 +27,7 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
+use addr::Addr;
 use link::Link;
 
 static ENABLED: AtomicBool = AtomicBool::new(false);
@@ -114,10 +117,10 @@ impl Failover {
 pub struct Inst {
     /// Names this instance's links (instances are rebuilt on reset).
     pub uid: u64,
-    /// A master's name, a replica's `ip:port`, a sentinel's run id.
+    /// A master's name, a replica's announced `host:port`, a sentinel's
+    /// run id.
     pub name: String,
-    pub ip: String,
-    pub port: u16,
+    pub addr: Addr,
     pub runid: String,
     pub flags: u32,
     pub down_after: i64,
@@ -156,13 +159,12 @@ pub struct Inst {
 }
 
 impl Inst {
-    pub fn new(kind: u32, name: String, ip: String, port: u16, down_after: i64) -> Inst {
+    pub fn new(kind: u32, name: String, addr: Addr, down_after: i64) -> Inst {
         let now = now();
         Inst {
             uid: next_uid(),
             name,
-            ip,
-            port,
+            addr,
             runid: String::new(),
             flags: kind | flag::DISCONNECTED,
             down_after,
@@ -251,13 +253,12 @@ pub struct Master {
 }
 
 impl Master {
-    pub fn new(name: String, ip: String, port: u16, quorum: u32) -> Master {
+    pub fn new(name: String, addr: Addr, quorum: u32) -> Master {
         Master {
             inst: Inst::new(
                 flag::MASTER,
                 name,
-                ip,
-                port,
+                addr,
                 timing::get(timing::T::DefaultDownAfter),
             ),
             quorum,
@@ -291,29 +292,33 @@ impl Master {
     /// The address clients should use: the promoted replica's once the
     /// failover reached the reconfiguration of the replicas
     /// (sentinelGetCurrentMasterAddress).
-    pub fn current_addr(&self) -> (String, u16) {
+    pub fn current_addr(&self) -> &Addr {
         if self.failover_state >= Failover::ReconfSlaves {
             if let Some(p) = self.promoted.as_ref().and_then(|p| self.replicas.get(p)) {
-                return (p.ip.clone(), p.port);
+                return &p.addr;
             }
         }
-        (self.inst.ip.clone(), self.inst.port)
+        &self.inst.addr
     }
 
-    pub fn add_replica(&mut self, ip: &str, port: u16) -> bool {
-        let name = format!("{}:{port}", link::bracket(ip));
+    /// sentinelRedisInstanceLookupSlave: the replica at `host:port` as an
+    /// instance reports it (a hostname only resolves with
+    /// resolve-hostnames).
+    pub fn replica_at(&self, host: &str, port: u16) -> Option<&Inst> {
+        let a = Addr::new(host, port as i64, false).ok()?;
+        self.replicas.get(&a.announced_with_port())
+    }
+
+    /// Adds a replica named after its announced address and returns it
+    /// (a copy, for the event); None if one of that name exists already.
+    pub fn add_replica(&mut self, addr: Addr) -> Option<Inst> {
+        let name = addr.announced_with_port();
         if self.replicas.contains_key(&name) {
-            return false;
+            return None;
         }
-        let r = Inst::new(
-            flag::SLAVE,
-            name.clone(),
-            ip.to_string(),
-            port,
-            self.inst.down_after,
-        );
-        self.replicas.insert(name, r);
-        true
+        let r = Inst::new(flag::SLAVE, name.clone(), addr, self.inst.down_after);
+        self.replicas.insert(name, r.clone());
+        Some(r)
     }
 }
 
@@ -326,8 +331,6 @@ pub struct Sentinel {
     pub announce_ip: String,
     pub announce_port: u16,
     pub deny_scripts_reconfig: bool,
-    pub resolve_hostnames: bool,
-    pub announce_hostnames: bool,
     /// What we authenticate with to other sentinels.
     pub sentinel_user: String,
     pub sentinel_pass: String,
@@ -435,9 +438,11 @@ pub fn event(
 ) {
     let mut msg = String::new();
     if let Some((i, m)) = about {
-        msg = format!("{} {} {} {}", i.kind(), i.name, i.ip, i.port);
+        let (a, port) = (i.addr.announced(), i.addr.port);
+        msg = format!("{} {} {a} {port}", i.kind(), i.name);
         if let Some(m) = m {
-            msg.push_str(&format!(" @ {} {} {}", m.name, m.ip, m.port));
+            let (a, port) = (m.addr.announced(), m.addr.port);
+            msg.push_str(&format!(" @ {} {a} {port}", m.name));
         }
     }
     msg.push_str(rest);

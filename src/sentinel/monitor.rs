@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use super::addr::Addr;
 use super::link::{self, Asked, Resp};
 use super::timing::{get, T};
 use super::{event, failover, flag, now, with, Failover, Inst, Level, Master, Sentinel};
@@ -159,7 +160,7 @@ fn reconnect(s: &mut Sentinel, name: &str, who: &Who) {
     let Some(i) = inst_mut(m, who) else {
         return;
     };
-    if i.port == 0 {
+    if i.addr.port == 0 {
         return;
     }
     let uid = i.uid;
@@ -167,11 +168,17 @@ fn reconnect(s: &mut Sentinel, name: &str, who: &Who) {
     let want_pc = !is_sentinel && super::link(uid, true).is_none() && t - i.pc_conn_time >= 1000;
     if want_cmd {
         i.cc_conn_time = t;
+        // It may have been down when we first looked its name up, or be
+        // back at another IP.
+        i.addr.refresh();
     }
     if want_pc {
         i.pc_conn_time = t;
     }
-    let (ip, port) = (i.ip.clone(), i.port);
+    let (ip, port) = (i.addr.ip.clone(), i.addr.port);
+    if ip.is_empty() {
+        return;
+    }
     for (pubsub, want) in [(false, want_cmd), (true, want_pc)] {
         if !want {
             continue;
@@ -408,12 +415,14 @@ pub fn send_hello_to(s: &mut Sentinel, name: &str, who: &Who) {
     } else {
         crate::config::num(crate::config::Opt::Port)
     };
-    let (mip, mport) = m.current_addr();
+    let cur = m.current_addr();
     let payload = format!(
-        "{ip},{port},{},{},{},{mip},{mport},{}",
+        "{ip},{port},{},{},{},{},{},{}",
         s.myid,
         s.current_epoch,
         m.name(),
+        cur.announced(),
+        cur.port,
         m.config_epoch
     );
     if l.send(
@@ -425,13 +434,15 @@ pub fn send_hello_to(s: &mut Sentinel, name: &str, who: &Who) {
     }
 }
 
-/// sentinelProcessHelloMessage.
+/// sentinelProcessHelloMessage: `host,port,runid,epoch,master,
+/// master-host,master-port,master-config-epoch`; the hosts may be
+/// hostnames (announce-ip, announce-hostnames).
 pub fn process_hello(s: &mut Sentinel, payload: &str) {
     let tok: Vec<&str> = payload.split(',').collect();
     if tok.len() != 8 {
         return;
     }
-    let (ip, runid, mname, mip) = (tok[0], tok[2], tok[4], tok[5]);
+    let (host, runid, mname, mhost) = (tok[0], tok[2], tok[4], tok[5]);
     let (Ok(port), Ok(epoch), Ok(mport), Ok(mepoch)) = (
         tok[1].parse::<u16>(),
         tok[3].parse::<u64>(),
@@ -446,32 +457,29 @@ pub fn process_hello(s: &mut Sentinel, payload: &str) {
     let Some(m) = s.masters.get_mut(mname) else {
         return;
     };
+    // Without resolve-hostnames a sentinel announcing a hostname is not
+    // one we can know (Redis cannot create it either).
+    let at = Addr::new(host, port as i64, true).ok();
     let known = m
         .sentinels
         .get(runid)
-        .is_some_and(|p| p.ip == ip && p.port == port);
+        .is_some_and(|p| at.as_ref().is_some_and(|a| p.addr.same(a)));
     if !known {
-        if let Some(old) = m.sentinels.remove(runid) {
+        let moved = m.sentinels.remove(runid);
+        if let Some(old) = &moved {
             super::drop_links(old.uid);
-            let mut p = old.clone();
-            p.ip = ip.to_string();
-            p.port = port;
-            p.uid = super::next_uid();
-            p.flags |= flag::DISCONNECTED;
-            m.ev_on(
+            m.ev(
                 Level::Notice,
                 "+sentinel-address-switch",
-                &old,
-                &format!(" ip {ip} port {port} for {runid}"),
+                &format!(" ip {host} port {port} for {runid}"),
             );
-            m.sentinels.insert(runid.to_string(), p);
-        } else {
+        } else if let Some(a) = &at {
             // Another run id at this address: that sentinel was restarted
             // with a new id; forget the old one.
             let stale: Vec<String> = m
                 .sentinels
                 .values()
-                .filter(|p| p.ip == ip && p.port == port)
+                .filter(|p| p.addr.same(a))
                 .map(|p| p.name.clone())
                 .collect();
             for k in stale {
@@ -479,15 +487,13 @@ pub fn process_hello(s: &mut Sentinel, payload: &str) {
                     super::drop_links(p.uid);
                 }
             }
-            let mut p = Inst::new(
-                flag::SENTINEL,
-                runid.to_string(),
-                ip.to_string(),
-                port,
-                m.inst.down_after,
-            );
+        }
+        if let Some(a) = at {
+            let mut p = Inst::new(flag::SENTINEL, runid.to_string(), a, m.inst.down_after);
             p.runid = runid.to_string();
-            m.ev_on(Level::Notice, "+sentinel", &p, "");
+            if moved.is_none() {
+                m.ev_on(Level::Notice, "+sentinel", &p, "");
+            }
             m.sentinels.insert(runid.to_string(), p);
         }
         s.dirty = true;
@@ -498,10 +504,13 @@ pub fn process_hello(s: &mut Sentinel, payload: &str) {
         event(Level::Warning, "+new-epoch", None, &epoch.to_string(), "");
     }
     let m = s.masters.get_mut(mname).unwrap();
+    if !m.sentinels.contains_key(runid) {
+        return;
+    }
     if m.config_epoch < mepoch {
         m.config_epoch = mepoch;
-        if (m.inst.ip.as_str(), m.inst.port) != (mip, mport) {
-            let (oip, oport) = (m.inst.ip.clone(), m.inst.port);
+        if m.inst.addr.port != mport || !m.inst.addr.equals_host(mhost) {
+            let old = m.inst.addr.clone();
             if let Some(p) = m.sentinels.get(runid) {
                 m.ev_on(Level::Warning, "+config-update-from", p, "");
             }
@@ -509,11 +518,12 @@ pub fn process_hello(s: &mut Sentinel, payload: &str) {
                 Level::Warning,
                 "+switch-master",
                 None,
-                &format!("{mname} {oip} {oport} {mip} {mport}"),
+                &format!("{mname} {} {} {mhost} {mport}", old.announced(), old.port),
                 "",
             );
-            failover::reconf_script(m, "observer", (&oip, oport), (mip, mport));
-            failover::reset_and_change_address(s, mname, mip, mport);
+            failover::reset_and_change_address(s, mname, mhost, mport);
+            let m = &s.masters[mname];
+            failover::reconf_script(m, "observer", &old, &m.inst.addr);
         }
         s.dirty = true;
     }
@@ -619,13 +629,15 @@ fn refresh_info(s: &mut Sentinel, name: &str, who: &Who, text: &str) {
         }
     }
     if *who == Who::Master {
-        for (ip, port) in found_replicas {
-            if m.add_replica(&ip, port) {
-                let r = m
-                    .replicas
-                    .get(&format!("{}:{port}", link::bracket(&ip)))
-                    .unwrap()
-                    .clone();
+        // A replica may announce a hostname (replica-announce-ip).
+        for (host, port) in found_replicas {
+            if m.replica_at(&host, port).is_some() {
+                continue;
+            }
+            let Ok(a) = Addr::new(&host, port as i64, true) else {
+                continue;
+            };
+            if let Some(r) = m.add_replica(a) {
                 m.ev_on(Level::Notice, "+slave", &r, "");
                 s.dirty = true;
             }
@@ -759,7 +771,10 @@ fn ask_others(s: &mut Sentinel, name: &str, forced: bool) {
     } else {
         "*".to_string()
     };
-    let (ip, port) = (m.inst.ip.clone(), m.inst.port.to_string());
+    let (host, port) = (
+        m.inst.addr.announced().to_string(),
+        m.inst.addr.port.to_string(),
+    );
     for p in m.sentinels.values_mut() {
         let elapsed = t - p.last_master_down_reply_time;
         if elapsed > get(T::AskPeriod) * 5 {
@@ -778,7 +793,7 @@ fn ask_others(s: &mut Sentinel, name: &str, forced: bool) {
         let cmd = m.renamed.cmd(&[
             "SENTINEL",
             "is-master-down-by-addr",
-            &ip,
+            &host,
             &port,
             &epoch.to_string(),
             &runid,

@@ -5,6 +5,9 @@
 //! live on another core joins that core's batch, and each batch crosses the
 //! mesh as one message. Commands that need several cores (a split MGET, a
 //! coordinated RENAME, INFO ...) first wait for the batches sent so far.
+//! A multi-key command split over cores (MSET, MGET, DEL ...) is atomic: it
+//! joins the read's `transaction::Group` with the EXECs and split commands
+//! next to it, which runs before any other command of the read.
 //! Replies keep the order of the requests; effects of commands on
 //! different cores within one read may land in either order (as with
 //! pipelining against a Redis Cluster). Consecutive EXECs of single-core
@@ -134,8 +137,10 @@ pub async fn run_batch(client: &ClientRef, cmds: Vec<Vec<Bytes>>) -> Vec<Out> {
             account(ci, shard::coarse_micros(), &Reply::Ok);
             continue;
         }
-        if spec.name != "multi" {
+        // A split command may join the group (below).
+        if spec.name != "multi" && !matches!(spec.cross, Cross::Split(_)) && !group.is_empty() {
             group.flush(&mut outs).await;
+            now = now_ms();
         }
         match spec.handler {
             Handler::Dispatch => {
@@ -181,7 +186,12 @@ pub async fn run_batch(client: &ClientRef, cmds: Vec<Vec<Bytes>>) -> Vec<Out> {
             }
             Handler::Key(f) => {
                 let caller = Caller::of(client, ci, spec);
-                match route(spec, &args) {
+                let route = route(spec, &args);
+                if !matches!(route, Route::Many) && !group.is_empty() {
+                    group.flush(&mut outs).await;
+                    now = now_ms();
+                }
+                match route {
                     Route::One(core)
                         if core == me && runtime::gate::admits(runtime::gate::current()) =>
                     {
@@ -205,7 +215,15 @@ pub async fn run_batch(client: &ClientRef, cmds: Vec<Vec<Bytes>>) -> Vec<Out> {
                         flush(&mut batches, &mut outs).await;
                         let t = shard::coarse_micros();
                         let reply = match spec.cross {
-                            Cross::Split(merge) => split(spec, f, caller, args, merge).await,
+                            // Atomic across cores: with the read's other
+                            // split commands and EXECs, in one visit per core.
+                            Cross::Split(merge) => match split_jobs(spec, f, caller, &args) {
+                                Ok(parts) => {
+                                    group.add_split(idx, merge, parts);
+                                    continue;
+                                }
+                                Err(e) => e,
+                            },
                             Cross::Coord(g) => {
                                 let _snap = snapshot_hook_coord(spec, caller.db, &args).await;
                                 let cores = spec
@@ -575,36 +593,20 @@ async fn flush(batches: &mut Vec<Batch>, outs: &mut [Out]) {
     }
 }
 
-/// Splits a multi-key command per core (same command over each core's
-/// keys), runs the parts concurrently and merges their replies.
-async fn split(
+/// A multi-key command split per core: the same command over each core's
+/// keys, as the job that runs it there, with those keys' positions.
+fn split_jobs(
     spec: &Spec,
     f: commands::KeyFn,
     caller: Caller,
-    args: Vec<Bytes>,
-    merge: Merge,
-) -> Reply {
-    let parts = match split_parts(spec, &args) {
-        Ok(p) => p,
-        Err(e) => return e,
-    };
-    let mut positions = Vec::new();
-    let futs: Vec<_> = parts
-        .into_iter()
-        .map(|(core, sub, pos)| {
-            positions.push(pos);
-            runtime::run_on(
-                core,
-                vec![Box::new(move || exec_key(f, caller, now_ms(), &sub)) as Job],
-            )
-        })
-        .collect();
-    let replies: Vec<Reply> = futures_util::future::join_all(futs)
-        .await
-        .into_iter()
-        .flatten()
-        .collect();
-    merge_parts(merge, replies, positions)
+    args: &[Bytes],
+) -> Result<Vec<(usize, Job, Vec<usize>)>, Reply> {
+    let parts = split_parts(spec, args)?;
+    let jobs = parts.into_iter().map(|(core, sub, pos)| {
+        let job: Job = Box::new(move || exec_key(f, caller, now_ms(), &sub));
+        (core, job, pos)
+    });
+    Ok(jobs.collect())
 }
 
 /// One core's part of a split command: the core, the command over its

@@ -23,7 +23,7 @@ use bytes::Bytes;
 use super::dispatch;
 use crate::commands::client::ReplyMode;
 use crate::commands::multi::{self, Multi};
-use crate::commands::{self, blocking, ClientRef, Handler};
+use crate::commands::{self, blocking, ClientRef, Handler, Merge};
 use crate::protocol::Reply;
 use crate::runtime::{self, gate, Txn};
 use crate::storage::journal;
@@ -212,26 +212,49 @@ async fn exec_parts(
 }
 
 /// Consecutive EXECs of one pipelined read, without WATCH, whose commands
-/// each run on one core: run together as one atomic unit (one visit per
-/// core for all of them). Running several transactions back to back as
-/// one indivisible step keeps each atomic and in order; what they give up
-/// is only the chance for other clients to run between them.
+/// each run on one core, and multi-key commands split over cores (MSET,
+/// MGET, DEL ...): run together as one atomic unit (one visit per core for
+/// all of them). Running several transactions back to back as one
+/// indivisible step keeps each atomic and in order; what they give up is
+/// only the chance for other clients to run between them. Without WATCH
+/// the unit goes through `gate::together`, which also joins the units of
+/// other connections on this core that arrive meanwhile.
 #[derive(Default)]
 pub struct Group {
     parts: Vec<QueuePart>,
-    /// Per EXEC: its reply slot in the read, and its replies so far.
-    execs: Vec<(usize, Vec<Reply>)>,
+    members: Vec<Member>,
+}
+
+/// An EXEC or a split command in a group.
+struct Member {
+    /// Its reply slot in the read.
+    slot: usize,
+    /// Its queue's replies (EXEC) or its parts' replies (split) so far.
+    replies: Vec<Reply>,
+    /// A split command: how the parts' replies merge, and each part's
+    /// keys' positions in the command.
+    split: Option<(Merge, Vec<Vec<usize>>)>,
+}
+
+impl Member {
+    fn reply(self) -> (usize, Reply) {
+        let reply = match self.split {
+            None => Reply::Array(self.replies),
+            Some((merge, positions)) => dispatch::merge_parts(merge, self.replies, positions),
+        };
+        (self.slot, reply)
+    }
 }
 
 impl Group {
     pub fn is_empty(&self) -> bool {
-        self.execs.is_empty()
+        self.members.is_empty()
     }
 
     /// Adds the EXEC in reply slot `slot`, with its queue's commands and
     /// the core each runs on.
     fn add(&mut self, client: &ClientRef, slot: usize, queued: Vec<Vec<Bytes>>, at: Vec<usize>) {
-        let n = self.execs.len();
+        let n = self.members.len();
         let mut replies = vec![Reply::Nil; queued.len()];
         for (i, (args, core)) in queued.into_iter().zip(at).enumerate() {
             match dispatch::key_job(client, args) {
@@ -243,13 +266,42 @@ impl Group {
                 Err(e) => replies[i] = e,
             }
         }
-        self.execs.push((slot, replies));
+        self.members.push(Member {
+            slot,
+            replies,
+            split: None,
+        });
+    }
+
+    /// Adds a multi-key command split over cores (reply slot `slot`): per
+    /// core, the job running the command over that core's keys and those
+    /// keys' positions in the command.
+    pub fn add_split(
+        &mut self,
+        slot: usize,
+        merge: Merge,
+        parts: Vec<(usize, runtime::Job, Vec<usize>)>,
+    ) {
+        let n = self.members.len();
+        let mut positions = Vec::with_capacity(parts.len());
+        for (i, (core, job, pos)) in parts.into_iter().enumerate() {
+            let p = QueuePart::of(&mut self.parts, core);
+            p.jobs.push(job);
+            p.positions.push((n, i));
+            positions.push(pos);
+        }
+        self.members.push(Member {
+            slot,
+            replies: vec![Reply::Nil; positions.len()],
+            split: Some((merge, positions)),
+        });
     }
 
     /// Runs the group (watch checks by `client` id, if any part has
-    /// watched keys); each EXEC's slot and reply, or None if a check failed.
+    /// watched keys); each member's slot and reply, or None if a check failed.
     async fn run(self, id: u64) -> Option<Vec<(usize, Reply)>> {
-        let Group { parts, mut execs } = self;
+        let Group { parts, mut members } = self;
+        let watched = parts.iter().any(|p| !p.watched.is_empty());
         let mut positions = Vec::new();
         let work: Vec<gate::Part> = parts
             .into_iter()
@@ -271,24 +323,26 @@ impl Group {
             })
             .collect();
         if !work.is_empty() {
-            let done = gate::atomically(work).await?;
+            let done = if watched {
+                gate::atomically(work).await?
+            } else {
+                gate::together(work.into_iter().map(|p| (p.core, p.job)).collect()).await
+            };
             for (r, pos) in done.into_iter().zip(positions) {
-                if let Reply::Array(rs) = r {
-                    for (r, (n, i)) in rs.into_iter().zip(pos) {
-                        execs[n].1[i] = r;
-                    }
+                let rs = match r {
+                    Reply::Array(rs) => rs,
+                    // The core could not be reached (shutdown).
+                    e => vec![e; pos.len()],
+                };
+                for (r, (n, i)) in rs.into_iter().zip(pos) {
+                    members[n].replies[i] = r;
                 }
             }
         }
-        Some(
-            execs
-                .into_iter()
-                .map(|(slot, rs)| (slot, Reply::Array(rs)))
-                .collect(),
-        )
+        Some(members.into_iter().map(Member::reply).collect())
     }
 
-    /// Runs the group and files each EXEC's reply in `outs`.
+    /// Runs the group and files each member's reply in `outs`.
     pub async fn flush(&mut self, outs: &mut [dispatch::Out]) {
         if self.is_empty() {
             return;
