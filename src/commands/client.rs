@@ -116,13 +116,26 @@ thread_local! {
     static REGISTRY: RefCell<BTreeMap<u64, ClientRef>> = const { RefCell::new(BTreeMap::new()) };
 }
 
-/// Which core each client lives on, for messages addressed by client id
-/// (tracking REDIRECT). Touched once per connect and disconnect.
-static CORES: std::sync::Mutex<BTreeMap<u64, usize>> = std::sync::Mutex::new(BTreeMap::new());
+/// Where each client lives and who it is, for work addressed by client id
+/// (tracking REDIRECT) or done for it on another core (a SLOWLOG entry).
+/// Touched once per connect, disconnect and name change.
+static CORES: std::sync::Mutex<BTreeMap<u64, Peer>> = std::sync::Mutex::new(BTreeMap::new());
+
+struct Peer {
+    core: usize,
+    addr: String,
+    name: String,
+}
 
 /// The core of client `id`, if it is connected.
 pub fn core_of(id: u64) -> Option<usize> {
-    CORES.lock().unwrap().get(&id).copied()
+    CORES.lock().unwrap().get(&id).map(|p| p.core)
+}
+
+/// The address and name of client `id`, if it is connected.
+pub fn peer_of(id: u64) -> Option<(String, String)> {
+    let cores = CORES.lock().unwrap();
+    cores.get(&id).map(|p| (p.addr.clone(), p.name.clone()))
 }
 
 /// Runs `f` on client `id` if it is connected to this core.
@@ -198,7 +211,13 @@ impl ClientState {
         let c = Rc::new(RefCell::new(st));
         REGISTRY.with(|r| r.borrow_mut().insert(id, c.clone()));
         // Its place in CONNECTED was taken when it was accepted.
-        CORES.lock().unwrap().insert(id, runtime::me());
+        let addr = c.borrow().addr.clone();
+        let peer = Peer {
+            core: runtime::me(),
+            addr,
+            name: String::new(),
+        };
+        CORES.lock().unwrap().insert(id, peer);
         c
     }
 
@@ -215,6 +234,14 @@ impl ClientState {
         CONNECTED.fetch_sub(1, Ordering::Relaxed);
         super::client_evict::adjust(self.mem_accounted, 0);
         self.mem_accounted = 0;
+    }
+
+    /// CLIENT SETNAME, HELLO SETNAME.
+    pub fn set_name(&mut self, name: String) {
+        if let Some(p) = CORES.lock().unwrap().get_mut(&self.id) {
+            p.name.clone_from(&name);
+        }
+        self.name = name;
     }
 
     /// Memory this client holds in buffers (CLIENT LIST `tot-mem`).
@@ -492,7 +519,7 @@ fn hello(c: &mut ClientState, args: &[Bytes]) -> Reply {
         return Reply::error("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time");
     }
     if let Some(n) = name {
-        c.name = n;
+        c.set_name(n);
     }
     c.resp3 = resp3;
     Reply::Map(vec![
@@ -582,7 +609,7 @@ fn client(c: &mut ClientState, args: &[Bytes]) -> Reply {
                     "ERR Client names cannot contain spaces, newlines or special characters.",
                 );
             }
-            c.name = String::from_utf8_lossy(&args[2]).into_owned();
+            c.set_name(String::from_utf8_lossy(&args[2]).into_owned());
             Reply::Ok
         }
         (b"info", 2) => Reply::Verbatim(Bytes::from(c.info_line() + "\n")),

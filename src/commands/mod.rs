@@ -35,6 +35,7 @@ pub mod pubsub;
 pub mod scripting;
 pub mod server;
 pub mod sets;
+pub mod slowlog;
 pub mod sort;
 pub mod stats;
 pub mod streams;
@@ -438,6 +439,7 @@ pub fn table() -> &'static Table {
         streams::register(&mut specs);
         crate::acl::command::register(&mut specs);
         dump::register(&mut specs);
+        slowlog::register(&mut specs);
         crate::cluster::commands::register(&mut specs);
         if crate::sentinel::enabled() {
             crate::sentinel::commands::restrict(&mut specs);

@@ -16,7 +16,9 @@ use bytes::Bytes;
 use super::{script, transaction};
 use crate::commands::client::ReplyMode;
 use crate::commands::tracking::{self, Tracker};
-use crate::commands::{self, flags, propagate, stats, ClientRef, Cross, Ctx, Handler, Merge, Spec};
+use crate::commands::{
+    self, flags, propagate, slowlog, stats, ClientRef, Cross, Ctx, Handler, Merge, Spec,
+};
 use crate::config::{self, Opt};
 use crate::persistence::{self, snapshot};
 use crate::protocol::errors;
@@ -146,7 +148,8 @@ pub async fn run_batch(client: &ClientRef, cmds: Vec<Vec<Bytes>>) -> Vec<Out> {
                     _ => {
                         let db = client.borrow().db;
                         let form = script::journal_form(&args);
-                        let reply = Box::pin(script::run(spec.name, client.clone(), args)).await;
+                        let run = script::run(spec.name, client.clone(), args.clone());
+                        let reply = Box::pin(run).await;
                         if let Some(form) = form.filter(|_| !reply.is_error()) {
                             journal::record(db, &form);
                         }
@@ -154,13 +157,15 @@ pub async fn run_batch(client: &ClientRef, cmds: Vec<Vec<Bytes>>) -> Vec<Out> {
                     }
                 };
                 now = now_ms();
-                account(ci, t, &reply);
+                let us = account(ci, t, &reply);
+                slowlog::check_client(us, spec, &args, client);
                 outs[idx].reply = reply;
             }
             Handler::Conn(f) => {
                 let t = shard::coarse_micros();
                 let reply = f(&mut client.borrow_mut(), &args);
-                account(ci, t, &reply);
+                let us = account(ci, t, &reply);
+                slowlog::check_client(us, spec, &args, client);
                 if client_changed(client, &mut outs[idx], reply, mode) {
                     break;
                 }
@@ -171,10 +176,11 @@ pub async fn run_batch(client: &ClientRef, cmds: Vec<Vec<Bytes>>) -> Vec<Out> {
                 let db = client.borrow().db;
                 let snap = snapshot_hook_coord(spec, db, &args).await;
                 let all = 0..runtime::shards();
-                let reply = coordinated(spec, db, all, client.clone(), args, f).await;
+                let reply = coordinated(spec, db, all, client.clone(), args.clone(), f).await;
                 drop(snap);
                 now = now_ms();
-                account(ci, t, &reply);
+                let us = account(ci, t, &reply);
+                slowlog::check_client(us, spec, &args, client);
                 if client_changed(client, &mut outs[idx], reply, mode) {
                     break;
                 }
@@ -205,7 +211,7 @@ pub async fn run_batch(client: &ClientRef, cmds: Vec<Vec<Bytes>>) -> Vec<Out> {
                         flush(&mut batches, &mut outs).await;
                         let t = shard::coarse_micros();
                         let reply = match spec.cross {
-                            Cross::Split(merge) => split(spec, f, caller, args, merge).await,
+                            Cross::Split(merge) => split(spec, f, caller, &args, merge).await,
                             Cross::Coord(g) => {
                                 let _snap = snapshot_hook_coord(spec, caller.db, &args).await;
                                 let cores = spec
@@ -223,9 +229,12 @@ pub async fn run_batch(client: &ClientRef, cmds: Vec<Vec<Bytes>>) -> Vec<Out> {
                             ),
                         };
                         now = now_ms();
-                        if !matches!(spec.cross, Cross::Split(_)) {
-                            account(ci, t, &reply);
-                        }
+                        let us = if matches!(spec.cross, Cross::Split(_)) {
+                            shard::coarse_micros().saturating_sub(t)
+                        } else {
+                            account(ci, t, &reply)
+                        };
+                        slowlog::check_client(us, spec, &args, client);
                         outs[idx].reply = reply;
                     }
                 }
@@ -362,6 +371,9 @@ struct Caller {
     id: u64,
     /// Set when the client tracks the keys this read-only command reads.
     track: Option<Tracker>,
+    /// Whether this run is the whole command (not one core's part of a
+    /// split one, not a script's call): the one SLOWLOG looks at.
+    whole: bool,
 }
 
 impl Caller {
@@ -378,6 +390,7 @@ impl Caller {
             no_touch: c.no_touch,
             id: c.id,
             track,
+            whole: true,
         }
     }
 }
@@ -423,7 +436,12 @@ fn exec_key(f: commands::KeyFn, caller: Caller, now: i64, args: &[Bytes]) -> Rep
             commands::key_changed(caller.db, &args[i], caller.id);
         }
     }
-    account(caller.ci, t, &reply);
+    let us = account(caller.ci, t, &reply);
+    if caller.whole {
+        slowlog::check(us, spec, args, || {
+            commands::client::peer_of(caller.id).unwrap_or_default()
+        });
+    }
     reply
 }
 
@@ -484,7 +502,8 @@ fn persistence_refuses(spec: &Spec) -> Option<Reply> {
     None
 }
 
-fn account(ci: usize, t: u64, reply: &Reply) {
+/// Counts a command in INFO commandstats; returns how long it ran (µs).
+fn account(ci: usize, t: u64, reply: &Reply) -> u64 {
     let us = shard::coarse_micros().saturating_sub(t);
     stats::with(|s| {
         let c = s.command(ci);
@@ -494,6 +513,7 @@ fn account(ci: usize, t: u64, reply: &Reply) {
             c.failed += 1;
         }
     });
+    us
 }
 
 /// What `exec_key` does after a command, for a coordinated multi-core
@@ -581,10 +601,14 @@ async fn split(
     spec: &Spec,
     f: commands::KeyFn,
     caller: Caller,
-    args: Vec<Bytes>,
+    args: &[Bytes],
     merge: Merge,
 ) -> Reply {
-    let parts = match split_parts(spec, &args) {
+    let caller = Caller {
+        whole: false,
+        ..caller
+    };
+    let parts = match split_parts(spec, args) {
         Ok(p) => p,
         Err(e) => return e,
     };
@@ -695,6 +719,7 @@ pub fn run_key_here(f: commands::KeyFn, ci: usize, db: usize, args: &[Bytes]) ->
         no_touch: false,
         id: 0,
         track: None,
+        whole: false,
     };
     exec_key(f, caller, now_ms(), args)
 }
