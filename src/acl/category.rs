@@ -329,6 +329,14 @@ impl Ids {
     }
 }
 
+/// A subcommand's flags (`config|get`), for the subcommands listed here.
+pub fn sub_flags(name: &str) -> Option<u32> {
+    SUBCOMMANDS
+        .iter()
+        .find(|(n, _, _)| *n == name)
+        .map(|(_, _, f)| *f)
+}
+
 /// A subcommand's arity (`acl|whoami`), as Redis checks it.
 pub fn sub_arity(name: &str) -> Option<i32> {
     SUBCOMMANDS

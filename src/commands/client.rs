@@ -75,6 +75,8 @@ pub struct ClientState {
     pub in_exec: bool,
     /// Waiting in a blocking command (CLIENT LIST flag `b`, as Redis).
     pub blocked: bool,
+    /// In MONITOR mode (CLIENT LIST flag `O`).
+    pub monitor: bool,
     /// The AOF loader's client: runs while the server is loading.
     pub loader: bool,
     /// Keys this client WATCHes.
@@ -192,6 +194,7 @@ impl ClientState {
             multi: None,
             in_exec: false,
             blocked: false,
+            monitor: false,
             loader: false,
             watched: Vec::new(),
             repl_link: None,
@@ -225,6 +228,7 @@ impl ClientState {
     pub fn unregister(&mut self) {
         REGISTRY.with(|r| r.borrow_mut().remove(&self.id));
         CORES.lock().unwrap().remove(&self.id);
+        super::monitor::stop(self);
         super::pubsub::unsubscribe_all(self);
         forget_watches(self);
         let stopped = super::tracking::stop(self);
@@ -353,6 +357,9 @@ impl ClientState {
         let now = Instant::now();
         let (sub, psub, ssub) = self.subs.as_ref().map_or((0, 0, 0), |s| s.counts());
         let mut flags = String::new();
+        if self.monitor {
+            flags.push('O');
+        }
         flags.extend(self.repl_link);
         if self.subs.is_some() {
             flags.push('P');
@@ -549,9 +556,10 @@ fn reset(c: &mut ClientState, _: &[Bytes]) -> Reply {
     if stopped.is_some() {
         runtime::spawn(super::tracking::unregister_prefixes(stopped));
     }
+    super::monitor::stop(c);
     c.db = 0;
     c.resp3 = false;
-    c.name.clear();
+    c.set_name(String::new());
     c.no_evict = false;
     c.no_touch = false;
     c.reply = ReplyMode::On;

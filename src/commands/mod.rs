@@ -29,6 +29,7 @@ pub mod keys;
 pub mod lists;
 pub mod memory;
 pub mod migrate;
+pub mod monitor;
 pub mod multi;
 pub mod propagate;
 pub mod pubsub;
@@ -440,6 +441,7 @@ pub fn table() -> &'static Table {
         crate::acl::command::register(&mut specs);
         dump::register(&mut specs);
         slowlog::register(&mut specs);
+        monitor::register(&mut specs);
         crate::cluster::commands::register(&mut specs);
         if crate::sentinel::enabled() {
             crate::sentinel::commands::restrict(&mut specs);

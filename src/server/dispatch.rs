@@ -130,6 +130,9 @@ pub async fn run_batch(client: &ClientRef, cmds: Vec<Vec<Bytes>>) -> Vec<Out> {
             continue;
         }
         stats::with(|s| s.total_commands += 1);
+        if commands::monitor::active() {
+            feed_monitors(client, spec, &args);
+        }
         if spec.name == "exec" && transaction::join_group(client, &mut group, idx) {
             // Commands before it run first.
             flush(&mut batches, &mut outs).await;
@@ -262,6 +265,37 @@ fn client_changed(client: &ClientRef, out: &mut Out, reply: Reply, before: Reply
         _ => {}
     }
     c.close_after_reply
+}
+
+/// Shows a command to MONITOR clients as it starts. EXEC shows the
+/// commands it runs, then itself (the order Redis 7.0 shows them in); the
+/// commands EXEC then runs here are not shown again.
+#[cold]
+fn feed_monitors(client: &ClientRef, spec: &Spec, args: &[Bytes]) {
+    if !commands::monitor::shown(spec, args) {
+        return;
+    }
+    let (db, who, queued) = {
+        let c = client.borrow();
+        if c.in_exec || c.loader {
+            return;
+        }
+        let queued = match &c.multi {
+            Some(m) if spec.name == "exec" && !m.aborted => m.queued.clone(),
+            _ => Vec::new(),
+        };
+        (c.db, c.addr.clone(), queued)
+    };
+    let table = commands::table();
+    for q in &queued {
+        if table
+            .lookup(&q[0])
+            .is_some_and(|(_, s)| commands::monitor::shown(s, q))
+        {
+            commands::monitor::feed(db, &who, q);
+        }
+    }
+    commands::monitor::feed(db, &who, args);
 }
 
 /// Looks the command up and checks auth and arity.

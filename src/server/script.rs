@@ -488,6 +488,9 @@ impl Host for Run {
                 return e;
             }
         }
+        if commands::monitor::active() && commands::monitor::shown(spec, args) {
+            commands::monitor::feed(self.client.db, "lua", args);
+        }
         let f = match spec.handler {
             Handler::Key(f) => f,
             Handler::Conn(f) => return f(&mut self.client, args),
