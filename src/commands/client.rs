@@ -579,12 +579,14 @@ const CLIENT_HELP: &[&str] = &[
     "LIST [options ...]",
     "NO-EVICT (ON|OFF)",
     "NO-TOUCH (ON|OFF)",
+    "PAUSE <timeout> [WRITE|ALL]",
     "REPLY (ON|OFF|SKIP)",
     "SETINFO <option> <value>",
     "SETNAME <name>",
     "TRACKING (ON|OFF) [REDIRECT <id>] [BCAST] [PREFIX <prefix> [...]] [OPTIN] [OPTOUT] [NOLOOP]",
     "TRACKINGINFO",
     "UNBLOCK <clientid> [TIMEOUT|ERROR]",
+    "UNPAUSE",
     "HELP",
 ];
 
@@ -724,6 +726,8 @@ fn client_coord(
             "setinfo" => 4,
             "kill" => -3,
             "unblock" => -3,
+            "pause" => -3,
+            "unpause" => 2,
             "list" => -2,
             _ => return errors::unknown_subcommand("client", &args[1]),
         };
@@ -737,6 +741,8 @@ fn client_coord(
             "list" => client_list(&c, &args).await,
             "kill" => client_kill(&c, &args).await,
             "unblock" => client_unblock(&args),
+            "pause" => super::pause::pause(&args),
+            "unpause" => super::pause::unpause(),
             "tracking" => super::tracking::client_tracking(&c, &args).await,
             _ => client(&mut c.borrow_mut(), &args),
         }

@@ -31,6 +31,7 @@ pub mod memory;
 pub mod migrate;
 pub mod monitor;
 pub mod multi;
+pub mod pause;
 pub mod propagate;
 pub mod pubsub;
 pub mod scripting;

@@ -59,6 +59,29 @@ fn held_by_pause(client: &ClientRef, args: &[Bytes]) -> bool {
     may_replicate(args)
 }
 
+/// Waits while CLIENT PAUSE (ALL: every command; WRITE: as FAILOVER) or
+/// FAILOVER holds this command. Replication links are never paused.
+async fn wait_while_paused(client: &ClientRef, args: &[Bytes]) {
+    if client.borrow().repl_link.is_some() {
+        return;
+    }
+    loop {
+        let held = match commands::pause::mode_now() {
+            Some(commands::pause::Mode::All) => {
+                let c = client.borrow();
+                !c.loader && !c.in_exec
+            }
+            Some(commands::pause::Mode::Write) => held_by_pause(client, args),
+            None => false,
+        } || (crate::replication::failover::writes_paused()
+            && held_by_pause(client, args));
+        if !held {
+            return;
+        }
+        runtime::sleep(std::time::Duration::from_millis(1)).await;
+    }
+}
+
 /// Redis's CMD_WRITE | CMD_MAY_REPLICATE, with scripts judged by their
 /// flags (`script::may_write`).
 fn may_replicate(args: &[Bytes]) -> bool {
@@ -90,9 +113,9 @@ pub async fn run_batch(client: &ClientRef, cmds: Vec<Vec<Bytes>>) -> Vec<Out> {
             send,
             resp3,
         });
-        // FAILOVER pauses client writes until it ends (checked again after).
-        if crate::replication::failover::writes_paused() && held_by_pause(client, &args) {
-            crate::replication::failover::unpaused().await;
+        // CLIENT PAUSE and FAILOVER hold commands until they end.
+        if crate::replication::failover::writes_paused() || commands::pause::active() {
+            wait_while_paused(client, &args).await;
         }
         let (ci, spec) = match check(client, &args) {
             Ok(found) => found,
