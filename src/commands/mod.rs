@@ -26,6 +26,7 @@ pub mod geohash;
 pub mod hashes;
 pub mod hyperloglog;
 pub mod keys;
+pub mod latency;
 pub mod lists;
 pub mod memory;
 pub mod migrate;
@@ -443,6 +444,7 @@ pub fn table() -> &'static Table {
         dump::register(&mut specs);
         slowlog::register(&mut specs);
         monitor::register(&mut specs);
+        latency::register(&mut specs);
         crate::cluster::commands::register(&mut specs);
         if crate::sentinel::enabled() {
             crate::sentinel::commands::restrict(&mut specs);

@@ -127,7 +127,7 @@ pub fn redacted(args: &[Bytes], i: usize) -> bool {
     if super::is(name, "acl") {
         return is(1, "setuser") && i >= 2;
     }
-    if super::is(name, "config") && is(1, "set") && i >= 3 && (i - 3) % 2 == 1 {
+    if super::is(name, "config") && is(1, "set") && i >= 3 && (i - 2) % 2 == 1 {
         let param = &args[i - 1];
         return ["masterauth", "masteruser", "requirepass"]
             .iter()

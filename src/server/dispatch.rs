@@ -153,7 +153,10 @@ pub async fn run_batch(client: &ClientRef, cmds: Vec<Vec<Bytes>>) -> Vec<Out> {
             continue;
         }
         stats::with(|s| s.total_commands += 1);
-        if commands::monitor::active() {
+        // Connection commands are shown once they ran (RESET ends
+        // monitoring before its line), the rest as they start.
+        let conn_cmd = matches!(spec.handler, Handler::Conn(_));
+        if commands::monitor::active() && !conn_cmd {
             feed_monitors(client, spec, &args);
         }
         if spec.name == "exec" && transaction::join_group(client, &mut group, idx) {
@@ -185,6 +188,7 @@ pub async fn run_batch(client: &ClientRef, cmds: Vec<Vec<Bytes>>) -> Vec<Out> {
                 now = now_ms();
                 let us = account(ci, t, &reply);
                 slowlog::check_client(us, spec, &args, client);
+                commands::latency::check(us, spec);
                 outs[idx].reply = reply;
             }
             Handler::Conn(f) => {
@@ -192,6 +196,10 @@ pub async fn run_batch(client: &ClientRef, cmds: Vec<Vec<Bytes>>) -> Vec<Out> {
                 let reply = f(&mut client.borrow_mut(), &args);
                 let us = account(ci, t, &reply);
                 slowlog::check_client(us, spec, &args, client);
+                commands::latency::check(us, spec);
+                if commands::monitor::active() {
+                    feed_monitors(client, spec, &args);
+                }
                 if client_changed(client, &mut outs[idx], reply, mode) {
                     break;
                 }
@@ -207,6 +215,7 @@ pub async fn run_batch(client: &ClientRef, cmds: Vec<Vec<Bytes>>) -> Vec<Out> {
                 now = now_ms();
                 let us = account(ci, t, &reply);
                 slowlog::check_client(us, spec, &args, client);
+                commands::latency::check(us, spec);
                 if client_changed(client, &mut outs[idx], reply, mode) {
                     break;
                 }
@@ -261,6 +270,7 @@ pub async fn run_batch(client: &ClientRef, cmds: Vec<Vec<Bytes>>) -> Vec<Out> {
                             account(ci, t, &reply)
                         };
                         slowlog::check_client(us, spec, &args, client);
+                        commands::latency::check(us, spec);
                         outs[idx].reply = reply;
                     }
                 }
@@ -495,6 +505,7 @@ fn exec_key(f: commands::KeyFn, caller: Caller, now: i64, args: &[Bytes]) -> Rep
     }
     let us = account(caller.ci, t, &reply);
     if caller.whole {
+        commands::latency::check(us, spec);
         slowlog::check(us, spec, args, || {
             commands::client::peer_of(caller.id).unwrap_or_default()
         });
