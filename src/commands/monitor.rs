@@ -4,12 +4,10 @@
 //! Monitors are listed on their own core; a per-core count lets a core
 //! that feeds a line skip the cores without any, and a process-wide count
 //! makes the common case (nobody monitors) one load. Lines for other cores
-//! wait in this core's outbox; one delivery task per core sends what
-//! queued as one mesh job per batch, so each core's lines arrive in order.
+//! leave through this core's outbox (`runtime::outbox`), in order.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 
 use bytes::Bytes;
 
@@ -26,8 +24,7 @@ static PER_CORE: [AtomicUsize; MAX_CORES] = [const { AtomicUsize::new(0) }; MAX_
 thread_local! {
     /// This core's monitors (client ids).
     static LOCAL: RefCell<Vec<u64>> = const { RefCell::new(Vec::new()) };
-    static OUTBOX: RefCell<Vec<Bytes>> = const { RefCell::new(Vec::new()) };
-    static DELIVERING: Cell<bool> = const { Cell::new(false) };
+    static OUTBOX: runtime::outbox::Outbox<Bytes> = const { runtime::outbox::Outbox::new() };
 }
 
 /// Whether anyone monitors: one relaxed load.
@@ -93,31 +90,15 @@ pub fn feed(db: usize, who: &str, args: &[Bytes]) {
     if !(0..runtime::shards()).any(|c| c != me && PER_CORE[c].load(Ordering::Relaxed) != 0) {
         return;
     }
-    OUTBOX.with(|o| o.borrow_mut().push(line));
-    if DELIVERING.with(|d| d.replace(true)) {
-        return;
-    }
-    runtime::spawn(async {
-        loop {
-            let batch = OUTBOX.with(|o| std::mem::take(&mut *o.borrow_mut()));
-            if batch.is_empty() {
-                DELIVERING.with(|d| d.set(false));
-                return;
-            }
-            let batch = Arc::new(batch);
-            let me = runtime::me();
-            let peers = (0..runtime::shards())
-                .filter(|&c| c != me && PER_CORE[c].load(Ordering::Relaxed) != 0);
-            let job = |_| {
-                let batch = batch.clone();
-                Box::new(move || {
-                    batch.iter().for_each(deliver);
-                    Reply::Ok
-                }) as runtime::Job
-            };
-            runtime::run_on_each(peers, job).await;
-        }
-    });
+    runtime::outbox::send(&OUTBOX, line, peers, deliver);
+}
+
+/// Other cores with monitors.
+fn peers() -> Vec<usize> {
+    let me = runtime::me();
+    (0..runtime::shards())
+        .filter(|&c| c != me && PER_CORE[c].load(Ordering::Relaxed) != 0)
+        .collect()
 }
 
 /// Pushes a line to this core's monitors.

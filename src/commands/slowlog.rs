@@ -199,7 +199,7 @@ async fn get(count: usize) -> Reply {
     })
     .await;
     let mut all: Vec<Entry> = per_core.into_iter().flatten().collect();
-    all.sort_unstable_by(|a, b| b.id.cmp(&a.id));
+    all.sort_unstable_by_key(|e| std::cmp::Reverse(e.id));
     all.truncate(count);
     Reply::Array(
         all.into_iter()
