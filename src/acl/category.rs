@@ -115,6 +115,10 @@ const SUBCOMMANDS: &[(&str, i32, u32)] = &[
     ("function|load", -3, WRITE | DENYOOM | NOSCRIPT),
     ("function|restore", -3, WRITE | DENYOOM | NOSCRIPT),
     ("function|stats", 2, NOSCRIPT | ALLOW_BUSY),
+    ("latency|help", 2, LOADING | STALE),
+    ("latency|history", 3, ADMIN | NOSCRIPT | LOADING | STALE),
+    ("latency|latest", 2, ADMIN | NOSCRIPT | LOADING | STALE),
+    ("latency|reset", -2, ADMIN | NOSCRIPT | LOADING | STALE),
     ("memory|doctor", 2, 0),
     ("memory|help", 2, LOADING | STALE),
     ("memory|malloc-stats", 2, 0),
@@ -137,6 +141,10 @@ const SUBCOMMANDS: &[(&str, i32, u32)] = &[
     ("script|help", 2, LOADING | STALE),
     ("script|kill", 2, NOSCRIPT | ALLOW_BUSY),
     ("script|load", 3, NOSCRIPT | STALE),
+    ("slowlog|get", -2, ADMIN | LOADING | STALE),
+    ("slowlog|help", 2, LOADING | STALE),
+    ("slowlog|len", 2, ADMIN | LOADING | STALE),
+    ("slowlog|reset", 2, ADMIN | LOADING | STALE),
     ("xgroup|create", -5, WRITE | DENYOOM),
     ("xgroup|createconsumer", 5, WRITE | DENYOOM),
     ("xgroup|delconsumer", 5, WRITE),
@@ -331,6 +339,14 @@ impl Ids {
     pub fn is_container(&self, id: usize) -> bool {
         id < self.row.len() && self.row[id] == id && self.subs.contains_key(&id)
     }
+}
+
+/// A subcommand's flags (`config|get`), for the subcommands listed here.
+pub fn sub_flags(name: &str) -> Option<u32> {
+    SUBCOMMANDS
+        .iter()
+        .find(|(n, _, _)| *n == name)
+        .map(|(_, _, f)| *f)
 }
 
 /// A subcommand's arity (`acl|whoami`), as Redis checks it.

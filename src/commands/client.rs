@@ -75,6 +75,8 @@ pub struct ClientState {
     pub in_exec: bool,
     /// Waiting in a blocking command (CLIENT LIST flag `b`, as Redis).
     pub blocked: bool,
+    /// In MONITOR mode (CLIENT LIST flag `O`).
+    pub monitor: bool,
     /// The AOF loader's client: runs while the server is loading.
     pub loader: bool,
     /// Keys this client WATCHes.
@@ -116,13 +118,26 @@ thread_local! {
     static REGISTRY: RefCell<BTreeMap<u64, ClientRef>> = const { RefCell::new(BTreeMap::new()) };
 }
 
-/// Which core each client lives on, for messages addressed by client id
-/// (tracking REDIRECT). Touched once per connect and disconnect.
-static CORES: std::sync::Mutex<BTreeMap<u64, usize>> = std::sync::Mutex::new(BTreeMap::new());
+/// Where each client lives and who it is, for work addressed by client id
+/// (tracking REDIRECT) or done for it on another core (a SLOWLOG entry).
+/// Touched once per connect, disconnect and name change.
+static CORES: std::sync::Mutex<BTreeMap<u64, Peer>> = std::sync::Mutex::new(BTreeMap::new());
+
+struct Peer {
+    core: usize,
+    addr: String,
+    name: String,
+}
 
 /// The core of client `id`, if it is connected.
 pub fn core_of(id: u64) -> Option<usize> {
-    CORES.lock().unwrap().get(&id).copied()
+    CORES.lock().unwrap().get(&id).map(|p| p.core)
+}
+
+/// The address and name of client `id`, if it is connected.
+pub fn peer_of(id: u64) -> Option<(String, String)> {
+    let cores = CORES.lock().unwrap();
+    cores.get(&id).map(|p| (p.addr.clone(), p.name.clone()))
 }
 
 /// Runs `f` on client `id` if it is connected to this core.
@@ -179,6 +194,7 @@ impl ClientState {
             multi: None,
             in_exec: false,
             blocked: false,
+            monitor: false,
             loader: false,
             watched: Vec::new(),
             repl_link: None,
@@ -198,7 +214,13 @@ impl ClientState {
         let c = Rc::new(RefCell::new(st));
         REGISTRY.with(|r| r.borrow_mut().insert(id, c.clone()));
         // Its place in CONNECTED was taken when it was accepted.
-        CORES.lock().unwrap().insert(id, runtime::me());
+        let addr = c.borrow().addr.clone();
+        let peer = Peer {
+            core: runtime::me(),
+            addr,
+            name: String::new(),
+        };
+        CORES.lock().unwrap().insert(id, peer);
         c
     }
 
@@ -206,6 +228,7 @@ impl ClientState {
     pub fn unregister(&mut self) {
         REGISTRY.with(|r| r.borrow_mut().remove(&self.id));
         CORES.lock().unwrap().remove(&self.id);
+        super::monitor::stop(self);
         super::pubsub::unsubscribe_all(self);
         forget_watches(self);
         let stopped = super::tracking::stop(self);
@@ -215,6 +238,14 @@ impl ClientState {
         CONNECTED.fetch_sub(1, Ordering::Relaxed);
         super::client_evict::adjust(self.mem_accounted, 0);
         self.mem_accounted = 0;
+    }
+
+    /// CLIENT SETNAME, HELLO SETNAME.
+    pub fn set_name(&mut self, name: String) {
+        if let Some(p) = CORES.lock().unwrap().get_mut(&self.id) {
+            p.name.clone_from(&name);
+        }
+        self.name = name;
     }
 
     /// Memory this client holds in buffers (CLIENT LIST `tot-mem`).
@@ -326,6 +357,9 @@ impl ClientState {
         let now = Instant::now();
         let (sub, psub, ssub) = self.subs.as_ref().map_or((0, 0, 0), |s| s.counts());
         let mut flags = String::new();
+        if self.monitor {
+            flags.push('O');
+        }
         flags.extend(self.repl_link);
         if self.subs.is_some() {
             flags.push('P');
@@ -492,7 +526,7 @@ fn hello(c: &mut ClientState, args: &[Bytes]) -> Reply {
         return Reply::error("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time");
     }
     if let Some(n) = name {
-        c.name = n;
+        c.set_name(n);
     }
     c.resp3 = resp3;
     Reply::Map(vec![
@@ -522,9 +556,10 @@ fn reset(c: &mut ClientState, _: &[Bytes]) -> Reply {
     if stopped.is_some() {
         runtime::spawn(super::tracking::unregister_prefixes(stopped));
     }
+    super::monitor::stop(c);
     c.db = 0;
     c.resp3 = false;
-    c.name.clear();
+    c.set_name(String::new());
     c.no_evict = false;
     c.no_touch = false;
     c.reply = ReplyMode::On;
@@ -544,12 +579,14 @@ const CLIENT_HELP: &[&str] = &[
     "LIST [options ...]",
     "NO-EVICT (ON|OFF)",
     "NO-TOUCH (ON|OFF)",
+    "PAUSE <timeout> [WRITE|ALL]",
     "REPLY (ON|OFF|SKIP)",
     "SETINFO <option> <value>",
     "SETNAME <name>",
     "TRACKING (ON|OFF) [REDIRECT <id>] [BCAST] [PREFIX <prefix> [...]] [OPTIN] [OPTOUT] [NOLOOP]",
     "TRACKINGINFO",
     "UNBLOCK <clientid> [TIMEOUT|ERROR]",
+    "UNPAUSE",
     "HELP",
 ];
 
@@ -582,7 +619,7 @@ fn client(c: &mut ClientState, args: &[Bytes]) -> Reply {
                     "ERR Client names cannot contain spaces, newlines or special characters.",
                 );
             }
-            c.name = String::from_utf8_lossy(&args[2]).into_owned();
+            c.set_name(String::from_utf8_lossy(&args[2]).into_owned());
             Reply::Ok
         }
         (b"info", 2) => Reply::Verbatim(Bytes::from(c.info_line() + "\n")),
@@ -689,6 +726,8 @@ fn client_coord(
             "setinfo" => 4,
             "kill" => -3,
             "unblock" => -3,
+            "pause" => -3,
+            "unpause" => 2,
             "list" => -2,
             _ => return errors::unknown_subcommand("client", &args[1]),
         };
@@ -702,6 +741,8 @@ fn client_coord(
             "list" => client_list(&c, &args).await,
             "kill" => client_kill(&c, &args).await,
             "unblock" => client_unblock(&args),
+            "pause" => super::pause::pause(&args),
+            "unpause" => super::pause::unpause(),
             "tracking" => super::tracking::client_tracking(&c, &args).await,
             _ => client(&mut c.borrow_mut(), &args),
         }

@@ -29,6 +29,10 @@ use super::{flags, pubsub, Spec};
 /// command, or any command queued in MULTI, as Redis's processCommand,
 /// with nothing left to evict).
 pub async fn before_command(spec: &Spec, queueing: bool) -> Option<Reply> {
+    // CLIENT PAUSE pauses eviction (and the -OOM it would lead to).
+    if super::pause::active() {
+        return None;
+    }
     let reject = spec.flags & flags::DENYOOM != 0
         || (queueing && !matches!(spec.name, "exec" | "discard" | "quit" | "reset"));
     if !reject && spec.flags & flags::WRITE == 0 {
@@ -192,7 +196,7 @@ fn key_evicted(db: usize, key: &[u8]) {
 pub fn cron() {
     shard::with(|s| s.publish_counts());
     let limit = evict::limit();
-    if limit == 0 || memory::used_for_evict() <= limit {
+    if limit == 0 || memory::used_for_evict() <= limit || super::pause::active() {
         return;
     }
     let p = evict::policy();

@@ -319,46 +319,21 @@ pub async fn publish(kind: Kind, channel: Bytes, msg: Bytes) -> i64 {
 }
 
 /// Publishes from synchronous code (keyspace events inside a command):
-/// local subscribers get it now, other cores right after, in order. One
-/// delivery task per core sends the queued messages as a batch, waits for
-/// it to land, then sends what queued meanwhile: a burst of events costs a
-/// mesh job per batch, not per message, and batches never overtake.
+/// local subscribers get it now, other cores right after, in order, in
+/// batches (`runtime::outbox`).
 pub fn publish_detached(channel: Bytes, msg: Bytes) {
     deliver(Kind::Channel, &channel, &msg);
     if !(0..runtime::shards()).any(|c| c != runtime::me() && active(c)) {
         return;
     }
-    OUTBOX.with(|o| o.borrow_mut().push((channel, msg)));
-    if DELIVERING.with(|d| d.replace(true)) {
-        return;
-    }
-    runtime::spawn(async {
-        loop {
-            let batch = OUTBOX.with(|o| std::mem::take(&mut *o.borrow_mut()));
-            if batch.is_empty() {
-                DELIVERING.with(|d| d.set(false));
-                return;
-            }
-            let batch = std::sync::Arc::new(batch);
-            let job = |_| {
-                let batch = batch.clone();
-                Box::new(move || {
-                    for (channel, msg) in batch.iter() {
-                        deliver(Kind::Channel, channel, msg);
-                    }
-                    Reply::Ok
-                }) as runtime::Job
-            };
-            runtime::run_on_each(active_peers(), job).await;
-        }
+    runtime::outbox::send(&OUTBOX, (channel, msg), active_peers, |(channel, msg)| {
+        deliver(Kind::Channel, channel, msg);
     });
 }
 
 thread_local! {
     /// Detached messages waiting for this core's delivery task, in order.
-    static OUTBOX: RefCell<Vec<(Bytes, Bytes)>> = const { RefCell::new(Vec::new()) };
-    /// Whether the delivery task is running.
-    static DELIVERING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    static OUTBOX: runtime::outbox::Outbox<(Bytes, Bytes)> = const { runtime::outbox::Outbox::new() };
 }
 
 /// Emits a keyspace notification if `notify-keyspace-events` enables its

@@ -58,6 +58,16 @@ pub fn unknown_command(name: &[u8], args: &[impl AsRef<[u8]>]) -> Reply {
     Reply::error(s)
 }
 
+/// `ERR unknown subcommand or wrong number of arguments for 'get'. Try
+/// SLOWLOG HELP.`: a known subcommand given the wrong arguments.
+pub fn sub_wrong_args(cmd: &str, sub: &[u8]) -> Reply {
+    Reply::error(format!(
+        "ERR unknown subcommand or wrong number of arguments for '{}'. Try {} HELP.",
+        show(sub, 128),
+        cmd.to_uppercase()
+    ))
+}
+
 /// `ERR unknown subcommand 'x'. Try CONFIG HELP.`
 pub fn unknown_subcommand(cmd: &str, sub: &[u8]) -> Reply {
     Reply::error(format!(

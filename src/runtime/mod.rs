@@ -18,6 +18,7 @@
 pub mod background;
 pub mod gate;
 pub mod mesh;
+pub mod outbox;
 pub mod slots;
 
 use std::future::Future;

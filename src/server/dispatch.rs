@@ -19,7 +19,9 @@ use bytes::Bytes;
 use super::{script, transaction};
 use crate::commands::client::ReplyMode;
 use crate::commands::tracking::{self, Tracker};
-use crate::commands::{self, flags, propagate, stats, ClientRef, Cross, Ctx, Handler, Merge, Spec};
+use crate::commands::{
+    self, flags, propagate, slowlog, stats, ClientRef, Cross, Ctx, Handler, Merge, Spec,
+};
 use crate::config::{self, Opt};
 use crate::persistence::{self, snapshot};
 use crate::protocol::errors;
@@ -60,6 +62,29 @@ fn held_by_pause(client: &ClientRef, args: &[Bytes]) -> bool {
     may_replicate(args)
 }
 
+/// Waits while CLIENT PAUSE (ALL: every command; WRITE: as FAILOVER) or
+/// FAILOVER holds this command. Replication links are never paused.
+async fn wait_while_paused(client: &ClientRef, args: &[Bytes]) {
+    if client.borrow().repl_link.is_some() {
+        return;
+    }
+    loop {
+        let held = match commands::pause::mode_now() {
+            Some(commands::pause::Mode::All) => {
+                let c = client.borrow();
+                !c.loader && !c.in_exec
+            }
+            Some(commands::pause::Mode::Write) => held_by_pause(client, args),
+            None => false,
+        } || (crate::replication::failover::writes_paused()
+            && held_by_pause(client, args));
+        if !held {
+            return;
+        }
+        runtime::sleep(std::time::Duration::from_millis(1)).await;
+    }
+}
+
 /// Redis's CMD_WRITE | CMD_MAY_REPLICATE, with scripts judged by their
 /// flags (`script::may_write`).
 fn may_replicate(args: &[Bytes]) -> bool {
@@ -91,9 +116,9 @@ pub async fn run_batch(client: &ClientRef, cmds: Vec<Vec<Bytes>>) -> Vec<Out> {
             send,
             resp3,
         });
-        // FAILOVER pauses client writes until it ends (checked again after).
-        if crate::replication::failover::writes_paused() && held_by_pause(client, &args) {
-            crate::replication::failover::unpaused().await;
+        // CLIENT PAUSE and FAILOVER hold commands until they end.
+        if crate::replication::failover::writes_paused() || commands::pause::active() {
+            wait_while_paused(client, &args).await;
         }
         let (ci, spec) = match check(client, &args) {
             Ok(found) => found,
@@ -131,6 +156,12 @@ pub async fn run_batch(client: &ClientRef, cmds: Vec<Vec<Bytes>>) -> Vec<Out> {
             continue;
         }
         stats::with(|s| s.total_commands += 1);
+        // Connection commands are shown once they ran (RESET ends
+        // monitoring before its line), the rest as they start.
+        let conn_cmd = matches!(spec.handler, Handler::Conn(_));
+        if commands::monitor::active() && !conn_cmd {
+            feed_monitors(client, spec, &args);
+        }
         if spec.name == "exec" && transaction::join_group(client, &mut group, idx) {
             // Commands before it run first.
             flush(&mut batches, &mut outs).await;
@@ -151,7 +182,8 @@ pub async fn run_batch(client: &ClientRef, cmds: Vec<Vec<Bytes>>) -> Vec<Out> {
                     _ => {
                         let db = client.borrow().db;
                         let form = script::journal_form(&args);
-                        let reply = Box::pin(script::run(spec.name, client.clone(), args)).await;
+                        let run = script::run(spec.name, client.clone(), args.clone());
+                        let reply = Box::pin(run).await;
                         if let Some(form) = form.filter(|_| !reply.is_error()) {
                             journal::record(db, &form);
                         }
@@ -159,13 +191,20 @@ pub async fn run_batch(client: &ClientRef, cmds: Vec<Vec<Bytes>>) -> Vec<Out> {
                     }
                 };
                 now = now_ms();
-                account(ci, t, &reply);
+                let us = account(ci, t, &reply);
+                slowlog::check_client(us, spec, &args, client);
+                commands::latency::check(us, spec);
                 outs[idx].reply = reply;
             }
             Handler::Conn(f) => {
                 let t = shard::coarse_micros();
                 let reply = f(&mut client.borrow_mut(), &args);
-                account(ci, t, &reply);
+                let us = account(ci, t, &reply);
+                slowlog::check_client(us, spec, &args, client);
+                commands::latency::check(us, spec);
+                if commands::monitor::active() {
+                    feed_monitors(client, spec, &args);
+                }
                 if client_changed(client, &mut outs[idx], reply, mode) {
                     break;
                 }
@@ -176,10 +215,12 @@ pub async fn run_batch(client: &ClientRef, cmds: Vec<Vec<Bytes>>) -> Vec<Out> {
                 let db = client.borrow().db;
                 let snap = snapshot_hook_coord(spec, db, &args).await;
                 let all = 0..runtime::shards();
-                let reply = coordinated(spec, db, all, client.clone(), args, f).await;
+                let reply = coordinated(spec, db, all, client.clone(), args.clone(), f).await;
                 drop(snap);
                 now = now_ms();
-                account(ci, t, &reply);
+                let us = account(ci, t, &reply);
+                slowlog::check_client(us, spec, &args, client);
+                commands::latency::check(us, spec);
                 if client_changed(client, &mut outs[idx], reply, mode) {
                     break;
                 }
@@ -241,9 +282,13 @@ pub async fn run_batch(client: &ClientRef, cmds: Vec<Vec<Bytes>>) -> Vec<Out> {
                             ),
                         };
                         now = now_ms();
-                        if !matches!(spec.cross, Cross::Split(_)) {
-                            account(ci, t, &reply);
-                        }
+                        let us = if matches!(spec.cross, Cross::Split(_)) {
+                            shard::coarse_micros().saturating_sub(t)
+                        } else {
+                            account(ci, t, &reply)
+                        };
+                        slowlog::check_client(us, spec, &args, client);
+                        commands::latency::check(us, spec);
                         outs[idx].reply = reply;
                     }
                 }
@@ -271,6 +316,37 @@ fn client_changed(client: &ClientRef, out: &mut Out, reply: Reply, before: Reply
         _ => {}
     }
     c.close_after_reply
+}
+
+/// Shows a command to MONITOR clients as it starts. EXEC shows the
+/// commands it runs, then itself (the order Redis 7.0 shows them in); the
+/// commands EXEC then runs here are not shown again.
+#[cold]
+fn feed_monitors(client: &ClientRef, spec: &Spec, args: &[Bytes]) {
+    if !commands::monitor::shown(spec, args) {
+        return;
+    }
+    let (db, who, queued) = {
+        let c = client.borrow();
+        if c.in_exec || c.loader {
+            return;
+        }
+        let queued = match &c.multi {
+            Some(m) if spec.name == "exec" && !m.aborted => m.queued.clone(),
+            _ => Vec::new(),
+        };
+        (c.db, c.addr.clone(), queued)
+    };
+    let table = commands::table();
+    for q in &queued {
+        if table
+            .lookup(&q[0])
+            .is_some_and(|(_, s)| commands::monitor::shown(s, q))
+        {
+            commands::monitor::feed(db, &who, q);
+        }
+    }
+    commands::monitor::feed(db, &who, args);
 }
 
 /// Looks the command up and checks auth and arity.
@@ -380,6 +456,9 @@ struct Caller {
     id: u64,
     /// Set when the client tracks the keys this read-only command reads.
     track: Option<Tracker>,
+    /// Whether this run is the whole command (not one core's part of a
+    /// split one, not a script's call): the one SLOWLOG looks at.
+    whole: bool,
 }
 
 impl Caller {
@@ -396,6 +475,7 @@ impl Caller {
             no_touch: c.no_touch,
             id: c.id,
             track,
+            whole: true,
         }
     }
 }
@@ -441,7 +521,13 @@ fn exec_key(f: commands::KeyFn, caller: Caller, now: i64, args: &[Bytes]) -> Rep
             commands::key_changed(caller.db, &args[i], caller.id);
         }
     }
-    account(caller.ci, t, &reply);
+    let us = account(caller.ci, t, &reply);
+    if caller.whole {
+        commands::latency::check(us, spec);
+        slowlog::check(us, spec, args, || {
+            commands::client::peer_of(caller.id).unwrap_or_default()
+        });
+    }
     reply
 }
 
@@ -502,7 +588,8 @@ fn persistence_refuses(spec: &Spec) -> Option<Reply> {
     None
 }
 
-fn account(ci: usize, t: u64, reply: &Reply) {
+/// Counts a command in INFO commandstats; returns how long it ran (µs).
+fn account(ci: usize, t: u64, reply: &Reply) -> u64 {
     let us = shard::coarse_micros().saturating_sub(t);
     stats::with(|s| {
         let c = s.command(ci);
@@ -512,6 +599,7 @@ fn account(ci: usize, t: u64, reply: &Reply) {
             c.failed += 1;
         }
     });
+    us
 }
 
 /// What `exec_key` does after a command, for a coordinated multi-core
@@ -601,6 +689,11 @@ fn split_jobs(
     caller: Caller,
     args: &[Bytes],
 ) -> Result<Vec<(usize, Job, Vec<usize>)>, Reply> {
+    // Each part is not the whole command (SLOWLOG/LATENCY see the whole).
+    let caller = Caller {
+        whole: false,
+        ..caller
+    };
     let parts = split_parts(spec, args)?;
     let jobs = parts.into_iter().map(|(core, sub, pos)| {
         let job: Job = Box::new(move || exec_key(f, caller, now_ms(), &sub));
@@ -697,6 +790,7 @@ pub fn run_key_here(f: commands::KeyFn, ci: usize, db: usize, args: &[Bytes]) ->
         no_touch: false,
         id: 0,
         track: None,
+        whole: false,
     };
     exec_key(f, caller, now_ms(), args)
 }

@@ -459,6 +459,13 @@ impl Run {
     }
 }
 
+/// Shows a script's call to MONITOR clients as `[db lua]`.
+fn monitor_call(db: usize, spec: &commands::Spec, args: &[Bytes]) {
+    if commands::monitor::active() && commands::monitor::shown(spec, args) {
+        commands::monitor::feed(db, "lua", args);
+    }
+}
+
 impl Host for Run {
     fn call(&mut self, args: &[Bytes], _resp3: bool) -> Reply {
         let table = commands::table();
@@ -490,7 +497,10 @@ impl Host for Run {
         }
         let f = match spec.handler {
             Handler::Key(f) => f,
-            Handler::Conn(f) => return f(&mut self.client, args),
+            Handler::Conn(f) => {
+                monitor_call(self.client.db, spec, args);
+                return f(&mut self.client, args);
+            }
             _ => {
                 return Reply::error("ERR This command does not run inside scripts on this server")
             }
@@ -511,6 +521,8 @@ impl Host for Run {
                 "ERR Script touched an undeclared key on another core"
             });
         }
+        // Shown once it runs (not for a try that is redone wide).
+        monitor_call(db, spec, args);
         if write && !self.wrote {
             self.wrote = true;
             WROTE.store(true, Ordering::Relaxed);

@@ -43,9 +43,17 @@ pub fn set_keep_expired(on: bool) {
     KEEP_EXPIRED.store(on, std::sync::atomic::Ordering::Relaxed);
 }
 
+/// Set while CLIENT PAUSE holds clients: keys do not expire meanwhile.
+static EXPIRY_PAUSED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+pub fn set_expiry_paused(on: bool) {
+    EXPIRY_PAUSED.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
 #[inline]
 pub fn keeps_expired() -> bool {
     KEEP_EXPIRED.load(std::sync::atomic::Ordering::Relaxed)
+        || EXPIRY_PAUSED.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 pub type Key = Box<[u8]>;
