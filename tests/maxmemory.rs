@@ -168,9 +168,11 @@ fn volatile_ttl_evicts_the_shortest_ttl_first() {
     let short_gone = 6_000 - present(&mut c, "short", 0..6_000);
     let long_gone = 6_000 - present(&mut c, "long", 0..6_000);
     assert!(short_gone > 1_500, "short evicted {short_gone}");
-    // Sampling is approximate (as Redis): far more short keys go.
+    // Sampling is approximate (as Redis): far more short keys go. Once
+    // about half the short keys are gone, a sample of 5 is all long keys
+    // about (6000/9000)^5 = 13% of the time, so up to ~10% long is fair.
     assert!(
-        long_gone * 20 < short_gone,
+        long_gone * 5 < short_gone,
         "short evicted {short_gone}, long {long_gone}"
     );
 }
