@@ -62,32 +62,9 @@ pub mod kind {
     pub const PUBLISHSHARD: u16 = 10;
 }
 
-/// Node flags (`CLUSTER_NODE_*`), in the header and in gossip entries.
-pub mod node {
-    pub const MASTER: u16 = 1;
-    pub const SLAVE: u16 = 2;
-    pub const PFAIL: u16 = 4;
-    pub const FAIL: u16 = 8;
-    pub const MYSELF: u16 = 16;
-    pub const HANDSHAKE: u16 = 32;
-    pub const NOADDR: u16 = 64;
-    pub const MEET: u16 = 128;
-    pub const MIGRATE_TO: u16 = 256;
-    pub const NOFAILOVER: u16 = 512;
-
-    /// The names CLUSTER NODES prints, in its order; MEET and
-    /// MIGRATE_TO are not printed, no printed flag is `noflags`.
-    pub const NAMES: &[(u16, &str)] = &[
-        (MYSELF, "myself"),
-        (MASTER, "master"),
-        (SLAVE, "slave"),
-        (PFAIL, "fail?"),
-        (FAIL, "fail"),
-        (HANDSHAKE, "handshake"),
-        (NOADDR, "noaddr"),
-        (NOFAILOVER, "nofailover"),
-    ];
-}
+/// Node flags (`CLUSTER_NODE_*`), in the header and in gossip entries:
+/// the node table's own.
+pub use super::nodes::flag as node;
 
 /// `mflags[0]` bits.
 pub mod mflag {

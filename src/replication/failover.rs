@@ -45,13 +45,6 @@ pub fn writes_paused() -> bool {
     PAUSED.load(Ordering::Relaxed)
 }
 
-/// Waits until writes are no longer paused.
-pub async fn unpaused() {
-    while writes_paused() {
-        runtime::sleep(Duration::from_millis(1)).await;
-    }
-}
-
 /// INFO's master_failover_state.
 pub fn state_name() -> &'static str {
     match STATE.lock().unwrap().as_ref().map(|f| f.phase) {
