@@ -163,8 +163,8 @@ fn cluster(_: ClientRef, args: Vec<Bytes>) -> Fut {
             return Reply::error(DISABLED);
         }
         let sub = String::from_utf8_lossy(&args[1]).to_ascii_lowercase();
-        // The ACL's subcommand table is the one list (those needing the
-        // bus are absent: unknown here).
+        // The ACL's subcommand table is the one list of subcommands and
+        // their arities.
         let name = format!("cluster|{sub}");
         let Some(arity) = crate::acl::category::sub_arity(&name) else {
             return unknown_subcommand("CLUSTER", &args[1]);

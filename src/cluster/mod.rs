@@ -352,7 +352,7 @@ impl State {
         }
     }
 
-    /// Redis's clusterUpdateState, for a node that has no bus yet: fail
+    /// Redis's clusterUpdateState: fail
     /// on an unassigned slot (with full coverage) or when no reachable
     /// master serves slots; a master waits 2 s after start, and the
     /// rejoin delay after being in the minority, before turning ok.

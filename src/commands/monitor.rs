@@ -66,18 +66,8 @@ pub fn shown(spec: &Spec, args: &[Bytes]) -> bool {
     let sub_flags = sub
         .as_deref()
         .and_then(|s| crate::acl::category::sub_flags(&format!("{}|{s}", spec.name)));
-    let admin = match (spec.name, sub.as_deref(), sub_flags) {
-        (_, _, Some(f)) => f & flags::ADMIN != 0,
-        // CLIENT's subcommands as Redis 7.0 flags them.
-        ("client", Some(s), None) => {
-            matches!(
-                s,
-                "kill" | "list" | "no-evict" | "pause" | "unpause" | "unblock"
-            )
-        }
-        _ => spec.flags & flags::ADMIN != 0,
-    };
-    !admin
+    let f = sub_flags.unwrap_or(spec.flags);
+    f & flags::ADMIN == 0
 }
 
 /// Feeds one command to every monitor (Redis's replicationFeedMonitors).
