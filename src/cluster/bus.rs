@@ -214,13 +214,16 @@ pub fn send_later(out: Vec<Send>) {
     if out.is_empty() {
         return;
     }
-    runtime::spawn(async move {
-        let job: runtime::Job = Box::new(move || {
-            carry_out(out, None);
-            crate::protocol::Reply::Ok
-        });
-        runtime::run_on(runtime::control(), vec![job]).await;
+    runtime::spawn(send_now(out));
+}
+
+/// Carries out `out` on the control executor and returns when done.
+pub async fn send_now(out: Vec<Send>) {
+    let job: runtime::Job = Box::new(move || {
+        carry_out(out, None);
+        crate::protocol::Reply::Ok
     });
+    runtime::run_on(runtime::control(), vec![job]).await;
 }
 
 fn carry_out(out: Vec<Send>, link: Option<u64>) {

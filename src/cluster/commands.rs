@@ -377,11 +377,19 @@ async fn replicate(id: &[u8]) -> Reply {
             "ERR To set a master the node must be empty and without assigned slots.",
         );
     }
-    super::with(|st| {
+    let (reply, upstream) = super::with(|st| {
         st.set_my_master(master);
         st.todo_save = false;
-        saved(st, Reply::Ok)
-    })
+        let m = st.get(master).filter(|m| !m.ip.is_empty() && m.port != 0);
+        let upstream = m.map(|m| super::gossip::Send::Replicate(m.ip.clone(), m.port));
+        (saved(st, Reply::Ok), upstream)
+    });
+    // Replication starts before the reply, as Redis's clusterSetMyMaster
+    // does: ROLE says "slave" as soon as REPLICATE has answered.
+    if let Some(up) = upstream {
+        bus::send_now(vec![up]).await;
+    }
+    reply
 }
 
 /// CLUSTER FAILOVER [FORCE|TAKEOVER]: the bus carries it out.
