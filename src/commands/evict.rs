@@ -56,31 +56,42 @@ pub async fn out_of_memory() -> bool {
 
 /// Over the limit: asks every core for its share and frees this core's.
 /// Returns whether any core has a key the policy may evict.
+///
+/// Other cores publish their counts at `hz`, so the shares follow counts
+/// up to a tick old: this core may free all it has while another, filled
+/// since its last count, still has thousands. Before refusing, every core
+/// is asked for its count now and the excess requested again.
 async fn free(limit: usize) -> bool {
     let p = evict::policy();
     if p == Policy::NoEviction {
         return false;
     }
     let n = runtime::shards();
+    let me = runtime::me();
     shard::with(|s| s.publish_counts());
-    let mut total: u64 = (0..n).map(|c| evict::evictable(c, p)).sum();
-    if total == 0 {
-        // Other cores publish at `hz`; before refusing, ask them.
-        runtime::gather(0..n, || shard::with(|s| s.publish_counts())).await;
-        total = (0..n).map(|c| evict::evictable(c, p)).sum();
+    for fresh in [false, true] {
+        if fresh {
+            if memory::used_for_evict() <= limit {
+                return true;
+            }
+            runtime::gather(0..n, || shard::with(|s| s.publish_counts())).await;
+        }
+        let total: u64 = (0..n).map(|c| evict::evictable(c, p)).sum();
         if total == 0 {
-            return false;
+            continue;
+        }
+        request(limit, p, total);
+        // Not under a transaction's gate: its journal block must not gain a
+        // deletion it did not make. The wake-up job waits for the gate.
+        if runtime::gate::current() == 0 && runtime::gate::admits(0) {
+            evict_pending(time_limit());
+        }
+        wake_all(n);
+        if (0..n).any(|c| evict::evictable(c, p) > 0 || c != me && evict::pending(c) > 0) {
+            return true;
         }
     }
-    request(limit, p, total);
-    let me = runtime::me();
-    // Not under a transaction's gate: its journal block must not gain a
-    // deletion it did not make. The wake-up job waits for the gate.
-    if runtime::gate::current() == 0 && runtime::gate::admits(0) {
-        evict_pending(time_limit());
-    }
-    wake_all(n);
-    (0..n).any(|c| evict::evictable(c, p) > 0 || c != me && evict::pending(c) > 0)
+    false
 }
 
 /// Splits the excess not yet requested over the cores, by evictable keys.
