@@ -16,7 +16,7 @@ use glommio::channels::local_channel::{self, LocalSender};
 use glommio::net::{TcpListener, TcpStream};
 
 use super::gossip::{now, Origin, Send};
-use super::wire::{FrameReader, Invalid, Message};
+use super::wire::{Body, FrameReader, Invalid, Message};
 use super::NodeId;
 use crate::config::{self, Opt};
 use crate::runtime;
@@ -208,6 +208,30 @@ fn close(link: u64) {
     }
 }
 
+/// A PUBLISH reaches the subscribers of every node, a SPUBLISH those of
+/// the nodes of myself's shard (Redis's clusterPropagatePublish).
+pub fn propagate_publish(shard: bool, channel: &[u8], message: &[u8]) {
+    let (channel, message) = (channel.to_vec(), message.to_vec());
+    let mut out = Vec::new();
+    super::with(|st| {
+        let body = if shard {
+            Body::PublishShard { channel, message }
+        } else {
+            Body::Publish { channel, message }
+        };
+        let m = Message {
+            header: st.header(),
+            body,
+        };
+        if shard {
+            st.send_to_my_shard(&m, &mut out);
+        } else {
+            st.broadcast(&m, &mut out);
+        }
+    });
+    send_later(out);
+}
+
 /// Carries out `Send`s decided elsewhere (a CLUSTER command on a shard
 /// core) on the control executor, where the links are.
 pub fn send_later(out: Vec<Send>) {
@@ -233,6 +257,24 @@ fn carry_out(out: Vec<Send>, link: Option<u64>) {
                 if let Some(l) = link {
                     send_on(l, &m);
                 }
+            }
+            Send::DropKeys(slots) => {
+                for (slot, core) in slots {
+                    runtime::spawn(async move {
+                        runtime::call_on(core, move || super::drop_slot_keys(slot)).await;
+                    });
+                }
+            }
+            Send::Deliver {
+                shard,
+                channel,
+                message,
+            } => {
+                use crate::commands::pubsub::{publish, Kind};
+                let kind = if shard { Kind::Shard } else { Kind::Channel };
+                runtime::spawn(async move {
+                    publish(kind, channel.into(), message.into()).await;
+                });
             }
             Send::To(id, m) => {
                 if let Some(l) = outbound(id) {

@@ -231,7 +231,7 @@ async fn run(sub: &str, args: &[Bytes]) -> Reply {
             })
         }
         "setslot" => setslot(args).await,
-        "saveconfig" => super::with(|st| match st.save() {
+        "saveconfig" => super::with(|st| match st.save_fsynced() {
             Ok(()) => Reply::Ok,
             Err(e) => Reply::error(format!("ERR error saving the cluster node config: {e}")),
         }),
@@ -476,19 +476,22 @@ fn saved(st: &mut State, reply: Reply) -> Reply {
 
 /// CLUSTER INFO's text.
 fn info(st: &mut State) -> String {
-    let assigned = st.owner.iter().filter(|o| o.is_some()).count();
-    let with_flag = |f: u16| {
-        st.owner
+    let owners = st.owner_counts();
+    let assigned: usize = owners
+        .iter()
+        .filter(|(o, _)| o.is_some())
+        .map(|o| o.1)
+        .sum();
+    let with_flag = |f: u16| -> usize {
+        owners
             .iter()
-            .filter(|o| {
-                o.and_then(|id| st.node(id.as_str().as_bytes()))
-                    .is_some_and(|n| n.is(f))
-            })
-            .count()
+            .filter(|(o, _)| o.and_then(|id| st.get(id)).is_some_and(|n| n.is(f)))
+            .map(|o| o.1)
+            .sum()
     };
     let (pfail, fail) = (with_flag(flag::PFAIL), with_flag(flag::FAIL));
     let me = st.myself();
-    let my_epoch = match me.master.and_then(|m| st.node(m.as_str().as_bytes())) {
+    let my_epoch = match me.master.and_then(|m| st.get(m)) {
         Some(m) => m.config_epoch,
         None => me.config_epoch,
     };
@@ -569,7 +572,7 @@ fn slots_reply(st: &mut State) -> Reply {
             s += 1;
         }
         let mut entry = vec![Reply::Int(start as i64), Reply::Int(s as i64)];
-        if let Some(m) = st.node(id.as_str().as_bytes()) {
+        if let Some(m) = st.get(id) {
             entry.push(slot_node(m));
             for r in st.nodes.iter().filter(|r| r.master == Some(id)) {
                 if !r.is(flag::FAIL) && r.repl_offset != 0 {

@@ -32,6 +32,16 @@ pub enum Send {
     Replicate(String, u16),
     /// Myself turned master: stop replicating.
     StopReplication,
+    /// Delete the keys of these slots, each on its core: this master
+    /// lost them to another (Redis's delKeysInSlot for dirty slots).
+    DropKeys(Vec<(usize, usize)>),
+    /// A PUBLISH (`shard`: PUBLISHSHARD) from another node, for the
+    /// subscribers here.
+    Deliver {
+        shard: bool,
+        channel: Vec<u8>,
+        message: Vec<u8>,
+    },
 }
 
 /// The link a message arrived on.
@@ -185,6 +195,18 @@ impl State {
         }
     }
 
+    /// The other nodes of myself's shard (its master and replicas).
+    pub fn send_to_my_shard(&self, m: &Message, out: &mut Vec<Send>) {
+        let me = self.myself();
+        let master = me.master.filter(|_| me.is(flag::SLAVE)).unwrap_or(me.id);
+        for n in &self.nodes {
+            let in_shard = n.id == master || n.master == Some(master);
+            if in_shard && n.connected && !n.is(flag::MYSELF | flag::HANDSHAKE) {
+                out.push(Send::To(n.id, m.clone()));
+            }
+        }
+    }
+
     /// Removes a node: its slots become unassigned, its replicas lose
     /// their master, its failure reports go (clusterDelNode).
     pub fn del_node(&mut self, id: NodeId, out: &mut Vec<Send>) {
@@ -283,7 +305,7 @@ impl State {
                 self.set_as_master(i);
                 self.nodes[i].config_epoch = config_epoch;
                 let id = self.nodes[i].id;
-                self.update_slots_with(id, config_epoch, &slots);
+                self.update_slots_with(id, config_epoch, &slots, out);
                 self.todo_save = true;
             }
             Body::FailoverAuthRequest => {
@@ -301,8 +323,21 @@ impl State {
                     self.manual_start(s, out);
                 }
             }
-            // Pub/Sub forwarding and module messages are not handled
-            // yet: accepted and ignored.
+            Body::Publish { channel, message } if sender.is_some() => {
+                out.push(Send::Deliver {
+                    shard: false,
+                    channel,
+                    message,
+                });
+            }
+            Body::PublishShard { channel, message } if sender.is_some() => {
+                out.push(Send::Deliver {
+                    shard: true,
+                    channel,
+                    message,
+                });
+            }
+            // From unknown senders, and module messages (no modules).
             _ => {}
         }
     }
@@ -432,7 +467,7 @@ impl State {
             (0..SLOTS).any(|slot| (self.owner[slot] == Some(m)) != h.myslots.get(slot))
         });
         if dirty && self.nodes[s].is(flag::MASTER) {
-            self.update_slots_with(sid, h.config_epoch, &h.myslots);
+            self.update_slots_with(sid, h.config_epoch, &h.myslots, out);
         }
         if dirty {
             // It claims slots a newer owner has: tell it.
@@ -506,7 +541,13 @@ impl State {
     /// A master's slot claim wins over an unassigned slot or an owner with
     /// an older epoch, unless we import the slot
     /// (clusterUpdateSlotsConfigWith).
-    fn update_slots_with(&mut self, sender: NodeId, epoch: u64, claimed: &Slots) {
+    fn update_slots_with(
+        &mut self,
+        sender: NodeId,
+        epoch: u64,
+        claimed: &Slots,
+        out: &mut Vec<Send>,
+    ) {
         let me = self.myself().id;
         if sender == me {
             return;
@@ -539,6 +580,12 @@ impl State {
             );
         }
         let ours = won.iter().filter(|&&s| self.owner[s] == current).count();
+        // Slots of mine, with the core that holds their keys.
+        let lost: Vec<(usize, usize)> = won
+            .iter()
+            .filter(|&&s| self.owner[s] == Some(me))
+            .map(|&s| (s, crate::runtime::owner(s)))
+            .collect();
         self.assign(&won, Some(sender));
         self.todo_save = true;
         // Our side lost its last slot to the sender: follow it.
@@ -549,7 +596,13 @@ impl State {
                     "Configuration change detected. Reconfiguring myself as a replica of {sender}"
                 );
                 self.set_my_master(sender);
+                return;
             }
+        }
+        // Still a master of other slots: the keys of the lost ones go,
+        // so that keys and slots agree (replication flushes a replica).
+        if self.myself().is(flag::MASTER) && !lost.is_empty() {
+            out.push(Send::DropKeys(lost));
         }
     }
 

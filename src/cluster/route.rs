@@ -60,7 +60,7 @@ impl Redirect {
 /// `endpoint:port` of a node, as cluster-preferred-endpoint-type says.
 fn endpoint(id: &NodeId) -> String {
     super::with(|st| {
-        let Some(n) = st.node(id.as_str().as_bytes()) else {
+        let Some(n) = st.get(*id) else {
             return "?:0".to_string();
         };
         let host = match config::text(Opt::ClusterPreferredEndpointType).as_str() {
@@ -78,6 +78,9 @@ pub struct Asked {
     pub asking: bool,
     pub readonly: bool,
     pub write: bool,
+    /// MIGRATE runs where it is sent while its slot is open: keys must
+    /// move freely between the two nodes of a migration.
+    pub migrate: bool,
 }
 
 /// Redis's getNodeByQuery over `keys` (in db 0 terms): Ok(slot) to run
@@ -129,6 +132,9 @@ pub fn decide(
         if asked.write {
             return Err(Redirect::DownReadOnly);
         }
+    }
+    if asked.migrate && e & (slots::MIGRATING | slots::IMPORTING) != 0 {
+        return Ok(Some(slot));
     }
     if e & slots::MIGRATING != 0 && missing > 0 {
         if existing > 0 {
@@ -182,7 +188,29 @@ pub fn command_keys<'a>(spec: &Spec, args: &'a [Bytes]) -> Vec<&'a [u8]> {
             .unwrap_or(0);
         return args.iter().skip(3).take(n).map(|k| &k[..]).collect();
     }
+    if spec.name == "migrate" {
+        return migrate_keys(args);
+    }
     spec.key_indices(args.len()).map(|i| &args[i][..]).collect()
+}
+
+/// MIGRATE host port key|"" db timeout [COPY] [REPLACE] [AUTH pw]
+/// [AUTH2 user pw] [KEYS key...]: with an empty key argument, the keys
+/// after KEYS (Redis's migrateGetKeys).
+fn migrate_keys(args: &[Bytes]) -> Vec<&[u8]> {
+    let mut i = 6;
+    while i < args.len() {
+        let a = &args[i];
+        if a.eq_ignore_ascii_case(b"auth") {
+            i += 1;
+        } else if a.eq_ignore_ascii_case(b"auth2") {
+            i += 2;
+        } else if a.eq_ignore_ascii_case(b"keys") && args.get(3).is_some_and(|k| k.is_empty()) {
+            return args[i + 1..].iter().map(|k| &k[..]).collect();
+        }
+        i += 1;
+    }
+    args.get(3).map(|k| vec![&k[..]]).unwrap_or_default()
 }
 
 /// Whether each key exists (not expired) in db 0, asked of its core.
@@ -236,9 +264,10 @@ pub async fn check(client: &ClientRef, spec: &Spec, args: &[Bytes]) -> Result<()
         keys = command_keys(spec, args);
     }
     let asked = Asked {
-        asking,
+        asking: asking || spec.flags & flags::ASKING != 0,
         readonly,
         write,
+        migrate: spec.name == "migrate",
     };
     let open = keys
         .iter()

@@ -396,8 +396,15 @@ fn unsubscribe_shard(c: &mut ClientState, args: &[Bytes]) -> Reply {
     unsubscribe(c, Kind::Shard, &args[1..])
 }
 
+/// PUBLISH and SPUBLISH: this node's subscribers now (the reply counts
+/// only them, as Redis's), the cluster's through the bus.
 fn publish_cmd(kind: Kind, args: Vec<Bytes>) -> BoxedReply {
-    Box::pin(async move { Reply::Int(publish(kind, args[1].clone(), args[2].clone()).await) })
+    Box::pin(async move {
+        if crate::cluster::enabled() {
+            crate::cluster::bus::propagate_publish(kind == Kind::Shard, &args[1], &args[2]);
+        }
+        Reply::Int(publish(kind, args[1].clone(), args[2].clone()).await)
+    })
 }
 
 fn publish_channel(_: ClientRef, args: Vec<Bytes>) -> BoxedReply {
