@@ -5,8 +5,11 @@
 //! other follows it, `+switch-master` is published, every sentinel names
 //! the new master, and the client-reconfig-script ran with Redis's seven
 //! arguments. Without quorum nothing happens. The replies clients read
-//! have Redis Sentinel's shape.
-//! redis-py's Sentinel client keeps writing through a failover.
+//! have Redis Sentinel's shape. A priority-0 replica is never promoted.
+//! Mixed sets (two Redwing + one Redis sentinel, and the reverse) elect one
+//! leader and name one new master.
+//! redis-py's Sentinel client keeps writing through a failover; with
+//! min-replicas-to-write 1 and WAIT 1 no acknowledged write is lost.
 
 mod common;
 
