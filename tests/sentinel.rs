@@ -5,8 +5,11 @@
 //! other follows it, `+switch-master` is published, every sentinel names
 //! the new master, and the client-reconfig-script ran with Redis's seven
 //! arguments. Without quorum nothing happens. The replies clients read
-//! have Redis Sentinel's shape.
-//! redis-py's Sentinel client keeps writing through a failover.
+//! have Redis Sentinel's shape. A priority-0 replica is never promoted.
+//! Mixed sets (two Redwing + one Redis sentinel, and the reverse) elect one
+//! leader and name one new master.
+//! redis-py's Sentinel client keeps writing through a failover; with
+//! min-replicas-to-write 1 and WAIT 1 no acknowledged write is lost.
 
 mod common;
 
@@ -146,10 +149,16 @@ fn wait_offsets_equal(master: &Server, replicas: &[&Server]) {
 
 /// A master and two replicas of it (one on one core, one on two).
 fn master_and_two_replicas() -> (Server, Server, Server) {
-    let master = Server::start(&["--repl-diskless-sync-delay", "0"]);
+    master_and_two_replicas_with(&[], &[])
+}
+
+/// As `master_and_two_replicas`, with `all` on every node's command line
+/// and `first` on the first replica's.
+fn master_and_two_replicas_with(all: &[&str], first: &[&str]) -> (Server, Server, Server) {
+    let master = Server::start(&[all, &["--repl-diskless-sync-delay", "0"]].concat());
     let mp = master.port.to_string();
-    let r1 = Server::start(&["--replicaof", "127.0.0.1", &mp]);
-    let r2 = Server::start(&["--threads", "1", "--replicaof", "127.0.0.1", &mp]);
+    let r1 = Server::start(&[all, first, &["--replicaof", "127.0.0.1", &mp]].concat());
+    let r2 = Server::start(&[all, &["--threads", "1", "--replicaof", "127.0.0.1", &mp]].concat());
     (master, r1, r2)
 }
 
@@ -347,9 +356,159 @@ fn no_failover_without_quorum() {
     assert_eq!(replica_of(&r).0, Some(mp));
 }
 
+/// Every event `subs` (PSUBSCRIBEd to `*`) receive, read in turns, until
+/// one of them got a message containing `what`; what each one got.
+fn events_on_any(subs: &mut [RawClient], what: &str, limit: Duration) -> Vec<String> {
+    let end = Instant::now() + limit;
+    let mut seen = vec![String::new(); subs.len()];
+    while !seen.iter().any(|t| t.contains(what)) {
+        assert!(
+            Instant::now() < end,
+            "no {what:?} within {limit:?}: {seen:#?}"
+        );
+        for (sub, text) in subs.iter_mut().zip(seen.iter_mut()) {
+            while let Some(m) = sub.read_within(Duration::from_millis(50)) {
+                text.push_str(&m);
+            }
+        }
+    }
+    seen
+}
+
+/// Every event `subs` receive during `d`, all together.
+fn events_during(subs: &mut [RawClient], d: Duration) -> String {
+    let end = Instant::now() + d;
+    let mut seen = String::new();
+    while Instant::now() < end {
+        for sub in subs.iter_mut() {
+            while let Some(m) = sub.read_within(Duration::from_millis(50)) {
+                seen.push_str(&m);
+            }
+        }
+    }
+    seen
+}
+
+/// A Pub/Sub event as it reads on the wire: channel, then message.
+fn event_text(channel: &str, msg: &str) -> String {
+    format!(
+        "${}\r\n{channel}\r\n${}\r\n{msg}\r\n",
+        channel.len(),
+        msg.len()
+    )
+}
+
+/// A master, a `replica-priority 0` replica and a default one, watched by
+/// three sentinels (redis-sentinel when `redis`, quorum 2). The master is
+/// killed: the default replica is promoted although the sort puts priority
+/// 0 first, and the priority-0 one follows it. That one is killed too:
+/// only the priority-0 replica is left, so the leader gives up with
+/// -failover-abort-no-good-slave (the same event text from both
+/// sentinels) and nothing changes, on the next tries either.
+fn priority_zero_replica_is_never_promoted(redis: bool) {
+    let (mut master, r0, mut r) = master_and_two_replicas_with(&[], &["--replica-priority", "0"]);
+    let sentinels: Vec<Sentinel> = (0..3)
+        .map(|_| sentinel(master.port, 2, "", redis))
+        .collect();
+    let all: Vec<&Server> = sentinels.iter().map(|s| &s.s).collect();
+    wait_discovery(&all, 2);
+    // Each sentinel reads the priority in the replica's own INFO.
+    let priority = |s: &Server, port: u16| {
+        let v: Vec<Vec<String>> = cmd(&["SENTINEL", "REPLICAS", "mym"])
+            .query(&mut s.conn())
+            .unwrap();
+        let f = v.iter().find(|f| f[5] == port.to_string()).unwrap();
+        let at = f.iter().position(|x| x == "slave-priority").unwrap();
+        f[at + 1].clone()
+    };
+    wait_for(
+        "every sentinel to know the priorities",
+        Duration::from_secs(10),
+        || {
+            all.iter()
+                .all(|s| (priority(s, r0.port), priority(s, r.port)) == ("0".into(), "100".into()))
+        },
+    );
+    let mut c = master.conn();
+    q(&mut c, &["SET", "before", "the failover"]);
+    wait_offsets_equal(&master, &[&r0, &r]);
+    let mut subs: Vec<RawClient> = all.iter().map(|s| RawClient::new(s)).collect();
+    for sub in &mut subs {
+        sub.call(&["PSUBSCRIBE", "*"]);
+    }
+
+    let _ = master.child.kill();
+    let _ = master.child.wait();
+    let seen = events_on_any(&mut subs, "+switch-master", FAILOVER_LIMIT).concat();
+    let switch = format!("mym 127.0.0.1 {} 127.0.0.1 {}", master.port, r.port);
+    assert!(
+        seen.contains(&event_text("+switch-master", &switch)),
+        "{seen}"
+    );
+    assert!(is_master(&r));
+    assert!(!is_master(&r0));
+    wait_all_name_master(&all, r.port);
+    wait_for(
+        "the priority-0 replica to follow the new master",
+        SYNC_LIMIT,
+        || replica_of(&r0) == (Some(r.port.to_string()), Some("up".into())),
+    );
+    // Every sentinel knows it as a connected replica of the new master.
+    wait_for(
+        "the sentinels to see it there",
+        Duration::from_secs(15),
+        || {
+            all.iter().all(|s| {
+                let v: Vec<Vec<String>> = cmd(&["SENTINEL", "REPLICAS", "mym"])
+                    .query(&mut s.conn())
+                    .unwrap();
+                v.iter()
+                    .any(|f| f[5] == r0.port.to_string() && f[9] == "slave")
+            })
+        },
+    );
+    events_during(&mut subs, Duration::from_millis(200));
+
+    // Only the priority-0 replica is left.
+    let _ = r.child.kill();
+    let _ = r.child.wait();
+    let r = r.port;
+    let seen = events_on_any(&mut subs, "-failover-abort-no-good-slave", FAILOVER_LIMIT).concat();
+    let aborted = format!("master mym 127.0.0.1 {r}");
+    assert!(
+        seen.contains(&event_text("-failover-abort-no-good-slave", &aborted)),
+        "{seen}"
+    );
+    assert!(seen.contains("+elected-leader"), "{seen}");
+    // The next try comes 2 × failover-timeout after this one: wait for it.
+    let later = events_during(&mut subs, Duration::from_secs(7));
+    for text in [&seen, &later] {
+        assert!(!text.contains("+selected-slave"), "{text}");
+        assert!(!text.contains("+switch-master"), "{text}");
+        assert!(!text.contains("+promoted-slave"), "{text}");
+    }
+    for s in &all {
+        assert_eq!(master_addr(s), ("127.0.0.1".into(), r));
+    }
+    assert!(!is_master(&r0));
+    assert_eq!(replica_of(&r0).0, Some(r.to_string()));
+}
+
+#[test]
+fn priority_zero_replica_is_never_promoted_by_redwing_sentinels() {
+    priority_zero_replica_is_never_promoted(false);
+}
+
+#[test]
+fn priority_zero_replica_is_never_promoted_by_redis_sentinels() {
+    priority_zero_replica_is_never_promoted(true);
+}
+
 /// Sentinels (`redis` tells which are redis-sentinel) watching `master`
-/// and its replica `r` with quorum 2: after `master` is killed they all
-/// name `r`, which is a master.
+/// and its replica `r` with quorum 2: after `master` is killed exactly one
+/// of them is elected leader, every one publishes the same
+/// `+switch-master` and names `r`, which is a master, and all have one
+/// config epoch.
 fn all_agree_after_kill(master: &mut Server, r: &Server, redis: &[bool]) -> Vec<Sentinel> {
     let sentinels: Vec<Sentinel> = redis
         .iter()
@@ -358,31 +517,66 @@ fn all_agree_after_kill(master: &mut Server, r: &Server, redis: &[bool]) -> Vec<
     let all: Vec<&Server> = sentinels.iter().map(|s| &s.s).collect();
     wait_discovery(&all, 1);
     wait_offsets_equal(master, &[r]);
+    let mut subs: Vec<RawClient> = all.iter().map(|s| RawClient::new(s)).collect();
+    for sub in &mut subs {
+        sub.call(&["PSUBSCRIBE", "*"]);
+    }
     let _ = master.child.kill();
     let _ = master.child.wait();
+    let switch = event_text(
+        "+switch-master",
+        &format!("mym 127.0.0.1 {} 127.0.0.1 {}", master.port, r.port),
+    );
+    let seen: Vec<String> = subs
+        .iter_mut()
+        .map(|sub| events_until(sub, &switch, FAILOVER_LIMIT))
+        .collect();
+    let leaders: Vec<usize> = (0..seen.len())
+        .filter(|&i| seen[i].contains("+elected-leader"))
+        .collect();
+    assert_eq!(leaders.len(), 1, "{seen:#?}");
+    eprintln!(
+        "leader: {}",
+        if redis[leaders[0]] {
+            "redis-sentinel"
+        } else {
+            "redwing"
+        }
+    );
     wait_for("every sentinel to name the replica", FAILOVER_LIMIT, || {
         all.iter()
             .all(|s| master_addr(s) == ("127.0.0.1".into(), r.port))
     });
     assert!(is_master(r));
-    sentinels
-}
-
-#[test]
-fn redis_sentinel_and_redwing_sentinels_agree() {
-    let mut master = Server::start(&["--repl-diskless-sync-delay", "0"]);
-    let mp = master.port.to_string();
-    let r = Server::start(&["--replicaof", "127.0.0.1", &mp]);
-    let sentinels = all_agree_after_kill(&mut master, &r, &[false, true, false]);
-    // One epoch: every sentinel agrees on the new master's config epoch.
-    let epochs: Vec<String> = sentinels
+    let epochs: Vec<String> = all
         .iter()
-        .map(|s| master_fields(&s.s)["config-epoch"].clone())
+        .map(|s| master_fields(s)["config-epoch"].clone())
         .collect();
     assert!(
         epochs.iter().all(|e| e == &epochs[0] && e != "0"),
         "{epochs:?}"
     );
+    sentinels
+}
+
+/// A Redwing master and replica failed over by a mixed set of sentinels
+/// (`redis` as in `all_agree_after_kill`).
+fn mixed_set_agrees(redis: &[bool]) {
+    let mut master = Server::start(&["--repl-diskless-sync-delay", "0"]);
+    let mp = master.port.to_string();
+    let r = Server::start(&["--replicaof", "127.0.0.1", &mp]);
+    all_agree_after_kill(&mut master, &r, redis);
+}
+
+#[test]
+fn redis_sentinel_and_redwing_sentinels_agree() {
+    mixed_set_agrees(&[false, true, false]);
+}
+
+/// The reverse mix: two redis-sentinels and one Redwing sentinel.
+#[test]
+fn redis_sentinels_and_a_redwing_sentinel_agree() {
+    mixed_set_agrees(&[true, false, true]);
 }
 
 #[test]
@@ -531,22 +725,24 @@ fn restarted_sentinel_keeps_its_state_from_the_config_file() {
 }
 
 /// A redis-py client of the sentinels (argv: master name, seconds to run,
-/// sentinel ports). Prints `discover_master`/`discover_slaves` before and
-/// after, one `ack <i> <unix time> <INCR reply>` line per write pair
-/// acknowledged, and `errors <count> <longest window s> <first> <last>`
-/// (a window runs from the last success before an error to the next one).
+/// WAIT timeout in ms or 0 for no WAIT, sentinel ports). Prints
+/// `discover_master`/`discover_slaves` before and after, one `ack <i> <unix
+/// time> <INCR reply>` line per write pair acknowledged (with WAIT: only
+/// when `WAIT 1` counted a replica; else `unacked <i> <INCR reply>`), and `errors
+/// <count> <longest window s> <first> <last> <kinds>` (a window runs from
+/// the last success before an error to the next one).
 const SENTINEL_CLIENT: &str = r#"
 import sys, time
-from redis.exceptions import ConnectionError, ReadOnlyError, TimeoutError
+from redis.exceptions import ConnectionError, ResponseError, TimeoutError
 from redis.sentinel import Sentinel
-name, seconds, ports = sys.argv[1], float(sys.argv[2]), sys.argv[3:]
+name, seconds, wait, ports = sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), sys.argv[4:]
 s = Sentinel([("127.0.0.1", int(p)) for p in ports], socket_timeout=0.5)
 def addrs(tag):
     print(tag, "master", "%s:%s" % s.discover_master(name))
     print(tag, "slaves", *sorted("%s:%s" % a for a in s.discover_slaves(name)))
 addrs("before")
-m = s.master_for(name, socket_timeout=0.5)
-errors, longest, first, last = 0, 0.0, 0.0, 0.0
+m = s.master_for(name, socket_timeout=0.5 + wait / 1000)
+errors, longest, first, last, kinds = 0, 0.0, 0.0, 0.0, set()
 ok_at = time.time()
 end = ok_at + seconds
 i = 0
@@ -554,19 +750,23 @@ while time.time() < end:
     try:
         n = m.incr("counter")
         m.set("k%d" % i, i)
+        if wait and m.execute_command("WAIT", 1, wait) < 1:
+            print("unacked", i, n)
+        else:
+            print("ack", i, repr(time.time()), n)
         ok_at = time.time()
-        print("ack", i, repr(ok_at), n)
         i += 1
         time.sleep(0.002)
-    except (ConnectionError, TimeoutError, ReadOnlyError):
+    except (ConnectionError, TimeoutError, ResponseError) as e:
         now = time.time()
         errors += 1
         first = first or now
         last = now
         longest = max(longest, now - ok_at)
+        kinds.add(str(e).split(" ")[0] if isinstance(e, ResponseError) else type(e).__name__)
         time.sleep(0.05)
 addrs("after")
-print("errors", errors, longest, first, last)
+print("errors", errors, longest, first, last, ",".join(sorted(kinds)) or "-")
 "#;
 
 fn unix_now() -> f64 {
@@ -578,7 +778,28 @@ fn unix_now() -> f64 {
 
 #[test]
 fn redis_py_sentinel_client_writes_through_a_failover() {
-    let (mut master, r1, r2) = master_and_two_replicas();
+    sentinel_client_writes_through_a_failover(false);
+}
+
+/// With `min-replicas-to-write 1` on every data node and `WAIT 1` after
+/// each write, no write WAIT acknowledged is lost in the failover.
+#[test]
+fn redis_py_sentinel_client_loses_no_write_wait_acknowledged() {
+    sentinel_client_writes_through_a_failover(true);
+}
+
+/// redis-py's Sentinel client writes through a kill -9 of the master (with
+/// `min-replicas-to-write 1` and `WAIT 1` when `wait`): errors only from
+/// the kill to shortly after every sentinel names the new master, writes
+/// acknowledged again after it, and every acknowledged write on the new
+/// master (with WAIT, every one; without, those after the failover).
+fn sentinel_client_writes_through_a_failover(wait: bool) {
+    let nodes: &[&str] = if wait {
+        &["--min-replicas-to-write", "1"]
+    } else {
+        &[]
+    };
+    let (mut master, r1, r2) = master_and_two_replicas_with(nodes, &[]);
     let sentinels: Vec<Sentinel> = (0..3)
         .map(|_| sentinel(master.port, 2, "", false))
         .collect();
@@ -587,7 +808,8 @@ fn redis_py_sentinel_client_writes_through_a_failover() {
 
     let out_dir = tempfile::tempdir().unwrap();
     let out_path = out_dir.path().join("client.out");
-    let mut args = vec!["-c", SENTINEL_CLIENT, "mym", "8"];
+    let wait_ms = if wait { "500" } else { "0" };
+    let mut args = vec!["-c", SENTINEL_CLIENT, "mym", "8", wait_ms];
     let ports: Vec<String> = all.iter().map(|s| s.port.to_string()).collect();
     args.extend(ports.iter().map(|p| p.as_str()));
     let mut client = Proc(
@@ -637,8 +859,10 @@ fn redis_py_sentinel_client_writes_through_a_failover() {
     let e = line("errors ");
     let (errors, longest): (u32, f64) = (e[0].parse().unwrap(), e[1].parse().unwrap());
     let (first, last): (f64, f64) = (e[2].parse().unwrap(), e[3].parse().unwrap());
+    let unacked = out.lines().filter(|l| l.starts_with("unacked ")).count();
     eprintln!(
-        "{errors} errors, longest window {longest:.2}s, failover {:.2}s after the kill",
+        "{errors} errors ({}), longest window {longest:.2}s, failover {:.2}s after the kill, {unacked} writes not acknowledged",
+        e[4],
         failed_over - killed
     );
     if errors > 0 {
@@ -665,19 +889,29 @@ fn redis_py_sentinel_client_writes_through_a_failover() {
         after.len()
     );
     assert!(after.last().unwrap().1 > failed_over + 1.0);
-    // Every write acknowledged after the failover is on the new master, and
-    // the counter there is the last value the client read.
+    let before = acks.len() - after.len();
+    assert!(before >= 50, "{before} writes before the kill");
+    // Every write that must survive is on the new master, and the counter
+    // there is the last value the client read.
+    let kept: Vec<&(String, f64, i64)> = if wait { acks.iter().collect() } else { after };
     let mut c = promoted.conn();
-    for (i, _, _) in &after {
+    for (i, _, _) in &kept {
         let v: Option<String> = cmd(&["GET", &format!("k{i}")]).query(&mut c).unwrap();
         assert_eq!(v.as_deref(), Some(i.as_str()), "k{i}");
     }
-    let counter: i64 = cmd(&["GET", "counter"]).query(&mut c).unwrap();
-    assert_eq!(counter, acks.last().unwrap().2);
+    let last_incr = out
+        .lines()
+        .rev()
+        .find(|l| l.starts_with("ack ") || l.starts_with("unacked "))
+        .and_then(|l| l.split(' ').nth(if l.starts_with("ack ") { 3 } else { 2 }))
+        .unwrap();
+    let counter: String = cmd(&["GET", "counter"]).query(&mut c).unwrap();
+    assert_eq!(counter, last_incr);
     eprintln!(
-        "{} write pairs acknowledged, {} after the failover",
+        "{} write pairs acknowledged, {} after the failover, {} checked",
         acks.len(),
-        after.len()
+        acks.len() - before,
+        kept.len()
     );
 }
 
