@@ -1265,30 +1265,76 @@ async fn stream(
 
 /// Applies commands so that no command becomes visible before one that
 /// preceded it on the master: the dispatcher runs a batch's parts for
-/// different cores concurrently, so the batch is cut wherever the next
-/// key is on another core than the previous one. (Multi-key commands and
-/// MULTI/EXEC already wait for everything before them.)
+/// different cores concurrently, so commands between the master's own
+/// transactions that touch several cores are applied as one MULTI/EXEC
+/// (one visit per core, and readers see the state after the whole run,
+/// which the master passed through). The master's MULTI/EXEC blocks are
+/// atomic already. A run with a command a transaction would refuse (one
+/// this server does not know, a wrong arity) is cut wherever the next key
+/// is on another core instead, so that only that command fails.
 async fn apply_in_order(applier: &mut Applier, cmds: Vec<Vec<Bytes>>) {
-    let mut run = Vec::new();
-    let (mut core, mut in_multi) = (None, false);
+    let mut run: Vec<Vec<Bytes>> = Vec::new();
+    let mut in_multi = false;
     for args in cmds {
         let name = &args[0];
         if name.eq_ignore_ascii_case(b"multi") {
+            apply_run(applier, std::mem::take(&mut run)).await;
             in_multi = true;
-        } else if name.eq_ignore_ascii_case(b"exec") || name.eq_ignore_ascii_case(b"discard") {
+        }
+        let ends = in_multi
+            && (name.eq_ignore_ascii_case(b"exec") || name.eq_ignore_ascii_case(b"discard"));
+        run.push(args);
+        if ends {
+            applier.run(std::mem::take(&mut run)).await;
             in_multi = false;
-        } else if !in_multi && args.len() >= 2 && !name.eq_ignore_ascii_case(b"select") {
-            let owner = crate::cluster::route::core(&args[1]);
+        }
+    }
+    if in_multi {
+        applier.run(run).await;
+    } else {
+        apply_run(applier, run).await;
+    }
+}
+
+/// Commands outside the master's transactions, applied in order.
+async fn apply_run(applier: &mut Applier, run: Vec<Vec<Bytes>>) {
+    let core_of = |args: &Vec<Bytes>| {
+        (args.len() >= 2 && !args[0].eq_ignore_ascii_case(b"select"))
+            .then(|| crate::cluster::route::core(&args[1]))
+    };
+    let mut cores = run.iter().filter_map(core_of);
+    let first = cores.next();
+    if !cores.any(|c| Some(c) != first) {
+        if !run.is_empty() {
+            applier.run(run).await;
+        }
+        return;
+    }
+    let table = crate::commands::table();
+    let queueable = run.iter().all(|args| {
+        table.lookup(&args[0]).is_some_and(|(_, s)| {
+            s.arity_ok(args.len()) && s.flags & crate::commands::flags::NO_MULTI == 0
+        })
+    });
+    if queueable {
+        let mut tx = Vec::with_capacity(run.len() + 2);
+        tx.push(vec![Bytes::from_static(b"MULTI")]);
+        tx.extend(run);
+        tx.push(vec![Bytes::from_static(b"EXEC")]);
+        applier.run(tx).await;
+        return;
+    }
+    let (mut part, mut core) = (Vec::new(), None);
+    for args in run {
+        if let Some(owner) = core_of(&args) {
             if core.is_some_and(|c| c != owner) {
-                applier.run(std::mem::take(&mut run)).await;
+                applier.run(std::mem::take(&mut part)).await;
             }
             core = Some(owner);
         }
-        run.push(args);
+        part.push(args);
     }
-    if !run.is_empty() {
-        applier.run(run).await;
-    }
+    applier.run(part).await;
 }
 
 /// The offset applied so far, for INFO, ROLE and the next PSYNC (with a
