@@ -561,3 +561,104 @@ fn a_master_deletes_the_keys_of_slots_it_lost() {
         format!("-MOVED {slot} 127.0.0.1:{}\r\n", b.port)
     );
 }
+
+#[test]
+fn a_replica_migrates_to_an_orphaned_master() {
+    let masters: Vec<Server> = (0..3).map(|_| node(true, &[])).collect();
+    let m: Vec<&Server> = masters.iter().collect();
+    create(&m);
+    // The first master gets two replicas, the second one.
+    let a1 = node(true, &[]);
+    let a2 = node(true, &[]);
+    add_replica(&a1, m[0]);
+    add_replica(&a2, m[0]);
+    let mut b1 = Some(node(true, &[]));
+    add_replica(b1.as_ref().unwrap(), m[1]);
+    wait_agree(&[m[0], m[1], m[2], &a1, &a2, b1.as_ref().unwrap()]);
+    // The second master loses its replica: after it is FAIL and 5 s more,
+    // the replica of the first master with the smaller id moves over
+    // (cluster-migration-barrier 1: the first master keeps one).
+    drop(b1.take());
+    let (id1, id2) = (myid(&a1), myid(&a2));
+    let (mover, stayer) = if id1 < id2 { (&a1, &a2) } else { (&a2, &a1) };
+    let b = myid(m[1]);
+    let started = std::time::Instant::now();
+    wait_for("a replica to migrate", Duration::from_secs(20), || {
+        text(mover, &["CLUSTER", "NODES"])
+            .lines()
+            .any(|l| l.contains("myself,slave") && l.contains(&b))
+    });
+    eprintln!("migrated after {:?}", started.elapsed());
+    wait_for("its link up", TIMEOUT, || {
+        text(mover, &["INFO", "replication"]).contains(&format!("master_port:{}", m[1].port))
+            && text(mover, &["INFO", "replication"]).contains("master_link_status:up")
+    });
+    // The other stays with the first master.
+    let a = myid(m[0]);
+    assert!(text(stayer, &["CLUSTER", "NODES"])
+        .lines()
+        .any(|l| l.contains("myself,slave") && l.contains(&a)));
+    // Every node sees the second master with a replica again.
+    for s in [m[0], m[1], m[2], stayer] {
+        wait_for("the new replica seen", TIMEOUT, || {
+            text(s, &["CLUSTER", "NODES"])
+                .lines()
+                .any(|l| l.starts_with(&myid(mover)) && l.contains(&b))
+        });
+    }
+}
+
+#[test]
+fn a_replica_with_old_data_does_not_fail_over() {
+    let mut nodes: Vec<Option<Server>> = (0..3).map(|_| Some(node(true, &[]))).collect();
+    let replica = node(
+        true,
+        &[
+            "--cluster-replica-validity-factor",
+            "1",
+            "--repl-ping-replica-period",
+            "1",
+        ],
+    );
+    {
+        let m: Vec<&Server> = nodes.iter().flatten().collect();
+        create(&m);
+        add_replica(&replica, m[0]);
+        // The replica's link breaks and stays down: the master now wants
+        // a password the replica does not have.
+        let mut c = RawClient::new(m[0]);
+        assert_eq!(
+            c.call(&["CONFIG", "SET", "requirepass", "secret"]),
+            "+OK\r\n"
+        );
+        c.call(&["AUTH", "secret"]);
+        c.call(&["CLIENT", "KILL", "TYPE", "replica"]);
+    }
+    wait_for("the link down", TIMEOUT, || {
+        text(&replica, &["INFO", "replication"]).contains("master_link_status:down")
+    });
+    // Older than node timeout + ping period + factor x node timeout (3 s).
+    std::thread::sleep(Duration::from_millis(3500));
+    drop(nodes[0].take());
+    let others: Vec<&Server> = nodes.iter().flatten().collect();
+    wait_for("cluster_state:fail", TIMEOUT, || {
+        text(others[0], &["CLUSTER", "INFO"]).contains("cluster_state:fail")
+    });
+    std::thread::sleep(Duration::from_millis(4000));
+    assert_eq!(
+        role(&replica),
+        "slave",
+        "a replica with old data was promoted"
+    );
+    assert!(text(others[0], &["CLUSTER", "INFO"]).contains("cluster_state:fail"));
+    // With the check off it takes over.
+    let _: () = cmd(&["CONFIG", "SET", "cluster-replica-validity-factor", "0"])
+        .query(&mut replica.conn())
+        .unwrap();
+    wait_for("the replica to take over", Duration::from_secs(15), || {
+        role(&replica) == "master"
+    });
+    wait_for("cluster_state:ok", Duration::from_secs(15), || {
+        text(others[0], &["CLUSTER", "INFO"]).contains("cluster_state:ok")
+    });
+}

@@ -25,6 +25,8 @@ pub struct Election {
     pub sent: bool,
     pub rank: usize,
     pub epoch: u64,
+    /// "Unable to failover: data too old" was logged (once per election).
+    pub logged_data_age: bool,
 }
 
 /// A manual failover (Redis's mf_*): 0 `end` means none.
@@ -41,6 +43,9 @@ pub struct Manual {
 
 /// How long a manual failover may take.
 const MANUAL_TIMEOUT: u64 = 5000;
+/// How long a master must stay orphaned before a replica migrates to it,
+/// so that its own replicas can announce a failover first.
+const MIGRATION_DELAY: u64 = 5000;
 
 fn node_timeout() -> u64 {
     config::num(Opt::ClusterNodeTimeout) as u64
@@ -96,6 +101,120 @@ impl State {
             .count()
     }
 
+    /// Replicas of `m` not marked FAIL (`strict`: not PFAIL either).
+    fn working_replicas(&self, m: NodeId, strict: bool) -> usize {
+        let down = if strict {
+            flag::FAIL | flag::PFAIL
+        } else {
+            flag::FAIL
+        };
+        self.nodes
+            .iter()
+            .filter(|r| r.master == Some(m) && r.is(flag::SLAVE) && !r.is(down))
+            .count()
+    }
+
+    /// Replica migration (Redis's clusterCron and
+    /// clusterHandleSlaveMigration): a replica of a master with the most
+    /// working replicas moves to an orphaned master — one serving slots
+    /// that had replicas and has no working one — when its own master
+    /// keeps more than `cluster-migration-barrier`. Of the candidates, the
+    /// replica with the smallest id goes, after the master has been
+    /// orphaned for 5 s.
+    pub fn replica_migration(&mut self) {
+        // Masters that have had replicas may receive migrants.
+        let with_replicas: Vec<NodeId> = self
+            .nodes
+            .iter()
+            .filter(|r| r.is(flag::SLAVE))
+            .filter_map(|r| r.master)
+            .collect();
+        for n in self.nodes.iter_mut() {
+            if n.is(flag::MASTER) && with_replicas.contains(&n.id) {
+                n.flags |= flag::MIGRATE_TO;
+            }
+        }
+        let me = self.myself();
+        let Some(my_master) = me.master.filter(|_| me.is(flag::SLAVE)) else {
+            return;
+        };
+        if config::num(Opt::ClusterAllowReplicaMigration) == 0 || !self.state_ok() {
+            return;
+        }
+        let masters: Vec<(NodeId, usize, bool)> = self
+            .nodes
+            .iter()
+            .filter(|n| n.is(flag::MASTER) && !n.is(flag::FAIL))
+            .map(|n| {
+                let ok = self.working_replicas(n.id, false);
+                let orphaned =
+                    ok == 0 && n.is(flag::MIGRATE_TO) && self.owner.contains(&Some(n.id));
+                (n.id, ok, orphaned)
+            })
+            .collect();
+        let max = masters.iter().map(|m| m.1).max().unwrap_or(0);
+        let mine = masters.iter().find(|m| m.0 == my_master).map_or(0, |m| m.1);
+        if !masters.iter().any(|m| m.2) || max < 2 || mine != max {
+            return;
+        }
+        let barrier = config::num(Opt::ClusterMigrationBarrier) as usize;
+        if self.working_replicas(my_master, true) <= barrier {
+            return;
+        }
+        let now = now();
+        let mut target = None;
+        for &(id, _, orphaned) in &masters {
+            let n = self.get_mut(id).expect("listed");
+            if orphaned {
+                n.orphaned_since = if n.orphaned_since == 0 {
+                    now
+                } else {
+                    n.orphaned_since
+                };
+                target = target.or(Some((id, n.orphaned_since)));
+            } else {
+                n.orphaned_since = 0;
+            }
+        }
+        let candidate = self
+            .nodes
+            .iter()
+            .filter(|r| r.is(flag::SLAVE))
+            .filter(|r| masters.iter().any(|m| Some(m.0) == r.master && m.1 == max))
+            .map(|r| r.id)
+            .min();
+        let Some((target, since)) = target else {
+            return;
+        };
+        if candidate == Some(self.myself().id) && now.saturating_sub(since) > MIGRATION_DELAY {
+            tracing::info!("Migrating to orphaned master {target}");
+            self.set_my_master(target);
+        }
+    }
+
+    /// A replica disconnected from its master for longer than the node
+    /// timeout plus `cluster-replica-validity-factor` node timeouts (plus
+    /// the ping period) does not start an election: its data may be too
+    /// old (0 disables the check; manual failovers skip it).
+    fn data_too_old(&mut self, timeout: u64) -> bool {
+        let factor = config::num(Opt::ClusterReplicaValidityFactor) as u64;
+        let Some(mut age) = crate::replication::replica::data_age_ms() else {
+            return false;
+        };
+        if age > timeout {
+            age -= timeout;
+        }
+        let period = config::num(Opt::ReplPingReplicaPeriod) as u64 * 1000;
+        let too_old = factor != 0 && age > period + timeout.saturating_mul(factor);
+        if too_old && !self.election.logged_data_age {
+            self.election.logged_data_age = true;
+            tracing::warn!(
+                "Currently unable to failover: Disconnected from master for longer than allowed. Please check the 'cluster-replica-validity-factor' configuration option."
+            );
+        }
+        too_old
+    }
+
     /// The replica's side, from the cron and on each vote.
     pub fn replica_failover(&mut self, out: &mut Vec<Send>) {
         let me = self.myself();
@@ -112,6 +231,9 @@ impl State {
             return;
         }
         if config::num(Opt::ClusterReplicaNoFailover) == 1 && !manual {
+            return;
+        }
+        if !manual && self.data_too_old(timeout) {
             return;
         }
         if now.saturating_sub(self.election.time) > retry {

@@ -786,6 +786,7 @@ impl State {
         }
         self.manual_cron(out);
         self.replica_failover(out);
+        self.replica_migration();
         // A replica whose replication is not pointed at its master yet.
         let me = self.myself();
         if let Some(m) = me

@@ -103,6 +103,9 @@ pub struct Node {
     pub link_ctime: u64,
     /// Unix ms myself last voted for a replica of this master.
     pub voted_time: u64,
+    /// Unix ms since which this master has been orphaned (0: it is not),
+    /// as a replica considering migration sees it.
+    pub orphaned_since: u64,
 }
 
 impl Node {
@@ -126,6 +129,7 @@ impl Node {
             fail_reports: Vec::new(),
             link_ctime: 0,
             voted_time: 0,
+            orphaned_since: 0,
         }
     }
 

@@ -319,6 +319,19 @@ fn run_on_control(gen: u64) {
     });
 }
 
+/// How old this replica's data may be, in ms: since the last data from
+/// the master while the link is up, else since the link went down (the
+/// data age of Redis's clusterHandleSlaveFailover). None when not a replica.
+pub fn data_age_ms() -> Option<u64> {
+    with(|u| {
+        let since = match u.phase {
+            Phase::Connected => Some(u.last_io),
+            _ => u.down_since,
+        };
+        since.map_or(u64::MAX, |t| t.elapsed().as_millis() as u64)
+    })
+}
+
 /// INFO replication's replica fields (after `role:slave`), as Redis 7.0.
 pub fn info(o: &mut String) {
     use std::fmt::Write;
