@@ -662,3 +662,30 @@ fn a_replica_with_old_data_does_not_fail_over() {
         text(others[0], &["CLUSTER", "INFO"]).contains("cluster_state:ok")
     });
 }
+
+#[test]
+fn a_link_over_its_sendbuf_limit_is_closed() {
+    let nodes: Vec<Server> = (0..3).map(|_| node(true, &[])).collect();
+    let all: Vec<&Server> = nodes.iter().collect();
+    create(&all);
+    let exceeded = |s: &Server| -> u64 {
+        text(s, &["CLUSTER", "INFO"])
+            .lines()
+            .find_map(|l| l.strip_prefix("total_cluster_links_buffer_limit_exceeded:"))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    assert_eq!(exceeded(all[0]), 0);
+    // Smaller than one PING: every queued message passes it.
+    let _: () = cmd(&["CONFIG", "SET", "cluster-link-sendbuf-limit", "100"])
+        .query(&mut all[0].conn())
+        .unwrap();
+    wait_for("links closed for the limit", TIMEOUT, || exceeded(all[0]) > 0);
+    // Back to no limit: the links come back and the cluster agrees.
+    let _: () = cmd(&["CONFIG", "SET", "cluster-link-sendbuf-limit", "0"])
+        .query(&mut all[0].conn())
+        .unwrap();
+    wait_agree(&all);
+}

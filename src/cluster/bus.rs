@@ -167,18 +167,32 @@ fn new_link(
 }
 
 /// Queues a message on a link.
+/// Links closed because their queue passed `cluster-link-sendbuf-limit`
+/// (CLUSTER INFO's total_cluster_links_buffer_limit_exceeded).
+pub static LIMIT_EXCEEDED: AtomicU64 = AtomicU64::new(0);
+
 fn send_on(link: u64, m: &Message) {
     let bytes = m.encode();
-    LINKS.with(|l| {
-        if let Some(l) = l.borrow().get(&link) {
-            l.queued.set(l.queued.get() + bytes.len());
-            if l.tx.try_send(bytes).is_ok() {
-                if let Some(c) = SENT.get(m.body.kind() as usize) {
-                    c.fetch_add(1, Relaxed);
-                }
+    let limit = config::num(Opt::ClusterLinkSendbufLimit) as usize;
+    let over = LINKS.with(|l| {
+        let links = l.borrow();
+        let Some(l) = links.get(&link) else {
+            return false;
+        };
+        l.queued.set(l.queued.get() + bytes.len());
+        if l.tx.try_send(bytes).is_ok() {
+            if let Some(c) = SENT.get(m.body.kind() as usize) {
+                c.fetch_add(1, Relaxed);
             }
         }
+        limit != 0 && l.queued.get() > limit
     });
+    // A peer that does not read: its link goes, the cron opens a new one
+    // (Redis's clusterNodeCronFreeLinkOnBufferLimitReached).
+    if over {
+        LIMIT_EXCEEDED.fetch_add(1, Relaxed);
+        close(link);
+    }
 }
 
 fn outbound(node: NodeId) -> Option<u64> {

@@ -526,7 +526,10 @@ fn info(st: &mut State) -> String {
         }
         out.push_str(&format!("cluster_stats_messages_{dir}:{total}\r\n"));
     }
-    out.push_str("total_cluster_links_buffer_limit_exceeded:0\r\n");
+    out.push_str(&format!(
+        "total_cluster_links_buffer_limit_exceeded:{}\r\n",
+        bus::LIMIT_EXCEEDED.load(std::sync::atomic::Ordering::Relaxed)
+    ));
     out
 }
 
