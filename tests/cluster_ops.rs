@@ -682,10 +682,42 @@ fn a_link_over_its_sendbuf_limit_is_closed() {
     let _: () = cmd(&["CONFIG", "SET", "cluster-link-sendbuf-limit", "100"])
         .query(&mut all[0].conn())
         .unwrap();
-    wait_for("links closed for the limit", TIMEOUT, || exceeded(all[0]) > 0);
+    wait_for("links closed for the limit", TIMEOUT, || {
+        exceeded(all[0]) > 0
+    });
     // Back to no limit: the links come back and the cluster agrees.
     let _: () = cmd(&["CONFIG", "SET", "cluster-link-sendbuf-limit", "0"])
         .query(&mut all[0].conn())
         .unwrap();
     wait_agree(&all);
+}
+
+#[test]
+fn a_node_that_cannot_bind_its_bus_port_exits() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let bus = taken.local_addr().unwrap().port().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new("timeout")
+        .args(["10", redwing_bin(), "--port"])
+        .arg(free_port().to_string())
+        .args([
+            "--bind",
+            "127.0.0.1",
+            "--cluster-enabled",
+            "yes",
+            "--cluster-port",
+            &bus,
+        ])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let log =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{log}");
+    assert!(
+        log.contains(&format!(
+            "Failed listening on port {bus} (cluster), aborting."
+        )),
+        "{log}"
+    );
 }

@@ -88,7 +88,14 @@ pub async fn run(addrs: Vec<SocketAddr>) {
     for a in addrs {
         match TcpListener::bind(a) {
             Ok(l) => runtime::spawn(accept_loop(l)),
-            Err(e) => tracing::warn!("Could not bind the cluster bus to {a}: {e}"),
+            // A node without its bus cannot join a cluster: exit as Redis.
+            Err(e) => {
+                tracing::warn!(
+                    "Failed listening on port {} (cluster), aborting. ({e})",
+                    a.port()
+                );
+                crate::lifecycle::exit(1);
+            }
         }
     }
     let mut iteration = 0u64;
