@@ -214,6 +214,7 @@ const ALL_SECTIONS: &[&str] = &[
     "modules",
     "commandstats",
     "errorstats",
+    "latencystats",
     "cluster",
     "keyspace",
 ];
@@ -583,6 +584,10 @@ fn info_section(name: &str, snap: &CoreSnap) -> Option<String> {
                 let _ = write!(o, "errorstat_{code}:count={n}\r\n");
             }
         }
+        "latencystats" => {
+            o.push_str("# Latencystats\r\n");
+            super::histogram::info_lines(&st.latency, o);
+        }
         "cluster" => {
             o.push_str("# Cluster\r\n");
             kv(o, "cluster_enabled", crate::cluster::enabled() as u8);
@@ -604,8 +609,10 @@ fn info_section(name: &str, snap: &CoreSnap) -> Option<String> {
 /// `default` → the default set; `all`/`everything` → every section;
 /// unknown names add nothing).
 pub async fn info_text(args: &[Bytes]) -> String {
-    // The default set is every section but commandstats.
-    let defaults = ALL_SECTIONS.iter().filter(|s| **s != "commandstats");
+    // The default set is every section but commandstats and latencystats.
+    let defaults = ALL_SECTIONS
+        .iter()
+        .filter(|s| !matches!(**s, "commandstats" | "latencystats"));
     let mut wanted: Vec<&str> = Vec::new();
     if args.is_empty() {
         wanted.extend(defaults.clone());
@@ -873,6 +880,8 @@ const COMMAND_HELP: &[&str] = &[
     "    commands are returned.",
     "GETKEYS <full-command>",
     "    Return the keys from a full Redis command.",
+    "GETKEYSANDFLAGS <full-command>",
+    "    Return the keys and the access flags from a full Redis command.",
     "HELP",
     "    Prints this help.",
 ];
@@ -917,7 +926,12 @@ fn command(_: &mut ClientState, args: &[Bytes]) -> Reply {
             )
         }
         b"list" => command_list(names),
-        b"getkeys" => sub_arity("command", "getkeys", -4, n).unwrap_or_else(|| getkeys(names)),
+        b"getkeys" => {
+            sub_arity("command", "getkeys", -4, n).unwrap_or_else(|| getkeys(names, false))
+        }
+        b"getkeysandflags" => {
+            sub_arity("command", "getkeysandflags", -4, n).unwrap_or_else(|| getkeys(names, true))
+        }
         b"help" => sub_arity("command", "help", 2, n).unwrap_or_else(|| help(COMMAND_HELP)),
         _ => errors::unknown_subcommand("command", &args[1]),
     }
@@ -959,25 +973,55 @@ fn command_list(args: &[Bytes]) -> Reply {
     Reply::Array(out)
 }
 
-/// COMMAND GETKEYS: the keys of a full command, from its key positions.
-fn getkeys(cmd: &[Bytes]) -> Reply {
-    let Some((_, s)) = table().lookup(&cmd[0]) else {
+/// COMMAND GETKEYS / GETKEYSANDFLAGS: the keys of a full command (a
+/// container's subcommand is named `container|sub`), from its key specs.
+fn getkeys(cmd: &[Bytes], with_flags: bool) -> Reply {
+    let Some((row, s)) = table().lookup(&cmd[0]) else {
         return Reply::error(errors::INVALID_COMMAND);
     };
-    if s.keys.0 == 0 {
+    let ids = crate::acl::category::ids();
+    let (name, arity) = if ids.subs.contains_key(&row) {
+        let Some(id) = cmd.get(1).and_then(|_| ids.of_call(row, cmd)) else {
+            return Reply::error(errors::INVALID_COMMAND);
+        };
+        let name = ids.names[id].as_str();
+        (
+            name,
+            crate::acl::category::sub_arity(name).unwrap_or(s.arity),
+        )
+    } else {
+        (s.name, s.arity)
+    };
+    if !super::keyspecs::has_keys(name) {
         return Reply::error(errors::NO_KEY_ARGS);
     }
-    if !s.arity_ok(cmd.len()) {
+    let n = cmd.len();
+    if (arity > 0 && arity as usize != n) || n < arity.unsigned_abs() as usize {
         return Reply::error(errors::INVALID_GETKEYS_ARITY);
     }
-    let keys: Vec<Reply> = s
-        .key_indices(cmd.len())
-        .map(|i| Reply::Bulk(cmd[i].clone()))
-        .collect();
-    if keys.is_empty() {
+    let keys = super::keyspecs::keys(name, cmd);
+    if keys.is_empty()
+        && !matches!(
+            name,
+            "eval" | "eval_ro" | "evalsha" | "evalsha_ro" | "fcall" | "fcall_ro"
+        )
+    {
         return Reply::error(errors::INVALID_GETKEYS_ARGS);
     }
-    Reply::Array(keys)
+    Reply::Array(
+        keys.into_iter()
+            .map(|(i, flags)| {
+                let key = Reply::Bulk(cmd[i].clone());
+                if !with_flags {
+                    return key;
+                }
+                let names = super::keyspecs::flag_names(flags)
+                    .map(Reply::status)
+                    .collect();
+                Reply::Array(vec![key, Reply::Set(names)])
+            })
+            .collect(),
+    )
 }
 
 // ---------------------------------------------------------------------------
