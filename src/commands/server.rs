@@ -1067,6 +1067,7 @@ async fn flush(db: Option<usize>) {
             s.dirty += removed;
         });
         super::tracking::flushed();
+        super::blocking::signal_dbs(db);
     })
     .await;
 }
@@ -1129,6 +1130,10 @@ fn swapdb(_: ClientRef, args: Vec<Bytes>) -> Fut {
                         s.dbs.swap(a, b);
                         s.dirty += (core == 0) as u64;
                     });
+                    if a != b {
+                        super::blocking::signal_dbs(Some(a));
+                        super::blocking::signal_dbs(Some(b));
+                    }
                     Reply::Ok
                 });
                 (core, job)
