@@ -124,20 +124,20 @@ pub fn latency(_: ClientRef, args: Vec<Bytes>) -> Fut {
         let n = args.len();
         let sub = args[1].to_ascii_lowercase();
         match sub.as_slice() {
-            b"latest" => match sub_arity("latency", "latest", 2, n) {
+            b"latest" => match sub_arity("latency", "latest", n) {
                 Some(e) => e,
                 None => latest().await,
             },
-            b"history" => match sub_arity("latency", "history", 3, n) {
+            b"history" => match sub_arity("latency", "history", n) {
                 Some(e) => e,
                 None => history(&args[2]).await,
             },
             b"reset" => reset(args[2..].to_vec()).await,
-            b"graph" => match sub_arity("latency", "graph", 3, n) {
+            b"graph" => match sub_arity("latency", "graph", n) {
                 Some(e) => e,
                 None => graph(&args[2]).await,
             },
-            b"doctor" => match sub_arity("latency", "doctor", 2, n) {
+            b"doctor" => match sub_arity("latency", "doctor", n) {
                 Some(e) => e,
                 None => Reply::Verbatim(Bytes::from(doctor().await)),
             },
@@ -145,7 +145,7 @@ pub fn latency(_: ClientRef, args: Vec<Bytes>) -> Fut {
                 let merged = super::histogram::merged().await;
                 super::histogram::histogram_reply(&merged, &args[2..])
             }
-            b"help" => sub_arity("latency", "help", 2, n).unwrap_or_else(|| help(LATENCY_HELP)),
+            b"help" => sub_arity("latency", "help", n).unwrap_or_else(|| help(LATENCY_HELP)),
             _ => errors::unknown_subcommand("latency", &args[1]),
         }
     })

@@ -29,14 +29,18 @@ pub const REDIS_VERSION: &str = "7.0.15";
 type Fut = std::pin::Pin<Box<dyn std::future::Future<Output = Reply>>>;
 
 /// `ERR wrong number of arguments for 'config|get' command` when a
-/// subcommand's own arity (as Redis declares it) is not met.
-pub(super) fn sub_arity(cmd: &str, sub: &str, arity: i32, argc: usize) -> Option<Reply> {
+/// subcommand's own arity, from the one subcommand table (the ACL's, as
+/// Redis declares it), is not met.
+pub(super) fn sub_arity(cmd: &str, sub: &str, argc: usize) -> Option<Reply> {
+    let name = format!("{cmd}|{sub}");
+    // Every subcommand a command dispatches is in the table.
+    let arity = crate::acl::category::sub_arity(&name)?;
     let ok = if arity >= 0 {
         argc == arity as usize
     } else {
         argc >= (-arity) as usize
     };
-    (!ok).then(|| wrong_args(&format!("{cmd}|{sub}")))
+    (!ok).then(|| wrong_args(&name))
 }
 
 pub(super) fn help(lines: &[&'static str]) -> Reply {
@@ -667,8 +671,8 @@ fn config_cmd(_: ClientRef, args: Vec<Bytes>) -> Fut {
         let sub = args[1].to_ascii_lowercase();
         let n = args.len();
         match sub.as_slice() {
-            b"get" => sub_arity("config", "get", -3, n).unwrap_or_else(|| config_get(&args[2..])),
-            b"set" => match sub_arity("config", "set", -4, n) {
+            b"get" => sub_arity("config", "get", n).unwrap_or_else(|| config_get(&args[2..])),
+            b"set" => match sub_arity("config", "set", n) {
                 Some(e) => e,
                 None => {
                     let r = config_set(&args[2..]);
@@ -681,7 +685,7 @@ fn config_cmd(_: ClientRef, args: Vec<Bytes>) -> Fut {
                     r
                 }
             },
-            b"resetstat" => match sub_arity("config", "resetstat", 2, n) {
+            b"resetstat" => match sub_arity("config", "resetstat", n) {
                 Some(e) => e,
                 None => {
                     reset_stats().await;
@@ -690,12 +694,12 @@ fn config_cmd(_: ClientRef, args: Vec<Bytes>) -> Fut {
                 }
             },
             b"rewrite" => {
-                sub_arity("config", "rewrite", 2, n).unwrap_or_else(|| match config::rewrite() {
+                sub_arity("config", "rewrite", n).unwrap_or_else(|| match config::rewrite() {
                     Ok(()) => Reply::Ok,
                     Err(e) => Reply::error(format!("ERR {e}")),
                 })
             }
-            b"help" => sub_arity("config", "help", 2, n).unwrap_or_else(|| help(CONFIG_HELP)),
+            b"help" => sub_arity("config", "help", n).unwrap_or_else(|| help(CONFIG_HELP)),
             _ => errors::unknown_subcommand("config", &args[1]),
         }
     })
@@ -896,7 +900,7 @@ fn command(_: &mut ClientState, args: &[Bytes]) -> Reply {
     let names = &args[2..];
     match sub.as_slice() {
         b"count" => {
-            sub_arity("command", "count", 2, n).unwrap_or_else(|| Reply::Int(t.specs.len() as i64))
+            sub_arity("command", "count", n).unwrap_or_else(|| Reply::Int(t.specs.len() as i64))
         }
         b"info" => {
             if names.is_empty() {
@@ -926,13 +930,11 @@ fn command(_: &mut ClientState, args: &[Bytes]) -> Reply {
             )
         }
         b"list" => command_list(names),
-        b"getkeys" => {
-            sub_arity("command", "getkeys", -4, n).unwrap_or_else(|| getkeys(names, false))
-        }
+        b"getkeys" => sub_arity("command", "getkeys", n).unwrap_or_else(|| getkeys(names, false)),
         b"getkeysandflags" => {
-            sub_arity("command", "getkeysandflags", -4, n).unwrap_or_else(|| getkeys(names, true))
+            sub_arity("command", "getkeysandflags", n).unwrap_or_else(|| getkeys(names, true))
         }
-        b"help" => sub_arity("command", "help", 2, n).unwrap_or_else(|| help(COMMAND_HELP)),
+        b"help" => sub_arity("command", "help", n).unwrap_or_else(|| help(COMMAND_HELP)),
         _ => errors::unknown_subcommand("command", &args[1]),
     }
 }
