@@ -403,8 +403,11 @@ fn latency_monitor_as_redis() {
     assert_eq!(shapes, [0, 0, 0]);
 }
 
-/// LATENCY HISTOGRAM's RESP2 reply as (command, calls, [(µs, cumulative)]).
-fn histograms(c: &mut redis::Connection, names: &[&str]) -> Vec<(String, i64, Vec<(i64, i64)>)> {
+/// One command's histogram: name, calls, [(µs, cumulative calls)].
+type Histogram = (String, i64, Vec<(i64, i64)>);
+
+/// LATENCY HISTOGRAM's RESP2 reply.
+fn histograms(c: &mut redis::Connection, names: &[&str]) -> Vec<Histogram> {
     let flat: Vec<redis::Value> = redis::cmd("LATENCY")
         .arg("HISTOGRAM")
         .arg(names)
