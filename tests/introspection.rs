@@ -632,3 +632,69 @@ fn latency_graph_and_doctor_as_redis() {
         assert_eq!(t, &texts[0]);
     }
 }
+
+/// LOLWUT as Redis 7.0 draws it: the pictures are random on both servers,
+/// so what is compared is each one's size, characters and caption; the
+/// default (version 7) and the errors are compared byte for byte.
+#[test]
+fn lolwut_as_redis() {
+    let (ours, redis) = (Server::start(&[]), Server::redis(&[]));
+    same_as_redis_both(
+        &ours,
+        &redis,
+        &[
+            &["LOLWUT"],
+            &["LOLWUT", "VERSION", "7"],
+            &["LOLWUT", "VERSION", "4"],
+            &["LOLWUT", "VERSION", "x"],
+            &["LOLWUT", "VERSION", "5", "x"],
+            &["LOLWUT", "VERSION", "6", "10", "x"],
+            &["LOLWUT", "VERSION"],
+            &["LOLWUT", "1", "2"],
+        ],
+    );
+    // Per line: its length in characters and the set of characters used
+    // (Braille cells for 5, escape sequences for 6), and the caption.
+    let shape = |text: &str| -> Vec<(usize, bool)> {
+        text.lines()
+            .map(|l| {
+                let cells = l.chars().count();
+                let art = l.chars().all(|c| ('\u{2800}'..='\u{28ff}').contains(&c))
+                    || l.starts_with('\x1b');
+                (cells, art)
+            })
+            .collect()
+    };
+    for args in [
+        vec!["VERSION", "5"],
+        vec!["VERSION", "5", "30", "4", "3"],
+        vec!["VERSION", "5", "1", "1", "1"],
+        vec!["VERSION", "6"],
+        vec!["VERSION", "6", "33", "7"],
+        vec!["VERSION", "6", "2000", "0"],
+    ] {
+        let get = |s: &Server| -> String {
+            redis::cmd("LOLWUT")
+                .arg(&args)
+                .query(&mut s.conn())
+                .unwrap()
+        };
+        let (a, b) = (get(&ours), get(&redis));
+        let (sa, sb) = (shape(&a), shape(&b));
+        // Version 6 cells are escape sequences of two lengths (by gray):
+        // their counts per line compare below, not the characters.
+        if args[1] == "5" {
+            assert_eq!(sa, sb, "LOLWUT {args:?}\n{a}\n{b}");
+        } else {
+            let arts = |s: &[(usize, bool)]| -> Vec<bool> { s.iter().map(|x| x.1).collect() };
+            assert_eq!(arts(&sa), arts(&sb), "LOLWUT {args:?}");
+        }
+        assert_eq!(a.lines().last(), b.lines().last(), "{args:?}");
+        if args[1] == "6" {
+            let escapes = |t: &str| -> Vec<usize> {
+                t.lines().map(|l| l.matches("\x1b[0m").count()).collect()
+            };
+            assert_eq!(escapes(&a), escapes(&b));
+        }
+    }
+}
