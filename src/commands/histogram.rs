@@ -9,6 +9,8 @@
 //! durations give the same replies. Each core keeps its own counters in
 //! its command statistics (stats.rs); LATENCY and INFO add them up.
 
+use std::sync::OnceLock;
+
 use bytes::Bytes;
 
 use crate::acl::category;
@@ -147,7 +149,19 @@ pub fn tracking() -> bool {
 /// The ACL id a call of table row `row` is recorded under: its
 /// subcommand's for a container command (`config|get`), None for an
 /// unknown subcommand.
+#[inline]
 pub fn id_of(row: usize, args: &[Bytes]) -> Option<usize> {
+    // Most rows are plain commands: their id is the row, no lookup.
+    static CONTAINER: OnceLock<Vec<bool>> = OnceLock::new();
+    let container = CONTAINER.get_or_init(|| {
+        let ids = category::ids();
+        (0..crate::commands::table().specs.len())
+            .map(|r| ids.subs.contains_key(&r))
+            .collect()
+    });
+    if !container.get(row).copied().unwrap_or(false) {
+        return Some(row);
+    }
     category::ids().of_call(row, args)
 }
 
