@@ -389,9 +389,312 @@ fn latency_monitor_as_redis() {
                 .unwrap();
             assert!(!history.is_empty() && history.iter().any(|h| h.1 == command.2));
             assert_eq!(common::int(&mut c, &["LATENCY", "RESET", "command"]), 1);
-            shapes.push(common::int(&mut c, &["LATENCY", "RESET", "command"]));
+            // The script's sample is gone (the RESET itself may leave one
+            // on a loaded machine: it is timed to the µs).
+            let history: Vec<(i64, i64)> = redis::cmd("LATENCY")
+                .arg("HISTORY")
+                .arg("command")
+                .query(&mut c)
+                .unwrap();
+            shapes.push(history.iter().filter(|h| h.1 == command.2).count() as i64);
             common::q(&mut c, &["CONFIG", "SET", "latency-monitor-threshold", "0"]);
         }
     }
     assert_eq!(shapes, [0, 0, 0]);
+}
+
+/// One command's histogram: name, calls, [(µs, cumulative calls)].
+type Histogram = (String, i64, Vec<(i64, i64)>);
+
+/// LATENCY HISTOGRAM's RESP2 reply.
+fn histograms(c: &mut redis::Connection, names: &[&str]) -> Vec<Histogram> {
+    let flat: Vec<redis::Value> = redis::cmd("LATENCY")
+        .arg("HISTOGRAM")
+        .arg(names)
+        .query(c)
+        .unwrap();
+    flat.chunks(2)
+        .map(|kv| {
+            let name: String = redis::from_redis_value(&kv[0]).unwrap();
+            let body: Vec<redis::Value> = redis::from_redis_value(&kv[1]).unwrap();
+            let key = |i: usize| redis::from_redis_value::<String>(&body[i]).unwrap();
+            assert_eq!((key(0), key(2)), ("calls".into(), "histogram_usec".into()));
+            let calls: i64 = redis::from_redis_value(&body[1]).unwrap();
+            let buckets: Vec<i64> = redis::from_redis_value(&body[3]).unwrap();
+            let buckets = buckets.chunks(2).map(|b| (b[0], b[1])).collect();
+            (name, calls, buckets)
+        })
+        .collect()
+}
+
+/// The µs keys Redis's log-2 HDR iterator can report (1024 ns × 2^k,
+/// as the highest value of its sub-bucket, in µs).
+const HISTOGRAM_KEYS: &[i64] = &[
+    1, 2, 4, 8, 16, 33, 66, 132, 264, 528, 1056, 2113, 4227, 8454, 16908, 33816, 67633, 135266,
+    270532, 541065, 1073741,
+];
+
+#[test]
+fn latency_histogram_as_redis() {
+    let (ours, redis) = (Server::start(&[]), Server::redis(&[]));
+    same_as_redis_both(
+        &ours,
+        &redis,
+        &[
+            &["LATENCY", "HISTOGRAM", "nosuchcommand"],
+            &["LATENCY", "GRAPH"],
+            &["LATENCY", "GRAPH", "command"],
+            &["LATENCY", "DOCTOR", "x"],
+            &["CONFIG", "GET", "latency-tracking*"],
+        ],
+    );
+    // Calls from both cores add up in one histogram per command and
+    // subcommand (`config|get`, never `config`).
+    let mut seen = Vec::new();
+    for (s, cores) in [(&redis, vec![None]), (&ours, vec![Some(0), Some(1)])] {
+        let mut first = s.conn();
+        common::q(&mut first, &["CONFIG", "RESETSTAT"]);
+        for core in &cores {
+            let mut c = match core {
+                Some(n) => s.conn_on_core(*n),
+                None => s.conn(),
+            };
+            for i in 0..100 / cores.len() {
+                common::q(&mut c, &["SET", &format!("k{i}"), "v"]);
+            }
+            common::q(&mut c, &["CONFIG", "GET", "port"]);
+        }
+        let h = histograms(&mut first, &["set", "config", "get"]);
+        let names: Vec<&str> = h.iter().map(|x| x.0.as_str()).collect();
+        // RESETSTAT counts itself after the reset.
+        assert_eq!(names[0], "set");
+        let mut subs = names[1..].to_vec();
+        subs.sort();
+        assert_eq!(subs, ["config|get", "config|resetstat"]);
+        assert_eq!(h[0].1, 100);
+        assert_eq!(
+            h.iter().find(|x| x.0 == "config|get").unwrap().1,
+            cores.len() as i64
+        );
+        for (_, calls, buckets) in &h {
+            assert!(
+                buckets.iter().all(|b| HISTOGRAM_KEYS.contains(&b.0)),
+                "{h:?}"
+            );
+            assert!(buckets
+                .windows(2)
+                .all(|w| w[0].0 < w[1].0 && w[0].1 < w[1].1));
+            assert_eq!(buckets.last().unwrap().1, *calls);
+        }
+        // Every histogram when none is named; RESP3 nests maps.
+        let all = histograms(&mut first, &[]);
+        assert!(all.iter().any(|x| x.0 == "latency|histogram"), "{all:?}");
+        let mut raw = RawClient::new(s);
+        raw.call_bytes(&["HELLO", "3"]);
+        let r3 = raw.call_bytes(&["LATENCY", "HISTOGRAM", "set"]);
+        assert!(
+            r3.starts_with(
+                b"%1\r\n$3\r\nset\r\n%2\r\n$5\r\ncalls\r\n:100\r\n$14\r\nhistogram_usec\r\n%"
+            ),
+            "{}",
+            common::shown(&r3)
+        );
+        // INFO latencystats: one line per command at the configured percentiles.
+        let info = |c: &mut redis::Connection| -> Vec<String> {
+            let text: String = redis::cmd("INFO").arg("latencystats").query(c).unwrap();
+            text.lines().map(|l| l.to_string()).collect()
+        };
+        let lines = info(&mut first);
+        assert_eq!(lines[0], "# Latencystats");
+        let set = lines
+            .iter()
+            .find(|l| l.starts_with("latency_percentiles_usec_set:"))
+            .unwrap();
+        // Each number masked as `9` (values differ, the format must not).
+        let shape = |l: &str| -> String {
+            let mut out = String::new();
+            for c in l.chars() {
+                if !c.is_ascii_digit() {
+                    out.push(c);
+                } else if !out.ends_with('9') {
+                    out.push('9');
+                }
+            }
+            out
+        };
+        seen.push(shape(set));
+        assert!(lines
+            .iter()
+            .any(|l| l.starts_with("latency_percentiles_usec_config|get:p50=")));
+        common::q(
+            &mut first,
+            &[
+                "CONFIG",
+                "SET",
+                "latency-tracking-info-percentiles",
+                "0 99.99 100",
+            ],
+        );
+        let lines = info(&mut first);
+        let set = lines
+            .iter()
+            .find(|l| l.starts_with("latency_percentiles_usec_set:"))
+            .unwrap();
+        assert!(
+            set.contains(":p0=") && set.contains(",p99.99=") && set.contains(",p100="),
+            "{set}"
+        );
+        seen.push(shape(set));
+        let default: String = redis::cmd("INFO").query(&mut first).unwrap();
+        assert!(!default.contains("Latencystats"));
+        let every: String = redis::cmd("INFO")
+            .arg("everything")
+            .query(&mut first)
+            .unwrap();
+        let at = |s: &str| every.find(s).unwrap();
+        assert!(
+            at("# Errorstats") < at("# Latencystats") && at("# Latencystats") < at("# Cluster")
+        );
+        // Tracking off: no lines, nothing recorded.
+        common::q(&mut first, &["CONFIG", "SET", "latency-tracking", "no"]);
+        assert_eq!(info(&mut first), ["# Latencystats"]);
+        common::q(&mut first, &["SET", "k", "v"]);
+        assert_eq!(histograms(&mut first, &["set"])[0].1, 100);
+        common::q(&mut first, &["CONFIG", "SET", "latency-tracking", "yes"]);
+        common::q(&mut first, &["CONFIG", "RESETSTAT"]);
+        assert!(histograms(&mut first, &["set"]).is_empty());
+    }
+    assert_eq!(seen[0], seen[2]);
+    assert_eq!(seen[1], seen[3]);
+}
+
+#[test]
+fn latency_graph_and_doctor_as_redis() {
+    let ours = Server::start(&[]);
+    let redis = Server::redis(&["--enable-debug-command", "yes"]);
+    let mut texts = Vec::new();
+    for (s, core) in [(&redis, None), (&ours, Some(0)), (&ours, Some(1))] {
+        let mut c = match core {
+            Some(n) => s.conn_on_core(n),
+            None => s.conn(),
+        };
+        common::q(&mut c, &["LATENCY", "RESET"]);
+        common::q(&mut c, &["CONFIG", "SET", "latency-monitor-threshold", "0"]);
+        let doctor = |c: &mut redis::Connection| -> String {
+            redis::cmd("LATENCY").arg("DOCTOR").query(c).unwrap()
+        };
+        let off = doctor(&mut c);
+        assert!(
+            off.starts_with("I'm sorry, Dave, I can't do that."),
+            "{off}"
+        );
+        common::q(&mut c, &["CONFIG", "SET", "latency-monitor-threshold", "1"]);
+        let quiet = doctor(&mut c);
+        // A short spike, then a long one in a later second: two samples.
+        common::q(&mut c, &["DEBUG", "SLEEP", "0.05"]);
+        common::q(&mut c, &["DEBUG", "SLEEP", "1.1"]);
+        let graph: String = redis::cmd("LATENCY")
+            .arg("GRAPH")
+            .arg("command")
+            .query(&mut c)
+            .unwrap();
+        let lines: Vec<&str> = graph.lines().collect();
+        let title = lines[0].split(" - ").collect::<Vec<_>>();
+        assert_eq!(title[0], "command");
+        assert!(
+            title[1].starts_with("high 1") && title[1].contains(" ms, low "),
+            "{graph}"
+        );
+        // The rule, four rows (the short spike at the bottom, the long one
+        // filled to the top), a blank line, then each age written down.
+        assert_eq!(
+            lines[1..7],
+            ["-".repeat(80).as_str(), " #", " |", " |", "_|", "  "],
+            "{graph}"
+        );
+        assert!(lines[7..].last().unwrap() == &"ss", "{graph}");
+        let report = doctor(&mut c);
+        let mask = |t: &str| -> String {
+            t.chars()
+                .map(|c| if c.is_ascii_digit() { '9' } else { c })
+                .collect()
+        };
+        texts.push((off, mask(&quiet), mask(&report)));
+        common::q(&mut c, &["CONFIG", "SET", "latency-monitor-threshold", "0"]);
+    }
+    // (Digits masked.)
+    assert!(
+        texts[0].2.contains("9. command: 9 latency spikes (average"),
+        "{}",
+        texts[0].2
+    );
+    for t in &texts[1..] {
+        assert_eq!(t, &texts[0]);
+    }
+}
+
+/// LOLWUT as Redis 7.0 draws it: the pictures are random on both servers,
+/// so what is compared is each one's size, characters and caption; the
+/// default (version 7) and the errors are compared byte for byte.
+#[test]
+fn lolwut_as_redis() {
+    let (ours, redis) = (Server::start(&[]), Server::redis(&[]));
+    same_as_redis_both(
+        &ours,
+        &redis,
+        &[
+            &["LOLWUT"],
+            &["LOLWUT", "VERSION", "7"],
+            &["LOLWUT", "VERSION", "4"],
+            &["LOLWUT", "VERSION", "x"],
+            &["LOLWUT", "VERSION", "5", "x"],
+            &["LOLWUT", "VERSION", "6", "10", "x"],
+            &["LOLWUT", "VERSION"],
+            &["LOLWUT", "1", "2"],
+        ],
+    );
+    // Per line: its length in characters and the set of characters used
+    // (Braille cells for 5, escape sequences for 6), and the caption.
+    let shape = |text: &str| -> Vec<(usize, bool)> {
+        text.lines()
+            .map(|l| {
+                let cells = l.chars().count();
+                let art = l.chars().all(|c| ('\u{2800}'..='\u{28ff}').contains(&c))
+                    || l.starts_with('\x1b');
+                (cells, art)
+            })
+            .collect()
+    };
+    for args in [
+        vec!["VERSION", "5"],
+        vec!["VERSION", "5", "30", "4", "3"],
+        vec!["VERSION", "5", "1", "1", "1"],
+        vec!["VERSION", "6"],
+        vec!["VERSION", "6", "33", "7"],
+        vec!["VERSION", "6", "2000", "0"],
+    ] {
+        let get = |s: &Server| -> String {
+            redis::cmd("LOLWUT")
+                .arg(&args)
+                .query(&mut s.conn())
+                .unwrap()
+        };
+        let (a, b) = (get(&ours), get(&redis));
+        let (sa, sb) = (shape(&a), shape(&b));
+        // Version 6 cells are escape sequences of two lengths (by gray):
+        // their counts per line compare below, not the characters.
+        if args[1] == "5" {
+            assert_eq!(sa, sb, "LOLWUT {args:?}\n{a}\n{b}");
+        } else {
+            let arts = |s: &[(usize, bool)]| -> Vec<bool> { s.iter().map(|x| x.1).collect() };
+            assert_eq!(arts(&sa), arts(&sb), "LOLWUT {args:?}");
+        }
+        assert_eq!(a.lines().last(), b.lines().last(), "{args:?}");
+        if args[1] == "6" {
+            let escapes = |t: &str| -> Vec<usize> {
+                t.lines().map(|l| l.matches("\x1b[0m").count()).collect()
+            };
+            assert_eq!(escapes(&a), escapes(&b));
+        }
+    }
 }

@@ -1294,3 +1294,81 @@ fn random_group_work_equals_redis() {
         "{delivered} {claimed} {autoclaimed}"
     );
 }
+
+/// What a blocked XREADGROUP (BLOCK 5000) answers when `op` runs on its
+/// stream `key`, or None if it is still blocked 300 ms later.
+fn blocked_reader_after(
+    s: &Server,
+    blocked: &mut RawClient,
+    writer: &mut RawClient,
+    key: &str,
+    op: &[&str],
+) -> Option<String> {
+    writer.call(&["FLUSHALL"]);
+    writer.call(&["XGROUP", "CREATE", key, "g", "$", "MKSTREAM"]);
+    block_reader(s, blocked, key);
+    writer.call(op);
+    let got = blocked.read_within(Duration::from_millis(300));
+    if got.is_none() {
+        // Release it for the next round.
+        writer.call(&["XADD", key, "*", "f", "v"]);
+        let _ = blocked.read_within(Duration::from_secs(5));
+    }
+    got
+}
+
+/// A blocked XREADGROUP whose stream goes away — deleted, renamed away
+/// (to a key on either core), replaced by a string, moved, flushed or
+/// swapped out — gets Redis 7.0's -UNBLOCKED at once, from either core.
+#[test]
+fn xreadgroup_unblocked_when_stream_goes_as_redis() {
+    let (redwing, redis) = (Server::start(&[]), Server::redis(&[]));
+    let (a, b) = keys_on_two_cores("xu:");
+    let ops = |key: &str, other: &str| -> Vec<Vec<String>> {
+        [
+            vec!["DEL", key],
+            vec!["UNLINK", key],
+            vec!["RENAME", key, other],
+            vec!["RENAME", key, &format!("{key}:x")],
+            vec!["SET", key, "x"],
+            vec!["MOVE", key, "1"],
+            vec!["FLUSHALL"],
+            vec!["FLUSHDB"],
+            vec!["SWAPDB", "0", "1"],
+            // Not the stream: still blocked.
+            vec!["DEL", other],
+            vec!["FLUSHDB", "ASYNC"],
+        ]
+        .iter()
+        .map(|v| v.iter().map(|s| s.to_string()).collect())
+        .collect()
+    };
+    let mut theirs = Vec::new();
+    for op in ops(&a, &b) {
+        let op: Vec<&str> = op.iter().map(|s| s.as_str()).collect();
+        let (mut blocked, mut writer) = (RawClient::new(&redis), RawClient::new(&redis));
+        theirs.push(blocked_reader_after(
+            &redis,
+            &mut blocked,
+            &mut writer,
+            &a,
+            &op,
+        ));
+    }
+    assert_eq!(
+        theirs[0],
+        Some("-UNBLOCKED the stream key no longer exists\r\n".to_string())
+    );
+    assert_eq!(theirs[9], None);
+    for (key, other) in [(&a, &b), (&b, &a)] {
+        for core in [0, 1] {
+            let mut blocked = redwing.raw_on_core(core);
+            let mut writer = redwing.raw_on_core(1 - core);
+            for (i, op) in ops(key, other).iter().enumerate() {
+                let op: Vec<&str> = op.iter().map(|s| s.as_str()).collect();
+                let got = blocked_reader_after(&redwing, &mut blocked, &mut writer, key, &op);
+                assert_eq!(got, theirs[i], "{op:?} key {key}, reader on core {core}");
+            }
+        }
+    }
+}

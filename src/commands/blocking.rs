@@ -190,6 +190,24 @@ pub fn signal_db(db: usize, key: &[u8]) {
     }
 }
 
+/// Marks every key of `db` (every database when None) that has waiters on
+/// this core as ready, after FLUSHALL, FLUSHDB or SWAPDB replaced the data
+/// under them (Redis 7.0 rescans the databases then): a blocked
+/// XREADGROUP whose stream is gone ends with -UNBLOCKED, a waiter whose
+/// key now holds data is served, the others keep waiting.
+pub fn signal_dbs(db: Option<usize>) {
+    let keys: Vec<(usize, Box<[u8]>)> = TABLE.with(|t| {
+        t.borrow()
+            .iter()
+            .filter(|(d, _)| db.is_none_or(|x| x == **d))
+            .flat_map(|(d, keys)| keys.keys().map(move |k| (*d, k.clone())))
+            .collect()
+    });
+    for (d, k) in keys {
+        signal_db(d, &k);
+    }
+}
+
 /// Serves the ready keys' waiters unless this core is inside a unit of
 /// work (a [`Hold`], or a transaction's job): call it after a command.
 pub fn after_command() {

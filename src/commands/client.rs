@@ -718,17 +718,16 @@ fn client_coord(
 ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Reply>>> {
     Box::pin(async move {
         let sub = String::from_utf8_lossy(&args[1]).to_ascii_lowercase();
-        // Arity per subcommand (Redis's container-command rule): N exact, -N at least.
-        let arity: i32 = match sub.as_str() {
-            "id" | "getname" | "info" | "help" | "getredir" | "trackinginfo" => 2,
-            "setname" | "no-evict" | "no-touch" | "reply" | "caching" => 3,
-            "tracking" => -3,
-            "setinfo" => 4,
-            "kill" => -3,
-            "unblock" => -3,
-            "pause" => -3,
-            "unpause" => 2,
-            "list" => -2,
+        // Arity per subcommand (Redis's container-command rule: N exact,
+        // -N at least) from the one subcommand table; SETINFO and NO-TOUCH
+        // are Redis 7.2's, kept out of the 7.0 table that COMMAND LIST shows.
+        let arity = match (
+            crate::acl::category::sub_arity(&format!("client|{sub}")),
+            sub.as_str(),
+        ) {
+            (Some(a), _) => a,
+            (None, "setinfo") => 4,
+            (None, "no-touch") => 3,
             _ => return errors::unknown_subcommand("client", &args[1]),
         };
         let n = args.len() as i32;

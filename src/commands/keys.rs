@@ -226,6 +226,8 @@ fn rename_local(ctx: &mut Ctx, args: &[Bytes], nx: bool) -> Reply {
         return Reply::Int(0);
     }
     let e = ctx.db().remove(src).expect("looked up above");
+    // A blocked XREADGROUP on the source stream ends its wait.
+    blocking::signal(ctx, src);
     renamed_to(ctx, dst, e);
     ctx.notify(events::GENERIC, "rename_from", src);
     ctx.notify(events::GENERIC, "rename_to", dst);
@@ -293,6 +295,7 @@ async fn rename_steps(
                     return Some(None);
                 }
                 let e = ctx.db().remove(&src)?;
+                blocking::signal(ctx, &src);
                 ctx.notify(events::GENERIC, "rename_from", &src);
                 ctx.dirty(1);
                 Some(Some(e))
@@ -448,6 +451,8 @@ fn move_(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         return Reply::Int(0);
     }
     let e = ctx.db().remove(key).expect("looked up above");
+    // A blocked XREADGROUP on the moved stream ends its wait.
+    blocking::signal(ctx, key);
     let src_db = std::mem::replace(&mut ctx.db, dst_db);
     renamed_to(ctx, key, e);
     ctx.db = src_db;

@@ -35,7 +35,7 @@ pub fn memory(c: ClientRef, args: Vec<Bytes>) -> Fut {
     Box::pin(async move {
         let n = args.len();
         let sub = args[1].to_ascii_lowercase();
-        let fixed = |name: &str| sub_arity("memory", name, 2, n);
+        let fixed = |name: &str| sub_arity("memory", name, n);
         match sub.as_slice() {
             b"usage" => usage(&c, &args).await,
             b"stats" => match fixed("stats") {
@@ -66,7 +66,7 @@ pub fn memory(c: ClientRef, args: Vec<Bytes>) -> Fut {
 /// MEMORY USAGE key [SAMPLES count]: the key's cost, measured on its core
 /// (every element is counted, so SAMPLES only has to be valid).
 async fn usage(c: &ClientRef, args: &[Bytes]) -> Reply {
-    if let Some(e) = sub_arity("memory", "usage", -3, args.len()) {
+    if let Some(e) = sub_arity("memory", "usage", args.len()) {
         return e;
     }
     let mut opts = args[3..].chunks(2);

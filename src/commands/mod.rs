@@ -24,10 +24,13 @@ pub mod evict;
 pub mod geo;
 pub mod geohash;
 pub mod hashes;
+pub mod histogram;
 pub mod hyperloglog;
 pub mod keys;
+pub mod keyspecs;
 pub mod latency;
 pub mod lists;
+pub mod lolwut;
 pub mod memory;
 pub mod migrate;
 pub mod monitor;
@@ -445,6 +448,7 @@ pub fn table() -> &'static Table {
         slowlog::register(&mut specs);
         monitor::register(&mut specs);
         latency::register(&mut specs);
+        lolwut::register(&mut specs);
         crate::cluster::commands::register(&mut specs);
         if crate::sentinel::enabled() {
             crate::sentinel::commands::restrict(&mut specs);

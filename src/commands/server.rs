@@ -29,14 +29,18 @@ pub const REDIS_VERSION: &str = "7.0.15";
 type Fut = std::pin::Pin<Box<dyn std::future::Future<Output = Reply>>>;
 
 /// `ERR wrong number of arguments for 'config|get' command` when a
-/// subcommand's own arity (as Redis declares it) is not met.
-pub(super) fn sub_arity(cmd: &str, sub: &str, arity: i32, argc: usize) -> Option<Reply> {
+/// subcommand's own arity, from the one subcommand table (the ACL's, as
+/// Redis declares it), is not met.
+pub(super) fn sub_arity(cmd: &str, sub: &str, argc: usize) -> Option<Reply> {
+    let name = format!("{cmd}|{sub}");
+    // Every subcommand a command dispatches is in the table.
+    let arity = crate::acl::category::sub_arity(&name)?;
     let ok = if arity >= 0 {
         argc == arity as usize
     } else {
         argc >= (-arity) as usize
     };
-    (!ok).then(|| wrong_args(&format!("{cmd}|{sub}")))
+    (!ok).then(|| wrong_args(&name))
 }
 
 pub(super) fn help(lines: &[&'static str]) -> Reply {
@@ -214,6 +218,7 @@ const ALL_SECTIONS: &[&str] = &[
     "modules",
     "commandstats",
     "errorstats",
+    "latencystats",
     "cluster",
     "keyspace",
 ];
@@ -583,6 +588,10 @@ fn info_section(name: &str, snap: &CoreSnap) -> Option<String> {
                 let _ = write!(o, "errorstat_{code}:count={n}\r\n");
             }
         }
+        "latencystats" => {
+            o.push_str("# Latencystats\r\n");
+            super::histogram::info_lines(&st.latency, o);
+        }
         "cluster" => {
             o.push_str("# Cluster\r\n");
             kv(o, "cluster_enabled", crate::cluster::enabled() as u8);
@@ -604,8 +613,10 @@ fn info_section(name: &str, snap: &CoreSnap) -> Option<String> {
 /// `default` → the default set; `all`/`everything` → every section;
 /// unknown names add nothing).
 pub async fn info_text(args: &[Bytes]) -> String {
-    // The default set is every section but commandstats.
-    let defaults = ALL_SECTIONS.iter().filter(|s| **s != "commandstats");
+    // The default set is every section but commandstats and latencystats.
+    let defaults = ALL_SECTIONS
+        .iter()
+        .filter(|s| !matches!(**s, "commandstats" | "latencystats"));
     let mut wanted: Vec<&str> = Vec::new();
     if args.is_empty() {
         wanted.extend(defaults.clone());
@@ -660,8 +671,8 @@ fn config_cmd(_: ClientRef, args: Vec<Bytes>) -> Fut {
         let sub = args[1].to_ascii_lowercase();
         let n = args.len();
         match sub.as_slice() {
-            b"get" => sub_arity("config", "get", -3, n).unwrap_or_else(|| config_get(&args[2..])),
-            b"set" => match sub_arity("config", "set", -4, n) {
+            b"get" => sub_arity("config", "get", n).unwrap_or_else(|| config_get(&args[2..])),
+            b"set" => match sub_arity("config", "set", n) {
                 Some(e) => e,
                 None => {
                     let r = config_set(&args[2..]);
@@ -674,7 +685,7 @@ fn config_cmd(_: ClientRef, args: Vec<Bytes>) -> Fut {
                     r
                 }
             },
-            b"resetstat" => match sub_arity("config", "resetstat", 2, n) {
+            b"resetstat" => match sub_arity("config", "resetstat", n) {
                 Some(e) => e,
                 None => {
                     reset_stats().await;
@@ -683,12 +694,12 @@ fn config_cmd(_: ClientRef, args: Vec<Bytes>) -> Fut {
                 }
             },
             b"rewrite" => {
-                sub_arity("config", "rewrite", 2, n).unwrap_or_else(|| match config::rewrite() {
+                sub_arity("config", "rewrite", n).unwrap_or_else(|| match config::rewrite() {
                     Ok(()) => Reply::Ok,
                     Err(e) => Reply::error(format!("ERR {e}")),
                 })
             }
-            b"help" => sub_arity("config", "help", 2, n).unwrap_or_else(|| help(CONFIG_HELP)),
+            b"help" => sub_arity("config", "help", n).unwrap_or_else(|| help(CONFIG_HELP)),
             _ => errors::unknown_subcommand("config", &args[1]),
         }
     })
@@ -873,6 +884,8 @@ const COMMAND_HELP: &[&str] = &[
     "    commands are returned.",
     "GETKEYS <full-command>",
     "    Return the keys from a full Redis command.",
+    "GETKEYSANDFLAGS <full-command>",
+    "    Return the keys and the access flags from a full Redis command.",
     "HELP",
     "    Prints this help.",
 ];
@@ -887,7 +900,7 @@ fn command(_: &mut ClientState, args: &[Bytes]) -> Reply {
     let names = &args[2..];
     match sub.as_slice() {
         b"count" => {
-            sub_arity("command", "count", 2, n).unwrap_or_else(|| Reply::Int(t.specs.len() as i64))
+            sub_arity("command", "count", n).unwrap_or_else(|| Reply::Int(t.specs.len() as i64))
         }
         b"info" => {
             if names.is_empty() {
@@ -917,8 +930,11 @@ fn command(_: &mut ClientState, args: &[Bytes]) -> Reply {
             )
         }
         b"list" => command_list(names),
-        b"getkeys" => sub_arity("command", "getkeys", -4, n).unwrap_or_else(|| getkeys(names)),
-        b"help" => sub_arity("command", "help", 2, n).unwrap_or_else(|| help(COMMAND_HELP)),
+        b"getkeys" => sub_arity("command", "getkeys", n).unwrap_or_else(|| getkeys(names, false)),
+        b"getkeysandflags" => {
+            sub_arity("command", "getkeysandflags", n).unwrap_or_else(|| getkeys(names, true))
+        }
+        b"help" => sub_arity("command", "help", n).unwrap_or_else(|| help(COMMAND_HELP)),
         _ => errors::unknown_subcommand("command", &args[1]),
     }
 }
@@ -959,25 +975,55 @@ fn command_list(args: &[Bytes]) -> Reply {
     Reply::Array(out)
 }
 
-/// COMMAND GETKEYS: the keys of a full command, from its key positions.
-fn getkeys(cmd: &[Bytes]) -> Reply {
-    let Some((_, s)) = table().lookup(&cmd[0]) else {
+/// COMMAND GETKEYS / GETKEYSANDFLAGS: the keys of a full command (a
+/// container's subcommand is named `container|sub`), from its key specs.
+fn getkeys(cmd: &[Bytes], with_flags: bool) -> Reply {
+    let Some((row, s)) = table().lookup(&cmd[0]) else {
         return Reply::error(errors::INVALID_COMMAND);
     };
-    if s.keys.0 == 0 {
+    let ids = crate::acl::category::ids();
+    let (name, arity) = if ids.subs.contains_key(&row) {
+        let Some(id) = cmd.get(1).and_then(|_| ids.of_call(row, cmd)) else {
+            return Reply::error(errors::INVALID_COMMAND);
+        };
+        let name = ids.names[id].as_str();
+        (
+            name,
+            crate::acl::category::sub_arity(name).unwrap_or(s.arity),
+        )
+    } else {
+        (s.name, s.arity)
+    };
+    if !super::keyspecs::has_keys(name) {
         return Reply::error(errors::NO_KEY_ARGS);
     }
-    if !s.arity_ok(cmd.len()) {
+    let n = cmd.len();
+    if (arity > 0 && arity as usize != n) || n < arity.unsigned_abs() as usize {
         return Reply::error(errors::INVALID_GETKEYS_ARITY);
     }
-    let keys: Vec<Reply> = s
-        .key_indices(cmd.len())
-        .map(|i| Reply::Bulk(cmd[i].clone()))
-        .collect();
-    if keys.is_empty() {
+    let keys = super::keyspecs::keys(name, cmd);
+    if keys.is_empty()
+        && !matches!(
+            name,
+            "eval" | "eval_ro" | "evalsha" | "evalsha_ro" | "fcall" | "fcall_ro"
+        )
+    {
         return Reply::error(errors::INVALID_GETKEYS_ARGS);
     }
-    Reply::Array(keys)
+    Reply::Array(
+        keys.into_iter()
+            .map(|(i, flags)| {
+                let key = Reply::Bulk(cmd[i].clone());
+                if !with_flags {
+                    return key;
+                }
+                let names = super::keyspecs::flag_names(flags)
+                    .map(Reply::status)
+                    .collect();
+                Reply::Array(vec![key, Reply::Set(names)])
+            })
+            .collect(),
+    )
 }
 
 // ---------------------------------------------------------------------------
@@ -1023,6 +1069,7 @@ async fn flush(db: Option<usize>) {
             s.dirty += removed;
         });
         super::tracking::flushed();
+        super::blocking::signal_dbs(db);
     })
     .await;
 }
@@ -1085,6 +1132,10 @@ fn swapdb(_: ClientRef, args: Vec<Bytes>) -> Fut {
                         s.dbs.swap(a, b);
                         s.dirty += (core == 0) as u64;
                     });
+                    if a != b {
+                        super::blocking::signal_dbs(Some(a));
+                        super::blocking::signal_dbs(Some(b));
+                    }
                     Reply::Ok
                 });
                 (core, job)

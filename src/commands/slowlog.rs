@@ -155,7 +155,7 @@ pub fn slowlog(_: ClientRef, args: Vec<Bytes>) -> Fut {
     Box::pin(async move {
         let n = args.len();
         let sub = args[1].to_ascii_lowercase();
-        let fixed = |name: &str| sub_arity("slowlog", name, 2, n);
+        let fixed = |name: &str| sub_arity("slowlog", name, n);
         match sub.as_slice() {
             b"get" if n > 3 => errors::sub_wrong_args("slowlog", &args[1]),
             b"get" => {

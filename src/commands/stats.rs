@@ -26,6 +26,8 @@ pub struct CoreStats {
     pub total_error_replies: u64,
     pub reads_processed: u64,
     pub writes_processed: u64,
+    /// Latency histograms by ACL id (subcommands apart), made on first use.
+    pub latency: Vec<Option<super::histogram::Histogram>>,
 }
 
 thread_local! {
@@ -44,6 +46,16 @@ impl CoreStats {
                 .resize(super::table().specs.len(), CmdStat::default());
         }
         &mut self.commands[idx]
+    }
+
+    /// Records a call's duration in its command's latency histogram.
+    pub fn latency(&mut self, id: usize, micros: u64) {
+        if self.latency.len() <= id {
+            self.latency.resize(id + 1, None);
+        }
+        self.latency[id]
+            .get_or_insert_with(Default::default)
+            .record(micros);
     }
 
     /// Counts an error reply by its code (the first word).
@@ -75,5 +87,13 @@ impl CoreStats {
         self.total_error_replies += o.total_error_replies;
         self.reads_processed += o.reads_processed;
         self.writes_processed += o.writes_processed;
+        if self.latency.len() < o.latency.len() {
+            self.latency.resize(o.latency.len(), None);
+        }
+        for (a, b) in self.latency.iter_mut().zip(&o.latency) {
+            if let Some(b) = b {
+                a.get_or_insert_with(Default::default).merge(b);
+            }
+        }
     }
 }
