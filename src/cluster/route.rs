@@ -177,40 +177,17 @@ fn serves_as_replica(owner: NodeId) -> bool {
     super::with(|st| st.myself().master == Some(owner))
 }
 
-/// The key arguments of a command, movable ones included (EVAL and
-/// FCALL declare theirs with numkeys).
+/// The key arguments of a command: its fixed key positions, or for a
+/// command with movable keys (EVAL's numkeys, MIGRATE ... KEYS, SORT ...
+/// STORE, XREAD STREAMS, ZUNIONSTORE ...) what Redis's key specs find.
 pub fn command_keys<'a>(spec: &Spec, args: &'a [Bytes]) -> Vec<&'a [u8]> {
-    let scripted = spec.name.starts_with("eval") || spec.name.starts_with("fcall");
-    if spec.flags & flags::MOVABLE_KEYS != 0 && scripted {
-        let n = args
-            .get(2)
-            .and_then(|n| std::str::from_utf8(n).ok()?.parse::<usize>().ok())
-            .unwrap_or(0);
-        return args.iter().skip(3).take(n).map(|k| &k[..]).collect();
-    }
-    if spec.name == "migrate" {
-        return migrate_keys(args);
+    if spec.flags & flags::MOVABLE_KEYS != 0 {
+        return crate::commands::keyspecs::keys(spec.name, args)
+            .into_iter()
+            .filter_map(|(i, _)| args.get(i).map(|k| &k[..]))
+            .collect();
     }
     spec.key_indices(args.len()).map(|i| &args[i][..]).collect()
-}
-
-/// MIGRATE host port key|"" db timeout [COPY] [REPLACE] [AUTH pw]
-/// [AUTH2 user pw] [KEYS key...]: with an empty key argument, the keys
-/// after KEYS (Redis's migrateGetKeys).
-fn migrate_keys(args: &[Bytes]) -> Vec<&[u8]> {
-    let mut i = 6;
-    while i < args.len() {
-        let a = &args[i];
-        if a.eq_ignore_ascii_case(b"auth") {
-            i += 1;
-        } else if a.eq_ignore_ascii_case(b"auth2") {
-            i += 2;
-        } else if a.eq_ignore_ascii_case(b"keys") && args.get(3).is_some_and(|k| k.is_empty()) {
-            return args[i + 1..].iter().map(|k| &k[..]).collect();
-        }
-        i += 1;
-    }
-    args.get(3).map(|k| vec![&k[..]]).unwrap_or_default()
 }
 
 /// Whether each key exists (not expired) in db 0, asked of its core.
