@@ -4,8 +4,15 @@
 use std::fmt;
 
 /// A node name: 40 lowercase hex characters.
-#[derive(Clone, Copy, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Eq, PartialOrd, Ord)]
 pub struct NodeId([u8; 40]);
+
+/// By the bytes, as equality compares them.
+impl std::hash::Hash for NodeId {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        self.0.hash(h)
+    }
+}
 
 /// Five word compares, inlined: the slot table (16384 `Option<NodeId>`)
 /// is scanned by equality, where a derived compare calls memcmp per slot
