@@ -462,3 +462,59 @@ const TABLE: &[(&str, &[KeySpec])] = &[
     ("zunion", &[KeySpec(RO | ACCESS, Begin::Index(1), Find::KeyNum(0, 1, 1))]),
     ("zunionstore", &[KeySpec(OW | UPDATE, Begin::Index(1), Find::Range(0, 1, 0)), KeySpec(RO | ACCESS, Begin::Index(2), Find::KeyNum(0, 1, 1))]),
 ];
+
+/// COMMAND INFO's key-specs field: each spec as a map of its flags, its
+/// begin_search and its find_keys, as Redis's addReplyCommandKeySpecs
+/// (without the free-text notes a few of Redis's specs carry).
+pub fn info(name: &str) -> Vec<crate::protocol::Reply> {
+    use crate::protocol::Reply;
+    let kv = |k: &str, v: Reply| (Reply::bulk(k), v);
+    let typed = |t: &str, spec: Vec<(Reply, Reply)>| {
+        Reply::Map(vec![
+            kv("type", Reply::bulk(t)),
+            kv("spec", Reply::Map(spec)),
+        ])
+    };
+    of(name)
+        .unwrap_or(&[])
+        .iter()
+        .map(|KeySpec(flags, begin, find)| {
+            let flags = flag_names(*flags).map(Reply::status).collect();
+            let begin = match begin {
+                Begin::Index(i) => typed("index", vec![kv("index", Reply::Int(*i as i64))]),
+                Begin::Keyword(k, from) => typed(
+                    "keyword",
+                    vec![
+                        kv("keyword", Reply::bulk(*k)),
+                        kv("startfrom", Reply::Int(*from as i64)),
+                    ],
+                ),
+                Begin::Unknown => typed("unknown", vec![]),
+            };
+            let find = match find {
+                Find::Range(last, step, limit) => typed(
+                    "range",
+                    vec![
+                        kv("lastkey", Reply::Int(*last as i64)),
+                        kv("keystep", Reply::Int(*step as i64)),
+                        kv("limit", Reply::Int(*limit as i64)),
+                    ],
+                ),
+                Find::KeyNum(idx, first, step) => typed(
+                    "keynum",
+                    vec![
+                        kv("keynumidx", Reply::Int(*idx as i64)),
+                        kv("firstkey", Reply::Int(*first as i64)),
+                        kv("keystep", Reply::Int(*step as i64)),
+                    ],
+                ),
+                Find::Unknown => typed("unknown", vec![]),
+            };
+            Reply::Map(vec![
+                kv("flags", Reply::Set(flags)),
+                kv("begin_search", begin),
+                kv("find_keys", find),
+            ])
+        })
+        .collect()
+}

@@ -853,7 +853,7 @@ fn command_info(s: &Spec) -> Reply {
         Reply::Int(s.keys.2 as i64),
         Reply::Set(cats),
         Reply::Set(vec![]),
-        Reply::Set(vec![]),
+        Reply::Set(super::keyspecs::info(s.name)),
         Reply::Set(vec![]),
     ])
 }
