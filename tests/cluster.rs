@@ -7,6 +7,7 @@ mod common;
 
 use std::time::Duration;
 
+use common::cluster::per_core;
 use common::*;
 
 const NODE_TIMEOUT: &str = "500";
@@ -287,24 +288,6 @@ fn nodes_conf_survives_a_restart() {
 }
 
 /// `core:<i> slots:<n> keys:<n>` per core (DEBUG CORES).
-fn per_core(s: &Server) -> Vec<(usize, usize)> {
-    RawClient::new(s)
-        .call(&["DEBUG", "CORES"])
-        .lines()
-        .filter(|l| l.contains("core:"))
-        .map(|l| {
-            let num = |k: &str| {
-                l.split(' ')
-                    .find_map(|f| f.strip_prefix(k))
-                    .unwrap()
-                    .parse::<usize>()
-                    .unwrap()
-            };
-            (num("slots:"), num("keys:"))
-        })
-        .collect()
-}
-
 #[test]
 fn a_nodes_slots_and_keys_are_spread_over_its_cores() {
     // One node with a third of the slots: serving needs partial coverage.

@@ -193,20 +193,7 @@ fn six_nodes_with_replicas_survive_a_killed_master() {
         .map(|_| Some(node(true, &["--repl-diskless-sync-delay", "0"])))
         .collect();
     let all: Vec<&Server> = nodes.iter().flatten().collect();
-    let mut args = vec!["create".to_string()];
-    args.extend(all.iter().map(|s| addr(s)));
-    args.extend([
-        "--cluster-replicas".into(),
-        "1".into(),
-        "--cluster-yes".into(),
-    ]);
-    let out = cluster_cli(&args);
-    assert!(out.contains("[OK] All 16384 slots covered."), "{out}");
-    for s in &all {
-        wait_for("cluster_state:ok", TIMEOUT, || {
-            text(s, &["CLUSTER", "INFO"]).contains("cluster_state:ok")
-        });
-    }
+    create_with(&all, 1);
     // Three masters, three replicas, each replica's link up.
     let roles: Vec<String> = all.iter().map(|s| role(s)).collect();
     assert_eq!(

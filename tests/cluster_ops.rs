@@ -86,25 +86,6 @@ fn total_keys(masters: &[&Server]) -> u64 {
         .sum()
 }
 
-/// (slots, keys) per core, from DEBUG CORES.
-fn per_core(s: &Server) -> Vec<(usize, usize)> {
-    RawClient::new(s)
-        .call(&["DEBUG", "CORES"])
-        .lines()
-        .filter(|l| l.contains("core:"))
-        .map(|l| {
-            let num = |k: &str| {
-                l.split(' ')
-                    .find_map(|f| f.strip_prefix(k))
-                    .unwrap()
-                    .parse::<usize>()
-                    .unwrap()
-            };
-            (num("slots:"), num("keys:"))
-        })
-        .collect()
-}
-
 /// A node's slots and keys are within `slack` of an even split over its cores.
 fn assert_spread(s: &Server, slack: f64) {
     let cores = per_core(s);
@@ -727,31 +708,16 @@ fn a_master_killed_under_writes_loses_no_acknowledged_key() {
     let mut nodes: Vec<Option<Server>> = (0..6)
         .map(|_| Some(node(true, &["--repl-diskless-sync-delay", "0"])))
         .collect();
-    let victim_id;
-    {
+    let victim_id = {
         let all: Vec<&Server> = nodes.iter().flatten().collect();
-        let mut args = vec!["create".to_string()];
-        args.extend(all.iter().map(|s| addr(s)));
-        args.extend([
-            "--cluster-replicas".into(),
-            "1".into(),
-            "--cluster-yes".into(),
-        ]);
-        let out = cluster_cli(&args);
-        assert!(out.contains("[OK] All 16384 slots covered."), "{out}");
-        for s in &all {
-            wait_for("cluster_state:ok", TIMEOUT, || {
-                text(s, &["CLUSTER", "INFO"]).contains("cluster_state:ok")
-            });
-        }
-        for s in all.iter().filter(|s| role(s) == "slave") {
-            wait_for("replication link up", TIMEOUT, || {
-                text(s, &["INFO", "replication"]).contains("master_link_status:up")
-            });
-        }
-        victim_id = myid(all[0]);
-    }
-    let entry = nodes[1].as_ref().unwrap();
+        create_with(&all, 1);
+        myid(all.iter().find(|s| role(s) == "master").unwrap())
+    };
+    let entry = nodes
+        .iter()
+        .flatten()
+        .find(|s| myid(s) != victim_id)
+        .unwrap();
     let writer = Writer::start(entry, entry.dir.path());
     std::thread::sleep(Duration::from_millis(1500));
     let victim = nodes

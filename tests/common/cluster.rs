@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::process::Command;
 use std::time::Duration;
 
-use super::{cmd, free_port, wait_for, Server, TIMEOUT};
+use super::{cmd, free_port, wait_for, RawClient, Server, TIMEOUT};
 
 /// A cluster node with a 1 s node timeout and an explicit bus port
 /// (port + 10000 can pass 65535 for the ports tests get).
@@ -58,8 +58,17 @@ pub fn cluster_cli(args: &[String]) -> String {
 
 /// `--cluster create` over `nodes`, then waits for cluster_state:ok on all.
 pub fn create(nodes: &[&Server]) {
+    create_with(nodes, 0);
+}
+
+/// `--cluster create` with `--cluster-replicas <replicas>`; waits for
+/// cluster_state:ok on all and for every replica's link to be up.
+pub fn create_with(nodes: &[&Server], replicas: usize) {
     let mut args = vec!["create".to_string()];
     args.extend(nodes.iter().map(|s| addr(s)));
+    if replicas > 0 {
+        args.extend(["--cluster-replicas".into(), replicas.to_string()]);
+    }
     args.push("--cluster-yes".into());
     let out = cluster_cli(&args);
     assert!(out.contains("[OK] All 16384 slots covered."), "{out}");
@@ -68,6 +77,30 @@ pub fn create(nodes: &[&Server]) {
             text(s, &["CLUSTER", "INFO"]).contains("cluster_state:ok")
         });
     }
+    for s in nodes.iter().filter(|s| role(s) == "slave") {
+        wait_for("replication link up", TIMEOUT, || {
+            text(s, &["INFO", "replication"]).contains("master_link_status:up")
+        });
+    }
+}
+
+/// (slots, keys) per core, from DEBUG CORES.
+pub fn per_core(s: &Server) -> Vec<(usize, usize)> {
+    RawClient::new(s)
+        .call(&["DEBUG", "CORES"])
+        .lines()
+        .filter(|l| l.contains("core:"))
+        .map(|l| {
+            let num = |k: &str| {
+                l.split(' ')
+                    .find_map(|f| f.strip_prefix(k))
+                    .unwrap()
+                    .parse::<usize>()
+                    .unwrap()
+            };
+            (num("slots:"), num("keys:"))
+        })
+        .collect()
 }
 
 /// A node's CLUSTER NODES as comparable rows: id, address, flags
