@@ -337,7 +337,7 @@ impl State {
 
     /// Mirrors `slots`' ownership and open state into the slot table:
     /// slots this node takes and were never placed go to the cores with
-    /// fewest slots, in contiguous runs; placed slots keep their core.
+    /// fewest slots, interleaved; placed slots keep their core.
     pub fn sync(&mut self, slots: &[usize]) {
         let fresh: Vec<usize> = slots
             .iter()
@@ -405,24 +405,23 @@ impl State {
         self.todo_save = true;
     }
 
-    /// Places unplaced slots (in order) on cores: each core is filled up
-    /// to an even share of all held slots, fewest-first.
+    /// Places unplaced slots on cores, each on the core with fewest slots
+    /// at that moment: the cores are evened up first, then the slots are
+    /// dealt out in turn. Dealing interleaves neighbouring slots, so a
+    /// reshard that later takes a contiguous range away (as
+    /// `redis-cli --cluster reshard` does) takes from every core alike
+    /// and the node stays even without moving keys between its cores.
     fn place(&mut self, fresh: &[usize]) {
-        if fresh.is_empty() {
-            return;
-        }
-        let n = self.per_core.len();
-        let total: usize = self.per_core.iter().sum::<usize>() + fresh.len();
-        let target = total.div_ceil(n);
-        let mut order: Vec<usize> = (0..n).collect();
-        order.sort_by_key(|&c| (self.per_core[c], c));
-        let mut next = fresh.iter();
-        for c in order {
-            let quota = target.saturating_sub(self.per_core[c]);
-            for &s in next.by_ref().take(quota) {
-                // Placed but not yet held: `sync` counts it.
-                slots::set(s, c as u16 | slots::FOREIGN);
-            }
+        let mut load = self.per_core.clone();
+        for &s in fresh {
+            let (c, _) = load
+                .iter()
+                .enumerate()
+                .min_by_key(|&(c, &n)| (n, c))
+                .expect("at least one core");
+            load[c] += 1;
+            // Placed but not yet held: `sync` counts it.
+            slots::set(s, c as u16 | slots::FOREIGN);
         }
     }
 
