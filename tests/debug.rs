@@ -234,4 +234,54 @@ fn memory_reports_like_redis() {
     let mut c = redwing.conn();
     let doctor = text(&mut c, &["MEMORY", "DOCTOR"]);
     assert!(doctor.starts_with("Hi Sam"), "{doctor}");
+    // Both run jemalloc: MALLOC-STATS is its report.
+    for s in [&redwing, &redis] {
+        let stats = text(&mut s.conn(), &["MEMORY", "MALLOC-STATS"]);
+        assert!(
+            stats.starts_with("___ Begin jemalloc statistics ___\nVersion: \"5."),
+            "{}",
+            &stats[..stats.len().min(200)]
+        );
+    }
+}
+
+/// MEMORY PURGE gives back what jemalloc keeps after a FLUSHALL, and INFO's
+/// allocator figures say so, as Redis's do.
+#[test]
+fn memory_purge_returns_freed_pages() {
+    let s = Server::start(&[]);
+    let mut c = s.conn();
+    let figure = |c: &mut redis::Connection, f: &str| -> i64 { info_field(c, f).parse().unwrap() };
+    let value = "x".repeat(1000);
+    for batch in 0..50 {
+        let mut p = redis::pipe();
+        for i in 0..1000 {
+            p.cmd("SET")
+                .arg(format!("k:{batch}:{i}"))
+                .arg(&value)
+                .ignore();
+        }
+        let _: () = p.query(&mut c).unwrap();
+    }
+    q(&mut c, &["FLUSHALL"]);
+    let (rss, resident) = (
+        figure(&mut c, "used_memory_rss"),
+        figure(&mut c, "allocator_resident"),
+    );
+    assert!(
+        resident > 40_000_000,
+        "{resident} resident after 50 MB freed"
+    );
+    assert_eq!(text(&mut c, &["MEMORY", "PURGE"]), "OK");
+    let (rss2, resident2) = (
+        figure(&mut c, "used_memory_rss"),
+        figure(&mut c, "allocator_resident"),
+    );
+    assert!(
+        resident2 < resident / 2 && rss2 < rss - 30_000_000,
+        "resident {resident} -> {resident2}, rss {rss} -> {rss2}"
+    );
+    let allocated = figure(&mut c, "allocator_allocated");
+    let active = figure(&mut c, "allocator_active");
+    assert!(0 < allocated && allocated <= active && active <= resident2 + 1_000_000);
 }

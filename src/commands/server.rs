@@ -352,12 +352,24 @@ fn info_section(name: &str, snap: &CoreSnap) -> Option<String> {
                 "used_memory_dataset_perc",
                 format!("{:.2}%", dataset as f64 * 100.0 / used.max(1) as f64),
             );
+            let al = memory::allocator_stats();
+            kv(o, "allocator_allocated", al.allocated);
+            kv(o, "allocator_active", al.active);
+            kv(o, "allocator_resident", al.resident);
             kv(o, "total_system_memory", sys);
             kv(o, "total_system_memory_human", memory::human(sys));
             let max = crate::storage::evict::limit();
             kv(o, "maxmemory", max);
             kv(o, "maxmemory_human", memory::human(max));
             kv(o, "maxmemory_policy", config::text(Opt::MaxmemoryPolicy));
+            for (name, (ratio, bytes)) in [
+                ("allocator_frag", al.frag()),
+                ("allocator_rss", al.rss()),
+                ("rss_overhead", al.process(rss)),
+            ] {
+                kv(o, &format!("{name}_ratio"), format!("{ratio:.2}"));
+                kv(o, &format!("{name}_bytes"), bytes);
+            }
             kv(
                 o,
                 "mem_fragmentation_ratio",
@@ -369,7 +381,7 @@ fn info_section(name: &str, snap: &CoreSnap) -> Option<String> {
                 "mem_not_counted_for_evict",
                 memory::not_counted_for_evict(),
             );
-            kv(o, "mem_allocator", "libc");
+            kv(o, "mem_allocator", memory::allocator());
             kv(o, "lazyfree_pending_objects", 0);
             kv(o, "lazyfreed_objects", 0);
         }

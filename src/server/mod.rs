@@ -118,6 +118,10 @@ pub async fn shard_main(_shard: usize) {
         runtime::sleep(Duration::from_millis(5)).await;
     }
     if BOUND.fetch_add(1, std::sync::atomic::Ordering::AcqRel) + 1 == n {
+        if crate::persistence::load::info().keys_loaded == 0 {
+            // Redis's used_memory_startup: what the empty server holds.
+            crate::memory::startup(crate::memory::used(), 0);
+        }
         tracing::info!("Ready to accept connections tcp");
         crate::lifecycle::notify_ready();
     }

@@ -460,9 +460,9 @@ pub fn int(c: &mut redis::Connection, args: &[&str]) -> i64 {
         .unwrap_or_else(|e| panic!("{args:?}: {e}"))
 }
 
-/// One field of INFO persistence.
+/// One field of INFO's default sections (persistence, memory, stats ...).
 pub fn info_field(c: &mut redis::Connection, field: &str) -> String {
-    let info: String = redis::cmd("INFO").arg("persistence").query(c).unwrap();
+    let info: String = redis::cmd("INFO").query(c).unwrap();
     info.lines()
         .find_map(|l| l.strip_prefix(&format!("{field}:")))
         .unwrap_or_else(|| panic!("no {field} in INFO"))
