@@ -147,6 +147,15 @@ pub fn startup(used: usize, keys: usize) -> usize {
     b.unwrap_or(0)
 }
 
+/// The bytes jemalloc gives a request of `n` (its size class); 0 for 0.
+pub fn size_class(n: usize) -> usize {
+    if n == 0 {
+        return 0;
+    }
+    // SAFETY: nallocx only computes a size; flags 0 asks for no alignment.
+    unsafe { tikv_jemalloc_sys::nallocx(n, 0) }
+}
+
 /// The allocator's name as INFO's `mem_allocator` gives it (Redis:
 /// `jemalloc-5.3.0`).
 pub fn allocator() -> String {

@@ -186,6 +186,48 @@ fn info_sections_as_redis() {
     assert_eq!(text, "# Cluster\r\ncluster_enabled:0\r\n\r\n# Keyspace\r\n");
 }
 
+/// INFO memory has Redis 7.0's fields in Redis's order, and the ones that
+/// count scripts, functions and the data move as Redis's do.
+#[test]
+fn info_memory_fields_as_redis() {
+    let s = start(&[]);
+    let r = Server::redis(&[]);
+    let names = |c: &mut redis::Connection| -> Vec<String> {
+        let text: String = redis::cmd("INFO").arg("memory").query(c).unwrap();
+        text.lines()
+            .filter_map(|l| l.split_once(':').map(|(k, _)| k.to_string()))
+            .collect()
+    };
+    let (mut c, mut rc) = (s.conn(), r.conn());
+    assert_eq!(names(&mut c), names(&mut rc));
+
+    cmd(&mut c, &["SCRIPT", "LOAD", "return 1"]);
+    cmd(&mut c, &["EVAL", "return 2", "0"]);
+    let lib = "#!lua name=memlib\nredis.register_function('f1', function() return 1 end)\nredis.register_function('f2', function() return 2 end)";
+    cmd(&mut c, &["FUNCTION", "LOAD", lib]);
+    let m = info(&mut c, "memory");
+    assert_eq!(num(&m, "number_of_cached_scripts"), 2);
+    assert_eq!(num(&m, "number_of_libraries"), 1);
+    assert_eq!(num(&m, "number_of_functions"), 2);
+    assert!(num(&m, "used_memory_lua") > 0, "{m:?}");
+    assert!(num(&m, "used_memory_scripts_eval") >= ("return 1".len() + "return 2".len()) as i64);
+    assert!(num(&m, "used_memory_functions") >= lib.len() as i64);
+    assert_eq!(
+        num(&m, "used_memory_scripts"),
+        num(&m, "used_memory_scripts_eval") + num(&m, "used_memory_functions")
+    );
+    // Redis's split of used memory: overhead + dataset.
+    for i in 0..2000 {
+        cmd(&mut c, &["SET", &format!("m:{i}"), &"v".repeat(100)]);
+    }
+    let m = info(&mut c, "memory");
+    assert_eq!(
+        num(&m, "used_memory_overhead") + num(&m, "used_memory_dataset"),
+        num(&m, "used_memory")
+    );
+    assert!(num(&m, "used_memory_dataset") > 200_000, "{m:?}");
+}
+
 #[test]
 fn commandstats_count_calls_and_errorstats_count_errors() {
     let s = start(&[]);

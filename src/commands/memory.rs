@@ -89,15 +89,17 @@ async fn usage(c: &ClientRef, args: &[Bytes]) -> Reply {
     bytes.map_or(Reply::Nil, |b| Reply::Int(b as i64))
 }
 
-/// One reading of everything STATS and DOCTOR report.
-struct Figures {
-    used: usize,
-    peak: usize,
-    startup: usize,
-    rss: usize,
-    alloc: crate::memory::AllocatorStats,
-    backlog: usize,
-    clients: usize,
+/// One reading of everything INFO memory, STATS and DOCTOR report.
+pub(crate) struct Figures {
+    pub used: usize,
+    pub peak: usize,
+    pub startup: usize,
+    pub rss: usize,
+    pub alloc: crate::memory::AllocatorStats,
+    /// The replication stream held for the backlog and replicas.
+    pub backlog: usize,
+    /// Clients' query and output buffers.
+    pub clients: usize,
     /// (db, keys, volatile keys, table bytes) of each non-empty database.
     dbs: Vec<(usize, usize, usize, usize)>,
 }
@@ -119,13 +121,24 @@ impl Figures {
         })
         .await;
         let ndbs = parts.first().map_or(0, Vec::len);
-        let dbs: Vec<_> = (0..ndbs)
+        let dbs: Vec<(usize, usize)> = (0..ndbs)
             .map(|db| {
-                let keys: usize = parts.iter().map(|p| p[db].0).sum();
-                let volatile: usize = parts.iter().map(|p| p[db].1).sum();
-                (db, keys, volatile, keys * TABLE_BYTES_PER_KEY)
+                let keys = parts.iter().map(|p| p[db].0).sum();
+                let volatile = parts.iter().map(|p| p[db].1).sum();
+                (keys, volatile)
             })
-            .filter(|d| d.1 > 0)
+            .collect();
+        Figures::of(&dbs)
+    }
+
+    /// The figures now, given (keys, volatile keys) per database, summed
+    /// over the cores.
+    pub(crate) fn of(dbs: &[(usize, usize)]) -> Figures {
+        let dbs: Vec<_> = dbs
+            .iter()
+            .enumerate()
+            .filter(|(_, d)| d.0 > 0)
+            .map(|(db, &(keys, volatile))| (db, keys, volatile, keys * TABLE_BYTES_PER_KEY))
             .collect();
         let used = used();
         let keys = dbs.iter().map(|d| d.1).sum();
@@ -145,13 +158,19 @@ impl Figures {
         self.dbs.iter().map(|d| d.1).sum()
     }
 
-    fn overhead(&self) -> usize {
+    /// Everything but the data: Redis's used_memory_overhead.
+    pub(crate) fn overhead(&self) -> usize {
         let tables: usize = self
             .dbs
             .iter()
             .map(|d| d.3 + d.2 * EXPIRE_BYTES_PER_KEY)
             .sum();
         self.startup + self.backlog + self.clients + tables
+    }
+
+    /// The keys and values: Redis's used_memory_dataset.
+    pub(crate) fn dataset(&self) -> usize {
+        self.used.saturating_sub(self.overhead())
     }
 }
 
@@ -160,7 +179,7 @@ fn stats(f: &Figures) -> Reply {
     let int = |v: usize| Reply::Int(v as i64);
     let ratio = |a: usize, b: usize| Reply::Double(a as f64 / b.max(1) as f64);
     let net = f.used.saturating_sub(f.startup).max(1);
-    let dataset = f.used.saturating_sub(f.overhead());
+    let dataset = f.dataset();
     let mut m = vec![
         ("peak.allocated", int(f.peak)),
         ("total.allocated", int(f.used)),

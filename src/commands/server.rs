@@ -117,6 +117,10 @@ struct CoreSnap {
     pubsub: [std::collections::HashSet<Bytes>; 3],
     /// Tracked keys, tracked items, BCAST prefixes (the same on every core).
     tracking: (usize, usize, usize),
+    /// Bytes of the cores' Lua states.
+    lua: usize,
+    /// Bytes queued on the cluster bus's links.
+    cluster_links: usize,
 }
 
 async fn snapshot_all() -> CoreSnap {
@@ -124,6 +128,7 @@ async fn snapshot_all() -> CoreSnap {
         let stats = stats::with(|s| s.clone());
         let pubsub = super::pubsub::local_names();
         let tracking = super::tracking::local_counts();
+        let lua = crate::server::script::lua_memory();
         shard::with(|sh| CoreSnap {
             stats,
             shard: sh.stats,
@@ -131,6 +136,8 @@ async fn snapshot_all() -> CoreSnap {
             dbs: sh.dbs.iter().map(|d| (d.len(), d.volatile())).collect(),
             pubsub,
             tracking,
+            lua,
+            cluster_links: 0,
         })
     })
     .await;
@@ -141,7 +148,19 @@ async fn snapshot_all() -> CoreSnap {
         dbs: Vec::new(),
         pubsub: Default::default(),
         tracking: (0, 0, 0),
+        lua: 0,
+        cluster_links: 0,
     };
+    if crate::cluster::enabled() {
+        total.cluster_links = runtime::call_on(runtime::control(), || {
+            crate::cluster::bus::link_rows()
+                .iter()
+                .map(|r| r.queued)
+                .sum::<usize>()
+        })
+        .await
+        .unwrap_or(0);
+    }
     for p in parts {
         for (t, names) in total.pubsub.iter_mut().zip(p.pubsub) {
             t.extend(names);
@@ -152,6 +171,7 @@ async fn snapshot_all() -> CoreSnap {
         total.stats.merge(&p.stats);
         total.shard.merge(&p.shard);
         total.dirty += p.dirty;
+        total.lua += p.lua;
         if total.dbs.len() < p.dbs.len() {
             total.dbs.resize(p.dbs.len(), (0, 0));
         }
@@ -326,38 +346,50 @@ fn info_section(name: &str, snap: &CoreSnap) -> Option<String> {
             kv(o, "clients_in_timeout_table", 0);
         }
         "memory" => {
-            let used = memory::used();
-            let peak = memory::peak().max(used);
-            let rss = memory::rss();
-            let keys: usize = snap.dbs.iter().map(|d| d.0).sum();
-            let startup = memory::startup(used, keys);
-            let dataset = used.saturating_sub(startup);
+            let f = super::memory::Figures::of(&snap.dbs);
+            let (used, rss, al) = (f.used, f.rss, &f.alloc);
+            let net = used.saturating_sub(f.startup).max(1);
             let sys = total_system_memory();
+            let (scripts, script_bytes, libraries, functions, library_bytes) =
+                crate::server::script::cache_sizes();
+            let lua = snap.lua;
+            let perc = |a: usize, b: usize| format!("{:.2}%", a as f64 * 100.0 / b.max(1) as f64);
             o.push_str("# Memory\r\n");
             kv(o, "used_memory", used);
             kv(o, "used_memory_human", memory::human(used));
             kv(o, "used_memory_rss", rss);
             kv(o, "used_memory_rss_human", memory::human(rss));
-            kv(o, "used_memory_peak", peak);
-            kv(o, "used_memory_peak_human", memory::human(peak));
-            kv(
-                o,
-                "used_memory_peak_perc",
-                format!("{:.2}%", used as f64 * 100.0 / peak.max(1) as f64),
-            );
-            kv(o, "used_memory_startup", startup);
-            kv(o, "used_memory_dataset", dataset);
-            kv(
-                o,
-                "used_memory_dataset_perc",
-                format!("{:.2}%", dataset as f64 * 100.0 / used.max(1) as f64),
-            );
-            let al = memory::allocator_stats();
+            kv(o, "used_memory_peak", f.peak);
+            kv(o, "used_memory_peak_human", memory::human(f.peak));
+            kv(o, "used_memory_peak_perc", perc(used, f.peak));
+            kv(o, "used_memory_overhead", f.overhead());
+            kv(o, "used_memory_startup", f.startup);
+            kv(o, "used_memory_dataset", f.dataset());
+            kv(o, "used_memory_dataset_perc", perc(f.dataset(), net));
             kv(o, "allocator_allocated", al.allocated);
             kv(o, "allocator_active", al.active);
             kv(o, "allocator_resident", al.resident);
             kv(o, "total_system_memory", sys);
             kv(o, "total_system_memory_human", memory::human(sys));
+            // One Lua state per core runs both EVAL scripts and functions:
+            // its memory is reported as the eval VM's.
+            kv(o, "used_memory_lua", lua);
+            kv(o, "used_memory_vm_eval", lua);
+            kv(o, "used_memory_lua_human", memory::human(lua));
+            kv(o, "used_memory_scripts_eval", script_bytes);
+            kv(o, "number_of_cached_scripts", scripts);
+            kv(o, "number_of_functions", functions);
+            kv(o, "number_of_libraries", libraries);
+            kv(o, "used_memory_vm_functions", 0);
+            kv(o, "used_memory_vm_total", lua);
+            kv(o, "used_memory_vm_total_human", memory::human(lua));
+            kv(o, "used_memory_functions", library_bytes);
+            kv(o, "used_memory_scripts", script_bytes + library_bytes);
+            kv(
+                o,
+                "used_memory_scripts_human",
+                memory::human(script_bytes + library_bytes),
+            );
             let max = crate::storage::evict::limit();
             kv(o, "maxmemory", max);
             kv(o, "maxmemory_human", memory::human(max));
@@ -381,7 +413,17 @@ fn info_section(name: &str, snap: &CoreSnap) -> Option<String> {
                 "mem_not_counted_for_evict",
                 memory::not_counted_for_evict(),
             );
+            // The journal is Redis 7's shared replication buffer: the
+            // backlog and what replicas have not read are one stream, and
+            // replica links and the AOF keep no buffers of their own.
+            kv(o, "mem_replication_backlog", f.backlog);
+            kv(o, "mem_total_replication_buffers", f.backlog);
+            kv(o, "mem_clients_slaves", 0);
+            kv(o, "mem_clients_normal", f.clients);
+            kv(o, "mem_cluster_links", snap.cluster_links);
+            kv(o, "mem_aof_buffer", 0);
             kv(o, "mem_allocator", memory::allocator());
+            kv(o, "active_defrag_running", 0);
             kv(o, "lazyfree_pending_objects", 0);
             kv(o, "lazyfreed_objects", 0);
         }

@@ -202,4 +202,16 @@ impl Store {
         let f = reg.libs.iter().map(|l| l.functions.len()).sum();
         (reg.libs.len(), f)
     }
+
+    /// Bytes of the libraries' code and names (INFO used_memory_functions).
+    pub fn libraries_size(&self) -> usize {
+        let reg = self.libraries();
+        reg.libs
+            .iter()
+            .map(|l| {
+                let names: usize = l.functions.iter().map(|f| f.name.len()).sum();
+                l.name.len() + l.code.len() + names
+            })
+            .sum()
+    }
 }

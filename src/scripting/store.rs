@@ -67,6 +67,13 @@ impl Store {
         self.scripts.lock().unwrap().len()
     }
 
+    /// The cached scripts' count and body bytes (INFO used_memory_scripts_eval).
+    pub fn scripts_size(&self) -> (usize, usize) {
+        let map = self.scripts.lock().unwrap();
+        let bytes = map.iter().map(|(sha, s)| sha.len() + s.body.len()).sum();
+        (map.len(), bytes)
+    }
+
     pub(crate) fn libraries(&self) -> MutexGuard<'_, Libraries> {
         self.libraries.lock().unwrap()
     }

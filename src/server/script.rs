@@ -71,6 +71,27 @@ fn with_engine<R>(f: impl FnOnce(&mut Engine) -> R) -> Result<R, Reply> {
     })
 }
 
+/// Bytes of this core's Lua state (0 before its first script, or while
+/// a script holds it), for INFO used_memory_lua.
+pub fn lua_memory() -> usize {
+    LUA.with(|e| e.try_borrow().ok()?.as_ref().map(Engine::memory))
+        .unwrap_or(0)
+}
+
+/// The shared caches INFO memory reports: cached scripts and their bytes,
+/// libraries, functions and the libraries' bytes.
+pub fn cache_sizes() -> (usize, usize, usize, usize, usize) {
+    let (scripts, script_bytes) = store().scripts_size();
+    let (libraries, functions) = store().function_counts();
+    (
+        scripts,
+        script_bytes,
+        libraries,
+        functions,
+        store().libraries_size(),
+    )
+}
+
 /// How persistence saves and loads function libraries.
 pub fn function_hooks() -> crate::persistence::FunctionHooks {
     crate::persistence::FunctionHooks {

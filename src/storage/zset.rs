@@ -46,13 +46,9 @@ impl Default for ZSet {
     }
 }
 
-/// glibc's chunk size for an `n`-byte allocation, so MEMORY USAGE is honest.
+/// What the allocator hands out for `n` bytes, so MEMORY USAGE is honest.
 fn alloc_size(n: usize) -> usize {
-    if n == 0 {
-        0
-    } else {
-        ((n + 8 + 15) & !15).max(32)
-    }
+    crate::memory::size_class(n)
 }
 
 impl ZSet {
