@@ -43,9 +43,14 @@ fn three_redwing_masters_form_a_cluster() {
     ] {
         assert!(info.contains(want), "{want} in\n{info}");
     }
-    // Each node links to and from both others.
-    let links = RawClient::new(&nodes[1]).call(&["CLUSTER", "LINKS"]);
-    assert_eq!(links.matches("direction").count(), 4, "{links}");
+    // Each node links to and from both others (the others' outbound links
+    // may still be connecting when the slots already agree).
+    let mut c1 = RawClient::new(&nodes[1]);
+    let mut links = String::new();
+    wait_for("two links each way", Duration::from_secs(5), || {
+        links = c1.call(&["CLUSTER", "LINKS"]);
+        links.matches("direction").count() == 4
+    });
     assert_eq!(links.matches("\r\nto\r\n").count(), 2, "{links}");
     // nodes.conf holds the whole cluster.
     let conf = std::fs::read_to_string(nodes[2].dir.path().join("nodes.conf")).unwrap();
