@@ -123,7 +123,9 @@ struct CoreSnap {
     cluster_links: usize,
 }
 
-async fn snapshot_all() -> CoreSnap {
+/// `links`: also ask the control core for the cluster bus's queued bytes
+/// (only INFO memory shows them).
+async fn snapshot_all(links: bool) -> CoreSnap {
     let parts = runtime::gather(0..runtime::shards(), || {
         let stats = stats::with(|s| s.clone());
         let pubsub = super::pubsub::local_names();
@@ -151,7 +153,7 @@ async fn snapshot_all() -> CoreSnap {
         lua: 0,
         cluster_links: 0,
     };
-    if crate::cluster::enabled() {
+    if links && crate::cluster::enabled() {
         total.cluster_links = runtime::call_on(runtime::control(), || {
             crate::cluster::bus::link_rows()
                 .iter()
@@ -690,7 +692,7 @@ pub async fn info_text(args: &[Bytes]) -> String {
     if wanted.is_empty() {
         return String::new();
     }
-    let snap = snapshot_all().await;
+    let snap = snapshot_all(wanted.contains(&"memory")).await;
     let sections: Vec<String> = ALL_SECTIONS
         .iter()
         .filter(|s| wanted.contains(s))

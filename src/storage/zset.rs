@@ -18,6 +18,8 @@ use std::hash::BuildHasher;
 use hashbrown::HashTable;
 
 use super::db::KeyHasher;
+// What the allocator hands out for a request, so MEMORY USAGE is honest.
+use crate::memory::size_class as alloc_size;
 
 /// The `zset-max-listpack-*` limits in force for an operation.
 #[derive(Debug, Clone, Copy)]
@@ -44,11 +46,6 @@ impl Default for ZSet {
             enc: Enc::Pack(Pack::default()),
         }
     }
-}
-
-/// What the allocator hands out for `n` bytes, so MEMORY USAGE is honest.
-fn alloc_size(n: usize) -> usize {
-    crate::memory::size_class(n)
 }
 
 impl ZSet {
