@@ -196,12 +196,11 @@ fn keyspace(c: &mut Connection) -> Keyspace {
                 .query(c)
                 .unwrap();
             for k in keys {
+                let mut v = redis_view(c, &k);
                 // Expired since SCAN saw it.
-                let ty: String = redis::cmd("TYPE").arg(&k).query(c).unwrap();
-                if ty == "none" {
+                if v.ty == "none" {
                     continue;
                 }
-                let mut v = redis_view(c, &k);
                 v.encoding.clear();
                 out.insert((db, k), v);
             }

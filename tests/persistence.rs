@@ -25,7 +25,10 @@ fn all_views(c: &mut Connection) -> BTreeMap<(u32, Vec<u8>), View> {
         let keys: Vec<Vec<u8>> = redis::cmd("KEYS").arg("*").query(c).unwrap();
         for k in keys {
             let v = redis_view(c, &k);
-            out.insert((db, k), v);
+            // Expired since KEYS saw it.
+            if v.ty != "none" {
+                out.insert((db, k), v);
+            }
         }
     }
     run(c, &["SELECT", "0"]);

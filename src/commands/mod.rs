@@ -50,7 +50,6 @@ pub mod tracking;
 pub mod zsets;
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
@@ -419,7 +418,26 @@ pub const fn spec(
 /// The command table: every row, and an index by name.
 pub struct Table {
     pub specs: Vec<Spec>,
-    by_name: HashMap<&'static [u8], usize, ahash::RandomState>,
+    /// Command indices by name shape (`shape`): a request's name is found
+    /// by comparing it with the one to three names of its length and first
+    /// letter, with no lowercase copy and no hashing on the hot path.
+    by_shape: Vec<Vec<u16>>,
+}
+
+/// Longest command name (`georadiusbymember_ro` has 20 bytes).
+const NAME_MAX: usize = 32;
+
+/// The bucket of a name: its length and its first letter, any case.
+fn shape(name: &[u8]) -> Option<usize> {
+    let first = *name.first()?;
+    if name.len() > NAME_MAX {
+        return None;
+    }
+    let letter = match first.to_ascii_lowercase() {
+        c @ b'a'..=b'z' => (c - b'a') as usize,
+        _ => 26,
+    };
+    Some(name.len() * 27 + letter)
 }
 
 static TABLE: OnceLock<Table> = OnceLock::new();
@@ -453,12 +471,14 @@ pub fn table() -> &'static Table {
         if crate::sentinel::enabled() {
             crate::sentinel::commands::restrict(&mut specs);
         }
-        let mut by_name = HashMap::with_hasher(ahash::RandomState::new());
+        let mut by_shape = vec![Vec::new(); (NAME_MAX + 1) * 27];
         for (i, s) in specs.iter().enumerate() {
-            let prev = by_name.insert(s.name.as_bytes(), i);
-            assert!(prev.is_none(), "command {} registered twice", s.name);
+            let bucket: &mut Vec<u16> = &mut by_shape[shape(s.name.as_bytes()).unwrap()];
+            let twice = bucket.iter().any(|&j| specs[j as usize].name == s.name);
+            assert!(!twice, "command {} registered twice", s.name);
+            bucket.push(i as u16);
         }
-        Table { specs, by_name }
+        Table { specs, by_shape }
     })
 }
 
@@ -466,15 +486,13 @@ impl Table {
     /// Finds a command by name, any case.
     #[inline]
     pub fn lookup(&self, name: &[u8]) -> Option<(usize, &Spec)> {
-        let mut buf = [0u8; 32];
-        if name.len() > buf.len() {
-            return None;
-        }
-        let lower = &mut buf[..name.len()];
-        lower.copy_from_slice(name);
-        lower.make_ascii_lowercase();
-        let i = *self.by_name.get(&*lower)?;
-        Some((i, &self.specs[i]))
+        self.by_shape[shape(name)?].iter().find_map(|&i| {
+            let spec = &self.specs[i as usize];
+            spec.name
+                .as_bytes()
+                .eq_ignore_ascii_case(name)
+                .then_some((i as usize, spec))
+        })
     }
 }
 

@@ -56,8 +56,9 @@ impl ProtocolError {
 /// What one complete command looks like to the caller.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Parsed {
-    /// Argument ranges into the buffer, and the bytes the command used.
-    Args(Vec<Range<usize>>, usize),
+    /// The bytes the command used; its argument ranges (into the buffer
+    /// given to `parse`) are [`RequestParser::args`] until the next call.
+    Args(usize),
     /// Inline arguments (they may contain unescaped bytes, so they are owned).
     Inline(Vec<Vec<u8>>, usize),
     /// An empty line or `*0`: consume these bytes and go on.
@@ -166,10 +167,17 @@ impl RequestParser {
             self.bulk = None;
             self.remaining = self.remaining.map(|r| r - 1);
         }
-        let args = std::mem::take(&mut self.args);
         let used = self.pos;
-        self.reset();
-        Ok(Some(Parsed::Args(args, used)))
+        // The ranges stay for `args`; the next command clears them.
+        self.remaining = None;
+        self.pos = 0;
+        self.bulk = None;
+        Ok(Some(Parsed::Args(used)))
+    }
+
+    /// The argument ranges of the command the last `parse` completed.
+    pub fn args(&self) -> &[Range<usize>] {
+        &self.args
     }
 
     fn reset(&mut self) {
@@ -268,10 +276,9 @@ mod tests {
     #[test]
     fn multibulk_complete_and_partial() {
         let req = b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n";
-        assert_eq!(
-            one(req).unwrap(),
-            Some(Parsed::Args(vec![8..11, 17..18], req.len()))
-        );
+        let mut p = RequestParser::default();
+        assert_eq!(p.parse(req, L).unwrap(), Some(Parsed::Args(req.len())));
+        assert_eq!(p.args(), [8..11, 17..18]);
         let mut p = RequestParser::default();
         for cut in 1..req.len() {
             assert_eq!(p.parse(&req[..cut], L).unwrap(), None, "cut {cut}");

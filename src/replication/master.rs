@@ -623,9 +623,13 @@ async fn read_acks(link: u64, mut rd: TcpStream) {
         loop {
             match parser.parse(&buf, limits) {
                 Ok(None) => break,
-                Ok(Some(Parsed::Args(ranges, used))) => {
+                Ok(Some(Parsed::Args(used))) => {
                     let frame = buf.split_to(used).freeze();
-                    let args: Vec<Bytes> = ranges.into_iter().map(|r| frame.slice(r)).collect();
+                    let args: Vec<Bytes> = parser
+                        .args()
+                        .iter()
+                        .map(|r| frame.slice(r.clone()))
+                        .collect();
                     ack(link, &args);
                 }
                 Ok(Some(Parsed::Inline(args, used))) => {

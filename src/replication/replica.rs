@@ -1190,9 +1190,10 @@ async fn stream(
             let (args, used): (Vec<Bytes>, usize) = match parser.parse(&frame[pos..], limits) {
                 Ok(None) => break,
                 Ok(Some(Parsed::Empty(used))) => (Vec::new(), used),
-                Ok(Some(Parsed::Args(ranges, used))) => (
-                    ranges
-                        .into_iter()
+                Ok(Some(Parsed::Args(used))) => (
+                    parser
+                        .args()
+                        .iter()
                         .map(|r| frame.slice(pos + r.start..pos + r.end))
                         .collect(),
                     used,

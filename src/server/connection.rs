@@ -204,23 +204,64 @@ fn parse_all(
     client: &ClientRef,
 ) -> (Vec<Vec<Bytes>>, Option<ProtocolError>, bool) {
     let mut cmds = Vec::new();
+    let mut parsed = Pending::default();
     let limits = dispatch::limits(client);
-    loop {
-        if !limits.authenticated && !cmds.is_empty() {
-            return (cmds, None, !rbuf.is_empty());
+    let (error, more) = loop {
+        if !limits.authenticated && !(cmds.is_empty() && parsed.ends.is_empty()) {
+            break (None, rbuf.len() > parsed.used);
         }
-        match parser.parse(rbuf, limits) {
-            Ok(None) => return (cmds, None, false),
-            Ok(Some(Parsed::Args(ranges, used))) => {
-                let frame = rbuf.split_to(used).freeze();
-                cmds.push(ranges.into_iter().map(|r| frame.slice(r)).collect());
-            }
+        match parser.parse(&rbuf[parsed.used..], limits) {
+            Ok(None) => break (None, false),
+            Ok(Some(Parsed::Args(used))) => parsed.add(parser.args(), used),
             Ok(Some(Parsed::Inline(args, used))) => {
+                parsed.cut(rbuf, &mut cmds);
                 rbuf.advance(used);
                 cmds.push(args.into_iter().map(Bytes::from).collect());
             }
-            Ok(Some(Parsed::Empty(used))) => rbuf.advance(used),
-            Err(e) => return (cmds, Some(e), false),
+            Ok(Some(Parsed::Empty(used))) => parsed.used += used,
+            Err(e) => break (Some(e), false),
         }
+    };
+    parsed.cut(rbuf, &mut cmds);
+    (cmds, error, more)
+}
+
+/// Commands parsed at the front of the read buffer and not cut from it
+/// yet. They leave it in one piece, so a read's commands share one
+/// reference-counted block (one count per argument, none per command).
+#[derive(Default)]
+struct Pending {
+    /// Bytes of the buffer they span.
+    used: usize,
+    /// Every command's argument ranges, one after the other.
+    ranges: Vec<std::ops::Range<usize>>,
+    /// Where each command's ranges end in `ranges`.
+    ends: Vec<usize>,
+}
+
+impl Pending {
+    fn add(&mut self, args: &[std::ops::Range<usize>], used: usize) {
+        let at = self.used;
+        self.ranges
+            .extend(args.iter().map(|r| r.start + at..r.end + at));
+        self.ends.push(self.ranges.len());
+        self.used += used;
+    }
+
+    /// Cuts the parsed bytes from the buffer into `cmds`.
+    fn cut(&mut self, rbuf: &mut BytesMut, cmds: &mut Vec<Vec<Bytes>>) {
+        if self.used == 0 {
+            return;
+        }
+        let block = rbuf.split_to(self.used).freeze();
+        let mut start = 0;
+        for &end in &self.ends {
+            let args = &self.ranges[start..end];
+            cmds.push(args.iter().map(|r| block.slice(r.clone())).collect());
+            start = end;
+        }
+        self.used = 0;
+        self.ranges.clear();
+        self.ends.clear();
     }
 }

@@ -22,7 +22,10 @@ pub fn dataset(c: &mut redis::Connection) -> Dataset {
         let keys: Vec<Vec<u8>> = redis::cmd("KEYS").arg("*").query(c).unwrap();
         for k in keys {
             let v = redis_view(c, &k);
-            all.insert((db, k), (v.ty, v.items, v.expire));
+            // Deleted between KEYS and TYPE while the stream is applied.
+            if v.ty != "none" {
+                all.insert((db, k), (v.ty, v.items, v.expire));
+            }
         }
     }
     q(c, &["SELECT", "0"]);

@@ -138,6 +138,14 @@ impl InnerSource {
     pub(crate) fn update_source_type(&mut self, source_type: SourceType) -> SourceType {
         std::mem::replace(&mut self.source_type, source_type)
     }
+
+    /// Redwing: whether this source's latencies are collected, the only
+    /// use of its queued/submitted/fulfilled timestamps.
+    pub(crate) fn times_latency(&self) -> bool {
+        self.stats_collection
+            .as_ref()
+            .is_some_and(|s| s.latency.is_some())
+    }
 }
 
 impl fmt::Debug for InnerSource {
