@@ -207,7 +207,8 @@ fn parse_all(
     let mut parsed = Pending::default();
     let limits = dispatch::limits(client);
     let (error, more) = loop {
-        if !limits.authenticated && !(cmds.is_empty() && parsed.ends.is_empty()) {
+        let one_parsed = !cmds.is_empty() || !parsed.ends.is_empty();
+        if !limits.authenticated && one_parsed {
             break (None, rbuf.len() > parsed.used);
         }
         match parser.parse(&rbuf[parsed.used..], limits) {
