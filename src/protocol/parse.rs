@@ -203,8 +203,20 @@ fn read_line(buf: &[u8], start: usize) -> Option<(Range<usize>, usize)> {
 /// Position of `c` in `s`, unless a NUL byte comes first (C `strchr` on
 /// Redis's query buffer).
 fn find_before_nul(c: u8, s: &[u8]) -> Option<usize> {
-    let i = memchr::memchr2(c, 0, s)?;
-    (s[i] == c).then_some(i)
+    // Header lines ("$3", "*2") are a few bytes: a plain scan finds their
+    // end before a vectorized search would have set up.
+    const SHORT: usize = 16;
+    for (i, &b) in s.iter().take(SHORT).enumerate() {
+        if b == c {
+            return Some(i);
+        }
+        if b == 0 {
+            return None;
+        }
+    }
+    let rest = s.get(SHORT..)?;
+    let i = memchr::memchr2(c, 0, rest)?;
+    (rest[i] == c).then_some(SHORT + i)
 }
 
 /// Strict decimal parse, as Redis's string2ll (no '+', no spaces, no "-0").
@@ -284,6 +296,20 @@ mod tests {
             assert_eq!(p.parse(&req[..cut], L).unwrap(), None, "cut {cut}");
         }
         assert!(matches!(p.parse(req, L).unwrap(), Some(Parsed::Args(..))));
+    }
+
+    #[test]
+    fn line_ends_are_found_near_and_far_and_hidden_by_nul() {
+        for at in [0, 3, 15, 16, 17, 100] {
+            let mut line = vec![b'x'; at];
+            line.extend_from_slice(b"\r\n");
+            assert_eq!(find_before_nul(b'\r', &line), Some(at), "at {at}");
+            if at > 0 {
+                line[at / 2] = 0;
+                assert_eq!(find_before_nul(b'\r', &line), None, "NUL before {at}");
+            }
+        }
+        assert_eq!(find_before_nul(b'\r', &[b'x'; 40]), None);
     }
 
     #[test]

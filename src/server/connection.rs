@@ -22,6 +22,7 @@ pub async fn serve(mut stream: TcpStream, client: ClientRef) {
     let mut rbuf = BytesMut::with_capacity(READ_CHUNK);
     let mut out: Vec<u8> = Vec::with_capacity(READ_CHUNK);
     let mut parser = RequestParser::default();
+    let mut parsed = Pending::default();
     let mut timeout = 0;
     // Commands left in the buffer after an unauthenticated client's first one.
     let mut buffered = false;
@@ -90,7 +91,7 @@ pub async fn serve(mut stream: TcpStream, client: ClientRef) {
         let (cmds, error, more) = if pushed {
             (Vec::new(), None, false)
         } else {
-            parse_all(&mut parser, &mut rbuf, &client)
+            parse_all(&mut parser, &mut parsed, &mut rbuf, &client)
         };
         buffered = more;
         let mut close = error.is_some();
@@ -200,11 +201,11 @@ fn pushes_ready(client: &ClientRef) -> impl std::future::Future<Output = ()> + '
 /// The flag says whether complete commands may remain in the buffer.
 fn parse_all(
     parser: &mut RequestParser,
+    parsed: &mut Pending,
     rbuf: &mut BytesMut,
     client: &ClientRef,
 ) -> (Vec<Vec<Bytes>>, Option<ProtocolError>, bool) {
     let mut cmds = Vec::new();
-    let mut parsed = Pending::default();
     let limits = dispatch::limits(client);
     let (error, more) = loop {
         let one_parsed = !cmds.is_empty() || !parsed.ends.is_empty();
@@ -230,6 +231,7 @@ fn parse_all(
 /// Commands parsed at the front of the read buffer and not cut from it
 /// yet. They leave it in one piece, so a read's commands share one
 /// reference-counted block (one count per argument, none per command).
+/// The connection keeps one, so its vectors are allocated once.
 #[derive(Default)]
 struct Pending {
     /// Bytes of the buffer they span.
@@ -255,6 +257,7 @@ impl Pending {
             return;
         }
         let block = rbuf.split_to(self.used).freeze();
+        cmds.reserve(self.ends.len());
         let mut start = 0;
         for &end in &self.ends {
             let args = &self.ranges[start..end];
