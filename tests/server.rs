@@ -186,20 +186,38 @@ fn info_sections_as_redis() {
     assert_eq!(text, "# Cluster\r\ncluster_enabled:0\r\n\r\n# Keyspace\r\n");
 }
 
-/// INFO memory has Redis 7.0's fields in Redis's order, and the ones that
-/// count scripts, functions and the data move as Redis's do.
+/// Every INFO section has Redis 7.0's fields in Redis's order (plus
+/// Redwing's own `redwing_version` and `shard_threads`), and the memory
+/// fields that count scripts, functions and the data move as Redis's do.
 #[test]
-fn info_memory_fields_as_redis() {
+fn info_fields_as_redis() {
     let s = start(&[]);
     let r = Server::redis(&[]);
-    let names = |c: &mut redis::Connection| -> Vec<String> {
-        let text: String = redis::cmd("INFO").arg("memory").query(c).unwrap();
+    let names = |c: &mut redis::Connection, section: &str| -> Vec<String> {
+        let text: String = redis::cmd("INFO").arg(section).query(c).unwrap();
         text.lines()
             .filter_map(|l| l.split_once(':').map(|(k, _)| k.to_string()))
+            .filter(|k| k != "redwing_version" && k != "shard_threads")
             .collect()
     };
     let (mut c, mut rc) = (s.conn(), r.conn());
-    assert_eq!(names(&mut c), names(&mut rc));
+    for section in [
+        "server",
+        "clients",
+        "memory",
+        "persistence",
+        "stats",
+        "replication",
+        "cpu",
+        "cluster",
+    ] {
+        assert_eq!(names(&mut c, section), names(&mut rc, section), "{section}");
+    }
+    let server = info(&mut c, "server");
+    assert_eq!(server["atomicvar_api"], "c11-builtin");
+    assert!(server["redis_build_id"]
+        .bytes()
+        .all(|b| b.is_ascii_hexdigit()));
 
     cmd(&mut c, &["SCRIPT", "LOAD", "return 1"]);
     cmd(&mut c, &["EVAL", "return 2", "0"]);
@@ -226,6 +244,26 @@ fn info_memory_fields_as_redis() {
         num(&m, "used_memory")
     );
     assert!(num(&m, "used_memory_dataset") > 200_000, "{m:?}");
+}
+
+/// INFO's recent buffer peaks and reply buffer resizes follow a big
+/// request and a big reply (Redis 7.0's client_recent_max_*_buffer and
+/// reply_buffer_expands/shrinks).
+#[test]
+fn info_buffer_peaks_and_reply_buffer_resizes() {
+    let s = start(&[]);
+    let mut c = s.conn();
+    let before = info(&mut c, "everything");
+    assert!(num(&before, "client_recent_max_input_buffer") < 1000);
+    let big = "x".repeat(300_000);
+    cmd(&mut c, &["SET", "big", &big]);
+    let got: Vec<u8> = redis::cmd("GET").arg("big").query(&mut c).unwrap();
+    assert_eq!(got.len(), big.len());
+    let after = info(&mut c, "everything");
+    assert!(num(&after, "client_recent_max_input_buffer") >= 300_000);
+    assert!(num(&after, "client_recent_max_output_buffer") >= 300_000);
+    assert!(num(&after, "reply_buffer_expands") > num(&before, "reply_buffer_expands"));
+    assert!(num(&after, "reply_buffer_shrinks") > num(&before, "reply_buffer_shrinks"));
 }
 
 #[test]

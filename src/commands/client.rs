@@ -147,6 +147,42 @@ pub fn with_local<R>(id: u64, f: impl FnOnce(&mut ClientState) -> R) -> Option<R
     Some(f(&mut st))
 }
 
+/// Seconds of buffer peaks INFO's `client_recent_max_*_buffer` look back
+/// over (Redis's CLIENTS_PEAK_MEM_USAGE_SLOTS).
+const PEAK_SLOTS: usize = 8;
+
+thread_local! {
+    /// Per second (slot = second % PEAK_SLOTS): the second, and the biggest
+    /// query and reply buffers a client of this core had in it.
+    static PEAKS: RefCell<[(u32, usize, usize); PEAK_SLOTS]> =
+        const { RefCell::new([(0, 0, 0); PEAK_SLOTS]) };
+}
+
+fn note_peak(qbuf: usize, obuf: usize) {
+    let now = crate::storage::shard::lru_clock();
+    PEAKS.with(|p| {
+        let mut p = p.borrow_mut();
+        let slot = &mut p[now as usize % PEAK_SLOTS];
+        if slot.0 != now {
+            *slot = (now, 0, 0);
+        }
+        slot.1 = slot.1.max(qbuf);
+        slot.2 = slot.2.max(obuf);
+    });
+}
+
+/// The biggest query and reply buffers of this core's clients over the
+/// last `PEAK_SLOTS` seconds.
+pub fn recent_peaks() -> (usize, usize) {
+    let now = crate::storage::shard::lru_clock();
+    PEAKS.with(|p| {
+        p.borrow()
+            .iter()
+            .filter(|s| now.wrapping_sub(s.0) < PEAK_SLOTS as u32)
+            .fold((0, 0), |m, s| (m.0.max(s.1), m.1.max(s.2)))
+    })
+}
+
 /// Runs `f` on every client of this core.
 pub fn for_each_local(mut f: impl FnMut(&mut ClientState)) {
     let all: Vec<ClientRef> = REGISTRY.with(|r| r.borrow().values().cloned().collect());
@@ -259,6 +295,7 @@ impl ClientState {
         self.qbuf = qbuf;
         self.obuf = obuf;
         self.account_mem();
+        note_peak(qbuf, obuf);
     }
 
     fn account_mem(&mut self) {

@@ -98,6 +98,30 @@ fn run_id() -> &'static str {
     ID.get_or_init(random_hex40)
 }
 
+/// INFO's `redis_build_id`: as Redis's, a hash of what identifies the
+/// build (here the versions, the target and the profile), so two servers
+/// built alike show the same id.
+fn build_id() -> u64 {
+    let parts = [
+        crate::VERSION,
+        REDIS_VERSION,
+        std::env::consts::ARCH,
+        std::env::consts::OS,
+        if cfg!(debug_assertions) {
+            "debug"
+        } else {
+            "release"
+        },
+    ];
+    // FNV-1a, 64 bits.
+    parts
+        .iter()
+        .flat_map(|p| p.bytes().chain([0]))
+        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3)
+        })
+}
+
 /// Redis's LRU clock: seconds, 24 bits.
 fn lru_24(secs: u32) -> u32 {
     secs & 0xFF_FFFF
@@ -121,6 +145,8 @@ struct CoreSnap {
     lua: usize,
     /// Bytes queued on the cluster bus's links.
     cluster_links: usize,
+    /// The biggest recent query and reply buffers (`client::recent_peaks`).
+    peaks: (usize, usize),
 }
 
 /// `links`: also ask the control core for the cluster bus's queued bytes
@@ -131,6 +157,7 @@ async fn snapshot_all(links: bool) -> CoreSnap {
         let pubsub = super::pubsub::local_names();
         let tracking = super::tracking::local_counts();
         let lua = crate::server::script::lua_memory();
+        let peaks = super::client::recent_peaks();
         shard::with(|sh| CoreSnap {
             stats,
             shard: sh.stats,
@@ -140,6 +167,7 @@ async fn snapshot_all(links: bool) -> CoreSnap {
             tracking,
             lua,
             cluster_links: 0,
+            peaks,
         })
     })
     .await;
@@ -152,6 +180,7 @@ async fn snapshot_all(links: bool) -> CoreSnap {
         tracking: (0, 0, 0),
         lua: 0,
         cluster_links: 0,
+        peaks: (0, 0),
     };
     if links && crate::cluster::enabled() {
         total.cluster_links = runtime::call_on(runtime::control(), || {
@@ -174,6 +203,7 @@ async fn snapshot_all(links: bool) -> CoreSnap {
         total.shard.merge(&p.shard);
         total.dirty += p.dirty;
         total.lua += p.lua;
+        total.peaks = (total.peaks.0.max(p.peaks.0), total.peaks.1.max(p.peaks.1));
         if total.dbs.len() < p.dbs.len() {
             total.dbs.resize(p.dbs.len(), (0, 0));
         }
@@ -298,12 +328,17 @@ fn info_section(name: &str, snap: &CoreSnap) -> Option<String> {
             kv(o, "redis_version", REDIS_VERSION);
             kv(o, "redis_git_sha1", "00000000");
             kv(o, "redis_git_dirty", 0);
+            kv(o, "redis_build_id", format!("{:x}", build_id()));
             kv(o, "redwing_version", crate::VERSION);
             kv(o, "redis_mode", "standalone");
             kv(o, "os", uname());
             kv(o, "arch_bits", usize::BITS);
             kv(o, "monotonic_clock", "POSIX clock_gettime");
             kv(o, "multiplexing_api", "io_uring");
+            // Rust's atomics are the C11 memory model's; no C compiler built
+            // the server (Redis's value without __GNUC__).
+            kv(o, "atomicvar_api", "c11-builtin");
+            kv(o, "gcc_version", "0.0.0");
             kv(o, "process_id", std::process::id());
             kv(o, "process_supervised", "no");
             kv(o, "run_id", run_id());
@@ -334,6 +369,8 @@ fn info_section(name: &str, snap: &CoreSnap) -> Option<String> {
             );
             kv(o, "cluster_connections", 0);
             kv(o, "maxclients", config::num(Opt::Maxclients));
+            kv(o, "client_recent_max_input_buffer", snap.peaks.0);
+            kv(o, "client_recent_max_output_buffer", snap.peaks.1);
             kv(
                 o,
                 "blocked_clients",
@@ -601,6 +638,8 @@ fn info_section(name: &str, snap: &CoreSnap) -> Option<String> {
             kv(o, "total_writes_processed", st.writes_processed);
             kv(o, "io_threaded_reads_processed", 0);
             kv(o, "io_threaded_writes_processed", 0);
+            kv(o, "reply_buffer_shrinks", st.reply_buffer_shrinks);
+            kv(o, "reply_buffer_expands", st.reply_buffer_expands);
         }
         "replication" => {
             o.push_str("# Replication\r\n");

@@ -26,6 +26,10 @@ pub struct CoreStats {
     pub total_error_replies: u64,
     pub reads_processed: u64,
     pub writes_processed: u64,
+    /// Times a connection's reply buffer grew / was given back (INFO's
+    /// reply_buffer_expands / _shrinks).
+    pub reply_buffer_expands: u64,
+    pub reply_buffer_shrinks: u64,
     /// Latency histograms by ACL id (subcommands apart), made on first use.
     pub latency: Vec<Option<super::histogram::Histogram>>,
 }
@@ -87,6 +91,8 @@ impl CoreStats {
         self.total_error_replies += o.total_error_replies;
         self.reads_processed += o.reads_processed;
         self.writes_processed += o.writes_processed;
+        self.reply_buffer_expands += o.reply_buffer_expands;
+        self.reply_buffer_shrinks += o.reply_buffer_shrinks;
         if self.latency.len() < o.latency.len() {
             self.latency.resize(o.latency.len(), None);
         }

@@ -95,6 +95,7 @@ pub async fn serve(mut stream: TcpStream, client: ClientRef) {
         };
         buffered = more;
         let mut close = error.is_some();
+        let capacity = out.capacity();
         if !cmds.is_empty() {
             let durable = journal::replies_wait() && cmds.iter().any(|a| dispatch::may_write(a));
             let outs = dispatch::run_batch(&client, cmds).await;
@@ -147,6 +148,9 @@ pub async fn serve(mut stream: TcpStream, client: ClientRef) {
             c.set_buffers(rbuf.len(), out.len());
         }
         client_evict::evict_if_needed();
+        if out.capacity() > capacity {
+            stats::with(|s| s.reply_buffer_expands += 1);
+        }
         if !out.is_empty() {
             if stream.write_all(&out).await.is_err() {
                 break;
@@ -159,6 +163,7 @@ pub async fn serve(mut stream: TcpStream, client: ClientRef) {
             client.borrow_mut().set_buffers(rbuf.len(), 0);
             if out.capacity() > 64 * READ_CHUNK {
                 out.shrink_to(READ_CHUNK);
+                stats::with(|s| s.reply_buffer_shrinks += 1);
             }
         }
         if close {
