@@ -11,7 +11,8 @@ use std::sync::Mutex;
 /// Files to remove on exit, and locks to hold until then.
 struct Held {
     pidfile: Option<PathBuf>,
-    locks: Vec<(PathBuf, File)>,
+    /// Lock files, and whether this process holds them exclusively.
+    locks: Vec<(PathBuf, File, bool)>,
     listeners: Vec<i32>,
 }
 
@@ -38,26 +39,68 @@ pub fn track_listener(fd: i32) {
     }
 }
 
-/// Takes an exclusive lock on `/tmp/redwing-<addr>-<port>.lock` for each
-/// listening address. SO_REUSEPORT would otherwise let a second server
-/// silently share the port and steal half the connections.
+/// Locks the listening addresses against a second redwing-server:
+/// SO_REUSEPORT would otherwise let it silently share the port and steal
+/// half the connections. Each address takes `/tmp/redwing-<ip>-<port>.lock`
+/// exclusively; a specific address also takes its family's wildcard file
+/// (`0.0.0.0` or `::`) shared, so a server on `*` and one on `127.0.0.1`
+/// exclude each other as their binds would without SO_REUSEPORT, while
+/// servers on two specific addresses may share a port (as Redis's may).
 pub fn lock_addresses(addrs: &[std::net::SocketAddr]) -> Result<(), String> {
     for a in addrs {
-        let path = PathBuf::from(format!("/tmp/redwing-{}-{}.lock", a.ip(), a.port()));
-        let f = File::create(&path)
-            .map_err(|e| format!("cannot create lock file {}: {e}", path.display()))?;
-        // SAFETY: flock on an fd we own.
-        if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
-            return Err(format!(
+        let in_use = |path: &std::path::Path| {
+            format!(
                 "Could not create server TCP listening socket {a}: another redwing-server holds {} (bind: Address already in use)",
                 path.display()
-            ));
+            )
+        };
+        let own = lock_path(a.ip(), a.port());
+        let f = lock_file(&own, libc::LOCK_EX)?.ok_or_else(|| in_use(&own))?;
+        HELD.lock().unwrap().locks.push((own, f, true));
+        if !a.ip().is_unspecified() {
+            let any = match a {
+                std::net::SocketAddr::V4(_) => std::net::Ipv4Addr::UNSPECIFIED.into(),
+                std::net::SocketAddr::V6(_) => std::net::Ipv6Addr::UNSPECIFIED.into(),
+            };
+            let wild = lock_path(any, a.port());
+            let f = lock_file(&wild, libc::LOCK_SH)?.ok_or_else(|| in_use(&wild))?;
+            HELD.lock().unwrap().locks.push((wild, f, false));
         }
-        HELD.lock().unwrap().locks.push((path, f));
     }
     Ok(())
 }
 
+fn lock_path(ip: std::net::IpAddr, port: u16) -> PathBuf {
+    PathBuf::from(format!("/tmp/redwing-{ip}-{port}.lock"))
+}
+
+/// Takes `mode` (LOCK_EX or LOCK_SH) on the file at `path` without
+/// waiting; `None` if another process holds a conflicting lock. The file
+/// is checked to still be the one at `path` after locking: a stopping
+/// server may have removed it meanwhile, and a lock on a removed file
+/// guards nothing.
+fn lock_file(path: &std::path::Path, mode: i32) -> Result<Option<File>, String> {
+    use std::os::unix::fs::MetadataExt;
+    loop {
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(path)
+            .map_err(|e| format!("cannot create lock file {}: {e}", path.display()))?;
+        // SAFETY: flock on an fd we own.
+        if unsafe { libc::flock(f.as_raw_fd(), mode | libc::LOCK_NB) } != 0 {
+            return Ok(None);
+        }
+        let same = match (f.metadata(), std::fs::metadata(path)) {
+            (Ok(held), Ok(now)) => held.ino() == now.ino() && held.dev() == now.dev(),
+            _ => false,
+        };
+        if same {
+            return Ok(Some(f));
+        }
+    }
+}
 /// Writes the pidfile, as redis-server does when `pidfile` is set.
 pub fn write_pidfile(path: &str) -> Result<(), String> {
     if path.is_empty() {
@@ -81,8 +124,14 @@ pub fn exit(code: i32) -> ! {
         if let Some(p) = &h.pidfile {
             let _ = std::fs::remove_file(p);
         }
-        for (p, _) in &h.locks {
-            let _ = std::fs::remove_file(p);
+        for (p, f, exclusive) in &h.locks {
+            // A shared file goes only if no other server shares it now.
+            // SAFETY: flock on an fd we own.
+            if *exclusive
+                || unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0
+            {
+                let _ = std::fs::remove_file(p);
+            }
         }
     }
     std::process::exit(code)

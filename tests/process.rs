@@ -4,7 +4,7 @@
 mod common;
 use common::*;
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -51,8 +51,12 @@ fn start_cmd(
                 Some(p) => format!("AUTH \"{p}\"\r\nPING\r\n"),
                 None => "PING\r\n".into(),
             };
-            let got = raw_roundtrip(&mut c, req.as_bytes(), b"PONG");
-            if got.ends_with(b"+PONG\r\n") {
+            // A connection reset or a PONG while our process has exited
+            // (it could not take the port) is not our server being ready.
+            if c.write_all(req.as_bytes()).is_ok()
+                && read_until(&mut c, b"PONG").ends_with(b"+PONG\r\n")
+                && matches!(s.child.try_wait(), Ok(None))
+            {
                 return s;
             }
         }
@@ -390,6 +394,49 @@ fn second_server_on_the_same_port_is_refused() {
         assert_eq!(got, "+OK\r\n$1\r\nv\r\n");
     }
     assert_eq!(first.cli(&["ping"]).trim(), "PONG");
+}
+
+/// Without SO_REUSEPORT (Redis) a listener on `*` and one on `127.0.0.1`
+/// cannot share a port; two servers on two specific addresses can.
+/// Redwing's listeners share ports by design, so its lock files must say
+/// the same, in either start order.
+#[test]
+fn wildcard_and_specific_binds_of_one_port_exclude_each_other() {
+    let port = free_port();
+    let p = port.to_string();
+    let start = |bind: &str| {
+        start_raw(
+            tempfile::tempdir().unwrap(),
+            port,
+            &["--port", &p, "--bind", bind, "--threads", "1"],
+            None,
+        )
+    };
+    let refused = |bind: &str| {
+        let dir = tempfile::tempdir().unwrap();
+        let (code, out) = run_to_exit(
+            dir.path(),
+            &["--port", &p, "--bind", bind, "--threads", "1"],
+        );
+        assert!(matches!(code, Some(c) if c != 0), "{bind}: {code:?}: {out}");
+        assert!(out.contains("Address already in use"), "{bind}: {out}");
+    };
+    {
+        let specific = start("127.0.0.1");
+        refused("*");
+        // A second specific address on the same port is another listener.
+        let other = start("127.0.0.2");
+        assert_eq!(ask(port, "PING\r\n", "\r\n"), "+PONG\r\n");
+        drop(other);
+        drop(specific);
+    }
+    let wildcard = start("*");
+    refused("127.0.0.1");
+    refused("127.0.0.2");
+    assert_eq!(ask(port, "PING\r\n", "\r\n"), "+PONG\r\n");
+    drop(wildcard);
+    // Once both are gone the port is free again.
+    drop(start("127.0.0.1"));
 }
 
 #[test]

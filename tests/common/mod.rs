@@ -25,13 +25,31 @@ pub struct Server {
     pub log: PathBuf,
 }
 
-/// A port nobody listens on right now.
+/// A port nobody listens on right now, and one no other test (in this
+/// process or another test process) has been given. The kernel's choice
+/// alone is not enough: once the probe socket closes it may hand the same
+/// port to a concurrent test, whose server then answers this test's
+/// requests (or resets them as it stops). Each port given out is claimed
+/// by an abstract Unix socket named after it, held until the process ends.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    use std::os::linux::net::SocketAddrExt;
+    use std::os::unix::net::{SocketAddr, UnixDatagram};
+    use std::sync::Mutex;
+    static CLAIMS: Mutex<Vec<UnixDatagram>> = Mutex::new(Vec::new());
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let name = format!("redwing-test-port-{port}");
+        let addr = SocketAddr::from_abstract_name(name.as_bytes()).unwrap();
+        // Fails if this process or another already claimed the port.
+        if let Ok(claim) = UnixDatagram::bind_addr(&addr) {
+            CLAIMS.lock().unwrap().push(claim);
+            return port;
+        }
+    }
 }
 
 pub fn redwing_bin() -> &'static str {
@@ -274,6 +292,12 @@ impl Drop for Proc {
 /// the timeout passes. Returns everything read.
 pub fn raw_roundtrip(s: &mut TcpStream, send: &[u8], until: &[u8]) -> Vec<u8> {
     s.write_all(send).unwrap();
+    read_until(s, until)
+}
+
+/// Reads until `until` is seen, the peer closes, or the timeout passes.
+/// Returns everything read.
+pub fn read_until(s: &mut TcpStream, until: &[u8]) -> Vec<u8> {
     let mut got = Vec::new();
     let deadline = Instant::now() + TIMEOUT;
     let mut buf = [0u8; 65536];
