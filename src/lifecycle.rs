@@ -63,6 +63,17 @@ pub fn lock_addresses(addrs: &[std::net::SocketAddr]) -> Result<(), String> {
                 std::net::SocketAddr::V6(_) => std::net::Ipv6Addr::UNSPECIFIED.into(),
             };
             let wild = lock_path(any, a.port());
+            // Two specific addresses of one port share it once: two
+            // shared locks of ours would keep exit from removing it.
+            if HELD
+                .lock()
+                .unwrap()
+                .locks
+                .iter()
+                .any(|(p, _, ex)| *p == wild && !ex)
+            {
+                continue;
+            }
             let f = lock_file(&wild, libc::LOCK_SH)?.ok_or_else(|| in_use(&wild))?;
             HELD.lock().unwrap().locks.push((wild, f, false));
         }
@@ -101,6 +112,7 @@ fn lock_file(path: &std::path::Path, mode: i32) -> Result<Option<File>, String> 
         }
     }
 }
+
 /// Writes the pidfile, as redis-server does when `pidfile` is set.
 pub fn write_pidfile(path: &str) -> Result<(), String> {
     if path.is_empty() {

@@ -435,8 +435,14 @@ fn wildcard_and_specific_binds_of_one_port_exclude_each_other() {
     refused("127.0.0.2");
     assert_eq!(ask(port, "PING\r\n", "\r\n"), "+PONG\r\n");
     drop(wildcard);
-    // Once both are gone the port is free again.
-    drop(start("127.0.0.1"));
+    // Once both are gone the port is free again, also for one server on
+    // two specific addresses, which leaves no lock file behind.
+    let mut both = start("127.0.0.1 127.0.0.2");
+    refused("*");
+    signal(&both, libc::SIGTERM);
+    assert_eq!(wait_exit(&mut both), Some(0), "{}", both.log_text());
+    let wild = format!("/tmp/redwing-0.0.0.0-{port}.lock");
+    assert!(!Path::new(&wild).exists(), "{wild} left behind");
 }
 
 #[test]

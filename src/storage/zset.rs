@@ -466,14 +466,15 @@ struct Skip {
 
 impl Default for Skip {
     fn default() -> Self {
+        let header = Node::new(MAX_LEVEL, b"", 0.0);
         Skip {
-            nodes: vec![Node::new(MAX_LEVEL, b"", 0.0)],
+            heap: alloc_size(header.data.len()),
+            nodes: vec![header],
             free: Vec::new(),
             tail: NIL,
             level: 1,
             len: 0,
             index: HashTable::new(),
-            heap: alloc_size((MAX_LEVEL - INLINE_LEVELS) * 8),
         }
     }
 }
@@ -548,26 +549,35 @@ impl Skip {
         Some(score)
     }
 
-    /// Takes node `x` out of the list; Redis's zslDeleteNode with the
-    /// search for its predecessors.
-    fn unlink(&mut self, x: u32) {
+    /// The last node before `x`'s position at every level, and the rank
+    /// of each (`x` itself is not in the list, or is skipped as not before
+    /// itself): the search zslInsert and zslDeleteNode's callers make.
+    fn predecessors(&self, x: u32) -> ([u32; MAX_LEVEL], [u32; MAX_LEVEL]) {
         let mut update = [NIL; MAX_LEVEL];
-        {
-            let xn = &self.nodes[x as usize];
-            let (score, member) = (xn.score, xn.member());
-            let mut y = NIL;
-            for i in (0..self.level).rev() {
-                loop {
-                    let nx = self.nodes[y as usize].next(i);
-                    if nx != NIL && self.nodes[nx as usize].before(score, member) {
-                        y = nx;
-                    } else {
-                        break;
-                    }
+        let mut rank = [0u32; MAX_LEVEL];
+        let xn = &self.nodes[x as usize];
+        let (score, member) = (xn.score, xn.member());
+        let mut y = NIL;
+        for i in (0..self.level).rev() {
+            rank[i] = if i == self.level - 1 { 0 } else { rank[i + 1] };
+            loop {
+                let n = &self.nodes[y as usize];
+                let nx = n.next(i);
+                if nx != NIL && self.nodes[nx as usize].before(score, member) {
+                    rank[i] += n.span(i);
+                    y = nx;
+                } else {
+                    break;
                 }
-                update[i] = y;
             }
+            update[i] = y;
         }
+        (update, rank)
+    }
+
+    /// Takes node `x` out of the list; Redis's zslDeleteNode.
+    fn unlink(&mut self, x: u32) {
+        let (update, _) = self.predecessors(x);
         debug_assert_eq!(self.nodes[update[0] as usize].next(0), x);
         for (i, &u) in update.iter().enumerate().take(self.level) {
             let (un, us) = (
@@ -617,27 +627,7 @@ impl Skip {
     /// Links node `x` (not in the list) in order by its score and member,
     /// at its own number of levels.
     fn link(&mut self, x: u32) {
-        let mut update = [NIL; MAX_LEVEL];
-        let mut rank = [0u32; MAX_LEVEL];
-        {
-            let xn = &self.nodes[x as usize];
-            let (score, member) = (xn.score, xn.member());
-            let mut y = NIL;
-            for i in (0..self.level).rev() {
-                rank[i] = if i == self.level - 1 { 0 } else { rank[i + 1] };
-                loop {
-                    let n = &self.nodes[y as usize];
-                    let nx = n.next(i);
-                    if nx != NIL && self.nodes[nx as usize].before(score, member) {
-                        rank[i] += n.span(i);
-                        y = nx;
-                    } else {
-                        break;
-                    }
-                }
-                update[i] = y;
-            }
-        }
+        let (mut update, mut rank) = self.predecessors(x);
         let lvl = self.nodes[x as usize].levels as usize;
         if lvl > self.level {
             for i in self.level..lvl {
