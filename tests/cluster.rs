@@ -373,3 +373,85 @@ fn standalone_answers_cluster_commands_as_redis() {
         .call(&["INFO", "cluster"])
         .contains("cluster_enabled:1"));
 }
+
+/// Two nodes of one cluster: `a` serves every slot, `b` imports foo's
+/// slot from it (CLUSTER SETSLOT IMPORTING), both in state ok.
+fn importing_pair(redwing: bool) -> (Server, Server) {
+    let (a, b) = (
+        common::cluster::node(redwing, &[]),
+        common::cluster::node(redwing, &[]),
+    );
+    let bus = |s: &Server| {
+        let reply = RawClient::new(s).call(&["CONFIG", "GET", "cluster-port"]);
+        reply.lines().nth(4).unwrap().to_string()
+    };
+    let mut ca = RawClient::new(&a);
+    ca.call(&["CLUSTER", "ADDSLOTSRANGE", "0", "16383"]);
+    let port = b.port.to_string();
+    ca.call(&["CLUSTER", "MEET", "127.0.0.1", &port, &bus(&b)]);
+    let id = myid(&a);
+    // (b skips an importing slot in a's claims: it must know them first.)
+    wait_for("b knows a's slots", Duration::from_secs(10), || {
+        RawClient::new(&b)
+            .call(&["CLUSTER", "INFO"])
+            .contains("cluster_slots_assigned:16384")
+    });
+    let foo_slot = "12182"; // CLUSTER KEYSLOT foo
+    let mut cb = RawClient::new(&b);
+    assert_eq!(
+        cb.call(&["CLUSTER", "SETSLOT", foo_slot, "IMPORTING", &id]),
+        "+OK\r\n"
+    );
+    wait_state(&a, "ok");
+    wait_state(&b, "ok");
+    (a, b)
+}
+
+/// ASKING lasts through the transaction it opens, as Redis's
+/// resetClient keeps it inside MULTI: `ASKING MULTI SET EXEC` on the
+/// importing node runs, `ASKING SET MULTI SET EXEC` is redirected. The
+/// queue runs on the slot's core whichever core the client is on (inline,
+/// or as one visit to the other core): both placements, against Redis.
+#[test]
+fn asking_lasts_through_a_transaction_on_either_core() {
+    let script: &[&[&str]] = &[
+        &["ASKING"],
+        &["MULTI"],
+        &["SET", "foo", "1"],
+        &["INCR", "foo"],
+        &["EXEC"],
+        &["ASKING"],
+        &["SET", "{foo}y", "3"],
+        &["MULTI"],
+        &["SET", "foo", "4"],
+        &["EXEC"],
+        // Two keys of an importing slot: all must exist.
+        &["ASKING"],
+        &["MULTI"],
+        &["SET", "foo", "5"],
+        &["SET", "{foo}z", "6"],
+        &["EXEC"],
+        &["ASKING"],
+        &["MULTI"],
+        &["SET", "foo", "5"],
+        &["SET", "{foo}y", "6"],
+        &["EXEC"],
+        &["ASKING"],
+        &["MGET", "foo", "{foo}y"],
+        &["GET", "foo"],
+    ];
+    let replies = |c: &mut RawClient, owner: &Server| -> Vec<String> {
+        script
+            .iter()
+            .map(|cmd| c.call(cmd).replace(&owner.port.to_string(), "<OWNER>"))
+            .collect()
+    };
+    let (ra, rb) = importing_pair(false);
+    let want = replies(&mut RawClient::new(&rb), &ra);
+    assert_eq!(want[4], "*2\r\n+OK\r\n:2\r\n", "{want:?}");
+    for core in [0, 1] {
+        let (a, b) = importing_pair(true);
+        let got = replies(&mut b.raw_on_core(core), &a);
+        assert_eq!(got, want, "client on core {core}");
+    }
+}

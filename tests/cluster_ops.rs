@@ -19,8 +19,8 @@ use common::*;
 /// redis-py `RedisCluster` writing `load:<i>` = i in order until the stop
 /// file appears (a failed write is retried, so the acknowledged keys have
 /// no gaps), then reading every acknowledged key back. Prints
-/// "acked errors missing", then for each missing key the CLOCK_MONOTONIC
-/// second its write was acknowledged.
+/// "acked errors missing", then for each missing key its number and the
+/// CLOCK_MONOTONIC second its write was acknowledged.
 const WRITER: &str = r#"
 import os, sys, time
 from redis.cluster import RedisCluster
@@ -41,7 +41,7 @@ while not os.path.exists(stop):
 missing = [j for j in range(i) if rc.get(f"load:{j}") != str(j).encode()]
 print(i, errors, len(missing))
 for j in missing:
-    print(acked_at[j])
+    print(j, acked_at[j])
 "#;
 
 struct Writer {
@@ -63,15 +63,10 @@ impl Writer {
         Writer { child, stop }
     }
 
-    /// Stops the writer; (acknowledged writes, errors, keys missing after).
-    fn finish(self) -> (u64, u64, u64) {
-        let (acked, errors, missing) = self.finish_timed();
-        (acked, errors, missing.len() as u64)
-    }
-
-    /// Stops the writer; (acknowledged writes, errors, the CLOCK_MONOTONIC
-    /// instants at which the keys missing after were acknowledged).
-    fn finish_timed(self) -> (u64, u64, Vec<f64>) {
+    /// Stops the writer; (acknowledged writes, errors, the keys missing
+    /// after: each one's number and the CLOCK_MONOTONIC instant at which
+    /// its write was acknowledged).
+    fn finish_timed(self) -> (u64, u64, Vec<(u64, f64)>) {
         std::fs::write(&self.stop, b"").unwrap();
         let out = self.child.wait_with_output().unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout);
@@ -82,7 +77,12 @@ impl Writer {
             .split_whitespace()
             .filter_map(|w| w.parse().ok())
             .collect();
-        let missing: Vec<f64> = lines.filter_map(|l| l.trim().parse().ok()).collect();
+        let missing: Vec<(u64, f64)> = lines
+            .filter_map(|l| {
+                let (j, t) = l.trim().split_once(' ')?;
+                Some((j.parse().ok()?, t.parse().ok()?))
+            })
+            .collect();
         assert!(
             f.len() == 3 && missing.len() as u64 == f[2],
             "writer: {stdout} {}",
@@ -90,6 +90,22 @@ impl Writer {
         );
         (f[0], f[1], missing)
     }
+}
+
+/// For a key the writer lost: its slot, and what each node says of that
+/// slot (its owner in CLUSTER NODES, and how many of its keys the node
+/// holds), so a failure shows where the key went.
+fn whereabouts(nodes: &[&Server], key: &str) -> String {
+    let slot = int(&mut nodes[0].conn(), &["CLUSTER", "KEYSLOT", key]);
+    let mut out = format!("{key} (slot {slot}):");
+    for s in nodes {
+        let held = int(
+            &mut s.conn(),
+            &["CLUSTER", "COUNTKEYSINSLOT", &slot.to_string()],
+        );
+        out += &format!(" node :{} holds {held} keys of the slot;", s.port);
+    }
+    out
 }
 
 /// CLOCK_MONOTONIC in seconds, the clock Python's `time.monotonic` reads.
@@ -152,6 +168,7 @@ fn reshard_and_rebalance_under_load_lose_no_keys() {
 
     // 1000 slots from the first master to the second, under writes.
     let started = std::time::Instant::now();
+    let reshard_at = monotonic();
     let out = cluster_cli(&[
         "reshard".into(),
         addr(all[0]),
@@ -177,6 +194,7 @@ fn reshard_and_rebalance_under_load_lose_no_keys() {
     assert_spread(all[0], 0.15);
 
     // Rebalance moves them back to an even share.
+    let rebalance_at = monotonic();
     let out = cluster_cli(&[
         "rebalance".into(),
         addr(all[0]),
@@ -208,10 +226,21 @@ fn reshard_and_rebalance_under_load_lose_no_keys() {
         assert_spread(s, 0.15);
     }
 
-    let (acked, errors, missing) = writer.finish();
+    let (acked, errors, missing) = writer.finish_timed();
     eprintln!("writer: {acked} acknowledged, {errors} errors");
     assert!(acked > 500, "only {acked} writes in the test");
-    assert_eq!(missing, 0, "acknowledged keys lost");
+    let lost: Vec<String> = missing
+        .iter()
+        .map(|&(j, t)| {
+            let at = format!(
+                "acknowledged {:.3} s after the reshard began, {:.3} s after the rebalance began",
+                t - reshard_at,
+                t - rebalance_at
+            );
+            format!("{} {at}", whereabouts(&all, &format!("load:{j}")))
+        })
+        .collect();
+    assert!(lost.is_empty(), "acknowledged keys lost: {lost:#?}");
     let keys = total_keys(&all);
     // The write cut off by the stop may have landed unacknowledged.
     assert!(
@@ -772,7 +801,7 @@ fn a_master_killed_under_writes_loses_no_acknowledged_key() {
     }
     std::thread::sleep(Duration::from_millis(500));
     let (acked, errors, missing) = writer.finish_timed();
-    let ages: Vec<f64> = missing.iter().map(|t| killed_at - t).collect();
+    let ages: Vec<f64> = missing.iter().map(|(_, t)| killed_at - t).collect();
     eprintln!(
         "{acked} acknowledged, {errors} errors, {} missing, acknowledged {ages:?} s before the kill",
         missing.len()

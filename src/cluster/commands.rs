@@ -722,11 +722,22 @@ async fn setslot(args: &[Bytes]) -> Reply {
         Ok(s) => s,
         Err(e) => return e,
     };
+    // On the slot's core: NODE counts the slot's keys and gives the slot
+    // away in one step there, so no write can land in the slot between
+    // the two (in Redis both are one command on one thread).
+    let args = args.to_vec();
+    runtime::call_on(runtime::owner(slot), move || setslot_here(slot, &args))
+        .await
+        .unwrap_or_else(|| Reply::error("ERR the server is shutting down"))
+}
+
+/// CLUSTER SETSLOT's change of the cluster state, on the slot's core.
+fn setslot_here(slot: usize, args: &[Bytes]) -> Reply {
     let action = String::from_utf8_lossy(&args[3]).to_ascii_lowercase();
     let target = args.get(4);
     // NODE refuses to give away a slot that still has keys here.
     let keys = if action == "node" && args.len() == 5 {
-        count_in_slot(slot).await
+        shard::with(|s| s.dbs[0].slot_len(slot))
     } else {
         0
     };

@@ -73,7 +73,7 @@ fn endpoint(id: &NodeId) -> String {
 }
 
 /// What the client asked for with ASKING / READONLY, and the command's kind.
-#[derive(Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default)]
 pub struct Asked {
     pub asking: bool,
     pub readonly: bool,
@@ -140,16 +140,20 @@ pub fn decide(
         if existing > 0 {
             return Err(Redirect::TryAgain);
         }
-        // Asked of myself (a slot migrating to this node) it runs here.
-        let to = super::with(|st| {
-            st.migrating
-                .get(&slot)
-                .copied()
-                .filter(|&to| to != st.myself().id)
+        // The table was read a moment before the state: ask the state,
+        // under its lock, where the slot's new keys go now (the slot may
+        // have been given away or closed meanwhile).
+        let (to, owner, me) = super::with(|st| {
+            let to = st.migrating.get(&slot).copied();
+            (to, st.owner[slot], st.myself().id)
         });
-        return match to {
-            Some(to) => Err(Redirect::Ask(slot, to)),
-            None => Ok(Some(slot)),
+        return match (to, owner) {
+            (Some(to), _) if to != me => Err(Redirect::Ask(slot, to)),
+            // Migrating to myself: it runs here, as in Redis.
+            (Some(_), _) => Ok(Some(slot)),
+            (None, Some(o)) if o == me => Ok(Some(slot)),
+            (None, Some(o)) => Err(Redirect::Moved(slot, o)),
+            (None, None) => Err(Redirect::Unbound),
         };
     }
     if e & slots::IMPORTING != 0 && asked.asking {
@@ -190,56 +194,89 @@ pub fn command_keys<'a>(spec: &Spec, args: &'a [Bytes]) -> Vec<&'a [u8]> {
     spec.key_indices(args.len()).map(|i| &args[i][..]).collect()
 }
 
-/// Whether each key exists (not expired) in db 0, asked of its core.
+/// Whether `key` exists (not expired) in db 0 on this core.
+pub fn exists_here(key: &[u8]) -> bool {
+    let now = crate::storage::now_ms();
+    crate::storage::shard::with(|s| {
+        s.dbs[0]
+            .peek(key)
+            .is_some_and(|e| e.expire_at().is_none_or(|t| t > now))
+    })
+}
+
+/// Whether each key exists in db 0, asked of its core.
 async fn existing(keys: &[&[u8]]) -> Vec<bool> {
     let mut out = Vec::with_capacity(keys.len());
     for k in keys {
         let key = Bytes::copy_from_slice(k);
-        let found = runtime::call_on(core(k), move || {
-            let now = crate::storage::now_ms();
-            crate::storage::shard::with(|s| {
-                s.dbs[0]
-                    .peek(&key)
-                    .is_some_and(|e| e.expire_at().is_none_or(|t| t > now))
-            })
-        });
+        let found = runtime::call_on(core(k), move || exists_here(&key));
         out.push(found.await.unwrap_or(false));
     }
     out
 }
 
+/// What the routing check saw of a command's slot. The command runs on
+/// the slot's core, later: a CLUSTER SETSLOT (run on any core) or a MIGRATE
+/// may have changed the slot or moved its keys meanwhile, so that core
+/// confirms the decision just before the command runs ([`confirm`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Seen {
+    slot: usize,
+    entry: u16,
+    asked: Asked,
+}
+
+impl Seen {
+    /// The core that stores the slot's keys (where `confirm` runs).
+    pub fn core(&self) -> usize {
+        runtime::owner(self.slot)
+    }
+}
+
+/// On the slot's core, right before the command runs: Ok if it still
+/// runs here, else the redirection it gets now. Cheap when the slot is
+/// unchanged and not open (one load); otherwise the decision is taken
+/// again with the keys' existence read here, as Redis takes it in the
+/// same step as the command. Nothing else runs on this core until the
+/// command is done, so the decision holds for it.
+pub fn confirm(seen: &Seen, keys: &[&[u8]]) -> Result<(), Redirect> {
+    let now = slots::entry(seen.slot);
+    if now == seen.entry && now & (slots::MIGRATING | slots::IMPORTING) == 0 {
+        return Ok(());
+    }
+    decide(keys, seen.asked, |i| exists_here(keys[i])).map(|_| ())
+}
+
 /// The routing check for a client's command in cluster mode: Ok to run
-/// it, or the redirection's error. EXEC is checked over all its queued
-/// commands. The client's ASKING lasts one command (or one transaction).
-pub async fn check(client: &ClientRef, spec: &Spec, args: &[Bytes]) -> Result<(), Reply> {
+/// it (with what it saw of the keys' slot, for [`confirm`]), or the
+/// redirection's error. EXEC is checked over all its queued commands. The
+/// client's ASKING lasts one command (or one transaction).
+pub async fn check(client: &ClientRef, spec: &Spec, args: &[Bytes]) -> Result<Option<Seen>, Reply> {
     let (asking, readonly) = {
         let mut c = client.borrow_mut();
-        if c.loader {
-            return Ok(());
+        // The commands EXEC runs are not checked again (EXEC was, over
+        // all of them, and `confirm_queue` confirms it where they run).
+        if c.loader || c.in_exec {
+            return Ok(None);
         }
         let asking = c.asking;
-        if c.multi.is_none() || spec.name == "exec" {
+        // As Redis's resetClient: ASKING lasts one command, or until the
+        // transaction it opens (or is inside) ends.
+        let in_multi = c.multi.is_some() && !matches!(spec.name, "exec" | "discard");
+        if !in_multi && spec.name != "multi" {
             c.asking = false;
         }
         (asking, c.readonly)
     };
-    let table = crate::commands::table();
     let queued: Vec<Vec<Bytes>> = match (spec.name, &client.borrow().multi) {
         ("exec", Some(m)) => m.queued.clone(),
         _ => Vec::new(),
     };
-    let mut write = spec.flags & flags::WRITE != 0;
-    let mut keys: Vec<&[u8]> = Vec::new();
-    if spec.name == "exec" {
-        for q in &queued {
-            if let Some((_, s)) = table.lookup(&q[0]) {
-                write |= s.flags & flags::WRITE != 0;
-                keys.extend(command_keys(s, q));
-            }
-        }
+    let (keys, write) = if spec.name == "exec" {
+        queue_keys(&queued)
     } else {
-        keys = command_keys(spec, args);
-    }
+        (command_keys(spec, args), spec.flags & flags::WRITE != 0)
+    };
     let asked = Asked {
         asking: asking || spec.flags & flags::ASKING != 0,
         readonly,
@@ -254,9 +291,34 @@ pub async fn check(client: &ClientRef, spec: &Spec, args: &[Bytes]) -> Result<()
     } else {
         Vec::new()
     };
-    decide(&keys, asked, |i| found[i])
-        .map(|_| ())
-        .map_err(|r| r.reply())
+    // Read before the decision: if the slot changes while it is taken,
+    // `confirm` sees a difference and decides again.
+    let entry = keys.first().map_or(0, |k| slots::entry(key_slot(k)));
+    // (A slot that opened after `open` was read counts its keys missing.)
+    match decide(&keys, asked, |i| found.get(i).copied().unwrap_or(false)) {
+        Ok(Some(slot)) => Ok(Some(Seen { slot, entry, asked })),
+        Ok(None) => Ok(None),
+        Err(r) => Err(r.reply()),
+    }
+}
+
+/// The keys of an EXEC's queued commands, and whether any of them writes.
+fn queue_keys(queued: &[Vec<Bytes>]) -> (Vec<&[u8]>, bool) {
+    let table = crate::commands::table();
+    let (mut keys, mut write) = (Vec::new(), false);
+    for q in queued {
+        if let Some((_, s)) = table.lookup(&q[0]) {
+            write |= s.flags & flags::WRITE != 0;
+            keys.extend(command_keys(s, q));
+        }
+    }
+    (keys, write)
+}
+
+/// [`confirm`] for an EXEC's queue, on the core of its slot before the
+/// queue runs: the whole transaction runs, or answers the redirection.
+pub fn confirm_queue(seen: &Seen, queued: &[Vec<Bytes>]) -> Result<(), Reply> {
+    confirm(seen, &queue_keys(queued).0).map_err(|r| r.reply())
 }
 
 /// Redis 7.0's errors for a script's redis.call in cluster mode

@@ -23,6 +23,9 @@ pub struct Multi {
     pub queued: Vec<Vec<Bytes>>,
     /// A command failed to queue: EXEC answers EXECABORT.
     pub aborted: bool,
+    /// Cluster mode: what EXEC's routing check saw, confirmed where the
+    /// queue runs.
+    pub seen: Option<crate::cluster::route::Seen>,
 }
 
 /// A key a client watches, and the core that keeps the watch.

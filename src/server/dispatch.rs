@@ -17,6 +17,7 @@
 use bytes::Bytes;
 
 use super::{script, transaction};
+use crate::cluster::route::{command_keys, confirm, Seen};
 use crate::commands::client::ReplyMode;
 use crate::commands::tracking::{self, Tracker};
 use crate::commands::{
@@ -129,11 +130,20 @@ pub async fn run_batch(client: &ClientRef, cmds: Vec<Vec<Bytes>>) -> Vec<Out> {
             }
         };
         // Cluster mode: keys of a slot served elsewhere get a redirection.
+        let mut seen = None;
         if crate::cluster::enabled() {
-            if let Err(e) = crate::cluster::route::check(client, spec, &args).await {
-                stats::with(|s| s.command(ci).rejected += 1);
-                outs[idx].reply = transaction::redirected(client, spec.name == "exec", e).await;
-                continue;
+            match crate::cluster::route::check(client, spec, &args).await {
+                Ok(s) => seen = s,
+                Err(e) => {
+                    stats::with(|s| s.command(ci).rejected += 1);
+                    outs[idx].reply = transaction::redirected(client, spec.name == "exec", e).await;
+                    continue;
+                }
+            }
+            if spec.name == "exec" {
+                if let Some(m) = client.borrow_mut().multi.as_mut() {
+                    m.seen = seen;
+                }
             }
             now = now_ms();
         }
@@ -226,7 +236,10 @@ pub async fn run_batch(client: &ClientRef, cmds: Vec<Vec<Bytes>>) -> Vec<Out> {
                 }
             }
             Handler::Key(f) => {
-                let caller = Caller::of(client, ci, spec);
+                let caller = Caller {
+                    seen,
+                    ..Caller::of(client, ci, spec)
+                };
                 let route = route(spec, &args);
                 if !matches!(route, Route::Many) && !group.is_empty() {
                     group.flush(&mut outs).await;
@@ -463,6 +476,9 @@ struct Caller {
     /// Whether this run is the whole command (not one core's part of a
     /// split one, not a script's call): the one SLOWLOG looks at.
     whole: bool,
+    /// Cluster mode: what the routing check saw, confirmed on this core
+    /// before the command runs.
+    seen: Option<Seen>,
 }
 
 impl Caller {
@@ -480,6 +496,7 @@ impl Caller {
             id: c.id,
             track,
             whole: true,
+            seen: None,
         }
     }
 }
@@ -488,6 +505,13 @@ impl Caller {
 /// remembers the keys a tracking client read, or reports the keys a write
 /// changed (invalidations, WATCH).
 fn exec_key(f: commands::KeyFn, caller: Caller, now: i64, args: &[Bytes]) -> Reply {
+    if let Some(seen) = &caller.seen {
+        let spec = &commands::table().specs[caller.ci];
+        if let Err(r) = confirm(seen, &command_keys(spec, args)) {
+            stats::with(|s| s.command(caller.ci).rejected += 1);
+            return r.reply();
+        }
+    }
     let t = clock();
     if snapshot::running() {
         let spec = &commands::table().specs[caller.ci];
@@ -821,6 +845,7 @@ pub fn run_key_here(f: commands::KeyFn, ci: usize, db: usize, args: &[Bytes]) ->
         id: 0,
         track: None,
         whole: false,
+        seen: None,
     };
     exec_key(f, caller, now_ms(), args)
 }

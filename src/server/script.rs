@@ -671,15 +671,7 @@ impl Run {
         };
         let exists = |i: usize| {
             let key = Bytes::copy_from_slice(keys[i]);
-            let job: Call = Box::new(move || {
-                let now = crate::storage::now_ms();
-                let found = crate::storage::shard::with(|s| {
-                    s.dbs[0]
-                        .peek(&key)
-                        .is_some_and(|e| e.expire_at().is_none_or(|t| t > now))
-                });
-                Reply::Int(found as i64)
-            });
+            let job: Call = Box::new(move || Reply::Int(route::exists_here(&key) as i64));
             self.on(route::core(keys[i]), job) == Some(Reply::Int(1))
         };
         match route::decide(&keys, asked, exists) {

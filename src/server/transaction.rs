@@ -17,10 +17,12 @@
 //! No client sees part of a transaction.
 
 use std::collections::BTreeSet;
+use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 
 use super::dispatch;
+use crate::cluster::route::{self, Seen};
 use crate::commands::client::ReplyMode;
 use crate::commands::multi::{self, Multi};
 use crate::commands::{self, blocking, ClientRef, Handler, Merge};
@@ -116,7 +118,7 @@ async fn exec(client: &ClientRef) -> Reply {
     let me = runtime::me();
     let reply_mode = client.borrow().reply;
     if let Some(at) = one_hop_cores(reply_mode, &m.queued, &watched) {
-        let reply = exec_parts(client, id, m.queued, at, watched).await;
+        let reply = exec_parts(client, id, m, at, watched).await;
         multi::unwatch_all(client).await;
         return reply;
     }
@@ -130,6 +132,23 @@ async fn exec(client: &ClientRef) -> Reply {
         Some(Txn::begin(cores.iter().copied()).await)
     };
     let txn_id = txn.as_ref().map_or(0, Txn::id);
+    // Cluster mode: the queue's slot may have moved since EXEC's routing
+    // check; its core confirms it before anything runs.
+    if let Some(seen) = m.seen {
+        let queued = m.queued.clone();
+        let confirm = move || route::confirm_queue(&seen, &queued);
+        let confirmed = match &txn {
+            Some(t) => t.call(seen.core(), confirm).await.and_then(|r| r),
+            None => confirm(),
+        };
+        if let Err(e) = confirmed {
+            if let Some(t) = txn {
+                t.end().await;
+            }
+            multi::unwatch_all(client).await;
+            return e;
+        }
+    }
     let mut changed = false;
     for (core, keys) in watched {
         let job = move || multi::changed_here(id, &keys);
@@ -195,12 +214,12 @@ fn one_hop_cores(
 async fn exec_parts(
     client: &ClientRef,
     id: u64,
-    queued: Vec<Vec<Bytes>>,
+    m: Multi,
     at: Vec<usize>,
     watched: Vec<(usize, Vec<(usize, Bytes)>)>,
 ) -> Reply {
     let mut group = Group::default();
-    group.add(client, 0, queued, at);
+    group.add(client, 0, m, at);
     for (core, keys) in watched {
         QueuePart::of(&mut group.parts, core).watched = keys;
     }
@@ -234,10 +253,15 @@ struct Member {
     /// A split command: how the parts' replies merge, and each part's
     /// keys' positions in the command.
     split: Option<(Merge, Vec<Vec<usize>>)>,
+    /// Cluster mode: the redirection an EXEC got on its core instead.
+    refused: Option<Arc<OnceLock<Reply>>>,
 }
 
 impl Member {
     fn reply(self) -> (usize, Reply) {
+        if let Some(r) = self.refused.as_ref().and_then(|r| r.get()) {
+            return (self.slot, r.clone());
+        }
         let reply = match self.split {
             None => Reply::Array(self.replies),
             Some((merge, positions)) => dispatch::merge_parts(merge, self.replies, positions),
@@ -253,12 +277,18 @@ impl Group {
 
     /// Adds the EXEC in reply slot `slot`, with its queue's commands and
     /// the core each runs on.
-    fn add(&mut self, client: &ClientRef, slot: usize, queued: Vec<Vec<Bytes>>, at: Vec<usize>) {
+    fn add(&mut self, client: &ClientRef, slot: usize, m: Multi, at: Vec<usize>) {
         let n = self.members.len();
-        let mut replies = vec![Reply::Nil; queued.len()];
-        for (i, (args, core)) in queued.into_iter().zip(at).enumerate() {
+        let mut replies = vec![Reply::Nil; m.queued.len()];
+        let refused = m.seen.map(|_| Arc::new(OnceLock::new()));
+        let mut first = m.seen.map(|seen| (seen, m.queued.clone()));
+        for (i, (args, core)) in m.queued.into_iter().zip(at).enumerate() {
             match dispatch::key_job(client, args) {
                 Ok(job) => {
+                    let job = match &refused {
+                        Some(r) => confirmed(job, first.take(), r.clone()),
+                        None => job,
+                    };
                     let p = QueuePart::of(&mut self.parts, core);
                     p.jobs.push(job);
                     p.positions.push((n, i));
@@ -270,6 +300,7 @@ impl Group {
             slot,
             replies,
             split: None,
+            refused,
         });
     }
 
@@ -294,6 +325,7 @@ impl Group {
             slot,
             replies: vec![Reply::Nil; positions.len()],
             split: Some((merge, positions)),
+            refused: None,
         });
     }
 
@@ -354,6 +386,28 @@ impl Group {
     }
 }
 
+/// Cluster mode: one job of an EXEC's queue, which does not run if the
+/// queue was refused on its core. The first job (`first`: what EXEC's
+/// routing check saw, and the queue) confirms it there first; if the slot
+/// moved meanwhile, the EXEC answers the redirection instead.
+fn confirmed(
+    job: runtime::Job,
+    first: Option<(Seen, Vec<Vec<Bytes>>)>,
+    refused: Arc<OnceLock<Reply>>,
+) -> runtime::Job {
+    Box::new(move || {
+        if let Some((seen, queued)) = first {
+            if let Err(e) = route::confirm_queue(&seen, &queued) {
+                let _ = refused.set(e);
+            }
+        }
+        if refused.get().is_some() {
+            return Reply::Nil;
+        }
+        job()
+    })
+}
+
 /// Joins this EXEC (reply slot `slot`) to the read's group when it can
 /// go there: queued commands each on one core, some on another core, no
 /// WATCH, not aborted. False: the caller runs EXEC the ordinary way.
@@ -369,7 +423,7 @@ pub fn join_group(client: &ClientRef, group: &mut Group, slot: usize) -> bool {
         return false;
     };
     let m = client.borrow_mut().multi.take().expect("in MULTI");
-    group.add(client, slot, m.queued, at);
+    group.add(client, slot, m, at);
     true
 }
 
