@@ -455,3 +455,44 @@ fn asking_lasts_through_a_transaction_on_either_core() {
         assert_eq!(got, want, "client on core {core}");
     }
 }
+
+/// A blocked client is released as Redis's clients cron releases it
+/// (clusterRedirectBlockedClientIfNeeded): with -MOVED once another node
+/// serves its key's slot, with -CLUSTERDOWN once the cluster is down; it
+/// does not wait forever for a push that can no longer come here. Against
+/// redis-server, with the blocked clients on each core.
+#[test]
+fn blocked_clients_are_released_when_their_slot_moves_or_the_cluster_fails() {
+    let run = |redwing: bool, core: Option<usize>| -> Vec<String> {
+        let (a, b) = importing_pair(redwing);
+        let conn = |s: &Server| match core {
+            Some(c) => s.raw_on_core(c),
+            None => RawClient::new(s),
+        };
+        let mut on_foo = conn(&a);
+        on_foo.send(&["BLPOP", "foo", "0"]);
+        let mut on_bar = conn(&a);
+        on_bar.send(&["BZPOPMIN", "bar", "0"]);
+        wait_blocked(&mut a.conn(), "blpop", 1);
+        wait_blocked(&mut a.conn(), "bzpopmin", 1);
+        let mut admin = RawClient::new(&a);
+        let moved = admin.call(&["CLUSTER", "SETSLOT", "12182", "NODE", &myid(&b)]);
+        let foo = on_foo.read_within(Duration::from_secs(5));
+        // bar's slot (5061) is still a's: its client waits on.
+        let still = on_bar.read_within(Duration::from_millis(300));
+        let lost = admin.call(&["CLUSTER", "DELSLOTS", "0"]);
+        let bar = on_bar.read_within(Duration::from_secs(5));
+        let shown = |r: Option<String>| {
+            r.unwrap_or_else(|| "(still blocked)".into())
+                .replace(&b.port.to_string(), "<B>")
+        };
+        vec![moved, shown(foo), shown(still), lost, shown(bar)]
+    };
+    let want = run(false, None);
+    assert_eq!(want[1], "-MOVED 12182 127.0.0.1:<B>\r\n", "{want:?}");
+    assert_eq!(want[2], "(still blocked)", "{want:?}");
+    assert_eq!(want[4], "-CLUSTERDOWN The cluster is down\r\n", "{want:?}");
+    for core in [0, 1] {
+        assert_eq!(run(true, Some(core)), want, "clients on core {core}");
+    }
+}

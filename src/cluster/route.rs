@@ -181,6 +181,30 @@ fn serves_as_replica(owner: NodeId) -> bool {
     super::with(|st| st.myself().master == Some(owner))
 }
 
+/// Redis's clusterRedirectBlockedClientIfNeeded, for a client blocked on
+/// `key` (its keys share one slot): the error that releases it once the
+/// cluster is down or another node serves the slot (a node importing the
+/// slot keeps it; a READONLY reader may stay on its master's replica).
+pub fn blocked_redirect(key: &[u8], readonly: bool, write: bool) -> Option<Reply> {
+    if !super::is_ok() {
+        return Some(Redirect::Down.reply());
+    }
+    let slot = key_slot(key);
+    let (owner, importing, me) = super::with(|st| {
+        let importing = st.importing.contains_key(&slot);
+        (st.owner[slot], importing, st.myself().id)
+    });
+    if owner == Some(me) || importing {
+        return None;
+    }
+    let r = match owner {
+        None => Redirect::Unbound,
+        Some(o) if readonly && !write && serves_as_replica(o) => return None,
+        Some(o) => Redirect::Moved(slot, o),
+    };
+    Some(r.reply())
+}
+
 /// The key arguments of a command: its fixed key positions, or for a
 /// command with movable keys (EVAL's numkeys, MIGRATE ... KEYS, SORT ...
 /// STORE, XREAD STREAMS, ZUNIONSTORE ...) what Redis's key specs find.
@@ -239,12 +263,13 @@ impl Seen {
 /// again with the keys' existence read here, as Redis takes it in the
 /// same step as the command. Nothing else runs on this core until the
 /// command is done, so the decision holds for it.
-pub fn confirm(seen: &Seen, keys: &[&[u8]]) -> Result<(), Redirect> {
+pub fn confirm<'a>(seen: &Seen, keys: impl FnOnce() -> Vec<&'a [u8]>) -> Result<(), Redirect> {
     let now = slots::entry(seen.slot);
     if now == seen.entry && now & (slots::MIGRATING | slots::IMPORTING) == 0 {
         return Ok(());
     }
-    decide(keys, seen.asked, |i| exists_here(keys[i])).map(|_| ())
+    let keys = keys();
+    decide(&keys, seen.asked, |i| exists_here(keys[i])).map(|_| ())
 }
 
 /// The routing check for a client's command in cluster mode: Ok to run
@@ -318,7 +343,7 @@ fn queue_keys(queued: &[Vec<Bytes>]) -> (Vec<&[u8]>, bool) {
 /// [`confirm`] for an EXEC's queue, on the core of its slot before the
 /// queue runs: the whole transaction runs, or answers the redirection.
 pub fn confirm_queue(seen: &Seen, queued: &[Vec<Bytes>]) -> Result<(), Reply> {
-    confirm(seen, &queue_keys(queued).0).map_err(|r| r.reply())
+    confirm(seen, || queue_keys(queued).0).map_err(|r| r.reply())
 }
 
 /// Redis 7.0's errors for a script's redis.call in cluster mode

@@ -393,6 +393,24 @@ fn peer_gone(fd: i32) -> bool {
     }
 }
 
+/// Cluster mode: the redirection that releases a client blocked on `key`
+/// once its slot is served elsewhere or the cluster is down (Redis checks
+/// in its clients cron; here at each wake-up, every 100 ms).
+fn cluster_redirect(client: &ClientRef, key: &[u8]) -> Option<Reply> {
+    if !crate::cluster::enabled() {
+        return None;
+    }
+    let (readonly, write) = {
+        let c = client.borrow();
+        let spec = crate::commands::table()
+            .lookup(c.last_cmd.as_bytes())
+            .map(|(_, s)| s);
+        let write = spec.is_none_or(|s| s.flags & crate::commands::flags::WRITE != 0);
+        (c.readonly, write)
+    };
+    crate::cluster::route::blocked_redirect(key, readonly, write)
+}
+
 /// Serves the client from the first ready key in `keys` now, or blocks it
 /// on all of them until one is ready, `timeout_ms` passes (0: never) or it
 /// goes away. `ready` and `take` run on the keys' cores.
@@ -465,6 +483,8 @@ pub async fn block(
             Outcome::TimedOut
         } else if peer_gone(fd) {
             Outcome::Gone
+        } else if let Some(e) = keys.first().and_then(|k| cluster_redirect(client, k)) {
+            Outcome::Served(e)
         } else {
             continue;
         };

@@ -507,7 +507,7 @@ impl Caller {
 fn exec_key(f: commands::KeyFn, caller: Caller, now: i64, args: &[Bytes]) -> Reply {
     if let Some(seen) = &caller.seen {
         let spec = &commands::table().specs[caller.ci];
-        if let Err(r) = confirm(seen, &command_keys(spec, args)) {
+        if let Err(r) = confirm(seen, || command_keys(spec, args)) {
             stats::with(|s| s.command(caller.ci).rejected += 1);
             return r.reply();
         }
