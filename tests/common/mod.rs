@@ -26,22 +26,34 @@ pub struct Server {
 }
 
 /// A port nobody listens on right now, and one no other test (in this
-/// process or another test process) has been given. The kernel's choice
-/// alone is not enough: once the probe socket closes it may hand the same
-/// port to a concurrent test, whose server then answers this test's
-/// requests (or resets them as it stops). Each port given out is claimed
+/// process or another test process) has been given.
+///
+/// Ports come from outside the kernel's ephemeral range
+/// (`ip_local_port_range`), which every outgoing connection of the suite
+/// takes its local port from: a port the kernel handed out could be taken
+/// by some client's connect() between this check and the server's bind.
+/// And the kernel's choice alone is not enough: once the probe socket
+/// closes it may hand the same port to a concurrent test, whose server
+/// then answers this test's requests. So each port given out is claimed
 /// by an abstract Unix socket named after it, held until the process ends.
 pub fn free_port() -> u16 {
     use std::os::linux::net::SocketAddrExt;
     use std::os::unix::net::{SocketAddr, UnixDatagram};
     use std::sync::Mutex;
     static CLAIMS: Mutex<Vec<UnixDatagram>> = Mutex::new(Vec::new());
-    loop {
-        let port = TcpListener::bind("127.0.0.1:0")
+    let (low, high) = outside_ephemeral();
+    let span = u32::from(high - low) + 1;
+    // Spread test processes over the range (the claims settle clashes).
+    let seed = std::process::id().wrapping_mul(2_654_435_761)
+        ^ std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+            .subsec_nanos();
+    for i in 0..span {
+        let port = low + ((seed.wrapping_add(i.wrapping_mul(7919))) % span) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_err() {
+            continue;
+        }
         let name = format!("redwing-test-port-{port}");
         let addr = SocketAddr::from_abstract_name(name.as_bytes()).unwrap();
         // Fails if this process or another already claimed the port.
@@ -49,6 +61,27 @@ pub fn free_port() -> u16 {
             CLAIMS.lock().unwrap().push(claim);
             return port;
         }
+    }
+    panic!("no free port in {low}..={high}");
+}
+
+/// The ports below the kernel's ephemeral range from 10000 (or above it,
+/// if it starts too low to leave room).
+fn outside_ephemeral() -> (u16, u16) {
+    let range =
+        std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").unwrap_or_default();
+    let mut it = range
+        .split_whitespace()
+        .filter_map(|v| v.parse::<u16>().ok());
+    let (first, last) = (it.next().unwrap_or(32768), it.next().unwrap_or(60999));
+    if first > 15000 {
+        (10000, first - 1)
+    } else {
+        assert!(
+            last < 60000,
+            "no room outside the ephemeral ports {first}-{last}"
+        );
+        (last + 1, 65535)
     }
 }
 
@@ -127,8 +160,9 @@ impl Server {
             };
             let text = s.log_text();
             if text.contains("Address already in use") && attempt < 5 {
-                // Another process took the port after free_port() saw it
-                // free: not this server's fault, try another port.
+                // Another process (not a test: their ports are claimed)
+                // took the port after free_port() saw it free: not this
+                // server's fault, try another port.
                 dir = s.take_dir();
                 continue;
             }
