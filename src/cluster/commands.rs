@@ -722,9 +722,13 @@ async fn setslot(args: &[Bytes]) -> Reply {
         Ok(s) => s,
         Err(e) => return e,
     };
-    // On the slot's core: NODE counts the slot's keys and gives the slot
-    // away in one step there, so no write can land in the slot between
-    // the two (in Redis both are one command on one thread).
+    // NODE runs on the slot's core: it counts the slot's keys and gives
+    // the slot away in one step there, so no write can land in the slot
+    // between the two (in Redis both are one command on one thread). The
+    // other actions need no keys (and a hop each made reshards slower).
+    if !args[3].eq_ignore_ascii_case(b"node") {
+        return setslot_here(slot, args);
+    }
     let args = args.to_vec();
     runtime::call_on(runtime::owner(slot), move || setslot_here(slot, &args))
         .await
