@@ -152,6 +152,7 @@ pub async fn serve(mut stream: TcpStream, client: ClientRef) {
             stats::with(|s| s.reply_buffer_expands += 1);
         }
         if !out.is_empty() {
+            futures_lite::future::yield_now().await;
             if stream.write_all(&out).await.is_err() {
                 break;
             }
