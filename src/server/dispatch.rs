@@ -107,6 +107,9 @@ pub async fn run_batch(client: &ClientRef, cmds: Vec<Vec<Bytes>>) -> Vec<Out> {
     // One clock read per read batch for inline commands (re-read after any
     // wait below, so a command never runs with a stale clock).
     let mut now = now_ms();
+    if cmds.len() > 1 {
+        prefetch_keys(client, &cmds);
+    }
     for args in cmds {
         let idx = outs.len();
         let mode = client.borrow().reply;
@@ -311,6 +314,22 @@ pub async fn run_batch(client: &ClientRef, cmds: Vec<Vec<Bytes>>) -> Vec<Out> {
     flush(&mut batches, &mut outs).await;
     group.flush(&mut outs).await;
     outs
+}
+
+/// Starts loading the entries of a pipelined read's keys stored on this
+/// core (each command's first key) before any of its commands runs:
+/// their cache misses overlap instead of coming one per command.
+fn prefetch_keys(client: &ClientRef, cmds: &[Vec<Bytes>]) {
+    let table = commands::table();
+    let me = runtime::me();
+    let one_core = runtime::shards() == 1;
+    let keys = cmds.iter().filter_map(|args| {
+        let (_, spec) = table.lookup(&args[0])?;
+        let key = &args[spec.key_indices(args.len()).next()?][..];
+        (one_core || crate::cluster::route::core(key) == me).then_some(key)
+    });
+    let db = client.borrow().db;
+    shard::with(|sh| sh.dbs[db].prefetch(keys));
 }
 
 /// Files the reply of a command that may have changed the client itself

@@ -119,6 +119,12 @@ impl Node {
         self.key_at().0
     }
 
+    /// Where the block starts (for prefetching it).
+    #[inline]
+    pub fn as_ptr(&self) -> *const u8 {
+        self.0.as_ptr().cast()
+    }
+
     #[inline]
     pub fn key(&self) -> &[u8] {
         let (len, at) = self.key_at();
