@@ -316,18 +316,20 @@ pub async fn run_batch(client: &ClientRef, cmds: Vec<Vec<Bytes>>) -> Vec<Out> {
     outs
 }
 
-/// Starts loading the entries of a pipelined read's keys stored on this
-/// core (each command's first key) before any of its commands runs:
-/// their cache misses overlap instead of coming one per command.
+/// Starts loading the entries of a pipelined read's keys before any of
+/// its commands runs: their cache misses overlap instead of coming one
+/// per command. `Db::prefetch` skips keys of slots this core does not
+/// store. Not on the control core (the AOF loader's and a replica link's
+/// commands), which stores no keys.
 fn prefetch_keys(client: &ClientRef, cmds: &[Vec<Bytes>]) {
+    if runtime::me() == runtime::control() {
+        return;
+    }
     let table = commands::table();
-    let me = runtime::me();
-    let one_core = runtime::shards() == 1;
-    let keys = cmds.iter().filter_map(|args| {
-        let (_, spec) = table.lookup(&args[0])?;
-        let key = &args[spec.key_indices(args.len()).next()?][..];
-        (one_core || crate::cluster::route::core(key) == me).then_some(key)
-    });
+    let keys = cmds
+        .iter()
+        .filter_map(|args| Some((args, table.lookup(&args[0])?.1)))
+        .flat_map(|(args, spec)| spec.key_indices(args.len()).map(|i| &args[i][..]));
     let db = client.borrow().db;
     shard::with(|sh| sh.dbs[db].prefetch(keys));
 }
