@@ -75,34 +75,45 @@ fn parse_end(b: &[u8]) -> Result<End, Reply> {
 }
 
 /// Pushes `vals` at `end` of `key`, creating the list; returns the new length.
-fn push_vals(ctx: &mut Ctx, key: &[u8], end: End, vals: &[Bytes]) -> usize {
+/// Pushes `vals` at `end` of the list at `key`, creating the list when it
+/// is missing unless `only_existing` (LPUSHX: then nothing happens and the
+/// length is 0). Returns the new length. One keyspace lookup: a missing
+/// list is built whole, then stored.
+fn push_vals(
+    ctx: &mut Ctx,
+    key: &[u8],
+    end: End,
+    vals: &[Bytes],
+    only_existing: bool,
+) -> Result<usize, Reply> {
     let f = fill();
-    if ctx.lookup_write(key).is_none() {
-        ctx.insert(key, Value::List(Box::default()), 0, new_lru());
-    }
-    let l = list_w(ctx, key)
-        .ok()
-        .flatten()
-        .expect("caller checked the type");
-    for v in vals {
-        l.push(end, v, f);
-    }
-    let n = l.len();
+    let n = match ctx.lookup_write(key) {
+        Some(e) => {
+            let l = as_list(&mut e.value).ok_or_else(|| err(errors::WRONGTYPE))?;
+            vals.iter().for_each(|v| l.push(end, v, f));
+            l.len()
+        }
+        None if only_existing => return Ok(0),
+        None => {
+            let mut l = Box::<List>::default();
+            vals.iter().for_each(|v| l.push(end, v, f));
+            let n = l.len();
+            ctx.insert(key, Value::List(l), 0, new_lru());
+            n
+        }
+    };
     ctx.dirty(vals.len() as u64);
     let event = if end == End::Head { "lpush" } else { "rpush" };
     ctx.notify(events::LIST, event, key);
     blocking::signal(ctx, key);
-    n
+    Ok(n)
 }
 
 fn push_generic(ctx: &mut Ctx, args: &[Bytes], end: End, only_existing: bool) -> Reply {
-    let key = &args[1];
-    match list_w(ctx, key) {
-        Err(e) => return e,
-        Ok(None) if only_existing => return Reply::Int(0),
-        Ok(_) => {}
+    match push_vals(ctx, &args[1], end, &args[2..], only_existing) {
+        Ok(n) => Reply::Int(n as i64),
+        Err(e) => e,
     }
-    Reply::Int(push_vals(ctx, key, end, &args[2..]) as i64)
 }
 
 fn lpush(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
@@ -436,7 +447,7 @@ fn lmove_here(ctx: &mut Ctx, src: &[u8], dst: &[u8], from: End, to: End) -> Repl
         // moving a list's only element onto itself never deletes it.
         let l = list_w(ctx, src)?.expect("checked above");
         let v = l.pop(from, fill()).expect("checked non-empty");
-        push_vals(ctx, dst, to, std::slice::from_ref(&v));
+        push_vals(ctx, dst, to, std::slice::from_ref(&v), false)?;
         popped(ctx, src, from, 1);
         Ok(Reply::Bulk(v))
     })())
@@ -500,9 +511,9 @@ async fn lmove_cross(db: usize, src: Bytes, dst: Bytes, from: End, to: End) -> R
         };
         let v2 = v.clone();
         txn.call(cd, move || {
-            with_ctx(db, |ctx| push_vals(ctx, &dst, to, &[v2]))
+            with_ctx(db, |ctx| push_vals(ctx, &dst, to, &[v2], false))
         })
-        .await?;
+        .await??;
         Ok::<Reply, Reply>(Reply::Bulk(v))
     }
     .await;

@@ -83,18 +83,17 @@ fn or_reply(r: Result<Reply, Reply>) -> Reply {
 /// Adds `members` to the set at `key`, creating it shaped for them.
 /// Returns how many were new.
 fn add(ctx: &mut Ctx, key: &[u8], members: &[Bytes]) -> Result<i64, Reply> {
-    let exists = match ctx.lookup_write(key) {
-        Some(e) if as_set(&e.value).is_none() => return Err(err(errors::WRONGTYPE)),
-        Some(_) => true,
-        None => false,
+    let add_all = |s: &mut Set| members.iter().filter(|m| s.insert(m)).count() as i64;
+    // One keyspace lookup: a missing set is built whole, then stored.
+    let n = match ctx.lookup_write(key) {
+        Some(e) => add_all(as_set_mut(&mut e.value).ok_or_else(|| err(errors::WRONGTYPE))?),
+        None => {
+            let mut s = Set::new(&members[0], members.len());
+            let n = add_all(&mut s);
+            ctx.insert(key, Value::Set(s), 0, new_lru());
+            n
+        }
     };
-    if !exists {
-        let s = Set::new(&members[0], members.len());
-        ctx.insert(key, Value::Set(s), 0, new_lru());
-    }
-    let e = ctx.lookup_write(key).expect("present");
-    let s = as_set_mut(&mut e.value).expect("a set");
-    let n = members.iter().filter(|m| s.insert(m)).count() as i64;
     if n > 0 {
         ctx.notify(events::SET, "sadd", key);
     }
