@@ -152,6 +152,11 @@ pub async fn serve(mut stream: TcpStream, client: ClientRef) {
             stats::with(|s| s.reply_buffer_expands += 1);
         }
         if !out.is_empty() {
+            // Let every connection whose bytes arrived in this executor
+            // turn run its commands first, so the replies leave together
+            // (as Redis writes before it sleeps): written one by one, each
+            // woke the client anew, and each wake-up cost this send an
+            // inter-processor interrupt (docs/performance.md).
             futures_lite::future::yield_now().await;
             if stream.write_all(&out).await.is_err() {
                 break;
