@@ -74,7 +74,6 @@ fn parse_end(b: &[u8]) -> Result<End, Reply> {
     }
 }
 
-/// Pushes `vals` at `end` of `key`, creating the list; returns the new length.
 /// Pushes `vals` at `end` of the list at `key`, creating the list when it
 /// is missing unless `only_existing` (LPUSHX: then nothing happens and the
 /// length is 0). Returns the new length. One keyspace lookup: a missing

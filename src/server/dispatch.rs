@@ -111,7 +111,9 @@ pub async fn run_batch(client: &ClientRef, cmds: Vec<Vec<Bytes>>) -> Vec<Out> {
     // One clock read per read batch for inline commands (re-read after any
     // wait below, so a command never runs with a stale clock).
     let mut now = now_ms();
-    if cmds.len() > 1 {
+    // A read of one command has nothing to overlap its misses with.
+    let prefetching = cmds.len() > 1;
+    if prefetching {
         prefetch_keys(client, &cmds);
     }
     for args in cmds {
@@ -273,8 +275,10 @@ pub async fn run_batch(client: &ClientRef, cmds: Vec<Vec<Bytes>>) -> Vec<Out> {
                             }
                         };
                         let b = &mut batches[i];
-                        b.keys
-                            .extend(spec.key_indices(args.len()).map(|k| args[k].clone()));
+                        if prefetching {
+                            b.keys
+                                .extend(spec.key_indices(args.len()).map(|k| args[k].clone()));
+                        }
                         b.jobs
                             .push(Box::new(move || exec_key(f, caller, now_ms(), &args)));
                         b.slots.push(idx);
@@ -759,7 +763,7 @@ async fn flush(batches: &mut Vec<Batch>, outs: &mut [Out]) {
         slots.push(b.slots);
         // The jobs' cache misses overlap there, as `prefetch_keys` makes
         // a read's own ones overlap here.
-        if b.jobs.len() > 1 {
+        if !b.keys.is_empty() && b.jobs.len() > 1 {
             let (db, keys, first) = (b.db, b.keys, b.jobs.remove(0));
             b.jobs.insert(
                 0,
