@@ -60,16 +60,20 @@ impl<'ring> CompletionQueue<'ring> {
         self.wait_inner(count).map(|_| ())
     }
 
+    /// Whether `wait_at_most` gives up at its limit (IORING_FEAT_EXT_ARG).
+    pub fn waits_time_out(&self) -> bool {
+        const IORING_FEAT_EXT_ARG: u32 = 1 << 8;
+        // SAFETY: `ring` points to this ring's live io_uring struct.
+        unsafe { (*self.ring.as_ptr()).features & IORING_FEAT_EXT_ARG != 0 }
+    }
+
     /// Like `wait`, but gives up after `limit` (an `ETIME` error) when the
     /// kernel takes the timeout as an argument (IORING_FEAT_EXT_ARG, Linux
     /// 5.11+). Older kernels wait without a limit: liburing would emulate
     /// it with a timeout SQE of its own, which glommio's queue does not
     /// expect.
     pub fn wait_at_most(&mut self, count: u32, limit: std::time::Duration) -> io::Result<()> {
-        const IORING_FEAT_EXT_ARG: u32 = 1 << 8;
-        // SAFETY: `ring` points to this ring's live io_uring struct.
-        let ext_arg = unsafe { (*self.ring.as_ptr()).features } & IORING_FEAT_EXT_ARG != 0;
-        if !ext_arg {
+        if !self.waits_time_out() {
             return self.wait(count);
         }
         let mut ts = uring_sys::__kernel_timespec {

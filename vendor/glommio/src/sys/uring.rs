@@ -1063,7 +1063,12 @@ impl SleepableRing {
         }
     }
 
-    fn sleep(&mut self, link: &Source) -> io::Result<usize> {
+    /// Whether a sleep can be bounded by its own limit (no timer needed).
+    fn sleeps_time_out(&mut self) -> bool {
+        self.ring.cq().waits_time_out()
+    }
+
+    fn sleep(&mut self, link: &Source, limit: Duration) -> io::Result<usize> {
         assert_eq!(
             self.waiting_kernel_submission(),
             0,
@@ -1106,10 +1111,10 @@ impl SleepableRing {
                 Err(io::Error::from_raw_os_error(libc::EBUSY))
             } else {
                 // The rings are linked. Goodnight! (Redwing: for at most
-                // SLEEP_LIMIT; see REDWING.md.)
+                // `limit`, itself at most SLEEP_LIMIT; see REDWING.md.)
                 self.ring
                     .cq()
-                    .wait_at_most(1, SLEEP_LIMIT)
+                    .wait_at_most(1, limit.min(SLEEP_LIMIT))
                     .map(|_| 1)
                     .or_else(Reactor::time_ok)
                     .or_else(Reactor::busy_ok)
@@ -1243,6 +1248,9 @@ pub(crate) struct Reactor {
 
     latency_preemption_timeout_src: Cell<Option<Source>>,
     throughput_preemption_timeout_src: Cell<Option<Source>>,
+    /// When the running task queue should yield (the preempt timer as a
+    /// clock deadline; vendor/glommio/REDWING.md, fourth change).
+    preempt_at: Cell<Option<Instant>>,
 
     link_fd: RawFd,
 
@@ -1374,6 +1382,7 @@ impl Reactor {
             poll_ring: RefCell::new(poll_ring),
             latency_preemption_timeout_src: Cell::new(None),
             throughput_preemption_timeout_src: Cell::new(None),
+            preempt_at: Cell::new(None),
             blocking_thread,
             link_fd,
             notifier,
@@ -1753,7 +1762,7 @@ impl Reactor {
     ///
     /// We may not be able to register an `SQE` at this point, so we return an
     /// Error and will just not sleep.
-    fn link_rings_and_sleep(&self, ring: &mut SleepableRing) -> io::Result<()> {
+    fn link_rings_and_sleep(&self, ring: &mut SleepableRing, limit: Duration) -> io::Result<()> {
         let link_rings = Source::new(
             IoRequirements::default(),
             self.link_fd,
@@ -1761,7 +1770,9 @@ impl Reactor {
             None,
             None,
         );
-        ring.sleep(&link_rings).or_else(Self::busy_ok).map(|_| {})
+        ring.sleep(&link_rings, limit)
+            .or_else(Self::busy_ok)
+            .map(|_| {})
     }
 
     pub(crate) fn poll_io(&self, woke: &mut usize) -> io::Result<()> {
@@ -1842,22 +1853,30 @@ impl Reactor {
         // consume all events from the rings
         consume_rings!(into &mut woke; lat_ring, poll_ring, main_ring);
 
-        // Cancel the old timer regardless of whether we can sleep:
-        // if we won't sleep, we will register the new timer with its new
-        // value.
-        //
-        // But if we will sleep, there might be a timer registered that needs
-        // to be removed otherwise we'll wake up when it expires.
+        // The latency ring's timer is only ever a user timer armed for an
+        // earlier sleep: cancel it (the preempt timer is a clock deadline,
+        // set below).
         drop(self.latency_preemption_timeout_src.take());
 
-        // Schedule the throughput-based timeout immediately: it won't matter if we end
-        // up sleeping.
-        self.throughput_preemption_timeout_src.replace(Some(
-            main_ring.prepare_throughput_preemption_timer(
-                self.ring_depth() as u32,
-                self.eventfd_src.raw(),
-            ),
-        ));
+        // The throughput-based timeout stays armed until it fires (Redwing:
+        // upstream replaced it on every call, a cancellation and two
+        // submissions twice per loop turn). It counts completions from its
+        // arming, so it fires every `ring_depth` completions rather than when
+        // one turn sees that many.
+        match self.throughput_preemption_timeout_src.take() {
+            Some(src) if src.result().is_none() => {
+                self.throughput_preemption_timeout_src.set(Some(src));
+            }
+            old => {
+                drop(old);
+                self.throughput_preemption_timeout_src.set(Some(
+                    main_ring.prepare_throughput_preemption_timer(
+                        self.ring_depth() as u32,
+                        self.eventfd_src.raw(),
+                    ),
+                ));
+            }
+        }
 
         // This will only dispatch if we run out of sqes. Which means until
         // flush_rings! nothing is really send to the kernel...
@@ -1878,10 +1897,18 @@ impl Reactor {
         if should_sleep {
             // We are about to go to sleep. It's ok to sleep, but if there
             // is a timer set, we need to make sure we wake up to handle it.
+            // Redwing: where the kernel bounds the wait itself, a user timer
+            // is that bound, not a timeout submitted now and cancelled after
+            // the wakeup (two submissions and two system calls per sleep).
+            let mut limit = SLEEP_LIMIT;
             if let Some(dur) = user_timer {
-                self.latency_preemption_timeout_src
-                    .set(Some(lat_ring.prepare_latency_preemption_timer(dur)));
-                assert!(flush_rings!(lat_ring)? > 0);
+                if main_ring.sleeps_time_out() {
+                    limit = dur;
+                } else {
+                    self.latency_preemption_timeout_src
+                        .set(Some(lat_ring.prepare_latency_preemption_timer(dur)));
+                    assert!(flush_rings!(lat_ring)? > 0);
+                }
             }
             // From this moment on the remote executors are aware that we are sleeping
             // We have to sweep the remote channels function once more because since
@@ -1895,7 +1922,7 @@ impl Reactor {
             let events = process_remote_channels() + self.flush_syscall_thread();
             if events == 0 {
                 if self.eventfd_src.is_installed().unwrap() {
-                    self.link_rings_and_sleep(&mut main_ring)
+                    self.link_rings_and_sleep(&mut main_ring, limit)
                         .expect("some error");
                     // May have new cancellations related to the link ring fd.
                     flush_cancellations!(into &mut 0; lat_ring, poll_ring, main_ring);
@@ -1907,11 +1934,13 @@ impl Reactor {
             }
         }
 
-        if let Some(preempt) = preempt_timer() {
-            self.latency_preemption_timeout_src
-                .set(Some(lat_ring.prepare_latency_preemption_timer(preempt)));
-            flush_rings!(lat_ring, main_ring)?;
-        }
+        // Redwing: the preempt timer is a deadline that `need_preempt` reads
+        // the clock against. Upstream armed an io_uring timeout here and
+        // cancelled it on the next call: two submissions and two system
+        // calls per loop turn, most of a lightly loaded shard's time.
+        self.preempt_at
+            .set(preempt_timer().map(|preempt| Instant::now() + preempt));
+        flush_rings!(main_ring)?;
 
         // A Note about `need_preempt`:
         //
@@ -1921,6 +1950,12 @@ impl Reactor {
         // need_preempt() should be false at this point. As soon as the next event
         // in the preempt ring completes, though, then it will be true.
         Ok(should_sleep)
+    }
+
+    /// Whether the preempt deadline has passed.
+    #[inline]
+    pub(crate) fn preempt_due(&self) -> bool {
+        self.preempt_at.get().is_some_and(|at| Instant::now() >= at)
     }
 
     pub(crate) fn flush_syscall_thread(&self) -> usize {
