@@ -112,7 +112,7 @@ impl Set {
     /// Approximate heap bytes used outside the `Set` itself.
     pub fn mem_usage(&self) -> usize {
         match &self.repr {
-            Repr::Ints(s) => s.data.len(),
+            Repr::Ints(s) => s.heap_bytes(),
             Repr::Pack(p) => p.data.len(),
             Repr::Table(t) => std::mem::size_of::<Table>() + t.mem_usage(),
         }
@@ -286,14 +286,27 @@ impl Set {
     }
 }
 
-/// Sorted integers, little-endian, `width` bytes each, in an exact-size
-/// buffer (an intset costs what it holds, as in Redis).
+/// Sorted integers, little-endian, `width` bytes each: up to
+/// [`INTS_INLINE`] bytes inside the `Set` itself (a small intset needs no
+/// block of its own), longer in an exact-size buffer (an intset costs what
+/// it holds, as in Redis).
 #[derive(Debug, Clone)]
-struct IntSet {
-    data: Box<[u8]>,
-    /// An enum so its spare values hold `Repr`'s discriminant (24 bytes).
-    width: Width,
+enum IntSet {
+    Inline {
+        width: Width,
+        used: u8,
+        buf: [u8; INTS_INLINE],
+    },
+    Heap {
+        width: Width,
+        data: Box<[u8]>,
+    },
 }
+
+/// Bytes of integers kept inline: ten 16-bit members.
+const INTS_INLINE: usize = 20;
+
+const _: () = assert!(std::mem::size_of::<Set>() == 24);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 #[repr(u8)]
@@ -305,9 +318,10 @@ enum Width {
 
 impl Default for IntSet {
     fn default() -> Self {
-        IntSet {
+        IntSet::Inline {
             width: Width::W2,
-            data: Box::default(),
+            used: 0,
+            buf: [0; INTS_INLINE],
         }
     }
 }
@@ -323,23 +337,63 @@ fn width_of(n: i64) -> Width {
 }
 
 /// `buf` with `len` bytes at `at` replaced by `with`, as a new exact-size buffer.
-fn spliced(buf: &[u8], at: usize, len: usize, with: &[u8]) -> Box<[u8]> {
+fn spliced(buf: &[u8], at: usize, len: usize, with: &[u8]) -> Vec<u8> {
     let mut v = Vec::with_capacity(buf.len() - len + with.len());
     v.extend_from_slice(&buf[..at]);
     v.extend_from_slice(with);
     v.extend_from_slice(&buf[at + len..]);
-    v.into_boxed_slice()
+    v
 }
 
 impl IntSet {
+    fn width(&self) -> Width {
+        match self {
+            IntSet::Inline { width, .. } | IntSet::Heap { width, .. } => *width,
+        }
+    }
+
+    fn data(&self) -> &[u8] {
+        match self {
+            IntSet::Inline { used, buf, .. } => &buf[..*used as usize],
+            IntSet::Heap { data, .. } => data,
+        }
+    }
+
+    /// The size of its own block (0 inline).
+    fn heap_bytes(&self) -> usize {
+        match self {
+            IntSet::Inline { .. } => 0,
+            IntSet::Heap { data, .. } => data.len(),
+        }
+    }
+
+    /// Stores `data`, integers of `width` bytes.
+    fn store(&mut self, width: Width, data: Vec<u8>) {
+        *self = if data.len() <= INTS_INLINE {
+            let mut buf = [0; INTS_INLINE];
+            buf[..data.len()].copy_from_slice(&data);
+            IntSet::Inline {
+                width,
+                used: data.len() as u8,
+                buf,
+            }
+        } else {
+            IntSet::Heap {
+                width,
+                data: data.into_boxed_slice(),
+            }
+        };
+    }
+
     fn len(&self) -> usize {
-        self.data.len() / self.width as usize
+        self.data().len() / self.width() as usize
     }
 
     fn get(&self, i: usize) -> i64 {
-        let w = self.width as usize;
-        let b = &self.data[i * w..(i + 1) * w];
-        match self.width {
+        let width = self.width();
+        let w = width as usize;
+        let b = &self.data()[i * w..(i + 1) * w];
+        match width {
             Width::W2 => i16::from_le_bytes([b[0], b[1]]) as i64,
             Width::W4 => i32::from_le_bytes(b.try_into().unwrap()) as i64,
             Width::W8 => i64::from_le_bytes(b.try_into().unwrap()),
@@ -348,7 +402,7 @@ impl IntSet {
 
     /// Ok(position) if present, Err(insertion point) if not.
     fn find(&self, n: i64) -> Result<usize, usize> {
-        if width_of(n) > self.width {
+        if width_of(n) > self.width() {
             return Err(if n < 0 { 0 } else { self.len() });
         }
         let (mut lo, mut hi) = (0, self.len());
@@ -364,14 +418,16 @@ impl IntSet {
     }
 
     fn insert(&mut self, n: i64) -> bool {
-        if width_of(n) > self.width {
+        if width_of(n) > self.width() {
             self.upgrade(width_of(n));
         }
         let Err(i) = self.find(n) else {
             return false;
         };
-        let w = self.width as usize;
-        self.data = spliced(&self.data, i * w, 0, &n.to_le_bytes()[..w]);
+        let width = self.width();
+        let w = width as usize;
+        let data = spliced(self.data(), i * w, 0, &n.to_le_bytes()[..w]);
+        self.store(width, data);
         true
     }
 
@@ -381,13 +437,14 @@ impl IntSet {
         for i in 0..self.len() {
             data.extend_from_slice(&self.get(i).to_le_bytes()[..w]);
         }
-        self.width = width;
-        self.data = data.into_boxed_slice();
+        self.store(width, data);
     }
 
     fn remove_at(&mut self, i: usize) {
-        let w = self.width as usize;
-        self.data = spliced(&self.data, i * w, w, &[]);
+        let width = self.width();
+        let w = width as usize;
+        let data = spliced(self.data(), i * w, w, &[]);
+        self.store(width, data);
     }
 }
 
@@ -455,7 +512,7 @@ impl Pack {
             return;
         }
         let (len, used) = read_varint(&self.data[at..]);
-        self.data = spliced(&self.data, at, used + len, &[]);
+        self.data = spliced(&self.data, at, used + len, &[]).into_boxed_slice();
         Pack::set_count(&mut self.data, n);
     }
 }

@@ -72,14 +72,14 @@ impl ZSet {
     /// Heap bytes used outside the `ZSet` itself, allocator rounding included.
     pub fn mem_usage(&self) -> usize {
         match &self.enc {
-            Enc::Pack(p) => alloc_size(p.buf.len()),
+            Enc::Pack(p) => p.heap_bytes().map_or(0, alloc_size),
             Enc::Skip(s) => alloc_size(std::mem::size_of::<Skip>()) + s.mem_usage(),
         }
     }
 
     pub fn len(&self) -> usize {
         match &self.enc {
-            Enc::Pack(p) => p.len,
+            Enc::Pack(p) => p.len(),
             Enc::Skip(s) => s.len,
         }
     }
@@ -105,7 +105,7 @@ impl ZSet {
                 }
                 return Some(e.score);
             }
-            if p.len < lim.entries && member.len() <= lim.value {
+            if p.len() < lim.entries && member.len() <= lim.value {
                 p.insert(member, score);
                 return None;
             }
@@ -234,12 +234,37 @@ impl ZSet {
 
 // ---------------------------------------------------------------- listpack
 
-/// An exact-size buffer, reallocated on every change as Redis's listpack
-/// is: no spare capacity per key.
-#[derive(Debug, Clone, Default)]
-struct Pack {
-    buf: Box<[u8]>,
-    len: usize,
+/// The packed entries and their count. Up to [`INLINE`] bytes live inside
+/// the `ZSet` (which stays 24 bytes), so a small zset needs no block of its
+/// own; longer, an exact-size buffer, reallocated on every change as
+/// Redis's listpack is: no spare capacity per key.
+#[derive(Debug, Clone)]
+enum Pack {
+    Inline {
+        count: u8,
+        used: u8,
+        buf: [u8; INLINE],
+    },
+    Heap {
+        count: u32,
+        buf: Box<[u8]>,
+    },
+}
+
+/// Bytes of entries kept inline: three members of a few bytes with small
+/// integer scores.
+const INLINE: usize = 21;
+
+const _: () = assert!(std::mem::size_of::<ZSet>() == 24);
+
+impl Default for Pack {
+    fn default() -> Pack {
+        Pack::Inline {
+            count: 0,
+            used: 0,
+            buf: [0; INLINE],
+        }
+    }
 }
 
 struct Found {
@@ -277,9 +302,49 @@ fn as_int(score: f64) -> Option<i64> {
 }
 
 impl Pack {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Pack::Inline { used, buf, .. } => &buf[..*used as usize],
+            Pack::Heap { buf, .. } => buf,
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Pack::Inline { count, .. } => *count as usize,
+            Pack::Heap { count, .. } => *count as usize,
+        }
+    }
+
+    /// The size of its own block, if it has one.
+    fn heap_bytes(&self) -> Option<usize> {
+        match self {
+            Pack::Inline { .. } => None,
+            Pack::Heap { buf, .. } => Some(buf.len()),
+        }
+    }
+
+    /// Stores `bytes`, holding `count` entries.
+    fn set(&mut self, bytes: Vec<u8>, count: usize) {
+        *self = if bytes.len() <= INLINE {
+            let mut buf = [0; INLINE];
+            buf[..bytes.len()].copy_from_slice(&bytes);
+            Pack::Inline {
+                count: count as u8,
+                used: bytes.len() as u8,
+                buf,
+            }
+        } else {
+            Pack::Heap {
+                count: u32::try_from(count).expect("listpack entries fit in u32"),
+                buf: bytes.into_boxed_slice(),
+            }
+        };
+    }
+
     fn iter(&self) -> PackIter<'_> {
         PackIter {
-            buf: &self.buf,
+            buf: self.bytes(),
             pos: 0,
         }
     }
@@ -305,7 +370,7 @@ impl Pack {
     /// Inserts a member known to be absent, in order.
     fn insert(&mut self, member: &[u8], score: f64) {
         let mut it = self.iter();
-        let mut at = self.buf.len();
+        let mut at = self.bytes().len();
         loop {
             let start = it.pos;
             let Some((m, s)) = it.next() else { break };
@@ -322,21 +387,21 @@ impl Pack {
             Some(i) => put_varint(&mut e, ((i << 1) ^ (i >> 63)) as u64),
             None => e.extend_from_slice(&score.to_le_bytes()),
         }
-        let mut v = Vec::with_capacity(self.buf.len() + e.len());
-        v.extend_from_slice(&self.buf[..at]);
+        let old = self.bytes();
+        let mut v = Vec::with_capacity(old.len() + e.len());
+        v.extend_from_slice(&old[..at]);
         v.extend_from_slice(&e);
-        v.extend_from_slice(&self.buf[at..]);
-        self.buf = v.into_boxed_slice();
-        self.len += 1;
+        v.extend_from_slice(&old[at..]);
+        self.set(v, self.len() + 1);
     }
 
     /// Removes the entry at `r`.
     fn cut(&mut self, r: std::ops::Range<usize>) {
-        let mut v = Vec::with_capacity(self.buf.len() - r.len());
-        v.extend_from_slice(&self.buf[..r.start]);
-        v.extend_from_slice(&self.buf[r.end..]);
-        self.buf = v.into_boxed_slice();
-        self.len -= 1;
+        let old = self.bytes();
+        let mut v = Vec::with_capacity(old.len() - r.len());
+        v.extend_from_slice(&old[..r.start]);
+        v.extend_from_slice(&old[r.end..]);
+        self.set(v, self.len() - 1);
     }
 }
 
