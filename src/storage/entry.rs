@@ -3,8 +3,8 @@
 //! Every key costs one allocation: `[Entry][key length][key bytes]`, the
 //! length a LEB128 varint (one byte below 128),
 //! owned by a thin pointer ([`Node`], 8 bytes in the hash table). Short
-//! strings and small sets and zsets live inside the `Value`, so most keys
-//! need no other block.
+//! strings, small integer sets and small zsets live inside the `Value`, so
+//! those keys need no other block.
 
 use std::alloc::{alloc, dealloc, handle_alloc_error, Layout};
 use std::mem::{align_of, size_of};

@@ -81,19 +81,33 @@ fn encode(data: &[u8]) -> Vec<u8> {
     e
 }
 
-/// One packed node: entries back to back.
+/// One packed node: entries back to back in `buf[head..]`. The bytes
+/// before `head` are slack for pushes at the head, so those do not move
+/// the whole node each time (a listpack does).
 #[derive(Debug, Clone, Default)]
 struct Node {
     buf: Vec<u8>,
+    head: u32,
     count: u32,
 }
 
 impl Node {
+    /// The entries.
+    fn bytes(&self) -> &[u8] {
+        &self.buf[self.head as usize..]
+    }
+
+    /// Bytes of entries.
+    fn len(&self) -> usize {
+        self.buf.len() - self.head as usize
+    }
+
     /// Reads the entry starting at `pos`: (data start, data end, next entry).
     fn fwd(&self, pos: usize) -> (usize, usize, usize) {
+        let bytes = self.bytes();
         let (mut n, mut shift, mut p) = (0usize, 0, pos);
         loop {
-            let b = self.buf[p];
+            let b = bytes[p];
             n |= ((b & 0x7f) as usize) << shift;
             p += 1;
             if b & 0x80 == 0 {
@@ -107,10 +121,11 @@ impl Node {
 
     /// Reads the entry ending at `end`: (entry start, data start, data end).
     fn back(&self, end: usize) -> (usize, usize, usize) {
+        let bytes = self.bytes();
         let (mut inner, mut shift, mut p) = (0usize, 0, end);
         loop {
             p -= 1;
-            let b = self.buf[p];
+            let b = bytes[p];
             inner |= ((b & 0x7f) as usize) << shift;
             shift += 7;
             if b & 0x80 == 0 {
@@ -132,42 +147,71 @@ impl Node {
     }
 
     fn size(&self) -> usize {
-        self.buf.len() + NODE_HEADER
+        self.len() + NODE_HEADER
     }
 
     /// Makes room for `extra` bytes, growing by at least an eighth so a
     /// run of pushes is amortized without doubling the slack.
     fn reserve(&mut self, extra: usize) {
         if self.buf.capacity() - self.buf.len() < extra {
-            self.buf
-                .reserve_exact(extra.max(self.buf.len() / 8).max(16));
+            self.buf.reserve_exact(extra.max(self.len() / 8).max(16));
         }
     }
 
     /// Gives back slack after removals.
     fn trim_slack(&mut self) {
-        let (len, cap) = (self.buf.len(), self.buf.capacity());
+        let (len, cap) = (self.len(), self.buf.capacity());
         if cap > 256 && cap > len * 2 {
+            self.buf.drain(..self.head as usize);
+            self.head = 0;
             self.buf.shrink_to(len + len / 8);
         }
     }
 
+    /// Gives back all slack: the node will not grow again.
+    fn shrink(&mut self) {
+        self.buf.drain(..self.head as usize);
+        self.head = 0;
+        self.buf.shrink_to_fit();
+    }
+
     fn push(&mut self, end: End, data: &[u8]) {
         let e = encode(data);
-        self.reserve(e.len());
         match end {
-            End::Tail => self.buf.extend_from_slice(&e),
+            End::Tail => {
+                self.reserve(e.len());
+                self.buf.extend_from_slice(&e);
+            }
             End::Head => {
-                self.buf.splice(0..0, e);
+                if (self.head as usize) < e.len() {
+                    // Slack for this entry and an eighth of the node more:
+                    // a run of head pushes moves the entries once per
+                    // eighth, not on every push.
+                    let slack = e.len().max(self.len() / 8).max(16);
+                    let mut buf = Vec::with_capacity(slack + self.len());
+                    buf.resize(slack, 0);
+                    buf.extend_from_slice(self.bytes());
+                    self.buf = buf;
+                    self.head = slack as u32;
+                }
+                let at = self.head as usize - e.len();
+                self.buf[at..at + e.len()].copy_from_slice(&e);
+                self.head = at as u32;
             }
         }
         self.count += 1;
     }
 
+    /// Replaces the entry bytes in `r` (offsets into the entries) with `with`.
+    fn splice(&mut self, r: std::ops::Range<usize>, with: Vec<u8>) {
+        let h = self.head as usize;
+        self.buf.splice(h + r.start..h + r.end, with);
+    }
+
     fn insert_at(&mut self, pos: usize, data: &[u8]) {
         let e = encode(data);
         self.reserve(e.len());
-        self.buf.splice(pos..pos, e);
+        self.splice(pos..pos, e);
         self.count += 1;
     }
 
@@ -175,14 +219,14 @@ impl Node {
         let b = match end {
             End::Head => {
                 let (ds, de, next) = self.fwd(0);
-                let b = Bytes::copy_from_slice(&self.buf[ds..de]);
-                self.buf.drain(..next);
+                let b = Bytes::copy_from_slice(&self.bytes()[ds..de]);
+                self.head += next as u32;
                 b
             }
             End::Tail => {
-                let (start, ds, de) = self.back(self.buf.len());
-                let b = Bytes::copy_from_slice(&self.buf[ds..de]);
-                self.buf.truncate(start);
+                let (start, ds, de) = self.back(self.len());
+                let b = Bytes::copy_from_slice(&self.bytes()[ds..de]);
+                self.buf.truncate(self.head as usize + start);
                 b
             }
         };
@@ -196,11 +240,11 @@ impl Node {
         match end {
             End::Head => {
                 let at = self.offset(n);
-                self.buf.drain(..at);
+                self.head += at as u32;
             }
             End::Tail => {
                 let at = self.offset(self.count as usize - n);
-                self.buf.truncate(at);
+                self.buf.truncate(self.head as usize + at);
             }
         }
         self.count -= n as u32;
@@ -210,9 +254,9 @@ impl Node {
     /// Calls `f` on each entry from the first; stops when it returns false.
     fn each(&self, mut f: impl FnMut(&[u8]) -> bool) -> bool {
         let mut pos = 0;
-        while pos < self.buf.len() {
+        while pos < self.len() {
             let (ds, de, next) = self.fwd(pos);
-            if !f(&self.buf[ds..de]) {
+            if !f(&self.bytes()[ds..de]) {
                 return false;
             }
             pos = next;
@@ -222,10 +266,10 @@ impl Node {
 
     /// Calls `f` on each entry from the last; stops when it returns false.
     fn each_rev(&self, mut f: impl FnMut(&[u8]) -> bool) -> bool {
-        let mut end = self.buf.len();
+        let mut end = self.len();
         while end > 0 {
             let (start, ds, de) = self.back(end);
-            if !f(&self.buf[ds..de]) {
+            if !f(&self.bytes()[ds..de]) {
                 return false;
             }
             end = start;
@@ -238,11 +282,12 @@ impl Node {
         let keep = self.count as usize / 2;
         let at = self.offset(keep);
         let rest = Node {
-            buf: self.buf[at..].to_vec(),
+            buf: self.bytes()[at..].to_vec(),
+            head: 0,
             count: self.count - keep as u32,
         };
-        self.buf.truncate(at);
-        self.buf.shrink_to_fit();
+        self.buf.truncate(self.head as usize + at);
+        self.shrink();
         self.count = keep as u32;
         rest
     }
@@ -332,14 +377,14 @@ impl List {
     }
 
     /// Goes back to one packed node once everything fits in one again.
+    /// O(1): every caller leaves no empty node behind (a pop runs this on
+    /// every call, so it must not walk the nodes).
     fn maybe_pack(&mut self, fill: i64) {
         if let Repr::Quick(nodes, _) = &mut self.repr {
             let (limit, cap) = node_limit(fill);
             if nodes.len() == 1 && nodes[0].size() <= limit / 2 && (nodes[0].count as usize) < cap {
                 let n = nodes.pop_front().expect("one node");
                 self.repr = Repr::Pack(n);
-            } else {
-                nodes.retain(|n| n.count > 0);
             }
         }
     }
@@ -372,7 +417,7 @@ impl List {
             End::Head => nodes.front_mut(),
             End::Tail => nodes.back_mut(),
         } {
-            full.buf.shrink_to_fit();
+            full.shrink();
         }
         let mut n = Node::default();
         n.push(end, data);
@@ -430,7 +475,7 @@ impl List {
         let (k, j) = self.locate(i);
         let n = self.nodes().nth(k)?;
         let (ds, de, _) = n.fwd(n.offset(j));
-        Some(Bytes::copy_from_slice(&n.buf[ds..de]))
+        Some(Bytes::copy_from_slice(&n.bytes()[ds..de]))
     }
 
     /// Replaces element `i`; false if out of range.
@@ -442,7 +487,7 @@ impl List {
         let n = self.node_mut(k);
         let pos = n.offset(j);
         let next = n.fwd(pos).2;
-        n.buf.splice(pos..next, encode(data));
+        n.splice(pos..next, encode(data));
         self.rebalance(k, fill);
         true
     }
@@ -571,6 +616,7 @@ impl List {
             Repr::Pack(n) => rebuild(n),
             Repr::Quick(nodes, len) => {
                 nodes.iter_mut().for_each(rebuild);
+                nodes.retain(|n| n.count > 0);
                 *len -= hits.len();
             }
         }
@@ -656,7 +702,7 @@ mod tests {
             let mut node = Node::default();
             node.push(End::Tail, b"a");
             node.push(End::Tail, &data);
-            assert_eq!(node.buf.len(), entry_size(1) + entry_size(n));
+            assert_eq!(node.len(), entry_size(1) + entry_size(n));
             assert_eq!(node.pop(End::Tail).len(), n);
             assert_eq!(&node.pop(End::Tail)[..], b"a");
         }
