@@ -21,6 +21,7 @@ use hashbrown::HashTable;
 use rand::Rng;
 
 use super::db::KeyHasher;
+use super::small::SmallBytes;
 use crate::config::{self, Opt};
 
 /// Bytes of listpack kept inside the `Hash` itself: the struct is then 40
@@ -46,19 +47,13 @@ pub struct Hash(Repr);
 
 #[derive(Debug, Clone)]
 enum Repr {
-    /// listpack of at most INLINE bytes (`count` entries, `len` bytes used).
-    Inline {
-        count: u8,
-        len: u8,
-        buf: [u8; INLINE],
-    },
-    /// listpack longer than INLINE bytes.
-    Packed {
-        count: u32,
-        buf: Box<[u8]>,
-    },
+    /// The listpack, with its entry count as the meta: inside the
+    /// `Box<Hash>` up to INLINE bytes.
+    Pack(SmallBytes<INLINE>),
     Table(Box<Table>),
 }
+
+const _: () = assert!(std::mem::size_of::<Hash>() == 40);
 
 impl Default for Hash {
     fn default() -> Hash {
@@ -271,11 +266,7 @@ impl Table {
 impl Hash {
     /// An empty hash in the listpack encoding, as Redis creates them.
     pub fn new() -> Hash {
-        Hash(Repr::Inline {
-            count: 0,
-            len: 0,
-            buf: [0; INLINE],
-        })
+        Hash(Repr::Pack(SmallBytes::empty(0)))
     }
 
     /// An empty hash for `n` fields: a hashtable straight away when that
@@ -300,16 +291,14 @@ impl Hash {
     pub fn mem_usage(&self) -> usize {
         std::mem::size_of::<Hash>()
             + match &self.0 {
-                Repr::Inline { .. } => 0,
-                Repr::Packed { buf, .. } => buf.len(),
+                Repr::Pack(p) => p.block_len().unwrap_or(0),
                 Repr::Table(t) => t.mem_usage(),
             }
     }
 
     pub fn len(&self) -> usize {
         match &self.0 {
-            Repr::Inline { count, .. } => *count as usize,
-            Repr::Packed { count, .. } => *count as usize,
+            Repr::Pack(p) => p.meta(),
             Repr::Table(t) => t.len,
         }
     }
@@ -321,28 +310,14 @@ impl Hash {
     /// The listpack bytes, or None for the hashtable encoding.
     fn pack(&self) -> Option<&[u8]> {
         match &self.0 {
-            Repr::Inline { len, buf, .. } => Some(&buf[..*len as usize]),
-            Repr::Packed { buf, .. } => Some(buf),
+            Repr::Pack(p) => Some(p.bytes()),
             Repr::Table(_) => None,
         }
     }
 
     /// Replaces the listpack with `bytes` holding `count` entries.
     fn set_pack(&mut self, count: usize, bytes: Vec<u8>) {
-        self.0 = if bytes.len() <= INLINE && count <= u8::MAX as usize {
-            let mut buf = [0; INLINE];
-            buf[..bytes.len()].copy_from_slice(&bytes);
-            Repr::Inline {
-                count: count as u8,
-                len: bytes.len() as u8,
-                buf,
-            }
-        } else {
-            Repr::Packed {
-                count: count as u32,
-                buf: bytes.into_boxed_slice(),
-            }
-        };
+        self.0 = Repr::Pack(SmallBytes::new(bytes, count));
     }
 
     /// Converts a listpack to the hashtable encoding.
@@ -569,7 +544,7 @@ mod tests {
             h.set(format!("field{i}").as_bytes(), b"some value");
         }
         assert_eq!(h.len(), 21);
-        assert!(matches!(h.0, Repr::Packed { .. }));
+        assert!(matches!(&h.0, Repr::Pack(p) if p.block_len().is_some()));
         assert_eq!(h.get(b"field7"), Some(&b"some value"[..]));
     }
 

@@ -12,6 +12,7 @@ pub mod listpack;
 pub mod set;
 pub mod shard;
 pub mod slot;
+mod small;
 pub mod stream;
 pub mod value;
 pub mod zset;

@@ -22,6 +22,7 @@ use bytes::Bytes;
 use hashbrown::HashTable;
 
 use super::db::KeyHasher;
+use super::small::SmallBytes;
 use crate::config::{self, Opt};
 use crate::protocol::parse_i64;
 
@@ -112,7 +113,7 @@ impl Set {
     /// Approximate heap bytes used outside the `Set` itself.
     pub fn mem_usage(&self) -> usize {
         match &self.repr {
-            Repr::Ints(s) => s.heap_bytes(),
+            Repr::Ints(s) => s.0.block_len().unwrap_or(0),
             Repr::Pack(p) => p.data.len(),
             Repr::Table(t) => std::mem::size_of::<Table>() + t.mem_usage(),
         }
@@ -286,22 +287,11 @@ impl Set {
     }
 }
 
-/// Sorted integers, little-endian, `width` bytes each: up to
-/// [`INTS_INLINE`] bytes inside the `Set` itself (a small intset needs no
-/// block of its own), longer in an exact-size buffer (an intset costs what
-/// it holds, as in Redis).
+/// Sorted integers, little-endian, `width` bytes each (the meta): up to
+/// [`INTS_INLINE`] bytes inside the `Set` itself, so a small intset needs
+/// no block of its own.
 #[derive(Debug, Clone)]
-enum IntSet {
-    Inline {
-        width: Width,
-        used: u8,
-        buf: [u8; INTS_INLINE],
-    },
-    Heap {
-        width: Width,
-        data: Box<[u8]>,
-    },
-}
+struct IntSet(SmallBytes<INTS_INLINE>);
 
 /// Bytes of integers kept inline: ten 16-bit members.
 const INTS_INLINE: usize = 20;
@@ -318,11 +308,7 @@ enum Width {
 
 impl Default for IntSet {
     fn default() -> Self {
-        IntSet::Inline {
-            width: Width::W2,
-            used: 0,
-            buf: [0; INTS_INLINE],
-        }
+        IntSet(SmallBytes::empty(Width::W2 as u8))
     }
 }
 
@@ -347,42 +333,20 @@ fn spliced(buf: &[u8], at: usize, len: usize, with: &[u8]) -> Vec<u8> {
 
 impl IntSet {
     fn width(&self) -> Width {
-        match self {
-            IntSet::Inline { width, .. } | IntSet::Heap { width, .. } => *width,
+        match self.0.meta() {
+            2 => Width::W2,
+            4 => Width::W4,
+            _ => Width::W8,
         }
     }
 
     fn data(&self) -> &[u8] {
-        match self {
-            IntSet::Inline { used, buf, .. } => &buf[..*used as usize],
-            IntSet::Heap { data, .. } => data,
-        }
-    }
-
-    /// The size of its own block (0 inline).
-    fn heap_bytes(&self) -> usize {
-        match self {
-            IntSet::Inline { .. } => 0,
-            IntSet::Heap { data, .. } => data.len(),
-        }
+        self.0.bytes()
     }
 
     /// Stores `data`, integers of `width` bytes.
     fn store(&mut self, width: Width, data: Vec<u8>) {
-        *self = if data.len() <= INTS_INLINE {
-            let mut buf = [0; INTS_INLINE];
-            buf[..data.len()].copy_from_slice(&data);
-            IntSet::Inline {
-                width,
-                used: data.len() as u8,
-                buf,
-            }
-        } else {
-            IntSet::Heap {
-                width,
-                data: data.into_boxed_slice(),
-            }
-        };
+        self.0 = SmallBytes::new(data, width as usize);
     }
 
     fn len(&self) -> usize {

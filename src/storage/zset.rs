@@ -18,6 +18,7 @@ use std::hash::BuildHasher;
 use hashbrown::HashTable;
 
 use super::db::KeyHasher;
+use super::small::SmallBytes;
 // What the allocator hands out for a request, so MEMORY USAGE is honest.
 use crate::memory::size_class as alloc_size;
 
@@ -72,7 +73,7 @@ impl ZSet {
     /// Heap bytes used outside the `ZSet` itself, allocator rounding included.
     pub fn mem_usage(&self) -> usize {
         match &self.enc {
-            Enc::Pack(p) => p.heap_bytes().map_or(0, alloc_size),
+            Enc::Pack(p) => p.0.block_len().map_or(0, alloc_size),
             Enc::Skip(s) => alloc_size(std::mem::size_of::<Skip>()) + s.mem_usage(),
         }
     }
@@ -234,22 +235,11 @@ impl ZSet {
 
 // ---------------------------------------------------------------- listpack
 
-/// The packed entries and their count. Up to [`INLINE`] bytes live inside
-/// the `ZSet` (which stays 24 bytes), so a small zset needs no block of its
-/// own; longer, an exact-size buffer, reallocated on every change as
-/// Redis's listpack is: no spare capacity per key.
+/// The packed entries, with their count as the meta: up to [`INLINE`]
+/// bytes inside the `ZSet` (which stays 24 bytes), so a small zset needs
+/// no block of its own.
 #[derive(Debug, Clone)]
-enum Pack {
-    Inline {
-        count: u8,
-        used: u8,
-        buf: [u8; INLINE],
-    },
-    Heap {
-        count: u32,
-        buf: Box<[u8]>,
-    },
-}
+struct Pack(SmallBytes<INLINE>);
 
 /// Bytes of entries kept inline: three members of a few bytes with small
 /// integer scores.
@@ -259,11 +249,7 @@ const _: () = assert!(std::mem::size_of::<ZSet>() == 24);
 
 impl Default for Pack {
     fn default() -> Pack {
-        Pack::Inline {
-            count: 0,
-            used: 0,
-            buf: [0; INLINE],
-        }
+        Pack(SmallBytes::empty(0))
     }
 }
 
@@ -303,43 +289,16 @@ fn as_int(score: f64) -> Option<i64> {
 
 impl Pack {
     fn bytes(&self) -> &[u8] {
-        match self {
-            Pack::Inline { used, buf, .. } => &buf[..*used as usize],
-            Pack::Heap { buf, .. } => buf,
-        }
+        self.0.bytes()
     }
 
     fn len(&self) -> usize {
-        match self {
-            Pack::Inline { count, .. } => *count as usize,
-            Pack::Heap { count, .. } => *count as usize,
-        }
-    }
-
-    /// The size of its own block, if it has one.
-    fn heap_bytes(&self) -> Option<usize> {
-        match self {
-            Pack::Inline { .. } => None,
-            Pack::Heap { buf, .. } => Some(buf.len()),
-        }
+        self.0.meta()
     }
 
     /// Stores `bytes`, holding `count` entries.
     fn set(&mut self, bytes: Vec<u8>, count: usize) {
-        *self = if bytes.len() <= INLINE {
-            let mut buf = [0; INLINE];
-            buf[..bytes.len()].copy_from_slice(&bytes);
-            Pack::Inline {
-                count: count as u8,
-                used: bytes.len() as u8,
-                buf,
-            }
-        } else {
-            Pack::Heap {
-                count: u32::try_from(count).expect("listpack entries fit in u32"),
-                buf: bytes.into_boxed_slice(),
-            }
-        };
+        self.0 = SmallBytes::new(bytes, count);
     }
 
     fn iter(&self) -> PackIter<'_> {
