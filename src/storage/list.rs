@@ -75,10 +75,15 @@ fn entry_size(n: usize) -> usize {
 
 fn encode(data: &[u8]) -> Vec<u8> {
     let mut e = Vec::with_capacity(entry_size(data.len()));
-    put_varint(&mut e, data.len());
-    e.extend_from_slice(data);
-    put_backlen(&mut e, varint_len(data.len()) + data.len());
+    encode_into(&mut e, data);
     e
+}
+
+/// Appends the entry for `data` to `out`.
+fn encode_into(out: &mut Vec<u8>, data: &[u8]) {
+    put_varint(out, data.len());
+    out.extend_from_slice(data);
+    put_backlen(out, varint_len(data.len()) + data.len());
 }
 
 /// One packed node: entries back to back in `buf[head..]`. The bytes
@@ -176,13 +181,14 @@ impl Node {
     }
 
     fn push(&mut self, end: End, data: &[u8]) {
-        let e = encode(data);
         match end {
             End::Tail => {
-                self.reserve(e.len());
-                self.buf.extend_from_slice(&e);
+                // Straight into the buffer: no entry allocated per push.
+                self.reserve(entry_size(data.len()));
+                encode_into(&mut self.buf, data);
             }
             End::Head => {
+                let e = encode(data);
                 if (self.head as usize) < e.len() {
                     // Slack for this entry and an eighth of the node more:
                     // a run of head pushes moves the entries once per
@@ -601,7 +607,7 @@ impl List {
                     if h.peek() == Some(&&idx) {
                         h.next();
                     } else {
-                        out.buf.extend_from_slice(&encode(e));
+                        encode_into(&mut out.buf, e);
                         out.count += 1;
                     }
                     idx += 1;
