@@ -21,7 +21,7 @@ use hashbrown::HashTable;
 use rand::Rng;
 
 use super::db::KeyHasher;
-use super::small::SmallBytes;
+use super::small::{spliced, SmallBytes};
 use crate::config::{self, Opt};
 
 /// Bytes of listpack kept inside the `Hash` itself: the struct is then 40
@@ -405,9 +405,7 @@ impl Hash {
         let Some(std::ops::Range { start, end }) = pack_find(b, field) else {
             return false;
         };
-        let mut out = Vec::with_capacity(b.len() - (end - start));
-        out.extend_from_slice(&b[..start]);
-        out.extend_from_slice(&b[end..]);
+        let out = spliced(b, start, end - start, &[]);
         let count = self.len() - 1;
         self.set_pack(count, out);
         true

@@ -22,7 +22,7 @@ use bytes::Bytes;
 use hashbrown::HashTable;
 
 use super::db::KeyHasher;
-use super::small::SmallBytes;
+use super::small::{spliced, SmallBytes};
 use crate::config::{self, Opt};
 use crate::protocol::parse_i64;
 
@@ -320,15 +320,6 @@ fn width_of(n: i64) -> Width {
     } else {
         Width::W8
     }
-}
-
-/// `buf` with `len` bytes at `at` replaced by `with`, as a new exact-size buffer.
-fn spliced(buf: &[u8], at: usize, len: usize, with: &[u8]) -> Vec<u8> {
-    let mut v = Vec::with_capacity(buf.len() - len + with.len());
-    v.extend_from_slice(&buf[..at]);
-    v.extend_from_slice(with);
-    v.extend_from_slice(&buf[at + len..]);
-    v
 }
 
 impl IntSet {

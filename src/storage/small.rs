@@ -62,6 +62,16 @@ impl<const N: usize> SmallBytes<N> {
     }
 }
 
+/// `buf` with `len` bytes at `at` replaced by `with`, as a new exact-size
+/// buffer (the small forms are rebuilt on every change, as Redis's are).
+pub fn spliced(buf: &[u8], at: usize, len: usize, with: &[u8]) -> Vec<u8> {
+    let mut v = Vec::with_capacity(buf.len() - len + with.len());
+    v.extend_from_slice(&buf[..at]);
+    v.extend_from_slice(with);
+    v.extend_from_slice(&buf[at + len..]);
+    v
+}
+
 #[cfg(test)]
 mod tests {
     use super::SmallBytes;

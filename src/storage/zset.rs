@@ -18,7 +18,7 @@ use std::hash::BuildHasher;
 use hashbrown::HashTable;
 
 use super::db::KeyHasher;
-use super::small::SmallBytes;
+use super::small::{spliced, SmallBytes};
 // What the allocator hands out for a request, so MEMORY USAGE is honest.
 use crate::memory::size_class as alloc_size;
 
@@ -346,21 +346,12 @@ impl Pack {
             Some(i) => put_varint(&mut e, ((i << 1) ^ (i >> 63)) as u64),
             None => e.extend_from_slice(&score.to_le_bytes()),
         }
-        let old = self.bytes();
-        let mut v = Vec::with_capacity(old.len() + e.len());
-        v.extend_from_slice(&old[..at]);
-        v.extend_from_slice(&e);
-        v.extend_from_slice(&old[at..]);
-        self.set(v, self.len() + 1);
+        self.set(spliced(self.bytes(), at, 0, &e), self.len() + 1);
     }
 
     /// Removes the entry at `r`.
     fn cut(&mut self, r: std::ops::Range<usize>) {
-        let old = self.bytes();
-        let mut v = Vec::with_capacity(old.len() - r.len());
-        v.extend_from_slice(&old[..r.start]);
-        v.extend_from_slice(&old[r.end..]);
-        self.set(v, self.len() - 1);
+        self.set(spliced(self.bytes(), r.start, r.len(), &[]), self.len() - 1);
     }
 }
 
