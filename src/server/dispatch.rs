@@ -111,12 +111,15 @@ pub async fn run_batch(client: &ClientRef, cmds: Vec<Vec<Bytes>>) -> Vec<Out> {
     // One clock read per read batch for inline commands (re-read after any
     // wait below, so a command never runs with a stale clock).
     let mut now = now_ms();
+    // Each command is looked up once, here, for the prefetch and the run.
+    let table = commands::table();
+    let found: Vec<Option<(usize, &Spec)>> = cmds.iter().map(|a| table.lookup(&a[0])).collect();
     // A read of one command has nothing to overlap its misses with.
     let prefetching = cmds.len() > 1;
     if prefetching {
-        prefetch_keys(client, &cmds);
+        prefetch_keys(client, &cmds, &found);
     }
-    for args in cmds {
+    for (args, found) in cmds.into_iter().zip(found) {
         let idx = outs.len();
         let mode = client.borrow().reply;
         let send = reply_wanted(client);
@@ -130,7 +133,7 @@ pub async fn run_batch(client: &ClientRef, cmds: Vec<Vec<Bytes>>) -> Vec<Out> {
         if crate::replication::failover::writes_paused() || commands::pause::active() {
             wait_while_paused(client, &args).await;
         }
-        let (ci, spec) = match check(client, &args) {
+        let (ci, spec) = match check(client, &args, found) {
             Ok(found) => found,
             Err(e) => {
                 let exec = args[0].eq_ignore_ascii_case(b"exec");
@@ -336,14 +339,14 @@ pub async fn run_batch(client: &ClientRef, cmds: Vec<Vec<Bytes>>) -> Vec<Out> {
 /// per command. `Db::prefetch` skips keys of slots this core does not
 /// store. Not on the control core (the AOF loader's and a replica link's
 /// commands), which stores no keys.
-fn prefetch_keys(client: &ClientRef, cmds: &[Vec<Bytes>]) {
+fn prefetch_keys(client: &ClientRef, cmds: &[Vec<Bytes>], found: &[Option<(usize, &Spec)>]) {
     if runtime::me() == runtime::control() {
         return;
     }
-    let table = commands::table();
     let keys = cmds
         .iter()
-        .filter_map(|args| Some((args, table.lookup(&args[0])?.1)))
+        .zip(found)
+        .filter_map(|(args, found)| Some((args, found.as_ref()?.1)))
         .flat_map(|(args, spec)| spec.key_indices(args.len()).map(|i| &args[i][..]));
     let db = client.borrow().db;
     shard::with(|sh| sh.dbs[db].prefetch(keys));
@@ -398,11 +401,15 @@ fn feed_monitors(client: &ClientRef, spec: &Spec, args: &[Bytes]) {
     commands::monitor::feed(db, &who, args);
 }
 
-/// Looks the command up and checks auth and arity.
-fn check<'t>(client: &ClientRef, args: &[Bytes]) -> Result<(usize, &'t Spec), Reply> {
-    let table = commands::table();
+/// Checks auth, arity and the server's state for a command `found` in
+/// the table (None: unknown).
+fn check<'t>(
+    client: &ClientRef,
+    args: &[Bytes],
+    found: Option<(usize, &'t Spec)>,
+) -> Result<(usize, &'t Spec), Reply> {
     // Redis 7.0 reports an unknown command even before authentication.
-    let Some((ci, spec)) = table.lookup(&args[0]) else {
+    let Some((ci, spec)) = found else {
         return Err(errors::unknown_command(&args[0], &args[1..]));
     };
     let reject = |e: Reply| {
@@ -874,7 +881,7 @@ pub fn single_core(args: &[Bytes]) -> Option<usize> {
 /// it (checked and counted as there), or the reply it gets without
 /// running (-BUSY, -LOADING ...).
 pub fn key_job(client: &ClientRef, args: Vec<Bytes>) -> Result<Job, Reply> {
-    let (ci, spec) = check(client, &args)?;
+    let (ci, spec) = check(client, &args, commands::table().lookup(&args[0]))?;
     stats::with(|s| s.total_commands += 1);
     let Handler::Key(f) = spec.handler else {
         unreachable!("single_core commands are key commands")

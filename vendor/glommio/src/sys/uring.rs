@@ -25,7 +25,10 @@ use std::{
     pin::Pin,
     ptr,
     rc::Rc,
-    sync::Arc,
+    sync::{
+        atomic::{AtomicU32, Ordering},
+        Arc,
+    },
     time::{Duration, Instant},
 };
 
@@ -978,45 +981,6 @@ impl SleepableRing {
     /// CQEs are available on the main ring. This timer is linked with a write
     /// to the latency ring's event fd such that this timer triggers a
     /// preemption via the latency ring.
-    fn prepare_throughput_preemption_timer(&mut self, min_events: u32, event_fd: RawFd) -> Source {
-        assert!(min_events >= 1, "min_events should be at least 1");
-        let timer_source = Source::new(
-            IoRequirements::default(),
-            -1,
-            SourceType::Timeout(TimeSpec64::MAX, min_events),
-            None,
-            None,
-        );
-
-        const EVENTFD_WAKEUP: &[u64; 1] = &[1u64; 1];
-        let write_op = UringDescriptor {
-            fd: event_fd,
-            flags: SubmissionFlags::empty(),
-            user_data: 0,
-            args: UringOpDescriptor::Write(EVENTFD_WAKEUP as *const u64 as _, 8, 0),
-        };
-
-        let op = match &*timer_source.source_type() {
-            SourceType::Timeout(ts, events) => {
-                UringOpDescriptor::Timeout(&ts.raw as *const _, *events)
-            }
-            _ => unreachable!(),
-        };
-        let queue = self.submission_queue();
-        queue.borrow_mut().submissions.push_front(write_op);
-        queue.borrow_mut().submissions.push_front(UringDescriptor {
-            args: op,
-            fd: -1,
-            flags: SubmissionFlags::IO_LINK,
-            user_data: to_user_data(
-                self.source_map
-                    .borrow_mut()
-                    .add_source(&timer_source, queue.clone()),
-            ),
-        });
-        timer_source
-    }
-
     fn install_eventfd(&mut self, eventfd_src: &Source) -> bool {
         if let Some(mut sqe) = self.ring.sq().prepare_sqe() {
             // Now must wait on the `eventfd` in case someone wants to wake us up.
@@ -1247,7 +1211,11 @@ pub(crate) struct Reactor {
     poll_ring: RefCell<PollRing>,
 
     latency_preemption_timeout_src: Cell<Option<Source>>,
-    throughput_preemption_timeout_src: Cell<Option<Source>>,
+    /// The main ring's completion count at which the running task queue
+    /// should yield to I/O (the throughput timer as a count; REDWING.md,
+    /// fifth change), and the kernel's count it is compared with.
+    throughput_mark: Cell<u32>,
+    main_cq_tail: *const AtomicU32,
     /// When the running task queue should yield (the preempt timer as a
     /// clock deadline; vendor/glommio/REDWING.md, fourth change).
     preempt_at: Cell<Option<Instant>>,
@@ -1334,8 +1302,11 @@ impl Reactor {
         let allocator = Rc::new(UringBufferAllocator::new(io_memory));
         let registry = vec![allocator.as_bytes()];
 
-        let main_ring =
+        let mut main_ring =
             SleepableRing::new(ring_depth, "main", allocator.clone(), source_map.clone())?;
+        // SAFETY: the completion queue is mapped for the ring's lifetime,
+        // and moving the ring does not move the mapping.
+        let main_cq_tail = unsafe { main_ring.ring.raw_mut().cq.ktail } as *const AtomicU32;
         let poll_ring = PollRing::new(ring_depth, allocator.clone(), source_map.clone())?;
         let mut latency_ring =
             SleepableRing::new(ring_depth, "latency", allocator.clone(), source_map.clone())?;
@@ -1381,7 +1352,8 @@ impl Reactor {
             latency_ring: RefCell::new(latency_ring),
             poll_ring: RefCell::new(poll_ring),
             latency_preemption_timeout_src: Cell::new(None),
-            throughput_preemption_timeout_src: Cell::new(None),
+            throughput_mark: Cell::new(ring_depth as u32),
+            main_cq_tail,
             preempt_at: Cell::new(None),
             blocking_thread,
             link_fd,
@@ -1858,25 +1830,16 @@ impl Reactor {
         // set below).
         drop(self.latency_preemption_timeout_src.take());
 
-        // The throughput-based timeout stays armed until it fires (Redwing:
-        // upstream replaced it on every call, a cancellation and two
-        // submissions twice per loop turn). It counts completions from its
-        // arming, so it fires every `ring_depth` completions rather than when
-        // one turn sees that many.
-        match self.throughput_preemption_timeout_src.take() {
-            Some(src) if src.result().is_none() => {
-                self.throughput_preemption_timeout_src.set(Some(src));
-            }
-            old => {
-                drop(old);
-                self.throughput_preemption_timeout_src.set(Some(
-                    main_ring.prepare_throughput_preemption_timer(
-                        self.ring_depth() as u32,
-                        self.eventfd_src.raw(),
-                    ),
-                ));
-            }
-        }
+        // Redwing: the throughput timer is a completion count that
+        // `preempt_due` compares with the main ring's tail. Upstream armed a
+        // timeout counting `ring_depth` completions, linked to an eventfd
+        // write: when it fired, the kernel handed the write to an io-wq
+        // worker and the eventfd read was re-armed, every ~130 completions
+        // of a busy shard.
+        self.throughput_mark.set(
+            self.main_cq_tail()
+                .wrapping_add(self.ring_depth() as u32),
+        );
 
         // This will only dispatch if we run out of sqes. Which means until
         // flush_rings! nothing is really send to the kernel...
@@ -1952,10 +1915,21 @@ impl Reactor {
         Ok(should_sleep)
     }
 
-    /// Whether the preempt deadline has passed.
+    /// Whether the running task queue should yield: the main ring has
+    /// had `ring_depth` completions since the last wait, or the preempt
+    /// deadline has passed.
     #[inline]
     pub(crate) fn preempt_due(&self) -> bool {
-        self.preempt_at.get().is_some_and(|at| Instant::now() >= at)
+        self.main_cq_tail().wrapping_sub(self.throughput_mark.get()) as i32 >= 0
+            || self.preempt_at.get().is_some_and(|at| Instant::now() >= at)
+    }
+
+    /// How many completions the kernel has posted to the main ring.
+    #[inline]
+    fn main_cq_tail(&self) -> u32 {
+        // SAFETY: the pointer is into the main ring's mapped completion
+        // queue, which lives as long as the reactor.
+        unsafe { (*self.main_cq_tail).load(Ordering::Acquire) }
     }
 
     pub(crate) fn flush_syscall_thread(&self) -> usize {
