@@ -6,7 +6,7 @@
 //! in C, a NUL byte ends the line.
 
 /// C's `isspace`.
-fn is_space(c: u8) -> bool {
+pub fn is_space(c: u8) -> bool {
     matches!(c, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r')
 }
 

@@ -11,7 +11,7 @@
 
 use std::ops::Range;
 
-use super::inline::split_args;
+use super::inline::{is_space, split_args};
 
 /// Longest inline request or count line Redis accepts before complaining.
 pub const INLINE_MAX: usize = 64 * 1024;
@@ -96,7 +96,7 @@ impl RequestParser {
             return Ok(None);
         }
         if self.remaining.is_none() && buf[0] != b'*' {
-            return parse_inline(buf);
+            return self.parse_inline(buf);
         }
         if self.remaining.is_none() {
             let Some((line, next)) = read_line(buf, 0) else {
@@ -254,21 +254,46 @@ pub fn parse_i64(s: &[u8]) -> Option<i64> {
     }
 }
 
-fn parse_inline(buf: &[u8]) -> Result<Option<Parsed>, ProtocolError> {
-    let Some(nl) = find_before_nul(b'\n', buf) else {
-        if buf.len() > INLINE_MAX {
-            return Err(ProtocolError::new("too big inline request"));
+impl RequestParser {
+    /// An inline command: a line of arguments. Without quotes (and so
+    /// without escapes) its words are ranges of the buffer, as a
+    /// multibulk's are, and no argument is copied.
+    fn parse_inline(&mut self, buf: &[u8]) -> Result<Option<Parsed>, ProtocolError> {
+        let Some(nl) = find_before_nul(b'\n', buf) else {
+            if buf.len() > INLINE_MAX {
+                return Err(ProtocolError::new("too big inline request"));
+            }
+            return Ok(None);
+        };
+        let mut line = &buf[..nl];
+        if line.last() == Some(&b'\r') {
+            line = &line[..line.len() - 1];
         }
-        return Ok(None);
-    };
-    let mut line = &buf[..nl];
-    if line.last() == Some(&b'\r') {
-        line = &line[..line.len() - 1];
-    }
-    match split_args(line) {
-        Some(args) if args.is_empty() => Ok(Some(Parsed::Empty(nl + 1))),
-        Some(args) => Ok(Some(Parsed::Inline(args, nl + 1))),
-        None => Err(ProtocolError::new("unbalanced quotes in request")),
+        if memchr::memchr3(b'"', b'\'', 0, line).is_none() {
+            self.args.clear();
+            let mut i = 0;
+            while i < line.len() {
+                if is_space(line[i]) {
+                    i += 1;
+                    continue;
+                }
+                let start = i;
+                while i < line.len() && !matches!(line[i], b' ' | b'\n' | b'\r' | b'\t') {
+                    i += 1;
+                }
+                self.args.push(start..i);
+            }
+            return Ok(Some(if self.args.is_empty() {
+                Parsed::Empty(nl + 1)
+            } else {
+                Parsed::Args(nl + 1)
+            }));
+        }
+        match split_args(line) {
+            Some(args) if args.is_empty() => Ok(Some(Parsed::Empty(nl + 1))),
+            Some(args) => Ok(Some(Parsed::Inline(args, nl + 1))),
+            None => Err(ProtocolError::new("unbalanced quotes in request")),
+        }
     }
 }
 
@@ -371,10 +396,38 @@ mod tests {
     fn inline_and_empty() {
         assert_eq!(one(b"\r\n").unwrap(), Some(Parsed::Empty(2)));
         assert_eq!(one(b"*0\r\n").unwrap(), Some(Parsed::Empty(4)));
+        assert_eq!(one(b"PING\r\n").unwrap(), Some(Parsed::Args(6)));
+        assert_eq!(one(b" \x0b\r\n").unwrap(), Some(Parsed::Empty(4)));
         assert_eq!(
-            one(b"PING\r\n").unwrap(),
-            Some(Parsed::Inline(vec![b"PING".to_vec()], 6))
+            one(b"SET k 'a b'\r\n").unwrap(),
+            Some(Parsed::Inline(
+                vec![b"SET".to_vec(), b"k".to_vec(), b"a b".to_vec()],
+                13
+            ))
         );
+    }
+
+    /// An inline line without quotes is split in place, word for word as
+    /// `split_args` splits it.
+    #[test]
+    fn inline_in_place_splits_like_split_args() {
+        for line in [
+            &b"set a b"[..],
+            b"  set  a\tb  ",
+            b"a\x0bb c",
+            b"\x0b a \x0c",
+            b"get k\r",
+            b"incr counter:1",
+        ] {
+            let mut buf = line.to_vec();
+            buf.push(b'\n');
+            let mut p = RequestParser::default();
+            assert_eq!(p.parse(&buf, L).unwrap(), Some(Parsed::Args(buf.len())));
+            let got: Vec<&[u8]> = p.args().iter().map(|r| &buf[r.clone()]).collect();
+            let trimmed = line.strip_suffix(b"\r").unwrap_or(line);
+            let want = split_args(trimmed).unwrap();
+            assert_eq!(got, want, "{:?}", String::from_utf8_lossy(line));
+        }
     }
 
     #[test]
