@@ -249,6 +249,53 @@ fn eval_transfers_keep_the_total() {
     assert!(moved > 0 && reads > 0, "moved {moved}, reads {reads}");
 }
 
+/// Wide scripts (keys on both cores) from many clients on both cores at
+/// once: those waiting on one core run together in one hand-off of the
+/// cores (`run_wide`'s session). Each client must get its own script's
+/// reply, and every script must have run exactly once.
+#[test]
+fn concurrent_wide_scripts_each_get_their_own_reply() {
+    let s = Server::start(&["--threads", "2"]);
+    let (lo, hi) = ("{acct}:lo", "acct:0");
+    assert_ne!(
+        redwing::storage::key_slot(lo.as_bytes()) < 8192,
+        redwing::storage::key_slot(hi.as_bytes()) < 8192,
+        "the two keys must live on different cores"
+    );
+    let script = "redis.call('incr', KEYS[1]); redis.call('incr', KEYS[2]); return ARGV[1]";
+    const PER_CORE: usize = 6;
+    const RUNS: usize = 300;
+    let clients: Vec<redis::Connection> =
+        (0..2 * PER_CORE).map(|i| s.conn_on_core(i % 2)).collect();
+    let threads: Vec<_> = clients
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut c)| {
+            std::thread::spawn(move || {
+                for n in 0..RUNS {
+                    let me = format!("client {i} run {n}");
+                    let got: String = redis::cmd("EVAL")
+                        .arg(script)
+                        .arg(2)
+                        .arg(lo)
+                        .arg(hi)
+                        .arg(&me)
+                        .query(&mut c)
+                        .unwrap();
+                    assert_eq!(got, me, "a reply went to the wrong client");
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let mut c = s.conn();
+    let want = (2 * PER_CORE * RUNS) as i64;
+    assert_eq!(int(&mut c, &["GET", lo]), want);
+    assert_eq!(int(&mut c, &["GET", hi]), want);
+}
+
 /// EVALSHA_RO, FUNCTION STATS and the cmsgpack, bit and struct libraries:
 /// the same bytes as redis-server (the shared comparison).
 #[test]

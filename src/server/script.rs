@@ -809,38 +809,126 @@ async fn run_script(c: ClientRef, args: Vec<Bytes>, kind: Kind, ro: bool) -> Rep
             return reply;
         }
     }
-    run_wide(
+    let script = Wide {
         kind,
         name,
         keys,
         argv,
         db,
         resp3,
-        (read_only, oom, cross_slot_ok),
+        read_only,
+        oom,
+        cross_slot_ok,
         acl,
-    )
-    .await
+    };
+    run_wide(script).await
 }
 
-/// Runs a script here with every core held and the others parked.
-#[allow(clippy::too_many_arguments)]
-async fn run_wide(
+/// A script whose keys are on several cores, with what it runs as.
+struct Wide {
     kind: Kind,
     name: Bytes,
     keys: Vec<Bytes>,
     argv: Vec<Bytes>,
     db: usize,
     resp3: bool,
-    (read_only, oom, cross_slot_ok): (bool, bool, bool),
+    read_only: bool,
+    oom: bool,
+    cross_slot_ok: bool,
     acl: ScriptAcl,
-) -> Reply {
+}
+
+/// Where a wide script that joined a session gets its reply.
+#[derive(Default)]
+struct Slot {
+    reply: Option<Reply>,
+    waker: Option<Waker>,
+}
+
+type SlotRef = std::rc::Rc<RefCell<Slot>>;
+
+/// Waits for a joined script's reply.
+struct Answer(SlotRef);
+
+impl Future for Answer {
+    type Output = Reply;
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Reply> {
+        let mut s = self.0.borrow_mut();
+        match s.reply.take() {
+            Some(r) => Poll::Ready(r),
+            None => {
+                s.waker = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        }
+    }
+}
+
+fn answer(slot: &SlotRef, reply: Reply) {
+    let waker = {
+        let mut s = slot.borrow_mut();
+        s.reply = Some(reply);
+        s.waker.take()
+    };
+    if let Some(w) = waker {
+        w.wake();
+    }
+}
+
+thread_local! {
+    /// While a wide script session runs on this core: the wide scripts of
+    /// this core's other clients that wait to run in it.
+    static SESSION: RefCell<Option<std::collections::VecDeque<(Wide, SlotRef)>>> =
+        const { RefCell::new(None) };
+}
+
+/// Ends this core's session however its leader leaves (a dropped task
+/// included): scripts still queued get an error rather than no answer.
+struct SessionEnd;
+
+impl Drop for SessionEnd {
+    fn drop(&mut self) {
+        let left = SESSION.with(|s| s.borrow_mut().take()).unwrap_or_default();
+        for (_, slot) in left {
+            answer(
+                &slot,
+                Reply::error("ERR script session ended before the script ran"),
+            );
+        }
+    }
+}
+
+/// Runs a wide script here with every core held and the others parked.
+///
+/// Taking the gates and parking the other cores costs thread wake-ups,
+/// far more than a short script. So a wide script that arrives while
+/// this core runs a session joins it: the leader runs the scripts queued
+/// meanwhile one after the other before it lets the cores go. Each is
+/// still atomic (nothing else runs between them, as in Redis); only the
+/// cores' hand-offs are shared.
+async fn run_wide(script: Wide) -> Reply {
+    // Inside a transaction that holds the gates (a script in EXEC), a
+    // session would be the transaction's: run alone.
+    let leading = gate::current() == 0;
+    let mut script = Some(script);
+    if leading {
+        let joined = SESSION.with(|s| {
+            let mut s = s.borrow_mut();
+            let queue = s.as_mut()?;
+            let slot = SlotRef::default();
+            queue.push_back((script.take()?, slot.clone()));
+            Some(slot)
+        });
+        if let Some(slot) = joined {
+            return Answer(slot).await;
+        }
+        SESSION.with(|s| *s.borrow_mut() = Some(Default::default()));
+    }
+    let _end = leading.then_some(SessionEnd);
+    let script = script.expect("not queued");
     let me = runtime::me();
     let n = runtime::shards();
-    let mut run = Run::new(db, resp3, read_only, me, (kind, name.clone()));
-    run.oom = oom;
-    run.acl = acl;
-    run.slot = keys.first().map(|k| key_slot(k));
-    run.cross_slot_ok = cross_slot_ok;
+    let slow = Arc::new(AtomicBool::new(false));
     let mut to = Vec::new();
     let mut back = Vec::new();
     let mut parks = Vec::new();
@@ -855,29 +943,31 @@ async fn run_wide(
         let (replies, reply_rx) = bounded::<Reply>(1);
         to.push(Some(call_tx));
         back.push(Some(reply_rx));
-        let slow = run.slow.clone();
         parks.push(Some(Park {
             calls,
             replies,
-            slow,
+            slow: slow.clone(),
         }));
     }
-    // Each other core serves the script's calls until it gets None.
+    // Each other core serves the scripts' calls until it gets None.
     let (txn, parked) = Txn::begin_parking(0..n, |core, opener| {
         let park = parks[core].take().expect("one park per core");
         Box::new(move || park.run(opener))
     })
     .await;
-    run.parked = Some(Parked { to, back });
+    let mut channels = Some(Parked { to, back });
     // Every gate is held from here until the parks are let go below.
     let id = txn.id();
-    let (reply, mut run) = run_on_stack(move || {
-        let reply = journal::within(id, || run_here(kind, &name, &keys, &argv, &mut run));
-        (reply, run)
-    })
-    .get()
-    .await;
-    if let Some(p) = run.parked.take() {
+    let reply = run_parked(script, &mut channels, id, &slow).await;
+    // The scripts that joined (a nested run leaves any queue to its leader).
+    if leading {
+        while let Some((next, slot)) = SESSION.with(|s| s.borrow_mut().as_mut()?.pop_front()) {
+            answer(&slot, run_parked(next, &mut channels, id, &slow).await);
+        }
+    }
+    // Scripts that come from now on lead a session of their own.
+    drop(_end);
+    if let Some(p) = channels {
         for tx in p.to.into_iter().flatten() {
             let _ = tx.send(None);
         }
@@ -887,6 +977,47 @@ async fn run_wide(
     // else out until the park has ended.
     drop(parked);
     txn.end().await;
+    reply
+}
+
+/// Runs one wide script of a session, its calls to other cores going
+/// over the session's channels to their parks.
+async fn run_parked(
+    w: Wide,
+    channels: &mut Option<Parked>,
+    id: u64,
+    slow: &Arc<AtomicBool>,
+) -> Reply {
+    // A script before it in the session may have been slow; its parks then
+    // serve as tasks from here on, and this script starts its own clock.
+    slow.store(false, Ordering::Relaxed);
+    let mut run = Run::new(
+        w.db,
+        w.resp3,
+        w.read_only,
+        runtime::me(),
+        (w.kind, w.name.clone()),
+    );
+    run.oom = w.oom;
+    run.acl = w.acl;
+    run.slot = w.keys.first().map(|k| key_slot(k));
+    run.cross_slot_ok = w.cross_slot_ok;
+    run.slow = slow.clone();
+    run.parked = channels.take();
+    let Wide {
+        kind,
+        name,
+        keys,
+        argv,
+        ..
+    } = w;
+    let (reply, mut run) = run_on_stack(move || {
+        let reply = journal::within(id, || run_here(kind, &name, &keys, &argv, &mut run));
+        (reply, run)
+    })
+    .get()
+    .await;
+    *channels = run.parked.take();
     reply
 }
 
