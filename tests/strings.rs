@@ -307,6 +307,42 @@ fn differential_against_redis() {
     compare_with_redis(&[], &slices(&script));
 }
 
+/// SET over an existing string (written in place when neither has an
+/// expiry) keeps what Redis keeps: the LFU counter, the encoding rules,
+/// and a TTL only where asked.
+#[test]
+fn set_overwrite_keeps_lfu_counter_like_redis() {
+    compare_with_redis(
+        &["--maxmemory-policy", "allkeys-lfu", "--lfu-log-factor", "0"],
+        &[
+            &["SET", "k", "v"],
+            &["GET", "k"],
+            &["GET", "k"],
+            &["GET", "k"],
+            &["OBJECT", "FREQ", "k"],
+            &["SET", "k", "w"],
+            &["OBJECT", "FREQ", "k"],
+            &["OBJECT", "ENCODING", "k"],
+            &[
+                "SET",
+                "k",
+                "a-value-longer-than-forty-four-bytes-so-it-is-raw-encoded",
+            ],
+            &["OBJECT", "ENCODING", "k"],
+            &["OBJECT", "FREQ", "k"],
+            &["SET", "k", "x", "EX", "100"],
+            &["TTL", "k"],
+            &["SET", "k", "y"],
+            &["TTL", "k"],
+            &["GET", "k"],
+            &["LPUSH", "l", "a"],
+            &["SET", "l", "s"],
+            &["TYPE", "l"],
+            &["GET", "l"],
+        ],
+    );
+}
+
 #[test]
 fn get_set_and_variants() {
     let s = Server::start(&[]);

@@ -167,7 +167,8 @@ fn set_generic(
     at: Option<i64>,
 ) -> Result<(Option<Bytes>, bool), Reply> {
     let old = if o.get { read_str(ctx, key)? } else { None };
-    let found = ctx.lookup_write(key).map(|e| e.expire_at().unwrap_or(0));
+    let mut entry = ctx.lookup_write(key);
+    let found = entry.as_ref().map(|e| e.expire_at().unwrap_or(0));
     if (o.nx && found.is_some()) || (o.xx && found.is_none()) {
         return Ok((old, false));
     }
@@ -176,7 +177,18 @@ fn set_generic(
         (None, true) => found.unwrap_or(0),
         (None, false) => 0,
     };
-    store(ctx, key, value, ttl);
+    match entry.as_deref_mut() {
+        // A string without expiry overwritten by one without: in place,
+        // as `Db::insert` would leave it (key count, volatile count and,
+        // under LFU, the counter unchanged), without a second lookup.
+        Some(e) if ttl == 0 && found == Some(0) && matches!(e.value, Value::Str(_)) => {
+            e.value = Value::string(value);
+            if !crate::storage::evict::policy().lfu() {
+                e.lru = new_lru();
+            }
+        }
+        _ => store(ctx, key, value, ttl),
+    }
     ctx.dirty(1);
     ctx.notify(events::STRING, "set", key);
     if at.is_some() {
