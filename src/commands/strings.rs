@@ -167,7 +167,7 @@ fn set_generic(
     at: Option<i64>,
 ) -> Result<(Option<Bytes>, bool), Reply> {
     let old = if o.get { read_str(ctx, key)? } else { None };
-    let mut entry = ctx.lookup_write(key);
+    let entry = ctx.lookup_write(key);
     let found = entry.as_ref().map(|e| e.expire_at().unwrap_or(0));
     if (o.nx && found.is_some()) || (o.xx && found.is_none()) {
         return Ok((old, false));
@@ -177,7 +177,7 @@ fn set_generic(
         (None, true) => found.unwrap_or(0),
         (None, false) => 0,
     };
-    match entry.as_deref_mut() {
+    match entry {
         // A string without expiry overwritten by one without: in place,
         // as `Db::insert` would leave it (key count, volatile count and,
         // under LFU, the counter unchanged), without a second lookup.
