@@ -187,7 +187,9 @@ pub async fn run_batch(client: &ClientRef, cmds: Vec<Vec<Bytes>>) -> Vec<Out> {
         if spec.name == "exec" && transaction::join_group(client, &mut group, idx) {
             // Commands before it run first.
             flush(&mut batches, &mut outs).await;
-            account(ci, clock(), &Reply::Ok, &args);
+            // Its queue runs with the group, timed there: the call itself
+            // took no time worth a clock read.
+            count(ci, 0, &Reply::Ok, &args);
             continue;
         }
         // A split command may join the group (below).
@@ -680,9 +682,17 @@ fn clock() -> u64 {
     }
 }
 
-/// Counts a command in INFO commandstats; returns how long it ran (µs).
+/// Counts a command that started at `t` in INFO commandstats; returns
+/// how long it ran (µs).
 fn account(ci: usize, t: u64, reply: &Reply, args: &[Bytes]) -> u64 {
     let us = clock().saturating_sub(t);
+    count(ci, us, reply, args);
+    us
+}
+
+/// Counts a command that ran for `us` µs in INFO commandstats and the
+/// latency histograms.
+fn count(ci: usize, us: u64, reply: &Reply, args: &[Bytes]) {
     stats::with(|s| {
         let c = s.command(ci);
         c.calls += 1;
@@ -696,7 +706,6 @@ fn account(ci: usize, t: u64, reply: &Reply, args: &[Bytes]) -> u64 {
             }
         }
     });
-    us
 }
 
 /// What `exec_key` does after a command, for a coordinated multi-core
@@ -866,22 +875,23 @@ pub fn merge_parts(merge: Merge, replies: Vec<Reply>, positions: Vec<Vec<usize>>
     }
 }
 
-/// The core a command would run on in one piece: a key command whose keys
-/// all live on one core (None for anything else). EXEC sends a queue of
-/// such commands as one part per core.
-pub fn single_core(args: &[Bytes]) -> Option<usize> {
-    let (_, spec) = commands::table().lookup(&args[0])?;
+/// The core a command would run on in one piece, with its table row: a
+/// key command whose keys all live on one core (None for anything else).
+/// EXEC sends a queue of such commands as one part per core.
+pub fn single_core(args: &[Bytes]) -> Option<(usize, usize)> {
+    let (ci, spec) = commands::table().lookup(&args[0])?;
     match (spec.handler, route(spec, args)) {
-        (Handler::Key(_), Route::One(core)) => Some(core),
+        (Handler::Key(_), Route::One(core)) => Some((core, ci)),
         _ => None,
     }
 }
 
-/// A `single_core` command made into the job `run_batch` would run for
-/// it (checked and counted as there), or the reply it gets without
-/// running (-BUSY, -LOADING ...).
-pub fn key_job(client: &ClientRef, args: Vec<Bytes>) -> Result<Job, Reply> {
-    let (ci, spec) = check(client, &args, commands::table().lookup(&args[0]))?;
+/// A `single_core` command (table row `ci`) made into the job `run_batch`
+/// would run for it (checked and counted as there), or the reply it gets
+/// without running (-BUSY, -LOADING ...).
+pub fn key_job(client: &ClientRef, args: Vec<Bytes>, ci: usize) -> Result<Job, Reply> {
+    let found = Some((ci, &commands::table().specs[ci]));
+    let (ci, spec) = check(client, &args, found)?;
     stats::with(|s| s.total_commands += 1);
     let Handler::Key(f) = spec.handler else {
         unreachable!("single_core commands are key commands")

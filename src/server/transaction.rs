@@ -183,27 +183,29 @@ async fn exec(client: &ClientRef) -> Reply {
     reply
 }
 
-/// Where each queued command runs, when the queue can go as one part per
-/// core (`gate::atomically`): every command is a key command on one core,
-/// the client's replies are on (CLIENT REPLY is per command), and some
-/// command or watch is on another core (else the queue runs inline).
+/// Where each queued command runs, and its table row, when the queue can
+/// go as one part per core (`gate::atomically`): every command is a key
+/// command on one core, the client's replies are on (CLIENT REPLY is per
+/// command), and some command or watch is on another core (else the queue
+/// runs inline).
 fn one_hop_cores(
     reply: ReplyMode,
     queued: &[Vec<Bytes>],
     watched: &[(usize, Vec<(usize, Bytes)>)],
-) -> Option<Vec<usize>> {
+) -> Option<Vec<(usize, usize)>> {
     if reply != ReplyMode::On {
         return None;
     }
-    let at: Vec<usize> = queued
+    let at: Vec<(usize, usize)> = queued
         .iter()
         .map(|a| dispatch::single_core(a))
         .collect::<Option<_>>()?;
     let me = runtime::me();
     let remote = at
         .iter()
-        .chain(watched.iter().map(|w| &w.0))
-        .any(|&c| c != me);
+        .map(|a| a.0)
+        .chain(watched.iter().map(|w| w.0))
+        .any(|c| c != me);
     remote.then_some(at)
 }
 
@@ -215,7 +217,7 @@ async fn exec_parts(
     client: &ClientRef,
     id: u64,
     m: Multi,
-    at: Vec<usize>,
+    at: Vec<(usize, usize)>,
     watched: Vec<(usize, Vec<(usize, Bytes)>)>,
 ) -> Reply {
     let mut group = Group::default();
@@ -276,14 +278,14 @@ impl Group {
     }
 
     /// Adds the EXEC in reply slot `slot`, with its queue's commands and
-    /// the core each runs on.
-    fn add(&mut self, client: &ClientRef, slot: usize, m: Multi, at: Vec<usize>) {
+    /// the core and table row of each.
+    fn add(&mut self, client: &ClientRef, slot: usize, m: Multi, at: Vec<(usize, usize)>) {
         let n = self.members.len();
         let mut replies = vec![Reply::Nil; m.queued.len()];
         let refused = m.seen.map(|_| Arc::new(OnceLock::new()));
         let mut first = m.seen.map(|seen| (seen, m.queued.clone()));
-        for (i, (args, core)) in m.queued.into_iter().zip(at).enumerate() {
-            match dispatch::key_job(client, args) {
+        for (i, (args, (core, ci))) in m.queued.into_iter().zip(at).enumerate() {
+            match dispatch::key_job(client, args, ci) {
                 Ok(job) => {
                     let job = match &refused {
                         Some(r) => confirmed(job, first.take(), r.clone()),
