@@ -5,9 +5,37 @@
 //! closing quote must be followed by whitespace or the end of the line. As
 //! in C, a NUL byte ends the line.
 
-/// C's `isspace`.
-pub fn is_space(c: u8) -> bool {
+/// C's `isspace`: what separates arguments.
+fn is_space(c: u8) -> bool {
     matches!(c, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r')
+}
+
+/// What ends an unquoted word (sdssplitargs: not vertical tab or form feed,
+/// which are separators only before a word).
+fn ends_word(c: u8) -> bool {
+    matches!(c, b' ' | b'\n' | b'\r' | b'\t')
+}
+
+/// The words of a line without quotes or NUL, as ranges of it (no copy):
+/// what `split_args` returns for such a line. None for any other line.
+pub fn plain_words(line: &[u8], words: &mut Vec<std::ops::Range<usize>>) -> Option<()> {
+    if memchr::memchr3(b'"', b'\'', 0, line).is_some() {
+        return None;
+    }
+    words.clear();
+    let mut i = 0;
+    while i < line.len() {
+        if is_space(line[i]) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < line.len() && !ends_word(line[i]) {
+            i += 1;
+        }
+        words.push(start..i);
+    }
+    Some(())
 }
 
 /// Returns `None` for unbalanced quotes.
@@ -89,7 +117,8 @@ pub fn split_args(line: &[u8]) -> Option<Vec<Vec<u8>>> {
                 }
             } else {
                 match line.get(i) {
-                    None | Some(b' ' | b'\n' | b'\r' | b'\t') => break,
+                    None => break,
+                    Some(&c) if ends_word(c) => break,
                     Some(b'"') => inq = true,
                     Some(b'\'') => insq = true,
                     Some(&c) => cur.push(c),

@@ -11,7 +11,7 @@
 
 use std::ops::Range;
 
-use super::inline::{is_space, split_args};
+use super::inline::{plain_words, split_args};
 
 /// Longest inline request or count line Redis accepts before complaining.
 pub const INLINE_MAX: usize = 64 * 1024;
@@ -269,20 +269,7 @@ impl RequestParser {
         if line.last() == Some(&b'\r') {
             line = &line[..line.len() - 1];
         }
-        if memchr::memchr3(b'"', b'\'', 0, line).is_none() {
-            self.args.clear();
-            let mut i = 0;
-            while i < line.len() {
-                if is_space(line[i]) {
-                    i += 1;
-                    continue;
-                }
-                let start = i;
-                while i < line.len() && !matches!(line[i], b' ' | b'\n' | b'\r' | b'\t') {
-                    i += 1;
-                }
-                self.args.push(start..i);
-            }
+        if plain_words(line, &mut self.args).is_some() {
             return Ok(Some(if self.args.is_empty() {
                 Parsed::Empty(nl + 1)
             } else {

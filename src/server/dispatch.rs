@@ -111,15 +111,20 @@ pub async fn run_batch(client: &ClientRef, cmds: Vec<Vec<Bytes>>) -> Vec<Out> {
     // One clock read per read batch for inline commands (re-read after any
     // wait below, so a command never runs with a stale clock).
     let mut now = now_ms();
-    // Each command is looked up once, here, for the prefetch and the run.
+    // A read of one command has nothing to overlap its misses with. The
+    // prefetch looks the commands up; the loop uses what it found.
     let table = commands::table();
-    let found: Vec<Option<(usize, &Spec)>> = cmds.iter().map(|a| table.lookup(&a[0])).collect();
-    // A read of one command has nothing to overlap its misses with.
     let prefetching = cmds.len() > 1;
+    let mut found = Vec::new();
     if prefetching {
+        found = cmds.iter().map(|a| table.lookup(&a[0])).collect();
         prefetch_keys(client, &cmds, &found);
     }
-    for (args, found) in cmds.into_iter().zip(found) {
+    for (i, args) in cmds.into_iter().enumerate() {
+        let found = found
+            .get(i)
+            .copied()
+            .unwrap_or_else(|| table.lookup(&args[0]));
         let idx = outs.len();
         let mode = client.borrow().reply;
         let send = reply_wanted(client);

@@ -249,8 +249,29 @@ async fn finish<R>(mut run: OnStack<R>) -> R {
     }
 }
 
-/// The result of work spawned on its core, awaitable from any core.
+/// A result that comes later (work spawned on its core, a script run in
+/// another client's session), awaitable from any core.
 struct Later<T>(Arc<Mutex<(Option<T>, Option<Waker>)>>);
+
+impl<T> Later<T> {
+    /// An empty result and the handle that fills it.
+    fn pair() -> (Later<T>, Later<T>) {
+        let slot = Arc::new(Mutex::new((None, None)));
+        (Later(slot.clone()), Later(slot))
+    }
+
+    /// Hands `v` to whoever awaits the other handle.
+    fn set(&self, v: T) {
+        let w = {
+            let mut s = self.0.lock().unwrap();
+            s.0 = Some(v);
+            s.1.take()
+        };
+        if let Some(w) = w {
+            w.wake();
+        }
+    }
+}
 
 impl<T> Future for Later<T> {
     type Output = T;
@@ -269,20 +290,9 @@ impl<T> Future for Later<T> {
 /// Spawns `fut` on this core as a task of its own (it runs to the end
 /// whoever waits for it); the result comes back through `Later`.
 fn spawn_later<T: Send + 'static>(fut: impl Future<Output = T> + 'static) -> Later<T> {
-    let slot: Arc<Mutex<(Option<T>, Option<Waker>)>> = Arc::new(Mutex::new((None, None)));
-    let out = slot.clone();
-    runtime::spawn(async move {
-        let v = fut.await;
-        let w = {
-            let mut s = out.lock().unwrap();
-            s.0 = Some(v);
-            s.1.take()
-        };
-        if let Some(w) = w {
-            w.wake();
-        }
-    });
-    Later(slot)
+    let (later, out) = Later::pair();
+    runtime::spawn(async move { out.set(fut.await) });
+    later
 }
 
 /// A script's result: now, or when its paused run ends.
@@ -776,21 +786,28 @@ async fn run_script(c: ClientRef, args: Vec<Bytes>, kind: Kind, ro: bool) -> Rep
         .iter()
         .map(|k| crate::cluster::route::core(k))
         .collect();
-    let name = args[1].clone();
+    let script = Script {
+        kind,
+        name: args[1].clone(),
+        keys,
+        argv,
+        db,
+        resp3,
+        read_only,
+        oom,
+        cross_slot_ok,
+        acl,
+    };
     if cores.len() <= 1 {
         let core = cores.first().copied().unwrap_or(runtime::me());
-        let (name, keys, argv, acl) = (name.clone(), keys.clone(), argv.clone(), acl.clone());
+        let one = script.clone();
         let job = move || {
             run_on_stack(move || {
-                let mut run = Run::new(db, resp3, read_only, core, (kind, name.clone()));
-                run.oom = oom;
-                run.acl = acl;
-                run.slot = keys.first().map(|k| key_slot(k));
-                run.cross_slot_ok = cross_slot_ok;
+                let mut run = one.host(core);
                 // Its writes are one MULTI/EXEC in the journal, as in Redis;
                 // clients blocked on keys it made ready are served after it.
                 let hold = commands::blocking::Hold::new();
-                let reply = journal::atomic_local(|| run_here(kind, &name, &keys, &argv, &mut run));
+                let reply = journal::atomic_local(|| one.run(&mut run));
                 drop(hold);
                 (reply, run.wants_wide && !run.wrote)
             })
@@ -809,23 +826,12 @@ async fn run_script(c: ClientRef, args: Vec<Bytes>, kind: Kind, ro: bool) -> Rep
             return reply;
         }
     }
-    let script = Wide {
-        kind,
-        name,
-        keys,
-        argv,
-        db,
-        resp3,
-        read_only,
-        oom,
-        cross_slot_ok,
-        acl,
-    };
     run_wide(script).await
 }
 
-/// A script whose keys are on several cores, with what it runs as.
-struct Wide {
+/// A script call (EVAL, EVALSHA, FCALL ...) and what it runs as.
+#[derive(Clone)]
+struct Script {
     kind: Kind,
     name: Bytes,
     keys: Vec<Bytes>,
@@ -838,48 +844,36 @@ struct Wide {
     acl: ScriptAcl,
 }
 
-/// Where a wide script that joined a session gets its reply.
-#[derive(Default)]
-struct Slot {
-    reply: Option<Reply>,
-    waker: Option<Waker>,
-}
+impl Script {
+    /// The host it runs with on `core`.
+    fn host(&self, core: usize) -> Run {
+        let mut run = Run::new(
+            self.db,
+            self.resp3,
+            self.read_only,
+            core,
+            (self.kind, self.name.clone()),
+        );
+        run.oom = self.oom;
+        run.acl = self.acl.clone();
+        run.slot = self.keys.first().map(|k| key_slot(k));
+        run.cross_slot_ok = self.cross_slot_ok;
+        run
+    }
 
-type SlotRef = std::rc::Rc<RefCell<Slot>>;
-
-/// Waits for a joined script's reply.
-struct Answer(SlotRef);
-
-impl Future for Answer {
-    type Output = Reply;
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Reply> {
-        let mut s = self.0.borrow_mut();
-        match s.reply.take() {
-            Some(r) => Poll::Ready(r),
-            None => {
-                s.waker = Some(cx.waker().clone());
-                Poll::Pending
-            }
-        }
+    /// Runs it on this core with `run` as its host.
+    fn run(&self, run: &mut Run) -> Reply {
+        run_here(self.kind, &self.name, &self.keys, &self.argv, run)
     }
 }
 
-fn answer(slot: &SlotRef, reply: Reply) {
-    let waker = {
-        let mut s = slot.borrow_mut();
-        s.reply = Some(reply);
-        s.waker.take()
-    };
-    if let Some(w) = waker {
-        w.wake();
-    }
-}
+/// Wide scripts waiting for a session, each with where its reply goes.
+type Queue = std::collections::VecDeque<(Script, Later<Reply>)>;
 
 thread_local! {
     /// While a wide script session runs on this core: the wide scripts of
     /// this core's other clients that wait to run in it.
-    static SESSION: RefCell<Option<std::collections::VecDeque<(Wide, SlotRef)>>> =
-        const { RefCell::new(None) };
+    static SESSION: RefCell<Option<Queue>> = const { RefCell::new(None) };
 }
 
 /// Ends this core's session however its leader leaves (a dropped task
@@ -889,11 +883,10 @@ struct SessionEnd;
 impl Drop for SessionEnd {
     fn drop(&mut self) {
         let left = SESSION.with(|s| s.borrow_mut().take()).unwrap_or_default();
-        for (_, slot) in left {
-            answer(
-                &slot,
-                Reply::error("ERR script session ended before the script ran"),
-            );
+        for (_, reply) in left {
+            reply.set(Reply::error(
+                "ERR script session ended before the script ran",
+            ));
         }
     }
 }
@@ -906,7 +899,7 @@ impl Drop for SessionEnd {
 /// meanwhile one after the other before it lets the cores go. Each is
 /// still atomic (nothing else runs between them, as in Redis); only the
 /// cores' hand-offs are shared.
-async fn run_wide(script: Wide) -> Reply {
+async fn run_wide(script: Script) -> Reply {
     // Inside a transaction that holds the gates (a script in EXEC), a
     // session would be the transaction's: run alone.
     let leading = gate::current() == 0;
@@ -915,12 +908,12 @@ async fn run_wide(script: Wide) -> Reply {
         let joined = SESSION.with(|s| {
             let mut s = s.borrow_mut();
             let queue = s.as_mut()?;
-            let slot = SlotRef::default();
-            queue.push_back((script.take()?, slot.clone()));
-            Some(slot)
+            let (reply, set) = Later::pair();
+            queue.push_back((script.take()?, set));
+            Some(reply)
         });
-        if let Some(slot) = joined {
-            return Answer(slot).await;
+        if let Some(reply) = joined {
+            return reply.await;
         }
         SESSION.with(|s| *s.borrow_mut() = Some(Default::default()));
     }
@@ -961,8 +954,8 @@ async fn run_wide(script: Wide) -> Reply {
     let reply = run_parked(script, &mut channels, id, &slow).await;
     // The scripts that joined (a nested run leaves any queue to its leader).
     if leading {
-        while let Some((next, slot)) = SESSION.with(|s| s.borrow_mut().as_mut()?.pop_front()) {
-            answer(&slot, run_parked(next, &mut channels, id, &slow).await);
+        while let Some((next, reply)) = SESSION.with(|s| s.borrow_mut().as_mut()?.pop_front()) {
+            reply.set(run_parked(next, &mut channels, id, &slow).await);
         }
     }
     // Scripts that come from now on lead a session of their own.
@@ -983,7 +976,7 @@ async fn run_wide(script: Wide) -> Reply {
 /// Runs one wide script of a session, its calls to other cores going
 /// over the session's channels to their parks.
 async fn run_parked(
-    w: Wide,
+    script: Script,
     channels: &mut Option<Parked>,
     id: u64,
     slow: &Arc<AtomicBool>,
@@ -991,28 +984,11 @@ async fn run_parked(
     // A script before it in the session may have been slow; its parks then
     // serve as tasks from here on, and this script starts its own clock.
     slow.store(false, Ordering::Relaxed);
-    let mut run = Run::new(
-        w.db,
-        w.resp3,
-        w.read_only,
-        runtime::me(),
-        (w.kind, w.name.clone()),
-    );
-    run.oom = w.oom;
-    run.acl = w.acl;
-    run.slot = w.keys.first().map(|k| key_slot(k));
-    run.cross_slot_ok = w.cross_slot_ok;
+    let mut run = script.host(runtime::me());
     run.slow = slow.clone();
     run.parked = channels.take();
-    let Wide {
-        kind,
-        name,
-        keys,
-        argv,
-        ..
-    } = w;
     let (reply, mut run) = run_on_stack(move || {
-        let reply = journal::within(id, || run_here(kind, &name, &keys, &argv, &mut run));
+        let reply = journal::within(id, || script.run(&mut run));
         (reply, run)
     })
     .get()
